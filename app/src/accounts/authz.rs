@@ -1,0 +1,139 @@
+//! The one place that decides who may do what: role × action, plus the second-factor
+//! rules. Resource scoping (a partner only ever sees its own organisation) is done
+//! by the service functions, which take the caller's organisation id and put it in
+//! every query, so another organisation's id finds nothing (404).
+
+use super::Role;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// See the signed-in home page.
+    ViewDashboard,
+    /// Manage one's own password, second factor and sessions.
+    ManageOwnAccount,
+    /// See the organisation's members.
+    ViewMembers,
+    /// Invite, change the role of and remove members of one's organisation.
+    ManageMembers,
+    /// Ask for production access (a later issue); needs a second factor.
+    RequestProductionAccess,
+    /// Work the review queue.
+    Review,
+    /// Second pair of eyes on high-risk requests.
+    Approve,
+    /// Create and disable users, staff included.
+    ManageUsers,
+    /// Browse and export the audit trail.
+    ViewAuditTrail,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Denied {
+    Role,
+    SecondFactorRequired,
+}
+
+impl std::fmt::Display for Denied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Role => f.write_str("Your role does not allow this."),
+            Self::SecondFactorRequired => {
+                f.write_str("Set up two-step verification on the Account security page first.")
+            }
+        }
+    }
+}
+
+pub fn role_allows(role: Role, action: Action) -> bool {
+    use Action::*;
+    use Role::*;
+    match action {
+        ViewDashboard | ManageOwnAccount => true,
+        ViewMembers => matches!(role, PartnerAdmin | PartnerDeveloper),
+        ManageMembers | RequestProductionAccess => role == PartnerAdmin,
+        Review => matches!(role, Reviewer | Approver),
+        Approve => role == Approver,
+        ManageUsers | ViewAuditTrail => role == Admin,
+    }
+}
+
+/// Actions that need an enrolled second factor (NIST SP 800-63B AAL2): requesting
+/// production access, and everything bank staff do.
+pub fn needs_mfa(role: Role, action: Action) -> bool {
+    action == Action::RequestProductionAccess || (role.is_staff() && !allowed_without_mfa(action))
+}
+
+pub fn check(role: Role, mfa_enabled: bool, action: Action) -> Result<(), Denied> {
+    if !role_allows(role, action) {
+        return Err(Denied::Role);
+    }
+    if needs_mfa(role, action) && !mfa_enabled {
+        return Err(Denied::SecondFactorRequired);
+    }
+    Ok(())
+}
+
+/// What a signed-in user may do before verifying their e-mail address.
+pub fn allowed_unverified(action: Action) -> bool {
+    action == Action::ManageOwnAccount
+}
+
+/// What bank staff may do before enrolling their second factor: only enrol it.
+pub fn allowed_without_mfa(action: Action) -> bool {
+    action == Action::ManageOwnAccount
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partner_roles_stay_on_the_partner_side() {
+        assert!(role_allows(Role::PartnerAdmin, Action::ManageMembers));
+        assert!(!role_allows(Role::PartnerDeveloper, Action::ManageMembers));
+        assert!(role_allows(Role::PartnerDeveloper, Action::ViewMembers));
+        for action in [
+            Action::Review,
+            Action::Approve,
+            Action::ManageUsers,
+            Action::ViewAuditTrail,
+        ] {
+            assert!(!role_allows(Role::PartnerAdmin, action), "{action:?}");
+            assert!(!role_allows(Role::PartnerDeveloper, action), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn staff_roles_are_separated() {
+        assert!(role_allows(Role::Reviewer, Action::Review));
+        assert!(!role_allows(Role::Reviewer, Action::Approve));
+        assert!(role_allows(Role::Approver, Action::Approve));
+        assert!(!role_allows(Role::Reviewer, Action::ViewAuditTrail));
+        assert!(role_allows(Role::Admin, Action::ViewAuditTrail));
+        assert!(!role_allows(Role::Admin, Action::ViewMembers));
+    }
+
+    #[test]
+    fn production_access_and_staff_work_need_a_second_factor() {
+        assert_eq!(
+            check(Role::PartnerAdmin, false, Action::RequestProductionAccess),
+            Err(Denied::SecondFactorRequired)
+        );
+        assert_eq!(
+            check(Role::PartnerAdmin, true, Action::RequestProductionAccess),
+            Ok(())
+        );
+        assert_eq!(
+            check(Role::PartnerAdmin, false, Action::ManageMembers),
+            Ok(())
+        );
+        assert_eq!(
+            check(Role::Reviewer, false, Action::Review),
+            Err(Denied::SecondFactorRequired)
+        );
+        assert_eq!(
+            check(Role::Reviewer, false, Action::ManageOwnAccount),
+            Ok(())
+        );
+    }
+}

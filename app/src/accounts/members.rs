@@ -1,0 +1,440 @@
+//! An organisation's members (invite, change role, remove) and bank users
+//! (create staff, disable, enable). Partner queries always carry the caller's
+//! organisation id, so another organisation's user ids find nothing (404).
+
+use serde_json::json;
+
+use super::service::insert_user;
+use super::tokens::{self, Purpose};
+use super::{validate, Role};
+use crate::audit::{self, Actor, Event};
+use crate::mail;
+use crate::platform::context::{AuthUser, ClientInfo};
+use crate::platform::crypto;
+use crate::platform::db::Tx;
+use crate::platform::error::{Error, Invalid, Result};
+use crate::platform::state::AppState;
+use crate::platform::{ids, time::now};
+
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub status: String,
+    pub mfa: bool,
+    pub org_name: Option<String>,
+    pub created_at: i64,
+}
+
+type MemberRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
+
+fn member(row: MemberRow) -> Option<Member> {
+    Some(Member {
+        id: row.0,
+        email: row.1,
+        display_name: row.2,
+        role: Role::parse(&row.3)?,
+        status: row.4,
+        mfa: row.5.is_some(),
+        org_name: row.6,
+        created_at: row.7,
+    })
+}
+
+const MEMBER_COLUMNS: &str =
+    "u.id, u.email, u.display_name, u.role, u.status, u.totp_enabled_at, o.legal_name, u.created_at";
+
+pub async fn list_members(state: &AppState, org_id: &str) -> Result<Vec<Member>> {
+    let rows: Vec<MemberRow> = sqlx::query_as(&format!(
+        "SELECT {MEMBER_COLUMNS} FROM users u LEFT JOIN organisations o ON o.id = u.org_id \
+         WHERE u.org_id = $1 ORDER BY u.created_at"
+    ))
+    .bind(org_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows.into_iter().filter_map(member).collect())
+}
+
+pub async fn list_all_users(state: &AppState) -> Result<Vec<Member>> {
+    let rows: Vec<MemberRow> = sqlx::query_as(&format!(
+        "SELECT {MEMBER_COLUMNS} FROM users u LEFT JOIN organisations o ON o.id = u.org_id \
+         ORDER BY u.org_id IS NOT NULL, o.legal_name, u.created_at"
+    ))
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows.into_iter().filter_map(member).collect())
+}
+
+/// Invites a colleague into the caller's organisation and e-mails them a link.
+pub async fn invite(
+    state: &AppState,
+    admin: &AuthUser,
+    email: &str,
+    name: &str,
+    role: &str,
+    client: &ClientInfo,
+) -> Result<String> {
+    let org_id = admin.org_id.clone().ok_or(Error::NotFound)?;
+    let mut invalid = Invalid::new();
+    let email = invalid.check("email", validate::email(email));
+    let name = invalid.check(
+        "display_name",
+        validate::text(name, 100, "Enter your colleague's name"),
+    );
+    let role = invalid.check(
+        "role",
+        Role::parse(role)
+            .filter(|r| Role::PARTNER.contains(r))
+            .ok_or("Choose a role"),
+    );
+    let (Some(email), Some(name), Some(role)) = (email, name, role) else {
+        return Err(Error::Invalid(invalid));
+    };
+    let user_id = ids::new_id(ids::USER);
+    let mut tx = state.db.begin().await?;
+    insert_user(
+        &mut tx,
+        &user_id,
+        Some(&org_id),
+        &email,
+        &name,
+        role,
+        "invited",
+        None,
+    )
+    .await?;
+    let token = tokens::issue(&mut tx, &state.keys, &user_id, Purpose::Invitation).await?;
+    let link = state.settings.link(&format!("/invitation?token={token}"));
+    let org = admin.org_name.clone().unwrap_or_default();
+    let body = format!(
+        "Hello {name},\n\n{} invited you to join {org} on Gatehouse as {}.\n\nTo accept, open this link within 7 days and choose a password:\n\n{link}\n",
+        admin.display_name,
+        role.label().to_lowercase()
+    );
+    mail::enqueue(
+        &mut tx,
+        &email,
+        &format!("You are invited to {org} on Gatehouse"),
+        &body,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        Event::new(admin.actor(), "member.invited")
+            .resource("user", &user_id)
+            .org(Some(&org_id))
+            .client(client)
+            .details(json!({ "email": email, "role": role.as_str() })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(user_id)
+}
+
+/// Creates a bank user and e-mails a one-time set-up link; returns the link too
+/// (the CLI prints it).
+pub async fn create_staff(
+    state: &AppState,
+    actor: Actor,
+    email: &str,
+    name: &str,
+    role: &str,
+    client: Option<&ClientInfo>,
+) -> Result<String> {
+    let mut invalid = Invalid::new();
+    let email = invalid.check("email", validate::email(email));
+    let name = invalid.check(
+        "display_name",
+        validate::text(name, 100, "Enter the person's name"),
+    );
+    let role = invalid.check(
+        "role",
+        Role::parse(role)
+            .filter(|r| r.is_staff())
+            .ok_or("Choose reviewer, approver or admin"),
+    );
+    let (Some(email), Some(name), Some(role)) = (email, name, role) else {
+        return Err(Error::Invalid(invalid));
+    };
+    let user_id = ids::new_id(ids::USER);
+    let mut tx = state.db.begin().await?;
+    insert_user(
+        &mut tx, &user_id, None, &email, &name, role, "invited", None,
+    )
+    .await?;
+    let link = staff_setup_link(state, &mut tx, &user_id, &email, &name).await?;
+    let mut event = Event::new(actor, "staff.created")
+        .resource("user", &user_id)
+        .details(json!({ "email": email, "role": role.as_str() }));
+    if let Some(client) = client {
+        event = event.client(client);
+    }
+    audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(link)
+}
+
+pub(crate) async fn staff_setup_link(
+    state: &AppState,
+    tx: &mut Tx,
+    user_id: &str,
+    email: &str,
+    name: &str,
+) -> Result<String> {
+    let token = tokens::issue(tx, &state.keys, user_id, Purpose::StaffSetup).await?;
+    let link = state.settings.link(&format!("/setup?token={token}"));
+    let body = format!(
+        "Hello {name},\n\nA Gatehouse bank account was created for you. Open this link within 72 hours to choose a password; you will then set up two-step verification:\n\n{link}\n"
+    );
+    mail::enqueue(tx, email, "Set up your Gatehouse account", &body).await?;
+    Ok(link)
+}
+
+/// Who a still-valid invitation or set-up link is for (to show the form).
+pub async fn invitation_for(
+    state: &AppState,
+    token: &str,
+    purpose: Purpose,
+) -> Result<(String, String)> {
+    let user_id = tokens::peek(&state.db, &state.keys, token, purpose).await?;
+    let row: (String, String) = sqlx::query_as(
+        "SELECT email, display_name FROM users WHERE id = $1 AND status = 'invited'",
+    )
+    .bind(&user_id)
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(|| Error::BadRequest("This invitation was withdrawn.".into()))?;
+    Ok(row)
+}
+
+/// Accepts an invitation or a staff set-up link: name, password, verified e-mail.
+pub async fn accept(
+    state: &AppState,
+    token: &str,
+    purpose: Purpose,
+    name: &str,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<()> {
+    let (email, _) = invitation_for(state, token, purpose).await?;
+    let mut invalid = Invalid::new();
+    let name = invalid.check(
+        "display_name",
+        validate::text(name, 100, "Enter your full name"),
+    );
+    invalid.check(
+        "password",
+        validate::password(
+            password,
+            &[email.as_str(), name.as_deref().unwrap_or_default()],
+        ),
+    );
+    let Some(name) = name else {
+        return Err(Error::Invalid(invalid));
+    };
+    invalid.into_result()?;
+    let hash = crypto::hash_password(password.to_string()).await?;
+    let mut tx = state.db.begin().await?;
+    let user_id = tokens::consume(&mut tx, &state.keys, token, purpose).await?;
+    let now = now();
+    let org_id: Option<String> = sqlx::query_scalar(
+        "UPDATE users SET display_name = $1, password_hash = $2, status = 'active', email_verified_at = $3, updated_at = $3 \
+         WHERE id = $4 AND status = 'invited' RETURNING org_id",
+    )
+    .bind(&name)
+    .bind(&hash)
+    .bind(now)
+    .bind(&user_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::BadRequest("This invitation was withdrawn.".into()))?;
+    let action = if purpose == Purpose::StaffSetup {
+        "staff.setup_completed"
+    } else {
+        "member.joined"
+    };
+    audit::record(
+        &mut tx,
+        Event::new(Actor::user(&user_id, &email), action)
+            .resource("user", &user_id)
+            .org(org_id.as_deref())
+            .client(client),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Loads a member of the admin's own organisation, or 404.
+async fn own_member(tx: &mut Tx, admin: &AuthUser, member_id: &str) -> Result<(String, Role)> {
+    let org_id = admin.org_id.as_deref().ok_or(Error::NotFound)?;
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT email, role FROM users WHERE id = $1 AND org_id = $2")
+            .bind(member_id)
+            .bind(org_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (email, role) = row.ok_or(Error::NotFound)?;
+    Ok((email, Role::parse(&role).ok_or(Error::NotFound)?))
+}
+
+async fn other_active_admins(tx: &mut Tx, org_id: &str, except: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE org_id = $1 AND role = 'partner_admin' AND status = 'active' AND id <> $2",
+    )
+    .bind(org_id)
+    .bind(except)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Changes a member's role. Their sessions end, so the new role applies at once.
+pub async fn change_role(
+    state: &AppState,
+    admin: &AuthUser,
+    member_id: &str,
+    role: &str,
+    client: &ClientInfo,
+) -> Result<()> {
+    let role = Role::parse(role)
+        .filter(|r| Role::PARTNER.contains(r))
+        .ok_or_else(|| {
+            Error::Invalid(Invalid::field(
+                "role",
+                "Choose partner admin or partner developer",
+            ))
+        })?;
+    let org_id = admin.org_id.clone().ok_or(Error::NotFound)?;
+    let mut tx = state.db.begin().await?;
+    let (email, old) = own_member(&mut tx, admin, member_id).await?;
+    if old == role {
+        return Ok(());
+    }
+    if old == Role::PartnerAdmin && other_active_admins(&mut tx, &org_id, member_id).await? == 0 {
+        return Err(Error::Conflict(
+            "An organisation needs at least one partner admin: make someone else admin first."
+                .into(),
+        ));
+    }
+    sqlx::query("UPDATE users SET role = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3 AND org_id = $4")
+        .bind(role.as_str())
+        .bind(now())
+        .bind(member_id)
+        .bind(&org_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        Event::new(admin.actor(), "member.role_changed")
+            .resource("user", member_id)
+            .org(Some(&org_id))
+            .client(client)
+            .details(json!({ "email": email, "from": old.as_str(), "to": role.as_str() })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes a member (or withdraws an invitation) from the organisation.
+pub async fn remove(
+    state: &AppState,
+    admin: &AuthUser,
+    member_id: &str,
+    client: &ClientInfo,
+) -> Result<()> {
+    let org_id = admin.org_id.clone().ok_or(Error::NotFound)?;
+    let mut tx = state.db.begin().await?;
+    let (email, role) = own_member(&mut tx, admin, member_id).await?;
+    if member_id == admin.id {
+        return Err(Error::Conflict(
+            "You cannot remove yourself: ask another partner admin.".into(),
+        ));
+    }
+    if role == Role::PartnerAdmin && other_active_admins(&mut tx, &org_id, member_id).await? == 0 {
+        return Err(Error::Conflict(
+            "An organisation needs at least one partner admin.".into(),
+        ));
+    }
+    sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2")
+        .bind(member_id)
+        .bind(&org_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        Event::new(admin.actor(), "member.removed")
+            .resource("user", member_id)
+            .org(Some(&org_id))
+            .client(client)
+            .details(json!({ "email": email, "role": role.as_str() })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Disables or re-enables any user. Disabling ends every session of theirs at once.
+pub async fn set_disabled(
+    state: &AppState,
+    admin: &AuthUser,
+    user_id: &str,
+    disabled: bool,
+    client: &ClientInfo,
+) -> Result<()> {
+    if user_id == admin.id {
+        return Err(Error::Conflict(
+            "You cannot disable your own account.".into(),
+        ));
+    }
+    let (from, to, action) = if disabled {
+        ("active", "disabled", "user.disabled")
+    } else {
+        ("disabled", "active", "user.enabled")
+    };
+    let mut tx = state.db.begin().await?;
+    let row: Option<(String, Option<String>)> = sqlx::query_as(
+        "UPDATE users SET status = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3 AND status = $4 \
+         RETURNING email, org_id",
+    )
+    .bind(to)
+    .bind(now())
+    .bind(user_id)
+    .bind(from)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((email, org_id)) = row else {
+        let exists: Option<String> = sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        return Err(match exists {
+            None => Error::NotFound,
+            Some(status) => Error::Conflict(format!("This user is {status}; nothing was changed.")),
+        });
+    };
+    audit::record(
+        &mut tx,
+        Event::new(admin.actor(), action)
+            .resource("user", user_id)
+            .org(org_id.as_deref())
+            .client(client)
+            .details(json!({ "email": email })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

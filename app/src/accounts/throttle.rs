@@ -1,0 +1,92 @@
+//! Brute-force defence on sign-in that cannot be turned into a lock-out
+//! (OWASP authentication cheat sheet, NIST SP 800-63B §5.2.2):
+//! - per client address, a token bucket (`governor`) answers 429 when exceeded;
+//! - per account, repeated failures slow every further attempt down (exponential,
+//!   capped) instead of locking the account, so an attacker can make sign-in slower
+//!   for a victim but never impossible. Unknown accounts are slowed exactly alike.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+
+use crate::platform::db::Db;
+use crate::platform::error::{Error, Result};
+use crate::platform::ids;
+use crate::platform::state::AppState;
+use crate::platform::time::now;
+
+/// Failures older than this no longer count.
+const WINDOW_SECS: i64 = 15 * 60;
+/// Failures allowed before attempts start to slow down.
+const FREE_FAILURES: i64 = 5;
+/// The longest slow-down of one attempt.
+const MAX_DELAY_SECS: u64 = 8;
+
+pub fn check_address(state: &AppState, ip: &str) -> Result<()> {
+    let Ok(ip) = ip.parse::<IpAddr>() else {
+        return Ok(());
+    };
+    state.signin_limiter.check_key(&ip).map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        Error::TooManyRequests {
+            retry_after: wait.as_secs().max(1),
+        }
+    })
+}
+
+/// How long to hold this attempt back, from the recent failures on the account.
+pub async fn account_delay(db: &Db, email_key: &str) -> Result<Duration> {
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM signin_attempts WHERE email_key = $1 AND succeeded = 0 AND at > $2 \
+         AND at > COALESCE((SELECT MAX(at) FROM signin_attempts WHERE email_key = $1 AND succeeded = 1), 0)",
+    )
+    .bind(email_key)
+    .bind(now() - WINDOW_SECS)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(delay_for(failures))
+}
+
+pub fn delay_for(failures: i64) -> Duration {
+    if failures < FREE_FAILURES {
+        return Duration::ZERO;
+    }
+    let exponent = (failures - FREE_FAILURES).min(10) as u32;
+    Duration::from_secs(2u64.saturating_pow(exponent).min(MAX_DELAY_SECS))
+}
+
+pub async fn record_attempt(db: &Db, email_key: &str, ip: &str, succeeded: bool) -> Result<()> {
+    sqlx::query("INSERT INTO signin_attempts (id, email_key, ip, succeeded, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(ids::new_id(ids::ATTEMPT))
+        .bind(email_key)
+        .bind(ip)
+        .bind(i64::from(succeeded))
+        .bind(now())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Drops attempts older than a day (run by the maintenance job).
+pub async fn prune(db: &Db) -> Result<()> {
+    sqlx::query("DELETE FROM signin_attempts WHERE at < $1")
+        .bind(now() - 86_400)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_down_grows_and_is_capped() {
+        assert_eq!(delay_for(0), Duration::ZERO);
+        assert_eq!(delay_for(4), Duration::ZERO);
+        assert_eq!(delay_for(5), Duration::from_secs(1));
+        assert_eq!(delay_for(6), Duration::from_secs(2));
+        assert_eq!(delay_for(50), Duration::from_secs(MAX_DELAY_SECS));
+    }
+}

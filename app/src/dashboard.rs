@@ -1,0 +1,126 @@
+//! The signed-in home page, one per role. Later features add their panels here.
+
+use leptos::prelude::*;
+
+use crate::accounts::Role;
+
+/// What the dashboard shows; each role reads the parts that concern it.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub name: String,
+    pub org_name: Option<String>,
+    pub mfa_enabled: bool,
+    pub members: i64,
+    pub pending_invitations: i64,
+    pub staff_without_mfa: i64,
+    pub users_total: i64,
+    pub organisations: i64,
+    pub audit_events: i64,
+}
+
+pub fn page(role: Role, summary: Summary) -> AnyView {
+    let greeting = format!("Welcome, {}.", summary.name);
+    let mfa_warning = (!summary.mfa_enabled && role == Role::PartnerAdmin).then(|| {
+        view! {
+            <div class="warning"><p>"Set up two-step verification: partner admins need it before they can request production access. "<a href="/account/totp">"Set it up now"</a></p></div>
+        }
+    });
+    let panels = match role {
+        Role::PartnerAdmin | Role::PartnerDeveloper => view! {
+            <section class="card">
+                <h2>"Your organisation"</h2>
+                <p>{summary.org_name.clone().unwrap_or_default()}</p>
+                <p>{format!("{} members, {} invitations pending.", summary.members, summary.pending_invitations)}</p>
+                <p><a href="/org/members">{if role == Role::PartnerAdmin { "Manage your team" } else { "See your team" }}</a></p>
+            </section>
+            <section class="card">
+                <h2>"Onboarding"</h2>
+                <p>"Choose the tier your use case needs and complete its due diligence. The onboarding wizard opens here once the bank has published its tiers."</p>
+            </section>
+            <section class="card">
+                <h2>"Sandbox"</h2>
+                <p>"Sandbox apps, credentials and synthetic data become available here with the sandbox release; no approval is needed for them."</p>
+            </section>
+        }
+        .into_any(),
+        Role::Reviewer | Role::Approver => view! {
+            <section class="card">
+                <h2>"Review queue"</h2>
+                <p>"Due-diligence dossiers and production access requests will queue here, oldest first, with their review deadlines."</p>
+            </section>
+            <section class="card">
+                <h2>{if role == Role::Approver { "Second approvals" } else { "Your role" }}</h2>
+                <p>{if role == Role::Approver { "High-risk requests need a second, different person: you." } else { "You review dossiers and requests; high-risk requests also need an approver." }}</p>
+            </section>
+        }
+        .into_any(),
+        Role::Admin => view! {
+            <section class="card">
+                <h2>"Users"</h2>
+                <p>{format!("{} users in {} partner organisations.", summary.users_total, summary.organisations)}</p>
+                {(summary.staff_without_mfa > 0).then(|| view! { <p class="warning">{format!("{} bank users have not set up two-step verification yet.", summary.staff_without_mfa)}</p> })}
+                <p><a href="/admin/users">"Manage users"</a></p>
+            </section>
+            <section class="card">
+                <h2>"Audit trail"</h2>
+                <p>{format!("{} events recorded.", summary.audit_events)}</p>
+                <p><a href="/admin/audit">"Browse and export"</a></p>
+            </section>
+        }
+        .into_any(),
+    };
+    view! {
+        <p class="lead">{greeting}</p>
+        {mfa_warning}
+        <div class="cards">{panels}</div>
+    }
+    .into_any()
+}
+
+#[cfg(feature = "ssr")]
+pub async fn handler(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    ctx: crate::platform::context::Ctx,
+) -> crate::platform::error::Result<axum::response::Html<String>> {
+    use crate::accounts::authz::Action;
+    let user = ctx.require(Action::ViewDashboard)?;
+    let count = |sql: &'static str, bind: Option<String>| {
+        let pool = state.db.pool.clone();
+        async move {
+            let mut query = sqlx::query_scalar::<_, i64>(sql);
+            if let Some(value) = bind {
+                query = query.bind(value);
+            }
+            query.fetch_one(&pool).await
+        }
+    };
+    let mut summary = Summary {
+        name: user.display_name.clone(),
+        org_name: user.org_name.clone(),
+        mfa_enabled: user.mfa_enabled,
+        ..Summary::default()
+    };
+    if let Some(org) = &user.org_id {
+        summary.members = count(
+            "SELECT COUNT(*) FROM users WHERE org_id = $1 AND status = 'active'",
+            Some(org.clone()),
+        )
+        .await?;
+        summary.pending_invitations = count(
+            "SELECT COUNT(*) FROM users WHERE org_id = $1 AND status = 'invited'",
+            Some(org.clone()),
+        )
+        .await?;
+    }
+    if user.role == Role::Admin {
+        summary.users_total = count("SELECT COUNT(*) FROM users", None).await?;
+        summary.organisations = count("SELECT COUNT(*) FROM organisations", None).await?;
+        summary.staff_without_mfa = count(
+            "SELECT COUNT(*) FROM users WHERE org_id IS NULL AND status = 'active' AND totp_enabled_at IS NULL",
+            None,
+        )
+        .await?;
+        summary.audit_events = count("SELECT COUNT(*) FROM audit_events", None).await?;
+    }
+    Ok(ctx.render("Dashboard", page(user.role, summary)))
+}

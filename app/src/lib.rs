@@ -1,0 +1,22 @@
+//! Gatehouse: the partner onboarding portal.
+//!
+//! This crate holds the server-rendered Leptos pages (always compiled, also for
+//! `hydrate`) and, under the `ssr` feature, the application core: the database,
+//! the business rules (service functions) and the thin axum handlers over them.
+//! It is organised by feature: `accounts`, `audit`, `mail`, `dashboard`, …
+
+pub mod accounts;
+pub mod audit;
+pub mod dashboard;
+pub mod home;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod mail;
+#[cfg(feature = "ssr")]
+pub mod ops;
+#[cfg(feature = "ssr")]
+pub mod platform;
+
+#[cfg(feature = "ssr")]
+pub use platform::{router::router, settings::Settings, state::AppState};

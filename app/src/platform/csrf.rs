@@ -1,0 +1,91 @@
+//! CSRF defence for every state-changing request (OWASP CSRF cheat sheet):
+//! 1. fetch metadata and origin: a browser that says the request is cross-site
+//!    (`Sec-Fetch-Site`) or names another `Origin` is refused outright;
+//! 2. a per-session token (synchroniser token pattern) in every form, as the
+//!    `csrf_token` field, or the `X-CSRF-Token` header for non-form bodies.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+
+use super::context::keys;
+use super::crypto::ct_eq;
+use super::state::AppState;
+use crate::ui;
+
+/// Larger form bodies are refused before they are parsed (uploads come later with their own limit).
+pub const FORM_BODY_LIMIT: usize = 64 * 1024;
+
+pub const FIELD: &str = "csrf_token";
+
+pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if site != "same-origin" && site != "none" {
+            return refuse("cross-site request");
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        if origin != state.settings.origin() {
+            return refuse("foreign origin");
+        }
+    }
+    let expected = match request.extensions().get::<Session>() {
+        Some(session) => session.get::<String>(keys::CSRF).await.ok().flatten(),
+        None => None,
+    };
+    let Some(expected) = expected else {
+        return refuse("no session token");
+    };
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        let sent = headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !ct_eq(sent, &expected) {
+            return refuse("token missing or wrong");
+        }
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match to_bytes(body, FORM_BODY_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let page = ui::MessagePage::new(
+                "The form is too large",
+                "What you sent is larger than Gatehouse accepts.",
+            );
+            return (StatusCode::PAYLOAD_TOO_LARGE, ui::render_message_page(page)).into_response();
+        }
+    };
+    let sent = url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == FIELD)
+        .map(|(_, v)| v.into_owned());
+    if !sent.is_some_and(|sent| ct_eq(&sent, &expected)) {
+        return refuse("token missing or wrong");
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn refuse(reason: &str) -> Response {
+    tracing::warn!(reason, "CSRF check refused a request");
+    let page = ui::MessagePage::new(
+        "This form has expired",
+        "The form was not sent from this Gatehouse session. Go back, reload the page and try again.",
+    );
+    (StatusCode::FORBIDDEN, ui::render_message_page(page)).into_response()
+}

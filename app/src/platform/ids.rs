@@ -1,0 +1,24 @@
+//! Prefixed, sortable ids (`org_01j…`): a reader of a log knows what an id names,
+//! and ids sort by creation time (ULID).
+
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+pub const ORG: &str = "org";
+pub const USER: &str = "usr";
+pub const EVENT: &str = "evt";
+pub const MAIL: &str = "msg";
+pub const ATTEMPT: &str = "att";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_carry_their_prefix_and_sort_by_time() {
+        let a = super::new_id(super::ORG);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = super::new_id(super::ORG);
+        assert!(a.starts_with("org_") && a.len() == 30, "{a}");
+        assert!(a < b);
+    }
+}

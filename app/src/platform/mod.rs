@@ -1,0 +1,17 @@
+//! The cross-cutting machinery every feature stands on: settings, database,
+//! errors, ids, crypto, the request context (session + signed-in user), CSRF,
+//! security headers, metrics and the router.
+
+pub mod context;
+pub mod crypto;
+pub mod csrf;
+pub mod db;
+pub mod error;
+pub mod headers;
+pub mod ids;
+pub mod metrics;
+pub mod router;
+pub mod session_store;
+pub mod settings;
+pub mod state;
+pub mod time;

@@ -1,0 +1,79 @@
+//! The whole HTTP application: every feature's routes and the middleware stack.
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, Request, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use super::context::Ctx;
+use super::state::AppState;
+use super::{csrf, headers, metrics};
+use crate::{accounts, audit, dashboard, home, mail, ops};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let sessions = SessionManagerLayer::new(state.sessions.clone())
+        .with_name("gatehouse_session")
+        .with_secure(state.settings.secure_cookies())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::minutes(state.settings.session_idle_minutes),
+        ));
+
+    let pages = Router::new()
+        .route("/", get(home::handler))
+        .route("/dashboard", get(dashboard::handler))
+        .route("/dev/mailbox", get(mail::mailbox::page))
+        .merge(accounts::handlers::routes())
+        .merge(audit::handlers::routes())
+        .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), csrf::protect))
+        .layer(sessions);
+
+    Router::new()
+        .merge(ops::routes())
+        .route("/static/gatehouse.css", get(stylesheet))
+        .merge(pages)
+        .route_layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(csrf::FORM_BODY_LIMIT))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(from_fn_with_state(state.clone(), headers::security_headers)),
+        )
+        .with_state(state)
+}
+
+async fn not_found(ctx: Ctx) -> Response {
+    let page = crate::ui::MessagePage::not_found();
+    (
+        StatusCode::NOT_FOUND,
+        ctx.render(&page.title, crate::ui::message_body(page.message)),
+    )
+        .into_response()
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../style/gatehouse.css"),
+    )
+        .into_response()
+}

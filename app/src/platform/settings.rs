@@ -1,0 +1,76 @@
+//! Run-time settings of the application core. The server binary builds them from its
+//! command line (`gatehouse --help` is the reference); tests build them directly.
+
+use std::path::PathBuf;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The external base URL: links in e-mails, cookie security, the CSRF origin check.
+    pub public_url: url::Url,
+    /// Where the SQLite file, the secret key file and uploads live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; `None` means the SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// Seed and print demo accounts.
+    pub demo: bool,
+    /// SMTP relay URL for lettre (`smtp://host:25`, `smtps://user:pass@host`); when
+    /// absent, e-mails are kept in the built-in mailbox page instead.
+    pub smtp_url: Option<String>,
+    /// The From: address of every e-mail.
+    pub mail_from: String,
+    /// Master secret (hex, 32 bytes). `None` means a key file generated in `data_dir`.
+    pub secret_key: Option<String>,
+    /// E-mail of the first bank admin created on a fresh, non-demo installation.
+    pub admin_email: String,
+    /// A signed-in session ends after this much inactivity.
+    pub session_idle_minutes: i64,
+    /// A signed-in session ends this long after sign-in, however active.
+    pub session_absolute_hours: i64,
+    /// Sign-in attempts (password or second factor) allowed per client address and minute.
+    pub signin_attempts_per_minute: u32,
+}
+
+impl Settings {
+    /// Settings for a server listening on `public_url` with everything else at its default.
+    pub fn new(public_url: url::Url, data_dir: PathBuf) -> Self {
+        Self {
+            public_url,
+            data_dir,
+            database_url: None,
+            demo: false,
+            smtp_url: None,
+            mail_from: "Gatehouse <no-reply@gatehouse.example.com>".into(),
+            secret_key: None,
+            admin_email: "admin@example.com".into(),
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            signin_attempts_per_minute: 20,
+        }
+    }
+
+    /// The database URL in effect: the configured one, or the SQLite file in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("gatehouse.db").display()
+            ),
+        }
+    }
+
+    /// Cookies are `Secure` unless Gatehouse is served over plain http (localhost development).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The origin (`scheme://host:port`) browsers send in `Origin` for our own pages.
+    pub fn origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// An absolute link to `path` (which starts with `/`) under the public URL.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+    }
+}

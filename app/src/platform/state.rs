@@ -1,0 +1,72 @@
+//! Application state shared by every handler and job.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::Notify;
+
+use super::crypto::{self, Keys};
+use super::db::Db;
+use super::error::{Error, Result};
+use super::metrics::Metrics;
+use super::session_store::SessionBackend;
+use super::settings::Settings;
+
+pub struct Inner {
+    pub db: Db,
+    pub settings: Settings,
+    pub keys: Keys,
+    pub sessions: SessionBackend,
+    /// Wakes the mail worker when a message is queued.
+    pub mail_wakeup: Notify,
+    /// Sign-in attempts per client address (password and second-factor steps).
+    pub signin_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    pub metrics: Metrics,
+    /// A real argon2 hash of a random password, verified against when the account is
+    /// unknown, so an unknown e-mail costs the same time as a wrong password.
+    pub dummy_password_hash: String,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Connects to the database (creating the data directory and SQLite file if
+    /// needed), applies migrations and loads the keys.
+    pub async fn new(settings: Settings) -> Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+            Error::Internal(format!(
+                "cannot create data directory {}: {e}",
+                settings.data_dir.display()
+            ))
+        })?;
+        let url = settings.effective_database_url();
+        let db = Db::connect(&url).await?;
+        db.migrate().await.map_err(Error::internal)?;
+        let sessions = SessionBackend::connect(&url).await?;
+        let keys = Keys::load(settings.secret_key.as_deref(), &settings.data_dir)?;
+        let per_minute =
+            NonZeroU32::new(settings.signin_attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let dummy_password_hash = crypto::hash_password(crypto::random_token()).await?;
+        Ok(Self(Arc::new(Inner {
+            db,
+            settings,
+            keys,
+            sessions,
+            mail_wakeup: Notify::new(),
+            signin_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            metrics: Metrics::new(),
+            dummy_password_hash,
+        })))
+    }
+}

@@ -1,0 +1,371 @@
+//! Page chrome and form building blocks, rendered on the server with Leptos.
+//!
+//! Every page is complete HTML that works without JavaScript: forms post to the
+//! server, which redirects on success (post/redirect/get) or answers the same page
+//! with an error summary, field messages and the user's input kept
+//! (the GOV.UK Design System's error pattern).
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+
+use crate::accounts::Role;
+
+/// What the layout needs to know about the request.
+#[derive(Clone, Debug, Default)]
+pub struct Chrome {
+    pub viewer: Option<Viewer>,
+    pub csrf: String,
+    pub flash: Option<String>,
+    /// E-mails are kept in the built-in mailbox (no SMTP configured).
+    pub mailbox: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub org_name: Option<String>,
+    pub verified: bool,
+}
+
+/// A whole page: the layout around `body`, as an HTML document.
+pub fn render_page(chrome: &Chrome, title: &str, body: AnyView) -> String {
+    let chrome = chrome.clone();
+    let title = title.to_string();
+    let owner = Owner::new();
+    let html = owner.with(move || layout(chrome, title, body).to_html());
+    format!("<!DOCTYPE html>{html}")
+}
+
+/// A short page with a title and one message (errors, confirmations).
+#[derive(Clone, Debug)]
+pub struct MessagePage {
+    pub title: String,
+    pub message: String,
+}
+
+impl MessagePage {
+    pub fn new(title: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            message: message.into(),
+        }
+    }
+    pub fn not_found() -> Self {
+        Self::new(
+            "Page not found",
+            "If you typed the web address, check it is correct. If you followed a link, it may have expired.",
+        )
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            "Sorry, there is a problem with Gatehouse",
+            "Try again later. Nothing you sent has been saved.",
+        )
+    }
+}
+
+pub fn render_message_page(page: MessagePage) -> axum_html::Html {
+    axum_html::Html(render_page(
+        &Chrome::default(),
+        &page.title,
+        message_body(page.message),
+    ))
+}
+
+pub fn message_body(message: String) -> AnyView {
+    view! { <p class="lead">{message}</p> <p><a href="/">"Go to the Gatehouse home page"</a></p> }
+        .into_any()
+}
+
+/// A tiny shim so this module does not depend on axum when built for `hydrate`.
+pub mod axum_html {
+    pub struct Html(pub String);
+    #[cfg(feature = "ssr")]
+    impl axum::response::IntoResponse for Html {
+        fn into_response(self) -> axum::response::Response {
+            axum::response::Html(self.0).into_response()
+        }
+    }
+}
+
+fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
+    let mut links = Vec::new();
+    match &chrome.viewer {
+        None => {
+            links.push(("/", "Home"));
+            links.push(("/signup", "Create an account"));
+            links.push(("/signin", "Sign in"));
+        }
+        Some(viewer) => {
+            links.push(("/dashboard", "Dashboard"));
+            if viewer.verified {
+                match viewer.role {
+                    Role::PartnerAdmin | Role::PartnerDeveloper => {
+                        links.push(("/org/members", "Team"))
+                    }
+                    Role::Admin => {
+                        links.push(("/admin/users", "Users"));
+                        links.push(("/admin/audit", "Audit trail"));
+                    }
+                    Role::Reviewer | Role::Approver => {}
+                }
+            }
+            links.push(("/account", "Account security"));
+        }
+    }
+    if chrome.mailbox {
+        links.push(("/dev/mailbox", "Mailbox"));
+    }
+    links
+}
+
+fn layout(chrome: Chrome, title: String, body: AnyView) -> impl IntoView {
+    let links = nav_links(&chrome)
+        .into_iter()
+        .map(|(href, label)| view! { <li><a href=href>{label}</a></li> })
+        .collect_view();
+    let who = chrome.viewer.clone().map(|v| {
+        let org = v.org_name.map(|o| format!(" · {o}")).unwrap_or_default();
+        view! {
+            <div class="who">
+                <span>{format!("{} ({}{})", v.name, v.role.label(), org)}</span>
+                <form method="post" action="/signout" class="inline">
+                    <input type="hidden" name="csrf_token" value=chrome.csrf.clone()/>
+                    <button type="submit" class="link-button">"Sign out"</button>
+                </form>
+            </div>
+        }
+    });
+    let flash = chrome.flash.clone().map(|message| {
+        view! { <div class="notice" role="status"><p>{message}</p></div> }
+    });
+    let page_title = format!("{title} — Gatehouse");
+    view! {
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <title>{page_title}</title>
+                <link rel="stylesheet" href="/static/gatehouse.css"/>
+            </head>
+            <body>
+                <a class="skip-link" href="#main">"Skip to main content"</a>
+                <header class="site-header">
+                    <a class="brand" href="/">"Gatehouse"</a>
+                    <nav aria-label="Main"><ul>{links}</ul></nav>
+                    {who}
+                </header>
+                <main id="main">
+                    {flash}
+                    <h1>{title}</h1>
+                    {body}
+                </main>
+                <footer class="site-footer">
+                    <p>"Gatehouse — partner onboarding and API access governance. All sandbox data is synthetic."</p>
+                </footer>
+            </body>
+        </html>
+    }
+}
+
+/// A form's submitted values and its errors, in the order they should be read.
+#[derive(Clone, Debug, Default)]
+pub struct Form {
+    values: BTreeMap<String, String>,
+    errors: Vec<(String, String)>,
+}
+
+impl Form {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.values.insert(name.into(), value.into());
+        self
+    }
+
+    pub fn value(&self, name: &str) -> String {
+        self.values.get(name).cloned().unwrap_or_default()
+    }
+
+    pub fn error(&self, name: &str) -> Option<String> {
+        self.errors
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, message)| message.clone())
+    }
+
+    /// Records an error; only the first error of a field is kept.
+    pub fn add_error(&mut self, name: &str, message: impl Into<String>) {
+        if self.error(name).is_none() {
+            self.errors.push((name.into(), message.into()));
+        }
+    }
+
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    pub fn errors(&self) -> &[(String, String)] {
+        &self.errors
+    }
+}
+
+/// "There is a problem" with a link to each field in error.
+pub fn error_summary(form: &Form) -> Option<AnyView> {
+    if !form.has_errors() {
+        return None;
+    }
+    let items = form
+        .errors()
+        .iter()
+        .map(
+            |(field, message)| view! { <li><a href=format!("#{field}")>{message.clone()}</a></li> },
+        )
+        .collect_view();
+    Some(
+        view! {
+            <div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1">
+                <h2 id="error-summary-title">"There is a problem"</h2>
+                <ul>{items}</ul>
+            </div>
+        }
+        .into_any(),
+    )
+}
+
+/// A labelled input with its hint and error message wired up for screen readers.
+#[derive(Clone, Copy)]
+pub struct Input {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub kind: &'static str,
+    pub autocomplete: &'static str,
+    pub hint: Option<&'static str>,
+}
+
+impl Input {
+    pub fn text(name: &'static str, label: &'static str) -> Self {
+        Self {
+            name,
+            label,
+            kind: "text",
+            autocomplete: "off",
+            hint: None,
+        }
+    }
+    pub fn kind(mut self, kind: &'static str) -> Self {
+        self.kind = kind;
+        self
+    }
+    pub fn autocomplete(mut self, autocomplete: &'static str) -> Self {
+        self.autocomplete = autocomplete;
+        self
+    }
+    pub fn hint(mut self, hint: &'static str) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+
+    pub fn render(self, form: &Form) -> AnyView {
+        let error = form.error(self.name);
+        // Passwords and codes are never sent back to the browser.
+        let value = if matches!(self.kind, "password") {
+            String::new()
+        } else {
+            form.value(self.name)
+        };
+        let hint_id = format!("{}-hint", self.name);
+        let error_id = format!("{}-error", self.name);
+        let described = [
+            self.hint.map(|_| hint_id.clone()),
+            error.as_ref().map(|_| error_id.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        let described = (!described.is_empty()).then_some(described);
+        let class = if error.is_some() {
+            "field field-error"
+        } else {
+            "field"
+        };
+        let invalid = error.is_some().then_some("true");
+        view! {
+            <div class=class>
+                <label for=self.name>{self.label}</label>
+                {self.hint.map(|hint| view! { <p class="hint" id=hint_id.clone()>{hint}</p> })}
+                {error.map(|message| view! { <p class="error-message" id=error_id.clone()><span class="visually-hidden">"Error: "</span>{message}</p> })}
+                <input
+                    id=self.name
+                    name=self.name
+                    type=self.kind
+                    value=value
+                    autocomplete=self.autocomplete
+                    aria-describedby=described
+                    aria-invalid=invalid
+                />
+            </div>
+        }
+        .into_any()
+    }
+}
+
+/// A labelled `<select>`.
+pub fn select(
+    form: &Form,
+    name: &'static str,
+    label: &'static str,
+    options: &[(&'static str, &'static str)],
+) -> AnyView {
+    let current = form.value(name);
+    let error = form.error(name);
+    let error_id = format!("{name}-error");
+    let options = options
+        .iter()
+        .map(|(value, text)| {
+            let selected = current == *value;
+            view! { <option value=*value selected=selected>{*text}</option> }
+        })
+        .collect_view();
+    let class = if error.is_some() {
+        "field field-error"
+    } else {
+        "field"
+    };
+    let described = error.as_ref().map(|_| error_id.clone());
+    view! {
+        <div class=class>
+            <label for=name>{label}</label>
+            {error.map(|message| view! { <p class="error-message" id=error_id.clone()><span class="visually-hidden">"Error: "</span>{message}</p> })}
+            <select id=name name=name aria-describedby=described>{options}</select>
+        </div>
+    }
+    .into_any()
+}
+
+/// The hidden CSRF field every form carries.
+pub fn csrf_field(token: &str) -> AnyView {
+    view! { <input type="hidden" name="csrf_token" value=token.to_string()/> }.into_any()
+}
+
+/// A one-button form (sign out, remove, disable …).
+pub fn action_button(
+    csrf: &str,
+    action: String,
+    label: &'static str,
+    class: &'static str,
+) -> AnyView {
+    view! {
+        <form method="post" action=action class="inline">
+            {csrf_field(csrf)}
+            <button type="submit" class=class>{label}</button>
+        </form>
+    }
+    .into_any()
+}

@@ -1,0 +1,145 @@
+//! Configuration: every option is a flag with an environment-variable fallback.
+//! `gatehouse --help` is the reference.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse: partner onboarding, sandbox and API access governance."
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "GATEHOUSE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user:pass@host/db`.
+    /// Default: an SQLite file `gatehouse.db` in the data directory, created on first start.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Directory for the SQLite database, the generated secret key and uploads.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// External base URL, used in e-mailed links, for cookie security (https means
+    /// Secure cookies) and as the OAuth2 issuer. Default: http://<addr>.
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+
+    /// Seed demo organisations and one user per role, and print their sign-in details.
+    #[arg(long, env = "GATEHOUSE_DEMO", default_value_t = false)]
+    pub demo: bool,
+
+    /// SMTP relay for e-mail, e.g. `smtp://relay.example.com:25` or
+    /// `smtps://user:password@smtp.example.com`. Without it, e-mail is shown in the
+    /// built-in mailbox page (/dev/mailbox) and never sent.
+    #[arg(long, env = "GATEHOUSE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// The From: address of Gatehouse's e-mails.
+    #[arg(
+        long,
+        env = "GATEHOUSE_MAIL_FROM",
+        default_value = "Gatehouse <no-reply@gatehouse.example.com>"
+    )]
+    pub mail_from: String,
+
+    /// Master secret, 64 hex digits. Default: generated into <data-dir>/secret.key on
+    /// first start. Instances sharing one PostgreSQL database must share this value.
+    #[arg(long, env = "GATEHOUSE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// E-mail address of the first bank admin of a fresh (non-demo) installation.
+    #[arg(
+        long,
+        env = "GATEHOUSE_ADMIN_EMAIL",
+        default_value = "admin@example.com"
+    )]
+    pub admin_email: String,
+
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "GATEHOUSE_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: i64,
+
+    /// Hours after sign-in after which a session ends, however active.
+    #[arg(long, env = "GATEHOUSE_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
+    pub session_absolute_hours: i64,
+
+    /// Sign-in attempts allowed per client address per minute.
+    #[arg(
+        long,
+        env = "GATEHOUSE_SIGNIN_ATTEMPTS_PER_MINUTE",
+        default_value_t = 20
+    )]
+    pub signin_attempts_per_minute: u32,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage bank staff.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print the current two-step code of the demo bank staff (demo installations only).
+    DemoCode,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Create a bank user and print their one-time set-up link.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// reviewer, approver or admin.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain; exits non-zero and names the first broken event.
+    Verify,
+}
+
+impl Config {
+    pub fn settings(&self) -> Result<app::Settings, url::ParseError> {
+        let public_url = match &self.public_url {
+            Some(url) => url.clone(),
+            None => url::Url::parse(&format!("http://{}", self.addr))?,
+        };
+        let mut settings = app::Settings::new(public_url, self.data_dir.clone());
+        settings.database_url = self.database_url.clone();
+        settings.demo = self.demo;
+        settings.smtp_url = self.smtp_url.clone();
+        settings.mail_from = self.mail_from.clone();
+        settings.secret_key = self.secret_key.clone();
+        settings.admin_email = self.admin_email.clone();
+        settings.session_idle_minutes = self.session_idle_minutes;
+        settings.session_absolute_hours = self.session_absolute_hours;
+        settings.signin_attempts_per_minute = self.signin_attempts_per_minute;
+        Ok(settings)
+    }
+}

@@ -1,0 +1,121 @@
+//! The Gatehouse server: starts the HTTP listener and the background jobs over the
+//! application core, and runs the CLI subcommands.
+
+pub mod config;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use app::accounts::{bootstrap, throttle};
+use app::AppState;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub server: JoinHandle<()>,
+    /// The one-time set-up link of the first bank admin, on a fresh non-demo installation.
+    pub admin_setup_link: Option<String>,
+}
+
+/// Prepares the database (migrations, first admin or demo data), then serves on
+/// `listener` and starts the background jobs.
+pub async fn start(
+    settings: app::Settings,
+    listener: TcpListener,
+) -> Result<Running, app::platform::error::Error> {
+    let demo = settings.demo;
+    let state = AppState::new(settings).await?;
+    let admin_setup_link = if demo {
+        bootstrap::seed_demo(&state).await?;
+        None
+    } else {
+        bootstrap::ensure_first_admin(&state).await?
+    };
+    let addr = listener
+        .local_addr()
+        .map_err(app::platform::error::Error::internal)?;
+    let router = app::router(state.clone());
+    let server = tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(err) = axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+        {
+            tracing::error!(error = %err, "server stopped");
+        }
+    });
+    tokio::spawn(app::mail::run_worker(state.clone()));
+    tokio::spawn(maintenance(state.clone()));
+    Ok(Running {
+        addr,
+        state,
+        server,
+        admin_setup_link,
+    })
+}
+
+/// Periodic clean-up. Every statement is idempotent, so several instances on one
+/// PostgreSQL database may run it at once.
+async fn maintenance(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        if let Err(err) = state.sessions.delete_expired_sessions().await {
+            tracing::warn!(error = %err, "deleting expired sessions failed");
+        }
+        if let Err(err) = throttle::prune(&state.db).await {
+            tracing::warn!(error = %err, "pruning sign-in attempts failed");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// What the start-up banner tells a newcomer.
+pub fn banner(running: &Running) -> String {
+    let url = running
+        .state
+        .settings
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
+    let mut out = format!("\nGatehouse is running at {url}\n");
+    if running.state.settings.demo {
+        out.push_str("\nDEMO MODE: demo accounts (password for all: ");
+        out.push_str(bootstrap::DEMO_PASSWORD);
+        out.push_str(")\n");
+        for account in bootstrap::DEMO_ACCOUNTS {
+            let org = account.organisation.unwrap_or("the bank");
+            out.push_str(&format!(
+                "  {:<36} {:<18} {}\n",
+                account.email,
+                account.role.label(),
+                org
+            ));
+        }
+        out.push_str(&format!(
+            "Bank staff use two-step verification with the demo key {}:\n  run `cargo run -- demo-code` for the current code.\n",
+            bootstrap::DEMO_TOTP_SECRET
+        ));
+    }
+    if let Some(link) = &running.admin_setup_link {
+        out.push_str(&format!(
+            "\nFirst start: set up the bank admin account ({}) with this one-time link:\n  {link}\n",
+            running.state.settings.admin_email
+        ));
+    }
+    if running.state.settings.smtp_url.is_none() {
+        out.push_str(&format!(
+            "\nNo SMTP relay configured: e-mails appear at {url}/dev/mailbox\n"
+        ));
+    }
+    out
+}

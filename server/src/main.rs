@@ -1,0 +1,115 @@
+//! `gatehouse`: the server and its administrative subcommands.
+
+use std::process::ExitCode;
+
+use app::accounts::{bootstrap, members};
+use app::audit::{chain, Actor};
+use clap::Parser;
+use gatehouse_server::config::{AuditCommand, Command, Config, StaffCommand};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    init_logging(&config.log_format);
+    let settings = match config.settings() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("gatehouse: the public URL is not valid: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match config.command {
+        None | Some(Command::Serve) => serve(config.addr, settings).await,
+        Some(Command::Staff {
+            command: StaffCommand::Create { email, name, role },
+        }) => staff_create(settings, &email, &name, &role).await,
+        Some(Command::Audit {
+            command: AuditCommand::Verify,
+        }) => audit_verify(settings).await,
+        Some(Command::DemoCode) => demo_code(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("gatehouse: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_sessions=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(addr: std::net::SocketAddr, settings: app::Settings) -> Result<ExitCode, String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let running = gatehouse_server::start(settings, listener)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{}", gatehouse_server::banner(&running));
+    running.server.await.map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn state(settings: app::Settings) -> Result<app::AppState, String> {
+    app::AppState::new(settings)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn staff_create(
+    settings: app::Settings,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> Result<ExitCode, String> {
+    let state = state(settings).await?;
+    match members::create_staff(&state, Actor::system("cli"), email, name, role, None).await {
+        Ok(link) => {
+            println!("Created {role} {email}. One-time set-up link (valid 72 hours):\n{link}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(app::platform::error::Error::Invalid(invalid)) => {
+            for (field, message) in invalid.fields {
+                eprintln!("{field}: {message}");
+            }
+            Ok(ExitCode::from(2))
+        }
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+async fn audit_verify(settings: app::Settings) -> Result<ExitCode, String> {
+    let state = state(settings).await?;
+    let verdict = chain::verify(&state.db.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{verdict}");
+    Ok(match verdict {
+        chain::Verdict::Intact { .. } => ExitCode::SUCCESS,
+        chain::Verdict::Broken { .. } => ExitCode::FAILURE,
+    })
+}
+
+fn demo_code() -> Result<ExitCode, String> {
+    let secret = totp_rs::Secret::Encoded(bootstrap::DEMO_TOTP_SECRET.into())
+        .to_bytes()
+        .map_err(|e| format!("{e:?}"))?;
+    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret)
+        .map_err(|e| e.to_string())?;
+    let code = totp.generate_current().map_err(|e| e.to_string())?;
+    println!("{code}");
+    Ok(ExitCode::SUCCESS)
+}
