@@ -119,3 +119,13 @@ pub fn banner(running: &Running) -> String {
     }
     out
 }
+
+/// `gatehouse audit verify`: checks the whole chain of the configured database.
+pub async fn audit_verify(settings: app::Settings) -> Result<app::audit::chain::Verdict, String> {
+    let db = app::platform::db::Db::connect(&settings.effective_database_url())
+        .await
+        .map_err(|e| e.to_string())?;
+    app::audit::chain::verify(&db.pool)
+        .await
+        .map_err(|e| e.to_string())
+}

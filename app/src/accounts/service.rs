@@ -300,6 +300,16 @@ pub enum PasswordStep {
     },
 }
 
+/// id, status, password hash, organisation, TOTP enabled at, session epoch.
+type CredentialRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
 const BAD_CREDENTIALS: &str = "Enter a correct e-mail address and password";
 
 /// Checks an e-mail and password. Unknown, invited and disabled accounts take the
@@ -325,8 +335,8 @@ pub async fn check_password(
     let email_key: String = email_key.chars().take(validate::MAX_EMAIL).collect();
     tokio::time::sleep(throttle::account_delay(&state.db, &email_key).await?).await;
 
-    let row: Option<(String, String, Option<String>, Option<String>, Option<i64>, i64, Option<String>)> = sqlx::query_as(
-        "SELECT id, status, password_hash, org_id, totp_enabled_at, session_epoch, email FROM users WHERE email = $1",
+    let row: Option<CredentialRow> = sqlx::query_as(
+        "SELECT id, status, password_hash, org_id, totp_enabled_at, session_epoch FROM users WHERE email = $1",
     )
     .bind(&email_key)
     .fetch_optional(&state.db.pool)
@@ -342,7 +352,7 @@ pub async fn check_password(
     let ok = password_ok && usable;
     throttle::record_attempt(&state.db, &email_key, &client.ip, ok).await?;
 
-    let Some((user_id, _, _, org_id, totp_enabled, epoch, _)) = row.filter(|_| ok) else {
+    let Some((user_id, _, _, org_id, totp_enabled, epoch)) = row.filter(|_| ok) else {
         let mut tx = state.db.begin().await?;
         // Only a well-formed address is recorded: people sometimes type a password
         // into the e-mail field, and no secret may enter the audit trail.

@@ -127,6 +127,20 @@ pub async fn csrf_token(session: &Session) -> Result<String> {
     Ok(token)
 }
 
+/// id, email, name, role, organisation id and name, verified at, TOTP at, status, epoch.
+type SessionUserRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    String,
+    i64,
+);
+
 /// Loads the session's user, ending the session when it no longer holds: the user
 /// was removed or disabled, their session epoch moved on (password change, disable,
 /// role change), or the absolute lifetime ran out.
@@ -148,8 +162,7 @@ async fn load_user(state: &AppState, session: &Session) -> Result<Option<AuthUse
         .await
         .map_err(Error::internal)?
         .unwrap_or(0);
-    let row: Option<(String, String, String, String, Option<String>, Option<String>, Option<i64>, Option<i64>, String, i64)> =
-        sqlx::query_as(
+    let row: Option<SessionUserRow> = sqlx::query_as(
             "SELECT u.id, u.email, u.display_name, u.role, u.org_id, o.legal_name, u.email_verified_at, \
                     u.totp_enabled_at, u.status, u.session_epoch \
              FROM users u LEFT JOIN organisations o ON o.id = u.org_id WHERE u.id = $1",

@@ -1,0 +1,192 @@
+//! End to end in a real browser: headless Chromium through ChromeDriver, with
+//! JavaScript disabled, the way a newcomer signs up. Skipped when ChromeDriver is
+//! missing, unless GATEHOUSE_REQUIRE_BROWSER=1 (CI), where it fails instead.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::common::{totp_code, Backend, TestServer};
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find_program(candidates: &[&str]) -> Option<String> {
+    candidates
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+}
+
+async fn start_driver() -> Option<(Driver, String, String)> {
+    let driver = find_program(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
+    let browser = find_program(&[
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]);
+    let (Some(driver), Some(browser)) = (driver, browser) else {
+        if std::env::var("GATEHOUSE_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("GATEHOUSE_REQUIRE_BROWSER=1 but Chromium or ChromeDriver is not installed");
+        }
+        eprintln!("skipping: Chromium/ChromeDriver not installed");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Driver(child);
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some((guard, format!("http://127.0.0.1:{port}"), browser));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript() {
+    let Some((_driver, webdriver, browser)) = start_driver().await else {
+        return;
+    };
+    let server = TestServer::start(Backend::Sqlite, false).await.unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": browser,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     format!("--user-data-dir={}", profile.path().display())],
+            "prefs": { "profile.managed_default_content_settings.javascript": 2 }
+        }),
+    );
+    let browser = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&webdriver)
+        .await
+        .expect("a WebDriver session");
+    let base = server.base.clone();
+    let result = async {
+        // An empty form: the error summary, field messages, nothing created.
+        browser.goto(&format!("{base}/signup")).await?;
+        browser
+            .find(Locator::Css("form[action='/signup'] button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        let page = browser.source().await?;
+        assert!(page.contains("There is a problem") && page.contains("Enter your full name"));
+
+        // The real thing.
+        for (id, value) in [
+            ("legal_name", "Tidewater Analytics Ltd"),
+            ("registration_number", "11223344"),
+            ("country", "GB"),
+            ("website", "https://tidewater.example.com"),
+            ("full_name", "Mary Somerville"),
+            ("email", "mary@tidewater.example.com"),
+            ("password", "tidal ferret oboe lantern"),
+        ] {
+            let field = browser.find(Locator::Id(id)).await?;
+            field.clear().await?;
+            field.send_keys(value).await?;
+        }
+        browser
+            .find(Locator::Css("form[action='/signup'] button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        assert!(browser
+            .current_url()
+            .await?
+            .path()
+            .ends_with("/verify-email/pending"));
+        assert!(browser
+            .source()
+            .await?
+            .contains("mary@tidewater.example.com"));
+
+        // The mailbox has the link; following it confirms the address.
+        browser.goto(&format!("{base}/dev/mailbox")).await?;
+        browser
+            .find(Locator::Css(".mail-body a"))
+            .await?
+            .click()
+            .await?;
+        assert_eq!(browser.current_url().await?.path(), "/dashboard");
+        let page = browser.source().await?;
+        assert!(
+            page.contains("Your e-mail address is confirmed.")
+                && page.contains("Welcome, Mary Somerville.")
+        );
+
+        // Two-step verification from the dashboard's prompt.
+        browser
+            .find(Locator::LinkText("Set it up now"))
+            .await?
+            .click()
+            .await?;
+        let key = browser
+            .find(Locator::Id("totp-secret"))
+            .await?
+            .text()
+            .await?
+            .replace(' ', "");
+        let secret = app::accounts::totp::from_base32(&key).expect("a base32 key");
+        browser
+            .find(Locator::Id("code"))
+            .await?
+            .send_keys(&totp_code(&secret, 0))
+            .await?;
+        browser
+            .find(Locator::Css(
+                "form[action='/account/totp'] button[type=submit]",
+            ))
+            .await?
+            .click()
+            .await?;
+        let codes = browser
+            .find(Locator::Id("recovery-codes"))
+            .await?
+            .text()
+            .await?;
+        assert_eq!(codes.lines().count(), 10, "{codes}");
+
+        // Sign out with the header button (a POST form with its CSRF token).
+        browser
+            .find(Locator::Css("form[action='/signout'] button"))
+            .await?
+            .click()
+            .await?;
+        assert_eq!(browser.current_url().await?.path(), "/");
+        Ok::<_, fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = browser.close().await;
+    result.expect("the browser journey");
+    let enrolled = server.count("SELECT COUNT(*) FROM users WHERE email = 'mary@tidewater.example.com' AND totp_enabled_at IS NOT NULL").await;
+    assert_eq!(enrolled, 1);
+}

@@ -1,0 +1,326 @@
+//! The test harness: a real Gatehouse server on port 0 against a real database
+//! (SQLite always; PostgreSQL when GATEHOUSE_TEST_POSTGRES_URL is set, and then
+//! mandatory when GATEHOUSE_REQUIRE_POSTGRES=1), driven over HTTP like a browser
+//! with JavaScript disabled would.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use app::AppState;
+use reqwest::{redirect, Response, StatusCode};
+use sqlx::Row;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub state: AppState,
+    pub admin_setup_link: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// Runs an async test body against both backends: `both!(name, body_fn)` makes
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(server) =
+                    $crate::common::TestServer::start($crate::common::Backend::Sqlite, false).await
+                {
+                    super::$name(server).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(server) =
+                    $crate::common::TestServer::start($crate::common::Backend::Postgres, false)
+                        .await
+                {
+                    super::$name(server).await;
+                }
+            }
+        }
+    };
+    ($name:ident, demo) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(server) =
+                    $crate::common::TestServer::start($crate::common::Backend::Sqlite, true).await
+                {
+                    super::$name(server).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(server) =
+                    $crate::common::TestServer::start($crate::common::Backend::Postgres, true).await
+                {
+                    super::$name(server).await;
+                }
+            }
+        }
+    };
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}{nanos}{}", std::process::id())
+}
+
+/// A fresh PostgreSQL database for one test, or None when PostgreSQL is not configured.
+async fn postgres_database() -> Option<String> {
+    let Ok(admin_url) = std::env::var("GATEHOUSE_TEST_POSTGRES_URL") else {
+        if std::env::var("GATEHOUSE_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            panic!("GATEHOUSE_REQUIRE_POSTGRES=1 but GATEHOUSE_TEST_POSTGRES_URL is not set");
+        }
+        eprintln!("skipping: GATEHOUSE_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = unique("gatehouse_test_");
+    let pool = sqlx::AnyPool::connect(&admin_url)
+        .await
+        .expect("connect to GATEHOUSE_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create test database");
+    pool.close().await;
+    let mut url = url::Url::parse(&admin_url).expect("GATEHOUSE_TEST_POSTGRES_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend, demo: bool) -> Option<Self> {
+        Self::start_with(backend, |settings| settings.demo = demo).await
+    }
+
+    pub async fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut app::Settings),
+    ) -> Option<Self> {
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres_database().await?),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut settings =
+            app::Settings::new(url::Url::parse(&base).unwrap(), dir.path().to_path_buf());
+        settings.database_url = database_url;
+        settings.signin_attempts_per_minute = 1000;
+        configure(&mut settings);
+        let running = gatehouse_server::start(settings, listener)
+            .await
+            .expect("server starts");
+        Some(Self {
+            base,
+            state: running.state,
+            admin_setup_link: running.admin_setup_link,
+            _dir: dir,
+        })
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        &self.state.db.pool
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(self.pool())
+            .await
+            .unwrap()
+    }
+
+    /// The newest e-mail to `to`: (subject, body).
+    pub async fn last_mail(&self, to: &str) -> (String, String) {
+        let row = sqlx::query("SELECT subject, body FROM outbox WHERE recipient = $1 ORDER BY created_at DESC, id DESC LIMIT 1")
+            .bind(to)
+            .fetch_one(self.pool())
+            .await
+            .unwrap_or_else(|_| panic!("no e-mail to {to}"));
+        (row.get::<String, _>(0), row.get::<String, _>(1))
+    }
+
+    /// The first link in the newest e-mail to `to`, as a path under the server.
+    pub async fn mailed_link(&self, to: &str) -> String {
+        let (_, body) = self.last_mail(to).await;
+        let link = body
+            .lines()
+            .find(|l| l.starts_with("http"))
+            .expect("a link in the e-mail")
+            .trim()
+            .to_string();
+        link.strip_prefix(&self.base)
+            .expect("link under the public URL")
+            .to_string()
+    }
+
+    pub async fn audit_actions(&self) -> Vec<String> {
+        sqlx::query_scalar::<_, String>("SELECT action FROM audit_events ORDER BY seq")
+            .fetch_all(self.pool())
+            .await
+            .unwrap()
+    }
+
+    /// Signs up an organisation and verifies the e-mail; returns the signed-in client.
+    pub async fn partner_admin(&self, email: &str, registration: &str) -> Client {
+        let client = self.client();
+        let response = client
+            .submit("/signup", "/signup", &signup_fields(email, registration))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "sign-up of {email}"
+        );
+        let link = self.mailed_link(email).await;
+        let response = client.get(&link).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        client
+    }
+
+    /// Signs in a demo bank user (password and the demo TOTP code for `offset` steps ahead).
+    pub async fn demo_staff(&self, email: &str, offset: i64) -> Client {
+        let client = self.client();
+        let response = client
+            .submit(
+                "/signin",
+                "/signin",
+                &[
+                    ("email", email),
+                    ("password", app::accounts::bootstrap::DEMO_PASSWORD),
+                ],
+            )
+            .await;
+        assert_location(&response, "/signin/code");
+        let secret =
+            app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET).unwrap();
+        let response = client
+            .submit(
+                "/signin/code",
+                "/signin/code",
+                &[("code", &totp_code(&secret, offset))],
+            )
+            .await;
+        assert_location(&response, "/dashboard");
+        client
+    }
+}
+
+pub fn signup_fields<'a>(email: &'a str, registration: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("legal_name", "Acme Budgeting Ltd"),
+        ("registration_number", registration),
+        ("country", "GB"),
+        ("website", "https://acme.example.com"),
+        ("lei", ""),
+        ("full_name", "Ada Lovelace"),
+        ("email", email),
+        ("password", "tidal ferret oboe lantern"),
+    ]
+}
+
+/// The TOTP code `offset` 30-second steps from now.
+pub fn totp_code(secret: &[u8], offset: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret.to_vec()).unwrap();
+    totp.generate((now + offset * 30) as u64)
+}
+
+pub fn assert_location(response: &Response, expected: &str) {
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "expected a redirect to {expected}"
+    );
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert_eq!(location, expected);
+}
+
+/// Pulls `value="…"` of the input named `name` out of a page.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&amp;", "&"))
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects (tests check them).
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Client {
+    pub async fn get(&self, path: &str) -> Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn text(&self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
+    /// The CSRF token of the form on `page`.
+    pub async fn csrf(&self, page: &str) -> String {
+        let (_, html) = self.text(page).await;
+        input_value(&html, "csrf_token").unwrap_or_else(|| panic!("no CSRF token on {page}"))
+    }
+
+    /// Posts raw form fields (the caller supplies any token).
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("origin", &self.base)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Opens `page` and submits its form to `action` with `fields`, as a browser would.
+    pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf(page).await;
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+}

@@ -1,0 +1,10 @@
+//! Gatehouse's integration and end-to-end tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod accounts;
+mod audit;
+mod browser;
+mod members;
+mod ops;

@@ -1,0 +1,281 @@
+//! Invitations, roles, removal, other organisations' ids, and disabling users.
+
+use reqwest::StatusCode;
+
+use crate::both;
+use crate::common::{assert_location, TestServer};
+
+async fn member_id(server: &TestServer, email: &str) -> String {
+    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(server.pool())
+        .await
+        .unwrap()
+}
+
+async fn invitations_roles_and_scoping(server: TestServer) {
+    let admin = server
+        .partner_admin("ada@acme.example.com", "12345678")
+        .await;
+    let response = admin
+        .submit(
+            "/org/members",
+            "/org/members/invite",
+            &[
+                ("display_name", "Charles Babbage"),
+                ("email", "charles@acme.example.com"),
+                ("role", "partner_developer"),
+            ],
+        )
+        .await;
+    assert_location(&response, "/org/members");
+    let (subject, _) = server.last_mail("charles@acme.example.com").await;
+    assert!(subject.contains("invited"), "{subject}");
+
+    // Bad invitations: exact errors, nothing written.
+    let users = server.count("SELECT COUNT(*) FROM users").await;
+    let response = admin
+        .submit(
+            "/org/members",
+            "/org/members/invite",
+            &[("display_name", ""), ("email", "nope"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("Enter your colleague&#x27;s name")
+            && html.contains("correct format")
+            && html.contains("Choose a role")
+    );
+    let response = admin
+        .submit(
+            "/org/members",
+            "/org/members/invite",
+            &[
+                ("display_name", "Again"),
+                ("email", "charles@acme.example.com"),
+                ("role", "partner_admin"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(server.count("SELECT COUNT(*) FROM users").await, users);
+
+    // The colleague accepts.
+    let link = server.mailed_link("charles@acme.example.com").await;
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let charles = server.client();
+    let response = charles
+        .submit(
+            &link,
+            "/invitation",
+            &[
+                ("token", &token),
+                ("display_name", "Charles Babbage"),
+                ("password", "difference engine number two"),
+            ],
+        )
+        .await;
+    assert_location(&response, "/signin");
+    let response = charles
+        .submit(
+            "/signin",
+            "/signin",
+            &[
+                ("email", "charles@acme.example.com"),
+                ("password", "difference engine number two"),
+            ],
+        )
+        .await;
+    assert_location(&response, "/dashboard");
+    let (status, html) = charles.text("/org/members").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Ada Lovelace") && !html.contains("Send invitation"));
+    // A developer cannot manage members.
+    let response = charles
+        .submit(
+            "/org/members",
+            "/org/members/invite",
+            &[
+                ("display_name", "X"),
+                ("email", "x@acme.example.com"),
+                ("role", "partner_developer"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // Role change ends the member's sessions so the new role applies at once.
+    let charles_id = member_id(&server, "charles@acme.example.com").await;
+    let response = admin
+        .submit(
+            "/org/members",
+            &format!("/org/members/{charles_id}/role"),
+            &[("role", "partner_admin")],
+        )
+        .await;
+    assert_location(&response, "/org/members");
+    assert_location(
+        &charles.get("/org/members").await,
+        "/signin?next=%2Forg%2Fmembers",
+    );
+    let role: String = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+        .bind(&charles_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(role, "partner_admin");
+
+    // Another organisation's ids: 404, and nothing changes.
+    let other = server
+        .partner_admin("grace@northwind.example.com", "99999999")
+        .await;
+    for path in [
+        format!("/org/members/{charles_id}/role"),
+        format!("/org/members/{charles_id}/remove"),
+    ] {
+        let response = other
+            .submit("/org/members", &path, &[("role", "partner_developer")])
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let (_, html) = other.text("/org/members").await;
+    assert!(!html.contains("charles@acme.example.com"));
+    let role: String = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+        .bind(&charles_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(role, "partner_admin");
+
+    // The last admin cannot be demoted; with two, one can be removed.
+    let grace_id = member_id(&server, "grace@northwind.example.com").await;
+    let response = other
+        .submit(
+            "/org/members",
+            &format!("/org/members/{grace_id}/role"),
+            &[("role", "partner_developer")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let response = admin
+        .submit(
+            "/org/members",
+            &format!("/org/members/{charles_id}/remove"),
+            &[],
+        )
+        .await;
+    assert_location(&response, "/org/members");
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM users WHERE email = 'charles@acme.example.com'")
+            .await,
+        0
+    );
+    let actions = server.audit_actions().await;
+    for expected in [
+        "member.invited",
+        "member.joined",
+        "member.role_changed",
+        "member.removed",
+    ] {
+        assert!(actions.iter().any(|a| a == expected), "{expected}");
+    }
+}
+both!(invitations_roles_and_scoping);
+
+async fn disabling_a_user_ends_their_sessions(server: TestServer) {
+    let partner = server.client();
+    let response = partner
+        .submit(
+            "/signin",
+            "/signin",
+            &[
+                ("email", "dev@acme-budgeting.example.com"),
+                ("password", app::accounts::bootstrap::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_location(&response, "/dashboard");
+    assert_eq!(partner.get("/dashboard").await.status(), StatusCode::OK);
+    let admin = server.demo_staff("admin@bank.example.com", 0).await;
+    // Partner users cannot reach the admin pages.
+    assert_eq!(
+        partner.get("/admin/users").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        partner.get("/admin/audit").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let dev_id = member_id(&server, "dev@acme-budgeting.example.com").await;
+    let response = admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{dev_id}/disable"),
+            &[],
+        )
+        .await;
+    assert_location(&response, "/admin/users");
+    assert_location(
+        &partner.get("/dashboard").await,
+        "/signin?next=%2Fdashboard",
+    );
+    let response = partner
+        .submit(
+            "/signin",
+            "/signin",
+            &[
+                ("email", "dev@acme-budgeting.example.com"),
+                ("password", app::accounts::bootstrap::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Disabling twice is a clear conflict; unknown ids are 404.
+    let response = admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{dev_id}/disable"),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let response = admin
+        .submit("/admin/users", "/admin/users/usr_unknown/disable", &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // Admins create bank users, who get a set-up link by e-mail.
+    let response = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[
+                ("display_name", "Rita Reviewer"),
+                ("email", "rita@bank.example.com"),
+                ("role", "reviewer"),
+            ],
+        )
+        .await;
+    assert_location(&response, "/admin/users");
+    assert!(server
+        .mailed_link("rita@bank.example.com")
+        .await
+        .starts_with("/setup?token="));
+    let response = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[
+                ("display_name", "Bad"),
+                ("email", "bad@bank.example.com"),
+                ("role", "partner_admin"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+both!(disabling_a_user_ends_their_sessions, demo);
