@@ -3,7 +3,9 @@
 use reqwest::StatusCode;
 
 use crate::both;
-use crate::common::{assert_location, input_value, signup_fields, totp_code, TestServer};
+use crate::common::{
+    assert_location, element_text, input_value, signup_fields, totp_code, TestServer,
+};
 
 async fn signup_verify_signin_totp_dashboard(server: TestServer) {
     let client = server.client();
@@ -28,11 +30,8 @@ async fn signup_verify_signin_totp_dashboard(server: TestServer) {
 
     // Enrol TOTP: the page shows the key; a code from it turns the factor on.
     let (_, html) = client.text("/account/totp").await;
-    let start = html.find("id=\"totp-secret\">").unwrap() + "id=\"totp-secret\">".len();
-    let key: String = html[start..start + 50]
-        .split('<')
-        .next()
-        .unwrap()
+    let key = element_text(&html, "totp-secret")
+        .unwrap_or_else(|| panic!("no key on {html}"))
         .replace(' ', "");
     let secret = app::accounts::totp::from_base32(&key).unwrap();
     let response = client
@@ -169,7 +168,7 @@ async fn signup_rejects_bad_input_and_writes_nothing(server: TestServer) {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = response.text().await.unwrap();
     for message in [
-        "Enter the organisation&#x27;s legal name",
+        "Enter the organisation's legal name",
         "Enter the company registration number",
         "Enter the country of registration",
         "Enter your full name",

@@ -69,6 +69,8 @@ async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript()
     let Some((_driver, webdriver, browser)) = start_driver().await else {
         return;
     };
+    // Two rustls crypto back-ends are linked into the test binary: pick one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let server = TestServer::start(Backend::Sqlite, false).await.unwrap();
     let profile = tempfile::tempdir().unwrap();
     let mut caps = serde_json::Map::new();
@@ -97,8 +99,15 @@ async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript()
             .await?
             .click()
             .await?;
+        browser
+            .wait()
+            .for_element(Locator::Css(".error-summary"))
+            .await?;
         let page = browser.source().await?;
-        assert!(page.contains("There is a problem") && page.contains("Enter your full name"));
+        assert!(
+            page.contains("There is a problem") && page.contains("Enter your full name"),
+            "{page}"
+        );
 
         // The real thing.
         for (id, value) in [
@@ -119,6 +128,10 @@ async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript()
             .await?
             .click()
             .await?;
+        browser
+            .wait()
+            .for_element(Locator::Css("form[action='/verify-email/resend']"))
+            .await?;
         assert!(browser
             .current_url()
             .await?
@@ -132,10 +145,12 @@ async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript()
         // The mailbox has the link; following it confirms the address.
         browser.goto(&format!("{base}/dev/mailbox")).await?;
         browser
-            .find(Locator::Css(".mail-body a"))
+            .wait()
+            .for_element(Locator::Css(".mail-body a"))
             .await?
             .click()
             .await?;
+        browser.wait().for_element(Locator::Css(".notice")).await?;
         assert_eq!(browser.current_url().await?.path(), "/dashboard");
         let page = browser.source().await?;
         assert!(
@@ -150,7 +165,8 @@ async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript()
             .click()
             .await?;
         let key = browser
-            .find(Locator::Id("totp-secret"))
+            .wait()
+            .for_element(Locator::Id("totp-secret"))
             .await?
             .text()
             .await?
@@ -169,7 +185,8 @@ async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript()
             .click()
             .await?;
         let codes = browser
-            .find(Locator::Id("recovery-codes"))
+            .wait()
+            .for_element(Locator::Id("recovery-codes"))
             .await?
             .text()
             .await?;
@@ -181,6 +198,7 @@ async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript()
             .await?
             .click()
             .await?;
+        browser.wait().for_element(Locator::Css(".cards")).await?;
         assert_eq!(browser.current_url().await?.path(), "/");
         Ok::<_, fantoccini::error::CmdError>(())
     }

@@ -44,7 +44,7 @@ async fn invitations_roles_and_scoping(server: TestServer) {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = response.text().await.unwrap();
     assert!(
-        html.contains("Enter your colleague&#x27;s name")
+        html.contains("Enter your colleague's name")
             && html.contains("correct format")
             && html.contains("Choose a role")
     );

@@ -21,7 +21,7 @@ async fn operations_endpoints_and_headers(server: TestServer) {
     let csp = headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
     assert_eq!(headers["x-content-type-options"], "nosniff");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["referrer-policy"], "same-origin");
     assert!(headers.contains_key("x-request-id"));
     let cookie = headers["set-cookie"].to_str().unwrap();
     assert!(

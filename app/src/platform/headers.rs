@@ -28,10 +28,12 @@ pub async fn security_headers(
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // Reset and invitation links carry tokens in the URL: never leak them onward.
+    // Reset and invitation links carry tokens in the URL: never send them to another
+    // site. Not `no-referrer`: with it, browsers send `Origin: null` on form posts,
+    // which the CSRF origin check must refuse.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(
         "cross-origin-opener-policy",
