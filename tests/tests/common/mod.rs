@@ -28,32 +28,17 @@ pub struct TestServer {
 #[macro_export]
 macro_rules! both {
     ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                if let Some(server) =
-                    $crate::common::TestServer::start($crate::common::Backend::Sqlite, false).await
-                {
-                    super::$name(server).await;
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(server) =
-                    $crate::common::TestServer::start($crate::common::Backend::Postgres, false)
-                        .await
-                {
-                    super::$name(server).await;
-                }
-            }
-        }
+        $crate::both!($name, false);
     };
     ($name:ident, demo) => {
+        $crate::both!($name, true);
+    };
+    ($name:ident, $demo:expr) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 if let Some(server) =
-                    $crate::common::TestServer::start($crate::common::Backend::Sqlite, true).await
+                    $crate::common::TestServer::start($crate::common::Backend::Sqlite, $demo).await
                 {
                     super::$name(server).await;
                 }
@@ -61,7 +46,8 @@ macro_rules! both {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if let Some(server) =
-                    $crate::common::TestServer::start($crate::common::Backend::Postgres, true).await
+                    $crate::common::TestServer::start($crate::common::Backend::Postgres, $demo)
+                        .await
                 {
                     super::$name(server).await;
                 }
