@@ -9,10 +9,13 @@ pub mod accounts;
 pub mod audit;
 pub mod dashboard;
 pub mod home;
+pub mod sandbox;
 pub mod ui;
 
 #[cfg(feature = "ssr")]
 pub mod mail;
+#[cfg(feature = "ssr")]
+pub mod oauth;
 #[cfg(feature = "ssr")]
 pub mod ops;
 #[cfg(feature = "ssr")]

@@ -96,6 +96,7 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
     match &chrome.viewer {
         None => {
             links.push(("/", "Home"));
+            links.push(("/sandbox/docs", "Sandbox docs"));
             links.push(("/signup", "Create an account"));
             links.push(("/signin", "Sign in"));
         }
@@ -104,7 +105,8 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
             if viewer.verified {
                 match viewer.role {
                     Role::PartnerAdmin | Role::PartnerDeveloper => {
-                        links.push(("/org/members", "Team"))
+                        links.push(("/sandbox/apps", "Sandbox"));
+                        links.push(("/org/members", "Team"));
                     }
                     Role::Admin => {
                         links.push(("/admin/users", "Users"));

@@ -1,8 +1,10 @@
 //! Synthetic datasets for the Gatehouse sandbox.
 //!
-//! The generators (personas, accounts, transactions, payments built on the `fake`
-//! crate) arrive with the sandbox API issue; the crate exists now so the workspace
-//! has the shape of the design card.
+//! Today it holds the sandbox's test customers (one per persona), who sign in during
+//! the authorization-code flow. The generators (accounts, transactions, payments built
+//! on the `fake` crate) arrive with the sandbox API issue.
+
+pub mod customers;
 
 /// Marker carried by every synthetic record, so no generated row can be mistaken for
 /// a real customer's.

@@ -78,6 +78,22 @@ pub struct Config {
     )]
     pub signin_attempts_per_minute: u32,
 
+    /// Lifetime of the access tokens the sandbox authorization server issues, in seconds.
+    #[arg(long, env = "GATEHOUSE_ACCESS_TOKEN_SECONDS", default_value_t = 300)]
+    pub access_token_seconds: i64,
+
+    /// Lifetime of a new sandbox credential (client secret or key), in days.
+    #[arg(long, env = "GATEHOUSE_SANDBOX_CREDENTIAL_DAYS", default_value_t = 90)]
+    pub sandbox_credential_days: i64,
+
+    /// Signature algorithm of the signing key generated on first start: ES256, PS256 or EdDSA.
+    #[arg(long, env = "GATEHOUSE_SIGNING_ALG", default_value = "ES256")]
+    pub signing_alg: String,
+
+    /// Highest per-client rate limit (requests per minute) partners may set on a sandbox app.
+    #[arg(long, env = "GATEHOUSE_SANDBOX_MAX_RATE_LIMIT", default_value_t = 6000)]
+    pub sandbox_max_rate_limit: u32,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -102,6 +118,27 @@ pub enum Command {
     },
     /// Print the current two-step code of the demo bank staff (demo installations only).
     DemoCode,
+    /// Manage the authorization server's signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a new signing key. It is published in the JWKS at once and signs only
+    /// after the delay, so relying parties that cache the JWKS learn it first.
+    Rotate {
+        /// ES256, PS256 or EdDSA.
+        #[arg(long, default_value = "ES256")]
+        alg: String,
+        /// Seconds between publication and first use (at least the JWKS cache time, 300).
+        #[arg(long, default_value_t = 900)]
+        activate_after: i64,
+    },
+    /// List the signing keys and their state.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +177,10 @@ impl Config {
         settings.session_idle_minutes = self.session_idle_minutes;
         settings.session_absolute_hours = self.session_absolute_hours;
         settings.signin_attempts_per_minute = self.signin_attempts_per_minute;
+        settings.access_token_seconds = self.access_token_seconds;
+        settings.sandbox_credential_days = self.sandbox_credential_days;
+        settings.signing_alg = self.signing_alg.clone();
+        settings.sandbox_max_rate_limit = self.sandbox_max_rate_limit;
         Ok(settings)
     }
 }

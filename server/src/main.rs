@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use app::accounts::{bootstrap, members};
 use app::audit::{chain, Actor};
 use clap::Parser;
-use gatehouse_server::config::{AuditCommand, Command, Config, StaffCommand};
+use gatehouse_server::config::{AuditCommand, Command, Config, KeysCommand, StaffCommand};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -27,6 +27,20 @@ async fn main() -> ExitCode {
             command: AuditCommand::Verify,
         }) => audit_verify(settings).await,
         Some(Command::DemoCode) => demo_code(),
+        Some(Command::Keys {
+            command: KeysCommand::Rotate { alg, activate_after },
+        }) => gatehouse_server::keys_rotate(settings, &alg, activate_after)
+            .await
+            .map(|message| {
+                println!("{message}");
+                ExitCode::SUCCESS
+            }),
+        Some(Command::Keys {
+            command: KeysCommand::List,
+        }) => gatehouse_server::keys_list(settings).await.map(|list| {
+            println!("{list}");
+            ExitCode::SUCCESS
+        }),
     };
     match result {
         Ok(code) => code,

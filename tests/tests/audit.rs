@@ -175,7 +175,8 @@ async fn admins_browse_filter_and_export(server: TestServer) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 6);
+    // Six demo users and the demo sandbox app.
+    assert_eq!(lines.len(), 7);
     assert!(lines
         .windows(2)
         .all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()));

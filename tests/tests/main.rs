@@ -7,4 +7,8 @@ mod accounts;
 mod audit;
 mod browser;
 mod members;
+mod oauth;
+mod oauth_negative;
 mod ops;
+mod sandbox;
+mod sandbox_helpers;

@@ -15,6 +15,8 @@ pub enum Action {
     ViewMembers,
     /// Invite, change the role of and remove members of one's organisation.
     ManageMembers,
+    /// Create sandbox apps, manage their credentials, consents and request logs.
+    UseSandbox,
     /// Ask for production access (a later issue); needs a second factor.
     RequestProductionAccess,
     /// Work the review queue.
@@ -49,7 +51,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
     use Role::*;
     match action {
         ViewDashboard | ManageOwnAccount => true,
-        ViewMembers => matches!(role, PartnerAdmin | PartnerDeveloper),
+        ViewMembers | UseSandbox => matches!(role, PartnerAdmin | PartnerDeveloper),
         ManageMembers | RequestProductionAccess => role == PartnerAdmin,
         Review => matches!(role, Reviewer | Approver),
         Approve => role == Approver,

@@ -19,6 +19,12 @@ pub const DEMO_PASSWORD: &str = "gatehouse-demo-2026";
 /// `gatehouse demo-code` prints the current code.
 pub const DEMO_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
+/// The demo partner's sandbox app: well-known credentials, like a public sandbox's
+/// test credentials, created in demo mode only, so the README's curl example works.
+pub const DEMO_CLIENT_ID: &str = "cli_demo_acme_sandbox";
+pub const DEMO_CLIENT_SECRET: &str = "demo-sandbox-secret-acme-2026";
+pub const DEMO_REDIRECT_URI: &str = "http://localhost:8080/callback";
+
 #[derive(Clone, Debug)]
 pub struct DemoAccount {
     pub email: &'static str,
@@ -132,6 +138,12 @@ pub async fn ensure_first_admin(state: &AppState) -> Result<Option<String>> {
 
 /// Seeds the demo organisations and users once. Returns whether anything was created.
 pub async fn seed_demo(state: &AppState) -> Result<bool> {
+    let seeded = seed_demo_accounts(state).await?;
+    seed_demo_app(state).await?;
+    Ok(seeded)
+}
+
+async fn seed_demo_accounts(state: &AppState) -> Result<bool> {
     if get_setting(&state.db.pool, "demo_seeded").await?.is_some() {
         return Ok(false);
     }
@@ -200,4 +212,61 @@ pub async fn seed_demo(state: &AppState) -> Result<bool> {
     set_setting(&mut tx, "demo_seeded", "true").await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// The demo partner's sandbox app (once), owned by its partner admin.
+async fn seed_demo_app(state: &AppState) -> Result<()> {
+    if get_setting(&state.db.pool, "demo_app_seeded").await?.is_some() {
+        return Ok(());
+    }
+    let owner: Option<(String, String)> = sqlx::query_as("SELECT id, org_id FROM users WHERE email = $1")
+        .bind(DEMO_ACCOUNTS[0].email)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    let Some((owner_id, org_id)) = owner else {
+        return Ok(());
+    };
+    let now = now();
+    let app_id = ids::new_id(ids::APP);
+    let credential_id = ids::new_id(ids::CREDENTIAL);
+    let mut tx = state.db.begin().await?;
+    sqlx::query(
+        "INSERT INTO apps (id, org_id, environment, client_id, name, purpose, owner_id, scopes, redirect_uris, \
+         auth_method, dpop_required, rate_limit_per_minute, status, is_demo, created_by, created_at, updated_at) \
+         VALUES ($1, $2, 'sandbox', $3, 'Acme Budgeting demo app', 'Demo: shows a budgeting app reading accounts and making payments.', \
+         $4, 'reference accounts fundsconfirmations payments', $5, 'client_secret_basic', 0, $6, 'active', 1, $4, $7, $7)",
+    )
+    .bind(&app_id)
+    .bind(&org_id)
+    .bind(DEMO_CLIENT_ID)
+    .bind(&owner_id)
+    .bind(DEMO_REDIRECT_URI)
+    .bind(i64::from(state.settings.sandbox_max_rate_limit))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO credentials (id, app_id, kind, secret_hash, secret_hint, created_by, created_at, expires_at) \
+         VALUES ($1, $2, 'client_secret', $3, $4, $5, $6, $7)",
+    )
+    .bind(&credential_id)
+    .bind(&app_id)
+    .bind(state.keys.keyed_hash(DEMO_CLIENT_SECRET))
+    .bind(&DEMO_CLIENT_SECRET[DEMO_CLIENT_SECRET.len() - 4..])
+    .bind(&owner_id)
+    .bind(now)
+    .bind(now + 3650 * 86_400)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Event::new(Actor::system("demo"), "demo.app_seeded")
+            .resource("app", &app_id)
+            .org(Some(&org_id))
+            .details(json!({ "client_id": DEMO_CLIENT_ID })),
+    )
+    .await?;
+    set_setting(&mut tx, "demo_app_seeded", "true").await?;
+    tx.commit().await?;
+    Ok(())
 }

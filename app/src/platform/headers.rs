@@ -12,6 +12,9 @@ use super::state::AppState;
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
+/// An internal response header: one more origin the page's forms may lead to.
+pub const FORM_ACTION_EXTRA: &str = "x-gatehouse-form-action";
+
 pub async fn security_headers(
     State(state): State<AppState>,
     request: Request,
@@ -19,10 +22,22 @@ pub async fn security_headers(
 ) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // A handler may widen `form-action` for one page (the OAuth consent page, whose
+    // form redirects to the client's redirect URI); everything else gets the default.
+    match headers.remove(FORM_ACTION_EXTRA) {
+        Some(origin) => {
+            let policy = origin
+                .to_str()
+                .ok()
+                .map(|o| CSP.replace("form-action 'self'", &format!("form-action 'self' {o}")))
+                .and_then(|p| HeaderValue::from_str(&p).ok())
+                .unwrap_or(HeaderValue::from_static(CSP));
+            headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+        }
+        None => {
+            headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        }
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -10,6 +10,12 @@ pub const USER: &str = "usr";
 pub const EVENT: &str = "evt";
 pub const MAIL: &str = "msg";
 pub const ATTEMPT: &str = "att";
+pub const APP: &str = "app";
+pub const CLIENT: &str = "cli";
+pub const CREDENTIAL: &str = "crd";
+pub const CONSENT: &str = "cns";
+pub const REQUEST: &str = "rlg";
+pub const REFRESH_FAMILY: &str = "rtf";
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use super::context::Ctx;
 use super::state::AppState;
 use super::{csrf, headers, metrics};
-use crate::{accounts, audit, dashboard, home, mail, ops};
+use crate::{accounts, audit, dashboard, home, mail, oauth, ops, sandbox};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -35,12 +35,15 @@ pub fn router(state: AppState) -> Router {
         .route("/dev/mailbox", get(mail::mailbox::page))
         .merge(accounts::handlers::routes())
         .merge(audit::handlers::routes())
+        .merge(oauth::page_routes())
+        .merge(sandbox::handlers::routes())
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(sessions);
 
     Router::new()
         .merge(ops::routes())
+        .merge(oauth::api_routes())
         .route("/static/gatehouse.css", get(stylesheet))
         .merge(pages)
         .route_layer(from_fn_with_state(state.clone(), metrics::track))

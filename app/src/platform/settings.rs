@@ -28,6 +28,14 @@ pub struct Settings {
     pub session_absolute_hours: i64,
     /// Sign-in attempts (password or second factor) allowed per client address and minute.
     pub signin_attempts_per_minute: u32,
+    /// Lifetime of the access tokens the authorization server issues, in seconds.
+    pub access_token_seconds: i64,
+    /// Lifetime of a new sandbox credential (client secret or key), in days.
+    pub sandbox_credential_days: i64,
+    /// The signature algorithm of new signing keys: ES256, PS256 or EdDSA.
+    pub signing_alg: String,
+    /// The highest per-client rate limit (requests per minute) a partner may choose for a sandbox app.
+    pub sandbox_max_rate_limit: u32,
 }
 
 impl Settings {
@@ -45,6 +53,10 @@ impl Settings {
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             signin_attempts_per_minute: 20,
+            access_token_seconds: 300,
+            sandbox_credential_days: 90,
+            signing_alg: "ES256".into(),
+            sandbox_max_rate_limit: 6000,
         }
     }
 
@@ -67,6 +79,17 @@ impl Settings {
     /// The origin (`scheme://host:port`) browsers send in `Origin` for our own pages.
     pub fn origin(&self) -> String {
         self.public_url.origin().ascii_serialization()
+    }
+
+    /// The sandbox authorization server's issuer identifier (RFC 8414 §2): the public
+    /// URL without a trailing slash, so its metadata is at `/.well-known/oauth-authorization-server`.
+    pub fn issuer(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_string()
+    }
+
+    /// The audience of sandbox access tokens: the sandbox API's base URL.
+    pub fn sandbox_audience(&self) -> String {
+        self.link("/sandbox/open-banking/v3.1")
     }
 
     /// An absolute link to `path` (which starts with `/`) under the public URL.

@@ -14,6 +14,7 @@ use super::error::{Error, Result};
 use super::metrics::Metrics;
 use super::session_store::SessionBackend;
 use super::settings::Settings;
+use super::time::Clock;
 
 pub struct Inner {
     pub db: Db,
@@ -28,6 +29,10 @@ pub struct Inner {
     /// A real argon2 hash of a random password, verified against when the account is
     /// unknown, so an unknown e-mail costs the same time as a wrong password.
     pub dummy_password_hash: String,
+    /// The clock of the authorization server (tests move it forward).
+    pub clock: Clock,
+    /// The authorization server's keys, rate limiters and request log writer.
+    pub oauth: crate::oauth::Runtime,
 }
 
 #[derive(Clone)]
@@ -58,6 +63,14 @@ impl AppState {
         let per_minute =
             NonZeroU32::new(settings.signin_attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let dummy_password_hash = crypto::hash_password(crypto::random_token()).await?;
+        let alg = crate::oauth::keys::parse_alg(&settings.signing_alg).ok_or_else(|| {
+            Error::Internal(format!(
+                "the signing algorithm must be ES256, PS256 or EdDSA, not {}",
+                settings.signing_alg
+            ))
+        })?;
+        let ring = crate::oauth::keys::ensure(&db, &keys, "sandbox", alg, super::time::now()).await?;
+        let oauth = crate::oauth::Runtime::new(ring, db.clone());
         Ok(Self(Arc::new(Inner {
             db,
             settings,
@@ -67,6 +80,8 @@ impl AppState {
             signin_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             metrics: Metrics::new(),
             dummy_password_hash,
+            clock: Clock::default(),
+            oauth,
         })))
     }
 }

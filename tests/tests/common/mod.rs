@@ -190,6 +190,28 @@ impl TestServer {
         client
     }
 
+    /// Signs in the demo partner developer of Acme Budgeting (no second factor).
+    pub async fn demo_partner(&self) -> Client {
+        self.demo_partner_user("dev@acme-budgeting.example.com").await
+    }
+
+    /// Signs in a demo partner user by e-mail.
+    pub async fn demo_partner_user(&self, email: &str) -> Client {
+        let client = self.client();
+        let response = client
+            .submit(
+                "/signin",
+                "/signin",
+                &[
+                    ("email", email),
+                    ("password", app::accounts::bootstrap::DEMO_PASSWORD),
+                ],
+            )
+            .await;
+        assert_location(&response, "/dashboard");
+        client
+    }
+
     /// Signs in a demo bank user (password and the demo TOTP code for `offset` steps ahead).
     pub async fn demo_staff(&self, email: &str, offset: i64) -> Client {
         let client = self.client();

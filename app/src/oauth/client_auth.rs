@@ -1,0 +1,339 @@
+//! Client authentication at the token, PAR, introspection and revocation endpoints
+//! (RFC 6749 §2.3). Every client is confidential and authenticates with the one method
+//! it registered:
+//! - `client_secret_basic` / `client_secret_post` (sandbox only): the secret's keyed
+//!   hash is compared in constant time with each usable secret of the client;
+//! - `private_key_jwt` (RFC 7523 §3, FAPI 2.0 §5.3.2.1): a signed assertion with
+//!   `iss` = `sub` = client id, `aud` = our issuer, a short `exp` and a single-use `jti`.
+//! Every failure is written to the audit trail.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderMap};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::{json, Value};
+
+use super::error::{OAuthError, OAuthResult};
+use super::keys::ALGORITHMS;
+use super::params::Params;
+use super::replay::{self, Kind};
+use crate::audit::{self, Actor, Event};
+use crate::platform::context::ClientInfo;
+use crate::platform::crypto::ct_eq;
+use crate::platform::state::AppState;
+use crate::sandbox::model::{self, App, Credential};
+
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// An assertion may be valid for at most this long from now (FAPI 2.0: short-lived).
+pub const MAX_ASSERTION_LIFETIME: i64 = 300;
+/// Clock skew tolerated on `iat` / `nbf`.
+pub const SKEW: i64 = 60;
+
+pub struct Authenticated {
+    pub app: App,
+    pub credential_id: String,
+    /// Tokens never outlive the credential that obtained them.
+    pub credential_expires_at: i64,
+}
+
+struct Failure {
+    client_id: Option<String>,
+    app: Option<App>,
+    method: &'static str,
+    reason: String,
+}
+
+/// Authenticates the client of an OAuth request.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+    client: &ClientInfo,
+) -> OAuthResult<Authenticated> {
+    let basic = basic_credentials(headers)?;
+    let assertion = params.get("client_assertion");
+    let post_secret = params.get("client_secret");
+    let used = usize::from(basic.is_some()) + usize::from(assertion.is_some()) + usize::from(post_secret.is_some());
+    if used > 1 {
+        return Err(OAuthError::invalid_request(
+            "Use exactly one client authentication method (RFC 6749 §2.3).",
+        ));
+    }
+    let outcome = if let Some((id, secret)) = basic {
+        by_secret(state, &id, &secret, "client_secret_basic").await
+    } else if let Some(secret) = post_secret {
+        let id = params.require("client_id")?.to_string();
+        by_secret(state, &id, secret, "client_secret_post").await
+    } else if let Some(assertion) = assertion {
+        if params.get("client_assertion_type") != Some(JWT_BEARER) {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER}."
+            )));
+        }
+        by_assertion(state, assertion, params.get("client_id")).await
+    } else {
+        Err(Failure {
+            client_id: params.get("client_id").map(str::to_string),
+            app: None,
+            method: "none",
+            reason: "no client authentication".into(),
+        })
+    };
+    match outcome {
+        Ok(authenticated) => Ok(authenticated),
+        Err(failure) => {
+            record_failure(state, &failure, client).await?;
+            let mut error = OAuthError::invalid_client(format!(
+                "Client authentication failed: {}.",
+                failure.reason
+            ));
+            error.app_id = failure.app.map(|app| app.id);
+            Err(error)
+        }
+    }
+}
+
+/// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> OAuthResult<Option<(String, String)>> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || OAuthError::invalid_client("The Authorization header is not valid HTTP Basic.");
+    let text = value.to_str().map_err(|_| malformed())?;
+    let Some(encoded) = text.strip_prefix("Basic ") else {
+        return Err(malformed());
+    };
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}
+
+async fn load_app(state: &AppState, client_id: &str, method: &'static str) -> Result<App, Failure> {
+    let fail = |app: Option<App>, reason: &str| Failure {
+        client_id: Some(client_id.to_string()),
+        app,
+        method,
+        reason: reason.into(),
+    };
+    let app = model::app_by_client_id(&state.db.pool, client_id)
+        .await
+        .map_err(|_| fail(None, "the client could not be loaded"))?
+        .ok_or_else(|| fail(None, "unknown client"))?;
+    if app.environment != "sandbox" {
+        return Err(fail(Some(app), "unknown client"));
+    }
+    if !app.is_active() {
+        return Err(fail(Some(app), "the client has been revoked"));
+    }
+    if app.auth_method != method {
+        let reason = format!("the client is registered for {}", app.auth_method);
+        return Err(fail(Some(app), &reason));
+    }
+    Ok(app)
+}
+
+async fn by_secret(state: &AppState, client_id: &str, secret: &str, method: &'static str) -> Result<Authenticated, Failure> {
+    let app = load_app(state, client_id, method).await?;
+    let fail = |app: App, reason: &str| Failure {
+        client_id: Some(client_id.to_string()),
+        app: Some(app),
+        method,
+        reason: reason.into(),
+    };
+    let now = state.clock.now();
+    let Ok(credentials) = model::usable_credentials(&state.db.pool, &app.id, now).await else {
+        return Err(fail(app, "the credentials could not be loaded"));
+    };
+    let presented = state.keys.keyed_hash(secret);
+    // Compare with every usable secret, in constant time, without stopping early.
+    let mut matched: Option<&Credential> = None;
+    for credential in &credentials {
+        let stored = credential.secret_hash.as_deref().unwrap_or_default();
+        if credential.kind == "client_secret" && ct_eq(stored, &presented) && matched.is_none() {
+            matched = Some(credential);
+        }
+    }
+    match matched {
+        Some(credential) => Ok(Authenticated {
+            credential_id: credential.id.clone(),
+            credential_expires_at: credential.expires_at,
+            app,
+        }),
+        None => {
+            let reason = stale_secret_reason(state, &app.id, &presented).await;
+            Err(fail(app, reason))
+        }
+    }
+}
+
+/// Why a secret did not match: a revoked or expired secret is worth telling the
+/// developer (and the audit trail) apart from a wrong one.
+async fn stale_secret_reason(state: &AppState, app_id: &str, presented_hash: &str) -> &'static str {
+    let row: Option<(Option<i64>,)> = sqlx::query_as(
+        "SELECT revoked_at FROM credentials WHERE app_id = $1 AND secret_hash = $2",
+    )
+    .bind(app_id)
+    .bind(presented_hash)
+    .fetch_optional(&state.db.pool)
+    .await
+    .ok()
+    .flatten();
+    match row {
+        Some((Some(_),)) => "the secret has been revoked",
+        Some((None,)) => "the secret has expired",
+        None => "wrong client secret",
+    }
+}
+
+async fn by_assertion(state: &AppState, assertion: &str, client_id_param: Option<&str>) -> Result<Authenticated, Failure> {
+    let method = "private_key_jwt";
+    let early = |client_id: Option<&str>, reason: &str| Failure {
+        client_id: client_id.map(str::to_string),
+        app: None,
+        method,
+        reason: reason.into(),
+    };
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| early(client_id_param, "the client assertion is not a JWS signed with PS256, ES256 or EdDSA"))?;
+    if !ALGORITHMS.contains(&header.alg) {
+        return Err(early(client_id_param, "the client assertion must be signed with PS256, ES256 or EdDSA"));
+    }
+    let unverified = jsonwebtoken::dangerous::insecure_decode::<Value>(assertion)
+        .map_err(|_| early(client_id_param, "the client assertion's claims are not JSON"))?
+        .claims;
+    let Some(sub) = unverified.get("sub").and_then(Value::as_str) else {
+        return Err(early(client_id_param, "the client assertion has no sub"));
+    };
+    if unverified.get("iss").and_then(Value::as_str) != Some(sub) {
+        return Err(early(Some(sub), "the client assertion's iss must equal its sub"));
+    }
+    if client_id_param.is_some_and(|id| id != sub) {
+        return Err(early(Some(sub), "client_id differs from the assertion's sub"));
+    }
+    let app = load_app(state, sub, method).await?;
+    let fail = |app: &App, reason: &str| Failure {
+        client_id: Some(app.client_id.clone()),
+        app: Some(app.clone()),
+        method,
+        reason: reason.into(),
+    };
+    let now = state.clock.now();
+    let Ok(credentials) = model::usable_credentials(&state.db.pool, &app.id, now).await else {
+        return Err(fail(&app, "the credentials could not be loaded"));
+    };
+    let mut validation = Validation::new(header.alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let mut verified: Option<(&Credential, Value)> = None;
+    for credential in &credentials {
+        let Some(set) = key_set(state, credential).await else {
+            continue;
+        };
+        for jwk in &set.keys {
+            if header.kid.is_some() && jwk.common.key_id != header.kid {
+                continue;
+            }
+            let Ok(key) = DecodingKey::from_jwk(jwk) else {
+                continue;
+            };
+            if let Ok(data) = jsonwebtoken::decode::<Value>(assertion, &key, &validation) {
+                verified = Some((credential, data.claims));
+                break;
+            }
+        }
+        if verified.is_some() {
+            break;
+        }
+    }
+    let Some((credential, claims)) = verified else {
+        return Err(fail(&app, "the client assertion's signature does not match a registered key"));
+    };
+    let issuer = state.settings.issuer();
+    if claims.get("aud").and_then(Value::as_str) != Some(issuer.as_str()) {
+        return Err(fail(&app, &format!("the client assertion's aud must be the issuer {issuer}")));
+    }
+    let Some(exp) = claims.get("exp").and_then(Value::as_i64) else {
+        return Err(fail(&app, "the client assertion has no exp"));
+    };
+    if exp <= now {
+        return Err(fail(&app, "the client assertion has expired"));
+    }
+    if exp > now + MAX_ASSERTION_LIFETIME {
+        return Err(fail(&app, "the client assertion's exp is more than 5 minutes away"));
+    }
+    for claim in ["iat", "nbf"] {
+        if claims.get(claim).and_then(Value::as_i64).is_some_and(|t| t > now + SKEW) {
+            return Err(fail(&app, &format!("the client assertion's {claim} is in the future")));
+        }
+    }
+    let Some(jti) = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty() && j.len() <= 256) else {
+        return Err(fail(&app, "the client assertion has no jti"));
+    };
+    match replay::first_use(&state.db, Kind::ClientAssertion, &app.client_id, jti, exp + SKEW).await {
+        Ok(true) => {}
+        Ok(false) => return Err(fail(&app, "the client assertion's jti has been used before")),
+        Err(_) => return Err(fail(&app, "the assertion could not be recorded")),
+    }
+    Ok(Authenticated {
+        credential_id: credential.id.clone(),
+        credential_expires_at: credential.expires_at,
+        app,
+    })
+}
+
+/// The public keys of a `jwks` or `jwks_uri` credential.
+async fn key_set(state: &AppState, credential: &Credential) -> Option<JwkSet> {
+    let material = credential.material.as_deref()?;
+    match credential.kind.as_str() {
+        "jwks" => serde_json::from_str(material).ok(),
+        "jwks_uri" => state.oauth.remote_jwks(material).await,
+        _ => None,
+    }
+}
+
+async fn record_failure(state: &AppState, failure: &Failure, client: &ClientInfo) -> OAuthResult<()> {
+    let mut tx = state.db.begin().await?;
+    let label = failure.client_id.clone().unwrap_or_else(|| "unknown".into());
+    let actor = Actor {
+        kind: "client".into(),
+        id: failure.client_id.clone(),
+        label: Some(label),
+    };
+    let mut event = Event::new(actor, "oauth.client_auth_failed")
+        .client(client)
+        .outcome("failure")
+        .details(json!({ "method": failure.method, "reason": failure.reason }));
+    if let Some(app) = &failure.app {
+        event = event.resource("app", &app.id).org(Some(&app.org_id));
+    }
+    audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Fetches a partner's JWKS URL: https only, small, quick.
+pub async fn fetch_jwks(http: &reqwest::Client, url: &str) -> Option<JwkSet> {
+    if !url.starts_with("https://") {
+        return None;
+    }
+    let response = http.get(url).timeout(Duration::from_secs(5)).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let body = response.bytes().await.ok()?;
+    if body.len() > 64 * 1024 {
+        return None;
+    }
+    serde_json::from_slice(&body).ok()
+}

@@ -1,0 +1,97 @@
+//! Token introspection (RFC 7662). The caller authenticates as a client; a token that
+//! is unknown, expired, revoked, or was issued to another client gets exactly
+//! `{"active":false}` (§2.2), so introspection reveals nothing about others' tokens.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::client_auth::{self, Authenticated};
+use super::error::OAuthResult;
+use super::params::Params;
+use super::token::{json_no_store, limit, respond};
+use super::{jwt, Caller};
+use crate::platform::state::AppState;
+
+pub const PATH: &str = "/oauth/introspect";
+
+pub async fn endpoint(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let result = handle(&state, &caller, &headers, &body).await;
+    respond(&state, "POST", PATH, started, result.map(|(client, body)| (client, json_no_store(body))))
+}
+
+async fn handle(state: &AppState, caller: &Caller, headers: &HeaderMap, body: &[u8]) -> OAuthResult<(Authenticated, Value)> {
+    let params = Params::from_form(headers, body)?;
+    let client = client_auth::authenticate(state, headers, &params, &caller.info).await?;
+    let answer = async {
+        limit(state, &client)?;
+        let token = params.require("token")?;
+        introspect(state, &client, token).await
+    }
+    .await;
+    match answer {
+        Ok(body) => Ok((client, body)),
+        Err(err) => Err(err.for_app(&client.app.id)),
+    }
+}
+
+async fn introspect(state: &AppState, client: &Authenticated, token: &str) -> OAuthResult<Value> {
+    if let Some(active) = jwt::check(state, token).await? {
+        if active.claims.client_id != client.app.client_id {
+            return Ok(inactive());
+        }
+        let claims = active.claims;
+        let mut body = json!({
+            "active": true,
+            "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
+            "scope": claims.scope,
+            "client_id": claims.client_id,
+            "sub": claims.sub,
+            "aud": claims.aud,
+            "iss": claims.iss,
+            "iat": claims.iat,
+            "exp": claims.exp,
+            "jti": claims.jti,
+        });
+        if let (Some(cnf), Some(object)) = (claims.cnf, body.as_object_mut()) {
+            object.insert("cnf".into(), cnf);
+        }
+        return Ok(body);
+    }
+    // A refresh token of this client?
+    let now = state.clock.now();
+    let row = sqlx::query(
+        "SELECT r.customer, r.scopes, r.expires_at, r.created_at FROM refresh_tokens r \
+         JOIN consents s ON s.id = r.consent_id JOIN apps a ON a.id = r.app_id \
+         WHERE r.token_hash = $1 AND r.app_id = $2 AND r.used_at IS NULL AND r.revoked_at IS NULL \
+         AND r.expires_at > $3 AND s.status = 'granted' AND a.status = 'active'",
+    )
+    .bind(state.keys.keyed_hash(token))
+    .bind(&client.app.id)
+    .bind(now)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(inactive());
+    };
+    Ok(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "scope": row.try_get::<String, _>("scopes")?,
+        "client_id": client.app.client_id,
+        "sub": row.try_get::<String, _>("customer")?,
+        "iss": state.settings.issuer(),
+        "iat": row.try_get::<i64, _>("created_at")?,
+        "exp": row.try_get::<i64, _>("expires_at")?,
+    }))
+}
+
+fn inactive() -> Value {
+    json!({ "active": false })
+}

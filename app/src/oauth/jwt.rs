@@ -1,0 +1,175 @@
+//! Access tokens: JWTs per RFC 9068 (`typ` `at+jwt`; `iss`, `sub`, `aud`, `client_id`,
+//! `scope`, `iat`, `exp`, `jti`), signed with the issuer's current key. Besides the
+//! standard claims a token carries `cred`, the credential that obtained it, and
+//! `consent_id` when a customer consented, so that revoking either makes the token
+//! inactive at once. Sender-constrained tokens carry `cnf.jkt` (RFC 9449 §6.1).
+
+use jsonwebtoken::{Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::keys::alg_name;
+use crate::platform::crypto;
+use crate::platform::error::{Error, Result};
+use crate::platform::state::AppState;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Value>,
+    pub cred: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_id: Option<String>,
+}
+
+impl AccessClaims {
+    pub fn jkt(&self) -> Option<&str> {
+        self.cnf.as_ref()?.get("jkt")?.as_str()
+    }
+}
+
+/// What to put in a new access token.
+pub struct Grant<'a> {
+    pub client_id: &'a str,
+    pub credential_id: &'a str,
+    pub credential_expires_at: i64,
+    pub subject: &'a str,
+    pub scope: &'a str,
+    pub consent_id: Option<&'a str>,
+    pub jkt: Option<&'a str>,
+}
+
+pub struct Issued {
+    pub token: String,
+    pub claims: AccessClaims,
+}
+
+pub fn mint(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
+    let now = state.clock.now();
+    let ring = state.oauth.key_ring();
+    let key = ring
+        .signing(now)
+        .ok_or_else(|| Error::Internal("no signing key is active".into()))?;
+    let exp = (now + state.settings.access_token_seconds).min(grant.credential_expires_at);
+    let claims = AccessClaims {
+        iss: state.settings.issuer(),
+        sub: grant.subject.to_string(),
+        aud: state.settings.sandbox_audience(),
+        client_id: grant.client_id.to_string(),
+        scope: grant.scope.to_string(),
+        iat: now,
+        exp,
+        jti: crypto::random_token(),
+        cnf: grant.jkt.map(|jkt| json!({ "jkt": jkt })),
+        cred: grant.credential_id.to_string(),
+        consent_id: grant.consent_id.map(str::to_string),
+    };
+    let mut header = Header::new(key.alg);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(key.kid.clone());
+    let token = jsonwebtoken::encode(&header, &claims, &key.encoding).map_err(Error::internal)?;
+    Ok(Issued { token, claims })
+}
+
+/// A token that is active now, with the app it was issued to.
+pub struct Active {
+    pub claims: AccessClaims,
+    pub app_id: String,
+    pub org_id: String,
+}
+
+/// Checks an access token completely: signature with a published key, `typ`, issuer,
+/// audience, expiry, then the revocation state of the token, its credential, its app
+/// and its consent in one query. `None` means inactive, for whatever reason.
+pub async fn check(state: &AppState, token: &str) -> Result<Option<Active>> {
+    let Some(claims) = verify_signature(state, token) else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    if claims.exp <= now || claims.iat > now + 60 {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT a.id, a.org_id, a.status, c.revoked_at, c.expires_at, \
+         (SELECT COUNT(*) FROM revoked_tokens r WHERE r.jti = $3) AS revoked, \
+         (SELECT s.status FROM consents s WHERE s.id = $4) AS consent_status \
+         FROM apps a JOIN credentials c ON c.app_id = a.id \
+         WHERE a.client_id = $1 AND c.id = $2",
+    )
+    .bind(&claims.client_id)
+    .bind(&claims.cred)
+    .bind(&claims.jti)
+    .bind(&claims.consent_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let app_active = row.try_get::<String, _>("status")? == "active";
+    let credential_revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
+    let credential_expired = row.try_get::<i64, _>("expires_at")? <= now;
+    let token_revoked = row.try_get::<i64, _>("revoked")? > 0;
+    let consent_ok = match &claims.consent_id {
+        None => true,
+        Some(_) => row.try_get::<Option<String>, _>("consent_status")?.as_deref() == Some("granted"),
+    };
+    if !app_active || credential_revoked || credential_expired || token_revoked || !consent_ok {
+        return Ok(None);
+    }
+    Ok(Some(Active {
+        claims,
+        app_id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+    }))
+}
+
+/// The claims of a token signed by one of our published keys, or `None`.
+pub fn verify_signature(state: &AppState, token: &str) -> Option<AccessClaims> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return None;
+    }
+    let ring = state.oauth.key_ring();
+    let key = ring.find(header.kid.as_deref()?)?;
+    if key.alg != header.alg {
+        return None;
+    }
+    let mut validation = Validation::new(key.alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+        .ok()?
+        .claims;
+    let expected_aud = state.settings.sandbox_audience();
+    (claims.iss == state.settings.issuer() && claims.aud == expected_aud).then_some(claims)
+}
+
+/// Revokes one access token until it would have expired anyway (RFC 7009).
+pub async fn revoke(state: &AppState, app_id: &str, claims: &AccessClaims) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, app_id, revoked_at, expires_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(&claims.jti)
+    .bind(app_id)
+    .bind(state.clock.now())
+    .bind(claims.exp)
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// The name of a signing algorithm, for metadata.
+pub fn supported_algs() -> Vec<&'static str> {
+    super::keys::ALGORITHMS.iter().map(|a| alg_name(*a)).collect()
+}

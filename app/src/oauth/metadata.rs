@@ -1,0 +1,58 @@
+//! Authorization server metadata (RFC 8414) and the JWKS it names (RFC 7517).
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::jwt::supported_algs;
+use crate::platform::state::AppState;
+use crate::sandbox::catalogue::SCOPES;
+
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    let link = |path: &str| state.settings.link(path);
+    let algs = supported_algs();
+    let auth_methods = ["private_key_jwt", "client_secret_basic", "client_secret_post"];
+    let body = json!({
+        "issuer": state.settings.issuer(),
+        "authorization_endpoint": link(super::authorize::PATH),
+        "token_endpoint": link(super::token::PATH),
+        "pushed_authorization_request_endpoint": link(super::par::PATH),
+        "introspection_endpoint": link(super::introspect::PATH),
+        "revocation_endpoint": link(super::revoke::PATH),
+        "jwks_uri": link(JWKS_PATH),
+        "service_documentation": link("/sandbox/docs"),
+        "scopes_supported": SCOPES.iter().map(|s| s.name).collect::<Vec<_>>(),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": algs,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": algs,
+        "dpop_signing_alg_values_supported": algs,
+        "authorization_response_iss_parameter_supported": true,
+        "require_pushed_authorization_requests": false,
+    });
+    with_cache(axum::Json(body).into_response())
+}
+
+pub const JWKS_PATH: &str = "/oauth/jwks";
+
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let ring = state.oauth.key_ring();
+    let retention = state.settings.access_token_seconds + 600;
+    with_cache(axum::Json(ring.jwks(state.clock.now(), retention)).into_response())
+}
+
+/// Relying parties may cache both for five minutes; a new signing key is published
+/// longer than that before it signs (see `keys.rs`).
+fn with_cache(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response
+}

@@ -1,0 +1,176 @@
+//! Gatehouse's OAuth2 authorization server for the sandbox: one file per endpoint or
+//! grant. Partners' software are confidential clients (`sandbox::model::App`); tokens
+//! are RFC 9068 JWTs signed with keys Gatehouse generates and rotates (`keys`).
+//!
+//! - `metadata`: RFC 8414 metadata and the JWKS
+//! - `token`: the token endpoint, dispatching to `grant_client_credentials`,
+//!   `grant_authorization_code` (PKCE) and `grant_refresh_token` (rotation)
+//! - `par` (RFC 9126), `authorize` (the customer's sign-in and consent)
+//! - `introspect` (RFC 7662), `revoke` (RFC 7009)
+//! - `client_auth` (secrets and private_key_jwt), `dpop` (RFC 9449), `replay`, `limits`
+
+pub mod authorize;
+pub mod client_auth;
+pub mod dpop;
+pub mod error;
+pub mod grant_authorization_code;
+pub mod grant_client_credentials;
+pub mod grant_refresh_token;
+pub mod introspect;
+pub mod jwt;
+pub mod keys;
+pub mod limits;
+pub mod metadata;
+pub mod pages;
+pub mod par;
+pub mod params;
+pub mod refresh;
+pub mod replay;
+pub mod request;
+pub mod revoke;
+pub mod token;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::Router;
+use jsonwebtoken::jwk::JwkSet;
+
+use crate::audit::Actor;
+use crate::platform::context::ClientInfo;
+use crate::platform::db::Db;
+use crate::platform::error::Result;
+use crate::platform::state::AppState;
+use crate::sandbox::model::App;
+use crate::sandbox::reqlog::RequestLog;
+
+/// The authorization server's in-memory state.
+pub struct Runtime {
+    keys: RwLock<Arc<keys::KeyRing>>,
+    pub limiters: limits::ClientLimiters,
+    pub request_log: RequestLog,
+    http: reqwest::Client,
+    remote_keys: Mutex<HashMap<String, (i64, JwkSet)>>,
+}
+
+/// How long a partner's JWKS URL is cached.
+const REMOTE_JWKS_TTL: i64 = 300;
+
+impl Runtime {
+    pub fn new(ring: Arc<keys::KeyRing>, db: Db) -> Self {
+        Self {
+            keys: RwLock::new(ring),
+            limiters: limits::ClientLimiters::default(),
+            request_log: RequestLog::start(db),
+            http: reqwest::Client::new(),
+            remote_keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn key_ring(&self) -> Arc<keys::KeyRing> {
+        match self.keys.read() {
+            Ok(ring) => ring.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn replace_keys(&self, ring: keys::KeyRing) {
+        match self.keys.write() {
+            Ok(mut current) => *current = Arc::new(ring),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
+        }
+    }
+
+    /// A partner's key set from its JWKS URL, cached for five minutes.
+    pub async fn remote_jwks(&self, url: &str) -> Option<JwkSet> {
+        let now = crate::platform::time::now();
+        let cached = match self.remote_keys.lock() {
+            Ok(map) => map.get(url).cloned(),
+            Err(_) => None,
+        };
+        if let Some((fetched, set)) = cached {
+            if now - fetched < REMOTE_JWKS_TTL {
+                return Some(set);
+            }
+        }
+        let set = client_auth::fetch_jwks(&self.http, url).await?;
+        if let Ok(mut map) = self.remote_keys.lock() {
+            map.insert(url.to_string(), (now, set.clone()));
+        }
+        Some(set)
+    }
+}
+
+/// Reloads the signing keys from the database (a key rotated by the CLI is picked up
+/// here; the maintenance job calls this every minute).
+pub async fn reload_keys(state: &AppState) -> Result<()> {
+    let ring = keys::load(&state.db, &state.keys, "sandbox").await?;
+    state.oauth.replace_keys(ring);
+    Ok(())
+}
+
+/// Where an OAuth request came from, for the audit trail (no session involved).
+pub struct Caller {
+    pub info: ClientInfo,
+}
+
+impl Caller {
+    pub fn client_actor(app: &App) -> Actor {
+        Actor {
+            kind: "client".into(),
+            id: Some(app.client_id.clone()),
+            label: Some(app.name.clone()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .unwrap_or_default();
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect())
+            .unwrap_or_default();
+        Ok(Self {
+            info: ClientInfo { ip, user_agent },
+        })
+    }
+}
+
+/// The machine-facing endpoints: no session, no CSRF token (clients authenticate).
+pub fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata::metadata))
+        .route(metadata::JWKS_PATH, get(metadata::jwks))
+        .route(token::PATH, post(token::endpoint))
+        .route(par::PATH, post(par::endpoint))
+        .route(introspect::PATH, post(introspect::endpoint))
+        .route(revoke::PATH, post(revoke::endpoint))
+}
+
+/// The customer-facing pages of the authorization-code flow (sessions and CSRF apply).
+pub fn page_routes() -> Router<AppState> {
+    Router::new()
+        .route(authorize::PATH, get(authorize::start))
+        .route(
+            authorize::SIGNIN_PATH,
+            get(authorize::signin_page).post(authorize::signin_submit),
+        )
+        .route(
+            authorize::CONSENT_PATH,
+            get(authorize::consent_page).post(authorize::consent_submit),
+        )
+}

@@ -1,0 +1,71 @@
+//! Token revocation (RFC 7009). The client authenticates; revoking one of its access
+//! tokens makes it inactive at once; revoking a refresh token revokes its whole
+//! family. Unknown tokens, and other clients' tokens, get the same 200 (§2.2) and
+//! are left alone.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sqlx::Row;
+
+use super::client_auth::{self, Authenticated};
+use super::error::OAuthResult;
+use super::params::Params;
+use super::token::{limit, respond};
+use super::{jwt, refresh, Caller};
+use crate::platform::state::AppState;
+
+pub const PATH: &str = "/oauth/revoke";
+
+pub async fn endpoint(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let result = handle(&state, &caller, &headers, &body).await;
+    respond(&state, "POST", PATH, started, result.map(|client| (client, ok())))
+}
+
+fn ok() -> Response {
+    let mut response = StatusCode::OK.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn handle(state: &AppState, caller: &Caller, headers: &HeaderMap, body: &[u8]) -> OAuthResult<Authenticated> {
+    let params = Params::from_form(headers, body)?;
+    let client = client_auth::authenticate(state, headers, &params, &caller.info).await?;
+    let done = async {
+        limit(state, &client)?;
+        let token = params.require("token")?;
+        revoke(state, &client, token).await
+    }
+    .await;
+    match done {
+        Ok(()) => Ok(client),
+        Err(err) => Err(err.for_app(&client.app.id)),
+    }
+}
+
+async fn revoke(state: &AppState, client: &Authenticated, token: &str) -> OAuthResult<()> {
+    if let Some(claims) = jwt::verify_signature(state, token) {
+        if claims.client_id == client.app.client_id {
+            jwt::revoke(state, &client.app.id, &claims).await?;
+        }
+        return Ok(());
+    }
+    let family = sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND app_id = $2")
+        .bind(state.keys.keyed_hash(token))
+        .bind(&client.app.id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    if let Some(row) = family {
+        let family_id: String = row.try_get("family_id")?;
+        let mut tx = state.db.begin().await?;
+        refresh::revoke_family(&mut tx, &family_id, state.clock.now()).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! The sandbox: partners' sandbox apps (OAuth2 clients) and their credentials,
+//! customer consents, the request log, and the docs page.
+
+pub mod catalogue;
+
+#[cfg(feature = "ssr")]
+pub mod model;
+#[cfg(feature = "ssr")]
+pub mod reqlog;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod handlers;
+#[cfg(feature = "ssr")]
+pub mod pages;
