@@ -13,14 +13,54 @@ pub struct TestCustomer {
 }
 
 pub const TEST_CUSTOMERS: &[TestCustomer] = &[
-    TestCustomer { username: "mia.salaried", password: "sandbox-mia-2026", display_name: "Mia Thornbury", persona: "Salaried professional: monthly salary, mortgage, regular bills" },
-    TestCustomer { username: "theo.student", password: "sandbox-theo-2026", display_name: "Theo Brackenridge", persona: "Student with an arranged overdraft and small irregular spending" },
-    TestCustomer { username: "priya.gig", password: "sandbox-priya-2026", display_name: "Priya Vellacott", persona: "Gig worker with irregular income from several platforms" },
-    TestCustomer { username: "arthur.pension", password: "sandbox-arthur-2026", display_name: "Arthur Quenby", persona: "Pensioner: pension payments, savings, few card payments" },
-    TestCustomer { username: "hollow.oak", password: "sandbox-hollowoak-2026", display_name: "Hollow Oak Bakery Ltd", persona: "Small business with high transaction volume" },
-    TestCustomer { username: "lena.traveller", password: "sandbox-lena-2026", display_name: "Lena Marchetti-Wynn", persona: "Multi-currency traveller: EUR and USD accounts, FX spending" },
-    TestCustomer { username: "gus.dormant", password: "sandbox-gus-2026", display_name: "Gus Pemberly", persona: "Dormant account: no activity for over a year" },
-    TestCustomer { username: "sam.mismatch", password: "sandbox-sam-2026", display_name: "Sam Okonkwo-Reyes", persona: "KYC mismatch: party details disagree across records (negative-path testing)" },
+    TestCustomer {
+        username: "mia.salaried",
+        password: "sandbox-mia-2026",
+        display_name: "Mia Thornbury",
+        persona: "Salaried professional: monthly salary, mortgage, regular bills",
+    },
+    TestCustomer {
+        username: "theo.student",
+        password: "sandbox-theo-2026",
+        display_name: "Theo Brackenridge",
+        persona: "Student with an arranged overdraft and small irregular spending",
+    },
+    TestCustomer {
+        username: "priya.gig",
+        password: "sandbox-priya-2026",
+        display_name: "Priya Vellacott",
+        persona: "Gig worker with irregular income from several platforms",
+    },
+    TestCustomer {
+        username: "arthur.pension",
+        password: "sandbox-arthur-2026",
+        display_name: "Arthur Quenby",
+        persona: "Pensioner: pension payments, savings, few card payments",
+    },
+    TestCustomer {
+        username: "hollow.oak",
+        password: "sandbox-hollowoak-2026",
+        display_name: "Hollow Oak Bakery Ltd",
+        persona: "Small business with high transaction volume",
+    },
+    TestCustomer {
+        username: "lena.traveller",
+        password: "sandbox-lena-2026",
+        display_name: "Lena Marchetti-Wynn",
+        persona: "Multi-currency traveller: EUR and USD accounts, FX spending",
+    },
+    TestCustomer {
+        username: "gus.dormant",
+        password: "sandbox-gus-2026",
+        display_name: "Gus Pemberly",
+        persona: "Dormant account: no activity for over a year",
+    },
+    TestCustomer {
+        username: "sam.mismatch",
+        password: "sandbox-sam-2026",
+        display_name: "Sam Okonkwo-Reyes",
+        persona: "KYC mismatch: party details disagree across records (negative-path testing)",
+    },
 ];
 
 pub fn find(username: &str) -> Option<&'static TestCustomer> {

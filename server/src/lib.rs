@@ -91,16 +91,28 @@ async fn oauth_maintenance(state: AppState) {
 }
 
 /// `gatehouse keys rotate`: a new signing key, published now, signing after the delay.
-pub async fn keys_rotate(settings: app::Settings, alg: &str, activate_after: i64) -> Result<String, String> {
-    let alg = app::oauth::keys::parse_alg(alg).ok_or("the algorithm must be ES256, PS256 or EdDSA")?;
+pub async fn keys_rotate(
+    settings: app::Settings,
+    alg: &str,
+    activate_after: i64,
+) -> Result<String, String> {
+    let alg =
+        app::oauth::keys::parse_alg(alg).ok_or("the algorithm must be ES256, PS256 or EdDSA")?;
     if activate_after < 300 {
         return Err("--activate-after must be at least 300 seconds, the JWKS cache time".into());
     }
     let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
     let now = state.clock.now();
-    let kid = app::oauth::keys::create(&state.db, &state.keys, "sandbox", alg, now, now + activate_after)
-        .await
-        .map_err(|e| e.to_string())?;
+    let kid = app::oauth::keys::create(
+        &state.db,
+        &state.keys,
+        "sandbox",
+        alg,
+        now,
+        now + activate_after,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(format!(
         "New {} key {kid} is published now and signs from {}.",
         app::oauth::keys::alg_name(alg),
@@ -117,19 +129,30 @@ pub async fn keys_list(settings: app::Settings) -> Result<String, String> {
     let now = state.clock.now();
     let signing = ring.signing(now).map(|k| k.kid.clone());
     let retention = state.settings.access_token_seconds + 600;
-    let published: Vec<String> = ring.published(now, retention).iter().map(|k| k.kid.clone()).collect();
+    let published: Vec<String> = ring
+        .published(now, retention)
+        .iter()
+        .map(|k| k.kid.clone())
+        .collect();
     let mut out = String::from("kid                                          alg    state\n");
     for key in ring.all() {
         let status = if Some(&key.kid) == signing.as_ref() {
             "signing".to_string()
         } else if key.active_from > now {
-            format!("published, signs from {}", app::platform::time::display(key.active_from))
+            format!(
+                "published, signs from {}",
+                app::platform::time::display(key.active_from)
+            )
         } else if published.contains(&key.kid) {
             "superseded, still published".to_string()
         } else {
             "retired".to_string()
         };
-        out.push_str(&format!("{:<44} {:<6} {status}\n", key.kid, app::oauth::keys::alg_name(key.alg)));
+        out.push_str(&format!(
+            "{:<44} {:<6} {status}\n",
+            key.kid,
+            app::oauth::keys::alg_name(key.alg)
+        ));
     }
     Ok(out)
 }

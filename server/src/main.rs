@@ -28,7 +28,11 @@ async fn main() -> ExitCode {
         }) => audit_verify(settings).await,
         Some(Command::DemoCode) => demo_code(),
         Some(Command::Keys {
-            command: KeysCommand::Rotate { alg, activate_after },
+            command:
+                KeysCommand::Rotate {
+                    alg,
+                    activate_after,
+                },
         }) => gatehouse_server::keys_rotate(settings, &alg, activate_after)
             .await
             .map(|message| {

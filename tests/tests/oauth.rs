@@ -15,7 +15,12 @@ use crate::common::{assert_location, TestServer};
 use crate::sandbox_helpers::*;
 
 async fn jwks(server: &TestServer) -> JwkSet {
-    reqwest::get(format!("{}/oauth/jwks", server.base)).await.unwrap().json().await.unwrap()
+    reqwest::get(format!("{}/oauth/jwks", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Verifies an access token the way a resource server would: with the published JWKS.
@@ -23,10 +28,12 @@ async fn verify_with_jwks(server: &TestServer, token: &str) -> Value {
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 §2.1 typ");
     let set = jwks(server).await;
-    let jwk = set.find(header.kid.as_deref().unwrap()).expect("the kid is in the JWKS");
+    let jwk = set
+        .find(header.kid.as_deref().unwrap())
+        .expect("the kid is in the JWKS");
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&[format!("{}/sandbox/open-banking/v3.1", server.base)]);
-    validation.set_issuer(&[server.base.clone()]);
+    validation.set_issuer(std::slice::from_ref(&server.base));
     jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
         .unwrap()
         .claims
@@ -34,15 +41,40 @@ async fn verify_with_jwks(server: &TestServer, token: &str) -> Value {
 
 async fn client_credentials_metadata_introspection_revocation(server: TestServer) {
     // Metadata (RFC 8414) names the endpoints the client uses.
-    let metadata: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", server.base))
-        .await.unwrap().json().await.unwrap();
+    let metadata: Value = reqwest::get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        server.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_eq!(metadata["issuer"], server.base);
-    assert_eq!(metadata["token_endpoint"], format!("{}/oauth/token", server.base));
-    assert_eq!(metadata["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        metadata["token_endpoint"],
+        format!("{}/oauth/token", server.base)
+    );
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
     let keys = jwks(&server).await;
     assert!(!keys.keys.is_empty());
-    let raw: Value = reqwest::get(format!("{}/oauth/jwks", server.base)).await.unwrap().json().await.unwrap();
-    assert!(raw["keys"].as_array().unwrap().iter().all(|k| k.get("d").is_none()), "public keys only");
+    let raw: Value = reqwest::get(format!("{}/oauth/jwks", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        raw["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k.get("d").is_none()),
+        "public keys only"
+    );
 
     let oauth = oauth_client(&server, DEMO_ID, DEMO_SECRET, DEMO_REDIRECT);
     let http = oauth_http();
@@ -61,44 +93,104 @@ async fn client_credentials_metadata_introspection_revocation(server: TestServer
     assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 32));
 
     // Cache-Control: no-store on token responses (RFC 6749 §5.1).
-    let (status, headers, _) = oauth_post(&server, "/oauth/token", Some((DEMO_ID, DEMO_SECRET)), &[("grant_type", "client_credentials")], None).await;
+    let (status, headers, _) = oauth_post(
+        &server,
+        "/oauth/token",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[("grant_type", "client_credentials")],
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["cache-control"], "no-store");
 
     // Introspection with the oauth2 crate: active, then inactive once revoked.
-    let response = oauth.introspect(token.access_token()).request_async(&http).await.unwrap();
+    let response = oauth
+        .introspect(token.access_token())
+        .request_async(&http)
+        .await
+        .unwrap();
     assert!(response.active());
     assert_eq!(response.client_id().unwrap().as_str(), DEMO_ID);
     // The oauth2 crate refuses to send revocation requests over plain http (RFC 7009
     // §2 requires TLS) and the test server has no TLS: post the same request by hand.
     assert!(oauth
-        .revoke_token(StandardRevocableToken::AccessToken(token.access_token().clone()))
+        .revoke_token(StandardRevocableToken::AccessToken(
+            token.access_token().clone()
+        ))
         .is_err());
-    let (status, _, _) = oauth_post(&server, "/oauth/revoke", Some((DEMO_ID, DEMO_SECRET)), &[("token", token.access_token().secret()), ("token_type_hint", "access_token")], None).await;
+    let (status, _, _) = oauth_post(
+        &server,
+        "/oauth/revoke",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[
+            ("token", token.access_token().secret()),
+            ("token_type_hint", "access_token"),
+        ],
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    let response = oauth.introspect(token.access_token()).request_async(&http).await.unwrap();
+    let response = oauth
+        .introspect(token.access_token())
+        .request_async(&http)
+        .await
+        .unwrap();
     assert!(!response.active());
     let body = introspect(&server, DEMO_ID, DEMO_SECRET, token.access_token().secret()).await;
-    assert_eq!(body, json!({ "active": false }), "exactly {{\"active\":false}}");
+    assert_eq!(
+        body,
+        json!({ "active": false }),
+        "exactly {{\"active\":false}}"
+    );
     // Garbage and unknown tokens are inactive the same way; revoking them is a 200.
-    assert_eq!(introspect(&server, DEMO_ID, DEMO_SECRET, "not-a-token").await, json!({ "active": false }));
-    let (status, _, _) = oauth_post(&server, "/oauth/revoke", Some((DEMO_ID, DEMO_SECRET)), &[("token", "unknown")], None).await;
+    assert_eq!(
+        introspect(&server, DEMO_ID, DEMO_SECRET, "not-a-token").await,
+        json!({ "active": false })
+    );
+    let (status, _, _) = oauth_post(
+        &server,
+        "/oauth/revoke",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[("token", "unknown")],
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
     // Tokens expire: after the lifetime they introspect inactive.
-    let fresh = oauth.exchange_client_credentials().request_async(&http).await.unwrap();
-    assert!(introspect(&server, DEMO_ID, DEMO_SECRET, fresh.access_token().secret()).await["active"] == true);
+    let fresh = oauth
+        .exchange_client_credentials()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert!(
+        introspect(&server, DEMO_ID, DEMO_SECRET, fresh.access_token().secret()).await["active"]
+            == true
+    );
     server.state.clock.advance(301);
-    assert_eq!(introspect(&server, DEMO_ID, DEMO_SECRET, fresh.access_token().secret()).await, json!({ "active": false }));
+    assert_eq!(
+        introspect(&server, DEMO_ID, DEMO_SECRET, fresh.access_token().secret()).await,
+        json!({ "active": false })
+    );
 
     // The request log has the calls, with no secret or token in it.
-    let app_id: String = sqlx::query_scalar("SELECT id FROM apps WHERE client_id = $1").bind(DEMO_ID).fetch_one(server.pool()).await.unwrap();
+    let app_id: String = sqlx::query_scalar("SELECT id FROM apps WHERE client_id = $1")
+        .bind(DEMO_ID)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
     assert!(wait_for_log(&server, &app_id, 8).await >= 8);
     let leaked = server
         .count(&format!("SELECT COUNT(*) FROM request_log WHERE endpoint LIKE '%{DEMO_SECRET}%' OR error LIKE '%{DEMO_SECRET}%'"))
         .await;
     assert_eq!(leaked, 0);
-    let used: Option<i64> = sqlx::query_scalar("SELECT last_used_at FROM credentials WHERE app_id = $1").bind(&app_id).fetch_one(server.pool()).await.unwrap();
+    let used: Option<i64> =
+        sqlx::query_scalar("SELECT last_used_at FROM credentials WHERE app_id = $1")
+            .bind(&app_id)
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
     assert!(used.is_some(), "last used is recorded");
 }
 both!(client_credentials_metadata_introspection_revocation, demo);
@@ -110,27 +202,50 @@ pub async fn authorize_as_customer(server: &TestServer, url: &str, decision: &st
     let response = browser.get(path).await;
     assert_location(&response, "/oauth/authorize/signin");
     let (_, page) = browser.text("/oauth/authorize/signin").await;
-    assert!(page.contains("Acme Budgeting demo app"), "the sign-in page names the app");
+    assert!(
+        page.contains("Acme Budgeting demo app"),
+        "the sign-in page names the app"
+    );
     // A wrong password keeps the customer on the page.
     let response = browser
-        .submit("/oauth/authorize/signin", "/oauth/authorize/signin", &[("username", "mia.salaried"), ("password", "wrong")])
+        .submit(
+            "/oauth/authorize/signin",
+            "/oauth/authorize/signin",
+            &[("username", "mia.salaried"), ("password", "wrong")],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let response = browser
-        .submit("/oauth/authorize/signin", "/oauth/authorize/signin", &[("username", "mia.salaried"), ("password", "sandbox-mia-2026")])
+        .submit(
+            "/oauth/authorize/signin",
+            "/oauth/authorize/signin",
+            &[
+                ("username", "mia.salaried"),
+                ("password", "sandbox-mia-2026"),
+            ],
+        )
         .await;
     assert_location(&response, "/oauth/authorize/consent");
     let (_, consent) = browser.text("/oauth/authorize/consent").await;
-    assert!(consent.contains("Mia Thornbury") && consent.contains("accounts"), "the consent names the customer and scopes");
+    assert!(
+        consent.contains("Mia Thornbury") && consent.contains("accounts"),
+        "the consent names the customer and scopes"
+    );
     let response = browser
-        .submit("/oauth/authorize/consent", "/oauth/authorize/consent", &[("decision", decision)])
+        .submit(
+            "/oauth/authorize/consent",
+            "/oauth/authorize/consent",
+            &[("decision", decision)],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap()
 }
 
 pub fn query(url: &url::Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 async fn authorization_code_pkce_refresh_and_reuse(server: TestServer) {
@@ -144,8 +259,15 @@ async fn authorization_code_pkce_refresh_and_reuse(server: TestServer) {
         .url();
     let back = authorize_as_customer(&server, url.as_str(), "allow").await;
     assert!(back.as_str().starts_with(DEMO_REDIRECT));
-    assert_eq!(query(&back, "state").as_deref(), Some(state.secret().as_str()));
-    assert_eq!(query(&back, "iss").as_deref(), Some(server.base.as_str()), "RFC 9207 iss");
+    assert_eq!(
+        query(&back, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
+    assert_eq!(
+        query(&back, "iss").as_deref(),
+        Some(server.base.as_str()),
+        "RFC 9207 iss"
+    );
     let code = query(&back, "code").unwrap();
 
     let token = oauth
@@ -160,33 +282,104 @@ async fn authorization_code_pkce_refresh_and_reuse(server: TestServer) {
     let refresh = token.refresh_token().unwrap().clone();
 
     // Refresh with rotation: a new refresh token each time.
-    let refreshed = oauth.exchange_refresh_token(&refresh).request_async(&http).await.expect("refresh");
+    let refreshed = oauth
+        .exchange_refresh_token(&refresh)
+        .request_async(&http)
+        .await
+        .expect("refresh");
     let second = refreshed.refresh_token().unwrap().clone();
     assert_ne!(second.secret(), refresh.secret());
-    assert!(introspect(&server, DEMO_ID, DEMO_SECRET, refreshed.access_token().secret()).await["active"] == true);
+    assert!(
+        introspect(
+            &server,
+            DEMO_ID,
+            DEMO_SECRET,
+            refreshed.access_token().secret()
+        )
+        .await["active"]
+            == true
+    );
 
     // Reusing the first refresh token revokes the whole family, the new one included.
-    let (status, _, body) = oauth_post(&server, "/oauth/token", Some((DEMO_ID, DEMO_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", refresh.secret())], None).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
-    let (status, _, body) = oauth_post(&server, "/oauth/token", Some((DEMO_ID, DEMO_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", second.secret())], None).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (status, _, body) = oauth_post(
+        &server,
+        "/oauth/token",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.secret()),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (status, _, body) = oauth_post(
+        &server,
+        "/oauth/token",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", second.secret()),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 
     // Reusing the code fails and revokes the access token its first use issued.
-    let (status, _, body) = oauth_post(&server, "/oauth/token", Some((DEMO_ID, DEMO_SECRET)), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", DEMO_REDIRECT), ("code_verifier", &"a".repeat(43))], None).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
-    assert_eq!(introspect(&server, DEMO_ID, DEMO_SECRET, token.access_token().secret()).await, json!({ "active": false }));
-    assert!(server.audit_actions().await.contains(&"oauth.code_reused".to_string()));
+    let (status, _, body) = oauth_post(
+        &server,
+        "/oauth/token",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", DEMO_REDIRECT),
+            ("code_verifier", &"a".repeat(43)),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        introspect(&server, DEMO_ID, DEMO_SECRET, token.access_token().secret()).await,
+        json!({ "active": false })
+    );
+    assert!(server
+        .audit_actions()
+        .await
+        .contains(&"oauth.code_reused".to_string()));
 
     // A denied consent goes back with access_denied and the state.
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
-    let (url, state) = oauth.authorize_url(CsrfToken::new_random).add_scope(Scope::new("accounts".into())).set_pkce_challenge(challenge).url();
+    let (url, state) = oauth
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("accounts".into()))
+        .set_pkce_challenge(challenge)
+        .url();
     let back = authorize_as_customer(&server, url.as_str(), "deny").await;
     assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
-    assert_eq!(query(&back, "state").as_deref(), Some(state.secret().as_str()));
+    assert_eq!(
+        query(&back, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
 
     // Consents are listed for the developer and revocable; revoking stops the tokens.
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _) = oauth.authorize_url(CsrfToken::new_random).add_scope(Scope::new("accounts".into())).set_pkce_challenge(challenge).url();
+    let (url, _) = oauth
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("accounts".into()))
+        .set_pkce_challenge(challenge)
+        .url();
     let back = authorize_as_customer(&server, url.as_str(), "allow").await;
     let token = oauth
         .exchange_code(AuthorizationCode::new(query(&back, "code").unwrap()))
@@ -195,17 +388,30 @@ async fn authorization_code_pkce_refresh_and_reuse(server: TestServer) {
         .await
         .unwrap();
     let developer = server.demo_partner().await;
-    let app_id: String = sqlx::query_scalar("SELECT id FROM apps WHERE client_id = $1").bind(DEMO_ID).fetch_one(server.pool()).await.unwrap();
+    let app_id: String = sqlx::query_scalar("SELECT id FROM apps WHERE client_id = $1")
+        .bind(DEMO_ID)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
     let consent_id: String = sqlx::query_scalar("SELECT id FROM consents WHERE app_id = $1 AND status = 'granted' ORDER BY created_at DESC, id DESC LIMIT 1")
         .bind(&app_id).fetch_one(server.pool()).await.unwrap();
     let page = format!("/sandbox/apps/{app_id}");
     let (_, html) = developer.text(&page).await;
     assert!(html.contains(&consent_id) && html.contains("mia.salaried"));
-    let response = developer.submit(&page, &format!("{page}/consents/{consent_id}/revoke"), &[]).await;
+    let response = developer
+        .submit(&page, &format!("{page}/consents/{consent_id}/revoke"), &[])
+        .await;
     assert_location(&response, &page);
-    assert_eq!(introspect(&server, DEMO_ID, DEMO_SECRET, token.access_token().secret()).await, json!({ "active": false }));
+    assert_eq!(
+        introspect(&server, DEMO_ID, DEMO_SECRET, token.access_token().secret()).await,
+        json!({ "active": false })
+    );
     let refresh = token.refresh_token().unwrap();
-    assert!(oauth.exchange_refresh_token(refresh).request_async(&http).await.is_err());
+    assert!(oauth
+        .exchange_refresh_token(refresh)
+        .request_async(&http)
+        .await
+        .is_err());
     let _ = RefreshToken::new(String::new());
     let _ = AccessToken::new(String::new());
 }
@@ -214,37 +420,102 @@ both!(authorization_code_pkce_refresh_and_reuse, demo);
 async fn pushed_authorization_requests(server: TestServer) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let form = [
-        ("response_type", "code"), ("client_id", DEMO_ID), ("redirect_uri", DEMO_REDIRECT),
-        ("scope", "accounts payments"), ("state", "xyz"), ("code_challenge", challenge.as_str()), ("code_challenge_method", "S256"),
+        ("response_type", "code"),
+        ("client_id", DEMO_ID),
+        ("redirect_uri", DEMO_REDIRECT),
+        ("scope", "accounts payments"),
+        ("state", "xyz"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
     ];
-    let (status, headers, body) = oauth_post(&server, "/oauth/par", Some((DEMO_ID, DEMO_SECRET)), &form, None).await;
+    let (status, headers, body) = oauth_post(
+        &server,
+        "/oauth/par",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &form,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(body["expires_in"], 60);
     let request_uri = body["request_uri"].as_str().unwrap().to_string();
     assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
-    let url = format!("{}/oauth/authorize?client_id={DEMO_ID}&request_uri={}", server.base, url::form_urlencoded::byte_serialize(request_uri.as_bytes()).collect::<String>());
+    let url = format!(
+        "{}/oauth/authorize?client_id={DEMO_ID}&request_uri={}",
+        server.base,
+        url::form_urlencoded::byte_serialize(request_uri.as_bytes()).collect::<String>()
+    );
     let back = authorize_as_customer(&server, &url, "allow").await;
     assert_eq!(query(&back, "state").as_deref(), Some("xyz"));
-    let (status, _, body) = oauth_post(&server, "/oauth/token", Some((DEMO_ID, DEMO_SECRET)), &[("grant_type", "authorization_code"), ("code", &query(&back, "code").unwrap()), ("redirect_uri", DEMO_REDIRECT), ("code_verifier", verifier.secret())], None).await;
+    let (status, _, body) = oauth_post(
+        &server,
+        "/oauth/token",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back, "code").unwrap()),
+            ("redirect_uri", DEMO_REDIRECT),
+            ("code_verifier", verifier.secret()),
+        ],
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["scope"], "accounts payments");
     // The request_uri works once.
-    let response = server.client().get(url.strip_prefix(&server.base).unwrap()).await;
+    let response = server
+        .client()
+        .get(url.strip_prefix(&server.base).unwrap())
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // Bad pushes: unregistered redirect URI, request_uri inside, a scope not the app's.
     let mut bad = form.to_vec();
     bad[2] = ("redirect_uri", "https://evil.example.com/cb");
-    let (status, _, body) = oauth_post(&server, "/oauth/par", Some((DEMO_ID, DEMO_SECRET)), &bad, None).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let (status, _, body) = oauth_post(
+        &server,
+        "/oauth/par",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &bad,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
     let mut bad = form.to_vec();
     bad.push(("request_uri", "urn:x"));
-    let (status, _, body) = oauth_post(&server, "/oauth/par", Some((DEMO_ID, DEMO_SECRET)), &bad, None).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let (status, _, body) = oauth_post(
+        &server,
+        "/oauth/par",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &bad,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
     let mut bad = form.to_vec();
     bad[3] = ("scope", "accounts admin");
-    let (status, _, body) = oauth_post(&server, "/oauth/par", Some((DEMO_ID, DEMO_SECRET)), &bad, None).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")));
-    assert_eq!(server.count("SELECT COUNT(*) FROM pushed_requests").await, 1, "nothing stored for bad pushes");
+    let (status, _, body) = oauth_post(
+        &server,
+        "/oauth/par",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &bad,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
+    );
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM pushed_requests").await,
+        1,
+        "nothing stored for bad pushes"
+    );
 }
 both!(pushed_authorization_requests, demo);

@@ -20,12 +20,19 @@ use crate::common::{element_text, Client, TestServer};
 pub type OAuthClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointSet>;
 
-pub fn oauth_client(server: &TestServer, client_id: &str, secret: &str, redirect: &str) -> OAuthClient {
+pub fn oauth_client(
+    server: &TestServer,
+    client_id: &str,
+    secret: &str,
+    redirect: &str,
+) -> OAuthClient {
     BasicClient::new(ClientId::new(client_id.into()))
         .set_client_secret(ClientSecret::new(secret.into()))
         .set_auth_uri(AuthUrl::new(format!("{}/oauth/authorize", server.base)).unwrap())
         .set_token_uri(TokenUrl::new(format!("{}/oauth/token", server.base)).unwrap())
-        .set_introspection_url(IntrospectionUrl::new(format!("{}/oauth/introspect", server.base)).unwrap())
+        .set_introspection_url(
+            IntrospectionUrl::new(format!("{}/oauth/introspect", server.base)).unwrap(),
+        )
         .set_revocation_url(RevocationUrl::new(format!("{}/oauth/revoke", server.base)).unwrap())
         .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap())
 }
@@ -90,7 +97,14 @@ impl PartnerKey {
     }
 
     /// A DPoP proof (RFC 9449) for `htm` `htu`, `claims` merged over valid defaults.
-    pub fn dpop(&self, server: &TestServer, htm: &str, htu: &str, overrides: Value, header_jwk: Option<Value>) -> String {
+    pub fn dpop(
+        &self,
+        server: &TestServer,
+        htm: &str,
+        htu: &str,
+        overrides: Value,
+        header_jwk: Option<Value>,
+    ) -> String {
         let now = server.state.clock.now();
         let mut claims = json!({ "jti": app::platform::crypto::random_token(), "htm": htm, "htu": htu, "iat": now });
         merge(&mut claims, overrides);
@@ -101,12 +115,15 @@ impl PartnerKey {
         let token = self.sign(header, &claims);
         // jsonwebtoken's Jwk type drops unknown members: put the exact jwk back in.
         let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
-        let mut head: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[0]).unwrap()).unwrap();
+        let mut head: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[0]).unwrap()).unwrap();
         head["jwk"] = jwk;
         parts[0] = URL_SAFE_NO_PAD.encode(head.to_string());
         // Re-sign over the new header.
         let message = format!("{}.{}", parts[0], parts[1]);
-        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &self.encoding, Algorithm::ES256).unwrap();
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &self.encoding, Algorithm::ES256)
+                .unwrap();
         format!("{message}.{signature}")
     }
 
@@ -146,14 +163,27 @@ pub fn unsigned_jwt(header: Value, claims: &Value) -> String {
         "{}.{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string()),
-        if header["alg"] == "none" { String::new() } else { URL_SAFE_NO_PAD.encode([1u8; 64]) }
+        if header["alg"] == "none" {
+            String::new()
+        } else {
+            URL_SAFE_NO_PAD.encode([1u8; 64])
+        }
     )
 }
 
 /// An app registered through the portal's form: (app id, client id, secret if any).
-pub async fn register_app(client: &Client, fields: &[(&str, &str)]) -> (String, String, Option<String>) {
-    let response = client.submit("/sandbox/apps/new", "/sandbox/apps", fields).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "registering {fields:?}");
+pub async fn register_app(
+    client: &Client,
+    fields: &[(&str, &str)],
+) -> (String, String, Option<String>) {
+    let response = client
+        .submit("/sandbox/apps/new", "/sandbox/apps", fields)
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "registering {fields:?}"
+    );
     let location = response.headers()["location"].to_str().unwrap().to_string();
     let app_id = location.trim_start_matches("/sandbox/apps/").to_string();
     let (status, html) = client.text(&location).await;
@@ -164,14 +194,22 @@ pub async fn register_app(client: &Client, fields: &[(&str, &str)]) -> (String, 
 }
 
 /// The standard form fields of an app, with `method` and its key material.
-pub fn app_fields<'a>(name: &'a str, owner: &'a str, method: &'a str, jwks: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn app_fields<'a>(
+    name: &'a str,
+    owner: &'a str,
+    method: &'a str,
+    jwks: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("name", name),
         ("purpose", "Budgeting insights for our customers"),
         ("owner_id", owner),
         ("scopes", "accounts"),
         ("scopes", "reference"),
-        ("redirect_uris", "https://app.example.com/callback\nhttp://localhost:8080/callback"),
+        (
+            "redirect_uris",
+            "https://app.example.com/callback\nhttp://localhost:8080/callback",
+        ),
         ("auth_method", method),
         ("jwks", jwks),
         ("jwks_uri", ""),
@@ -189,8 +227,16 @@ pub async fn user_id(server: &TestServer, email: &str) -> String {
 }
 
 /// A raw POST to an OAuth endpoint, as a partner's software would send it.
-pub async fn oauth_post(server: &TestServer, path: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)], dpop: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut request = oauth_http().post(format!("{}{path}", server.base)).form(form);
+pub async fn oauth_post(
+    server: &TestServer,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+    dpop: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut request = oauth_http()
+        .post(format!("{}{path}", server.base))
+        .form(form);
     if let Some((id, secret)) = basic {
         request = request.basic_auth(id, Some(secret));
     }
@@ -206,7 +252,14 @@ pub async fn oauth_post(server: &TestServer, path: &str, basic: Option<(&str, &s
 }
 
 pub async fn introspect(server: &TestServer, id: &str, secret: &str, token: &str) -> Value {
-    let (status, _, body) = oauth_post(server, "/oauth/introspect", Some((id, secret)), &[("token", token)], None).await;
+    let (status, _, body) = oauth_post(
+        server,
+        "/oauth/introspect",
+        Some((id, secret)),
+        &[("token", token)],
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }

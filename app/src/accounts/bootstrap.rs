@@ -216,13 +216,17 @@ async fn seed_demo_accounts(state: &AppState) -> Result<bool> {
 
 /// The demo partner's sandbox app (once), owned by its partner admin.
 async fn seed_demo_app(state: &AppState) -> Result<()> {
-    if get_setting(&state.db.pool, "demo_app_seeded").await?.is_some() {
+    if get_setting(&state.db.pool, "demo_app_seeded")
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
-    let owner: Option<(String, String)> = sqlx::query_as("SELECT id, org_id FROM users WHERE email = $1")
-        .bind(DEMO_ACCOUNTS[0].email)
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let owner: Option<(String, String)> =
+        sqlx::query_as("SELECT id, org_id FROM users WHERE email = $1")
+            .bind(DEMO_ACCOUNTS[0].email)
+            .fetch_optional(&state.db.pool)
+            .await?;
     let Some((owner_id, org_id)) = owner else {
         return Ok(());
     };

@@ -34,7 +34,11 @@ mod keys {
     pub const CUSTOMER: &str = "sandbox_customer";
 }
 
-pub async fn start(State(state): State<AppState>, ctx: Ctx, RawQuery(query): RawQuery) -> Result<Response> {
+pub async fn start(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
     let params = Params::parse(query.unwrap_or_default().as_bytes())
         .map_err(|e| Error::BadRequest(e.description))?;
     let client_id = params
@@ -43,17 +47,28 @@ pub async fn start(State(state): State<AppState>, ctx: Ctx, RawQuery(query): Raw
     let app = model::app_by_client_id(&state.db.pool, client_id)
         .await?
         .filter(|app| app.is_active() && app.environment == "sandbox")
-        .ok_or_else(|| Error::BadRequest(format!("There is no active sandbox app with the client_id {client_id}.")))?;
+        .ok_or_else(|| {
+            Error::BadRequest(format!(
+                "There is no active sandbox app with the client_id {client_id}."
+            ))
+        })?;
     let auth_request = match params.get("request_uri") {
         Some(uri) => pushed(&state, &app.id, uri).await?,
         None => match request::validate(&app, &params) {
             Ok(valid) => valid,
             Err(Invalid::NoRedirect(message)) => return Err(Error::BadRequest(message)),
-            Err(Invalid::Redirect { redirect_uri, state: client_state, error }) => {
+            Err(Invalid::Redirect {
+                redirect_uri,
+                state: client_state,
+                error,
+            }) => {
                 let to = request::redirect_with(
                     &redirect_uri,
                     &state.settings.issuer(),
-                    &[("error", error.code.as_str()), ("error_description", &error.description)],
+                    &[
+                        ("error", error.code.as_str()),
+                        ("error_description", &error.description),
+                    ],
                     client_state.as_deref(),
                 );
                 return Ok(Redirect::to(&to).into_response());
@@ -61,21 +76,33 @@ pub async fn start(State(state): State<AppState>, ctx: Ctx, RawQuery(query): Raw
         },
     };
     let pending = json!({ "request": auth_request, "at": state.clock.now() });
-    ctx.session.insert(keys::REQUEST, pending).await.map_err(Error::internal)?;
-    let next = if customer(&ctx).await?.is_some() { CONSENT_PATH } else { SIGNIN_PATH };
+    ctx.session
+        .insert(keys::REQUEST, pending)
+        .await
+        .map_err(Error::internal)?;
+    let next = if customer(&ctx).await?.is_some() {
+        CONSENT_PATH
+    } else {
+        SIGNIN_PATH
+    };
     Ok(Redirect::to(next).into_response())
 }
 
 /// The pushed request behind a `request_uri`, if it is this app's, fresh and unused.
 async fn pushed(state: &AppState, app_id: &str, uri: &str) -> Result<AuthRequest> {
-    let unknown = || Error::BadRequest("The request_uri is unknown, has expired or has been used.".into());
-    let reference = uri.strip_prefix(super::par::URN_PREFIX).ok_or_else(unknown)?;
-    let hash = state.keys.keyed_hash(reference);
-    let row = sqlx::query("SELECT app_id, params, expires_at, used_at FROM pushed_requests WHERE uri_hash = $1")
-        .bind(&hash)
-        .fetch_optional(&state.db.pool)
-        .await?
+    let unknown =
+        || Error::BadRequest("The request_uri is unknown, has expired or has been used.".into());
+    let reference = uri
+        .strip_prefix(super::par::URN_PREFIX)
         .ok_or_else(unknown)?;
+    let hash = state.keys.keyed_hash(reference);
+    let row = sqlx::query(
+        "SELECT app_id, params, expires_at, used_at FROM pushed_requests WHERE uri_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(unknown)?;
     let fresh = row.try_get::<String, _>("app_id")? == app_id
         && row.try_get::<i64, _>("expires_at")? > state.clock.now()
         && row.try_get::<Option<i64>, _>("used_at")?.is_none();
@@ -89,7 +116,11 @@ async fn pushed(state: &AppState, app_id: &str, uri: &str) -> Result<AuthRequest
 }
 
 async fn pending(state: &AppState, ctx: &Ctx) -> Result<AuthRequest> {
-    let value = ctx.session.get::<Value>(keys::REQUEST).await.map_err(Error::internal)?;
+    let value = ctx
+        .session
+        .get::<Value>(keys::REQUEST)
+        .await
+        .map_err(Error::internal)?;
     let expired = || {
         Error::BadRequest(
             "This authorization has expired or was already completed. Go back to the app and start again.".into(),
@@ -104,7 +135,11 @@ async fn pending(state: &AppState, ctx: &Ctx) -> Result<AuthRequest> {
 }
 
 async fn customer(ctx: &Ctx) -> Result<Option<&'static sandbox_data::customers::TestCustomer>> {
-    let username = ctx.session.get::<String>(keys::CUSTOMER).await.map_err(Error::internal)?;
+    let username = ctx
+        .session
+        .get::<String>(keys::CUSTOMER)
+        .await
+        .map_err(Error::internal)?;
     Ok(username.and_then(|u| sandbox_data::customers::find(&u)))
 }
 
@@ -120,7 +155,9 @@ pub async fn signin_page(State(state): State<AppState>, ctx: Ctx) -> Result<Resp
     let request = pending(&state, &ctx).await?;
     let (app, org) = app_label(&state, &request.app_id).await?;
     let body = super::pages::customer_signin(&Form::new(), &ctx.csrf, &app, &org);
-    Ok(ctx.render("Sign in to Gatehouse Sandbox Bank", body).into_response())
+    Ok(ctx
+        .render("Sign in to Gatehouse Sandbox Bank", body)
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -131,7 +168,11 @@ struct Credentials {
     password: String,
 }
 
-pub async fn signin_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Result<Response> {
+pub async fn signin_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Result<Response> {
     let request = pending(&state, &ctx).await?;
     let input: Credentials = serde_urlencoded::from_bytes(&body)
         .map_err(|e| Error::BadRequest(format!("The form could not be read: {e}")))?;
@@ -145,9 +186,16 @@ pub async fn signin_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes)
             form.add_error(&field, message);
         }
         let body = super::pages::customer_signin(&form, &ctx.csrf, &app, &org);
-        return Ok((invalid.status, ctx.render("Error: Sign in to Gatehouse Sandbox Bank", body)).into_response());
+        return Ok((
+            invalid.status,
+            ctx.render("Error: Sign in to Gatehouse Sandbox Bank", body),
+        )
+            .into_response());
     };
-    ctx.session.insert(keys::CUSTOMER, found.username).await.map_err(Error::internal)?;
+    ctx.session
+        .insert(keys::CUSTOMER, found.username)
+        .await
+        .map_err(Error::internal)?;
     Ok(Redirect::to(CONSENT_PATH).into_response())
 }
 
@@ -157,15 +205,24 @@ pub async fn consent_page(State(state): State<AppState>, ctx: Ctx) -> Result<Res
         return Ok(Redirect::to(SIGNIN_PATH).into_response());
     };
     let (app, org) = app_label(&state, &request.app_id).await?;
-    let body = super::pages::consent(&ctx.csrf, &app, &org, customer, &request.scope, &request.redirect_uri);
-    let mut response = ctx.render("Do you allow this app to access your bank?", body).into_response();
+    let body = super::pages::consent(
+        &ctx.csrf,
+        &app,
+        &org,
+        customer,
+        &request.scope,
+        &request.redirect_uri,
+    );
+    let mut response = ctx
+        .render("Do you allow this app to access your bank?", body)
+        .into_response();
     // Browsers apply `form-action` to the redirect that follows the decision, which
     // goes to the client's (registered) redirect URI.
     let origin = url::Url::parse(&request.redirect_uri).map(|u| u.origin().ascii_serialization());
-    if let Ok(value) = origin.map(|o| axum::http::HeaderValue::from_str(&o)) {
-        if let Ok(value) = value {
-            response.headers_mut().insert(crate::platform::headers::FORM_ACTION_EXTRA, value);
-        }
+    if let Ok(Ok(value)) = origin.map(|o| axum::http::HeaderValue::from_str(&o)) {
+        response
+            .headers_mut()
+            .insert(crate::platform::headers::FORM_ACTION_EXTRA, value);
     }
     Ok(response)
 }
@@ -176,7 +233,11 @@ struct Decision {
     decision: String,
 }
 
-pub async fn consent_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Result<Response> {
+pub async fn consent_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Result<Response> {
     let request = pending(&state, &ctx).await?;
     let Some(customer) = customer(&ctx).await? else {
         return Ok(Redirect::to(SIGNIN_PATH).into_response());
@@ -188,16 +249,27 @@ pub async fn consent_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes
         "deny" => request::redirect_with(
             &request.redirect_uri,
             &issuer,
-            &[("error", "access_denied"), ("error_description", "The customer refused the consent.")],
+            &[
+                ("error", "access_denied"),
+                ("error_description", "The customer refused the consent."),
+            ],
             request.state.as_deref(),
         ),
         "allow" => {
             let code = grant(&state, &ctx, &request, customer).await?;
-            request::redirect_with(&request.redirect_uri, &issuer, &[("code", &code)], request.state.as_deref())
+            request::redirect_with(
+                &request.redirect_uri,
+                &issuer,
+                &[("code", &code)],
+                request.state.as_deref(),
+            )
         }
         _ => return Err(Error::BadRequest("Choose Allow or Deny.".into())),
     };
-    ctx.session.remove::<Value>(keys::REQUEST).await.map_err(Error::internal)?;
+    ctx.session
+        .remove::<Value>(keys::REQUEST)
+        .await
+        .map_err(Error::internal)?;
     Ok(Redirect::to(&to).into_response())
 }
 
@@ -211,19 +283,24 @@ async fn grant(
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     if let Some(hash) = &request.pushed {
-        let spent = sqlx::query("UPDATE pushed_requests SET used_at = $1 WHERE uri_hash = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(hash)
-            .execute(&mut *tx)
-            .await?;
+        let spent = sqlx::query(
+            "UPDATE pushed_requests SET used_at = $1 WHERE uri_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
         if spent.rows_affected() != 1 {
-            return Err(Error::BadRequest("This authorization request has already been used.".into()));
+            return Err(Error::BadRequest(
+                "This authorization request has already been used.".into(),
+            ));
         }
     }
-    let org_id: Option<String> = sqlx::query_scalar("SELECT org_id FROM apps WHERE id = $1 AND status = 'active'")
-        .bind(&request.app_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let org_id: Option<String> =
+        sqlx::query_scalar("SELECT org_id FROM apps WHERE id = $1 AND status = 'active'")
+            .bind(&request.app_id)
+            .fetch_optional(&mut *tx)
+            .await?;
     let org_id = org_id.ok_or_else(|| Error::BadRequest("The app has been revoked.".into()))?;
     let consent_id = ids::new_id(ids::CONSENT);
     sqlx::query(

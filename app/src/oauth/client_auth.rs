@@ -5,6 +5,7 @@
 //!   hash is compared in constant time with each usable secret of the client;
 //! - `private_key_jwt` (RFC 7523 §3, FAPI 2.0 §5.3.2.1): a signed assertion with
 //!   `iss` = `sub` = client id, `aud` = our issuer, a short `exp` and a single-use `jti`.
+//!
 //! Every failure is written to the audit trail.
 
 use std::time::Duration;
@@ -56,7 +57,9 @@ pub async fn authenticate(
     let basic = basic_credentials(headers)?;
     let assertion = params.get("client_assertion");
     let post_secret = params.get("client_secret");
-    let used = usize::from(basic.is_some()) + usize::from(assertion.is_some()) + usize::from(post_secret.is_some());
+    let used = usize::from(basic.is_some())
+        + usize::from(assertion.is_some())
+        + usize::from(post_secret.is_some());
     if used > 1 {
         return Err(OAuthError::invalid_request(
             "Use exactly one client authentication method (RFC 6749 §2.3).",
@@ -101,7 +104,8 @@ fn basic_credentials(headers: &HeaderMap) -> OAuthResult<Option<(String, String)
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || OAuthError::invalid_client("The Authorization header is not valid HTTP Basic.");
+    let malformed =
+        || OAuthError::invalid_client("The Authorization header is not valid HTTP Basic.");
     let text = value.to_str().map_err(|_| malformed())?;
     let Some(encoded) = text.strip_prefix("Basic ") else {
         return Err(malformed());
@@ -142,7 +146,12 @@ async fn load_app(state: &AppState, client_id: &str, method: &'static str) -> Re
     Ok(app)
 }
 
-async fn by_secret(state: &AppState, client_id: &str, secret: &str, method: &'static str) -> Result<Authenticated, Failure> {
+async fn by_secret(
+    state: &AppState,
+    client_id: &str,
+    secret: &str,
+    method: &'static str,
+) -> Result<Authenticated, Failure> {
     let app = load_app(state, client_id, method).await?;
     let fail = |app: App, reason: &str| Failure {
         client_id: Some(client_id.to_string()),
@@ -179,15 +188,14 @@ async fn by_secret(state: &AppState, client_id: &str, secret: &str, method: &'st
 /// Why a secret did not match: a revoked or expired secret is worth telling the
 /// developer (and the audit trail) apart from a wrong one.
 async fn stale_secret_reason(state: &AppState, app_id: &str, presented_hash: &str) -> &'static str {
-    let row: Option<(Option<i64>,)> = sqlx::query_as(
-        "SELECT revoked_at FROM credentials WHERE app_id = $1 AND secret_hash = $2",
-    )
-    .bind(app_id)
-    .bind(presented_hash)
-    .fetch_optional(&state.db.pool)
-    .await
-    .ok()
-    .flatten();
+    let row: Option<(Option<i64>,)> =
+        sqlx::query_as("SELECT revoked_at FROM credentials WHERE app_id = $1 AND secret_hash = $2")
+            .bind(app_id)
+            .bind(presented_hash)
+            .fetch_optional(&state.db.pool)
+            .await
+            .ok()
+            .flatten();
     match row {
         Some((Some(_),)) => "the secret has been revoked",
         Some((None,)) => "the secret has expired",
@@ -195,7 +203,11 @@ async fn stale_secret_reason(state: &AppState, app_id: &str, presented_hash: &st
     }
 }
 
-async fn by_assertion(state: &AppState, assertion: &str, client_id_param: Option<&str>) -> Result<Authenticated, Failure> {
+async fn by_assertion(
+    state: &AppState,
+    assertion: &str,
+    client_id_param: Option<&str>,
+) -> Result<Authenticated, Failure> {
     let method = "private_key_jwt";
     let early = |client_id: Option<&str>, reason: &str| Failure {
         client_id: client_id.map(str::to_string),
@@ -203,22 +215,40 @@ async fn by_assertion(state: &AppState, assertion: &str, client_id_param: Option
         method,
         reason: reason.into(),
     };
-    let header = jsonwebtoken::decode_header(assertion)
-        .map_err(|_| early(client_id_param, "the client assertion is not a JWS signed with PS256, ES256 or EdDSA"))?;
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| {
+        early(
+            client_id_param,
+            "the client assertion is not a JWS signed with PS256, ES256 or EdDSA",
+        )
+    })?;
     if !ALGORITHMS.contains(&header.alg) {
-        return Err(early(client_id_param, "the client assertion must be signed with PS256, ES256 or EdDSA"));
+        return Err(early(
+            client_id_param,
+            "the client assertion must be signed with PS256, ES256 or EdDSA",
+        ));
     }
     let unverified = jsonwebtoken::dangerous::insecure_decode::<Value>(assertion)
-        .map_err(|_| early(client_id_param, "the client assertion's claims are not JSON"))?
+        .map_err(|_| {
+            early(
+                client_id_param,
+                "the client assertion's claims are not JSON",
+            )
+        })?
         .claims;
     let Some(sub) = unverified.get("sub").and_then(Value::as_str) else {
         return Err(early(client_id_param, "the client assertion has no sub"));
     };
     if unverified.get("iss").and_then(Value::as_str) != Some(sub) {
-        return Err(early(Some(sub), "the client assertion's iss must equal its sub"));
+        return Err(early(
+            Some(sub),
+            "the client assertion's iss must equal its sub",
+        ));
     }
     if client_id_param.is_some_and(|id| id != sub) {
-        return Err(early(Some(sub), "client_id differs from the assertion's sub"));
+        return Err(early(
+            Some(sub),
+            "client_id differs from the assertion's sub",
+        ));
     }
     let app = load_app(state, sub, method).await?;
     let fail = |app: &App, reason: &str| Failure {
@@ -257,11 +287,17 @@ async fn by_assertion(state: &AppState, assertion: &str, client_id_param: Option
         }
     }
     let Some((credential, claims)) = verified else {
-        return Err(fail(&app, "the client assertion's signature does not match a registered key"));
+        return Err(fail(
+            &app,
+            "the client assertion's signature does not match a registered key",
+        ));
     };
     let issuer = state.settings.issuer();
     if claims.get("aud").and_then(Value::as_str) != Some(issuer.as_str()) {
-        return Err(fail(&app, &format!("the client assertion's aud must be the issuer {issuer}")));
+        return Err(fail(
+            &app,
+            &format!("the client assertion's aud must be the issuer {issuer}"),
+        ));
     }
     let Some(exp) = claims.get("exp").and_then(Value::as_i64) else {
         return Err(fail(&app, "the client assertion has no exp"));
@@ -270,19 +306,46 @@ async fn by_assertion(state: &AppState, assertion: &str, client_id_param: Option
         return Err(fail(&app, "the client assertion has expired"));
     }
     if exp > now + MAX_ASSERTION_LIFETIME {
-        return Err(fail(&app, "the client assertion's exp is more than 5 minutes away"));
+        return Err(fail(
+            &app,
+            "the client assertion's exp is more than 5 minutes away",
+        ));
     }
     for claim in ["iat", "nbf"] {
-        if claims.get(claim).and_then(Value::as_i64).is_some_and(|t| t > now + SKEW) {
-            return Err(fail(&app, &format!("the client assertion's {claim} is in the future")));
+        if claims
+            .get(claim)
+            .and_then(Value::as_i64)
+            .is_some_and(|t| t > now + SKEW)
+        {
+            return Err(fail(
+                &app,
+                &format!("the client assertion's {claim} is in the future"),
+            ));
         }
     }
-    let Some(jti) = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty() && j.len() <= 256) else {
+    let Some(jti) = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+    else {
         return Err(fail(&app, "the client assertion has no jti"));
     };
-    match replay::first_use(&state.db, Kind::ClientAssertion, &app.client_id, jti, exp + SKEW).await {
+    match replay::first_use(
+        &state.db,
+        Kind::ClientAssertion,
+        &app.client_id,
+        jti,
+        exp + SKEW,
+    )
+    .await
+    {
         Ok(true) => {}
-        Ok(false) => return Err(fail(&app, "the client assertion's jti has been used before")),
+        Ok(false) => {
+            return Err(fail(
+                &app,
+                "the client assertion's jti has been used before",
+            ))
+        }
         Err(_) => return Err(fail(&app, "the assertion could not be recorded")),
     }
     Ok(Authenticated {
@@ -302,9 +365,16 @@ async fn key_set(state: &AppState, credential: &Credential) -> Option<JwkSet> {
     }
 }
 
-async fn record_failure(state: &AppState, failure: &Failure, client: &ClientInfo) -> OAuthResult<()> {
+async fn record_failure(
+    state: &AppState,
+    failure: &Failure,
+    client: &ClientInfo,
+) -> OAuthResult<()> {
     let mut tx = state.db.begin().await?;
-    let label = failure.client_id.clone().unwrap_or_else(|| "unknown".into());
+    let label = failure
+        .client_id
+        .clone()
+        .unwrap_or_else(|| "unknown".into());
     let actor = Actor {
         kind: "client".into(),
         id: failure.client_id.clone(),
@@ -327,7 +397,12 @@ pub async fn fetch_jwks(http: &reqwest::Client, url: &str) -> Option<JwkSet> {
     if !url.starts_with("https://") {
         return None;
     }
-    let response = http.get(url).timeout(Duration::from_secs(5)).send().await.ok()?;
+    let response = http
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
     if !response.status().is_success() {
         return None;
     }

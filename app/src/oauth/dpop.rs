@@ -77,7 +77,8 @@ async fn check_proof(
     }
     let jwk: Jwk = serde_json::from_value(jwk_value.clone())
         .map_err(|_| bad("The DPoP proof's jwk is not a public key."))?;
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| bad("The DPoP proof's jwk is not usable."))?;
+    let key =
+        DecodingKey::from_jwk(&jwk).map_err(|_| bad("The DPoP proof's jwk is not usable."))?;
     let mut validation = Validation::new(alg);
     validation.validate_exp = false;
     validation.validate_aud = false;
@@ -93,7 +94,10 @@ async fn check_proof(
     if claims.get("htm").and_then(Value::as_str) != Some(method) {
         return Err(bad(&format!("The DPoP proof's htm must be {method}.")));
     }
-    let sent_htu = claims.get("htu").and_then(Value::as_str).unwrap_or_default();
+    let sent_htu = claims
+        .get("htu")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if without_query(sent_htu) != without_query(htu) {
         return Err(bad(&format!("The DPoP proof's htu must be {htu}.")));
     }
@@ -112,7 +116,15 @@ async fn check_proof(
         }
     }
     let jkt = thumbprint(jwk_value)?;
-    if !replay::first_use(&state.db, Kind::Dpop, &jkt, jti, iat + MAX_AGE + FUTURE_SKEW).await? {
+    if !replay::first_use(
+        &state.db,
+        Kind::Dpop,
+        &jkt,
+        jti,
+        iat + MAX_AGE + FUTURE_SKEW,
+    )
+    .await?
+    {
         return Err(bad("The DPoP proof's jti has been used before."));
     }
     Ok(jkt)

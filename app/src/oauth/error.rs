@@ -111,7 +111,10 @@ impl OAuthError {
 impl From<crate::platform::error::Error> for OAuthError {
     fn from(err: crate::platform::error::Error) -> Self {
         tracing::error!(error = %err, "authorization server error");
-        Self::new(Code::ServerError, "The authorization server could not complete the request.")
+        Self::new(
+            Code::ServerError,
+            "The authorization server could not complete the request.",
+        )
     }
 }
 

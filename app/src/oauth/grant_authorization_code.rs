@@ -18,7 +18,12 @@ use crate::audit::{self, Event};
 use crate::platform::crypto::ct_eq;
 use crate::platform::state::AppState;
 
-pub async fn grant(state: &AppState, client: &Authenticated, params: &Params, jkt: Option<&str>) -> OAuthResult<Value> {
+pub async fn grant(
+    state: &AppState,
+    client: &Authenticated,
+    params: &Params,
+    jkt: Option<&str>,
+) -> OAuthResult<Value> {
     let code = params.require("code")?;
     let redirect_uri = params.require("redirect_uri")?;
     let verifier = params.require("code_verifier")?;
@@ -75,11 +80,13 @@ pub async fn grant(state: &AppState, client: &Authenticated, params: &Params, jk
         ));
     }
     // Whatever happens next, the code is spent.
-    sqlx::query("UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-        .bind(now)
-        .bind(&code_hash)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(&code_hash)
+    .execute(&mut *tx)
+    .await?;
     let failure = if row.try_get::<i64, _>("expires_at")? <= now {
         Some("The authorization code has expired.")
     } else if row.try_get::<String, _>("redirect_uri")? != redirect_uri {
@@ -110,7 +117,16 @@ pub async fn grant(state: &AppState, client: &Authenticated, params: &Params, jk
             jkt,
         },
     )?;
-    let (refresh_token, family) = refresh::issue_new_family(state, &mut tx, &client.app.id, &consent_id, &customer, &scopes, now).await?;
+    let (refresh_token, family) = refresh::issue_new_family(
+        state,
+        &mut tx,
+        &client.app.id,
+        &consent_id,
+        &customer,
+        &scopes,
+        now,
+    )
+    .await?;
     sqlx::query(
         "UPDATE authorization_codes SET access_jti = $1, access_exp = $2, refresh_family = $3 WHERE code_hash = $4",
     )
@@ -143,7 +159,10 @@ mod tests {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(super::pkce_matches(verifier, challenge));
-        assert!(!super::pkce_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj", challenge));
+        assert!(!super::pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj",
+            challenge
+        ));
         assert!(!super::pkce_matches("short", challenge));
     }
 }

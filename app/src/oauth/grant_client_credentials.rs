@@ -10,7 +10,12 @@ use super::params::Params;
 use super::token::{granted_scopes, token_body};
 use crate::platform::state::AppState;
 
-pub async fn grant(state: &AppState, client: &Authenticated, params: &Params, jkt: Option<&str>) -> OAuthResult<Value> {
+pub async fn grant(
+    state: &AppState,
+    client: &Authenticated,
+    params: &Params,
+    jkt: Option<&str>,
+) -> OAuthResult<Value> {
     let scope = granted_scopes(params.get("scope"), &client.app.scopes)?;
     let issued = jwt::mint(
         state,

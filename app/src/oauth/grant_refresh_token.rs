@@ -15,7 +15,12 @@ use super::Caller;
 use crate::audit::{self, Event};
 use crate::platform::state::AppState;
 
-pub async fn grant(state: &AppState, client: &Authenticated, params: &Params, jkt: Option<&str>) -> OAuthResult<Value> {
+pub async fn grant(
+    state: &AppState,
+    client: &Authenticated,
+    params: &Params,
+    jkt: Option<&str>,
+) -> OAuthResult<Value> {
     let token = params.require("refresh_token")?;
     let hash = state.keys.keyed_hash(token);
     let now = state.clock.now();
@@ -43,11 +48,14 @@ pub async fn grant(state: &AppState, client: &Authenticated, params: &Params, jk
         refresh::revoke_family(&mut tx, &family_id, now).await?;
         audit::record(
             &mut tx,
-            Event::new(Caller::client_actor(&client.app), "oauth.refresh_token_reused")
-                .resource("app", &client.app.id)
-                .org(Some(&client.app.org_id))
-                .outcome("failure")
-                .details(json!({ "family": family_id })),
+            Event::new(
+                Caller::client_actor(&client.app),
+                "oauth.refresh_token_reused",
+            )
+            .resource("app", &client.app.id)
+            .org(Some(&client.app.org_id))
+            .outcome("failure")
+            .details(json!({ "family": family_id })),
         )
         .await?;
         tx.commit().await?;
@@ -63,7 +71,10 @@ pub async fn grant(state: &AppState, client: &Authenticated, params: &Params, jk
         return Err(invalid("The customer's consent has been revoked."));
     }
     let original: String = row.try_get("scopes")?;
-    let scope = granted_scopes(params.get("scope"), &crate::sandbox::catalogue::split(&original))?;
+    let scope = granted_scopes(
+        params.get("scope"),
+        &crate::sandbox::catalogue::split(&original),
+    )?;
     let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL")
         .bind(now)
         .bind(&hash)

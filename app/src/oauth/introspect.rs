@@ -20,13 +20,29 @@ use crate::platform::state::AppState;
 
 pub const PATH: &str = "/oauth/introspect";
 
-pub async fn endpoint(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
     let result = handle(&state, &caller, &headers, &body).await;
-    respond(&state, "POST", PATH, started, result.map(|(client, body)| (client, json_no_store(body))))
+    respond(
+        &state,
+        "POST",
+        PATH,
+        started,
+        result.map(|(client, body)| (client, json_no_store(body))),
+    )
 }
 
-async fn handle(state: &AppState, caller: &Caller, headers: &HeaderMap, body: &[u8]) -> OAuthResult<(Authenticated, Value)> {
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> OAuthResult<(Authenticated, Value)> {
     let params = Params::from_form(headers, body)?;
     let client = client_auth::authenticate(state, headers, &params, &caller.info).await?;
     let answer = async {

@@ -120,7 +120,11 @@ pub async fn check(state: &AppState, token: &str) -> Result<Option<Active>> {
     let token_revoked = row.try_get::<i64, _>("revoked")? > 0;
     let consent_ok = match &claims.consent_id {
         None => true,
-        Some(_) => row.try_get::<Option<String>, _>("consent_status")?.as_deref() == Some("granted"),
+        Some(_) => {
+            row.try_get::<Option<String>, _>("consent_status")?
+                .as_deref()
+                == Some("granted")
+        }
     };
     if !app_active || credential_revoked || credential_expired || token_revoked || !consent_ok {
         return Ok(None);
@@ -171,5 +175,8 @@ pub async fn revoke(state: &AppState, app_id: &str, claims: &AccessClaims) -> Re
 
 /// The name of a signing algorithm, for metadata.
 pub fn supported_algs() -> Vec<&'static str> {
-    super::keys::ALGORITHMS.iter().map(|a| alg_name(*a)).collect()
+    super::keys::ALGORITHMS
+        .iter()
+        .map(|a| alg_name(*a))
+        .collect()
 }

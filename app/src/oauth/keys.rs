@@ -67,7 +67,11 @@ fn generate(alg: Algorithm) -> Result<Generated> {
                 return Err(Error::Internal("P-256 point without coordinates".into()));
             };
             Ok(Generated {
-                der: key.to_pkcs8_der().map_err(Error::internal)?.as_bytes().to_vec(),
+                der: key
+                    .to_pkcs8_der()
+                    .map_err(Error::internal)?
+                    .as_bytes()
+                    .to_vec(),
                 jwk: json!({"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y)}),
             })
         }
@@ -75,20 +79,31 @@ fn generate(alg: Algorithm) -> Result<Generated> {
             use ed25519_dalek::pkcs8::EncodePrivateKey;
             let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
             Ok(Generated {
-                der: key.to_pkcs8_der().map_err(Error::internal)?.as_bytes().to_vec(),
+                der: key
+                    .to_pkcs8_der()
+                    .map_err(Error::internal)?
+                    .as_bytes()
+                    .to_vec(),
                 jwk: json!({"kty": "OKP", "crv": "Ed25519", "x": b64(key.verifying_key().as_bytes())}),
             })
         }
         Algorithm::PS256 => {
             use rsa::pkcs1::EncodeRsaPrivateKey;
             use rsa::traits::PublicKeyParts;
-            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(Error::internal)?;
+            let key =
+                rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(Error::internal)?;
             Ok(Generated {
-                der: key.to_pkcs1_der().map_err(Error::internal)?.as_bytes().to_vec(),
+                der: key
+                    .to_pkcs1_der()
+                    .map_err(Error::internal)?
+                    .as_bytes()
+                    .to_vec(),
                 jwk: json!({"kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be())}),
             })
         }
-        other => Err(Error::Internal(format!("unsupported signing algorithm {other:?}"))),
+        other => Err(Error::Internal(format!(
+            "unsupported signing algorithm {other:?}"
+        ))),
     }
 }
 
@@ -165,7 +180,14 @@ impl KeyRing {
 }
 
 /// Creates a key for `issuer` that signs from `active_from` (now, for the first key).
-pub async fn create(db: &Db, keys: &Keys, issuer: &str, alg: Algorithm, now: i64, active_from: i64) -> Result<String> {
+pub async fn create(
+    db: &Db,
+    keys: &Keys,
+    issuer: &str,
+    alg: Algorithm,
+    now: i64,
+    active_from: i64,
+) -> Result<String> {
     let generated = tokio::task::spawn_blocking(move || generate(alg))
         .await
         .map_err(Error::internal)??;
@@ -220,7 +242,13 @@ pub async fn load(db: &Db, keys: &Keys, issuer: &str) -> Result<KeyRing> {
 }
 
 /// On start: makes sure the issuer has a key that signs now (generated on first start).
-pub async fn ensure(db: &Db, keys: &Keys, issuer: &str, alg: Algorithm, now: i64) -> Result<Arc<KeyRing>> {
+pub async fn ensure(
+    db: &Db,
+    keys: &Keys,
+    issuer: &str,
+    alg: Algorithm,
+    now: i64,
+) -> Result<Arc<KeyRing>> {
     let ring = load(db, keys, issuer).await?;
     if ring.signing(now).is_some() {
         return Ok(Arc::new(ring));
@@ -251,14 +279,20 @@ mod tests {
 
     #[test]
     fn a_new_key_is_published_before_it_signs_and_the_old_one_after() {
-        let ring = KeyRing { keys: vec![key("old", 0), key("new", 1000)] };
+        let ring = KeyRing {
+            keys: vec![key("old", 0), key("new", 1000)],
+        };
         // Before activation: the old key signs, both are published.
         assert_eq!(ring.signing(500).map(|k| k.kid.as_str()), Some("old"));
         assert_eq!(ring.published(500, 600).len(), 2);
         // After: the new key signs; the old one stays published for the retention.
         assert_eq!(ring.signing(1000).map(|k| k.kid.as_str()), Some("new"));
         assert_eq!(ring.published(1500, 600).len(), 2);
-        let late: Vec<&str> = ring.published(1600, 600).iter().map(|k| k.kid.as_str()).collect();
+        let late: Vec<&str> = ring
+            .published(1600, 600)
+            .iter()
+            .map(|k| k.kid.as_str())
+            .collect();
         assert_eq!(late, ["new"]);
     }
 
@@ -267,7 +301,10 @@ mod tests {
         for alg in ALGORITHMS {
             let generated = generate(alg)?;
             for private in ["d", "p", "q", "dp", "dq", "qi"] {
-                assert!(generated.jwk.get(private).is_none(), "{alg:?} leaks {private}");
+                assert!(
+                    generated.jwk.get(private).is_none(),
+                    "{alg:?} leaks {private}"
+                );
             }
             assert_eq!(thumbprint(&generated.jwk)?, thumbprint(&generated.jwk)?);
             assert_eq!(thumbprint(&generated.jwk)?.len(), 43);

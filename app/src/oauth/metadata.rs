@@ -12,7 +12,11 @@ use crate::sandbox::catalogue::SCOPES;
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let link = |path: &str| state.settings.link(path);
     let algs = supported_algs();
-    let auth_methods = ["private_key_jwt", "client_secret_basic", "client_secret_post"];
+    let auth_methods = [
+        "private_key_jwt",
+        "client_secret_basic",
+        "client_secret_post",
+    ];
     let body = json!({
         "issuer": state.settings.issuer(),
         "authorization_endpoint": link(super::authorize::PATH),
@@ -51,8 +55,9 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 /// Relying parties may cache both for five minutes; a new signing key is published
 /// longer than that before it signs (see `keys.rs`).
 fn with_cache(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     response
 }

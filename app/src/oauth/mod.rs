@@ -132,7 +132,10 @@ impl Caller {
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> std::result::Result<Self, Self::Rejection> {
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -153,7 +156,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// The machine-facing endpoints: no session, no CSRF token (clients authenticate).
 pub fn api_routes() -> Router<AppState> {
     Router::new()
-        .route("/.well-known/oauth-authorization-server", get(metadata::metadata))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::metadata),
+        )
         .route(metadata::JWKS_PATH, get(metadata::jwks))
         .route(token::PATH, post(token::endpoint))
         .route(par::PATH, post(par::endpoint))

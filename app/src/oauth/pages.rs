@@ -31,7 +31,14 @@ pub fn customer_signin(form: &Form, csrf: &str, app: &str, org: &str) -> AnyView
     .into_any()
 }
 
-pub fn consent(csrf: &str, app: &str, org: &str, customer: &TestCustomer, scope: &str, redirect_uri: &str) -> AnyView {
+pub fn consent(
+    csrf: &str,
+    app: &str,
+    org: &str,
+    customer: &TestCustomer,
+    scope: &str,
+    redirect_uri: &str,
+) -> AnyView {
     let items = catalogue::split(scope)
         .into_iter()
         .map(|name| {

@@ -23,13 +23,23 @@ pub const PATH: &str = "/oauth/par";
 pub const URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 pub const LIFETIME: i64 = 60;
 
-pub async fn endpoint(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
     let result = handle(&state, &caller, &headers, &body).await;
     respond(&state, "POST", PATH, started, result)
 }
 
-async fn handle(state: &AppState, caller: &Caller, headers: &HeaderMap, body: &[u8]) -> OAuthResult<(Authenticated, Response)> {
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> OAuthResult<(Authenticated, Response)> {
     let params = Params::from_form(headers, body)?;
     let client = client_auth::authenticate(state, headers, &params, &caller.info).await?;
     match push(state, &client, &params).await {
@@ -41,15 +51,23 @@ async fn handle(state: &AppState, caller: &Caller, headers: &HeaderMap, body: &[
 async fn push(state: &AppState, client: &Authenticated, params: &Params) -> OAuthResult<Response> {
     limit(state, client)?;
     if params.get("request_uri").is_some() {
-        return Err(OAuthError::invalid_request("request_uri may not be pushed (RFC 9126 §2.1)."));
+        return Err(OAuthError::invalid_request(
+            "request_uri may not be pushed (RFC 9126 §2.1).",
+        ));
     }
-    if params.get("client_id").is_some_and(|id| id != client.app.client_id) {
-        return Err(OAuthError::invalid_request("client_id differs from the authenticated client."));
+    if params
+        .get("client_id")
+        .is_some_and(|id| id != client.app.client_id)
+    {
+        return Err(OAuthError::invalid_request(
+            "client_id differs from the authenticated client.",
+        ));
     }
     let validated = request::validate(&client.app, params).map_err(request::Invalid::into_oauth)?;
     let reference = crypto::random_token();
     let now = state.clock.now();
-    let stored = serde_json::to_string(&validated).map_err(crate::platform::error::Error::internal)?;
+    let stored =
+        serde_json::to_string(&validated).map_err(crate::platform::error::Error::internal)?;
     sqlx::query(
         "INSERT INTO pushed_requests (uri_hash, app_id, params, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )

@@ -21,16 +21,21 @@ impl Kind {
 
 /// Records `jti` within `scope` (the client id, or the DPoP key thumbprint) until
 /// `expires_at`. Returns false when it was seen before: a replay.
-pub async fn first_use(db: &Db, kind: Kind, scope: &str, jti: &str, expires_at: i64) -> Result<bool> {
-    let inserted = sqlx::query(
-        "INSERT INTO used_jtis (kind, scope, jti, expires_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(kind.as_str())
-    .bind(scope)
-    .bind(jti)
-    .bind(expires_at)
-    .execute(&db.pool)
-    .await;
+pub async fn first_use(
+    db: &Db,
+    kind: Kind,
+    scope: &str,
+    jti: &str,
+    expires_at: i64,
+) -> Result<bool> {
+    let inserted =
+        sqlx::query("INSERT INTO used_jtis (kind, scope, jti, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(kind.as_str())
+            .bind(scope)
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&db.pool)
+            .await;
     match inserted {
         Ok(_) => Ok(true),
         Err(err) if is_unique_violation(&err) => Ok(false),

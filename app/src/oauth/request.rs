@@ -45,9 +45,15 @@ impl Invalid {
 
 pub fn validate(app: &App, params: &Params) -> Result<AuthRequest, Invalid> {
     let Some(redirect_uri) = params.get("redirect_uri") else {
-        return Err(Invalid::NoRedirect("The request has no redirect_uri.".into()));
+        return Err(Invalid::NoRedirect(
+            "The request has no redirect_uri.".into(),
+        ));
     };
-    if !app.redirect_uris.iter().any(|registered| registered == redirect_uri) {
+    if !app
+        .redirect_uris
+        .iter()
+        .any(|registered| registered == redirect_uri)
+    {
         return Err(Invalid::NoRedirect(format!(
             "The redirect_uri {redirect_uri} is not registered for this app."
         )));
@@ -72,7 +78,11 @@ pub fn validate(app: &App, params: &Params) -> Result<AuthRequest, Invalid> {
                 format!("The response_type {other} is not supported; use code."),
             )))
         }
-        None => return Err(fail(OAuthError::invalid_request("The request has no response_type."))),
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "The request has no response_type.",
+            )))
+        }
     }
     if params.get("code_challenge_method") != Some("S256") {
         return Err(fail(OAuthError::invalid_request(
@@ -117,7 +127,12 @@ pub fn validate(app: &App, params: &Params) -> Result<AuthRequest, Invalid> {
 }
 
 /// The client's redirect URI with the response parameters added, and `iss` (RFC 9207).
-pub fn redirect_with(redirect_uri: &str, issuer: &str, pairs: &[(&str, &str)], state: Option<&str>) -> String {
+pub fn redirect_with(
+    redirect_uri: &str,
+    issuer: &str,
+    pairs: &[(&str, &str)],
+    state: Option<&str>,
+) -> String {
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
         return redirect_uri.to_string();
     };

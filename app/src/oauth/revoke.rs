@@ -20,10 +20,21 @@ use crate::platform::state::AppState;
 
 pub const PATH: &str = "/oauth/revoke";
 
-pub async fn endpoint(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
     let result = handle(&state, &caller, &headers, &body).await;
-    respond(&state, "POST", PATH, started, result.map(|client| (client, ok())))
+    respond(
+        &state,
+        "POST",
+        PATH,
+        started,
+        result.map(|client| (client, ok())),
+    )
 }
 
 fn ok() -> Response {
@@ -34,7 +45,12 @@ fn ok() -> Response {
     response
 }
 
-async fn handle(state: &AppState, caller: &Caller, headers: &HeaderMap, body: &[u8]) -> OAuthResult<Authenticated> {
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> OAuthResult<Authenticated> {
     let params = Params::from_form(headers, body)?;
     let client = client_auth::authenticate(state, headers, &params, &caller.info).await?;
     let done = async {
@@ -56,11 +72,12 @@ async fn revoke(state: &AppState, client: &Authenticated, token: &str) -> OAuthR
         }
         return Ok(());
     }
-    let family = sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND app_id = $2")
-        .bind(state.keys.keyed_hash(token))
-        .bind(&client.app.id)
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let family =
+        sqlx::query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND app_id = $2")
+            .bind(state.keys.keyed_hash(token))
+            .bind(&client.app.id)
+            .fetch_optional(&state.db.pool)
+            .await?;
     if let Some(row) = family {
         let family_id: String = row.try_get("family_id")?;
         let mut tx = state.db.begin().await?;

@@ -14,19 +14,37 @@ use super::client_auth::{self, Authenticated};
 use super::error::{Code, OAuthError, OAuthResult};
 use super::jwt::Issued;
 use super::params::Params;
-use super::{dpop, grant_authorization_code, grant_client_credentials, grant_refresh_token, Caller};
+use super::{
+    dpop, grant_authorization_code, grant_client_credentials, grant_refresh_token, Caller,
+};
 use crate::platform::state::AppState;
 use crate::sandbox::reqlog::Entry;
 
 pub const PATH: &str = "/oauth/token";
 
-pub async fn endpoint(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
     let result = handle(&state, &caller, &headers, &body).await;
-    respond(&state, "POST", PATH, started, result.map(|(client, body)| (client, json_no_store(body))))
+    respond(
+        &state,
+        "POST",
+        PATH,
+        started,
+        result.map(|(client, body)| (client, json_no_store(body))),
+    )
 }
 
-async fn handle(state: &AppState, caller: &Caller, headers: &HeaderMap, body: &[u8]) -> OAuthResult<(Authenticated, Value)> {
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> OAuthResult<(Authenticated, Value)> {
     let params = Params::from_form(headers, body)?;
     let client = client_auth::authenticate(state, headers, &params, &caller.info).await?;
     match grant(state, &client, headers, &params).await {
@@ -35,7 +53,12 @@ async fn handle(state: &AppState, caller: &Caller, headers: &HeaderMap, body: &[
     }
 }
 
-async fn grant(state: &AppState, client: &Authenticated, headers: &HeaderMap, params: &Params) -> OAuthResult<Value> {
+async fn grant(
+    state: &AppState,
+    client: &Authenticated,
+    headers: &HeaderMap,
+    params: &Params,
+) -> OAuthResult<Value> {
     limit(state, client)?;
     let jkt = dpop::verify(state, headers, "POST", &state.settings.link(PATH), None).await?;
     if client.app.dpop_required && jkt.is_none() {
@@ -96,7 +119,12 @@ pub fn respond(
 ) -> Response {
     let latency_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
     let (app_id, credential_id, error, response) = match result {
-        Ok((client, response)) => (Some(client.app.id), Some(client.credential_id), None, response),
+        Ok((client, response)) => (
+            Some(client.app.id),
+            Some(client.credential_id),
+            None,
+            response,
+        ),
         Err(err) => (
             err.app_id.clone(),
             None,

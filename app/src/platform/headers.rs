@@ -35,7 +35,10 @@ pub async fn security_headers(
             headers.insert(header::CONTENT_SECURITY_POLICY, policy);
         }
         None => {
-            headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            );
         }
     }
     headers.insert(

@@ -69,7 +69,8 @@ impl AppState {
                 settings.signing_alg
             ))
         })?;
-        let ring = crate::oauth::keys::ensure(&db, &keys, "sandbox", alg, super::time::now()).await?;
+        let ring =
+            crate::oauth::keys::ensure(&db, &keys, "sandbox", alg, super::time::now()).await?;
         let oauth = crate::oauth::Runtime::new(ring, db.clone());
         Ok(Self(Arc::new(Inner {
             db,

@@ -31,13 +31,25 @@ pub fn routes() -> Router<AppState> {
         .route("/sandbox/apps/{id}", get(detail_page))
         .route("/sandbox/apps/{id}/rotate", post(rotate_submit))
         .route("/sandbox/apps/{id}/revoke", post(revoke_app_submit))
-        .route("/sandbox/apps/{id}/credentials/{cid}/revoke", post(revoke_credential_submit))
-        .route("/sandbox/apps/{id}/consents/{cid}/revoke", post(revoke_consent_submit))
+        .route(
+            "/sandbox/apps/{id}/credentials/{cid}/revoke",
+            post(revoke_credential_submit),
+        )
+        .route(
+            "/sandbox/apps/{id}/consents/{cid}/revoke",
+            post(revoke_consent_submit),
+        )
         .route("/sandbox/apps/{id}/log", get(log_page))
         .route("/api/v1/sandbox/apps", get(api_list).post(api_create))
         .route("/api/v1/sandbox/apps/{id}", get(api_get))
-        .route("/api/v1/sandbox/apps/{id}/credentials/rotate", post(api_rotate))
-        .route("/api/v1/sandbox/apps/{id}/credentials/{cid}/revoke", post(api_revoke_credential))
+        .route(
+            "/api/v1/sandbox/apps/{id}/credentials/rotate",
+            post(api_rotate),
+        )
+        .route(
+            "/api/v1/sandbox/apps/{id}/credentials/{cid}/revoke",
+            post(api_revoke_credential),
+        )
         .route("/api/v1/sandbox/apps/{id}/revoke", post(api_revoke_app))
 }
 
@@ -76,7 +88,11 @@ fn read_form(body: &Bytes) -> (Form, NewApp, KeyMaterial, String) {
         }
     }
     form = form.with("scopes", input.scopes.join(" "));
-    let keys = KeyMaterial { jwks: input.jwks.clone(), jwks_uri: input.jwks_uri.clone(), tls_subject: input.tls_subject.clone() };
+    let keys = KeyMaterial {
+        jwks: input.jwks.clone(),
+        jwks_uri: input.jwks_uri.clone(),
+        tls_subject: input.tls_subject.clone(),
+    };
     (form, input, keys, overlap)
 }
 
@@ -99,7 +115,9 @@ async fn member_options(state: &AppState, org_id: &str) -> Result<Vec<(String, S
 async fn list_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     let user = ctx.require(Action::UseSandbox)?;
     let apps = service::list_apps(&state, org(user)?).await?;
-    Ok(ctx.render("Sandbox apps", pages::list(&apps)).into_response())
+    Ok(ctx
+        .render("Sandbox apps", pages::list(&apps))
+        .into_response())
 }
 
 async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
@@ -108,8 +126,16 @@ async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     let form = Form::new()
         .with("owner_id", user.id.clone())
         .with("auth_method", "private_key_jwt")
-        .with("rate_limit_per_minute", service::DEFAULT_RATE_LIMIT.to_string());
-    let body = pages::new_app(&form, &ctx.csrf, &members, state.settings.sandbox_max_rate_limit);
+        .with(
+            "rate_limit_per_minute",
+            service::DEFAULT_RATE_LIMIT.to_string(),
+        );
+    let body = pages::new_app(
+        &form,
+        &ctx.csrf,
+        &members,
+        state.settings.sandbox_max_rate_limit,
+    );
     Ok(ctx.render("Register a sandbox app", body).into_response())
 }
 
@@ -121,7 +147,12 @@ async fn create_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> 
         Err(Error::Invalid(invalid)) => {
             let members = member_options(&state, org(user)?).await?;
             let (status, form) = with_errors(form, invalid);
-            let body = pages::new_app(&form, &ctx.csrf, &members, state.settings.sandbox_max_rate_limit);
+            let body = pages::new_app(
+                &form,
+                &ctx.csrf,
+                &members,
+                state.settings.sandbox_max_rate_limit,
+            );
             Ok((status, ctx.render("Error: Register a sandbox app", body)).into_response())
         }
         Err(err) => Err(err),
@@ -133,30 +164,50 @@ async fn show_once(ctx: &Ctx, issued: Issued, message: &str) -> Result<Response>
     let to = format!("/sandbox/apps/{}", issued.app_id);
     if let Some(secret) = &issued.secret {
         let value = json!({ "app_id": issued.app_id, "secret": secret });
-        ctx.session.insert(SHOWN, value).await.map_err(Error::internal)?;
+        ctx.session
+            .insert(SHOWN, value)
+            .await
+            .map_err(Error::internal)?;
     }
     ctx.set_flash(message).await?;
     Ok(Redirect::to(&to).into_response())
 }
 
-async fn render_detail(state: &AppState, ctx: &Ctx, user: &AuthUser, app_id: &str, form: &Form, status: StatusCode) -> Result<Response> {
+async fn render_detail(
+    state: &AppState,
+    ctx: &Ctx,
+    user: &AuthUser,
+    app_id: &str,
+    form: &Form,
+    status: StatusCode,
+) -> Result<Response> {
     let app = service::get_app(state, org(user)?, app_id).await?;
     let credentials = service::credentials(state, &app).await?;
     let consents = service::consents(state, &app).await?;
-    let shown = ctx.session.remove::<serde_json::Value>(SHOWN).await.map_err(Error::internal)?;
-    let shown = shown.filter(|v| v.get("app_id").and_then(|a| a.as_str()) == Some(app.id.as_str())).map(|v| Issued {
-        app_id: app.id.clone(),
-        client_id: app.client_id.clone(),
-        credential_id: String::new(),
-        secret: v.get("secret").and_then(|s| s.as_str()).map(str::to_string),
-    });
+    let shown = ctx
+        .session
+        .remove::<serde_json::Value>(SHOWN)
+        .await
+        .map_err(Error::internal)?;
+    let shown = shown
+        .filter(|v| v.get("app_id").and_then(|a| a.as_str()) == Some(app.id.as_str()))
+        .map(|v| Issued {
+            app_id: app.id.clone(),
+            client_id: app.client_id.clone(),
+            credential_id: String::new(),
+            secret: v.get("secret").and_then(|s| s.as_str()).map(str::to_string),
+        });
     let owner = members::list_members(state, &app.org_id)
         .await?
         .into_iter()
         .find(|m| m.id == app.owner_id)
         .map(|m| format!("{} ({})", m.display_name, m.email))
         .unwrap_or_else(|| "a former member".into());
-    let title = if form.has_errors() { format!("Error: {}", app.name) } else { app.name.clone() };
+    let title = if form.has_errors() {
+        format!("Error: {}", app.name)
+    } else {
+        app.name.clone()
+    };
     let body = pages::detail(pages::Detail {
         app: &app,
         owner,
@@ -170,13 +221,22 @@ async fn render_detail(state: &AppState, ctx: &Ctx, user: &AuthUser, app_id: &st
     Ok((status, ctx.render(&title, body)).into_response())
 }
 
-async fn detail_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+async fn detail_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response> {
     let user = ctx.require(Action::UseSandbox)?;
     let form = Form::new().with("overlap", "86400");
     render_detail(&state, &ctx, user, &id, &form, StatusCode::OK).await
 }
 
-async fn rotate_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+async fn rotate_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let user = ctx.require(Action::UseSandbox)?;
     let (form, _, keys, overlap) = read_form(&body);
     match service::rotate(&state, user, &id, &overlap, keys, &ctx.client).await {
@@ -189,24 +249,39 @@ async fn rotate_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<S
     }
 }
 
-async fn revoke_app_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+async fn revoke_app_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response> {
     let user = ctx.require(Action::UseSandbox)?;
     service::revoke_app(&state, user, &id, &ctx.client).await?;
-    ctx.set_flash("The app is revoked. Its tokens no longer work.").await?;
+    ctx.set_flash("The app is revoked. Its tokens no longer work.")
+        .await?;
     Ok(Redirect::to(&format!("/sandbox/apps/{id}")).into_response())
 }
 
-async fn revoke_credential_submit(State(state): State<AppState>, ctx: Ctx, Path((id, cid)): Path<(String, String)>) -> Result<Response> {
+async fn revoke_credential_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, cid)): Path<(String, String)>,
+) -> Result<Response> {
     let user = ctx.require(Action::UseSandbox)?;
     service::revoke_credential(&state, user, &id, &cid, &ctx.client).await?;
-    ctx.set_flash("The credential is revoked. Tokens it obtained no longer work.").await?;
+    ctx.set_flash("The credential is revoked. Tokens it obtained no longer work.")
+        .await?;
     Ok(Redirect::to(&format!("/sandbox/apps/{id}")).into_response())
 }
 
-async fn revoke_consent_submit(State(state): State<AppState>, ctx: Ctx, Path((id, cid)): Path<(String, String)>) -> Result<Response> {
+async fn revoke_consent_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, cid)): Path<(String, String)>,
+) -> Result<Response> {
     let user = ctx.require(Action::UseSandbox)?;
     service::revoke_consent(&state, user, &id, &cid, &ctx.client).await?;
-    ctx.set_flash("The consent is revoked. Tokens issued under it no longer work.").await?;
+    ctx.set_flash("The consent is revoked. Tokens issued under it no longer work.")
+        .await?;
     Ok(Redirect::to(&format!("/sandbox/apps/{id}")).into_response())
 }
 
@@ -218,19 +293,34 @@ struct LogQuery {
     endpoint: String,
 }
 
-async fn log_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, Query(query): Query<LogQuery>) -> Result<Response> {
+async fn log_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Result<Response> {
     let user = ctx.require(Action::UseSandbox)?;
     let app = service::get_app(&state, org(user)?, &id).await?;
-    let filter = Filter { status_class: query.status, endpoint: query.endpoint.chars().take(100).collect() };
+    let filter = Filter {
+        status_class: query.status,
+        endpoint: query.endpoint.chars().take(100).collect(),
+    };
     let rows = reqlog::list(&state.db, &app.id, &filter, 200).await?;
-    Ok(ctx.render(&format!("Request log: {}", app.name), pages::request_log(&app, &rows, &filter)).into_response())
+    Ok(ctx
+        .render(
+            &format!("Request log: {}", app.name),
+            pages::request_log(&app, &rows, &filter),
+        )
+        .into_response())
 }
 
 async fn docs_page(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let demo = state
-        .settings
-        .demo
-        .then(|| (crate::accounts::bootstrap::DEMO_CLIENT_ID.to_string(), crate::accounts::bootstrap::DEMO_CLIENT_SECRET.to_string()));
+    let demo = state.settings.demo.then(|| {
+        (
+            crate::accounts::bootstrap::DEMO_CLIENT_ID.to_string(),
+            crate::accounts::bootstrap::DEMO_CLIENT_SECRET.to_string(),
+        )
+    });
     let body = pages::docs(pages::Docs {
         issuer: state.settings.issuer(),
         audience: state.settings.sandbox_audience(),
@@ -259,15 +349,20 @@ impl IntoResponse for ApiError {
         };
         let body = match self.0 {
             Error::Invalid(invalid) => {
-                let fields: serde_json::Map<String, serde_json::Value> =
-                    invalid.fields.into_iter().map(|(k, v)| (k, json!(v))).collect();
+                let fields: serde_json::Map<String, serde_json::Value> = invalid
+                    .fields
+                    .into_iter()
+                    .map(|(k, v)| (k, json!(v)))
+                    .collect();
                 json!({ "error": "The request has errors.", "fields": fields })
             }
             Error::Database(_) | Error::Internal(_) => {
                 tracing::error!(error = %self.0, "sandbox API error");
                 json!({ "error": "Something went wrong on our side. Nothing was saved." })
             }
-            Error::SignInRequired { .. } | Error::Redirect(_) => json!({ "error": "Sign in first." }),
+            Error::SignInRequired { .. } | Error::Redirect(_) => {
+                json!({ "error": "Sign in first." })
+            }
             other => json!({ "error": other.to_string() }),
         };
         (status, Json(body)).into_response()
@@ -303,7 +398,11 @@ fn app_json(app: &model::App, credentials: &[model::Credential], now: i64) -> se
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> std::result::Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError(Error::BadRequest(format!("The JSON body could not be read: {e}"))))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError(Error::BadRequest(format!(
+            "The JSON body could not be read: {e}"
+        )))
+    })
 }
 
 async fn api_list(State(state): State<AppState>, ctx: Ctx) -> ApiResult {
@@ -316,7 +415,11 @@ async fn api_get(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>
     let user = ctx.require(Action::UseSandbox)?;
     let app = service::get_app(&state, org(user)?, &id).await?;
     let credentials = service::credentials(&state, &app).await?;
-    Ok(api_json(&ctx, StatusCode::OK, app_json(&app, &credentials, state.clock.now())))
+    Ok(api_json(
+        &ctx,
+        StatusCode::OK,
+        app_json(&app, &credentials, state.clock.now()),
+    ))
 }
 
 async fn api_create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> ApiResult {
@@ -334,20 +437,41 @@ struct RotateBody {
     keys: KeyMaterial,
 }
 
-async fn api_rotate(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> ApiResult {
+async fn api_rotate(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let user = ctx.require(Action::UseSandbox)?;
     let input: RotateBody = parse_json(&body)?;
-    let issued = service::rotate(&state, user, &id, &input.overlap_seconds.to_string(), input.keys, &ctx.client).await?;
+    let issued = service::rotate(
+        &state,
+        user,
+        &id,
+        &input.overlap_seconds.to_string(),
+        input.keys,
+        &ctx.client,
+    )
+    .await?;
     Ok(api_json(&ctx, StatusCode::CREATED, json!(issued)))
 }
 
-async fn api_revoke_credential(State(state): State<AppState>, ctx: Ctx, Path((id, cid)): Path<(String, String)>) -> ApiResult {
+async fn api_revoke_credential(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, cid)): Path<(String, String)>,
+) -> ApiResult {
     let user = ctx.require(Action::UseSandbox)?;
     service::revoke_credential(&state, user, &id, &cid, &ctx.client).await?;
     Ok(api_json(&ctx, StatusCode::OK, json!({ "revoked": cid })))
 }
 
-async fn api_revoke_app(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {
+async fn api_revoke_app(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult {
     let user = ctx.require(Action::UseSandbox)?;
     service::revoke_app(&state, user, &id, &ctx.client).await?;
     Ok(api_json(&ctx, StatusCode::OK, json!({ "revoked": id })))

@@ -9,8 +9,14 @@ use crate::platform::error::Result;
 pub const AUTH_METHODS: [(&str, &str); 4] = [
     ("private_key_jwt", "Private key JWT (recommended)"),
     ("tls_client_auth", "Mutual TLS certificate"),
-    ("client_secret_basic", "Client secret, HTTP Basic (sandbox only)"),
-    ("client_secret_post", "Client secret in the form body (sandbox only)"),
+    (
+        "client_secret_basic",
+        "Client secret, HTTP Basic (sandbox only)",
+    ),
+    (
+        "client_secret_post",
+        "Client secret in the form body (sandbox only)",
+    ),
 ];
 
 pub fn is_secret_method(method: &str) -> bool {
@@ -53,7 +59,11 @@ impl App {
             purpose: row.try_get("purpose")?,
             owner_id: row.try_get("owner_id")?,
             scopes: super::catalogue::split(&scopes),
-            redirect_uris: uris.lines().filter(|l| !l.is_empty()).map(str::to_string).collect(),
+            redirect_uris: uris
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
             auth_method: row.try_get("auth_method")?,
             dpop_required: row.try_get::<i64, _>("dpop_required")? != 0,
             rate_limit_per_minute: row.try_get("rate_limit_per_minute")?,
@@ -124,10 +134,12 @@ pub async fn app_by_client_id<'e, E>(db: E, client_id: &str) -> Result<Option<Ap
 where
     E: Executor<'e, Database = Any>,
 {
-    let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1"))
-        .bind(client_id)
-        .fetch_optional(db)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1"
+    ))
+    .bind(client_id)
+    .fetch_optional(db)
+    .await?;
     row.as_ref().map(App::from_row).transpose()
 }
 

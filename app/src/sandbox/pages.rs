@@ -42,7 +42,11 @@ pub fn list(apps: &[App]) -> AnyView {
 
 fn textarea(form: &Form, name: &'static str, label: &'static str, hint: &'static str) -> AnyView {
     let error = form.error(name);
-    let class = if error.is_some() { "field field-error" } else { "field" };
+    let class = if error.is_some() {
+        "field field-error"
+    } else {
+        "field"
+    };
     let hint_id = format!("{name}-hint");
     view! {
         <div class=class>
@@ -58,7 +62,11 @@ fn textarea(form: &Form, name: &'static str, label: &'static str, hint: &'static
 fn scope_checkboxes(form: &Form) -> AnyView {
     let chosen = form.value("scopes");
     let error = form.error("scopes");
-    let class = if error.is_some() { "field field-error" } else { "field" };
+    let class = if error.is_some() {
+        "field field-error"
+    } else {
+        "field"
+    };
     let boxes = SCOPES
         .iter()
         .map(|scope| {
@@ -104,7 +112,11 @@ pub fn new_app(form: &Form, csrf: &str, members: &[(String, String)], max_rate: 
         })
         .collect_view();
     let owner_error = form.error("owner_id");
-    let owner_class = if owner_error.is_some() { "field field-error" } else { "field" };
+    let owner_class = if owner_error.is_some() {
+        "field field-error"
+    } else {
+        "field"
+    };
     let methods: Vec<(&'static str, &'static str)> = AUTH_METHODS.to_vec();
     view! {
         {error_summary(form)}
@@ -137,16 +149,39 @@ pub fn new_app(form: &Form, csrf: &str, members: &[(String, String)], max_rate: 
     .into_any()
 }
 
-fn credential_row(credential: &Credential, now: i64, csrf: &str, app_id: &str, active: bool) -> AnyView {
+fn credential_row(
+    credential: &Credential,
+    now: i64,
+    csrf: &str,
+    app_id: &str,
+    active: bool,
+) -> AnyView {
     let what = match credential.kind.as_str() {
-        "client_secret" => format!("Client secret …{}", credential.secret_hint.clone().unwrap_or_default()),
+        "client_secret" => format!(
+            "Client secret …{}",
+            credential.secret_hint.clone().unwrap_or_default()
+        ),
         "jwks" => "Public key set".to_string(),
-        "jwks_uri" => format!("JWKS URL {}", credential.material.clone().unwrap_or_default()),
-        _ => format!("Certificate {}", credential.material.clone().unwrap_or_default()),
+        "jwks_uri" => format!(
+            "JWKS URL {}",
+            credential.material.clone().unwrap_or_default()
+        ),
+        _ => format!(
+            "Certificate {}",
+            credential.material.clone().unwrap_or_default()
+        ),
     };
     let status = credential.status(now);
     let revoke = (active && status == "active").then(|| {
-        action_button(csrf, format!("/sandbox/apps/{app_id}/credentials/{}/revoke", credential.id), "Revoke", "warning")
+        action_button(
+            csrf,
+            format!(
+                "/sandbox/apps/{app_id}/credentials/{}/revoke",
+                credential.id
+            ),
+            "Revoke",
+            "warning",
+        )
     });
     view! {
         <tr>
@@ -185,13 +220,22 @@ pub fn detail(d: Detail<'_>) -> AnyView {
             </div>
         }
     });
-    let credentials = d.credentials.iter().map(|c| credential_row(c, d.now, d.csrf, &app.id, active)).collect_view();
+    let credentials = d
+        .credentials
+        .iter()
+        .map(|c| credential_row(c, d.now, d.csrf, &app.id, active))
+        .collect_view();
     let consents = d
         .consents
         .iter()
         .map(|consent| {
             let revoke = (consent.status == "granted").then(|| {
-                action_button(d.csrf, format!("/sandbox/apps/{}/consents/{}/revoke", app.id, consent.id), "Revoke", "warning")
+                action_button(
+                    d.csrf,
+                    format!("/sandbox/apps/{}/consents/{}/revoke", app.id, consent.id),
+                    "Revoke",
+                    "warning",
+                )
             });
             view! {
                 <tr>
@@ -208,7 +252,17 @@ pub fn detail(d: Detail<'_>) -> AnyView {
     let is_key = !crate::sandbox::model::is_secret_method(&app.auth_method);
     let overlaps: Vec<(&'static str, &'static str)> = OVERLAPS
         .iter()
-        .map(|(seconds, label)| (match seconds { 0 => "0", 3600 => "3600", 86_400 => "86400", _ => "604800" }, *label))
+        .map(|(seconds, label)| {
+            (
+                match seconds {
+                    0 => "0",
+                    3600 => "3600",
+                    86_400 => "86400",
+                    _ => "604800",
+                },
+                *label,
+            )
+        })
         .collect();
     let rotate = active.then(|| {
         let key_fields = is_key.then(|| match app.auth_method.as_str() {
@@ -278,8 +332,15 @@ pub fn request_log(app: &App, rows: &[LogRow], filter: &Filter) -> AnyView {
             }
         })
         .collect_view();
-    let classes = [("", "All"), ("2xx", "Successful (2xx)"), ("4xx", "Client errors (4xx)"), ("5xx", "Server errors (5xx)")];
-    let form = Form::new().with("status", filter.status_class.clone()).with("endpoint", filter.endpoint.clone());
+    let classes = [
+        ("", "All"),
+        ("2xx", "Successful (2xx)"),
+        ("4xx", "Client errors (4xx)"),
+        ("5xx", "Server errors (5xx)"),
+    ];
+    let form = Form::new()
+        .with("status", filter.status_class.clone())
+        .with("endpoint", filter.endpoint.clone());
     view! {
         <p class="lead">{format!("Token requests and API calls of {}, newest first (at most 200). No secret or token is ever logged.", app.name)}</p>
         <form method="get" action=format!("/sandbox/apps/{}/log", app.id) class="filters">
@@ -307,10 +368,16 @@ pub struct Docs {
 pub fn docs(d: Docs) -> AnyView {
     let link = |path: &str| format!("{}{path}", d.issuer);
     let endpoints = [
-        ("Metadata (RFC 8414)", link("/.well-known/oauth-authorization-server")),
+        (
+            "Metadata (RFC 8414)",
+            link("/.well-known/oauth-authorization-server"),
+        ),
         ("JWKS", link("/oauth/jwks")),
         ("Token", link("/oauth/token")),
-        ("Pushed authorization requests (RFC 9126)", link("/oauth/par")),
+        (
+            "Pushed authorization requests (RFC 9126)",
+            link("/oauth/par"),
+        ),
         ("Authorization", link("/oauth/authorize")),
         ("Introspection (RFC 7662)", link("/oauth/introspect")),
         ("Revocation (RFC 7009)", link("/oauth/revoke")),
@@ -318,7 +385,10 @@ pub fn docs(d: Docs) -> AnyView {
     .into_iter()
     .map(|(name, url)| view! { <tr><td>{name}</td><td><code>{url}</code></td></tr> })
     .collect_view();
-    let (client_id, secret) = d.demo.clone().unwrap_or_else(|| ("YOUR_CLIENT_ID".into(), "YOUR_CLIENT_SECRET".into()));
+    let (client_id, secret) = d
+        .demo
+        .clone()
+        .unwrap_or_else(|| ("YOUR_CLIENT_ID".into(), "YOUR_CLIENT_SECRET".into()));
     let curl = format!(
         "curl -s -u {client_id}:{secret} \\\n  -d grant_type=client_credentials -d scope=reference \\\n  {}",
         link("/oauth/token")

@@ -68,9 +68,9 @@ fn actor(user: &AuthUser) -> Actor {
 }
 
 fn org_of(user: &AuthUser) -> Result<&str> {
-    user.org_id
-        .as_deref()
-        .ok_or_else(|| Error::Forbidden("Only members of a partner organisation have sandbox apps.".into()))
+    user.org_id.as_deref().ok_or_else(|| {
+        Error::Forbidden("Only members of a partner organisation have sandbox apps.".into())
+    })
 }
 
 /// Checks a redirect URI: https, or http on localhost for development (RFC 8252 §7.3,
@@ -93,44 +93,76 @@ pub fn parse_jwks(text: &str) -> std::result::Result<String, String> {
     if text.len() > MAX_JWKS_BYTES {
         return Err("The key set is larger than 16 KB.".into());
     }
-    let value: Value = serde_json::from_str(text.trim()).map_err(|_| "Paste the public key as JSON (a JWK or a JWK set).".to_string())?;
-    let set = if value.get("keys").is_some() { value } else { json!({ "keys": [value] }) };
-    let keys = set.get("keys").and_then(Value::as_array).cloned().unwrap_or_default();
+    let value: Value = serde_json::from_str(text.trim())
+        .map_err(|_| "Paste the public key as JSON (a JWK or a JWK set).".to_string())?;
+    let set = if value.get("keys").is_some() {
+        value
+    } else {
+        json!({ "keys": [value] })
+    };
+    let keys = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if keys.is_empty() {
         return Err("The key set has no keys.".into());
     }
     for key in &keys {
-        if ["d", "p", "q", "dp", "dq", "qi", "k"].iter().any(|m| key.get(m).is_some()) {
-            return Err("That is a private key. Paste only the public key: never share the private one.".into());
+        if ["d", "p", "q", "dp", "dq", "qi", "k"]
+            .iter()
+            .any(|m| key.get(m).is_some())
+        {
+            return Err(
+                "That is a private key. Paste only the public key: never share the private one."
+                    .into(),
+            );
         }
-        if !matches!(key.get("kty").and_then(Value::as_str), Some("EC" | "RSA" | "OKP")) {
+        if !matches!(
+            key.get("kty").and_then(Value::as_str),
+            Some("EC" | "RSA" | "OKP")
+        ) {
             return Err("Each key must be an EC (P-256), RSA or OKP (Ed25519) public key.".into());
         }
     }
-    let parsed: JwkSet = serde_json::from_value(set.clone()).map_err(|_| "The key set is not a valid JWK set.".to_string())?;
+    let parsed: JwkSet = serde_json::from_value(set.clone())
+        .map_err(|_| "The key set is not a valid JWK set.".to_string())?;
     for jwk in &parsed.keys {
-        DecodingKey::from_jwk(jwk).map_err(|_| "A key in the set is not a usable public key.".to_string())?;
+        DecodingKey::from_jwk(jwk)
+            .map_err(|_| "A key in the set is not a usable public key.".to_string())?;
     }
     Ok(set.to_string())
 }
 
 /// Checks the key material a method needs; returns (kind, material) of the credential.
-fn credential_material(method: &str, keys: &KeyMaterial, invalid: &mut Invalid) -> Option<(&'static str, Option<String>)> {
+fn credential_material(
+    method: &str,
+    keys: &KeyMaterial,
+    invalid: &mut Invalid,
+) -> Option<(&'static str, Option<String>)> {
     match method {
         "client_secret_basic" | "client_secret_post" => Some(("client_secret", None)),
         "private_key_jwt" => {
             let jwks = keys.jwks.trim();
             let uri = keys.jwks_uri.trim();
             match (jwks.is_empty(), uri.is_empty()) {
-                (false, true) => invalid.check("jwks", parse_jwks(jwks)).map(|set| ("jwks", Some(set))),
+                (false, true) => invalid
+                    .check("jwks", parse_jwks(jwks))
+                    .map(|set| ("jwks", Some(set))),
                 (true, false) => {
                     let ok = url::Url::parse(uri).ok().filter(|u| u.scheme() == "https");
                     invalid
-                        .check("jwks_uri", ok.map(|_| ()).ok_or("The JWKS URL must be an https URL."))
+                        .check(
+                            "jwks_uri",
+                            ok.map(|_| ()).ok_or("The JWKS URL must be an https URL."),
+                        )
                         .map(|_| ("jwks_uri", Some(uri.to_string())))
                 }
                 (false, false) => {
-                    invalid.add("jwks", "Give either the public key or the JWKS URL, not both.");
+                    invalid.add(
+                        "jwks",
+                        "Give either the public key or the JWKS URL, not both.",
+                    );
                     None
                 }
                 (true, true) => {
@@ -183,7 +215,12 @@ async fn insert_credential(
     Ok((id, secret))
 }
 
-pub async fn create_app(state: &AppState, user: &AuthUser, input: NewApp, client: &ClientInfo) -> Result<Issued> {
+pub async fn create_app(
+    state: &AppState,
+    user: &AuthUser,
+    input: NewApp,
+    client: &ClientInfo,
+) -> Result<Issued> {
     let org_id = org_of(user)?;
     let mut invalid = Invalid::new();
     let name = input.name.trim();
@@ -192,20 +229,31 @@ pub async fn create_app(state: &AppState, user: &AuthUser, input: NewApp, client
     }
     let purpose = input.purpose.trim();
     if purpose.is_empty() || purpose.chars().count() > 500 {
-        invalid.add("purpose", "Say what the app is for, in at most 500 characters.");
+        invalid.add(
+            "purpose",
+            "Say what the app is for, in at most 500 characters.",
+        );
     }
-    let owner_ok: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND org_id = $2 AND status = 'active'")
-        .bind(&input.owner_id)
-        .bind(org_id)
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let owner_ok: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE id = $1 AND org_id = $2 AND status = 'active'",
+    )
+    .bind(&input.owner_id)
+    .bind(org_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
     if owner_ok.is_none() {
-        invalid.add("owner_id", "Choose the app's owner: an active member of your organisation.");
+        invalid.add(
+            "owner_id",
+            "Choose the app's owner: an active member of your organisation.",
+        );
     }
     let mut scopes: Vec<String> = Vec::new();
     for scope in &input.scopes {
         if catalogue::find(scope).is_none() {
-            invalid.add("scopes", format!("{scope} is not a scope of the API catalogue."));
+            invalid.add(
+                "scopes",
+                format!("{scope} is not a scope of the API catalogue."),
+            );
         } else if !scopes.contains(scope) {
             scopes.push(scope.clone());
         }
@@ -213,21 +261,39 @@ pub async fn create_app(state: &AppState, user: &AuthUser, input: NewApp, client
     if input.scopes.is_empty() {
         invalid.add("scopes", "Choose at least one scope.");
     }
-    let uris: Vec<String> = input.redirect_uris.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+    let uris: Vec<String> = input
+        .redirect_uris
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
     if uris.len() > 10 {
         invalid.add("redirect_uris", "Register at most 10 redirect URIs.");
     }
     for uri in &uris {
         invalid.check("redirect_uris", check_redirect_uri(uri));
     }
-    let needs_customer = scopes.iter().any(|s| catalogue::find(s).is_some_and(|s| s.needs_customer));
+    let needs_customer = scopes
+        .iter()
+        .any(|s| catalogue::find(s).is_some_and(|s| s.needs_customer));
     if needs_customer && uris.is_empty() {
-        invalid.add("redirect_uris", "Scopes that need a customer's consent need at least one redirect URI.");
+        invalid.add(
+            "redirect_uris",
+            "Scopes that need a customer's consent need at least one redirect URI.",
+        );
     }
-    if !model::AUTH_METHODS.iter().any(|(m, _)| *m == input.auth_method) {
+    if !model::AUTH_METHODS
+        .iter()
+        .any(|(m, _)| *m == input.auth_method)
+    {
         invalid.add("auth_method", "Choose how the app authenticates.");
     }
-    let keys = KeyMaterial { jwks: input.jwks.clone(), jwks_uri: input.jwks_uri.clone(), tls_subject: input.tls_subject.clone() };
+    let keys = KeyMaterial {
+        jwks: input.jwks.clone(),
+        jwks_uri: input.jwks_uri.clone(),
+        tls_subject: input.tls_subject.clone(),
+    };
     let material = credential_material(&input.auth_method, &keys, &mut invalid);
     let rate_limit = if input.rate_limit_per_minute.trim().is_empty() {
         Some(DEFAULT_RATE_LIMIT)
@@ -235,8 +301,15 @@ pub async fn create_app(state: &AppState, user: &AuthUser, input: NewApp, client
         let max = i64::from(state.settings.sandbox_max_rate_limit);
         invalid.check(
             "rate_limit_per_minute",
-            input.rate_limit_per_minute.trim().parse::<i64>().ok().filter(|n| (1..=max).contains(n))
-                .ok_or(format!("Enter a whole number of requests per minute from 1 to {max}.")),
+            input
+                .rate_limit_per_minute
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or(format!(
+                    "Enter a whole number of requests per minute from 1 to {max}."
+                )),
         )
     };
     invalid.into_result()?;
@@ -270,11 +343,15 @@ pub async fn create_app(state: &AppState, user: &AuthUser, input: NewApp, client
     .await;
     if let Err(err) = inserted {
         if is_unique_violation(&err) {
-            return Err(Error::Invalid(Invalid::conflict("name", "Your organisation already has a sandbox app with this name.")));
+            return Err(Error::Invalid(Invalid::conflict(
+                "name",
+                "Your organisation already has a sandbox app with this name.",
+            )));
         }
         return Err(err.into());
     }
-    let (credential_id, secret) = insert_credential(state, &mut tx, &app_id, kind, material, &user.id, now).await?;
+    let (credential_id, secret) =
+        insert_credential(state, &mut tx, &app_id, kind, material, &user.id, now).await?;
     audit::record(
         &mut tx,
         Event::new(actor(user), "sandbox.app_created")
@@ -294,7 +371,12 @@ pub async fn create_app(state: &AppState, user: &AuthUser, input: NewApp, client
     )
     .await?;
     tx.commit().await?;
-    Ok(Issued { app_id, client_id, credential_id, secret })
+    Ok(Issued {
+        app_id,
+        client_id,
+        credential_id,
+        secret,
+    })
 }
 
 /// The organisation's sandbox apps, newest first.
@@ -310,12 +392,17 @@ pub async fn list_apps(state: &AppState, org_id: &str) -> Result<Vec<App>> {
 
 /// One of the organisation's apps; another organisation's id is not found.
 pub async fn get_app(state: &AppState, org_id: &str, app_id: &str) -> Result<App> {
-    let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND org_id = $2"))
-        .bind(app_id)
-        .bind(org_id)
-        .fetch_optional(&state.db.pool)
-        .await?;
-    row.as_ref().map(App::from_row).transpose()?.ok_or(Error::NotFound)
+    let row = sqlx::query(&format!(
+        "SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND org_id = $2"
+    ))
+    .bind(app_id)
+    .bind(org_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    row.as_ref()
+        .map(App::from_row)
+        .transpose()?
+        .ok_or(Error::NotFound)
 }
 
 pub async fn credentials(state: &AppState, app: &App) -> Result<Vec<Credential>> {
@@ -340,10 +427,16 @@ pub async fn rotate(
     let org_id = org_of(user)?;
     let app = get_app(state, org_id, app_id).await?;
     if !app.is_active() {
-        return Err(Error::Conflict("This app has been revoked; its credentials cannot be rotated.".into()));
+        return Err(Error::Conflict(
+            "This app has been revoked; its credentials cannot be rotated.".into(),
+        ));
     }
     let mut invalid = Invalid::new();
-    let overlap = overlap.trim().parse::<i64>().ok().filter(|o| OVERLAPS.iter().any(|(s, _)| s == o));
+    let overlap = overlap
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|o| OVERLAPS.iter().any(|(s, _)| s == o));
     if overlap.is_none() {
         invalid.add("overlap", "Choose how long the old credential stays valid.");
     }
@@ -364,7 +457,8 @@ pub async fn rotate(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    let (credential_id, secret) = insert_credential(state, &mut tx, &app.id, kind, material, &user.id, now).await?;
+    let (credential_id, secret) =
+        insert_credential(state, &mut tx, &app.id, kind, material, &user.id, now).await?;
     audit::record(
         &mut tx,
         Event::new(actor(user), "sandbox.credential_rotated")
@@ -375,11 +469,22 @@ pub async fn rotate(
     )
     .await?;
     tx.commit().await?;
-    Ok(Issued { app_id: app.id, client_id: app.client_id, credential_id, secret })
+    Ok(Issued {
+        app_id: app.id,
+        client_id: app.client_id,
+        credential_id,
+        secret,
+    })
 }
 
 /// Revokes one credential at once: tokens it obtained become inactive.
-pub async fn revoke_credential(state: &AppState, user: &AuthUser, app_id: &str, credential_id: &str, client: &ClientInfo) -> Result<()> {
+pub async fn revoke_credential(
+    state: &AppState,
+    user: &AuthUser,
+    app_id: &str,
+    credential_id: &str,
+    client: &ClientInfo,
+) -> Result<()> {
     let org_id = org_of(user)?;
     let app = get_app(state, org_id, app_id).await?;
     let now = state.clock.now();
@@ -391,11 +496,12 @@ pub async fn revoke_credential(state: &AppState, user: &AuthUser, app_id: &str, 
         .execute(&mut *tx)
         .await?;
     if revoked.rows_affected() == 0 {
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM credentials WHERE id = $1 AND app_id = $2")
-            .bind(credential_id)
-            .bind(&app.id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT id FROM credentials WHERE id = $1 AND app_id = $2")
+                .bind(credential_id)
+                .bind(&app.id)
+                .fetch_optional(&mut *tx)
+                .await?;
         return Err(match exists {
             Some(_) => Error::Conflict("This credential was already revoked.".into()),
             None => Error::NotFound,
@@ -415,7 +521,12 @@ pub async fn revoke_credential(state: &AppState, user: &AuthUser, app_id: &str, 
 }
 
 /// Revokes the app: it can no longer authenticate, and every token it holds is inactive.
-pub async fn revoke_app(state: &AppState, user: &AuthUser, app_id: &str, client: &ClientInfo) -> Result<()> {
+pub async fn revoke_app(
+    state: &AppState,
+    user: &AuthUser,
+    app_id: &str,
+    client: &ClientInfo,
+) -> Result<()> {
     let org_id = org_of(user)?;
     let app = get_app(state, org_id, app_id).await?;
     let now = state.clock.now();
@@ -433,11 +544,13 @@ pub async fn revoke_app(state: &AppState, user: &AuthUser, app_id: &str, client:
         .bind(&app.id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(&app.id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(&app.id)
+    .execute(&mut *tx)
+    .await?;
     audit::record(
         &mut tx,
         Event::new(actor(user), "sandbox.app_revoked")
@@ -483,7 +596,13 @@ pub async fn consents(state: &AppState, app: &App) -> Result<Vec<Consent>> {
 }
 
 /// Withdraws a customer's consent: its refresh tokens and access tokens stop at once.
-pub async fn revoke_consent(state: &AppState, user: &AuthUser, app_id: &str, consent_id: &str, client: &ClientInfo) -> Result<()> {
+pub async fn revoke_consent(
+    state: &AppState,
+    user: &AuthUser,
+    app_id: &str,
+    consent_id: &str,
+    client: &ClientInfo,
+) -> Result<()> {
     let org_id = org_of(user)?;
     let app = get_app(state, org_id, app_id).await?;
     let now = state.clock.now();
@@ -495,21 +614,24 @@ pub async fn revoke_consent(state: &AppState, user: &AuthUser, app_id: &str, con
         .execute(&mut *tx)
         .await?;
     if revoked.rows_affected() == 0 {
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM consents WHERE id = $1 AND app_id = $2")
-            .bind(consent_id)
-            .bind(&app.id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT id FROM consents WHERE id = $1 AND app_id = $2")
+                .bind(consent_id)
+                .bind(&app.id)
+                .fetch_optional(&mut *tx)
+                .await?;
         return Err(match exists {
             Some(_) => Error::Conflict("This consent was already revoked.".into()),
             None => Error::NotFound,
         });
     }
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE consent_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(consent_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE consent_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(consent_id)
+    .execute(&mut *tx)
+    .await?;
     audit::record(
         &mut tx,
         Event::new(actor(user), "sandbox.consent_revoked")

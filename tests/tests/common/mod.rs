@@ -192,7 +192,8 @@ impl TestServer {
 
     /// Signs in the demo partner developer of Acme Budgeting (no second factor).
     pub async fn demo_partner(&self) -> Client {
-        self.demo_partner_user("dev@acme-budgeting.example.com").await
+        self.demo_partner_user("dev@acme-budgeting.example.com")
+            .await
     }
 
     /// Signs in a demo partner user by e-mail.
