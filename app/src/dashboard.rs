@@ -39,7 +39,8 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
             </section>
             <section class="card">
                 <h2>"Sandbox"</h2>
-                <p>"Sandbox apps, credentials and synthetic data become available here with the sandbox release; no approval is needed for them."</p>
+                <p>"Register sandbox apps and get credentials at once: no approval is needed for the sandbox."</p>
+                <p><a href="/sandbox/apps">"Your sandbox apps"</a>" · "<a href="/sandbox/docs">"Sandbox documentation"</a></p>
             </section>
         }
         .into_any(),
