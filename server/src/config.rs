@@ -94,6 +94,25 @@ pub struct Config {
     #[arg(long, env = "GATEHOUSE_SANDBOX_MAX_RATE_LIMIT", default_value_t = 6000)]
     pub sandbox_max_rate_limit: u32,
 
+    /// Address of the mTLS listener (RFC 8705) for `tls_client_auth` clients and
+    /// certificate-bound tokens, e.g. `127.0.0.1:3443`. Off when not set.
+    #[arg(long, env = "GATEHOUSE_MTLS_ADDR")]
+    pub mtls_addr: Option<SocketAddr>,
+
+    /// External base URL of the mTLS listener, published as `mtls_endpoint_aliases`.
+    /// Default: https://<mtls-addr>.
+    #[arg(long, env = "GATEHOUSE_MTLS_PUBLIC_URL")]
+    pub mtls_public_url: Option<url::Url>,
+
+    /// PEM certificate chain of the mTLS listener. Default: a self-signed certificate
+    /// generated into the data directory (development only).
+    #[arg(long, env = "GATEHOUSE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of the mTLS listener.
+    #[arg(long, env = "GATEHOUSE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -181,6 +200,11 @@ impl Config {
         settings.sandbox_credential_days = self.sandbox_credential_days;
         settings.signing_alg = self.signing_alg.clone();
         settings.sandbox_max_rate_limit = self.sandbox_max_rate_limit;
+        settings.mtls_public_url = match (&self.mtls_public_url, self.mtls_addr) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(addr)) => Some(url::Url::parse(&format!("https://{addr}"))?),
+            (None, None) => None,
+        };
         Ok(settings)
     }
 }

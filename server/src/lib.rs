@@ -2,6 +2,7 @@
 //! application core, and runs the CLI subcommands.
 
 pub mod config;
+pub mod mtls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,6 +29,21 @@ pub async fn start(
     settings: app::Settings,
     listener: TcpListener,
 ) -> Result<Running, app::platform::error::Error> {
+    start_with_mtls(settings, listener, None).await
+}
+
+/// The mTLS listener and its TLS configuration (RFC 8705).
+pub struct MtlsListener {
+    pub listener: TcpListener,
+    pub config: std::sync::Arc<rustls::ServerConfig>,
+}
+
+/// `start`, plus the mTLS listener when one is given.
+pub async fn start_with_mtls(
+    settings: app::Settings,
+    listener: TcpListener,
+    mtls: Option<MtlsListener>,
+) -> Result<Running, app::platform::error::Error> {
     let demo = settings.demo;
     let state = AppState::new(settings).await?;
     let admin_setup_link = if demo {
@@ -40,6 +56,9 @@ pub async fn start(
         .local_addr()
         .map_err(app::platform::error::Error::internal)?;
     let router = app::router(state.clone());
+    if let Some(mtls) = mtls {
+        tokio::spawn(mtls::serve(mtls.listener, router.clone(), mtls.config));
+    }
     let server = tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(err) = axum::serve(listener, service)

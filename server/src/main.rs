@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
         }
     };
     let result = match config.command {
-        None | Some(Command::Serve) => serve(config.addr, settings).await,
+        None | Some(Command::Serve) => serve(&config, settings).await,
         Some(Command::Staff {
             command: StaffCommand::Create { email, name, role },
         }) => staff_create(settings, &email, &name, &role).await,
@@ -69,11 +69,31 @@ fn init_logging(format: &str) {
     }
 }
 
-async fn serve(addr: std::net::SocketAddr, settings: app::Settings) -> Result<ExitCode, String> {
+async fn serve(config: &Config, settings: app::Settings) -> Result<ExitCode, String> {
+    let addr = config.addr;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let running = gatehouse_server::start(settings, listener)
+    let mtls = match config.mtls_addr {
+        None => None,
+        Some(mtls_addr) => {
+            std::fs::create_dir_all(&settings.data_dir).map_err(|e| e.to_string())?;
+            let (chain, key) = gatehouse_server::mtls::identity(
+                config.tls_cert.as_deref(),
+                config.tls_key.as_deref(),
+                &settings.data_dir,
+                &mtls_addr.ip().to_string(),
+            )?;
+            let listener = tokio::net::TcpListener::bind(mtls_addr)
+                .await
+                .map_err(|e| format!("cannot listen on {mtls_addr}: {e}"))?;
+            Some(gatehouse_server::MtlsListener {
+                listener,
+                config: gatehouse_server::mtls::server_config(chain, key)?,
+            })
+        }
+    };
+    let running = gatehouse_server::start_with_mtls(settings, listener, mtls)
         .await
         .map_err(|e| e.to_string())?;
     println!("{}", gatehouse_server::banner(&running));

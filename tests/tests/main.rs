@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod browser;
 mod members;
+mod mtls;
 mod oauth;
 mod oauth_negative;
 mod ops;

@@ -19,8 +19,10 @@ use serde_json::{json, Value};
 
 use super::error::{OAuthError, OAuthResult};
 use super::keys::ALGORITHMS;
+use super::mtls::{same_subject, ClientCertificate};
 use super::params::Params;
 use super::replay::{self, Kind};
+use super::Caller;
 use crate::audit::{self, Actor, Event};
 use crate::platform::context::ClientInfo;
 use crate::platform::crypto::ct_eq;
@@ -52,8 +54,9 @@ pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
-    client: &ClientInfo,
+    caller: &Caller,
 ) -> OAuthResult<Authenticated> {
+    let client = &caller.info;
     let basic = basic_credentials(headers)?;
     let assertion = params.get("client_assertion");
     let post_secret = params.get("client_secret");
@@ -77,6 +80,9 @@ pub async fn authenticate(
             )));
         }
         by_assertion(state, assertion, params.get("client_id")).await
+    } else if let Some(certificate) = caller.certificate() {
+        let id = params.require("client_id")?.to_string();
+        by_certificate(state, &id, certificate).await
     } else {
         Err(Failure {
             client_id: params.get("client_id").map(str::to_string),
@@ -96,6 +102,42 @@ pub async fn authenticate(
             error.app_id = failure.app.map(|app| app.id);
             Err(error)
         }
+    }
+}
+
+/// `tls_client_auth` (RFC 8705 §2.1.2): the certificate's subject is the one registered.
+async fn by_certificate(
+    state: &AppState,
+    client_id: &str,
+    certificate: &ClientCertificate,
+) -> Result<Authenticated, Failure> {
+    let method = "tls_client_auth";
+    let app = load_app(state, client_id, method).await?;
+    let now = state.clock.now();
+    let credentials = model::usable_credentials(&state.db.pool, &app.id, now)
+        .await
+        .unwrap_or_default();
+    let matched = credentials.iter().find(|c| {
+        c.kind == "tls_subject"
+            && c.material
+                .as_deref()
+                .is_some_and(|m| same_subject(m, &certificate.subject))
+    });
+    match matched {
+        Some(credential) => Ok(Authenticated {
+            credential_id: credential.id.clone(),
+            credential_expires_at: credential.expires_at,
+            app,
+        }),
+        None => Err(Failure {
+            client_id: Some(client_id.to_string()),
+            reason: format!(
+                "the certificate subject {} is not registered for the client",
+                certificate.subject
+            ),
+            app: Some(app),
+            method,
+        }),
     }
 }
 

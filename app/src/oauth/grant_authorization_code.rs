@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::client_auth::Authenticated;
 use super::error::{OAuthError, OAuthResult};
-use super::jwt::{self, Grant};
+use super::jwt::{self, Binding, Grant};
 use super::params::Params;
 use super::token::token_body;
 use super::{refresh, Caller};
@@ -22,7 +22,7 @@ pub async fn grant(
     state: &AppState,
     client: &Authenticated,
     params: &Params,
-    jkt: Option<&str>,
+    binding: &Binding,
 ) -> OAuthResult<Value> {
     let code = params.require("code")?;
     let redirect_uri = params.require("redirect_uri")?;
@@ -114,7 +114,7 @@ pub async fn grant(
             subject: &customer,
             scope: &scopes,
             consent_id: Some(&consent_id),
-            jkt,
+            binding,
         },
     )?;
     let (refresh_token, family) = refresh::issue_new_family(

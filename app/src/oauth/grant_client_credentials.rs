@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::client_auth::Authenticated;
 use super::error::OAuthResult;
-use super::jwt::{self, Grant};
+use super::jwt::{self, Binding, Grant};
 use super::params::Params;
 use super::token::{granted_scopes, token_body};
 use crate::platform::state::AppState;
@@ -14,7 +14,7 @@ pub async fn grant(
     state: &AppState,
     client: &Authenticated,
     params: &Params,
-    jkt: Option<&str>,
+    binding: &Binding,
 ) -> OAuthResult<Value> {
     let scope = granted_scopes(params.get("scope"), &client.app.scopes)?;
     let issued = jwt::mint(
@@ -26,7 +26,7 @@ pub async fn grant(
             subject: &client.app.client_id,
             scope: &scope,
             consent_id: None,
-            jkt,
+            binding,
         },
     )?;
     Ok(token_body(&issued, None))

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::client_auth::Authenticated;
 use super::error::{OAuthError, OAuthResult};
-use super::jwt::{self, Grant};
+use super::jwt::{self, Binding, Grant};
 use super::params::Params;
 use super::refresh::{self, Family};
 use super::token::{granted_scopes, token_body};
@@ -19,7 +19,7 @@ pub async fn grant(
     state: &AppState,
     client: &Authenticated,
     params: &Params,
-    jkt: Option<&str>,
+    binding: &Binding,
 ) -> OAuthResult<Value> {
     let token = params.require("refresh_token")?;
     let hash = state.keys.keyed_hash(token);
@@ -108,7 +108,7 @@ pub async fn grant(
             subject: &customer,
             scope: &scope,
             consent_id: Some(&consent_id),
-            jkt,
+            binding,
         },
     )?;
     tx.commit().await?;

@@ -44,7 +44,7 @@ async fn handle(
     body: &[u8],
 ) -> OAuthResult<(Authenticated, Value)> {
     let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params, &caller.info).await?;
+    let client = client_auth::authenticate(state, headers, &params, caller).await?;
     let answer = async {
         limit(state, &client)?;
         let token = params.require("token")?;
@@ -65,7 +65,7 @@ async fn introspect(state: &AppState, client: &Authenticated, token: &str) -> OA
         let claims = active.claims;
         let mut body = json!({
             "active": true,
-            "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
+            "token_type": if claims.jkt().is_some() { "DPoP" } else { "Bearer" },
             "scope": claims.scope,
             "client_id": claims.client_id,
             "sub": claims.sub,

@@ -35,6 +35,10 @@ impl AccessClaims {
     pub fn jkt(&self) -> Option<&str> {
         self.cnf.as_ref()?.get("jkt")?.as_str()
     }
+
+    pub fn x5t(&self) -> Option<&str> {
+        self.cnf.as_ref()?.get("x5t#S256")?.as_str()
+    }
 }
 
 /// What to put in a new access token.
@@ -45,7 +49,28 @@ pub struct Grant<'a> {
     pub subject: &'a str,
     pub scope: &'a str,
     pub consent_id: Option<&'a str>,
-    pub jkt: Option<&'a str>,
+    pub binding: &'a Binding,
+}
+
+/// What a token is bound to (sender-constrained): a DPoP key (RFC 9449 §6.1) and/or
+/// the client's TLS certificate (RFC 8705 §3.1).
+#[derive(Clone, Debug, Default)]
+pub struct Binding {
+    pub jkt: Option<String>,
+    pub x5t: Option<String>,
+}
+
+impl Binding {
+    fn cnf(&self) -> Option<Value> {
+        let mut cnf = serde_json::Map::new();
+        if let Some(jkt) = &self.jkt {
+            cnf.insert("jkt".into(), json!(jkt));
+        }
+        if let Some(x5t) = &self.x5t {
+            cnf.insert("x5t#S256".into(), json!(x5t));
+        }
+        (!cnf.is_empty()).then_some(Value::Object(cnf))
+    }
 }
 
 pub struct Issued {
@@ -69,7 +94,7 @@ pub fn mint(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
         iat: now,
         exp,
         jti: crypto::random_token(),
-        cnf: grant.jkt.map(|jkt| json!({ "jkt": jkt })),
+        cnf: grant.binding.cnf(),
         cred: grant.credential_id.to_string(),
         consent_id: grant.consent_id.map(str::to_string),
     };

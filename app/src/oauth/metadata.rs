@@ -12,12 +12,16 @@ use crate::sandbox::catalogue::SCOPES;
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let link = |path: &str| state.settings.link(path);
     let algs = supported_algs();
-    let auth_methods = [
+    let mtls = state.settings.mtls_public_url.clone();
+    let mut auth_methods = vec![
         "private_key_jwt",
         "client_secret_basic",
         "client_secret_post",
     ];
-    let body = json!({
+    if mtls.is_some() {
+        auth_methods.push("tls_client_auth");
+    }
+    let mut body = json!({
         "issuer": state.settings.issuer(),
         "authorization_endpoint": link(super::authorize::PATH),
         "token_endpoint": link(super::token::PATH),
@@ -41,6 +45,23 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "authorization_response_iss_parameter_supported": true,
         "require_pushed_authorization_requests": false,
     });
+    // RFC 8705 §5: the same endpoints on the mTLS listener.
+    if let (Some(base), Some(object)) = (mtls, body.as_object_mut()) {
+        let alias = |path: &str| format!("{}{path}", base.as_str().trim_end_matches('/'));
+        object.insert(
+            "mtls_endpoint_aliases".into(),
+            json!({
+                "token_endpoint": alias(super::token::PATH),
+                "pushed_authorization_request_endpoint": alias(super::par::PATH),
+                "introspection_endpoint": alias(super::introspect::PATH),
+                "revocation_endpoint": alias(super::revoke::PATH),
+            }),
+        );
+        object.insert(
+            "tls_client_certificate_bound_access_tokens".into(),
+            json!(true),
+        );
+    }
     with_cache(axum::Json(body).into_response())
 }
 

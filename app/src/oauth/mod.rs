@@ -21,6 +21,7 @@ pub mod jwt;
 pub mod keys;
 pub mod limits;
 pub mod metadata;
+pub mod mtls;
 pub mod pages;
 pub mod par;
 pub mod params;
@@ -114,12 +115,26 @@ pub async fn reload_keys(state: &AppState) -> Result<()> {
     Ok(())
 }
 
-/// Where an OAuth request came from, for the audit trail (no session involved).
+/// Where an OAuth request came from: the client address for the audit trail, and
+/// whether it came over the mTLS listener, with which certificate.
 pub struct Caller {
     pub info: ClientInfo,
+    pub mtls: Option<mtls::MtlsConnection>,
 }
 
 impl Caller {
+    pub fn certificate(&self) -> Option<&mtls::ClientCertificate> {
+        self.mtls.as_ref()?.certificate.as_ref()
+    }
+
+    /// The absolute URL of `path` on the listener this request came in on (for `htu`).
+    pub fn link(&self, state: &AppState, path: &str) -> String {
+        match (&self.mtls, &state.settings.mtls_public_url) {
+            (Some(_), Some(base)) => format!("{}{path}", base.as_str().trim_end_matches('/')),
+            _ => state.settings.link(path),
+        }
+    }
+
     pub fn client_actor(app: &App) -> Actor {
         Actor {
             kind: "client".into(),
@@ -149,6 +164,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .unwrap_or_default();
         Ok(Self {
             info: ClientInfo { ip, user_agent },
+            mtls: parts.extensions.get::<mtls::MtlsConnection>().cloned(),
         })
     }
 }

@@ -41,7 +41,7 @@ async fn handle(
     body: &[u8],
 ) -> OAuthResult<(Authenticated, Response)> {
     let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params, &caller.info).await?;
+    let client = client_auth::authenticate(state, headers, &params, caller).await?;
     match push(state, &client, &params).await {
         Ok(response) => Ok((client, response)),
         Err(err) => Err(err.for_app(&client.app.id)),

@@ -52,7 +52,7 @@ async fn handle(
     body: &[u8],
 ) -> OAuthResult<Authenticated> {
     let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params, &caller.info).await?;
+    let client = client_auth::authenticate(state, headers, &params, caller).await?;
     let done = async {
         limit(state, &client)?;
         let token = params.require("token")?;

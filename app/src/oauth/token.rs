@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::client_auth::{self, Authenticated};
 use super::error::{Code, OAuthError, OAuthResult};
-use super::jwt::Issued;
+use super::jwt::{Binding, Issued};
 use super::params::Params;
 use super::{
     dpop, grant_authorization_code, grant_client_credentials, grant_refresh_token, Caller,
@@ -46,8 +46,8 @@ async fn handle(
     body: &[u8],
 ) -> OAuthResult<(Authenticated, Value)> {
     let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params, &caller.info).await?;
-    match grant(state, &client, headers, &params).await {
+    let client = client_auth::authenticate(state, headers, &params, caller).await?;
+    match grant(state, caller, &client, headers, &params).await {
         Ok(body) => Ok((client, body)),
         Err(err) => Err(err.for_app(&client.app.id)),
     }
@@ -55,22 +55,32 @@ async fn handle(
 
 async fn grant(
     state: &AppState,
+    caller: &Caller,
     client: &Authenticated,
     headers: &HeaderMap,
     params: &Params,
 ) -> OAuthResult<Value> {
     limit(state, client)?;
-    let jkt = dpop::verify(state, headers, "POST", &state.settings.link(PATH), None).await?;
+    let jkt = dpop::verify(state, headers, "POST", &caller.link(state, PATH), None).await?;
     if client.app.dpop_required && jkt.is_none() {
         return Err(OAuthError::invalid_dpop(
             "This client's tokens must be DPoP-bound: send a DPoP proof.",
         ));
     }
-    let jkt = jkt.as_deref();
+    // A client that connects with a certificate gets certificate-bound tokens.
+    let binding = Binding {
+        jkt,
+        x5t: caller.certificate().map(|c| c.thumbprint.clone()),
+    };
+    let binding = &binding;
     match params.require("grant_type")? {
-        "client_credentials" => grant_client_credentials::grant(state, client, params, jkt).await,
-        "authorization_code" => grant_authorization_code::grant(state, client, params, jkt).await,
-        "refresh_token" => grant_refresh_token::grant(state, client, params, jkt).await,
+        "client_credentials" => {
+            grant_client_credentials::grant(state, client, params, binding).await
+        }
+        "authorization_code" => {
+            grant_authorization_code::grant(state, client, params, binding).await
+        }
+        "refresh_token" => grant_refresh_token::grant(state, client, params, binding).await,
         other => Err(OAuthError::new(
             Code::UnsupportedGrantType,
             format!("The grant type {other} is not supported."),
@@ -91,7 +101,7 @@ pub fn limit(state: &AppState, client: &Authenticated) -> OAuthResult<()> {
 pub fn token_body(issued: &Issued, refresh_token: Option<&str>) -> Value {
     let mut body = json!({
         "access_token": issued.token,
-        "token_type": if issued.claims.cnf.is_some() { "DPoP" } else { "Bearer" },
+        "token_type": if issued.claims.jkt().is_some() { "DPoP" } else { "Bearer" },
         "expires_in": issued.claims.exp - issued.claims.iat,
         "scope": issued.claims.scope,
     });

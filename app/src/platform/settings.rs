@@ -36,6 +36,8 @@ pub struct Settings {
     pub signing_alg: String,
     /// The highest per-client rate limit (requests per minute) a partner may choose for a sandbox app.
     pub sandbox_max_rate_limit: u32,
+    /// The external base URL of the mTLS listener (RFC 8705 endpoint aliases), when one runs.
+    pub mtls_public_url: Option<url::Url>,
 }
 
 impl Settings {
@@ -57,6 +59,7 @@ impl Settings {
             sandbox_credential_days: 90,
             signing_alg: "ES256".into(),
             sandbox_max_rate_limit: 6000,
+            mtls_public_url: None,
         }
     }
 

@@ -18,6 +18,8 @@ pub enum Backend {
 
 pub struct TestServer {
     pub base: String,
+    /// The mTLS listener's base URL and its (self-signed) certificate, when started with one.
+    pub mtls: Option<(String, Vec<u8>)>,
     pub state: AppState,
     pub admin_setup_link: Option<String>,
     _dir: tempfile::TempDir,
@@ -97,6 +99,19 @@ impl TestServer {
         backend: Backend,
         configure: impl FnOnce(&mut app::Settings),
     ) -> Option<Self> {
+        Self::start_full(backend, false, configure).await
+    }
+
+    /// A server with an mTLS listener beside the plain one (RFC 8705).
+    pub async fn start_mtls(backend: Backend, demo: bool) -> Option<Self> {
+        Self::start_full(backend, true, |settings| settings.demo = demo).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        with_mtls: bool,
+        configure: impl FnOnce(&mut app::Settings),
+    ) -> Option<Self> {
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(postgres_database().await?),
@@ -109,11 +124,27 @@ impl TestServer {
         settings.database_url = database_url;
         settings.signin_attempts_per_minute = 1000;
         configure(&mut settings);
-        let running = gatehouse_server::start(settings, listener)
+        let mut mtls = None;
+        let mut mtls_listener = None;
+        if with_mtls {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mtls_base = format!("https://{}", listener.local_addr().unwrap());
+            let (chain, key) =
+                gatehouse_server::mtls::identity(None, None, dir.path(), "127.0.0.1").unwrap();
+            let certificate = std::fs::read(dir.path().join("mtls-server.crt")).unwrap();
+            settings.mtls_public_url = Some(url::Url::parse(&mtls_base).unwrap());
+            mtls_listener = Some(gatehouse_server::MtlsListener {
+                listener,
+                config: gatehouse_server::mtls::server_config(chain, key).unwrap(),
+            });
+            mtls = Some((mtls_base, certificate));
+        }
+        let running = gatehouse_server::start_with_mtls(settings, listener, mtls_listener)
             .await
             .expect("server starts");
         Some(Self {
             base,
+            mtls,
             state: running.state,
             admin_setup_link: running.admin_setup_link,
             _dir: dir,
