@@ -64,6 +64,31 @@ async fn start_driver() -> Option<(Driver, String, String)> {
     panic!("chromedriver did not start");
 }
 
+/// A headless Chromium session with JavaScript disabled.
+async fn open_browser(
+    webdriver: &str,
+    binary: &str,
+    profile: &std::path::Path,
+) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": binary,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     format!("--user-data-dir={}", profile.display())],
+            "prefs": { "profile.managed_default_content_settings.javascript": 2 }
+        }),
+    );
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(webdriver)
+        .await
+        .expect("a WebDriver session")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript() {
     let Some((_driver, webdriver, browser)) = start_driver().await else {
@@ -73,23 +98,7 @@ async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript()
     let _ = rustls::crypto::ring::default_provider().install_default();
     let server = TestServer::start(Backend::Sqlite, false).await.unwrap();
     let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": browser,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     format!("--user-data-dir={}", profile.path().display())],
-            "prefs": { "profile.managed_default_content_settings.javascript": 2 }
-        }),
-    );
-    let browser = ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(caps)
-        .connect(&webdriver)
-        .await
-        .expect("a WebDriver session");
+    let browser = open_browser(&webdriver, &browser, profile.path()).await;
     let base = server.base.clone();
     let result = async {
         // An empty form: the error summary, field messages, nothing created.
@@ -207,4 +216,169 @@ async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript()
     result.expect("the browser journey");
     let enrolled = server.count("SELECT COUNT(*) FROM users WHERE email = 'mary@tidewater.example.com' AND totp_enabled_at IS NOT NULL").await;
     assert_eq!(enrolled, 1);
+}
+
+/// A partner developer registers a sandbox app in the browser, then a test customer
+/// consents in the browser and lands on the app's redirect URI (which the consent
+/// page's Content-Security-Policy must allow) with a code the oauth2 crate exchanges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn developer_registers_an_app_and_a_customer_consents_in_a_browser() {
+    use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, Scope, TokenResponse};
+
+    let Some((_driver, webdriver, binary)) = start_driver().await else {
+        return;
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = TestServer::start(Backend::Sqlite, true).await.unwrap();
+    // The partner's app: a callback page on localhost.
+    let callback = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect = format!(
+        "http://127.0.0.1:{}/cb",
+        callback.local_addr().unwrap().port()
+    );
+    let app =
+        axum::Router::new().route("/cb", axum::routing::get(|| async { "callback received" }));
+    tokio::spawn(async move { axum::serve(callback, app).await });
+
+    let profile = tempfile::tempdir().unwrap();
+    let browser = open_browser(&webdriver, &binary, profile.path()).await;
+    let base = server.base.clone();
+    let result = async {
+        browser.goto(&format!("{base}/signin")).await?;
+        browser
+            .find(Locator::Id("email"))
+            .await?
+            .send_keys("dev@acme-budgeting.example.com")
+            .await?;
+        browser
+            .find(Locator::Id("password"))
+            .await?
+            .send_keys(app::accounts::bootstrap::DEMO_PASSWORD)
+            .await?;
+        browser
+            .find(Locator::Css("form[action='/signin'] button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .wait()
+            .for_element(Locator::LinkText("Your sandbox apps"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .wait()
+            .for_element(Locator::LinkText("Register a sandbox app"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .wait()
+            .for_element(Locator::Id("name"))
+            .await?
+            .send_keys("Browser app")
+            .await?;
+        browser
+            .find(Locator::Id("purpose"))
+            .await?
+            .send_keys("Reads balances for budgeting")
+            .await?;
+        browser
+            .find(Locator::Id("scope-accounts"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .find(Locator::Id("redirect_uris"))
+            .await?
+            .send_keys(&redirect)
+            .await?;
+        browser
+            .find(Locator::Css(
+                "#auth_method option[value='client_secret_basic']",
+            ))
+            .await?
+            .click()
+            .await?;
+        browser
+            .find(Locator::Css(
+                "form[action='/sandbox/apps'] button[type=submit]",
+            ))
+            .await?
+            .click()
+            .await?;
+        let secret = browser
+            .wait()
+            .for_element(Locator::Id("client-secret"))
+            .await?
+            .text()
+            .await?;
+        let client_id = browser.find(Locator::Id("client-id")).await?.text().await?;
+
+        let oauth = crate::sandbox_helpers::oauth_client(&server, &client_id, &secret, &redirect);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state) = oauth
+            .authorize_url(CsrfToken::new_random)
+            .add_scope(Scope::new("accounts".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        browser.goto(url.as_str()).await?;
+        browser
+            .wait()
+            .for_element(Locator::Id("username"))
+            .await?
+            .send_keys("priya.gig")
+            .await?;
+        browser
+            .find(Locator::Id("password"))
+            .await?
+            .send_keys("sandbox-priya-2026")
+            .await?;
+        browser
+            .find(Locator::Css(
+                "form[action='/oauth/authorize/signin'] button[type=submit]",
+            ))
+            .await?
+            .click()
+            .await?;
+        let scopes = browser
+            .wait()
+            .for_element(Locator::Id("consent-scopes"))
+            .await?
+            .text()
+            .await?;
+        assert!(scopes.contains("accounts"), "{scopes}");
+        browser
+            .find(Locator::Css("button[value='allow']"))
+            .await?
+            .click()
+            .await?;
+        let mut at = browser.current_url().await?;
+        for _ in 0..50 {
+            if at.path() == "/cb" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            at = browser.current_url().await?;
+        }
+        assert_eq!(
+            at.path(),
+            "/cb",
+            "the browser followed the redirect to the app"
+        );
+        let pairs: std::collections::HashMap<String, String> =
+            at.query_pairs().into_owned().collect();
+        assert_eq!(pairs.get("state"), Some(state.secret()));
+        let token = oauth
+            .exchange_code(AuthorizationCode::new(pairs["code"].clone()))
+            .set_pkce_verifier(verifier)
+            .request_async(&crate::sandbox_helpers::oauth_http())
+            .await
+            .expect("the code from the browser exchanges");
+        assert!(token.refresh_token().is_some());
+        Ok::<_, fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = browser.close().await;
+    result.expect("the browser journey");
 }
