@@ -519,6 +519,11 @@ async fn csrf_is_required_on_every_post(server: TestServer) {
         server.count("SELECT COUNT(*) FROM organisations").await,
         orgs
     );
+    // Every refusal is in the audit trail, with its reason and path.
+    let refused = server
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'security.csrf_refused' AND outcome = 'failure' AND details LIKE '%/signup%'")
+        .await;
+    assert!(refused >= 3, "{refused} refusals recorded");
     // The same form with everything right goes through.
     assert_eq!(
         client.post("/signup", &fields).await.status(),
@@ -568,3 +573,42 @@ async fn staff_must_enrol_a_second_factor(server: TestServer) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 both!(staff_must_enrol_a_second_factor);
+
+async fn totp_enrolment_refuses_wrong_codes(server: TestServer) {
+    let client = server
+        .partner_admin("ada@acme.example.com", "12345678")
+        .await;
+    let (_, html) = client.text("/account/totp").await;
+    let key = element_text(&html, "totp-secret").unwrap().replace(' ', "");
+    let secret = app::accounts::totp::from_base32(&key).unwrap();
+    let right = totp_code(&secret, 0);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for code in [wrong, "abc", "", "1234567"] {
+        let response = client
+            .submit("/account/totp", "/account/totp", &[("code", code)])
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "code {code:?}"
+        );
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("There is a problem"));
+    }
+    let enrolled = server
+        .count("SELECT COUNT(*) FROM users WHERE totp_enabled_at IS NOT NULL")
+        .await;
+    assert_eq!(enrolled, 0, "a wrong code enrols nothing");
+    let response = client
+        .submit("/account/totp", "/account/totp", &[("code", &right)])
+        .await;
+    assert_location(&response, "/account/totp/codes");
+}
+both!(totp_enrolment_refuses_wrong_codes);

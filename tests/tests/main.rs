@@ -6,6 +6,7 @@ mod common;
 mod accounts;
 mod audit;
 mod browser;
+mod mail;
 mod members;
 mod mtls;
 mod oauth;

@@ -279,3 +279,81 @@ async fn disabling_a_user_ends_their_sessions(server: TestServer) {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 both!(disabling_a_user_ends_their_sessions, demo);
+
+async fn invitation_links_expire_and_can_be_withdrawn(server: TestServer) {
+    let admin = server
+        .partner_admin("ada@acme.example.com", "12345678")
+        .await;
+    for email in ["late@acme.example.com", "gone@acme.example.com"] {
+        let response = admin
+            .submit(
+                "/org/members",
+                "/org/members/invite",
+                &[
+                    ("display_name", "Invitee"),
+                    ("email", email),
+                    ("role", "partner_developer"),
+                ],
+            )
+            .await;
+        assert_location(&response, "/org/members");
+    }
+    let accept = |link: String| {
+        let token = link.split("token=").nth(1).unwrap().to_string();
+        let client = server.client();
+        async move {
+            let (status, page) = client.text(&link).await;
+            let response = client
+                .post(
+                    "/invitation",
+                    &[
+                        ("csrf_token", &client.csrf("/signin").await),
+                        ("token", &token),
+                        ("display_name", "Invitee"),
+                        ("password", "difference engine number two"),
+                    ],
+                )
+                .await;
+            (status, page, response.status())
+        }
+    };
+
+    // An expired invitation: the page says so, and accepting it changes nothing.
+    let late = server.mailed_link("late@acme.example.com").await;
+    let late_id = member_id(&server, "late@acme.example.com").await;
+    sqlx::query("UPDATE email_tokens SET expires_at = 0 WHERE user_id = $1")
+        .bind(&late_id)
+        .execute(server.pool())
+        .await
+        .unwrap();
+    let (status, page, posted) = accept(late).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("expired"), "{page}");
+    assert_eq!(posted, StatusCode::BAD_REQUEST);
+    let status: String = sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
+        .bind(&late_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "invited");
+
+    // A withdrawn invitation: the link no longer works.
+    let gone = server.mailed_link("gone@acme.example.com").await;
+    let gone_id = member_id(&server, "gone@acme.example.com").await;
+    let response = admin
+        .submit(
+            "/org/members",
+            &format!("/org/members/{gone_id}/remove"),
+            &[],
+        )
+        .await;
+    assert_location(&response, "/org/members");
+    let (status, _, posted) = accept(gone).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(posted, StatusCode::BAD_REQUEST);
+    let active = server
+        .count("SELECT COUNT(*) FROM users WHERE email = 'gone@acme.example.com' AND status = 'active'")
+        .await;
+    assert_eq!(active, 0);
+}
+both!(invitation_links_expire_and_can_be_withdrawn);

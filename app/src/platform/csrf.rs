@@ -11,7 +11,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 
-use super::context::keys;
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+
+use super::context::{keys, ClientInfo};
 use super::crypto::ct_eq;
 use super::state::AppState;
 use crate::ui;
@@ -22,21 +26,54 @@ pub const FORM_BODY_LIMIT: usize = 64 * 1024;
 pub const FIELD: &str = "csrf_token";
 
 pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match check(&state, request, next).await {
+        Ok(response) => response,
+        Err(refusal) => refuse(&state, refusal).await,
+    }
+}
+
+/// A refused request, for the audit trail.
+struct Refusal {
+    reason: &'static str,
+    path: String,
+    client: ClientInfo,
+}
+
+async fn check(state: &AppState, request: Request, next: Next) -> Result<Response, Refusal> {
+    let path: String = request.uri().path().chars().take(200).collect();
+    let client = ClientInfo {
+        ip: request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .unwrap_or_default(),
+        user_agent: request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect())
+            .unwrap_or_default(),
+    };
+    let refusal = |reason: &'static str| Refusal {
+        reason,
+        path: path.clone(),
+        client: client.clone(),
+    };
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     ) {
-        return next.run(request).await;
+        return Ok(next.run(request).await);
     }
     let headers = request.headers();
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if site != "same-origin" && site != "none" {
-            return refuse("cross-site request");
+            return Err(refusal("cross-site request"));
         }
     }
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         if origin != state.settings.origin() {
-            return refuse("foreign origin");
+            return Err(refusal("foreign origin"));
         }
     }
     let expected = match request.extensions().get::<Session>() {
@@ -44,7 +81,7 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
         None => None,
     };
     let Some(expected) = expected else {
-        return refuse("no session token");
+        return Err(refusal("no session token"));
     };
     let is_form = headers
         .get(header::CONTENT_TYPE)
@@ -56,9 +93,9 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if !ct_eq(sent, &expected) {
-            return refuse("token missing or wrong");
+            return Err(refusal("token missing or wrong"));
         }
-        return next.run(request).await;
+        return Ok(next.run(request).await);
     }
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, FORM_BODY_LIMIT).await {
@@ -68,21 +105,43 @@ pub async fn protect(State(state): State<AppState>, request: Request, next: Next
                 "The form is too large",
                 "What you sent is larger than Gatehouse accepts.",
             );
-            return (StatusCode::PAYLOAD_TOO_LARGE, ui::render_message_page(page)).into_response();
+            return Ok(
+                (StatusCode::PAYLOAD_TOO_LARGE, ui::render_message_page(page)).into_response(),
+            );
         }
     };
     let sent = url::form_urlencoded::parse(&bytes)
         .find(|(k, _)| k == FIELD)
         .map(|(_, v)| v.into_owned());
     if !sent.is_some_and(|sent| ct_eq(&sent, &expected)) {
-        return refuse("token missing or wrong");
+        return Err(refusal("token missing or wrong"));
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await)
 }
 
-fn refuse(reason: &str) -> Response {
-    tracing::warn!(reason, "CSRF check refused a request");
+/// Refuses the request and records it: a refused CSRF check is either a stale form or
+/// an attack, and both are worth seeing in the audit trail.
+async fn refuse(state: &AppState, refusal: Refusal) -> Response {
+    tracing::warn!(reason = refusal.reason, path = %refusal.path, "CSRF check refused a request");
+    let recorded = async {
+        let mut tx = state.db.begin().await?;
+        crate::audit::record(
+            &mut tx,
+            crate::audit::Event::new(crate::audit::Actor::anonymous(), "security.csrf_refused")
+                .client(&refusal.client)
+                .outcome("failure")
+                .details(serde_json::json!({ "reason": refusal.reason, "path": refusal.path })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, super::error::Error>(())
+    }
+    .await;
+    if let Err(err) = recorded {
+        tracing::error!(error = %err, "could not record a CSRF refusal");
+    }
     let page = ui::MessagePage::new(
         "This form has expired",
         "The form was not sent from this Gatehouse session. Go back, reload the page and try again.",
