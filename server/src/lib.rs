@@ -214,10 +214,14 @@ pub fn banner(running: &Running) -> String {
             running.state.settings.admin_email
         ));
     }
-    if running.state.settings.smtp_url.is_none() {
+    if running.state.settings.dev_mailbox() {
         out.push_str(&format!(
             "\nNo SMTP relay configured: e-mails appear at {url}/dev/mailbox\n"
         ));
+    } else if running.state.settings.smtp_url.is_none() {
+        out.push_str(
+            "\nNo SMTP relay configured: e-mails are queued but not delivered. Set --smtp-url.\n",
+        );
     }
     out
 }

@@ -153,7 +153,7 @@ async fn verify_pending(ctx: Ctx) -> Result<Response> {
     if user.email_verified {
         return Ok(Redirect::to("/dashboard").into_response());
     }
-    let mailbox = ctx.state.settings.smtp_url.is_none();
+    let mailbox = ctx.state.settings.dev_mailbox();
     Ok(ctx
         .render(
             "Confirm your e-mail address",

@@ -11,7 +11,7 @@ use crate::platform::state::AppState;
 use crate::platform::time;
 
 pub async fn page(State(state): State<AppState>, ctx: Ctx) -> Result<Html<String>> {
-    if state.settings.smtp_url.is_some() {
+    if !state.settings.dev_mailbox() {
         return Err(Error::NotFound);
     }
     let messages: Vec<(String, String, String, i64)> = sqlx::query_as(

@@ -279,7 +279,7 @@ impl Ctx {
             }),
             csrf: self.csrf.clone(),
             flash: self.flash.clone(),
-            mailbox: self.state.settings.smtp_url.is_none(),
+            mailbox: self.state.settings.dev_mailbox(),
         }
     }
 

@@ -84,6 +84,19 @@ impl Settings {
         self.public_url.origin().ascii_serialization()
     }
 
+    /// Whether e-mails are shown at `/dev/mailbox`: only without an SMTP relay, and only
+    /// in demo mode or when Gatehouse is served on a loopback address. Anywhere else the
+    /// page would show anyone the reset and invitation links of others.
+    pub fn dev_mailbox(&self) -> bool {
+        let loopback = match self.public_url.host() {
+            Some(url::Host::Domain(domain)) => domain == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        self.smtp_url.is_none() && (self.demo || loopback)
+    }
+
     /// The sandbox authorization server's issuer identifier (RFC 8414 §2): the public
     /// URL without a trailing slash, so its metadata is at `/.well-known/oauth-authorization-server`.
     pub fn issuer(&self) -> String {
@@ -98,5 +111,29 @@ impl Settings {
     /// An absolute link to `path` (which starts with `/`) under the public URL.
     pub fn link(&self, path: &str) -> String {
         format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settings;
+
+    fn settings(url: &str, demo: bool, smtp: bool) -> Settings {
+        let mut settings = match url::Url::parse(url) {
+            Ok(url) => Settings::new(url, "data".into()),
+            Err(err) => panic!("{err}"),
+        };
+        settings.demo = demo;
+        settings.smtp_url = smtp.then(|| "smtp://relay.example.com".into());
+        settings
+    }
+
+    #[test]
+    fn the_dev_mailbox_is_only_for_local_or_demo_installations_without_smtp() {
+        assert!(settings("http://127.0.0.1:3000", false, false).dev_mailbox());
+        assert!(settings("http://localhost:3000", false, false).dev_mailbox());
+        assert!(settings("https://portal.example.com", true, false).dev_mailbox());
+        assert!(!settings("https://portal.example.com", false, false).dev_mailbox());
+        assert!(!settings("http://127.0.0.1:3000", true, true).dev_mailbox());
     }
 }
