@@ -112,11 +112,7 @@ async fn by_certificate(
     certificate: &ClientCertificate,
 ) -> Result<Authenticated, Failure> {
     let method = "tls_client_auth";
-    let app = load_app(state, client_id, method).await?;
-    let now = state.clock.now();
-    let credentials = model::usable_credentials(&state.db.pool, &app.id, now)
-        .await
-        .unwrap_or_default();
+    let (app, credentials) = load_app(state, client_id, method).await?;
     let matched = credentials.iter().find(|c| {
         c.kind == "tls_subject"
             && c.material
@@ -164,17 +160,23 @@ fn basic_credentials(headers: &HeaderMap) -> OAuthResult<Option<(String, String)
     Ok(Some((unescape(id), unescape(secret))))
 }
 
-async fn load_app(state: &AppState, client_id: &str, method: &'static str) -> Result<App, Failure> {
+/// The client and its usable credentials, if it may authenticate with `method`.
+async fn load_app(
+    state: &AppState,
+    client_id: &str,
+    method: &'static str,
+) -> Result<(App, Vec<Credential>), Failure> {
     let fail = |app: Option<App>, reason: &str| Failure {
         client_id: Some(client_id.to_string()),
         app,
         method,
         reason: reason.into(),
     };
-    let app = model::app_by_client_id(&state.db.pool, client_id)
-        .await
-        .map_err(|_| fail(None, "the client could not be loaded"))?
-        .ok_or_else(|| fail(None, "unknown client"))?;
+    let (app, credentials) =
+        model::client_with_credentials(&state.db.pool, client_id, state.clock.now())
+            .await
+            .map_err(|_| fail(None, "the client could not be loaded"))?
+            .ok_or_else(|| fail(None, "unknown client"))?;
     if app.environment != "sandbox" {
         return Err(fail(Some(app), "unknown client"));
     }
@@ -185,7 +187,7 @@ async fn load_app(state: &AppState, client_id: &str, method: &'static str) -> Re
         let reason = format!("the client is registered for {}", app.auth_method);
         return Err(fail(Some(app), &reason));
     }
-    Ok(app)
+    Ok((app, credentials))
 }
 
 async fn by_secret(
@@ -194,16 +196,12 @@ async fn by_secret(
     secret: &str,
     method: &'static str,
 ) -> Result<Authenticated, Failure> {
-    let app = load_app(state, client_id, method).await?;
+    let (app, credentials) = load_app(state, client_id, method).await?;
     let fail = |app: App, reason: &str| Failure {
         client_id: Some(client_id.to_string()),
         app: Some(app),
         method,
         reason: reason.into(),
-    };
-    let now = state.clock.now();
-    let Ok(credentials) = model::usable_credentials(&state.db.pool, &app.id, now).await else {
-        return Err(fail(app, "the credentials could not be loaded"));
     };
     let presented = state.keys.keyed_hash(secret);
     // Compare with every usable secret, in constant time, without stopping early.
@@ -292,7 +290,7 @@ async fn by_assertion(
             "client_id differs from the assertion's sub",
         ));
     }
-    let app = load_app(state, sub, method).await?;
+    let (app, credentials) = load_app(state, sub, method).await?;
     let fail = |app: &App, reason: &str| Failure {
         client_id: Some(app.client_id.clone()),
         app: Some(app.clone()),
@@ -300,9 +298,6 @@ async fn by_assertion(
         reason: reason.into(),
     };
     let now = state.clock.now();
-    let Ok(credentials) = model::usable_credentials(&state.db.pool, &app.id, now).await else {
-        return Err(fail(&app, "the credentials could not be loaded"));
-    };
     let mut validation = Validation::new(header.alg);
     validation.validate_exp = false;
     validation.validate_aud = false;

@@ -99,17 +99,23 @@ pub const CREDENTIAL_COLUMNS: &str =
 
 impl Credential {
     pub fn from_row(row: &AnyRow) -> Result<Self> {
+        Self::from_prefixed_row(row, "")
+    }
+
+    /// From columns named `{prefix}id`, `{prefix}kind`, … (a join with `apps`).
+    fn from_prefixed_row(row: &AnyRow, prefix: &str) -> Result<Self> {
+        let col = |name: &str| format!("{prefix}{name}");
         Ok(Self {
-            id: row.try_get("id")?,
-            app_id: row.try_get("app_id")?,
-            kind: row.try_get("kind")?,
-            secret_hash: row.try_get("secret_hash")?,
-            secret_hint: row.try_get("secret_hint")?,
-            material: row.try_get("material")?,
-            created_at: row.try_get("created_at")?,
-            expires_at: row.try_get("expires_at")?,
-            revoked_at: row.try_get("revoked_at")?,
-            last_used_at: row.try_get("last_used_at")?,
+            id: row.try_get(col("id").as_str())?,
+            app_id: row.try_get(col("app_id").as_str())?,
+            kind: row.try_get(col("kind").as_str())?,
+            secret_hash: row.try_get(col("secret_hash").as_str())?,
+            secret_hint: row.try_get(col("secret_hint").as_str())?,
+            material: row.try_get(col("material").as_str())?,
+            created_at: row.try_get(col("created_at").as_str())?,
+            expires_at: row.try_get(col("expires_at").as_str())?,
+            revoked_at: row.try_get(col("revoked_at").as_str())?,
+            last_used_at: row.try_get(col("last_used_at").as_str())?,
         })
     }
 
@@ -143,18 +149,44 @@ where
     row.as_ref().map(App::from_row).transpose()
 }
 
-/// The credentials of an app that authenticate now (not revoked, not expired).
-pub async fn usable_credentials<'e, E>(db: E, app_id: &str, now: i64) -> Result<Vec<Credential>>
+/// The app with `client_id` and its usable credentials, in one query: client
+/// authentication is on the token endpoint's hot path.
+pub async fn client_with_credentials<'e, E>(
+    db: E,
+    client_id: &str,
+    now: i64,
+) -> Result<Option<(App, Vec<Credential>)>>
 where
     E: Executor<'e, Database = Any>,
 {
+    let app_columns = APP_COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let credential_columns = CREDENTIAL_COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{0} AS c_{0}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows = sqlx::query(&format!(
-        "SELECT {CREDENTIAL_COLUMNS} FROM credentials \
-         WHERE app_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at"
+        "SELECT {app_columns}, {credential_columns} FROM apps a \
+         LEFT JOIN credentials c ON c.app_id = a.id AND c.revoked_at IS NULL AND c.expires_at > $2 \
+         WHERE a.client_id = $1 ORDER BY c.created_at"
     ))
-    .bind(app_id)
+    .bind(client_id)
     .bind(now)
     .fetch_all(db)
     .await?;
-    rows.iter().map(Credential::from_row).collect()
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let app = App::from_row(first)?;
+    let mut credentials = Vec::new();
+    for row in &rows {
+        if row.try_get::<Option<String>, _>("c_id")?.is_some() {
+            credentials.push(Credential::from_prefixed_row(row, "c_")?);
+        }
+    }
+    Ok(Some((app, credentials)))
 }

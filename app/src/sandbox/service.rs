@@ -477,6 +477,37 @@ pub async fn rotate(
     })
 }
 
+#[derive(Clone, Copy)]
+enum Revocable {
+    Credential,
+    Consent,
+}
+
+/// Why a conditional revocation changed nothing: the row of this app was already
+/// revoked (409), or there is no such row for this app (404).
+async fn nothing_revoked(tx: &mut Tx, what: Revocable, id: &str, app_id: &str) -> Error {
+    let (sql, message) = match what {
+        Revocable::Credential => (
+            "SELECT id FROM credentials WHERE id = $1 AND app_id = $2",
+            "This credential was already revoked.",
+        ),
+        Revocable::Consent => (
+            "SELECT id FROM consents WHERE id = $1 AND app_id = $2",
+            "This consent was already revoked.",
+        ),
+    };
+    let exists: std::result::Result<Option<String>, sqlx::Error> = sqlx::query_scalar(sql)
+        .bind(id)
+        .bind(app_id)
+        .fetch_optional(&mut **tx)
+        .await;
+    match exists {
+        Ok(Some(_)) => Error::Conflict(message.into()),
+        Ok(None) => Error::NotFound,
+        Err(err) => err.into(),
+    }
+}
+
 /// Revokes one credential at once: tokens it obtained become inactive.
 pub async fn revoke_credential(
     state: &AppState,
@@ -496,16 +527,7 @@ pub async fn revoke_credential(
         .execute(&mut *tx)
         .await?;
     if revoked.rows_affected() == 0 {
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT id FROM credentials WHERE id = $1 AND app_id = $2")
-                .bind(credential_id)
-                .bind(&app.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        return Err(match exists {
-            Some(_) => Error::Conflict("This credential was already revoked.".into()),
-            None => Error::NotFound,
-        });
+        return Err(nothing_revoked(&mut tx, Revocable::Credential, credential_id, &app.id).await);
     }
     audit::record(
         &mut tx,
@@ -614,16 +636,7 @@ pub async fn revoke_consent(
         .execute(&mut *tx)
         .await?;
     if revoked.rows_affected() == 0 {
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT id FROM consents WHERE id = $1 AND app_id = $2")
-                .bind(consent_id)
-                .bind(&app.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        return Err(match exists {
-            Some(_) => Error::Conflict("This consent was already revoked.".into()),
-            None => Error::NotFound,
-        });
+        return Err(nothing_revoked(&mut tx, Revocable::Consent, consent_id, &app.id).await);
     }
     sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = $1 WHERE consent_id = $2 AND revoked_at IS NULL",
