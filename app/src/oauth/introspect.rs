@@ -2,8 +2,6 @@
 //! is unknown, expired, revoked, or was issued to another client gets exactly
 //! `{"active":false}` (§2.2), so introspection reveals nothing about others' tokens.
 
-use std::time::Instant;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -11,10 +9,9 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use super::client_auth::{self, Authenticated};
+use super::client_auth::Authenticated;
+use super::endpoint::{self, json_no_store};
 use super::error::OAuthResult;
-use super::params::Params;
-use super::token::{json_no_store, limit, respond};
 use super::{jwt, Caller};
 use crate::platform::state::AppState;
 
@@ -26,35 +23,16 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let started = Instant::now();
-    let result = handle(&state, &caller, &headers, &body).await;
-    respond(
+    endpoint::serve(
         &state,
-        "POST",
+        &caller,
+        &headers,
+        &body,
         PATH,
-        started,
-        result.map(|(client, body)| (client, json_no_store(body))),
+        async |client, params| introspect(&state, client, params.require("token")?).await,
+        json_no_store,
     )
-}
-
-async fn handle(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> OAuthResult<(Authenticated, Value)> {
-    let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params, caller).await?;
-    let answer = async {
-        limit(state, &client)?;
-        let token = params.require("token")?;
-        introspect(state, &client, token).await
-    }
-    .await;
-    match answer {
-        Ok(body) => Ok((client, body)),
-        Err(err) => Err(err.for_app(&client.app.id)),
-    }
+    .await
 }
 
 async fn introspect(state: &AppState, client: &Authenticated, token: &str) -> OAuthResult<Value> {

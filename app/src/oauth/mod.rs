@@ -12,6 +12,7 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod dpop;
+pub mod endpoint;
 pub mod error;
 pub mod grant_authorization_code;
 pub mod grant_client_credentials;

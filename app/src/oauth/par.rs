@@ -2,19 +2,17 @@
 //! authorization request over the back channel; it gets a single-use `request_uri`
 //! that is valid for 60 seconds and names no secret (only its keyed hash is stored).
 
-use std::time::Instant;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::client_auth::{self, Authenticated};
+use super::client_auth::Authenticated;
+use super::endpoint::{self, json_no_store};
 use super::error::{OAuthError, OAuthResult};
 use super::params::Params;
 use super::request;
-use super::token::{json_no_store, limit, respond};
 use super::Caller;
 use crate::platform::crypto;
 use crate::platform::state::AppState;
@@ -29,27 +27,19 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let started = Instant::now();
-    let result = handle(&state, &caller, &headers, &body).await;
-    respond(&state, "POST", PATH, started, result)
-}
-
-async fn handle(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> OAuthResult<(Authenticated, Response)> {
-    let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params, caller).await?;
-    match push(state, &client, &params).await {
-        Ok(response) => Ok((client, response)),
-        Err(err) => Err(err.for_app(&client.app.id)),
-    }
+    endpoint::serve(
+        &state,
+        &caller,
+        &headers,
+        &body,
+        PATH,
+        async |client, params| push(&state, client, params).await,
+        |response| response,
+    )
+    .await
 }
 
 async fn push(state: &AppState, client: &Authenticated, params: &Params) -> OAuthResult<Response> {
-    limit(state, client)?;
     if params.get("request_uri").is_some() {
         return Err(OAuthError::invalid_request(
             "request_uri may not be pushed (RFC 9126 §2.1).",

@@ -3,18 +3,15 @@
 //! family. Unknown tokens, and other clients' tokens, get the same 200 (§2.2) and
 //! are left alone.
 
-use std::time::Instant;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sqlx::Row;
 
-use super::client_auth::{self, Authenticated};
+use super::client_auth::Authenticated;
+use super::endpoint;
 use super::error::OAuthResult;
-use super::params::Params;
-use super::token::{limit, respond};
 use super::{jwt, refresh, Caller};
 use crate::platform::state::AppState;
 
@@ -26,15 +23,16 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let started = Instant::now();
-    let result = handle(&state, &caller, &headers, &body).await;
-    respond(
+    endpoint::serve(
         &state,
-        "POST",
+        &caller,
+        &headers,
+        &body,
         PATH,
-        started,
-        result.map(|client| (client, ok())),
+        async |client, params| revoke(&state, client, params.require("token")?).await,
+        |()| ok(),
     )
+    .await
 }
 
 fn ok() -> Response {
@@ -43,26 +41,6 @@ fn ok() -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-async fn handle(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> OAuthResult<Authenticated> {
-    let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params, caller).await?;
-    let done = async {
-        limit(state, &client)?;
-        let token = params.require("token")?;
-        revoke(state, &client, token).await
-    }
-    .await;
-    match done {
-        Ok(()) => Ok(client),
-        Err(err) => Err(err.for_app(&client.app.id)),
-    }
 }
 
 async fn revoke(state: &AppState, client: &Authenticated, token: &str) -> OAuthResult<()> {

@@ -1,0 +1,99 @@
+//! The shape every client-authenticated endpoint shares (token, PAR, introspection,
+//! revocation): read the form, authenticate the client, count the request against the
+//! client's rate limit, run the endpoint, and write the outcome to the app's request
+//! log. Every answer carries `Cache-Control: no-store`.
+
+use std::time::Instant;
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::client_auth::{self, Authenticated};
+use super::error::{OAuthError, OAuthResult};
+use super::params::Params;
+use super::Caller;
+use crate::platform::state::AppState;
+use crate::sandbox::reqlog::Entry;
+
+/// Runs `endpoint` for an authenticated client and answers with `into_response` of
+/// its result, or with the OAuth error.
+pub async fn serve<T>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+    path: &str,
+    endpoint: impl AsyncFnOnce(&Authenticated, &Params) -> OAuthResult<T>,
+    into_response: impl FnOnce(T) -> Response,
+) -> Response {
+    let started = Instant::now();
+    let result = async {
+        let params = Params::from_form(headers, body)?;
+        let client = client_auth::authenticate(state, headers, &params, caller).await?;
+        let answer = match limit(state, &client) {
+            Ok(()) => endpoint(&client, &params).await,
+            Err(err) => Err(err),
+        };
+        match answer {
+            Ok(value) => Ok((client, into_response(value))),
+            Err(err) => Err(err.for_app(&client.app.id)),
+        }
+    }
+    .await;
+    respond(state, path, started, result)
+}
+
+/// Counts the request against the client's own rate limit.
+fn limit(state: &AppState, client: &Authenticated) -> OAuthResult<()> {
+    state
+        .oauth
+        .limiters
+        .check(&client.app.client_id, client.app.rate_limit_per_minute)
+        .map_err(OAuthError::rate_limited)
+}
+
+pub fn json_no_store(body: Value) -> Response {
+    let mut response = axum::Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Answers the request and writes it to the app's request log, when the app is known.
+fn respond(
+    state: &AppState,
+    endpoint: &str,
+    started: Instant,
+    result: OAuthResult<(Authenticated, Response)>,
+) -> Response {
+    let latency_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
+    let (app_id, credential_id, error, response) = match result {
+        Ok((client, response)) => (
+            Some(client.app.id),
+            Some(client.credential_id),
+            None,
+            response,
+        ),
+        Err(err) => (
+            err.app_id.clone(),
+            None,
+            Some(err.code.as_str().to_string()),
+            err.into_response(),
+        ),
+    };
+    if let Some(app_id) = app_id {
+        state.oauth.request_log.record(Entry {
+            app_id,
+            credential_id,
+            at: state.clock.now(),
+            method: "POST",
+            endpoint: endpoint.to_string(),
+            status: response.status().as_u16(),
+            latency_us,
+            error,
+        });
+    }
+    response
+}
