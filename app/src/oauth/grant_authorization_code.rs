@@ -27,6 +27,7 @@ pub async fn grant(
     let code = params.require("code")?;
     let redirect_uri = params.require("redirect_uri")?;
     let verifier = params.require("code_verifier")?;
+    let code_hash = state.keys.keyed_hash(code);
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let row = sqlx::query(
@@ -34,7 +35,7 @@ pub async fn grant(
          c.used_at, c.access_jti, c.access_exp, c.refresh_family, s.customer, s.status AS consent_status \
          FROM authorization_codes c JOIN consents s ON s.id = c.consent_id WHERE c.code_hash = $1",
     )
-    .bind(state.keys.keyed_hash(code))
+    .bind(&code_hash)
     .fetch_optional(&mut *tx)
     .await?;
     let invalid = || OAuthError::invalid_grant("The authorization code is not valid.");
@@ -44,7 +45,6 @@ pub async fn grant(
     if row.try_get::<String, _>("app_id")? != client.app.id {
         return Err(invalid());
     }
-    let code_hash = state.keys.keyed_hash(code);
     if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
         // A second use: revoke the refresh tokens and the access token of the first.
         if let Some(family) = row.try_get::<Option<String>, _>("refresh_family")? {

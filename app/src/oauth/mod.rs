@@ -33,11 +33,9 @@ pub mod revoke;
 pub mod token;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header;
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::Router;
@@ -152,19 +150,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         parts: &mut Parts,
         _: &S,
     ) -> std::result::Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
-            .unwrap_or_default();
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect())
-            .unwrap_or_default();
         Ok(Self {
-            info: ClientInfo { ip, user_agent },
+            info: ClientInfo::of(&parts.extensions, &parts.headers),
             mtls: parts.extensions.get::<mtls::MtlsConnection>().cloned(),
         })
     }

@@ -59,6 +59,23 @@ pub struct ClientInfo {
     pub user_agent: String,
 }
 
+impl ClientInfo {
+    /// The peer address (from `ConnectInfo`) and the user agent, cut to 256 characters.
+    pub fn of(extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> Self {
+        Self {
+            ip: extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip().to_string())
+                .unwrap_or_default(),
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(256).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 pub struct Ctx {
     pub state: AppState,
     pub session: Session,
@@ -82,17 +99,7 @@ impl FromRequestParts<AppState> for Ctx {
             .remove::<String>(keys::FLASH)
             .await
             .map_err(Error::internal)?;
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
-            .unwrap_or_default();
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect())
-            .unwrap_or_default();
+        let client = ClientInfo::of(&parts.extensions, &parts.headers);
         let path = parts
             .uri
             .path_and_query()
@@ -104,7 +111,7 @@ impl FromRequestParts<AppState> for Ctx {
             user,
             csrf,
             flash,
-            client: ClientInfo { ip, user_agent },
+            client,
             path,
         })
     }

@@ -11,10 +11,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 
-use std::net::SocketAddr;
-
-use axum::extract::ConnectInfo;
-
 use super::context::{keys, ClientInfo};
 use super::crypto::ct_eq;
 use super::state::AppState;
@@ -41,19 +37,7 @@ struct Refusal {
 
 async fn check(state: &AppState, request: Request, next: Next) -> Result<Response, Refusal> {
     let path: String = request.uri().path().chars().take(200).collect();
-    let client = ClientInfo {
-        ip: request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
-            .unwrap_or_default(),
-        user_agent: request
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect())
-            .unwrap_or_default(),
-    };
+    let client = ClientInfo::of(request.extensions(), request.headers());
     let refusal = |reason: &'static str| Refusal {
         reason,
         path: path.clone(),

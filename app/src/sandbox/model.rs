@@ -149,16 +149,9 @@ where
     row.as_ref().map(App::from_row).transpose()
 }
 
-/// The app with `client_id` and its usable credentials, in one query: client
-/// authentication is on the token endpoint's hot path.
-pub async fn client_with_credentials<'e, E>(
-    db: E,
-    client_id: &str,
-    now: i64,
-) -> Result<Option<(App, Vec<Credential>)>>
-where
-    E: Executor<'e, Database = Any>,
-{
+/// The query of `client_with_credentials`, built once from the column lists (the
+/// credential columns prefixed `c_`, since both tables have `id`, `created_at`, …).
+static CLIENT_WITH_CREDENTIALS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let app_columns = APP_COLUMNS
         .split(", ")
         .map(|c| format!("a.{}", c.trim()))
@@ -169,15 +162,28 @@ where
         .map(|c| format!("c.{0} AS c_{0}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ");
-    let rows = sqlx::query(&format!(
+    format!(
         "SELECT {app_columns}, {credential_columns} FROM apps a \
          LEFT JOIN credentials c ON c.app_id = a.id AND c.revoked_at IS NULL AND c.expires_at > $2 \
          WHERE a.client_id = $1 ORDER BY c.created_at"
-    ))
-    .bind(client_id)
-    .bind(now)
-    .fetch_all(db)
-    .await?;
+    )
+});
+
+/// The app with `client_id` and its usable credentials, in one query: client
+/// authentication is on the token endpoint's hot path.
+pub async fn client_with_credentials<'e, E>(
+    db: E,
+    client_id: &str,
+    now: i64,
+) -> Result<Option<(App, Vec<Credential>)>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let rows = sqlx::query(&CLIENT_WITH_CREDENTIALS)
+        .bind(client_id)
+        .bind(now)
+        .fetch_all(db)
+        .await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };

@@ -250,20 +250,6 @@ pub fn detail(d: Detail<'_>) -> AnyView {
         })
         .collect_view();
     let is_key = !crate::sandbox::model::is_secret_method(&app.auth_method);
-    let overlaps: Vec<(&'static str, &'static str)> = OVERLAPS
-        .iter()
-        .map(|(seconds, label)| {
-            (
-                match seconds {
-                    0 => "0",
-                    3600 => "3600",
-                    86_400 => "86400",
-                    _ => "604800",
-                },
-                *label,
-            )
-        })
-        .collect();
     let rotate = active.then(|| {
         let key_fields = is_key.then(|| match app.auth_method.as_str() {
             "tls_client_auth" => Input::text("tls_subject", "New certificate subject DN").render(d.form),
@@ -278,7 +264,7 @@ pub fn detail(d: Detail<'_>) -> AnyView {
             {error_summary(d.form)}
             <form method="post" action=format!("/sandbox/apps/{}/rotate", app.id) novalidate>
                 {csrf_field(d.csrf)}
-                {select(d.form, "overlap", "Keep the current credentials valid for", &overlaps)}
+                {select(d.form, "overlap", "Keep the current credentials valid for", &OVERLAPS)}
                 {key_fields}
                 <button type="submit">"Issue a new credential"</button>
             </form>

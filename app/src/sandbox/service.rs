@@ -18,12 +18,13 @@ use crate::platform::state::AppState;
 use crate::platform::{crypto, ids};
 
 pub const DEFAULT_RATE_LIMIT: i64 = 600;
-/// The overlap windows a rotation may leave the old credential valid for.
-pub const OVERLAPS: [(i64, &str); 4] = [
-    (0, "None: the old credential stops now"),
-    (3600, "1 hour"),
-    (86_400, "24 hours"),
-    (604_800, "7 days"),
+/// The overlap windows (in seconds, as the form sends them) a rotation may leave the
+/// old credential valid for.
+pub const OVERLAPS: [(&str, &str); 4] = [
+    ("0", "None: the old credential stops now"),
+    ("3600", "1 hour"),
+    ("86400", "24 hours"),
+    ("604800", "7 days"),
 ];
 const MAX_JWKS_BYTES: usize = 16 * 1024;
 
@@ -436,7 +437,7 @@ pub async fn rotate(
         .trim()
         .parse::<i64>()
         .ok()
-        .filter(|o| OVERLAPS.iter().any(|(s, _)| s == o));
+        .filter(|o| OVERLAPS.iter().any(|(s, _)| s.parse::<i64>() == Ok(*o)));
     if overlap.is_none() {
         invalid.add("overlap", "Choose how long the old credential stays valid.");
     }
