@@ -59,14 +59,7 @@ async fn signup_verify_signin_totp_dashboard(server: TestServer) {
     assert_location(&response, "/");
     assert_location(&client.get("/dashboard").await, "/signin?next=%2Fdashboard");
     let response = client
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", "Ada@Acme.example.com"),
-                ("password", "tidal ferret oboe lantern"),
-            ],
-        )
+        .sign_in("Ada@Acme.example.com", "tidal ferret oboe lantern")
         .await;
     assert_location(&response, "/signin/code");
     // The enrolment code cannot be replayed.
@@ -94,14 +87,7 @@ async fn signup_verify_signin_totp_dashboard(server: TestServer) {
     // A recovery code works once.
     client.submit("/dashboard", "/signout", &[]).await;
     client
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", "ada@acme.example.com"),
-                ("password", "tidal ferret oboe lantern"),
-            ],
-        )
+        .sign_in("ada@acme.example.com", "tidal ferret oboe lantern")
         .await;
     let response = client
         .submit("/signin/code", "/signin/code", &[("code", &recovery[0])])
@@ -109,14 +95,7 @@ async fn signup_verify_signin_totp_dashboard(server: TestServer) {
     assert_location(&response, "/dashboard");
     client.submit("/dashboard", "/signout", &[]).await;
     client
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", "ada@acme.example.com"),
-                ("password", "tidal ferret oboe lantern"),
-            ],
-        )
+        .sign_in("ada@acme.example.com", "tidal ferret oboe lantern")
         .await;
     let response = client
         .submit("/signin/code", "/signin/code", &[("code", &recovery[0])])
@@ -277,26 +256,12 @@ async fn signin_failures_are_uniform(server: TestServer) {
         .await;
     let client = server.client();
     let wrong = client
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", "ada@acme.example.com"),
-                ("password", "not the password"),
-            ],
-        )
+        .sign_in("ada@acme.example.com", "not the password")
         .await;
     assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let wrong = wrong.text().await.unwrap();
     let unknown = client
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", "nobody@acme.example.com"),
-                ("password", "not the password"),
-            ],
-        )
+        .sign_in("nobody@acme.example.com", "not the password")
         .await;
     assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let unknown = unknown.text().await.unwrap();
@@ -355,14 +320,7 @@ async fn links_are_single_use_and_expire(server: TestServer) {
     // Password reset: an expired link is refused; a fresh one works once and ends every session.
     let other = server.client();
     other
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", "ada@acme.example.com"),
-                ("password", "tidal ferret oboe lantern"),
-            ],
-        )
+        .sign_in("ada@acme.example.com", "tidal ferret oboe lantern")
         .await;
     assert_eq!(other.get("/dashboard").await.status(), StatusCode::OK);
     let response = other
@@ -428,14 +386,7 @@ async fn links_are_single_use_and_expire(server: TestServer) {
     // The session signed in before the reset has ended.
     assert_location(&other.get("/dashboard").await, "/signin?next=%2Fdashboard");
     let response = client
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", "ada@acme.example.com"),
-                ("password", "a brand new passphrase"),
-            ],
-        )
+        .sign_in("ada@acme.example.com", "a brand new passphrase")
         .await;
     assert_location(&response, "/dashboard");
 
@@ -554,14 +505,7 @@ async fn staff_must_enrol_a_second_factor(server: TestServer) {
         .await;
     assert_location(&response, "/signin");
     let response = client
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", "admin@example.com"),
-                ("password", "cobol compiler pioneer"),
-            ],
-        )
+        .sign_in("admin@example.com", "cobol compiler pioneer")
         .await;
     assert_location(&response, "/dashboard");
     // Nothing but enrolment until the second factor is on.

@@ -5,6 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::error::CmdError;
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
 
@@ -62,6 +63,22 @@ async fn start_driver() -> Option<(Driver, String, String)> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("chromedriver did not start");
+}
+
+/// Types `value` into the field with `id`, once it is on the page.
+async fn fill(browser: &fantoccini::Client, id: &str, value: &str) -> Result<(), CmdError> {
+    browser
+        .wait()
+        .for_element(Locator::Id(id))
+        .await?
+        .send_keys(value)
+        .await
+}
+
+/// Clicks the element `locator` finds, once it is on the page.
+async fn click(browser: &fantoccini::Client, locator: Locator<'_>) -> Result<(), CmdError> {
+    browser.wait().for_element(locator).await?.click().await?;
+    Ok(())
 }
 
 /// A headless Chromium session with JavaScript disabled.
@@ -245,68 +262,34 @@ async fn developer_registers_an_app_and_a_customer_consents_in_a_browser() {
     let base = server.base.clone();
     let result = async {
         browser.goto(&format!("{base}/signin")).await?;
-        browser
-            .find(Locator::Id("email"))
-            .await?
-            .send_keys("dev@acme-budgeting.example.com")
-            .await?;
-        browser
-            .find(Locator::Id("password"))
-            .await?
-            .send_keys(app::accounts::bootstrap::DEMO_PASSWORD)
-            .await?;
-        browser
-            .find(Locator::Css("form[action='/signin'] button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        browser
-            .wait()
-            .for_element(Locator::LinkText("Your sandbox apps"))
-            .await?
-            .click()
-            .await?;
-        browser
-            .wait()
-            .for_element(Locator::LinkText("Register a sandbox app"))
-            .await?
-            .click()
-            .await?;
-        browser
-            .wait()
-            .for_element(Locator::Id("name"))
-            .await?
-            .send_keys("Browser app")
-            .await?;
-        browser
-            .find(Locator::Id("purpose"))
-            .await?
-            .send_keys("Reads balances for budgeting")
-            .await?;
-        browser
-            .find(Locator::Id("scope-accounts"))
-            .await?
-            .click()
-            .await?;
-        browser
-            .find(Locator::Id("redirect_uris"))
-            .await?
-            .send_keys(&redirect)
-            .await?;
-        browser
-            .find(Locator::Css(
-                "#auth_method option[value='client_secret_basic']",
-            ))
-            .await?
-            .click()
-            .await?;
-        browser
-            .find(Locator::Css(
-                "form[action='/sandbox/apps'] button[type=submit]",
-            ))
-            .await?
-            .click()
-            .await?;
+        fill(&browser, "email", "dev@acme-budgeting.example.com").await?;
+        fill(
+            &browser,
+            "password",
+            app::accounts::bootstrap::DEMO_PASSWORD,
+        )
+        .await?;
+        click(
+            &browser,
+            Locator::Css("form[action='/signin'] button[type=submit]"),
+        )
+        .await?;
+        click(&browser, Locator::LinkText("Your sandbox apps")).await?;
+        click(&browser, Locator::LinkText("Register a sandbox app")).await?;
+        fill(&browser, "name", "Browser app").await?;
+        fill(&browser, "purpose", "Reads balances for budgeting").await?;
+        click(&browser, Locator::Id("scope-accounts")).await?;
+        fill(&browser, "redirect_uris", &redirect).await?;
+        click(
+            &browser,
+            Locator::Css("#auth_method option[value='client_secret_basic']"),
+        )
+        .await?;
+        click(
+            &browser,
+            Locator::Css("form[action='/sandbox/apps'] button[type=submit]"),
+        )
+        .await?;
         let secret = browser
             .wait()
             .for_element(Locator::Id("client-secret"))
@@ -323,24 +306,13 @@ async fn developer_registers_an_app_and_a_customer_consents_in_a_browser() {
             .set_pkce_challenge(challenge)
             .url();
         browser.goto(url.as_str()).await?;
-        browser
-            .wait()
-            .for_element(Locator::Id("username"))
-            .await?
-            .send_keys("priya.gig")
-            .await?;
-        browser
-            .find(Locator::Id("password"))
-            .await?
-            .send_keys("sandbox-priya-2026")
-            .await?;
-        browser
-            .find(Locator::Css(
-                "form[action='/oauth/authorize/signin'] button[type=submit]",
-            ))
-            .await?
-            .click()
-            .await?;
+        fill(&browser, "username", "priya.gig").await?;
+        fill(&browser, "password", "sandbox-priya-2026").await?;
+        click(
+            &browser,
+            Locator::Css("form[action='/oauth/authorize/signin'] button[type=submit]"),
+        )
+        .await?;
         let scopes = browser
             .wait()
             .for_element(Locator::Id("consent-scopes"))
@@ -348,11 +320,7 @@ async fn developer_registers_an_app_and_a_customer_consents_in_a_browser() {
             .text()
             .await?;
         assert!(scopes.contains("accounts"), "{scopes}");
-        browser
-            .find(Locator::Css("button[value='allow']"))
-            .await?
-            .click()
-            .await?;
+        click(&browser, Locator::Css("button[value='allow']")).await?;
         let mut at = browser.current_url().await?;
         for _ in 0..50 {
             if at.path() == "/cb" {

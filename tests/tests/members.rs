@@ -79,14 +79,7 @@ async fn invitations_roles_and_scoping(server: TestServer) {
         .await;
     assert_location(&response, "/signin");
     let response = charles
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", "charles@acme.example.com"),
-                ("password", "difference engine number two"),
-            ],
-        )
+        .sign_in("charles@acme.example.com", "difference engine number two")
         .await;
     assert_location(&response, "/dashboard");
     let (status, html) = charles.text("/org/members").await;
@@ -188,13 +181,9 @@ both!(invitations_roles_and_scoping);
 async fn disabling_a_user_ends_their_sessions(server: TestServer) {
     let partner = server.client();
     let response = partner
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", "dev@acme-budgeting.example.com"),
-                ("password", app::accounts::bootstrap::DEMO_PASSWORD),
-            ],
+        .sign_in(
+            "dev@acme-budgeting.example.com",
+            app::accounts::bootstrap::DEMO_PASSWORD,
         )
         .await;
     assert_location(&response, "/dashboard");
@@ -224,13 +213,9 @@ async fn disabling_a_user_ends_their_sessions(server: TestServer) {
         "/signin?next=%2Fdashboard",
     );
     let response = partner
-        .submit(
-            "/signin",
-            "/signin",
-            &[
-                ("email", "dev@acme-budgeting.example.com"),
-                ("password", app::accounts::bootstrap::DEMO_PASSWORD),
-            ],
+        .sign_in(
+            "dev@acme-budgeting.example.com",
+            app::accounts::bootstrap::DEMO_PASSWORD,
         )
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);

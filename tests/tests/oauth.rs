@@ -4,8 +4,8 @@
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use oauth2::{
-    AccessToken, AuthorizationCode, CsrfToken, PkceCodeChallenge, RefreshToken, Scope,
-    StandardRevocableToken, TokenIntrospectionResponse, TokenResponse,
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, Scope, StandardRevocableToken,
+    TokenIntrospectionResponse, TokenResponse,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -412,8 +412,6 @@ async fn authorization_code_pkce_refresh_and_reuse(server: TestServer) {
         .request_async(&http)
         .await
         .is_err());
-    let _ = RefreshToken::new(String::new());
-    let _ = AccessToken::new(String::new());
 }
 both!(authorization_code_pkce_refresh_and_reuse, demo);
 
@@ -470,48 +468,31 @@ async fn pushed_authorization_requests(server: TestServer) {
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // Bad pushes: unregistered redirect URI, request_uri inside, a scope not the app's.
-    let mut bad = form.to_vec();
-    bad[2] = ("redirect_uri", "https://evil.example.com/cb");
-    let (status, _, body) = oauth_post(
-        &server,
-        "/oauth/par",
-        Some((DEMO_ID, DEMO_SECRET)),
-        &bad,
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
-    let mut bad = form.to_vec();
-    bad.push(("request_uri", "urn:x"));
-    let (status, _, body) = oauth_post(
-        &server,
-        "/oauth/par",
-        Some((DEMO_ID, DEMO_SECRET)),
-        &bad,
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request"))
-    );
-    let mut bad = form.to_vec();
-    bad[3] = ("scope", "accounts admin");
-    let (status, _, body) = oauth_post(
-        &server,
-        "/oauth/par",
-        Some((DEMO_ID, DEMO_SECRET)),
-        &bad,
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_scope"))
-    );
+    let mut evil_redirect = form.to_vec();
+    evil_redirect[2] = ("redirect_uri", "https://evil.example.com/cb");
+    let mut request_uri_inside = form.to_vec();
+    request_uri_inside.push(("request_uri", "urn:x"));
+    let mut foreign_scope = form.to_vec();
+    foreign_scope[3] = ("scope", "accounts admin");
+    for (bad, error) in [
+        (evil_redirect, "invalid_request"),
+        (request_uri_inside, "invalid_request"),
+        (foreign_scope, "invalid_scope"),
+    ] {
+        let (status, _, body) = oauth_post(
+            &server,
+            "/oauth/par",
+            Some((DEMO_ID, DEMO_SECRET)),
+            &bad,
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(error)),
+            "{bad:?}"
+        );
+    }
     assert_eq!(
         server.count("SELECT COUNT(*) FROM pushed_requests").await,
         1,

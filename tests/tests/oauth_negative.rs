@@ -42,19 +42,9 @@ fn case(
     }
 }
 
-fn jwt_form(assertion: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("grant_type", "client_credentials".into()),
-        (
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
-        ),
-        ("client_assertion", assertion.into()),
-    ]
-}
-
-fn owned(form: Vec<(&'static str, String)>) -> Vec<(String, String)> {
-    form.into_iter().map(|(a, b)| (a.to_string(), b)).collect()
+/// A client-credentials request authenticated with `assertion`.
+fn jwt_form(assertion: &str) -> Vec<(String, String)> {
+    assertion_form(assertion, &[("grant_type", "client_credentials")])
 }
 
 async fn fresh_code(server: &TestServer) -> (String, String) {
@@ -109,7 +99,7 @@ async fn every_mutation_of_a_valid_request_is_refused(server: TestServer) {
         &server,
         "/oauth/token",
         None,
-        &as_refs(&owned(jwt_form(&valid))),
+        &as_refs(&jwt_form(&valid)),
         None,
     )
     .await;
@@ -129,8 +119,7 @@ async fn every_mutation_of_a_valid_request_is_refused(server: TestServer) {
     let cc = [("grant_type", "client_credentials")];
     let unauthorized = StatusCode::UNAUTHORIZED;
     let bad = StatusCode::BAD_REQUEST;
-    let signed =
-        |overrides: Value| owned(jwt_form(&key.assertion(&server, &jwt_client, overrides)));
+    let signed = |overrides: Value| jwt_form(&key.assertion(&server, &jwt_client, overrides));
     let claims = json!({ "iss": jwt_client, "sub": jwt_client, "aud": server.base, "exp": now + 60, "jti": "x1" });
 
     let mut cases = vec![
@@ -293,7 +282,7 @@ async fn every_mutation_of_a_valid_request_is_refused(server: TestServer) {
         ("replayed assertion jti", valid.clone()),
     ] {
         cases.push(Case {
-            form: owned(jwt_form(&assertion)),
+            form: jwt_form(&assertion),
             ..case(name, None, &[], unauthorized, "invalid_client")
         });
     }
@@ -466,11 +455,7 @@ async fn every_mutation_of_a_valid_request_is_refused(server: TestServer) {
     let tokens_before = server.count("SELECT COUNT(*) FROM refresh_tokens").await;
     let mut auth_failures = 0;
     for case in &cases {
-        let form: Vec<(&str, &str)> = case
-            .form
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
+        let form = as_refs(&case.form);
         let basic = case.basic.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
         let (status, headers, body) =
             oauth_post(&server, case.path, basic, &form, case.dpop.as_deref()).await;
@@ -528,7 +513,3 @@ async fn every_mutation_of_a_valid_request_is_refused(server: TestServer) {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 both!(every_mutation_of_a_valid_request_is_refused, demo);
-
-fn as_refs(form: &[(String, String)]) -> Vec<(&str, &str)> {
-    form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
-}

@@ -54,14 +54,7 @@ async fn demo_accounts_sign_in_for_every_role(server: TestServer) {
     ] {
         let client = server.client();
         client
-            .submit(
-                "/signin",
-                "/signin",
-                &[
-                    ("email", email),
-                    ("password", app::accounts::bootstrap::DEMO_PASSWORD),
-                ],
-            )
+            .sign_in(email, app::accounts::bootstrap::DEMO_PASSWORD)
             .await;
         let (status, html) = client.text("/dashboard").await;
         assert_eq!(status, StatusCode::OK);
@@ -96,14 +89,7 @@ async fn brute_force_is_limited_per_address() {
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let response = client
-            .submit(
-                "/signin",
-                "/signin",
-                &[
-                    ("email", "dev@acme-budgeting.example.com"),
-                    ("password", "wrong guess"),
-                ],
-            )
+            .sign_in("dev@acme-budgeting.example.com", "wrong guess")
             .await;
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             assert!(response.headers().contains_key("retry-after"));

@@ -433,22 +433,18 @@ async fn private_key_jwt_rotation_and_dpop_binding(server: TestServer) {
     )
     .await;
     assert!(secret.is_none(), "no secret for private_key_jwt");
-    let assertion_form = |assertion: String| {
-        vec![
-            ("grant_type".to_string(), "client_credentials".to_string()),
-            (
-                "client_assertion_type".to_string(),
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
-            ),
-            ("client_assertion".to_string(), assertion),
-        ]
-    };
-    let call = |form: Vec<(String, String)>, dpop: Option<String>| {
+    let call = |assertion: String, dpop: Option<String>| {
         let server = &server;
         async move {
-            let refs: Vec<(&str, &str)> =
-                form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            oauth_post(server, "/oauth/token", None, &refs, dpop.as_deref()).await
+            let form = assertion_form(&assertion, &[("grant_type", "client_credentials")]);
+            oauth_post(
+                server,
+                "/oauth/token",
+                None,
+                &as_refs(&form),
+                dpop.as_deref(),
+            )
+            .await
         }
     };
     // DPoP-bound token: token_type DPoP and cnf.jkt = the proof key's thumbprint.
@@ -460,11 +456,8 @@ async fn private_key_jwt_rotation_and_dpop_binding(server: TestServer) {
         json!({}),
         None,
     );
-    let (status, _, body) = call(
-        assertion_form(first.assertion(&server, &client_id, json!({}))),
-        Some(proof),
-    )
-    .await;
+    let (status, _, body) =
+        call(first.assertion(&server, &client_id, json!({})), Some(proof)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["token_type"], "DPoP");
     let bound = body["access_token"].as_str().unwrap().to_string();
@@ -485,11 +478,7 @@ async fn private_key_jwt_rotation_and_dpop_binding(server: TestServer) {
         .await;
     assert_location(&response, &page);
     for key in [&first, &second] {
-        let (status, _, body) = call(
-            assertion_form(key.assertion(&server, &client_id, json!({}))),
-            None,
-        )
-        .await;
+        let (status, _, body) = call(key.assertion(&server, &client_id, json!({})), None).await;
         assert_eq!(
             status,
             StatusCode::OK,
@@ -497,50 +486,24 @@ async fn private_key_jwt_rotation_and_dpop_binding(server: TestServer) {
             key.kid()
         );
     }
-    let (_, _, body) = call(
-        assertion_form(second.assertion(&server, &client_id, json!({}))),
-        None,
-    )
-    .await;
-    let introspection = {
-        let form = [
-            ("token".to_string(), bound.clone()),
-            (
-                "client_assertion_type".to_string(),
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
-            ),
-            (
-                "client_assertion".to_string(),
-                second.assertion(&server, &client_id, json!({})),
-            ),
-        ];
-        let refs: Vec<(&str, &str)> = form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        oauth_post(&server, "/oauth/introspect", None, &refs, None)
-            .await
-            .2
-    };
+    let form = assertion_form(
+        &second.assertion(&server, &client_id, json!({})),
+        &[("token", &bound)],
+    );
+    let (_, _, introspection) =
+        oauth_post(&server, "/oauth/introspect", None, &as_refs(&form), None).await;
     assert_eq!(introspection["active"], true);
     assert_eq!(introspection["token_type"], "DPoP");
     assert_eq!(introspection["cnf"]["jkt"], dpop_key.thumbprint());
-    let second_token = body["access_token"].as_str().unwrap().to_string();
     // After the overlap only the new key authenticates.
     server.state.clock.advance(86_401);
-    let (status, _, body) = call(
-        assertion_form(first.assertion(&server, &client_id, json!({}))),
-        None,
-    )
-    .await;
+    let (status, _, body) = call(first.assertion(&server, &client_id, json!({})), None).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_client"))
     );
-    let (status, _, _) = call(
-        assertion_form(second.assertion(&server, &client_id, json!({}))),
-        None,
-    )
-    .await;
+    let (status, _, _) = call(second.assertion(&server, &client_id, json!({})), None).await;
     assert_eq!(status, StatusCode::OK);
-    let _ = second_token;
 
     // A client that requires DPoP gets no unbound token.
     let (_, dpop_client, dpop_secret) = register_app(

@@ -108,19 +108,15 @@ impl PartnerKey {
         let now = server.state.clock.now();
         let mut claims = json!({ "jti": app::platform::crypto::random_token(), "htm": htm, "htu": htu, "iat": now });
         merge(&mut claims, overrides);
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some("dpop+jwt".into());
+        // The header is written out as JSON (jsonwebtoken's Jwk type would drop members
+        // such as a private `d`, which one negative test must send).
         let jwk = header_jwk.unwrap_or_else(|| self.public_jwk_without_kid());
-        header.jwk = Some(serde_json::from_value(jwk.clone()).unwrap());
-        let token = self.sign(header, &claims);
-        // jsonwebtoken's Jwk type drops unknown members: put the exact jwk back in.
-        let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
-        let mut head: Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[0]).unwrap()).unwrap();
-        head["jwk"] = jwk;
-        parts[0] = URL_SAFE_NO_PAD.encode(head.to_string());
-        // Re-sign over the new header.
-        let message = format!("{}.{}", parts[0], parts[1]);
+        let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": jwk });
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
         let signature =
             jsonwebtoken::crypto::sign(message.as_bytes(), &self.encoding, Algorithm::ES256)
                 .unwrap();
@@ -155,6 +151,25 @@ pub fn merge(target: &mut Value, overrides: Value) {
             }
         }
     }
+}
+
+/// Client authentication with a signed assertion (RFC 7523 §2.2), plus `extra`.
+pub fn assertion_form(assertion: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut form: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    form.push((
+        "client_assertion_type".into(),
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+    ));
+    form.push(("client_assertion".into(), assertion.into()));
+    form
+}
+
+/// Borrowed pairs of an owned form, for `oauth_post`.
+pub fn as_refs(form: &[(String, String)]) -> Vec<(&str, &str)> {
+    form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
 }
 
 /// A JWS with an arbitrary header and no valid signature (for `alg` none / RS256).

@@ -231,14 +231,7 @@ impl TestServer {
     pub async fn demo_partner_user(&self, email: &str) -> Client {
         let client = self.client();
         let response = client
-            .submit(
-                "/signin",
-                "/signin",
-                &[
-                    ("email", email),
-                    ("password", app::accounts::bootstrap::DEMO_PASSWORD),
-                ],
-            )
+            .sign_in(email, app::accounts::bootstrap::DEMO_PASSWORD)
             .await;
         assert_location(&response, "/dashboard");
         client
@@ -248,14 +241,7 @@ impl TestServer {
     pub async fn demo_staff(&self, email: &str, offset: i64) -> Client {
         let client = self.client();
         let response = client
-            .submit(
-                "/signin",
-                "/signin",
-                &[
-                    ("email", email),
-                    ("password", app::accounts::bootstrap::DEMO_PASSWORD),
-                ],
-            )
+            .sign_in(email, app::accounts::bootstrap::DEMO_PASSWORD)
             .await;
         assert_location(&response, "/signin/code");
         let secret =
@@ -364,6 +350,16 @@ impl Client {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Submits the sign-in form with `email` and `password`.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Response {
+        self.submit(
+            "/signin",
+            "/signin",
+            &[("email", email), ("password", password)],
+        )
+        .await
     }
 
     /// Opens `page` and submits its form to `action` with `fields`, as a browser would.
