@@ -301,36 +301,23 @@ async fn authorization_code_pkce_refresh_and_reuse(server: TestServer) {
     );
 
     // Reusing the first refresh token revokes the whole family, the new one included.
-    let (status, _, body) = oauth_post(
-        &server,
-        "/oauth/token",
-        Some((DEMO_ID, DEMO_SECRET)),
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.secret()),
-        ],
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
-    let (status, _, body) = oauth_post(
-        &server,
-        "/oauth/token",
-        Some((DEMO_ID, DEMO_SECRET)),
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", second.secret()),
-        ],
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
-    );
+    for reused in [&refresh, &second] {
+        let (status, _, body) = oauth_post(
+            &server,
+            "/oauth/token",
+            Some((DEMO_ID, DEMO_SECRET)),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", reused.secret()),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+    }
 
     // Reusing the code fails and revokes the access token its first use issued.
     let (status, _, body) = oauth_post(

@@ -330,18 +330,16 @@ async fn json_api(server: TestServer) {
         created["client_id"].as_str().unwrap(),
         created["secret"].as_str().unwrap(),
     );
-    let (status, _, _) = oauth_post(
-        &server,
-        "/oauth/token",
-        None,
-        &[
+    // client_secret_post, as the app was registered.
+    let token_with = async |secret: &str| {
+        let form = [
             ("grant_type", "client_credentials"),
             ("client_id", client_id),
             ("client_secret", secret),
-        ],
-        None,
-    )
-    .await;
+        ];
+        oauth_post(&server, "/oauth/token", None, &form, None).await
+    };
+    let (status, _, _) = token_with(secret).await;
     assert_eq!(status, StatusCode::OK);
     let detail: Value = admin
         .get(&format!("/api/v1/sandbox/apps/{app_id}"))
@@ -366,33 +364,11 @@ async fn json_api(server: TestServer) {
     let rotated: Value = response.json().await.unwrap();
     // Both secrets work during the overlap; the old one stops after it.
     for s in [secret, rotated["secret"].as_str().unwrap()] {
-        let (status, _, _) = oauth_post(
-            &server,
-            "/oauth/token",
-            None,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("client_secret", s),
-            ],
-            None,
-        )
-        .await;
+        let (status, _, _) = token_with(s).await;
         assert_eq!(status, StatusCode::OK);
     }
     server.state.clock.advance(3601);
-    let (status, _, body) = oauth_post(
-        &server,
-        "/oauth/token",
-        None,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", secret),
-        ],
-        None,
-    )
-    .await;
+    let (status, _, body) = token_with(secret).await;
     assert_eq!(
         (status, body["error_description"].as_str()),
         (
