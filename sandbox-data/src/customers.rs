@@ -3,13 +3,16 @@
 //! as a bank customer during the authorization-code flow. They are synthetic: the
 //! names are made up and no real person stands behind them.
 
+use crate::persona::Persona;
+
 #[derive(Clone, Copy, Debug)]
 pub struct TestCustomer {
     pub username: &'static str,
     pub password: &'static str,
     pub display_name: &'static str,
     /// The persona's archetype, what a developer tests with it.
-    pub persona: &'static str,
+    pub summary: &'static str,
+    pub persona: Persona,
 }
 
 pub const TEST_CUSTOMERS: &[TestCustomer] = &[
@@ -17,49 +20,57 @@ pub const TEST_CUSTOMERS: &[TestCustomer] = &[
         username: "mia.salaried",
         password: "sandbox-mia-2026",
         display_name: "Mia Thornbury",
-        persona: "Salaried professional: monthly salary, mortgage, regular bills",
+        summary: "Salaried professional: monthly salary, mortgage, regular bills",
+        persona: Persona::Salaried,
     },
     TestCustomer {
         username: "theo.student",
         password: "sandbox-theo-2026",
         display_name: "Theo Brackenridge",
-        persona: "Student with an arranged overdraft and small irregular spending",
+        summary: "Student with an arranged overdraft and small irregular spending",
+        persona: Persona::Student,
     },
     TestCustomer {
         username: "priya.gig",
         password: "sandbox-priya-2026",
         display_name: "Priya Vellacott",
-        persona: "Gig worker with irregular income from several platforms",
+        summary: "Gig worker with irregular income from several platforms",
+        persona: Persona::GigWorker,
     },
     TestCustomer {
         username: "arthur.pension",
         password: "sandbox-arthur-2026",
         display_name: "Arthur Quenby",
-        persona: "Pensioner: pension payments, savings, few card payments",
+        summary: "Pensioner: pension payments, savings, few card payments",
+        persona: Persona::Pensioner,
     },
     TestCustomer {
         username: "hollow.oak",
         password: "sandbox-hollowoak-2026",
         display_name: "Hollow Oak Bakery Ltd",
-        persona: "Small business with high transaction volume",
+        summary: "Small business with high transaction volume",
+        persona: Persona::SmallBusiness,
     },
     TestCustomer {
         username: "lena.traveller",
         password: "sandbox-lena-2026",
         display_name: "Lena Marchetti-Wynn",
-        persona: "Multi-currency traveller: EUR and USD accounts, FX spending",
+        summary: "Multi-currency traveller: EUR and USD accounts, FX spending",
+        persona: Persona::Traveller,
     },
     TestCustomer {
         username: "gus.dormant",
         password: "sandbox-gus-2026",
         display_name: "Gus Pemberly",
-        persona: "Dormant account: no activity for over a year",
+        summary: "Dormant account: no activity for over a year",
+        persona: Persona::Dormant,
     },
     TestCustomer {
         username: "sam.mismatch",
         password: "sandbox-sam-2026",
         display_name: "Sam Okonkwo-Reyes",
-        persona: "KYC mismatch: party details disagree across records (negative-path testing)",
+        summary: "KYC mismatch: party details disagree across records (negative-path testing)",
+        persona: Persona::KycMismatch,
     },
 ];
 

@@ -386,7 +386,7 @@ pub fn docs(d: Docs) -> AnyView {
     let demo_note = d.demo.as_ref().map(|_| view! { <p class="notice">"Demo mode: the example uses the demo partner's sandbox app, whose well-known credentials work only in demo installations."</p> });
     let customers = sandbox_data::customers::TEST_CUSTOMERS
         .iter()
-        .map(|c| view! { <tr><td><code>{c.username}</code></td><td><code>{c.password}</code></td><td>{c.display_name}</td><td>{c.persona}</td></tr> })
+        .map(|c| view! { <tr><td><code>{c.username}</code></td><td><code>{c.password}</code></td><td>{c.display_name}</td><td>{c.summary}</td></tr> })
         .collect_view();
     view! {
         <p class="lead">"Gatehouse is the OAuth2 authorization server of its sandbox. Register an app, then get tokens with its credentials."</p>
