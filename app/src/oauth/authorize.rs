@@ -18,8 +18,10 @@ use crate::platform::crypto::{self, ct_eq};
 use crate::platform::error::{Error, Invalid as FormInvalid, Result};
 use crate::platform::ids;
 use crate::platform::state::AppState;
+use crate::sandbox::api::consents::{self, Intent};
 use crate::sandbox::model;
 use crate::ui::Form;
+use sandbox_data::customers::TestCustomer;
 
 pub const PATH: &str = "/oauth/authorize";
 pub const SIGNIN_PATH: &str = "/oauth/authorize/signin";
@@ -75,6 +77,20 @@ pub async fn start(
             }
         },
     };
+    if let Some(intent_id) = &auth_request.intent_id {
+        if let Err(message) = check_intent(&state, &auth_request, intent_id).await? {
+            let to = request::redirect_with(
+                &auth_request.redirect_uri,
+                &state.settings.issuer(),
+                &[
+                    ("error", "invalid_request"),
+                    ("error_description", &message),
+                ],
+                auth_request.state.as_deref(),
+            );
+            return Ok(Redirect::to(&to).into_response());
+        }
+    }
     let pending = json!({ "request": auth_request, "at": state.clock.now() });
     ctx.session
         .insert(keys::REQUEST, pending)
@@ -86,6 +102,108 @@ pub async fn start(
         SIGNIN_PATH
     };
     Ok(Redirect::to(next).into_response())
+}
+
+/// The OBIE consent an authorization request names must be this app's, still
+/// awaiting authorisation, and asked for with the scope it needs.
+async fn check_intent(
+    state: &AppState,
+    request: &AuthRequest,
+    intent_id: &str,
+) -> Result<std::result::Result<Intent, String>> {
+    let Some(intent) = consents::find(state, intent_id).await? else {
+        return Ok(Err(format!(
+            "There is no consent {intent_id} for this app."
+        )));
+    };
+    if intent.app_id != request.app_id {
+        return Ok(Err(format!(
+            "There is no consent {intent_id} for this app."
+        )));
+    }
+    if intent.status != "AwaitingAuthorisation" {
+        return Ok(Err(format!(
+            "The consent {intent_id} is {}, not awaiting authorisation.",
+            intent.status
+        )));
+    }
+    let needed = if intent.kind == consents::DOMESTIC_PAYMENT {
+        "payments"
+    } else {
+        "accounts"
+    };
+    if !request.scope.split(' ').any(|s| s == needed) {
+        return Ok(Err(format!(
+            "A {} consent is authorised with the {needed} scope.",
+            intent.kind
+        )));
+    }
+    Ok(Ok(intent))
+}
+
+/// What the customer is asked about an OBIE consent, and the accounts to choose from.
+async fn intent_view(
+    state: &AppState,
+    request: &AuthRequest,
+    customer: &TestCustomer,
+) -> Result<Option<(Intent, super::pages::IntentView)>> {
+    let Some(intent_id) = &request.intent_id else {
+        return Ok(None);
+    };
+    let intent = check_intent(state, request, intent_id)
+        .await?
+        .map_err(Error::BadRequest)?;
+    let dataset = state
+        .datasets
+        .for_org(&state.db, &intent.org_id, state.clock.now())
+        .await?;
+    let payment = intent.kind == consents::DOMESTIC_PAYMENT;
+    let accounts = dataset
+        .customer(customer.username)
+        .map(|c| {
+            c.accounts
+                .iter()
+                .filter(|a| {
+                    !payment || (a.currency == "GBP" && a.kind.sub_type() == "CurrentAccount")
+                })
+                .map(|a| {
+                    let id = a
+                        .masked_identification
+                        .as_ref()
+                        .unwrap_or(&a.identifier.identification);
+                    let tail = id.get(id.len().saturating_sub(4)..).unwrap_or_default();
+                    (
+                        a.id.clone(),
+                        format!(
+                            "{} ({}, {} ending {tail})",
+                            a.nickname, a.product.name, a.currency
+                        ),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let view = super::pages::IntentView {
+        payment: intent.initiation.as_ref().map(|i| {
+            (
+                format!(
+                    "{} {}",
+                    i["InstructedAmount"]["Currency"]
+                        .as_str()
+                        .unwrap_or_default(),
+                    i["InstructedAmount"]["Amount"].as_str().unwrap_or_default()
+                ),
+                i["CreditorAccount"]["Name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        }),
+        permissions: intent.permissions.clone(),
+        accounts,
+        error: None,
+    };
+    Ok(Some((intent, view)))
 }
 
 /// The pushed request behind a `request_uri`, if it is this app's, fresh and unused.
@@ -204,7 +322,34 @@ pub async fn consent_page(State(state): State<AppState>, ctx: Ctx) -> Result<Res
     let Some(customer) = customer(&ctx).await? else {
         return Ok(Redirect::to(SIGNIN_PATH).into_response());
     };
-    let (app, org) = app_label(&state, &request.app_id).await?;
+    let view = intent_view(&state, &request, customer)
+        .await?
+        .map(|(_, v)| v);
+    consent_response(
+        &state,
+        &ctx,
+        &request,
+        customer,
+        view,
+        axum::http::StatusCode::OK,
+    )
+    .await
+}
+
+async fn consent_response(
+    state: &AppState,
+    ctx: &Ctx,
+    request: &AuthRequest,
+    customer: &TestCustomer,
+    view: Option<super::pages::IntentView>,
+    status: axum::http::StatusCode,
+) -> Result<Response> {
+    let (app, org) = app_label(state, &request.app_id).await?;
+    let title = if view.as_ref().is_some_and(|v| v.error.is_some()) {
+        "Error: Do you allow this app to access your bank?"
+    } else {
+        "Do you allow this app to access your bank?"
+    };
     let body = super::pages::consent(
         &ctx.csrf,
         &app,
@@ -212,10 +357,9 @@ pub async fn consent_page(State(state): State<AppState>, ctx: Ctx) -> Result<Res
         customer,
         &request.scope,
         &request.redirect_uri,
+        view.as_ref(),
     );
-    let mut response = ctx
-        .render("Do you allow this app to access your bank?", body)
-        .into_response();
+    let mut response = (status, ctx.render(title, body)).into_response();
     // Browsers apply `form-action` to the redirect that follows the decision, which
     // goes to the client's (registered) redirect URI.
     let origin = url::Url::parse(&request.redirect_uri).map(|u| u.origin().ascii_serialization());
@@ -227,12 +371,6 @@ pub async fn consent_page(State(state): State<AppState>, ctx: Ctx) -> Result<Res
     Ok(response)
 }
 
-#[derive(Deserialize)]
-struct Decision {
-    #[serde(default)]
-    decision: String,
-}
-
 pub async fn consent_submit(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -242,21 +380,64 @@ pub async fn consent_submit(
     let Some(customer) = customer(&ctx).await? else {
         return Ok(Redirect::to(SIGNIN_PATH).into_response());
     };
-    let input: Decision = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| Error::BadRequest(format!("The form could not be read: {e}")))?;
+    let mut decision = String::new();
+    let mut selected: Vec<String> = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "decision" => decision = value.into_owned(),
+            "accounts" if !selected.iter().any(|s| *s == value) => {
+                selected.push(value.into_owned())
+            }
+            _ => {}
+        }
+    }
+    let intent = intent_view(&state, &request, customer).await?;
+    if let (Some((intent, view)), "allow") = (&intent, decision.as_str()) {
+        let offered = |id: &String| view.accounts.iter().any(|(a, _)| a == id);
+        let problem = if selected.is_empty() || !selected.iter().all(offered) {
+            Some("Choose the accounts this app may use.")
+        } else if intent.kind == consents::DOMESTIC_PAYMENT && selected.len() != 1 {
+            Some("Choose the one account to pay from.")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let mut view = view.clone();
+            view.error = Some(problem.to_string());
+            return consent_response(
+                &state,
+                &ctx,
+                &request,
+                customer,
+                Some(view),
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    }
+    let intent = intent.map(|(i, _)| i);
     let issuer = state.settings.issuer();
-    let to = match input.decision.as_str() {
-        "deny" => request::redirect_with(
-            &request.redirect_uri,
-            &issuer,
-            &[
-                ("error", "access_denied"),
-                ("error_description", "The customer refused the consent."),
-            ],
-            request.state.as_deref(),
-        ),
+    let to = match decision.as_str() {
+        "deny" => {
+            if let Some(intent) = &intent {
+                sqlx::query("UPDATE ob_consents SET status = 'Rejected', status_updated_at = $2 WHERE id = $1 AND status = 'AwaitingAuthorisation'")
+                    .bind(&intent.id)
+                    .bind(state.clock.now())
+                    .execute(&state.db.pool)
+                    .await?;
+            }
+            request::redirect_with(
+                &request.redirect_uri,
+                &issuer,
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "The customer refused the consent."),
+                ],
+                request.state.as_deref(),
+            )
+        }
         "allow" => {
-            let code = grant(&state, &ctx, &request, customer).await?;
+            let code = grant(&state, &ctx, &request, customer, intent.as_ref(), &selected).await?;
             request::redirect_with(
                 &request.redirect_uri,
                 &issuer,
@@ -279,6 +460,8 @@ async fn grant(
     ctx: &Ctx,
     request: &AuthRequest,
     customer: &sandbox_data::customers::TestCustomer,
+    intent: Option<&Intent>,
+    accounts: &[String],
 ) -> Result<String> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -302,9 +485,27 @@ async fn grant(
             .fetch_optional(&mut *tx)
             .await?;
     let org_id = org_id.ok_or_else(|| Error::BadRequest("The app has been revoked.".into()))?;
+    if let Some(intent) = intent {
+        let authorised = sqlx::query(
+            "UPDATE ob_consents SET status = 'Authorised', customer = $1, accounts = $2, status_updated_at = $3 \
+             WHERE id = $4 AND app_id = $5 AND status = 'AwaitingAuthorisation'",
+        )
+        .bind(customer.username)
+        .bind(accounts.join(" "))
+        .bind(now)
+        .bind(&intent.id)
+        .bind(&request.app_id)
+        .execute(&mut *tx)
+        .await?;
+        if authorised.rows_affected() != 1 {
+            return Err(Error::BadRequest(
+                "This consent has already been decided. Go back to the app and start again.".into(),
+            ));
+        }
+    }
     let consent_id = ids::new_id(ids::CONSENT);
     sqlx::query(
-        "INSERT INTO consents (id, app_id, org_id, customer, scopes, status, created_at) VALUES ($1, $2, $3, $4, $5, 'granted', $6)",
+        "INSERT INTO consents (id, app_id, org_id, customer, scopes, status, created_at, intent_id) VALUES ($1, $2, $3, $4, $5, 'granted', $6, $7)",
     )
     .bind(&consent_id)
     .bind(&request.app_id)
@@ -312,6 +513,7 @@ async fn grant(
     .bind(customer.username)
     .bind(&request.scope)
     .bind(now)
+    .bind(intent.map(|i| i.id.as_str()))
     .execute(&mut *tx)
     .await?;
     let code = crypto::random_token();
@@ -340,7 +542,7 @@ async fn grant(
             .resource("consent", &consent_id)
             .org(Some(&org_id))
             .client(&ctx.client)
-            .details(json!({ "app_id": request.app_id, "scopes": request.scope })),
+            .details(json!({ "app_id": request.app_id, "scopes": request.scope, "intent_id": intent.map(|i| &i.id), "accounts": accounts })),
     )
     .await?;
     tx.commit().await?;

@@ -106,10 +106,12 @@ pub fn mint(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
 }
 
 /// A token that is active now, with the app it was issued to.
+#[derive(Clone, Debug)]
 pub struct Active {
     pub claims: AccessClaims,
     pub app_id: String,
     pub org_id: String,
+    pub rate_limit_per_minute: i64,
 }
 
 /// Checks an access token completely: signature with a published key, `typ`, issuer,
@@ -124,7 +126,7 @@ pub async fn check(state: &AppState, token: &str) -> Result<Option<Active>> {
         return Ok(None);
     }
     let row = sqlx::query(
-        "SELECT a.id, a.org_id, a.status, c.revoked_at, c.expires_at, \
+        "SELECT a.id, a.org_id, a.status, a.rate_limit_per_minute, c.revoked_at, c.expires_at, \
          (SELECT COUNT(*) FROM revoked_tokens r WHERE r.jti = $3) AS revoked, \
          (SELECT s.status FROM consents s WHERE s.id = $4) AS consent_status \
          FROM apps a JOIN credentials c ON c.app_id = a.id \
@@ -158,6 +160,7 @@ pub async fn check(state: &AppState, token: &str) -> Result<Option<Active>> {
         claims,
         app_id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
+        rate_limit_per_minute: row.try_get("rate_limit_per_minute")?,
     }))
 }
 

@@ -31,6 +31,68 @@ pub fn customer_signin(form: &Form, csrf: &str, app: &str, org: &str) -> AnyView
     .into_any()
 }
 
+/// An OBIE consent on the consent page: what it asks, and the accounts to choose.
+#[derive(Clone, Debug)]
+pub struct IntentView {
+    pub permissions: Vec<String>,
+    /// The amount and the payee, for a payment consent.
+    pub payment: Option<(String, String)>,
+    /// (account id, label)
+    pub accounts: Vec<(String, String)>,
+    pub error: Option<String>,
+}
+
+fn intent_section(view: &IntentView) -> AnyView {
+    let error = view.error.clone().map(|message| {
+        view! {
+            <div class="error-summary" role="alert" tabindex="-1">
+                <h2>"There is a problem"</h2>
+                <ul><li><a href="#accounts">{message}</a></li></ul>
+            </div>
+        }
+    });
+    let (legend, kind) = match &view.payment {
+        Some(_) => ("Pay from", "radio"),
+        None => ("Share these accounts", "checkbox"),
+    };
+    let what = match &view.payment {
+        Some((amount, payee)) => {
+            view! { <p id="consent-payment">{format!("Pay {amount} to {payee}.")}</p> }.into_any()
+        }
+        None => {
+            let items = view
+                .permissions
+                .iter()
+                .map(|p| view! { <li>{p.clone()}</li> })
+                .collect_view();
+            view! { <h2>"Data it asks for"</h2><ul id="consent-permissions">{items}</ul> }
+                .into_any()
+        }
+    };
+    let choices = view
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(n, (id, label))| {
+            let input_id = format!("account-{n}");
+            let checked = kind == "checkbox" || n == 0;
+            view! {
+                <div class="choice">
+                    <input type=kind id=input_id.clone() name="accounts" value=id.clone() checked=checked/>
+                    <label for=input_id>{label.clone()}</label>
+                </div>
+            }
+        })
+        .collect_view();
+    view! {
+        {error}
+        {what}
+        <fieldset id="accounts"><legend>{legend}</legend>{choices}</fieldset>
+    }
+    .into_any()
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn consent(
     csrf: &str,
     app: &str,
@@ -38,7 +100,9 @@ pub fn consent(
     customer: &TestCustomer,
     scope: &str,
     redirect_uri: &str,
+    intent: Option<&IntentView>,
 ) -> AnyView {
+    let intent_form = intent.map(intent_section);
     let items = catalogue::split(scope)
         .into_iter()
         .map(|name| {
@@ -58,6 +122,7 @@ pub fn consent(
         <p>{format!("After you decide, you go back to {host}. You can withdraw this consent at any time.")}</p>
         <form method="post" action=super::authorize::CONSENT_PATH>
             {csrf_field(csrf)}
+            {intent_form}
             <button type="submit" name="decision" value="allow">"Allow"</button>
             " "
             <button type="submit" name="decision" value="deny" class="secondary">"Deny"</button>

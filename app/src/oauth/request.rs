@@ -20,6 +20,9 @@ pub struct AuthRequest {
     pub code_challenge: String,
     /// The keyed hash of the pushed request's URI, when it was pushed.
     pub pushed: Option<String>,
+    /// The OBIE consent the customer is asked to authorise (`openbanking_intent_id`).
+    #[serde(default)]
+    pub intent_id: Option<String>,
 }
 
 pub enum Invalid {
@@ -123,6 +126,7 @@ pub fn validate(app: &App, params: &Params) -> Result<AuthRequest, Invalid> {
         state,
         code_challenge: challenge.to_string(),
         pushed: None,
+        intent_id: params.get("openbanking_intent_id").map(str::to_string),
     })
 }
 

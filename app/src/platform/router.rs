@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::routes())
         .merge(oauth::api_routes())
+        .merge(sandbox::api::routes(state.clone()))
         .route("/static/gatehouse.css", get(stylesheet))
         .merge(pages)
         .route_layer(from_fn_with_state(state.clone(), metrics::track))

@@ -33,6 +33,8 @@ pub struct Inner {
     pub clock: Clock,
     /// The authorization server's keys, rate limiters and request log writer.
     pub oauth: crate::oauth::Runtime,
+    /// Each organisation's synthetic sandbox dataset, cached.
+    pub datasets: crate::sandbox::api::dataset::Datasets,
 }
 
 #[derive(Clone)]
@@ -83,6 +85,7 @@ impl AppState {
             dummy_password_hash,
             clock: Clock::default(),
             oauth,
+            datasets: Default::default(),
         })))
     }
 }

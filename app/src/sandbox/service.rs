@@ -646,6 +646,15 @@ pub async fn revoke_consent(
     .bind(consent_id)
     .execute(&mut *tx)
     .await?;
+    // The OBIE account-access consent it authorised is withdrawn with it.
+    sqlx::query(
+        "UPDATE ob_consents SET status = 'Revoked', status_updated_at = $1 \
+         WHERE id = (SELECT intent_id FROM consents WHERE id = $2) AND kind = 'account-access' AND status = 'Authorised'",
+    )
+    .bind(now)
+    .bind(consent_id)
+    .execute(&mut *tx)
+    .await?;
     audit::record(
         &mut tx,
         Event::new(actor(user), "sandbox.consent_revoked")

@@ -1,0 +1,418 @@
+//! OBIE consents ("intents"): account-access consents (AISP) and domestic-payment
+//! consents (PISP). An app creates one with a client-credentials token; a test
+//! customer authorises it in the authorization-code flow (the authorization request
+//! names it in `openbanking_intent_id`), picking the accounts; the token issued then
+//! reaches exactly what the customer authorised.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::error::{ObError, ObResult};
+use super::obie::{self, format_time, parse_time};
+use super::{now, Bearer};
+use crate::audit::{self, Actor, Event};
+use crate::platform::ids;
+use crate::platform::state::AppState;
+
+pub const ACCOUNT_ACCESS: &str = "account-access";
+pub const DOMESTIC_PAYMENT: &str = "domestic-payment";
+
+/// The permissions of the Account and Transaction API (v3.1.11, `OBReadConsent1`).
+pub const PERMISSIONS: [&str; 21] = [
+    "ReadAccountsBasic",
+    "ReadAccountsDetail",
+    "ReadBalances",
+    "ReadBeneficiariesBasic",
+    "ReadBeneficiariesDetail",
+    "ReadDirectDebits",
+    "ReadOffers",
+    "ReadPAN",
+    "ReadParty",
+    "ReadPartyPSU",
+    "ReadProducts",
+    "ReadScheduledPaymentsBasic",
+    "ReadScheduledPaymentsDetail",
+    "ReadStandingOrdersBasic",
+    "ReadStandingOrdersDetail",
+    "ReadStatementsBasic",
+    "ReadStatementsDetail",
+    "ReadTransactionsBasic",
+    "ReadTransactionsCredits",
+    "ReadTransactionsDebits",
+    "ReadTransactionsDetail",
+];
+
+#[derive(Clone, Debug)]
+pub struct Intent {
+    pub id: String,
+    pub kind: String,
+    pub app_id: String,
+    pub org_id: String,
+    pub status: String,
+    pub permissions: Vec<String>,
+    pub expires_at: Option<i64>,
+    pub transactions_from: Option<i64>,
+    pub transactions_to: Option<i64>,
+    pub initiation: Option<Value>,
+    pub risk: Value,
+    pub customer: Option<String>,
+    pub accounts: Vec<String>,
+    pub created_at: i64,
+    pub status_updated_at: i64,
+}
+
+impl Intent {
+    pub fn has(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
+
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+const COLUMNS: &str = "o.id, o.kind, o.app_id, o.org_id, o.status, o.permissions, o.expires_at, o.transactions_from, \
+     o.transactions_to, o.initiation, o.risk, o.customer, o.accounts, o.created_at, o.status_updated_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Intent, sqlx::Error> {
+    let split = |text: Option<String>| -> Vec<String> {
+        text.unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+    Ok(Intent {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        app_id: row.try_get("app_id")?,
+        org_id: row.try_get("org_id")?,
+        status: row.try_get("status")?,
+        permissions: split(row.try_get("permissions")?),
+        expires_at: row.try_get("expires_at")?,
+        transactions_from: row.try_get("transactions_from")?,
+        transactions_to: row.try_get("transactions_to")?,
+        initiation: json(row.try_get("initiation")?),
+        risk: json(row.try_get("risk")?).unwrap_or_else(|| json!({})),
+        customer: row.try_get("customer")?,
+        accounts: split(row.try_get("accounts")?),
+        created_at: row.try_get("created_at")?,
+        status_updated_at: row.try_get("status_updated_at")?,
+    })
+}
+
+/// An intent of this app, of this kind; another app's (or organisation's) is not found.
+pub async fn of_app(state: &AppState, id: &str, app_id: &str, kind: &str) -> ObResult<Intent> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM ob_consents o WHERE o.id = $1 AND o.app_id = $2 AND o.kind = $3"
+    ))
+    .bind(id)
+    .bind(app_id)
+    .bind(kind)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    match row {
+        Some(row) => Ok(from_row(&row)?),
+        None => Err(ObError::not_found("The consent")),
+    }
+}
+
+/// Any intent by id, whatever its app (for the authorization pages, which check).
+pub async fn find(state: &AppState, id: &str) -> Result<Option<Intent>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM ob_consents o WHERE o.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The intent the customer authorised for the token's grant, which must be of `kind`
+/// and usable now.
+pub async fn of_grant(state: &AppState, bearer: &Bearer, kind: &str) -> ObResult<Intent> {
+    let grant = bearer.customer_grant()?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM consents c JOIN ob_consents o ON o.id = c.intent_id \
+         WHERE c.id = $1 AND o.app_id = $2 AND o.org_id = $3"
+    ))
+    .bind(grant)
+    .bind(&bearer.app_id)
+    .bind(&bearer.org_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some(row) = row else {
+        return Err(ObError::forbidden(
+            "UK.OBIE.Resource.ConsentMismatch",
+            format!("The customer did not authorise a {kind} consent for this token: name the consent in openbanking_intent_id when you send the customer to authorise it."),
+        ));
+    };
+    let intent = from_row(&row)?;
+    if intent.kind != kind {
+        return Err(ObError::forbidden(
+            "UK.OBIE.Resource.ConsentMismatch",
+            format!(
+                "This token is for a {} consent, not a {kind} consent.",
+                intent.kind
+            ),
+        ));
+    }
+    Ok(intent)
+}
+
+/// The body of a POST, as JSON, or the OBIE error for a body that is not.
+pub fn json_body(body: &Bytes) -> ObResult<Value> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| {
+            ObError::bad_request(
+                "UK.OBIE.Resource.InvalidFormat",
+                "The body must be a JSON object.",
+            )
+        })
+}
+
+fn optional_time(data: &Value, field: &str) -> ObResult<Option<i64>> {
+    match data.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => parse_time(text)
+            .map(|t| Some(t.unix_timestamp()))
+            .ok_or_else(|| {
+                ObError::bad_request(
+                    "UK.OBIE.Field.InvalidDate",
+                    format!("{field} must be an ISO 8601 date-time."),
+                )
+                .at(format!("Data.{field}"))
+            }),
+        Some(_) => Err(ObError::bad_request(
+            "UK.OBIE.Field.InvalidDate",
+            format!("{field} must be a string."),
+        )
+        .at(format!("Data.{field}"))),
+    }
+}
+
+/// What an `OBReadConsent1` asks for.
+struct ReadConsent {
+    permissions: Vec<String>,
+    expires: Option<i64>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// Validates an `OBReadConsent1`.
+fn read_consent(body: &Value, now: i64) -> ObResult<ReadConsent> {
+    let data = body
+        .get("Data")
+        .filter(|d| d.is_object())
+        .ok_or_else(|| ObError::field_missing("Data"))?;
+    if !body.get("Risk").is_some_and(Value::is_object) {
+        return Err(ObError::field_missing("Risk"));
+    }
+    let list = data
+        .get("Permissions")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| ObError::field_missing("Data.Permissions"))?;
+    let mut permissions: Vec<String> = Vec::new();
+    for item in list {
+        let name = item.as_str().unwrap_or_default();
+        if !PERMISSIONS.contains(&name) {
+            return Err(ObError::field_invalid(
+                "Data.Permissions",
+                format!("{item} is not a permission of the Account and Transaction API."),
+            ));
+        }
+        if !permissions.iter().any(|p| p == name) {
+            permissions.push(name.to_string());
+        }
+    }
+    let has = |p: &str| permissions.iter().any(|x| x == p);
+    let transactions = has("ReadTransactionsBasic") || has("ReadTransactionsDetail");
+    let direction = has("ReadTransactionsCredits") || has("ReadTransactionsDebits");
+    if transactions != direction {
+        return Err(ObError::field_invalid(
+            "Data.Permissions",
+            "ReadTransactionsBasic or ReadTransactionsDetail goes with ReadTransactionsCredits and/or ReadTransactionsDebits (each needs the other).",
+        ));
+    }
+    let expires = optional_time(data, "ExpirationDateTime")?;
+    if expires.is_some_and(|at| at <= now) {
+        return Err(ObError::bad_request(
+            "UK.OBIE.Field.InvalidDate",
+            "ExpirationDateTime is in the past.",
+        )
+        .at("Data.ExpirationDateTime"));
+    }
+    let from = optional_time(data, "TransactionFromDateTime")?;
+    let to = optional_time(data, "TransactionToDateTime")?;
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(ObError::bad_request(
+                "UK.OBIE.Field.InvalidDate",
+                "TransactionFromDateTime is after TransactionToDateTime.",
+            )
+            .at("Data.TransactionFromDateTime"));
+        }
+    }
+    Ok(ReadConsent {
+        permissions,
+        expires,
+        from,
+        to,
+    })
+}
+
+pub fn app_actor(bearer: &Bearer) -> Actor {
+    Actor {
+        kind: "client".into(),
+        id: Some(bearer.claims.client_id.clone()),
+        label: None,
+    }
+}
+
+pub async fn create_account_access(
+    State(state): State<AppState>,
+    Extension(bearer): Extension<Bearer>,
+    body: Bytes,
+) -> ObResult<Response> {
+    bearer.require_scope("accounts")?;
+    bearer.require_client_token()?;
+    let at = state.clock.now();
+    let body = json_body(&body)?;
+    let ReadConsent {
+        permissions,
+        expires,
+        from,
+        to,
+    } = read_consent(&body, at)?;
+    let id = ids::new_id("aac");
+    let mut tx = state.db.begin().await?;
+    sqlx::query(
+        "INSERT INTO ob_consents (id, kind, app_id, org_id, status, permissions, expires_at, transactions_from, transactions_to, risk, created_at, status_updated_at) \
+         VALUES ($1, 'account-access', $2, $3, 'AwaitingAuthorisation', $4, $5, $6, $7, $8, $9, $9)",
+    )
+    .bind(&id)
+    .bind(&bearer.app_id)
+    .bind(&bearer.org_id)
+    .bind(permissions.join(" "))
+    .bind(expires)
+    .bind(from)
+    .bind(to)
+    .bind(body.get("Risk").map(Value::to_string).unwrap_or_else(|| "{}".into()))
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Event::new(app_actor(&bearer), "sandbox.account_access_consent_created")
+            .resource("ob_consent", &id)
+            .org(Some(&bearer.org_id))
+            .details(json!({ "app_id": bearer.app_id, "permissions": permissions })),
+    )
+    .await?;
+    tx.commit().await?;
+    let intent = of_app(&state, &id, &bearer.app_id, ACCOUNT_ACCESS).await?;
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(account_access_body(
+            &intent,
+            &bearer,
+            &format!(
+                "{}/{}",
+                bearer.url.split('?').next().unwrap_or_default(),
+                id
+            ),
+        )),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+fn account_access_body(intent: &Intent, _bearer: &Bearer, self_url: &str) -> Value {
+    let mut data = json!({
+        "ConsentId": intent.id,
+        "CreationDateTime": format_time(intent.created_at),
+        "Status": intent.status,
+        "StatusUpdateDateTime": format_time(intent.status_updated_at),
+        "Permissions": intent.permissions,
+    });
+    if let Some(at) = intent.expires_at {
+        data["ExpirationDateTime"] = json!(format_time(at));
+    }
+    if let Some(at) = intent.transactions_from {
+        data["TransactionFromDateTime"] = json!(format_time(at));
+    }
+    if let Some(at) = intent.transactions_to {
+        data["TransactionToDateTime"] = json!(format_time(at));
+    }
+    json!({ "Data": data, "Risk": intent.risk, "Links": { "Self": self_url }, "Meta": obie::meta(None) })
+}
+
+pub async fn get_account_access(
+    State(state): State<AppState>,
+    Extension(bearer): Extension<Bearer>,
+    Path(consent_id): Path<String>,
+) -> ObResult<Response> {
+    bearer.require_scope("accounts")?;
+    bearer.require_client_token()?;
+    let intent = of_app(&state, &consent_id, &bearer.app_id, ACCOUNT_ACCESS).await?;
+    let status = if intent.status == "Authorised" && intent.expired(state.clock.now()) {
+        "Revoked"
+    } else {
+        intent.status.as_str()
+    };
+    let mut body = account_access_body(&intent, &bearer, &bearer.url);
+    body["Data"]["Status"] = json!(status);
+    Ok(axum::Json(body).into_response())
+}
+
+/// The app withdraws a consent: it is Revoked, and tokens issued under it stop at once.
+pub async fn delete_account_access(
+    State(state): State<AppState>,
+    Extension(bearer): Extension<Bearer>,
+    Path(consent_id): Path<String>,
+) -> ObResult<Response> {
+    bearer.require_scope("accounts")?;
+    bearer.require_client_token()?;
+    let intent = of_app(&state, &consent_id, &bearer.app_id, ACCOUNT_ACCESS).await?;
+    let at = now(&state).unix_timestamp();
+    let mut tx = state.db.begin().await?;
+    let changed = sqlx::query(
+        "UPDATE ob_consents SET status = 'Revoked', status_updated_at = $2 WHERE id = $1 AND status IN ('AwaitingAuthorisation', 'Authorised')",
+    )
+    .bind(&intent.id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Err(ObError::bad_request(
+            "UK.OBIE.Resource.InvalidConsentStatus",
+            format!("The consent is already {}.", intent.status),
+        ));
+    }
+    sqlx::query("UPDATE consents SET status = 'revoked', revoked_at = $2 WHERE intent_id = $1 AND status = 'granted'")
+        .bind(&intent.id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        Event::new(app_actor(&bearer), "sandbox.account_access_consent_deleted")
+            .resource("ob_consent", &intent.id)
+            .org(Some(&bearer.org_id)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
