@@ -474,7 +474,9 @@ impl Spend {
             / weight;
         // Weekends have 30% more payments: (5 × 10 + 2 × 13) / 70 of a weekday's.
         let payments_per_month_x1000 = i64::from(per_day_tenths) * 3044 * 76 / 70;
-        let scale = monthly * 100 * 1000 / (payments_per_month_x1000 * mean).max(1);
+        // Spend 85% of the budget on average: customers keep a margin, so over the
+        // years balances drift up a little instead of wandering below the overdraft.
+        let scale = monthly * 85 * 1000 / (payments_per_month_x1000 * mean).max(1);
         Spend {
             per_day_tenths,
             categories,

@@ -119,6 +119,24 @@ fn identifiers_are_valid_and_contacts_are_reserved() {
 }
 
 #[test]
+fn customers_stay_within_their_arranged_credit() {
+    let now = at(TODAY, 43_200);
+    let mut worst = Vec::new();
+    for seed in 0..20 {
+        for customer in &Dataset::generate(seed).customers {
+            for account in &customer.accounts {
+                let floor = -account.credit_line.unwrap_or(0);
+                let balance = account.balance_at(now, TODAY, &[]);
+                if balance < floor && account.kind != AccountKind::Loan {
+                    worst.push((seed, customer.username, account.nickname.clone(), balance));
+                }
+            }
+        }
+    }
+    assert!(worst.is_empty(), "{worst:?}");
+}
+
+#[test]
 fn salary_lands_on_payday_and_bills_recur() {
     let dataset = Dataset::generate(3);
     let current = &dataset.by_persona(Persona::Salaried).unwrap().accounts[0];

@@ -13,4 +13,5 @@ mod oauth;
 mod oauth_negative;
 mod ops;
 mod sandbox;
+mod sandbox_api;
 mod sandbox_helpers;
