@@ -40,7 +40,7 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
             <section class="card">
                 <h2>"Sandbox"</h2>
                 <p>"Register sandbox apps and get credentials at once: no approval is needed for the sandbox."</p>
-                <p><a href="/sandbox/apps">"Your sandbox apps"</a>" · "<a href="/sandbox/docs">"Sandbox documentation"</a></p>
+                <p><a href="/sandbox/apps">"Your sandbox apps"</a>" · "<a href="/sandbox/data">"Your sandbox data"</a>" · "<a href="/sandbox/docs">"Sandbox documentation"</a></p>
             </section>
         }
         .into_any(),

@@ -106,6 +106,7 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                 match viewer.role {
                     Role::PartnerAdmin | Role::PartnerDeveloper => {
                         links.push(("/sandbox/apps", "Sandbox"));
+                        links.push(("/sandbox/data", "Sandbox data"));
                         links.push(("/org/members", "Team"));
                     }
                     Role::Admin => {

@@ -1179,3 +1179,121 @@ async fn revocation_and_rate_limit_reach_the_api(server: TestServer) {
     assert!(limited.headers.contains_key("retry-after"));
 }
 both!(revocation_and_rate_limit_reach_the_api, demo);
+
+/// The portal's dataset page: the downloads are the CLI's bytes, a reset draws a new seed.
+async fn dataset_downloads_and_reset(server: TestServer) {
+    let partner = server.demo_partner().await;
+    let (status, html) = partner.text("/sandbox/data").await;
+    assert_eq!(status, StatusCode::OK);
+    let seed: u64 = crate::common::element_text(&html, "seed")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        html.matches("acc-").count() >= 17,
+        "the accounts are listed"
+    );
+
+    let range = "from=2026-09-01&to=2026-09-30";
+    let response = partner
+        .get(&format!(
+            "/sandbox/data/dataset.json?{range}&persona=salaried"
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("dataset.json"));
+    let bytes = response.bytes().await.unwrap();
+    let selection = sandbox_data::export::Selection {
+        persona: Some(sandbox_data::Persona::Salaried),
+        from: time::macros::date!(2026 - 09 - 01),
+        to: time::macros::date!(2026 - 09 - 30),
+    };
+    let mut expected = Vec::new();
+    sandbox_data::export::write_json(
+        &sandbox_data::Dataset::generate(seed),
+        &selection,
+        &mut expected,
+    )
+    .unwrap();
+    assert_eq!(
+        bytes.as_ref(),
+        expected.as_slice(),
+        "the download is what the CLI writes for the same seed"
+    );
+    let json: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(json["customers"].as_array().unwrap().len(), 1);
+    assert_eq!(json["synthetic"], "gatehouse-synthetic");
+    let csv = partner
+        .get(&format!("/sandbox/data/transactions.csv?{range}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("account_id,transaction_id,booking_date_time,amount"));
+    assert!(csv.lines().count() > 100);
+
+    for (query, status) in [
+        (
+            "dataset.json?from=2026-10-01&to=2026-09-01",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "dataset.json?from=2020-01-01&to=2026-09-01",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("dataset.json?from=yesterday", StatusCode::BAD_REQUEST),
+        ("dataset.json?persona=astronaut", StatusCode::BAD_REQUEST),
+        ("secrets.txt", StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(
+            partner
+                .get(&format!("/sandbox/data/{query}"))
+                .await
+                .status(),
+            status,
+            "{query}"
+        );
+    }
+    // Signed out: sign in first.
+    let anonymous = server.client();
+    assert_eq!(
+        anonymous.get("/sandbox/data/dataset.json").await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // Reset: confirmation required, then a new seed, and the old payments are gone.
+    let response = partner
+        .submit("/sandbox/data", "/sandbox/data/reset", &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        server
+            .count(&format!(
+                "SELECT COUNT(*) FROM sandbox_datasets WHERE seed = {seed}"
+            ))
+            .await,
+        1
+    );
+    let response = partner
+        .submit(
+            "/sandbox/data",
+            "/sandbox/data/reset",
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_location(&response, "/sandbox/data");
+    let (_, html) = partner.text("/sandbox/data").await;
+    let new_seed: u64 = crate::common::element_text(&html, "seed")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(new_seed, seed);
+    assert!(server
+        .audit_actions()
+        .await
+        .contains(&"sandbox.dataset_reset".to_string()));
+}
+both!(dataset_downloads_and_reset, demo);

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::handlers::routes())
         .merge(oauth::page_routes())
         .merge(sandbox::handlers::routes())
+        .merge(sandbox::data::routes())
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(sessions);
