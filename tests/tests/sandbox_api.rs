@@ -22,7 +22,7 @@ const SPECS: &str = concat!(
 
 fn load(file: &str) -> Value {
     let text = std::fs::read_to_string(format!("{SPECS}/{file}"))
-        .expect("the OBIE specification is in ../shared/specs");
+        .expect("the OBIE specification is in tests/specs");
     serde_json::from_str(&text).unwrap()
 }
 
