@@ -15,10 +15,8 @@ use crate::sandbox_helpers::*;
 
 pub const BASE: &str = "/sandbox/open-banking/v3.1";
 
-const SPECS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/specs/obie-v3.1.11"
-);
+/// The specification's OpenAPI files, copied unmodified from `../shared/specs`.
+const SPECS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/obie-v3.1.11");
 
 fn load(file: &str) -> Value {
     let text = std::fs::read_to_string(format!("{SPECS}/{file}"))
