@@ -23,7 +23,8 @@ pub struct External {
     pub counterparty: Option<Identifier>,
 }
 
-/// Where a page of transactions continues: after the `seq`th entry of `date`.
+/// Where a page of transactions continues: at the `index`th entry of `date` (the
+/// day's generated and external entries merged by time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor {
     pub date: Date,

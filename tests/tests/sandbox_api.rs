@@ -903,48 +903,41 @@ async fn bad_requests_are_refused_and_write_nothing(server: TestServer) {
         StatusCode::BAD_REQUEST,
         "UK.OBIE.Header.Invalid",
     );
-    let mut euro = body.clone();
-    euro["Data"]["Initiation"]["InstructedAmount"]["Currency"] = json!("EUR");
-    check(
-        &api.call(
-            "POST",
-            pisp,
-            &cc,
-            Some(&euro),
-            &[("x-idempotency-key", "k-euro")],
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "UK.OBIE.Unsupported.Currency",
-    );
-    let mut negative = body.clone();
-    negative["Data"]["Initiation"]["InstructedAmount"]["Amount"] = json!("-5");
-    check(
-        &api.call(
-            "POST",
-            pisp,
-            &cc,
-            Some(&negative),
-            &[("x-idempotency-key", "k-neg")],
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "UK.OBIE.Field.Invalid",
-    );
-    let mut account = body.clone();
-    account["Data"]["Initiation"]["CreditorAccount"]["Identification"] = json!("12");
-    check(
-        &api.call(
-            "POST",
-            pisp,
-            &cc,
-            Some(&account),
-            &[("x-idempotency-key", "k-acct")],
-        )
-        .await,
-        StatusCode::BAD_REQUEST,
-        "UK.OBIE.Unsupported.AccountIdentifier",
-    );
+    // One field of a valid consent changed at a time: (JSON pointer, value, error code).
+    for (n, (pointer, value, code)) in [
+        (
+            "/Data/Initiation/InstructedAmount/Currency",
+            "EUR",
+            "UK.OBIE.Unsupported.Currency",
+        ),
+        (
+            "/Data/Initiation/InstructedAmount/Amount",
+            "-5",
+            "UK.OBIE.Field.Invalid",
+        ),
+        (
+            "/Data/Initiation/CreditorAccount/Identification",
+            "12",
+            "UK.OBIE.Unsupported.AccountIdentifier",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut changed = body.clone();
+        *changed.pointer_mut(pointer).unwrap() = json!(value);
+        let key = format!("k-bad-{n}");
+        let answer = api
+            .call(
+                "POST",
+                pisp,
+                &cc,
+                Some(&changed),
+                &[("x-idempotency-key", &key)],
+            )
+            .await;
+        check(&answer, StatusCode::BAD_REQUEST, code);
+    }
     assert_eq!(
         server
             .count("SELECT COUNT(*) FROM ob_consents WHERE kind = 'domestic-payment'")

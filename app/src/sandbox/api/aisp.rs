@@ -210,6 +210,18 @@ pub async fn payments(
     Ok(out)
 }
 
+/// The sandbox payments that debited one account, by time.
+pub async fn account_payments(
+    state: &AppState,
+    org_id: &str,
+    account_id: &str,
+) -> ObResult<Vec<External>> {
+    Ok(payments(state, org_id, Some(account_id))
+        .await?
+        .remove(account_id)
+        .unwrap_or_default())
+}
+
 async fn accounts(
     State(state): State<AppState>,
     Extension(bearer): Extension<Bearer>,
@@ -260,7 +272,7 @@ fn balances_of(
             .map(Vec::as_slice)
             .unwrap_or_default();
         let booked = account.balance_at(reading.now, reading.today(), externals);
-        if let Value::Array(list) = obie::balances(account, booked) {
+        if let Value::Array(list) = obie::balances(account, booked, reading.now) {
             items.extend(list);
         }
     }
@@ -319,15 +331,13 @@ fn date_time(text: &Option<String>, name: &str) -> ObResult<Option<OffsetDateTim
     }
 }
 
-/// The booking window: what was asked, within what the consent allows.
-fn window(
-    reading: &Reading,
-    range: &Range,
-    opened: Date,
-) -> ObResult<(OffsetDateTime, OffsetDateTime)> {
-    let asked_from = date_time(&range.from_booking_date_time, "fromBookingDateTime")?;
-    let asked_to = date_time(&range.to_booking_date_time, "toBookingDateTime")?;
-    if let (Some(from), Some(to)) = (asked_from, asked_to) {
+/// The booking range a request asks for; either end may be open.
+type Asked = (Option<OffsetDateTime>, Option<OffsetDateTime>);
+
+fn asked(range: &Range) -> ObResult<Asked> {
+    let from = date_time(&range.from_booking_date_time, "fromBookingDateTime")?;
+    let to = date_time(&range.to_booking_date_time, "toBookingDateTime")?;
+    if let (Some(from), Some(to)) = (from, to) {
         if from > to {
             return Err(ObError::bad_request(
                 "UK.OBIE.Field.InvalidDate",
@@ -336,6 +346,15 @@ fn window(
             .at("fromBookingDateTime"));
         }
     }
+    Ok((from, to))
+}
+
+/// The booking window: what was asked, within what the consent allows.
+fn window(
+    reading: &Reading,
+    (asked_from, asked_to): Asked,
+    opened: Date,
+) -> (OffsetDateTime, OffsetDateTime) {
     let consent_from = reading
         .intent
         .transactions_from
@@ -355,7 +374,7 @@ fn window(
         .flatten()
         .min()
         .unwrap_or(reading.now);
-    Ok((from, to))
+    (from, to)
 }
 
 /// A page of visible transactions (the consent's Credits/Debits), continuing after the
@@ -399,8 +418,11 @@ fn next_link(bearer: &Bearer, cursor: Cursor) -> String {
     url.to_string()
 }
 
-fn cursor(range: &Range, window: (OffsetDateTime, OffsetDateTime)) -> ObResult<Option<Cursor>> {
-    let Some(text) = &range.page else {
+fn cursor(
+    page: Option<&str>,
+    window: (OffsetDateTime, OffsetDateTime),
+) -> ObResult<Option<Cursor>> {
+    let Some(text) = page else {
         return Ok(None);
     };
     let cursor = Cursor::decode(text).ok_or_else(|| {
@@ -454,18 +476,35 @@ async fn account_transactions(
 ) -> ObResult<Response> {
     let reading = Reading::start(&state, &bearer, &TRANSACTIONS).await?;
     let account = reading.account(&account_id)?;
-    let window = window(&reading, &range, account.opened)?;
-    let after = cursor(&range, window)?;
-    let payments = payments(&state, &bearer.org_id, Some(&account.id)).await?;
-    let externals = payments
-        .get(&account.id)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let (entries, next) = visible_page(&reading, account, externals, window, after);
-    Ok(Json(transactions_body(
-        &reading,
+    let asked = asked(&range)?;
+    transactions_page(
+        &state,
         &bearer,
-        vec![(account, entries, externals)],
+        &reading,
+        account,
+        asked,
+        range.page.as_deref(),
+    )
+    .await
+}
+
+/// One page of an account's transactions in the asked range, with `Links.Next`.
+async fn transactions_page(
+    state: &AppState,
+    bearer: &Bearer,
+    reading: &Reading,
+    account: &Account,
+    asked: Asked,
+    page: Option<&str>,
+) -> ObResult<Response> {
+    let window = window(reading, asked, account.opened);
+    let after = cursor(page, window)?;
+    let externals = account_payments(state, &bearer.org_id, &account.id).await?;
+    let (entries, next) = visible_page(reading, account, &externals, window, after);
+    Ok(Json(transactions_body(
+        reading,
+        bearer,
+        vec![(account, entries, &externals)],
         next,
         window,
     ))
@@ -483,11 +522,12 @@ async fn all_transactions(
     if range.page.is_some() {
         return Err(ObError::field_invalid("page", "The bulk /transactions endpoint is not paged: page each account's transactions instead."));
     }
+    let asked = asked(&range)?;
     let payments = payments(&state, &bearer.org_id, None).await?;
     let mut pages = Vec::new();
     let mut window_all = None;
     for account in reading.accounts() {
-        let window = window(&reading, &range, account.opened)?;
+        let window = window(&reading, asked, account.opened);
         window_all.get_or_insert(window);
         let externals = payments
             .get(&account.id)
@@ -501,9 +541,8 @@ async fn all_transactions(
 }
 
 /// The endpoint a list route serves, from the last segment of its path.
-fn list_kind(url: &str) -> &str {
-    let path = url.split('?').next().unwrap_or_default();
-    path.rsplit('/').next().unwrap_or_default()
+fn list_kind(bearer: &Bearer) -> &str {
+    bearer.path_url().rsplit('/').next().unwrap_or_default()
 }
 
 fn list_of(
@@ -555,7 +594,7 @@ async fn account_list(
     Extension(bearer): Extension<Bearer>,
     Path(account_id): Path<String>,
 ) -> ObResult<Response> {
-    let kind = list_kind(&bearer.url).to_string();
+    let kind = list_kind(&bearer).to_string();
     let reading = Reading::start(&state, &bearer, permissions_for(&kind)).await?;
     let account = reading.account(&account_id)?;
     let (field, items) = list_of(&reading, &kind, account)?;
@@ -566,7 +605,7 @@ async fn all_list(
     State(state): State<AppState>,
     Extension(bearer): Extension<Bearer>,
 ) -> ObResult<Response> {
-    let kind = list_kind(&bearer.url).to_string();
+    let kind = list_kind(&bearer).to_string();
     let reading = Reading::start(&state, &bearer, permissions_for(&kind)).await?;
     let mut field = "";
     let mut items = Vec::new();
@@ -631,31 +670,19 @@ async fn statement_transactions(
         .into_iter()
         .find(|p| p.0 == statement_id)
         .ok_or_else(|| ObError::not_found("The statement"))?;
-    let statement_range = Range {
-        from_booking_date_time: Some(obie::format_at(
-            PrimitiveDateTime::new(first, Time::MIDNIGHT).assume_utc(),
-        )),
-        to_booking_date_time: Some(obie::format_at(
-            PrimitiveDateTime::new(last, Time::MAX).assume_utc(),
-        )),
-        page: range.page,
-    };
-    let window = window(&reading, &statement_range, account.opened)?;
-    let after = cursor(&statement_range, window)?;
-    let payments = payments(&state, &bearer.org_id, Some(&account.id)).await?;
-    let externals = payments
-        .get(&account.id)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let (entries, next) = visible_page(&reading, account, externals, window, after);
-    Ok(Json(transactions_body(
-        &reading,
+    let asked = (
+        Some(PrimitiveDateTime::new(first, Time::MIDNIGHT).assume_utc()),
+        Some(PrimitiveDateTime::new(last, Time::MAX).assume_utc()),
+    );
+    transactions_page(
+        &state,
         &bearer,
-        vec![(account, entries, externals)],
-        next,
-        window,
-    ))
-    .into_response())
+        &reading,
+        account,
+        asked,
+        range.page.as_deref(),
+    )
+    .await
 }
 
 async fn psu_party(

@@ -319,27 +319,13 @@ pub async fn create_account_access(
     .await?;
     tx.commit().await?;
     let intent = of_app(&state, &id, &bearer.app_id, ACCOUNT_ACCESS).await?;
-    let mut response = (
-        StatusCode::CREATED,
-        axum::Json(account_access_body(
-            &intent,
-            &bearer,
-            &format!(
-                "{}/{}",
-                bearer.url.split('?').next().unwrap_or_default(),
-                id
-            ),
-        )),
-    )
-        .into_response();
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    Ok(super::created(account_access_body(
+        &intent,
+        &bearer.link_to(&id),
+    )))
 }
 
-fn account_access_body(intent: &Intent, _bearer: &Bearer, self_url: &str) -> Value {
+fn account_access_body(intent: &Intent, self_url: &str) -> Value {
     let mut data = json!({
         "ConsentId": intent.id,
         "CreationDateTime": format_time(intent.created_at),
@@ -372,7 +358,7 @@ pub async fn get_account_access(
     } else {
         intent.status.as_str()
     };
-    let mut body = account_access_body(&intent, &bearer, &bearer.url);
+    let mut body = account_access_body(&intent, &bearer.url);
     body["Data"]["Status"] = json!(status);
     Ok(axum::Json(body).into_response())
 }

@@ -50,6 +50,16 @@ pub struct Bearer {
 }
 
 impl Bearer {
+    /// The request's URL without its query.
+    pub fn path_url(&self) -> &str {
+        self.url.split('?').next().unwrap_or_default()
+    }
+
+    /// The URL of a resource this request created, for its `Links.Self`.
+    pub fn link_to(&self, id: &str) -> String {
+        format!("{}/{id}", self.path_url())
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.claims.scope.split(' ').any(|s| s == scope)
     }
@@ -88,6 +98,15 @@ impl Bearer {
             )
         })
     }
+}
+
+/// A 201 with a JSON body that must not be cached (it may carry customer data).
+pub fn created(body: serde_json::Value) -> Response {
+    let mut response = (axum::http::StatusCode::CREATED, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 pub fn now(state: &AppState) -> OffsetDateTime {

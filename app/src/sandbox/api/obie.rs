@@ -6,7 +6,7 @@
 use sandbox_data::ledger::Entry;
 use sandbox_data::model::{Account, Customer, Identifier, Party};
 use sandbox_data::{money, External};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
@@ -83,7 +83,7 @@ pub fn account(account: &Account, intent: &Intent) -> Value {
 }
 
 /// The booked and available balances now, with the arranged credit line.
-pub fn balances(account: &Account, booked: i64) -> Value {
+pub fn balances(account: &Account, booked: i64, now: OffsetDateTime) -> Value {
     let at = |kind: &str, minor: i64, now: &str| {
         let mut balance = json!({
             "AccountId": account.id,
@@ -97,7 +97,7 @@ pub fn balances(account: &Account, booked: i64) -> Value {
         }
         balance
     };
-    let now = format_at(OffsetDateTime::now_utc());
+    let now = format_at(now);
     json!([
         at("InterimBooked", booked, &now),
         at(
@@ -370,8 +370,4 @@ pub fn consented<'a>(customer: &'a Customer, intent: &Intent) -> Vec<&'a Account
         .iter()
         .filter(|a| intent.accounts.contains(&a.id))
         .collect()
-}
-
-pub fn object(pairs: Map<String, Value>) -> Value {
-    Value::Object(pairs)
 }

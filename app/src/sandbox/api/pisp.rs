@@ -127,15 +127,6 @@ fn consent_body(intent: &Intent, self_url: &str) -> Value {
     })
 }
 
-fn with_no_store(status: StatusCode, body: Value) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    response
-}
-
 async fn create_consent(
     State(state): State<AppState>,
     Extension(bearer): Extension<Bearer>,
@@ -200,10 +191,7 @@ async fn create_consent(
         created_at: at,
         status_updated_at: at,
     };
-    let response = consent_body(
-        &intent,
-        &format!("{}/{id}", bearer.url.split('?').next().unwrap_or_default()),
-    );
+    let response = consent_body(&intent, &bearer.link_to(&id));
     idempotency::remember(
         &mut tx,
         &bearer.app_id,
@@ -225,7 +213,7 @@ async fn create_consent(
     )
     .await?;
     tx.commit().await?;
-    Ok(with_no_store(StatusCode::CREATED, response))
+    Ok(super::created(response))
 }
 
 async fn get_consent(
@@ -272,12 +260,8 @@ async fn available(state: &AppState, bearer: &Bearer, intent: &Intent) -> ObResu
             "The debtor account is no longer in this sandbox.",
         )
     })?;
-    let payments = super::aisp::payments(state, &bearer.org_id, Some(&account_id)).await?;
-    let externals = payments
-        .get(&account_id)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let balance = account.balance_at(now, now.date(), externals);
+    let externals = super::aisp::account_payments(state, &bearer.org_id, &account_id).await?;
+    let balance = account.balance_at(now, now.date(), &externals);
     Ok((account_id, balance + account.credit_line.unwrap_or(0)))
 }
 
@@ -431,11 +415,7 @@ async fn create_payment(
         outcome: outcome.into(),
         created_at: at,
     };
-    let response = payment_body(
-        &row,
-        at,
-        &format!("{}/{id}", bearer.url.split('?').next().unwrap_or_default()),
-    );
+    let response = payment_body(&row, at, &bearer.link_to(&id));
     idempotency::remember(
         &mut tx,
         &bearer.app_id,
@@ -454,7 +434,7 @@ async fn create_payment(
     )
     .await?;
     tx.commit().await?;
-    Ok(with_no_store(StatusCode::CREATED, response))
+    Ok(super::created(response))
 }
 
 async fn get_payment(
