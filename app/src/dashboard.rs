@@ -16,6 +16,15 @@ pub struct Summary {
     pub users_total: i64,
     pub organisations: i64,
     pub audit_events: i64,
+    /// The highest tier the organisation is approved for.
+    pub approved_tier: Option<i64>,
+    /// The organisation's latest application: id, tier, status label.
+    pub application: Option<(String, i64, String)>,
+    /// The bank's latest message on it.
+    pub last_message: Option<String>,
+    /// Applications waiting for review, and how many of them are past their SLA.
+    pub queue_waiting: i64,
+    pub queue_overdue: i64,
 }
 
 pub fn page(role: Role, summary: Summary) -> AnyView {
@@ -33,9 +42,14 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
                 <p>{format!("{} members, {} invitations pending.", summary.members, summary.pending_invitations)}</p>
                 <p><a href="/org/members">{if role == Role::PartnerAdmin { "Manage your team" } else { "See your team" }}</a></p>
             </section>
-            <section class="card">
+            <section class="card" id="onboarding-panel">
                 <h2>"Onboarding"</h2>
-                <p>"Choose the tier your use case needs and complete its due diligence. The onboarding wizard opens here once the bank has published its tiers."</p>
+                <p>{match summary.approved_tier { Some(tier) => format!("Approved for tier {tier}."), None => "Not approved for any tier yet.".to_string() }}</p>
+                {summary.application.clone().map(|(id, tier, status)| view! {
+                    <p>{format!("Application for tier {tier}: {status}. ")}<a href=format!("/onboarding/{id}")>"Open it"</a></p>
+                })}
+                {summary.last_message.clone().map(|m| view! { <p class="message-body">{format!("The bank wrote: {m}")}</p> })}
+                <p><a href="/onboarding">"Onboarding and due diligence"</a></p>
             </section>
             <section class="card">
                 <h2>"Sandbox"</h2>
@@ -47,7 +61,8 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
         Role::Reviewer | Role::Approver => view! {
             <section class="card">
                 <h2>"Review queue"</h2>
-                <p>"Due-diligence dossiers and production access requests will queue here, oldest first, with their review deadlines."</p>
+                <p>{format!("{} onboarding applications waiting, {} past their review SLA.", summary.queue_waiting, summary.queue_overdue)}</p>
+                <p><a href="/review">"Open the queue"</a></p>
             </section>
             <section class="card">
                 <h2>{if role == Role::Approver { "Second approvals" } else { "Your role" }}</h2>
@@ -112,6 +127,31 @@ pub async fn handler(
             Some(org.clone()),
         )
         .await?;
+    }
+    if let Some(org) = &user.org_id {
+        summary.approved_tier = crate::onboarding::service::approved_tier(&state, org).await?;
+        let latest = crate::onboarding::service::applications(&state, org)
+            .await?
+            .into_iter()
+            .next();
+        if let Some(app) = latest {
+            summary.last_message = crate::onboarding::service::messages(&state, &app.id)
+                .await?
+                .into_iter()
+                .rev()
+                .find(|m| m.side == "bank")
+                .map(|m| m.body);
+            summary.application = Some((
+                app.id,
+                app.tier,
+                crate::onboarding::model::status_label(&app.status).to_string(),
+            ));
+        }
+    }
+    if user.role.is_staff() && user.role != Role::Admin {
+        let queue = crate::onboarding::review::queue(&state, &Default::default()).await?;
+        summary.queue_waiting = queue.len() as i64;
+        summary.queue_overdue = queue.iter().filter(|item| item.overdue()).count() as i64;
     }
     if user.role == Role::Admin {
         summary.users_total = count("SELECT COUNT(*) FROM users", None).await?;

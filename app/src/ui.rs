@@ -107,13 +107,15 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                     Role::PartnerAdmin | Role::PartnerDeveloper => {
                         links.push(("/sandbox/apps", "Sandbox"));
                         links.push(("/sandbox/data", "Sandbox data"));
+                        links.push(("/onboarding", "Onboarding"));
                         links.push(("/org/members", "Team"));
                     }
                     Role::Admin => {
                         links.push(("/admin/users", "Users"));
                         links.push(("/admin/audit", "Audit trail"));
+                        links.push(("/admin/catalogue", "Catalogue"));
                     }
-                    Role::Reviewer | Role::Approver => {}
+                    Role::Reviewer | Role::Approver => links.push(("/review", "Review queue")),
                 }
             }
             links.push(("/account", "Account security"));

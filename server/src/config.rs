@@ -94,6 +94,16 @@ pub struct Config {
     #[arg(long, env = "GATEHOUSE_SANDBOX_MAX_RATE_LIMIT", default_value_t = 6000)]
     pub sandbox_max_rate_limit: u32,
 
+    /// Where onboarding evidence files are kept: unset means `DATA_DIR/evidence` on the
+    /// local filesystem; `s3://bucket/prefix` means S3-compatible storage, configured by
+    /// the usual AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT.
+    #[arg(long, env = "GATEHOUSE_EVIDENCE_STORE")]
+    pub evidence_store: Option<String>,
+
+    /// Largest evidence upload accepted, in megabytes.
+    #[arg(long, env = "GATEHOUSE_EVIDENCE_MAX_MB", default_value_t = 10)]
+    pub evidence_max_mb: usize,
+
     /// Address of the mTLS listener (RFC 8705) for `tls_client_auth` clients and
     /// certificate-bound tokens, e.g. `127.0.0.1:3443`. Off when not set.
     #[arg(long, env = "GATEHOUSE_MTLS_ADDR")]
@@ -200,6 +210,8 @@ impl Config {
         settings.sandbox_credential_days = self.sandbox_credential_days;
         settings.signing_alg = self.signing_alg.clone();
         settings.sandbox_max_rate_limit = self.sandbox_max_rate_limit;
+        settings.evidence_store_url = self.evidence_store.clone();
+        settings.evidence_max_bytes = self.evidence_max_mb.max(1) * 1024 * 1024;
         settings.mtls_public_url = match (&self.mtls_public_url, self.mtls_addr) {
             (Some(url), _) => Some(url.clone()),
             (None, Some(addr)) => Some(url::Url::parse(&format!("https://{addr}"))?),

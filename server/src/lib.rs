@@ -46,6 +46,7 @@ pub async fn start_with_mtls(
 ) -> Result<Running, app::platform::error::Error> {
     let demo = settings.demo;
     let state = AppState::new(settings).await?;
+    app::onboarding::catalogue::ensure_default(&state).await?;
     let admin_setup_link = if demo {
         bootstrap::seed_demo(&state).await?;
         None

@@ -11,6 +11,7 @@ mod members;
 mod mtls;
 mod oauth;
 mod oauth_negative;
+mod onboarding;
 mod ops;
 mod sandbox;
 mod sandbox_api;

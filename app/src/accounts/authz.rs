@@ -17,6 +17,12 @@ pub enum Action {
     ManageMembers,
     /// Create sandbox apps, manage their credentials, consents and request logs.
     UseSandbox,
+    /// See the organisation's onboarding applications.
+    ViewOnboarding,
+    /// Fill in, upload evidence for and submit an onboarding application.
+    ManageOnboarding,
+    /// Edit the catalogue: scopes, tiers and questionnaires.
+    ManageCatalogue,
     /// Ask for production access (a later issue); needs a second factor.
     RequestProductionAccess,
     /// Work the review queue.
@@ -51,11 +57,13 @@ pub fn role_allows(role: Role, action: Action) -> bool {
     use Role::*;
     match action {
         ViewDashboard | ManageOwnAccount => true,
-        ViewMembers | UseSandbox => matches!(role, PartnerAdmin | PartnerDeveloper),
-        ManageMembers | RequestProductionAccess => role == PartnerAdmin,
+        ViewMembers | UseSandbox | ViewOnboarding => {
+            matches!(role, PartnerAdmin | PartnerDeveloper)
+        }
+        ManageMembers | RequestProductionAccess | ManageOnboarding => role == PartnerAdmin,
         Review => matches!(role, Reviewer | Approver),
         Approve => role == Approver,
-        ManageUsers | ViewAuditTrail => role == Admin,
+        ManageUsers | ViewAuditTrail | ManageCatalogue => role == Admin,
     }
 }
 

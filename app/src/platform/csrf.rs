@@ -21,6 +21,34 @@ pub const FORM_BODY_LIMIT: usize = 64 * 1024;
 
 pub const FIELD: &str = "csrf_token";
 
+/// The largest multipart body (an evidence upload and its few fields) read at all.
+pub fn upload_limit(settings: &super::settings::Settings) -> usize {
+    settings.evidence_max_bytes + 256 * 1024
+}
+
+fn too_large() -> Response {
+    let page = ui::MessagePage::new(
+        "The form is too large",
+        "What you sent is larger than Gatehouse accepts.",
+    );
+    (StatusCode::PAYLOAD_TOO_LARGE, ui::render_message_page(page)).into_response()
+}
+
+/// The `csrf_token` field of a multipart body (a file upload form without JavaScript
+/// cannot send a header).
+async fn multipart_token(content_type: &str, bytes: &axum::body::Bytes) -> Option<String> {
+    let boundary = multer::parse_boundary(content_type).ok()?;
+    let body = bytes.clone();
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(FIELD) {
+            return field.text().await.ok();
+        }
+    }
+    None
+}
+
 pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match check(&state, request, next).await {
         Ok(response) => response,
@@ -67,10 +95,25 @@ async fn check(state: &AppState, request: Request, next: Next) -> Result<Respons
     let Some(expected) = expected else {
         return Err(refusal("no session token"));
     };
-    let is_form = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        .unwrap_or_default()
+        .to_string();
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+    if content_type.starts_with("multipart/form-data") {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = to_bytes(body, upload_limit(&state.settings)).await else {
+            return Ok(too_large());
+        };
+        let sent = multipart_token(&content_type, &bytes).await;
+        if !sent.is_some_and(|sent| ct_eq(&sent, &expected)) {
+            return Err(refusal("token missing or wrong"));
+        }
+        return Ok(next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await);
+    }
     if !is_form {
         let sent = headers
             .get("x-csrf-token")
@@ -84,15 +127,7 @@ async fn check(state: &AppState, request: Request, next: Next) -> Result<Respons
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, FORM_BODY_LIMIT).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            let page = ui::MessagePage::new(
-                "The form is too large",
-                "What you sent is larger than Gatehouse accepts.",
-            );
-            return Ok(
-                (StatusCode::PAYLOAD_TOO_LARGE, ui::render_message_page(page)).into_response(),
-            );
-        }
+        Err(_) => return Ok(too_large()),
     };
     let sent = url::form_urlencoded::parse(&bytes)
         .find(|(k, _)| k == FIELD)

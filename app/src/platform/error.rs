@@ -23,6 +23,12 @@ pub enum Error {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// An upload over the size limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// An upload of a type Gatehouse does not accept.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The user's input must be corrected; handlers show the form again with these.
     #[error("the form has errors")]
     Invalid(Invalid),
@@ -48,6 +54,8 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(invalid) => invalid.status,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -98,7 +106,9 @@ impl IntoResponse for Error {
                 ui::render_message_page(ui::MessagePage::new("You cannot do that", message)),
             )
                 .into_response(),
-            Self::BadRequest(message) => (
+            Self::BadRequest(message)
+            | Self::PayloadTooLarge(message)
+            | Self::UnsupportedMediaType(message) => (
                 status,
                 ui::render_message_page(ui::MessagePage::new("There is a problem", message)),
             )

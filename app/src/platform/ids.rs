@@ -16,6 +16,11 @@ pub const CREDENTIAL: &str = "crd";
 pub const CONSENT: &str = "cns";
 pub const REQUEST: &str = "rlg";
 pub const REFRESH_FAMILY: &str = "rtf";
+pub const QUESTIONNAIRE: &str = "qnr";
+pub const APPLICATION: &str = "onb";
+pub const EVIDENCE: &str = "evd";
+pub const DOSSIER: &str = "dos";
+pub const MESSAGE: &str = "amg";
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use super::context::Ctx;
 use super::state::AppState;
 use super::{csrf, headers, metrics};
-use crate::{accounts, audit, dashboard, home, mail, oauth, ops, sandbox};
+use crate::{accounts, audit, dashboard, home, mail, oauth, onboarding, ops, sandbox};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -38,6 +38,9 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::page_routes())
         .merge(sandbox::handlers::routes())
         .merge(sandbox::data::routes())
+        .merge(onboarding::handlers::routes(csrf::upload_limit(
+            &state.settings,
+        )))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(sessions);

@@ -38,6 +38,12 @@ pub struct Settings {
     pub sandbox_max_rate_limit: u32,
     /// The external base URL of the mTLS listener (RFC 8705 endpoint aliases), when one runs.
     pub mtls_public_url: Option<url::Url>,
+    /// Where onboarding evidence files are stored: `None` means the `evidence` folder
+    /// in `data_dir`; otherwise an object-store URL (`s3://bucket/prefix`, with the
+    /// `AWS_*` environment variables for credentials, region and endpoint).
+    pub evidence_store_url: Option<String>,
+    /// The largest evidence file accepted, in bytes.
+    pub evidence_max_bytes: usize,
 }
 
 impl Settings {
@@ -60,6 +66,8 @@ impl Settings {
             signing_alg: "ES256".into(),
             sandbox_max_rate_limit: 6000,
             mtls_public_url: None,
+            evidence_store_url: None,
+            evidence_max_bytes: 10 * 1024 * 1024,
         }
     }
 

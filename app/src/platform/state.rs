@@ -35,6 +35,8 @@ pub struct Inner {
     pub oauth: crate::oauth::Runtime,
     /// Each organisation's synthetic sandbox dataset, cached.
     pub datasets: crate::sandbox::api::dataset::Datasets,
+    /// Where onboarding evidence files are kept.
+    pub evidence: crate::onboarding::evidence::Store,
 }
 
 #[derive(Clone)]
@@ -74,6 +76,7 @@ impl AppState {
         let ring =
             crate::oauth::keys::ensure(&db, &keys, "sandbox", alg, super::time::now()).await?;
         let oauth = crate::oauth::Runtime::new(ring, db.clone());
+        let evidence = crate::onboarding::evidence::open_store(&settings)?;
         Ok(Self(Arc::new(Inner {
             db,
             settings,
@@ -86,6 +89,7 @@ impl AppState {
             clock: Clock::default(),
             oauth,
             datasets: Default::default(),
+            evidence,
         })))
     }
 }

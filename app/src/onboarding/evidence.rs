@@ -1,0 +1,348 @@
+//! Evidence files: checked by their bytes (PDF, PNG or JPEG only, whatever the name
+//! says), limited in size, hashed (SHA-256), and kept in an object store — the local
+//! filesystem by default, S3-compatible storage when configured. Only the uploading
+//! organisation and bank staff can read them back.
+
+use std::sync::Arc;
+
+use object_store::path::Path as ObjectPath;
+use object_store::ObjectStore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::model::{self, EvidenceFacts, EvidenceKind};
+use crate::audit::{self, Event};
+use crate::platform::context::{AuthUser, ClientInfo};
+use crate::platform::error::{Error, Invalid, Result};
+use crate::platform::settings::Settings;
+use crate::platform::state::AppState;
+use crate::platform::{ids, time::now};
+
+/// The object store evidence lives in.
+pub type Store = Arc<dyn ObjectStore>;
+
+pub fn open_store(settings: &Settings) -> Result<Store> {
+    match &settings.evidence_store_url {
+        None => {
+            let dir = settings.data_dir.join("evidence");
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
+            let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                .map_err(Error::internal)?;
+            Ok(Arc::new(store))
+        }
+        Some(url) => {
+            let url = url::Url::parse(url).map_err(|e| {
+                Error::Internal(format!("the evidence store URL is not valid: {e}"))
+            })?;
+            // Options (credentials, region, endpoint) come from the AWS_* environment.
+            let (store, prefix) = object_store::parse_url_opts(
+                &url,
+                std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v)),
+            )
+            .map_err(Error::internal)?;
+            Ok(Arc::new(object_store::prefix::PrefixStore::new(
+                store, prefix,
+            )))
+        }
+    }
+}
+
+/// The media type of a file, read from its first bytes; only PDF, PNG and JPEG pass.
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    match infer::get(bytes)?.mime_type() {
+        "application/pdf" => Some("application/pdf"),
+        "image/png" => Some("image/png"),
+        "image/jpeg" => Some("image/jpeg"),
+        _ => None,
+    }
+}
+
+/// An upload as the form sends it.
+#[derive(Default)]
+pub struct Upload {
+    pub kind: String,
+    pub issued_on: String,
+    pub expires_on: String,
+    pub filename: String,
+    pub bytes: bytes::Bytes,
+}
+
+/// One stored file.
+#[derive(Clone, Debug)]
+pub struct Evidence {
+    pub id: String,
+    pub org_id: String,
+    pub kind: EvidenceKind,
+    pub filename: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub object_key: String,
+    pub issued_on: String,
+    pub expires_on: String,
+    pub uploaded_at: i64,
+}
+
+impl Evidence {
+    pub fn facts(&self) -> EvidenceFacts {
+        EvidenceFacts {
+            id: self.id.clone(),
+            kind: self.kind,
+            issued_on: self.issued_on.clone(),
+            expires_on: self.expires_on.clone(),
+        }
+    }
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+);
+
+const COLUMNS: &str = "id, org_id, kind, filename, content_type, size_bytes, sha256, object_key, issued_on, expires_on, uploaded_at";
+
+fn of(row: Row) -> Result<Evidence> {
+    let (
+        id,
+        org_id,
+        kind,
+        filename,
+        content_type,
+        size_bytes,
+        sha256,
+        object_key,
+        issued_on,
+        expires_on,
+        uploaded_at,
+    ) = row;
+    Ok(Evidence {
+        kind: EvidenceKind::parse(&kind)
+            .ok_or_else(|| Error::Internal(format!("evidence kind {kind}")))?,
+        id,
+        org_id,
+        filename,
+        content_type,
+        size_bytes,
+        sha256,
+        object_key,
+        issued_on,
+        expires_on,
+        uploaded_at,
+    })
+}
+
+/// The organisation's current evidence (not removed), newest first.
+pub async fn list(state: &AppState, org_id: &str) -> Result<Vec<Evidence>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM evidence WHERE org_id = $1 AND removed_at IS NULL ORDER BY uploaded_at DESC, id DESC"
+    ))
+    .bind(org_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    rows.into_iter().map(of).collect()
+}
+
+/// One file, for its organisation (`Some(org)`) or for bank staff (`None`). Removed
+/// files stay readable: a dossier may cite them.
+pub async fn get(state: &AppState, org_id: Option<&str>, id: &str) -> Result<Evidence> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM evidence WHERE id = $1 AND ($2 IS NULL OR org_id = $2)"
+    ))
+    .bind(id)
+    .bind(org_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    row.map(of).ok_or(Error::NotFound)?
+}
+
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// Checks and stores an upload. Nothing is written unless every check passes; the
+/// object is written first and removed again if the database refuses the row.
+pub async fn upload(
+    state: &AppState,
+    user: &AuthUser,
+    client: &ClientInfo,
+    upload: Upload,
+) -> Result<String> {
+    let org_id = user.org_id.as_deref().ok_or(Error::NotFound)?;
+    let mut invalid = Invalid::new();
+    let kind = EvidenceKind::parse(&upload.kind);
+    if kind.is_none() {
+        invalid.add("kind", "Choose the type of evidence.");
+    }
+    let today = today();
+    let issued = model::parse_date(upload.issued_on.trim());
+    match issued {
+        None => invalid.add(
+            "issued_on",
+            "Enter the issue date as YYYY-MM-DD, for example 2026-03-31.",
+        ),
+        Some(date) if date > today => {
+            invalid.add("issued_on", "The issue date cannot be in the future.")
+        }
+        Some(_) => {}
+    }
+    match model::parse_date(upload.expires_on.trim()) {
+        None => invalid.add(
+            "expires_on",
+            "Enter the expiry date as YYYY-MM-DD, for example 2027-03-31.",
+        ),
+        Some(date) if date <= today => invalid.add(
+            "expires_on",
+            "The expiry date must be in the future: this document has expired.",
+        ),
+        Some(date) if issued.is_some_and(|i| date <= i) => invalid.add(
+            "expires_on",
+            "The expiry date must be after the issue date.",
+        ),
+        Some(_) => {}
+    }
+    let filename: String = upload
+        .filename
+        .chars()
+        .filter(|c| !c.is_control() && *c != '/' && *c != '\\' && *c != '"')
+        .take(200)
+        .collect();
+    if upload.bytes.is_empty() {
+        invalid.add("file", "Choose a file: the file is empty or missing.");
+    }
+    invalid.into_result()?;
+    if upload.bytes.len() > state.settings.evidence_max_bytes {
+        return Err(Error::PayloadTooLarge(format!(
+            "The file is larger than {} MB.",
+            state.settings.evidence_max_bytes / (1024 * 1024)
+        )));
+    }
+    let Some(content_type) = sniff(&upload.bytes) else {
+        return Err(Error::UnsupportedMediaType(
+            "The file must be a PDF, PNG or JPEG. Its contents are not one of those, whatever its name says.".into(),
+        ));
+    };
+    let Some(kind) = kind else {
+        return Err(Error::internal("kind checked above"));
+    };
+    let id = ids::new_id(ids::EVIDENCE);
+    let sha256 = hex::encode(Sha256::digest(&upload.bytes));
+    let size = upload.bytes.len() as i64;
+    let key = format!("evidence/{org_id}/{id}");
+    let path = ObjectPath::from(key.as_str());
+    state
+        .evidence
+        .put(&path, upload.bytes.into())
+        .await
+        .map_err(Error::internal)?;
+    let written = async {
+        let mut tx = state.db.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO evidence ({COLUMNS}, uploaded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&id)
+        .bind(org_id)
+        .bind(kind.as_str())
+        .bind(if filename.is_empty() { "upload".to_string() } else { filename.clone() })
+        .bind(content_type)
+        .bind(size)
+        .bind(&sha256)
+        .bind(&key)
+        .bind(upload.issued_on.trim())
+        .bind(upload.expires_on.trim())
+        .bind(now())
+        .bind(&user.id)
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            Event::new(user.actor(), "onboarding.evidence_uploaded")
+                .client(client)
+                .org(Some(org_id))
+                .resource("evidence", &id)
+                .details(json!({
+                    "kind": kind.as_str(), "filename": filename, "content_type": content_type,
+                    "size_bytes": size, "sha256": sha256,
+                    "issued_on": upload.issued_on.trim(), "expires_on": upload.expires_on.trim(),
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    }
+    .await;
+    if let Err(err) = written {
+        if let Err(cleanup) = state.evidence.delete(&path).await {
+            tracing::error!(error = %cleanup, key, "could not remove an orphaned evidence object");
+        }
+        return Err(err);
+    }
+    Ok(id)
+}
+
+/// Removes a file from the organisation's current evidence. The row and the object
+/// stay, because a submitted dossier may cite them.
+pub async fn remove(
+    state: &AppState,
+    user: &AuthUser,
+    client: &ClientInfo,
+    id: &str,
+) -> Result<()> {
+    let org_id = user.org_id.as_deref().ok_or(Error::NotFound)?;
+    let mut tx = state.db.begin().await?;
+    let done = sqlx::query(
+        "UPDATE evidence SET removed_at = $1 WHERE id = $2 AND org_id = $3 AND removed_at IS NULL",
+    )
+    .bind(now())
+    .bind(id)
+    .bind(org_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    audit::record(
+        &mut tx,
+        Event::new(user.actor(), "onboarding.evidence_removed")
+            .client(client)
+            .org(Some(org_id))
+            .resource("evidence", id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The file's bytes.
+pub async fn read(state: &AppState, evidence: &Evidence) -> Result<bytes::Bytes> {
+    let path = ObjectPath::from(evidence.object_key.as_str());
+    let object = state.evidence.get(&path).await.map_err(Error::internal)?;
+    object.bytes().await.map_err(Error::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sniff;
+
+    #[test]
+    fn files_are_judged_by_their_bytes() {
+        assert_eq!(
+            sniff(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"),
+            Some("application/pdf")
+        );
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Some("image/png"));
+        assert_eq!(sniff(b"\xff\xd8\xff\xe0\0\x10JFIF\0"), Some("image/jpeg"));
+        assert_eq!(sniff(b"<html><body>not a pdf</body></html>"), None);
+        assert_eq!(sniff(b"PK\x03\x04 a zip file"), None);
+        assert_eq!(sniff(b""), None);
+    }
+}
