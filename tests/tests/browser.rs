@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::common::{totp_code, Backend, TestServer};
 
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -27,7 +27,7 @@ fn find_program(candidates: &[&str]) -> Option<String> {
         .map(|p| p.to_string())
 }
 
-async fn start_driver() -> Option<(Driver, String, String)> {
+pub(crate) async fn start_driver() -> Option<(Driver, String, String)> {
     let driver = find_program(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
     let browser = find_program(&[
         "/usr/bin/chromium",
@@ -66,7 +66,11 @@ async fn start_driver() -> Option<(Driver, String, String)> {
 }
 
 /// Types `value` into the field with `id`, once it is on the page.
-async fn fill(browser: &fantoccini::Client, id: &str, value: &str) -> Result<(), CmdError> {
+pub(crate) async fn fill(
+    browser: &fantoccini::Client,
+    id: &str,
+    value: &str,
+) -> Result<(), CmdError> {
     browser
         .wait()
         .for_element(Locator::Id(id))
@@ -76,16 +80,30 @@ async fn fill(browser: &fantoccini::Client, id: &str, value: &str) -> Result<(),
 }
 
 /// Clicks the element `locator` finds, once it is on the page.
-async fn click(browser: &fantoccini::Client, locator: Locator<'_>) -> Result<(), CmdError> {
+pub(crate) async fn click(
+    browser: &fantoccini::Client,
+    locator: Locator<'_>,
+) -> Result<(), CmdError> {
     browser.wait().for_element(locator).await?.click().await?;
     Ok(())
 }
 
 /// A headless Chromium session with JavaScript disabled.
-async fn open_browser(
+pub(crate) async fn open_browser(
     webdriver: &str,
     binary: &str,
     profile: &std::path::Path,
+) -> fantoccini::Client {
+    open_browser_with(webdriver, binary, profile, false).await
+}
+
+/// A headless Chromium session, with or without JavaScript (the accessibility
+/// checker needs it; Gatehouse's pages never do).
+pub(crate) async fn open_browser_with(
+    webdriver: &str,
+    binary: &str,
+    profile: &std::path::Path,
+    javascript: bool,
 ) -> fantoccini::Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -95,7 +113,7 @@ async fn open_browser(
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                      "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                      format!("--user-data-dir={}", profile.display())],
-            "prefs": { "profile.managed_default_content_settings.javascript": 2 }
+            "prefs": { "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 } }
         }),
     );
     ClientBuilder::rustls()

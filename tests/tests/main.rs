@@ -6,6 +6,7 @@ mod common;
 mod accounts;
 mod audit;
 mod browser;
+mod browser_onboarding;
 mod mail;
 mod members;
 mod mtls;

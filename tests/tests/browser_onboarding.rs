@@ -1,0 +1,354 @@
+//! Onboarding end to end in headless Chromium with JavaScript disabled: a partner
+//! admin completes the Tier 2 wizard with uploads, a reviewer approves. Then every
+//! onboarding page passes axe-core (in a second, JavaScript-enabled session, since
+//! the checker is a script) with no serious or critical violation.
+
+use fantoccini::error::CmdError;
+use fantoccini::{Client as Browser, Locator};
+use serde_json::Value;
+
+use crate::browser::{click, fill, open_browser, open_browser_with, start_driver};
+use crate::common::{totp_code, Backend, TestServer};
+use crate::onboarding::{date, ACME_ADMIN, REVIEWER};
+
+/// Signs in; bank staff also give the demo TOTP code `staff` steps ahead (a code is
+/// single-use, so a second sign-in in the same 30 seconds takes the next one).
+async fn sign_in(
+    browser: &Browser,
+    base: &str,
+    email: &str,
+    staff: Option<i64>,
+) -> Result<(), CmdError> {
+    browser.goto(&format!("{base}/signin")).await?;
+    fill(browser, "email", email).await?;
+    fill(browser, "password", app::accounts::bootstrap::DEMO_PASSWORD).await?;
+    click(
+        browser,
+        Locator::Css("form[action='/signin'] button[type=submit]"),
+    )
+    .await?;
+    if let Some(offset) = staff {
+        let secret = app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET)
+            .expect("the demo secret");
+        fill(browser, "code", &totp_code(&secret, offset)).await?;
+        click(
+            browser,
+            Locator::Css("form[action='/signin/code'] button[type=submit]"),
+        )
+        .await?;
+    }
+    browser.wait().for_element(Locator::Css(".cards")).await?;
+    Ok(())
+}
+
+async fn sign_out(browser: &Browser) -> Result<(), CmdError> {
+    click(browser, Locator::Css("form[action='/signout'] button")).await?;
+    browser
+        .wait()
+        .for_element(Locator::LinkText("Sign in"))
+        .await?;
+    Ok(())
+}
+
+/// Fills text inputs and clicks radios (by id), then "Save and continue".
+async fn step(
+    browser: &Browser,
+    task: &str,
+    texts: &[(&str, &str)],
+    radios: &[&str],
+) -> Result<(), CmdError> {
+    click(browser, Locator::LinkText(task)).await?;
+    for (id, value) in texts {
+        fill(browser, id, value).await?;
+    }
+    for id in radios {
+        click(browser, Locator::Id(id)).await?;
+    }
+    click(browser, Locator::Css("button[value='continue']")).await?;
+    browser.wait().for_element(Locator::Id("tasks")).await?;
+    Ok(())
+}
+
+/// Waits until the element `css` finds contains `needle` (the page may still be
+/// changing under the previous one), and returns its text.
+async fn wait_text(browser: &Browser, css: &str, needle: &str) -> Result<String, CmdError> {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(element) = browser.find(Locator::Css(css)).await {
+            if let Ok(text) = element.text().await {
+                if text.contains(needle) {
+                    return Ok(text);
+                }
+                last = text;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css} never contained {needle:?}; last seen: {last:?}");
+}
+
+async fn status_of(browser: &Browser, slug: &str) -> Result<String, CmdError> {
+    browser
+        .find(Locator::Id(&format!("task-{slug}-status")))
+        .await?
+        .text()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_completes_tier_2_and_a_reviewer_approves_in_a_browser() {
+    let Some((_driver, webdriver, binary)) = start_driver().await else {
+        return;
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = TestServer::start(Backend::Sqlite, true).await.unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let pdf = files.path().join("pen-test-summary.pdf");
+    std::fs::write(&pdf, crate::onboarding::PDF).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = open_browser(&webdriver, &binary, profile.path()).await;
+    let base = server.base.clone();
+    let mut pages = Vec::new();
+    let result = async {
+        sign_in(&browser, &base, ACME_ADMIN, None).await?;
+        click(&browser, Locator::LinkText("Onboarding")).await?;
+        click(&browser, Locator::Id("tier-2")).await?;
+        click(
+            &browser,
+            Locator::Css("form[action='/onboarding/start'] button"),
+        )
+        .await?;
+        browser.wait().for_element(Locator::Id("tasks")).await?;
+        pages.push(browser.current_url().await?.path().to_string());
+        assert_eq!(status_of(&browser, "profile").await?, "Not started");
+
+        step(
+            &browser,
+            "Organisation profile",
+            &[
+                ("trading_name", "Acme"),
+                ("registered_address", "1 Synthetic Street, London QQ1 1QQ"),
+                ("employees", "25"),
+            ],
+            &["company_type"],
+        )
+        .await?;
+        assert_eq!(status_of(&browser, "profile").await?, "Completed");
+        step(
+            &browser,
+            "Use case",
+            &[
+                ("objective", "Budgeting for households."),
+                ("data_elements", "Balances and transactions."),
+                ("licence_number", "FRN123456"),
+                ("retention_days", "90"),
+            ],
+            &["permission-1"],
+        )
+        .await?;
+        step(
+            &browser,
+            "Security questionnaire",
+            &[
+                ("security_owner", "Grace Hopper, CISO"),
+                ("risk_assessment_date", "2026-03-31"),
+                ("subprocessors", "none"),
+                ("incidents_12m", "0"),
+            ],
+            &[
+                "infosec_policy",
+                "mfa_staff",
+                "access_reviews",
+                "encryption_at_rest",
+                "data_location",
+                "secrets_storage",
+            ],
+        )
+        .await?;
+        step(
+            &browser,
+            "Technical contacts",
+            &[
+                ("security_name", "Grace Hopper"),
+                ("security_email", "security@example.com"),
+                ("incident_name", "Alan Turing"),
+                ("incident_email", "incidents@example.com"),
+                ("incident_phone", "020 7946 0000"),
+            ],
+            &[],
+        )
+        .await?;
+        step(
+            &browser,
+            "Declaration",
+            &[
+                ("signatory_name", "Ada Lovelace"),
+                ("signatory_role", "Director"),
+            ],
+            &["accurate"],
+        )
+        .await?;
+
+        // Evidence: three uploads through the plain multipart form.
+        click(&browser, Locator::LinkText("Evidence")).await?;
+        pages.push(browser.current_url().await?.path().to_string());
+        for (uploaded, kind) in ["pen_test", "iso27001_soc2", "incident_response_plan"]
+            .into_iter()
+            .enumerate()
+        {
+            click(
+                &browser,
+                Locator::Css(&format!("#kind option[value='{kind}']")),
+            )
+            .await?;
+            fill(&browser, "issued_on", &date(-30)).await?;
+            fill(&browser, "expires_on", &date(365)).await?;
+            browser
+                .find(Locator::Id("file"))
+                .await?
+                .send_keys(&pdf.display().to_string())
+                .await?;
+            click(
+                &browser,
+                Locator::Css("form[enctype='multipart/form-data'] button[type=submit]"),
+            )
+            .await?;
+            wait_text(&browser, ".notice", "Document uploaded.").await?;
+            // The new page lists one more document.
+            let mut rows = 0;
+            for _ in 0..50 {
+                rows = browser
+                    .find_all(Locator::Css("#evidence tbody tr"))
+                    .await?
+                    .len();
+                if rows == uploaded + 1 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert_eq!(rows, uploaded + 1, "after uploading {kind}");
+        }
+        let table = browser.find(Locator::Id("evidence")).await?.text().await?;
+        for label in [
+            "Penetration test summary",
+            "ISO 27001 certificate or SOC 2 report",
+            "Incident-response plan",
+        ] {
+            assert!(table.contains(label), "{label} in {table}");
+        }
+        click(&browser, Locator::LinkText("Back to the task list")).await?;
+        assert_eq!(status_of(&browser, "evidence").await?, "Completed");
+        click(&browser, Locator::Css("form[action$='/submit'] button")).await?;
+        wait_text(&browser, ".notice", "Application submitted (round 1).").await?;
+        pages.push(format!("{}/steps/questionnaire", pages[0]));
+        sign_out(&browser).await?;
+
+        // The reviewer finds it in the queue and approves.
+        sign_in(&browser, &base, REVIEWER, Some(0)).await?;
+        click(&browser, Locator::LinkText("Review queue")).await?;
+        click(&browser, Locator::LinkText("Acme Budgeting Ltd (demo)")).await?;
+        pages.push(browser.current_url().await?.path().to_string());
+        let evidence = browser
+            .find(Locator::Id("dossier-evidence"))
+            .await?
+            .text()
+            .await?;
+        assert!(evidence.contains("Penetration test summary"), "{evidence}");
+        click(&browser, Locator::Id("decision")).await?;
+        fill(&browser, "text", "Complete and current.").await?;
+        click(
+            &browser,
+            Locator::Css("form[action$='/decision'] button[type=submit]"),
+        )
+        .await?;
+        wait_text(&browser, ".notice", "Approved.").await?;
+        Ok::<_, CmdError>(())
+    }
+    .await;
+    let _ = browser.close().await;
+    result.expect("the browser journey");
+    let approved = server
+        .count("SELECT COUNT(*) FROM tier_approvals WHERE tier = 2")
+        .await;
+    assert_eq!(approved, 1);
+
+    accessibility(&server, &webdriver, &binary, &pages).await;
+}
+
+/// axe-core's script, installed by `.ci/run` from the npm registry.
+fn axe_script() -> Option<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("axe/node_modules/axe-core/axe.min.js");
+    match std::fs::read_to_string(&path) {
+        Ok(script) => Some(script),
+        Err(_) if std::env::var("GATEHOUSE_REQUIRE_BROWSER").as_deref() == Ok("1") => {
+            panic!("GATEHOUSE_REQUIRE_BROWSER=1 but axe-core is not installed: npm ci --prefix tests/axe")
+        }
+        Err(_) => {
+            eprintln!("skipping the accessibility check: axe-core not installed (npm ci --prefix tests/axe)");
+            None
+        }
+    }
+}
+
+/// Runs axe-core on each page as the partner admin (partner pages) or the reviewer
+/// (review pages); fails on any serious or critical violation.
+async fn accessibility(
+    server: &TestServer,
+    webdriver: &str,
+    binary: &str,
+    partner_pages: &[String],
+) {
+    let Some(axe) = axe_script() else {
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let browser = open_browser_with(webdriver, binary, profile.path(), true).await;
+    let base = server.base.clone();
+    let (review, partner): (Vec<_>, Vec<_>) = partner_pages
+        .iter()
+        .cloned()
+        .partition(|p| p.starts_with("/review"));
+    let result = async {
+        let mut violations = Vec::new();
+        for (email, staff, mut paths) in [
+            (ACME_ADMIN, None, [partner, vec!["/onboarding".into(), "/dashboard".into()]].concat()),
+            (REVIEWER, Some(1), [review, vec!["/review".into(), "/dashboard".into()]].concat()),
+            ("admin@bank.example.com", Some(0), vec!["/admin/catalogue".into(), "/admin/catalogue/tiers/3".into(), "/admin/catalogue/questionnaires/new".into()]),
+        ] {
+            sign_in(&browser, &base, email, staff).await?;
+            paths.dedup();
+            for path in &paths {
+                browser.goto(&format!("{base}{path}")).await?;
+                browser.execute(&axe, vec![]).await?;
+                let result = browser
+                    .execute_async(
+                        "const done = arguments[arguments.length - 1];
+                         axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations), e => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));",
+                        vec![],
+                    )
+                    .await?;
+                for violation in result.as_array().cloned().unwrap_or_default() {
+                    let impact = violation["impact"].as_str().unwrap_or("");
+                    if impact == "serious" || impact == "critical" {
+                        let targets: Vec<Value> = violation["nodes"]
+                            .as_array()
+                            .map(|nodes| nodes.iter().map(|n| n["target"].clone()).collect())
+                            .unwrap_or_default();
+                        violations.push(format!("{path}: {} ({impact}): {} at {targets:?}", violation["id"], violation["help"]));
+                    }
+                }
+            }
+            sign_out(&browser).await?;
+        }
+        Ok::<_, CmdError>(violations)
+    }
+    .await;
+    let _ = browser.close().await;
+    let violations = result.expect("the accessibility run");
+    assert!(
+        violations.is_empty(),
+        "accessibility violations:\n{}",
+        violations.join("\n")
+    );
+}
