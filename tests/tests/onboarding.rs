@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::both;
-use crate::common::{assert_location, element_text, input_value, totp_code, Client, TestServer};
+use crate::common::{assert_location, input_value, Client, TestServer};
 
 pub const ACME_ADMIN: &str = "admin@acme-budgeting.example.com";
 pub const ACME_DEV: &str = "dev@acme-budgeting.example.com";
@@ -1018,17 +1018,7 @@ async fn new_reviewer(server: &TestServer, email: &str) -> Client {
         &client.sign_in(email, "insider trading is bad").await,
         "/dashboard",
     );
-    let (_, html) = client.text("/account/totp").await;
-    let key = element_text(&html, "totp-secret").unwrap().replace(' ', "");
-    let secret = app::accounts::totp::from_base32(&key).unwrap();
-    let response = client
-        .submit(
-            "/account/totp",
-            "/account/totp",
-            &[("code", &totp_code(&secret, 0))],
-        )
-        .await;
-    assert_location(&response, "/account/totp/codes");
+    client.enrol_totp().await;
     client
 }
 

@@ -352,6 +352,24 @@ impl Client {
             .unwrap()
     }
 
+    /// Enrols a TOTP second factor from the account page; returns its secret.
+    pub async fn enrol_totp(&self) -> Vec<u8> {
+        let (_, html) = self.text("/account/totp").await;
+        let key = element_text(&html, "totp-secret")
+            .unwrap_or_else(|| panic!("no key on {html}"))
+            .replace(' ', "");
+        let secret = app::accounts::totp::from_base32(&key).unwrap();
+        let response = self
+            .submit(
+                "/account/totp",
+                "/account/totp",
+                &[("code", &totp_code(&secret, 0))],
+            )
+            .await;
+        assert_location(&response, "/account/totp/codes");
+        secret
+    }
+
     /// Submits the sign-in form with `email` and `password`.
     pub async fn sign_in(&self, email: &str, password: &str) -> Response {
         self.submit(
