@@ -11,7 +11,6 @@ use serde_json::json;
 use super::model::{self, EvidenceRule, Question, Questionnaire, Step, Tier};
 use crate::audit::{self, Actor, Event};
 use crate::platform::context::{AuthUser, ClientInfo};
-use crate::platform::db::Tx;
 use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::state::AppState;
 use crate::platform::{ids, time::now};
@@ -615,17 +614,6 @@ pub async fn publish_questionnaire(
     .await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// For other modules that need the catalogue inside their own transaction.
-pub async fn tier_in(tx: &mut Tx, level: i64) -> Result<Tier> {
-    let row: Option<TierRow> = sqlx::query_as(&format!(
-        "SELECT {TIER_COLUMNS} FROM tiers WHERE level = $1"
-    ))
-    .bind(level)
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.map(tier_of).ok_or(Error::NotFound)?
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ async fn render_task_list(
     let tasks = service::tasks(state, app, &tier).await?;
     let messages = service::messages(state, &app.id).await?;
     let blockers = if app.is_editable() {
-        service::blockers(state, app, &tier).await?
+        service::blockers(app, &tasks, &messages)
     } else {
         Vec::new()
     };
@@ -590,7 +590,7 @@ async fn render_dossier(
     let history = review::history(state, &app.org_id).await?;
     let trail = review::trail(state, app).await?;
     let reviewers = review::reviewers(state).await?;
-    let conflict = review::conflict(state, user, &app.org_id).await?;
+    let conflict = review::conflict(state, &user.email, &app.org_id).await?;
     let body = pages::dossier(pages::DossierPage {
         app,
         tier: &tier,

@@ -231,10 +231,7 @@ pub fn missing(questions: &[&Question], answers: &Answers, tier: i64) -> Vec<(St
         .collect()
 }
 
-pub fn parse_date(value: &str) -> Option<time::Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(value, &format).ok()
-}
+pub use crate::platform::time::parse_day as parse_date;
 
 /// The wizard's steps, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

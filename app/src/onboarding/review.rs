@@ -10,7 +10,6 @@ use super::catalogue;
 use super::service::{
     self, add_message, app_of, message_text, notify_partner_admins, Application, APP_SELECT,
 };
-use crate::accounts::Role;
 use crate::audit::{self, AuditFilter, AuditRow, Event};
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::error::{Error, Invalid, Result};
@@ -102,19 +101,16 @@ pub async fn queue(state: &AppState, filter: &QueueFilter) -> Result<Vec<QueueIt
         .collect())
 }
 
-/// Why `reviewer` may not review `org_id`, if they may not: they belong to it. Bank
-/// staff have no organisation in Gatehouse, so belonging is read from e-mail domains:
-/// the reviewer's domain is one of the organisation's members' or its website's.
+/// Why the bank user with `reviewer_email` may not review `org_id`, if they may not:
+/// they belong to it. Bank staff have no organisation in Gatehouse (the schema forbids
+/// it), so belonging is read from e-mail domains: the reviewer's domain is one of the
+/// organisation's members' or its website's.
 pub async fn conflict(
     state: &AppState,
-    reviewer: &AuthUser,
+    reviewer_email: &str,
     org_id: &str,
 ) -> Result<Option<String>> {
-    if reviewer.org_id.as_deref() == Some(org_id) {
-        return Ok(Some("You are a member of this organisation.".into()));
-    }
-    let Some(domain) = reviewer
-        .email
+    let Some(domain) = reviewer_email
         .rsplit_once('@')
         .map(|(_, d)| d.to_ascii_lowercase())
     else {
@@ -181,20 +177,10 @@ pub async fn assign(
                 "Choose a reviewer.",
             )));
         };
-        let probe = AuthUser {
-            id: id.clone(),
-            email,
-            display_name: name,
-            role: Role::Reviewer,
-            org_id: None,
-            org_name: None,
-            email_verified: true,
-            mfa_enabled: true,
-        };
-        if let Some(reason) = conflict(state, &probe, &app.org_id).await? {
+        if let Some(reason) = conflict(state, &email, &app.org_id).await? {
             return Err(Error::Invalid(Invalid::field(
                 "assignee",
-                format!("{}: {reason}", probe.display_name),
+                format!("{name}: {reason}"),
             )));
         }
         Some(id)
@@ -268,7 +254,7 @@ pub async fn decide(
     text: &str,
     version: i64,
 ) -> Result<()> {
-    if let Some(reason) = conflict(state, reviewer, &app.org_id).await? {
+    if let Some(reason) = conflict(state, &reviewer.email, &app.org_id).await? {
         record_refusal(state, reviewer, client, app, &reason).await?;
         return Err(Error::Forbidden(reason));
     }

@@ -555,33 +555,28 @@ pub async fn answer(
     Ok(())
 }
 
-/// What stops `app` from being submitted, in words (empty: ready).
-pub async fn blockers(
-    state: &AppState,
-    app: &Application,
-    tier: &Tier,
-) -> Result<Vec<(String, String)>> {
+/// What stops `app` from being submitted, in words (empty: ready), from its task
+/// list and its messages.
+pub fn blockers(app: &Application, tasks: &[Task], messages: &[Message]) -> Vec<(String, String)> {
     let mut problems = Vec::new();
-    for task in tasks(state, app, tier).await? {
-        if task.status != TaskStatus::Completed {
-            let detail = if task.notes.is_empty() {
-                "not completed".to_string()
-            } else {
-                task.notes.join(" ")
-            };
-            problems.push((
-                task.step.slug().to_string(),
-                format!("{}: {detail}", task.step.title()),
-            ));
-        }
+    for task in tasks.iter().filter(|t| t.status != TaskStatus::Completed) {
+        let detail = if task.notes.is_empty() {
+            "not completed".to_string()
+        } else {
+            task.notes.join(" ")
+        };
+        problems.push((
+            task.step.slug().to_string(),
+            format!("{}: {detail}", task.step.title()),
+        ));
     }
-    if app.status == "more_info" && !answered(app, &messages(state, &app.id).await?) {
+    if app.status == "more_info" && !answered(app, messages) {
         problems.push((
             "answer".into(),
             "Answer the reviewer's questions before you submit again.".into(),
         ));
     }
-    Ok(problems)
+    problems
 }
 
 /// Submits `app` (the version the partner saw): checks it is complete and fresh, then
@@ -600,7 +595,8 @@ pub async fn submit(
         )));
     }
     let tier = catalogue::tier(state, app.tier).await?;
-    let problems = blockers(state, app, &tier).await?;
+    let tasks = tasks(state, app, &tier).await?;
+    let problems = blockers(app, &tasks, &messages(state, &app.id).await?);
     if !problems.is_empty() {
         let mut invalid = Invalid::new();
         for (field, message) in problems {

@@ -44,8 +44,11 @@ pub fn rfc3339(ts: i64) -> String {
 
 /// Parses `YYYY-MM-DD` (as a date input sends it) to the start of that day, UTC.
 pub fn parse_date(value: &str) -> Option<i64> {
+    parse_day(value).map(|d| d.midnight().assume_utc().unix_timestamp())
+}
+
+/// Parses `YYYY-MM-DD` to a calendar date; impossible dates (2026-02-30) are refused.
+pub fn parse_day(value: &str) -> Option<time::Date> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(value, &format)
-        .ok()
-        .map(|d| d.midnight().assume_utc().unix_timestamp())
+    time::Date::parse(value, &format).ok()
 }
