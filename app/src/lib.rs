@@ -13,6 +13,8 @@ pub mod sandbox;
 pub mod ui;
 
 #[cfg(feature = "ssr")]
+pub mod access_requests;
+#[cfg(feature = "ssr")]
 pub mod mail;
 #[cfg(feature = "ssr")]
 pub mod oauth;
