@@ -108,14 +108,19 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/sandbox/apps", "Sandbox"));
                         links.push(("/sandbox/data", "Sandbox data"));
                         links.push(("/onboarding", "Onboarding"));
+                        links.push(("/production", "Production"));
                         links.push(("/org/members", "Team"));
                     }
                     Role::Admin => {
                         links.push(("/admin/users", "Users"));
                         links.push(("/admin/audit", "Audit trail"));
                         links.push(("/admin/catalogue", "Catalogue"));
+                        links.push(("/review/policy", "Risk policy"));
                     }
-                    Role::Reviewer | Role::Approver => links.push(("/review", "Review queue")),
+                    Role::Reviewer | Role::Approver => {
+                        links.push(("/review", "Review queue"));
+                        links.push(("/review/production", "Production requests"));
+                    }
                 }
             }
             links.push(("/account", "Account security"));

@@ -104,6 +104,11 @@ pub struct Config {
     #[arg(long, env = "GATEHOUSE_EVIDENCE_MAX_MB", default_value_t = 10)]
     pub evidence_max_mb: usize,
 
+    /// The audience (`aud`) of production access tokens: the base URL of the bank's
+    /// API gateway. Default: <public URL>/production/open-banking/v3.1.
+    #[arg(long, env = "GATEHOUSE_PRODUCTION_AUDIENCE")]
+    pub production_audience: Option<String>,
+
     /// Address of the mTLS listener (RFC 8705) for `tls_client_auth` clients and
     /// certificate-bound tokens, e.g. `127.0.0.1:3443`. Off when not set.
     #[arg(long, env = "GATEHOUSE_MTLS_ADDR")]
@@ -165,9 +170,16 @@ pub enum KeysCommand {
         /// Seconds between publication and first use (at least the JWKS cache time, 300).
         #[arg(long, default_value_t = 900)]
         activate_after: i64,
+        /// Whose key: the sandbox issuer's or the production issuer's.
+        #[arg(long, default_value = "sandbox", value_parser = ["sandbox", "production"])]
+        issuer: String,
     },
     /// List the signing keys and their state.
-    List,
+    List {
+        /// sandbox or production.
+        #[arg(long, default_value = "sandbox", value_parser = ["sandbox", "production"])]
+        issuer: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +222,7 @@ impl Config {
         settings.sandbox_credential_days = self.sandbox_credential_days;
         settings.signing_alg = self.signing_alg.clone();
         settings.sandbox_max_rate_limit = self.sandbox_max_rate_limit;
+        settings.production_audience = self.production_audience.clone();
         settings.evidence_store_url = self.evidence_store.clone();
         settings.evidence_max_bytes = self.evidence_max_mb.max(1) * 1024 * 1024;
         settings.mtls_public_url = match (&self.mtls_public_url, self.mtls_addr) {

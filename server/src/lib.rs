@@ -47,6 +47,7 @@ pub async fn start_with_mtls(
     let demo = settings.demo;
     let state = AppState::new(settings).await?;
     app::onboarding::catalogue::ensure_default(&state).await?;
+    app::access_requests::service::ensure_default_policy(&state).await?;
     let admin_setup_link = if demo {
         bootstrap::seed_demo(&state).await?;
         None
@@ -107,12 +108,16 @@ async fn oauth_maintenance(state: AppState) {
         if let Err(err) = app::oauth::replay::prune(&state.db, state.clock.now()).await {
             tracing::warn!(error = %err, "pruning used JWT ids failed");
         }
+        if let Err(err) = app::access_requests::service::escalate_overdue(&state).await {
+            tracing::warn!(error = %err, "escalating overdue production requests failed");
+        }
     }
 }
 
 /// `gatehouse keys rotate`: a new signing key, published now, signing after the delay.
 pub async fn keys_rotate(
     settings: app::Settings,
+    issuer: &str,
     alg: &str,
     activate_after: i64,
 ) -> Result<String, String> {
@@ -126,7 +131,7 @@ pub async fn keys_rotate(
     let kid = app::oauth::keys::create(
         &state.db,
         &state.keys,
-        "sandbox",
+        issuer,
         alg,
         now,
         now + activate_after,
@@ -141,9 +146,9 @@ pub async fn keys_rotate(
 }
 
 /// `gatehouse keys list`.
-pub async fn keys_list(settings: app::Settings) -> Result<String, String> {
+pub async fn keys_list(settings: app::Settings, issuer: &str) -> Result<String, String> {
     let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
-    let ring = app::oauth::keys::load(&state.db, &state.keys, "sandbox")
+    let ring = app::oauth::keys::load(&state.db, &state.keys, issuer)
         .await
         .map_err(|e| e.to_string())?;
     let now = state.clock.now();

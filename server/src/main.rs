@@ -32,19 +32,22 @@ async fn main() -> ExitCode {
                 KeysCommand::Rotate {
                     alg,
                     activate_after,
+                    issuer,
                 },
-        }) => gatehouse_server::keys_rotate(settings, &alg, activate_after)
+        }) => gatehouse_server::keys_rotate(settings, &issuer, &alg, activate_after)
             .await
             .map(|message| {
                 println!("{message}");
                 ExitCode::SUCCESS
             }),
         Some(Command::Keys {
-            command: KeysCommand::List,
-        }) => gatehouse_server::keys_list(settings).await.map(|list| {
-            println!("{list}");
-            ExitCode::SUCCESS
-        }),
+            command: KeysCommand::List { issuer },
+        }) => gatehouse_server::keys_list(settings, &issuer)
+            .await
+            .map(|list| {
+                println!("{list}");
+                ExitCode::SUCCESS
+            }),
     };
     match result {
         Ok(code) => code,

@@ -14,6 +14,7 @@ mod oauth;
 mod oauth_negative;
 mod onboarding;
 mod ops;
+mod production;
 mod sandbox;
 mod sandbox_api;
 mod sandbox_helpers;

@@ -987,6 +987,17 @@ async fn complete_and_submit_from(server: &TestServer, client: &Client, app: &st
 /// A new bank reviewer, created by the bank admin, set up and enrolled in TOTP.
 async fn new_reviewer(server: &TestServer, email: &str) -> Client {
     let admin = server.demo_staff("admin@bank.example.com", 0).await;
+    new_staff(server, &admin, email, "reviewer").await.0
+}
+
+/// A new bank user with `role`, created by the signed-in bank `admin`, set up and
+/// signed in with a TOTP second factor; returns the client and the TOTP secret.
+pub async fn new_staff(
+    server: &TestServer,
+    admin: &Client,
+    email: &str,
+    role: &str,
+) -> (Client, Vec<u8>) {
     let response = admin
         .submit(
             "/admin/users",
@@ -994,7 +1005,7 @@ async fn new_reviewer(server: &TestServer, email: &str) -> Client {
             &[
                 ("display_name", "Rita Reviewer"),
                 ("email", email),
-                ("role", "reviewer"),
+                ("role", role),
             ],
         )
         .await;
@@ -1018,8 +1029,8 @@ async fn new_reviewer(server: &TestServer, email: &str) -> Client {
         &client.sign_in(email, "insider trading is bad").await,
         "/dashboard",
     );
-    client.enrol_totp().await;
-    client
+    let secret = client.enrol_totp().await;
+    (client, secret)
 }
 
 async fn reviewers_cannot_review_their_own_organisation(server: TestServer) {

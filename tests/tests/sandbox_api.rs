@@ -502,7 +502,7 @@ async fn permissions_filter_fields(server: TestServer) {
 }
 both!(permissions_filter_fields, demo);
 
-fn payment_initiation(amount: &str) -> Value {
+pub fn payment_initiation(amount: &str) -> Value {
     json!({
         "Data": { "Initiation": {
             "InstructionIdentification": "INSTR-0001",

@@ -3,4 +3,9 @@
 //! history), the risk policy (`policy`, Rego) routes the request, reviewers decide,
 //! and approval issues the credential under the production issuer.
 
+pub mod handlers;
+pub mod model;
+pub mod pages;
 pub mod policy;
+pub mod readiness;
+pub mod service;

@@ -108,8 +108,7 @@ impl Compiled {
             .map_err(|e| format!("The policy does not compile: {e}"))?;
         if !packages.iter().any(|p| p == PACKAGE) {
             return Err(format!(
-                "The policy must be in package gatehouse.access and define decision (it has {})."
-                ,
+                "The policy must be in package gatehouse.access and define decision (it has {}).",
                 packages.join(", ")
             ));
         }
@@ -264,9 +263,8 @@ mod tests {
 
     #[test]
     fn the_default_policy_passes_its_table() {
-        let passed = run_tests(DEFAULT_POLICY, DEFAULT_TESTS).unwrap_or_else(|failures| {
-            panic!("default policy failures:\n{}", failures.join("\n"))
-        });
+        let passed = run_tests(DEFAULT_POLICY, DEFAULT_TESTS)
+            .unwrap_or_else(|failures| panic!("default policy failures:\n{}", failures.join("\n")));
         assert!(passed.len() >= 10, "{passed:?}");
     }
 
@@ -305,15 +303,25 @@ mod tests {
         // Everything goes to one reviewer: the table expects other routes.
         let lazy = "package gatehouse.access\n\ndecision := {\"score\": 0, \"band\": \"low\", \"route\": \"one_reviewer\", \"reasons\": [], \"blockers\": [], \"conditions\": {\"max_lifetime_days\": 30, \"rate_limit_per_minute\": 60, \"sender_constraint\": true}}\n";
         let failures = run_tests(lazy, DEFAULT_TESTS).unwrap_err();
-        assert!(failures.iter().any(|f| f.contains("route one_reviewer instead of auto_approve")));
+        assert!(failures
+            .iter()
+            .any(|f| f.contains("route one_reviewer instead of auto_approve")));
         // A syntax error, a missing decision, a malformed decision, a table without
         // every route: each refused with a message.
-        assert!(run_tests("package gatehouse.access\ndecision := {", DEFAULT_TESTS).unwrap_err()[0]
-            .contains("does not compile"));
+        assert!(
+            run_tests("package gatehouse.access\ndecision := {", DEFAULT_TESTS).unwrap_err()[0]
+                .contains("does not compile")
+        );
         let missing = run_tests("package gatehouse.other\nx := 1\n", DEFAULT_TESTS).unwrap_err();
-        assert!(missing[0].contains("package gatehouse.access"), "{missing:?}");
-        assert!(run_tests("package gatehouse.access\ndecision := {\"score\": \"high\"}\n", DEFAULT_TESTS)
-            .unwrap_err()[0]
+        assert!(
+            missing[0].contains("package gatehouse.access"),
+            "{missing:?}"
+        );
+        assert!(run_tests(
+            "package gatehouse.access\ndecision := {\"score\": \"high\"}\n",
+            DEFAULT_TESTS
+        )
+        .unwrap_err()[0]
             .contains("expected shape"));
         let one_case = r#"{"base": {}, "cases": [{"name": "only", "input": {}, "expect": {"route": "one_reviewer"}}]}"#;
         let failures = run_tests(lazy, one_case).unwrap_err();

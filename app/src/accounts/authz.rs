@@ -29,6 +29,10 @@ pub enum Action {
     Review,
     /// Second pair of eyes on high-risk requests.
     Approve,
+    /// Read the risk policy, its tests and versions (everyone at the bank).
+    ViewPolicy,
+    /// Replace the risk policy.
+    ManagePolicy,
     /// Create and disable users, staff included.
     ManageUsers,
     /// Browse and export the audit trail.
@@ -63,7 +67,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         ManageMembers | RequestProductionAccess | ManageOnboarding => role == PartnerAdmin,
         Review => matches!(role, Reviewer | Approver),
         Approve => role == Approver,
-        ManageUsers | ViewAuditTrail | ManageCatalogue => role == Admin,
+        ViewPolicy => matches!(role, Reviewer | Approver | Admin),
+        ManageUsers | ViewAuditTrail | ManageCatalogue | ManagePolicy => role == Admin,
     }
 }
 

@@ -22,7 +22,7 @@ use super::keys::ALGORITHMS;
 use super::mtls::{same_subject, ClientCertificate};
 use super::params::Params;
 use super::replay::{self, Kind};
-use super::Caller;
+use super::{Caller, Issuer};
 use crate::audit::{self, Actor, Event};
 use crate::platform::context::ClientInfo;
 use crate::platform::crypto::ct_eq;
@@ -36,6 +36,7 @@ pub const MAX_ASSERTION_LIFETIME: i64 = 300;
 pub const SKEW: i64 = 60;
 
 pub struct Authenticated {
+    pub issuer: Issuer,
     pub app: App,
     pub credential_id: String,
     /// Tokens never outlive the credential that obtained them.
@@ -52,6 +53,7 @@ struct Failure {
 /// Authenticates the client of an OAuth request.
 pub async fn authenticate(
     state: &AppState,
+    issuer: Issuer,
     headers: &HeaderMap,
     params: &Params,
     caller: &Caller,
@@ -69,20 +71,20 @@ pub async fn authenticate(
         ));
     }
     let outcome = if let Some((id, secret)) = basic {
-        by_secret(state, &id, &secret, "client_secret_basic").await
+        by_secret(state, issuer, &id, &secret, "client_secret_basic").await
     } else if let Some(secret) = post_secret {
         let id = params.require("client_id")?.to_string();
-        by_secret(state, &id, secret, "client_secret_post").await
+        by_secret(state, issuer, &id, secret, "client_secret_post").await
     } else if let Some(assertion) = assertion {
         if params.get("client_assertion_type") != Some(JWT_BEARER) {
             return Err(OAuthError::invalid_request(format!(
                 "client_assertion_type must be {JWT_BEARER}."
             )));
         }
-        by_assertion(state, assertion, params.get("client_id")).await
+        by_assertion(state, issuer, assertion, params.get("client_id")).await
     } else if let Some(certificate) = caller.certificate() {
         let id = params.require("client_id")?.to_string();
-        by_certificate(state, &id, certificate).await
+        by_certificate(state, issuer, &id, certificate).await
     } else {
         Err(Failure {
             client_id: params.get("client_id").map(str::to_string),
@@ -108,11 +110,12 @@ pub async fn authenticate(
 /// `tls_client_auth` (RFC 8705 §2.1.2): the certificate's subject is the one registered.
 async fn by_certificate(
     state: &AppState,
+    issuer: Issuer,
     client_id: &str,
     certificate: &ClientCertificate,
 ) -> Result<Authenticated, Failure> {
     let method = "tls_client_auth";
-    let (app, credentials) = load_app(state, client_id, method).await?;
+    let (app, credentials) = load_app(state, issuer, client_id, method).await?;
     let matched = credentials.iter().find(|c| {
         c.kind == "tls_subject"
             && c.material
@@ -121,6 +124,7 @@ async fn by_certificate(
     });
     match matched {
         Some(credential) => Ok(Authenticated {
+            issuer,
             credential_id: credential.id.clone(),
             credential_expires_at: credential.expires_at,
             app,
@@ -163,6 +167,7 @@ fn basic_credentials(headers: &HeaderMap) -> OAuthResult<Option<(String, String)
 /// The client and its usable credentials, if it may authenticate with `method`.
 async fn load_app(
     state: &AppState,
+    issuer: Issuer,
     client_id: &str,
     method: &'static str,
 ) -> Result<(App, Vec<Credential>), Failure> {
@@ -177,7 +182,7 @@ async fn load_app(
             .await
             .map_err(|_| fail(None, "the client could not be loaded"))?
             .ok_or_else(|| fail(None, "unknown client"))?;
-    if app.environment != "sandbox" {
+    if app.environment != issuer.name() {
         return Err(fail(Some(app), "unknown client"));
     }
     if !app.is_active() {
@@ -192,11 +197,12 @@ async fn load_app(
 
 async fn by_secret(
     state: &AppState,
+    issuer: Issuer,
     client_id: &str,
     secret: &str,
     method: &'static str,
 ) -> Result<Authenticated, Failure> {
-    let (app, credentials) = load_app(state, client_id, method).await?;
+    let (app, credentials) = load_app(state, issuer, client_id, method).await?;
     let fail = |app: App, reason: &str| Failure {
         client_id: Some(client_id.to_string()),
         app: Some(app),
@@ -214,6 +220,7 @@ async fn by_secret(
     }
     match matched {
         Some(credential) => Ok(Authenticated {
+            issuer,
             credential_id: credential.id.clone(),
             credential_expires_at: credential.expires_at,
             app,
@@ -245,6 +252,7 @@ async fn stale_secret_reason(state: &AppState, app_id: &str, presented_hash: &st
 
 async fn by_assertion(
     state: &AppState,
+    issuer: Issuer,
     assertion: &str,
     client_id_param: Option<&str>,
 ) -> Result<Authenticated, Failure> {
@@ -290,7 +298,7 @@ async fn by_assertion(
             "client_id differs from the assertion's sub",
         ));
     }
-    let (app, credentials) = load_app(state, sub, method).await?;
+    let (app, credentials) = load_app(state, issuer, sub, method).await?;
     let fail = |app: &App, reason: &str| Failure {
         client_id: Some(app.client_id.clone()),
         app: Some(app.clone()),
@@ -329,11 +337,11 @@ async fn by_assertion(
             "the client assertion's signature does not match a registered key",
         ));
     };
-    let issuer = state.settings.issuer();
-    if claims.get("aud").and_then(Value::as_str) != Some(issuer.as_str()) {
+    let expected = issuer.identifier(&state.settings);
+    if claims.get("aud").and_then(Value::as_str) != Some(expected.as_str()) {
         return Err(fail(
             &app,
-            &format!("the client assertion's aud must be the issuer {issuer}"),
+            &format!("the client assertion's aud must be the issuer {expected}"),
         ));
     }
     let Some(exp) = claims.get("exp").and_then(Value::as_i64) else {
@@ -386,6 +394,7 @@ async fn by_assertion(
         Err(_) => return Err(fail(&app, "the assertion could not be recorded")),
     }
     Ok(Authenticated {
+        issuer,
         credential_id: credential.id.clone(),
         credential_expires_at: credential.expires_at,
         app,

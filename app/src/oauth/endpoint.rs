@@ -12,14 +12,16 @@ use serde_json::Value;
 use super::client_auth::{self, Authenticated};
 use super::error::{OAuthError, OAuthResult};
 use super::params::Params;
-use super::Caller;
+use super::{Caller, Issuer};
 use crate::platform::state::AppState;
 use crate::sandbox::reqlog::Entry;
 
 /// Runs `endpoint` for an authenticated client and answers with `into_response` of
 /// its result, or with the OAuth error.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve<T>(
     state: &AppState,
+    issuer: Issuer,
     caller: &Caller,
     headers: &HeaderMap,
     body: &[u8],
@@ -30,7 +32,7 @@ pub async fn serve<T>(
     let started = Instant::now();
     let result = async {
         let params = Params::from_form(headers, body)?;
-        let client = client_auth::authenticate(state, headers, &params, caller).await?;
+        let client = client_auth::authenticate(state, issuer, headers, &params, caller).await?;
         let answer = match limit(state, &client) {
             Ok(()) => endpoint(&client, &params).await,
             Err(err) => Err(err),
@@ -41,7 +43,7 @@ pub async fn serve<T>(
         }
     }
     .await;
-    respond(state, path, started, result)
+    respond(state, &issuer.path(path), started, result)
 }
 
 /// Counts the request against the client's own rate limit.

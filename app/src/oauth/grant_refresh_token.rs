@@ -102,6 +102,7 @@ pub async fn grant(
     let issued = jwt::mint(
         state,
         &Grant {
+            issuer: client.issuer,
             client_id: &client.app.client_id,
             credential_id: &client.credential_id,
             credential_expires_at: client.credential_expires_at,

@@ -12,7 +12,7 @@ use sqlx::Row;
 use super::client_auth::Authenticated;
 use super::endpoint::{self, json_no_store};
 use super::error::OAuthResult;
-use super::{jwt, Caller};
+use super::{jwt, Caller, Issuer};
 use crate::platform::state::AppState;
 
 pub const PATH: &str = "/oauth/introspect";
@@ -23,8 +23,29 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    serve(Issuer::Sandbox, state, caller, headers, body).await
+}
+
+/// The same endpoint for the production issuer.
+pub async fn production(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(Issuer::Production, state, caller, headers, body).await
+}
+
+async fn serve(
+    issuer: Issuer,
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     endpoint::serve(
         &state,
+        issuer,
         &caller,
         &headers,
         &body,
@@ -36,7 +57,7 @@ pub async fn endpoint(
 }
 
 async fn introspect(state: &AppState, client: &Authenticated, token: &str) -> OAuthResult<Value> {
-    if let Some(active) = jwt::check(state, token).await? {
+    if let Some(active) = jwt::check(state, client.issuer, token).await? {
         if active.claims.client_id != client.app.client_id {
             return Ok(inactive());
         }
@@ -80,7 +101,7 @@ async fn introspect(state: &AppState, client: &Authenticated, token: &str) -> OA
         "scope": row.try_get::<String, _>("scopes")?,
         "client_id": client.app.client_id,
         "sub": row.try_get::<String, _>("customer")?,
-        "iss": state.settings.issuer(),
+        "iss": client.issuer.identifier(&state.settings),
         "iat": row.try_get::<i64, _>("created_at")?,
         "exp": row.try_get::<i64, _>("expires_at")?,
     }))

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use super::keys::alg_name;
+use super::Issuer;
 use crate::platform::crypto;
 use crate::platform::error::{Error, Result};
 use crate::platform::state::AppState;
@@ -43,6 +44,7 @@ impl AccessClaims {
 
 /// What to put in a new access token.
 pub struct Grant<'a> {
+    pub issuer: Issuer,
     pub client_id: &'a str,
     pub credential_id: &'a str,
     pub credential_expires_at: i64,
@@ -80,15 +82,15 @@ pub struct Issued {
 
 pub fn mint(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
     let now = state.clock.now();
-    let ring = state.oauth.key_ring();
+    let ring = state.oauth.key_ring(grant.issuer);
     let key = ring
         .signing(now)
         .ok_or_else(|| Error::Internal("no signing key is active".into()))?;
     let exp = (now + state.settings.access_token_seconds).min(grant.credential_expires_at);
     let claims = AccessClaims {
-        iss: state.settings.issuer(),
+        iss: grant.issuer.identifier(&state.settings),
         sub: grant.subject.to_string(),
-        aud: state.settings.sandbox_audience(),
+        aud: grant.issuer.audience(&state.settings),
         client_id: grant.client_id.to_string(),
         scope: grant.scope.to_string(),
         iat: now,
@@ -117,8 +119,8 @@ pub struct Active {
 /// Checks an access token completely: signature with a published key, `typ`, issuer,
 /// audience, expiry, then the revocation state of the token, its credential, its app
 /// and its consent in one query. `None` means inactive, for whatever reason.
-pub async fn check(state: &AppState, token: &str) -> Result<Option<Active>> {
-    let Some(claims) = verify_signature(state, token) else {
+pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Option<Active>> {
+    let Some(claims) = verify_signature(state, issuer, token) else {
         return Ok(None);
     };
     let now = state.clock.now();
@@ -130,12 +132,13 @@ pub async fn check(state: &AppState, token: &str) -> Result<Option<Active>> {
          (SELECT COUNT(*) FROM revoked_tokens r WHERE r.jti = $3) AS revoked, \
          (SELECT s.status FROM consents s WHERE s.id = $4) AS consent_status \
          FROM apps a JOIN credentials c ON c.app_id = a.id \
-         WHERE a.client_id = $1 AND c.id = $2",
+         WHERE a.client_id = $1 AND c.id = $2 AND a.environment = $5",
     )
     .bind(&claims.client_id)
     .bind(&claims.cred)
     .bind(&claims.jti)
     .bind(&claims.consent_id)
+    .bind(issuer.name())
     .fetch_optional(&state.db.pool)
     .await?;
     let Some(row) = row else {
@@ -165,12 +168,12 @@ pub async fn check(state: &AppState, token: &str) -> Result<Option<Active>> {
 }
 
 /// The claims of a token signed by one of our published keys, or `None`.
-pub fn verify_signature(state: &AppState, token: &str) -> Option<AccessClaims> {
+pub fn verify_signature(state: &AppState, issuer: Issuer, token: &str) -> Option<AccessClaims> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header.typ.as_deref() != Some("at+jwt") {
         return None;
     }
-    let ring = state.oauth.key_ring();
+    let ring = state.oauth.key_ring(issuer);
     let key = ring.find(header.kid.as_deref()?)?;
     if key.alg != header.alg {
         return None;
@@ -182,8 +185,9 @@ pub fn verify_signature(state: &AppState, token: &str) -> Option<AccessClaims> {
     let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
         .ok()?
         .claims;
-    let expected_aud = state.settings.sandbox_audience();
-    (claims.iss == state.settings.issuer() && claims.aud == expected_aud).then_some(claims)
+    let expected_aud = issuer.audience(&state.settings);
+    (claims.iss == issuer.identifier(&state.settings) && claims.aud == expected_aud)
+        .then_some(claims)
 }
 
 /// Revokes one access token until it would have expired anyway (RFC 7009).

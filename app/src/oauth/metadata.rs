@@ -6,11 +6,22 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::jwt::supported_algs;
+use super::Issuer;
 use crate::platform::state::AppState;
 use crate::sandbox::catalogue::SCOPES;
 
 pub async fn metadata(State(state): State<AppState>) -> Response {
-    let link = |path: &str| state.settings.link(path);
+    with_cache(axum::Json(document(&state, Issuer::Sandbox)).into_response())
+}
+
+/// The production issuer's metadata: client credentials only, no customer-facing
+/// endpoints (production customers authenticate at the bank, not in Gatehouse).
+pub async fn production_metadata(State(state): State<AppState>) -> Response {
+    with_cache(axum::Json(document(&state, Issuer::Production)).into_response())
+}
+
+fn document(state: &AppState, issuer: Issuer) -> serde_json::Value {
+    let link = |path: &str| state.settings.link(&issuer.path(path));
     let algs = supported_algs();
     let mtls = state.settings.mtls_public_url.clone();
     let mut auth_methods = vec![
@@ -22,14 +33,17 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         auth_methods.push("tls_client_auth");
     }
     let mut body = json!({
-        "issuer": state.settings.issuer(),
+        "issuer": issuer.identifier(&state.settings),
         "authorization_endpoint": link(super::authorize::PATH),
         "token_endpoint": link(super::token::PATH),
         "pushed_authorization_request_endpoint": link(super::par::PATH),
         "introspection_endpoint": link(super::introspect::PATH),
         "revocation_endpoint": link(super::revoke::PATH),
         "jwks_uri": link(JWKS_PATH),
-        "service_documentation": link("/sandbox/docs"),
+        "service_documentation": state.settings.link(match issuer {
+            Issuer::Sandbox => "/sandbox/docs",
+            Issuer::Production => "/production/docs",
+        }),
         "scopes_supported": SCOPES.iter().map(|s| s.name).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -47,7 +61,13 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     });
     // RFC 8705 §5: the same endpoints on the mTLS listener.
     if let (Some(base), Some(object)) = (mtls, body.as_object_mut()) {
-        let alias = |path: &str| format!("{}{path}", base.as_str().trim_end_matches('/'));
+        let alias = |path: &str| {
+            format!(
+                "{}{}",
+                base.as_str().trim_end_matches('/'),
+                issuer.path(path)
+            )
+        };
         object.insert(
             "mtls_endpoint_aliases".into(),
             json!({
@@ -62,13 +82,46 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
             json!(true),
         );
     }
-    with_cache(axum::Json(body).into_response())
+    if issuer == Issuer::Production {
+        if let Some(object) = body.as_object_mut() {
+            for key in [
+                "authorization_endpoint",
+                "pushed_authorization_request_endpoint",
+                "response_types_supported",
+                "response_modes_supported",
+                "code_challenge_methods_supported",
+                "authorization_response_iss_parameter_supported",
+                "require_pushed_authorization_requests",
+            ] {
+                object.remove(key);
+            }
+            object.insert(
+                "grant_types_supported".into(),
+                json!(["client_credentials"]),
+            );
+            if let Some(aliases) = object
+                .get_mut("mtls_endpoint_aliases")
+                .and_then(|a| a.as_object_mut())
+            {
+                aliases.remove("pushed_authorization_request_endpoint");
+            }
+        }
+    }
+    body
 }
 
 pub const JWKS_PATH: &str = "/oauth/jwks";
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let ring = state.oauth.key_ring();
+    jwks_of(&state, Issuer::Sandbox)
+}
+
+pub async fn production_jwks(State(state): State<AppState>) -> Response {
+    jwks_of(&state, Issuer::Production)
+}
+
+fn jwks_of(state: &AppState, issuer: Issuer) -> Response {
+    let ring = state.oauth.key_ring(issuer);
     let retention = state.settings.access_token_seconds + 600;
     with_cache(axum::Json(ring.jwks(state.clock.now(), retention)).into_response())
 }

@@ -1,5 +1,5 @@
-//! Gatehouse's OAuth2 authorization server for the sandbox: one file per endpoint or
-//! grant. Partners' software are confidential clients (`sandbox::model::App`); tokens
+//! Gatehouse's OAuth2 authorization servers, the sandbox's and the production
+//! issuer (`issuer`): one file per endpoint or grant. Partners' software are confidential clients (`sandbox::model::App`); tokens
 //! are RFC 9068 JWTs signed with keys Gatehouse generates and rotates (`keys`).
 //!
 //! - `metadata`: RFC 8414 metadata and the JWKS
@@ -18,6 +18,7 @@ pub mod grant_authorization_code;
 pub mod grant_client_credentials;
 pub mod grant_refresh_token;
 pub mod introspect;
+pub mod issuer;
 pub mod jwt;
 pub mod keys;
 pub mod limits;
@@ -41,6 +42,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use jsonwebtoken::jwk::JwkSet;
 
+pub use self::issuer::Issuer;
 use crate::audit::Actor;
 use crate::platform::context::ClientInfo;
 use crate::platform::db::Db;
@@ -52,6 +54,7 @@ use crate::sandbox::reqlog::RequestLog;
 /// The authorization server's in-memory state.
 pub struct Runtime {
     keys: RwLock<Arc<keys::KeyRing>>,
+    production_keys: RwLock<Arc<keys::KeyRing>>,
     pub limiters: limits::ClientLimiters,
     pub request_log: RequestLog,
     http: reqwest::Client,
@@ -62,9 +65,10 @@ pub struct Runtime {
 const REMOTE_JWKS_TTL: i64 = 300;
 
 impl Runtime {
-    pub fn new(ring: Arc<keys::KeyRing>, db: Db) -> Self {
+    pub fn new(ring: Arc<keys::KeyRing>, production: Arc<keys::KeyRing>, db: Db) -> Self {
         Self {
             keys: RwLock::new(ring),
+            production_keys: RwLock::new(production),
             limiters: limits::ClientLimiters::default(),
             request_log: RequestLog::start(db),
             http: reqwest::Client::new(),
@@ -72,15 +76,22 @@ impl Runtime {
         }
     }
 
-    pub fn key_ring(&self) -> Arc<keys::KeyRing> {
-        match self.keys.read() {
+    fn ring(&self, issuer: Issuer) -> &RwLock<Arc<keys::KeyRing>> {
+        match issuer {
+            Issuer::Sandbox => &self.keys,
+            Issuer::Production => &self.production_keys,
+        }
+    }
+
+    pub fn key_ring(&self, issuer: Issuer) -> Arc<keys::KeyRing> {
+        match self.ring(issuer).read() {
             Ok(ring) => ring.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    pub fn replace_keys(&self, ring: keys::KeyRing) {
-        match self.keys.write() {
+    pub fn replace_keys(&self, issuer: Issuer, ring: keys::KeyRing) {
+        match self.ring(issuer).write() {
             Ok(mut current) => *current = Arc::new(ring),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
         }
@@ -109,8 +120,10 @@ impl Runtime {
 /// Reloads the signing keys from the database (a key rotated by the CLI is picked up
 /// here; the maintenance job calls this every minute).
 pub async fn reload_keys(state: &AppState) -> Result<()> {
-    let ring = keys::load(&state.db, &state.keys, "sandbox").await?;
-    state.oauth.replace_keys(ring);
+    for issuer in Issuer::ALL {
+        let ring = keys::load(&state.db, &state.keys, issuer.name()).await?;
+        state.oauth.replace_keys(issuer, ring);
+    }
     Ok(())
 }
 
@@ -169,6 +182,26 @@ pub fn api_routes() -> Router<AppState> {
         .route(par::PATH, post(par::endpoint))
         .route(introspect::PATH, post(introspect::endpoint))
         .route(revoke::PATH, post(revoke::endpoint))
+        .route(
+            &Issuer::Production.metadata_path(),
+            get(metadata::production_metadata),
+        )
+        .route(
+            &Issuer::Production.path(metadata::JWKS_PATH),
+            get(metadata::production_jwks),
+        )
+        .route(
+            &Issuer::Production.path(token::PATH),
+            post(token::production),
+        )
+        .route(
+            &Issuer::Production.path(introspect::PATH),
+            post(introspect::production),
+        )
+        .route(
+            &Issuer::Production.path(revoke::PATH),
+            post(revoke::production),
+        )
 }
 
 /// The customer-facing pages of the authorization-code flow (sessions and CSRF apply).

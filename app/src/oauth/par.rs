@@ -29,6 +29,7 @@ pub async fn endpoint(
 ) -> Response {
     endpoint::serve(
         &state,
+        super::Issuer::Sandbox,
         &caller,
         &headers,
         &body,

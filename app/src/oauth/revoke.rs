@@ -12,7 +12,7 @@ use sqlx::Row;
 use super::client_auth::Authenticated;
 use super::endpoint;
 use super::error::OAuthResult;
-use super::{jwt, refresh, Caller};
+use super::{jwt, refresh, Caller, Issuer};
 use crate::platform::state::AppState;
 
 pub const PATH: &str = "/oauth/revoke";
@@ -23,8 +23,29 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    serve(Issuer::Sandbox, state, caller, headers, body).await
+}
+
+/// The same endpoint for the production issuer.
+pub async fn production(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(Issuer::Production, state, caller, headers, body).await
+}
+
+async fn serve(
+    issuer: Issuer,
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     endpoint::serve(
         &state,
+        issuer,
         &caller,
         &headers,
         &body,
@@ -44,7 +65,7 @@ fn ok() -> Response {
 }
 
 async fn revoke(state: &AppState, client: &Authenticated, token: &str) -> OAuthResult<()> {
-    if let Some(claims) = jwt::verify_signature(state, token) {
+    if let Some(claims) = jwt::verify_signature(state, client.issuer, token) {
         if claims.client_id == client.app.client_id {
             jwt::revoke(state, &client.app.id, &claims).await?;
         }

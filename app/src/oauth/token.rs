@@ -14,7 +14,7 @@ use super::error::{Code, OAuthError, OAuthResult};
 use super::jwt::{Binding, Issued};
 use super::params::Params;
 use super::{
-    dpop, grant_authorization_code, grant_client_credentials, grant_refresh_token, Caller,
+    dpop, grant_authorization_code, grant_client_credentials, grant_refresh_token, Caller, Issuer,
 };
 use crate::platform::state::AppState;
 
@@ -26,8 +26,29 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    serve(Issuer::Sandbox, state, caller, headers, body).await
+}
+
+/// The same endpoint for the production issuer.
+pub async fn production(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(Issuer::Production, state, caller, headers, body).await
+}
+
+async fn serve(
+    issuer: Issuer,
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     endpoint::serve(
         &state,
+        issuer,
         &caller,
         &headers,
         &body,
@@ -45,7 +66,8 @@ async fn grant(
     headers: &HeaderMap,
     params: &Params,
 ) -> OAuthResult<Value> {
-    let jkt = dpop::verify(state, headers, "POST", &caller.link(state, PATH), None).await?;
+    let htu = caller.link(state, &client.issuer.path(PATH));
+    let jkt = dpop::verify(state, headers, "POST", &htu, None).await?;
     if client.app.dpop_required && jkt.is_none() {
         return Err(OAuthError::invalid_dpop(
             "This client's tokens must be DPoP-bound: send a DPoP proof.",
@@ -57,7 +79,17 @@ async fn grant(
         x5t: caller.certificate().map(|c| c.thumbprint.clone()),
     };
     let binding = &binding;
-    match params.require("grant_type")? {
+    let grant_type = params.require("grant_type")?;
+    if client.issuer == Issuer::Production {
+        allowed_address(client, caller)?;
+        if grant_type != "client_credentials" {
+            return Err(OAuthError::new(
+                Code::UnsupportedGrantType,
+                format!("The production issuer issues client_credentials tokens only, not {grant_type}."),
+            ));
+        }
+    }
+    match grant_type {
         "client_credentials" => {
             grant_client_credentials::grant(state, client, params, binding).await
         }
@@ -69,6 +101,33 @@ async fn grant(
             Code::UnsupportedGrantType,
             format!("The grant type {other} is not supported."),
         )),
+    }
+}
+
+/// A production client with an IP allow-list asks for tokens only from those ranges.
+fn allowed_address(client: &Authenticated, caller: &Caller) -> OAuthResult<()> {
+    if client.app.ip_allowlist.is_empty() {
+        return Ok(());
+    }
+    let address: Option<std::net::IpAddr> = caller.info.ip.parse().ok();
+    let allowed = address.is_some_and(|ip| {
+        client
+            .app
+            .ip_allowlist
+            .iter()
+            .filter_map(|range| range.parse::<ipnet::IpNet>().ok())
+            .any(|net| net.contains(&ip))
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            Code::UnauthorizedClient,
+            format!(
+                "Token requests from {} are not in this client's IP allow-list.",
+                caller.info.ip
+            ),
+        ))
     }
 }
 

@@ -73,7 +73,7 @@ pub fn routes(upload_limit: usize) -> Router<AppState> {
 
 /// A url-encoded form as field → value; repeated fields (checkboxes) are joined
 /// with spaces. The CSRF token is left out.
-fn fields(body: &Bytes) -> BTreeMap<String, String> {
+pub(crate) fn fields(body: &Bytes) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for (key, value) in url::form_urlencoded::parse(body) {
         if key == crate::platform::csrf::FIELD {
@@ -89,13 +89,13 @@ fn fields(body: &Bytes) -> BTreeMap<String, String> {
     out
 }
 
-fn form_of(values: &BTreeMap<String, String>) -> Form {
+pub(crate) fn form_of(values: &BTreeMap<String, String>) -> Form {
     values
         .iter()
         .fold(Form::new(), |form, (k, v)| form.with(k, v.clone()))
 }
 
-fn with_errors(mut form: Form, invalid: Invalid) -> (StatusCode, Form) {
+pub(crate) fn with_errors(mut form: Form, invalid: Invalid) -> (StatusCode, Form) {
     for (field, message) in invalid.fields {
         form.add_error(&field, message);
     }

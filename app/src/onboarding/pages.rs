@@ -14,7 +14,7 @@ use crate::audit::AuditRow;
 use crate::platform::time::display;
 use crate::ui::{csrf_field, error_summary, Form};
 
-fn field_class(error: &Option<String>) -> &'static str {
+pub(crate) fn field_class(error: &Option<String>) -> &'static str {
     if error.is_some() {
         "field field-error"
     } else {
@@ -22,7 +22,7 @@ fn field_class(error: &Option<String>) -> &'static str {
     }
 }
 
-fn error_line(error: &Option<String>, id: String) -> Option<AnyView> {
+pub(crate) fn error_line(error: &Option<String>, id: String) -> Option<AnyView> {
     error.clone().map(|message| {
         view! { <p class="error-message" id=id><span class="visually-hidden">"Error: "</span>{message}</p> }
             .into_any()
@@ -592,6 +592,7 @@ pub fn queue(items: &[QueueItem], filter: &QueueFilter, tiers: &[Tier]) -> AnyVi
         })
         .collect_view();
     view! {
+        <p class="lead">"Onboarding applications. See also "<a href="/review/production">"production access requests"</a>" and the "<a href="/review/policy">"risk policy"</a>"."</p>
         <form method="get" action="/review" class="filters">
             <div class="field"><label for="status">"Status"</label><select id="status" name="status">{statuses}</select></div>
             <div class="field"><label for="tier">"Tier"</label><select id="tier" name="tier"><option value="">"All tiers"</option>{tier_options}</select></div>

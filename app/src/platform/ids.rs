@@ -21,6 +21,9 @@ pub const APPLICATION: &str = "onb";
 pub const EVIDENCE: &str = "evd";
 pub const DOSSIER: &str = "dos";
 pub const MESSAGE: &str = "amg";
+pub const ACCESS_REQUEST: &str = "req";
+pub const ACCESS_REVIEW: &str = "rvw";
+pub const POLICY: &str = "pol";
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,9 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use super::context::Ctx;
 use super::state::AppState;
 use super::{csrf, headers, metrics};
-use crate::{accounts, audit, dashboard, home, mail, oauth, onboarding, ops, sandbox};
+use crate::{
+    access_requests, accounts, audit, dashboard, home, mail, oauth, onboarding, ops, sandbox,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -38,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::page_routes())
         .merge(sandbox::handlers::routes())
         .merge(sandbox::data::routes())
+        .merge(access_requests::handlers::routes())
         .merge(onboarding::handlers::routes(csrf::upload_limit(
             &state.settings,
         )))

@@ -44,6 +44,9 @@ pub struct Settings {
     pub evidence_store_url: Option<String>,
     /// The largest evidence file accepted, in bytes.
     pub evidence_max_bytes: usize,
+    /// The `aud` of production access tokens: the bank's API gateway. `None` means
+    /// `<public URL>/production/open-banking/v3.1`.
+    pub production_audience: Option<String>,
 }
 
 impl Settings {
@@ -68,6 +71,7 @@ impl Settings {
             mtls_public_url: None,
             evidence_store_url: None,
             evidence_max_bytes: 10 * 1024 * 1024,
+            production_audience: None,
         }
     }
 
@@ -114,6 +118,13 @@ impl Settings {
     /// The audience of sandbox access tokens: the sandbox API's base URL.
     pub fn sandbox_audience(&self) -> String {
         self.link("/sandbox/open-banking/v3.1")
+    }
+
+    /// The audience of production access tokens: the bank's API gateway.
+    pub fn production_audience(&self) -> String {
+        self.production_audience
+            .clone()
+            .unwrap_or_else(|| self.link("/production/open-banking/v3.1"))
     }
 
     /// An absolute link to `path` (which starts with `/`) under the public URL.

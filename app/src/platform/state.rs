@@ -75,7 +75,9 @@ impl AppState {
         })?;
         let ring =
             crate::oauth::keys::ensure(&db, &keys, "sandbox", alg, super::time::now()).await?;
-        let oauth = crate::oauth::Runtime::new(ring, db.clone());
+        let production =
+            crate::oauth::keys::ensure(&db, &keys, "production", alg, super::time::now()).await?;
+        let oauth = crate::oauth::Runtime::new(ring, production, db.clone());
         let evidence = crate::onboarding::evidence::open_store(&settings)?;
         Ok(Self(Arc::new(Inner {
             db,

@@ -38,13 +38,15 @@ pub struct App {
     pub auth_method: String,
     pub dpop_required: bool,
     pub rate_limit_per_minute: i64,
+    /// CIDR ranges the client may call the token endpoint from; empty means anywhere.
+    pub ip_allowlist: Vec<String>,
     pub status: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
 
 pub const APP_COLUMNS: &str = "id, org_id, environment, client_id, name, purpose, owner_id, scopes, \
-    redirect_uris, auth_method, dpop_required, rate_limit_per_minute, status, created_at, revoked_at";
+    redirect_uris, auth_method, dpop_required, rate_limit_per_minute, ip_allowlist, status, created_at, revoked_at";
 
 impl App {
     pub fn from_row(row: &AnyRow) -> Result<Self> {
@@ -67,6 +69,11 @@ impl App {
             auth_method: row.try_get("auth_method")?,
             dpop_required: row.try_get::<i64, _>("dpop_required")? != 0,
             rate_limit_per_minute: row.try_get("rate_limit_per_minute")?,
+            ip_allowlist: row
+                .try_get::<String, _>("ip_allowlist")?
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
             status: row.try_get("status")?,
             created_at: row.try_get("created_at")?,
             revoked_at: row.try_get("revoked_at")?,

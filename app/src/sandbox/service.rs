@@ -136,7 +136,7 @@ pub fn parse_jwks(text: &str) -> std::result::Result<String, String> {
 }
 
 /// Checks the key material a method needs; returns (kind, material) of the credential.
-fn credential_material(
+pub(crate) fn credential_material(
     method: &str,
     keys: &KeyMaterial,
     invalid: &mut Invalid,
@@ -186,7 +186,7 @@ fn credential_material(
 }
 
 /// Inserts a credential; returns (id, secret shown once).
-async fn insert_credential(
+pub(crate) async fn insert_credential(
     state: &AppState,
     tx: &mut Tx,
     app_id: &str,
@@ -194,6 +194,7 @@ async fn insert_credential(
     material: Option<String>,
     created_by: &str,
     now: i64,
+    expires_at: i64,
 ) -> Result<(String, Option<String>)> {
     let id = ids::new_id(ids::CREDENTIAL);
     let secret = (kind == "client_secret").then(crypto::random_token);
@@ -210,7 +211,7 @@ async fn insert_credential(
     .bind(material)
     .bind(created_by)
     .bind(now)
-    .bind(now + state.settings.sandbox_credential_days * 86_400)
+    .bind(expires_at)
     .execute(&mut **tx)
     .await?;
     Ok((id, secret))
@@ -351,8 +352,17 @@ pub async fn create_app(
         }
         return Err(err.into());
     }
-    let (credential_id, secret) =
-        insert_credential(state, &mut tx, &app_id, kind, material, &user.id, now).await?;
+    let (credential_id, secret) = insert_credential(
+        state,
+        &mut tx,
+        &app_id,
+        kind,
+        material,
+        &user.id,
+        now,
+        now + state.settings.sandbox_credential_days * 86_400,
+    )
+    .await?;
     audit::record(
         &mut tx,
         Event::new(actor(user), "sandbox.app_created")
@@ -394,7 +404,7 @@ pub async fn list_apps(state: &AppState, org_id: &str) -> Result<Vec<App>> {
 /// One of the organisation's apps; another organisation's id is not found.
 pub async fn get_app(state: &AppState, org_id: &str, app_id: &str) -> Result<App> {
     let row = sqlx::query(&format!(
-        "SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND org_id = $2"
+        "SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND org_id = $2 AND environment = 'sandbox'"
     ))
     .bind(app_id)
     .bind(org_id)
@@ -458,8 +468,17 @@ pub async fn rotate(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    let (credential_id, secret) =
-        insert_credential(state, &mut tx, &app.id, kind, material, &user.id, now).await?;
+    let (credential_id, secret) = insert_credential(
+        state,
+        &mut tx,
+        &app.id,
+        kind,
+        material,
+        &user.id,
+        now,
+        now + state.settings.sandbox_credential_days * 86_400,
+    )
+    .await?;
     audit::record(
         &mut tx,
         Event::new(actor(user), "sandbox.credential_rotated")

@@ -267,7 +267,7 @@ async fn authenticate(
         ));
     }
     let challenge = if dpop_scheme { "DPoP" } else { "Bearer" };
-    let active = jwt::check(state, token.trim())
+    let active = jwt::check(state, crate::oauth::Issuer::Sandbox, token.trim())
         .await?
         .ok_or_else(|| ObError::unauthorized(challenge, "The access token is not active."))?;
     match active.claims.jkt() {

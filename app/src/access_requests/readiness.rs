@@ -1,0 +1,196 @@
+//! Readiness, read from the sandbox request log: for each scope asked for, whether the
+//! app made enough successful calls that need it, recently, with an acceptable error
+//! rate; and whether it completed the flows its scopes imply (an account-access
+//! consent; a domestic payment, which always carries an idempotency key).
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::platform::error::Result;
+use crate::platform::state::AppState;
+use crate::sandbox::api::BASE;
+
+/// How far back sandbox calls count.
+pub const WINDOW_DAYS: i64 = 30;
+/// Successful calls needed per scope.
+pub const MIN_SUCCESSES: i64 = 3;
+/// The highest acceptable share of failed calls (4xx and 5xx).
+pub const MAX_ERROR_RATE: f64 = 0.2;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScopeReadiness {
+    pub scope: String,
+    /// False when the sandbox has no API for the scope (nothing to prove).
+    pub testable: bool,
+    pub successful_calls: i64,
+    pub failed_calls: i64,
+    pub last_success: Option<i64>,
+    pub ready: bool,
+}
+
+impl ScopeReadiness {
+    pub fn error_rate(&self) -> f64 {
+        let total = self.successful_calls + self.failed_calls;
+        if total == 0 {
+            0.0
+        } else {
+            self.failed_calls as f64 / total as f64
+        }
+    }
+
+    /// What is missing, in the partner's words.
+    pub fn missing(&self) -> Option<String> {
+        if self.ready {
+            return None;
+        }
+        Some(if self.successful_calls < MIN_SUCCESSES {
+            format!(
+                "{}: {} successful sandbox calls in the last {WINDOW_DAYS} days; at least {MIN_SUCCESSES} are needed.",
+                self.scope, self.successful_calls
+            )
+        } else {
+            format!(
+                "{}: {:.0}% of sandbox calls failed; at most {:.0}% may.",
+                self.scope,
+                self.error_rate() * 100.0,
+                MAX_ERROR_RATE * 100.0
+            )
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Readiness {
+    pub scopes: Vec<ScopeReadiness>,
+    pub account_consent: bool,
+    pub payment_with_idempotency_key: bool,
+}
+
+impl Readiness {
+    /// Everything missing for `scopes`, in the partner's words.
+    pub fn missing(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.scopes.iter().filter_map(|s| s.missing()).collect();
+        let asks = |scope: &str| self.scopes.iter().any(|s| s.scope == scope);
+        if asks("accounts") && !self.account_consent {
+            out.push(
+                "accounts: no account-access consent was created and authorised in the sandbox."
+                    .into(),
+            );
+        }
+        if asks("payments") && !self.payment_with_idempotency_key {
+            out.push("payments: no domestic payment with an idempotency key was completed in the sandbox.".into());
+        }
+        out
+    }
+
+    pub fn ready(&self) -> bool {
+        self.missing().is_empty()
+    }
+
+    /// As policy input.
+    pub fn facts(&self) -> Value {
+        let scopes: serde_json::Map<String, Value> = self
+            .scopes
+            .iter()
+            .map(|s| {
+                (
+                    s.scope.clone(),
+                    json!({
+                        "testable": s.testable,
+                        "successful_calls": s.successful_calls,
+                        "failed_calls": s.failed_calls,
+                        "error_rate": s.error_rate(),
+                        "ready": s.ready,
+                    }),
+                )
+            })
+            .collect();
+        json!({
+            "ready": self.ready(),
+            "scopes": scopes,
+            "flows": {
+                "account_consent": self.account_consent,
+                "payment_with_idempotency_key": self.payment_with_idempotency_key,
+            },
+        })
+    }
+}
+
+/// The sandbox API prefix whose calls need `scope`, if the sandbox has one.
+fn prefix(scope: &str) -> Option<String> {
+    match scope {
+        "reference" => Some(format!("{BASE}/reference/")),
+        "accounts" => Some(format!("{BASE}/aisp/")),
+        "payments" => Some(format!("{BASE}/pisp/")),
+        _ => None,
+    }
+}
+
+/// Readiness of sandbox app `app_id` for `scopes`, as of `now`.
+pub async fn assess(
+    state: &AppState,
+    app_id: &str,
+    scopes: &[String],
+    now: i64,
+) -> Result<Readiness> {
+    let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT method, endpoint, status, COUNT(*), MAX(at) FROM request_log \
+         WHERE app_id = $1 AND at >= $2 GROUP BY method, endpoint, status",
+    )
+    .bind(app_id)
+    .bind(now - WINDOW_DAYS * 86_400)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let succeeded = |method: &str, path: &str, status: i64| {
+        rows.iter()
+            .any(|(m, e, s, _, _)| m == method && e == path && *s == status)
+    };
+    let scopes = scopes
+        .iter()
+        .map(|scope| {
+            let Some(prefix) = prefix(scope) else {
+                return ScopeReadiness {
+                    scope: scope.clone(),
+                    testable: false,
+                    successful_calls: 0,
+                    failed_calls: 0,
+                    last_success: None,
+                    ready: true,
+                };
+            };
+            let mut ok = 0;
+            let mut failed = 0;
+            let mut last = None;
+            for (_, endpoint, status, count, at) in &rows {
+                if !endpoint.starts_with(&prefix) {
+                    continue;
+                }
+                if *status < 400 {
+                    ok += count;
+                    last = last.max(Some(*at));
+                } else {
+                    failed += count;
+                }
+            }
+            let mut readiness = ScopeReadiness {
+                scope: scope.clone(),
+                testable: true,
+                successful_calls: ok,
+                failed_calls: failed,
+                last_success: last,
+                ready: false,
+            };
+            readiness.ready = ok >= MIN_SUCCESSES && readiness.error_rate() <= MAX_ERROR_RATE;
+            readiness
+        })
+        .collect();
+    Ok(Readiness {
+        scopes,
+        account_consent: succeeded("POST", &format!("{BASE}/aisp/account-access-consents"), 201),
+        payment_with_idempotency_key: succeeded(
+            "POST",
+            &format!("{BASE}/pisp/domestic-payments"),
+            201,
+        ),
+    })
+}

@@ -1,0 +1,63 @@
+//! Gatehouse runs two authorization servers on one code path: the sandbox's, at the
+//! public URL, and the production issuer under `/production`, with its own metadata,
+//! JWKS, signing keys, clients (`apps.environment`) and token audience. A token,
+//! a client or a key of one is unknown to the other.
+
+use crate::platform::settings::Settings;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Issuer {
+    Sandbox,
+    Production,
+}
+
+impl Issuer {
+    pub const ALL: [Issuer; 2] = [Issuer::Sandbox, Issuer::Production];
+
+    /// As stored: `apps.environment` and `signing_keys.issuer`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Issuer::Sandbox => "sandbox",
+            Issuer::Production => "production",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// The path prefix of the issuer's endpoints.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Issuer::Sandbox => "",
+            Issuer::Production => "/production",
+        }
+    }
+
+    /// One of the issuer's endpoint paths (`path` is the sandbox's, e.g. `/oauth/token`).
+    pub fn path(self, path: &str) -> String {
+        format!("{}{path}", self.prefix())
+    }
+
+    /// The issuer identifier (RFC 8414 §2).
+    pub fn identifier(self, settings: &Settings) -> String {
+        match self {
+            Issuer::Sandbox => settings.issuer(),
+            Issuer::Production => settings.link(self.prefix()),
+        }
+    }
+
+    /// The `aud` of the issuer's access tokens.
+    pub fn audience(self, settings: &Settings) -> String {
+        match self {
+            Issuer::Sandbox => settings.sandbox_audience(),
+            Issuer::Production => settings.production_audience(),
+        }
+    }
+
+    /// Where the metadata is (RFC 8414 §3: the well-known segment goes before the
+    /// issuer's path).
+    pub fn metadata_path(self) -> String {
+        format!("/.well-known/oauth-authorization-server{}", self.prefix())
+    }
+}

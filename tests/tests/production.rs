@@ -1,0 +1,962 @@
+//! Production access through the portal, as partner admins and bank reviewers use
+//! it: auto-approval end to end (request → credential → a production token with the
+//! oauth2 crate), one reviewer with conditions, four eyes, auto-rejection, step-up,
+//! conflicts of interest, concurrent approvals, the risk policy's replacement, and
+//! bad input on the request form.
+
+use oauth2::basic::BasicClient;
+use oauth2::{ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::common::{assert_location, element_text, input_value, totp_code, Client, TestServer};
+use crate::onboarding::{
+    self, new_staff, ACME_ADMIN, ACME_DEV, APPROVER, NORTHWIND_ADMIN, REVIEWER,
+};
+use crate::sandbox_api::{account_consent, authorise, client_token, payment_initiation, Api};
+use crate::sandbox_helpers::{oauth_http, wait_for_log, PartnerKey, DEMO_ID};
+
+const MIA: (&str, &str) = ("mia.salaried", "sandbox-mia-2026");
+
+/// The demo partner admin of Acme, with a second factor.
+async fn acme_admin(server: &TestServer) -> Client {
+    let admin = server.demo_partner_user(ACME_ADMIN).await;
+    admin.enrol_totp().await;
+    admin
+}
+
+/// Onboards `admin`'s organisation to `tier`, approved by `reviewer`.
+async fn approve_tier(server: &TestServer, admin: &Client, reviewer: &Client, tier: &str) {
+    let application = onboarding::start(admin, tier).await;
+    onboarding::complete_and_submit(server, admin, &application).await;
+    let response =
+        onboarding::decide(reviewer, &application, "approve", "Due diligence complete.").await;
+    assert_location(&response, &format!("/review/applications/{application}"));
+}
+
+/// The demo partner admin of Acme with a second factor, approved for `tier` by `reviewer`.
+async fn approved_acme(server: &TestServer, reviewer: &Client, tier: &str) -> Client {
+    let admin = acme_admin(server).await;
+    approve_tier(server, &admin, reviewer, tier).await;
+    admin
+}
+
+async fn demo_app_id(server: &TestServer) -> String {
+    sqlx::query_scalar("SELECT id FROM apps WHERE client_id = $1")
+        .bind(DEMO_ID)
+        .fetch_one(server.pool())
+        .await
+        .unwrap()
+}
+
+/// `n` successful reference-data calls from the demo sandbox app.
+async fn call_reference(server: &TestServer, n: usize) {
+    let api = Api::new(server);
+    let token = client_token(server, "reference").await;
+    for _ in 0..n {
+        let answer = api.get("/reference/branches", &token).await;
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+}
+
+/// An account-access consent authorised by a test customer, and `n` account reads.
+async fn call_accounts(server: &TestServer, n: usize) {
+    let api = Api::new(server);
+    let cc = client_token(server, "accounts").await;
+    let intent = account_consent(
+        &api,
+        &cc,
+        json!({ "Permissions": ["ReadAccountsDetail", "ReadBalances"] }),
+    )
+    .await;
+    let token = authorise(server, &intent, "accounts", MIA, None).await;
+    for _ in 0..n {
+        assert_eq!(
+            api.get("/aisp/accounts", &token).await.status,
+            StatusCode::OK
+        );
+    }
+}
+
+/// A payment consent, authorised, and a domestic payment with an idempotency key.
+async fn make_payment(server: &TestServer) {
+    let api = Api::new(server);
+    let cc = client_token(server, "payments").await;
+    let body = payment_initiation("12.00");
+    let created = api
+        .call(
+            "POST",
+            "/pisp/domestic-payment-consents",
+            &cc,
+            Some(&body),
+            &[("x-idempotency-key", "ready-consent")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let consent_id = created.body["Data"]["ConsentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let payer = authorise(server, &consent_id, "payments", MIA, Some(0)).await;
+    let funds = api
+        .get(
+            &format!("/pisp/domestic-payment-consents/{consent_id}/funds-confirmation"),
+            &payer,
+        )
+        .await;
+    assert_eq!(funds.status, StatusCode::OK, "{}", funds.body);
+    let mut payment = body.clone();
+    payment["Data"]["ConsentId"] = json!(consent_id);
+    let paid = api
+        .call(
+            "POST",
+            "/pisp/domestic-payments",
+            &payer,
+            Some(&payment),
+            &[("x-idempotency-key", "ready-payment")],
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    let payment_id = paid.body["Data"]["DomesticPaymentId"].as_str().unwrap();
+    let status = api
+        .get(&format!("/pisp/domestic-payments/{payment_id}"), &payer)
+        .await;
+    assert_eq!(status.status, StatusCode::OK);
+}
+
+/// The form fields of a request; `overrides` replace fields by name.
+fn request_fields(
+    app_id: &str,
+    scopes: &[&str],
+    method: &str,
+    material: (&str, &str),
+) -> Vec<(String, String)> {
+    let mut fields = vec![
+        ("app_id".to_string(), app_id.to_string()),
+        ("calls_per_day".into(), "5000".into()),
+        ("peak_per_second".into(), "2".into()),
+        ("auth_method".into(), method.into()),
+        ("ip_allowlist".into(), "127.0.0.0/8".into()),
+        ("lifetime_days".into(), "60".into()),
+        ("go_live".into(), onboarding::date(7)),
+        ("jwks".into(), String::new()),
+        ("jwks_uri".into(), String::new()),
+        ("certificate".into(), String::new()),
+    ];
+    fields.push((material.0.to_string(), material.1.to_string()));
+    for scope in scopes {
+        fields.push(("scopes".into(), scope.to_string()));
+        fields.push((
+            format!("justification_{scope}"),
+            format!("Our budgeting product needs {scope} to show customers their finances."),
+        ));
+    }
+    fields
+}
+
+fn with(mut fields: Vec<(String, String)>, name: &str, value: &str) -> Vec<(String, String)> {
+    fields.retain(|(k, _)| k != name);
+    fields.push((name.to_string(), value.to_string()));
+    fields
+}
+
+async fn submit_request(client: &Client, fields: &[(String, String)]) -> reqwest::Response {
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    client
+        .submit("/production", "/production/requests", &refs)
+        .await
+}
+
+/// Submits and returns the new request's id (from the redirect).
+async fn submitted(client: &Client, fields: &[(String, String)]) -> String {
+    let response = submit_request(client, fields).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{:?}",
+        response.text().await
+    );
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    location
+        .strip_prefix("/production/requests/")
+        .unwrap()
+        .to_string()
+}
+
+async fn request_row(server: &TestServer, id: &str) -> (String, String, Option<String>) {
+    sqlx::query_as("SELECT status, route, production_app_id FROM access_requests WHERE id = $1")
+        .bind(id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap()
+}
+
+/// A reviewer's decision from the review page.
+async fn review(client: &Client, id: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    let page = format!("/review/production/{id}");
+    let (_, html) = client.text(&page).await;
+    let version = input_value(&html, "version").unwrap_or_else(|| "0".into());
+    let mut all = vec![("version", version.as_str())];
+    all.extend_from_slice(fields);
+    client
+        .submit(&page, &format!("{page}/decision"), &all)
+        .await
+}
+
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn production_oauth(
+    server: &TestServer,
+    client_id: &str,
+    secret: &str,
+) -> BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+> {
+    BasicClient::new(ClientId::new(client_id.into()))
+        .set_client_secret(ClientSecret::new(secret.into()))
+        .set_token_uri(TokenUrl::new(format!("{}/production/oauth/token", server.base)).unwrap())
+}
+
+async fn auto_approve_end_to_end(server: TestServer) {
+    let reviewer = server.demo_staff(REVIEWER, -1).await;
+    let acme = approved_acme(&server, &reviewer, "1").await;
+    let app_id = demo_app_id(&server).await;
+
+    // Readiness is shown before submitting: nothing called yet.
+    let (status, page) = acme
+        .text(&format!("/production/requests/new?app_id={app_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Not ready") && page.contains("readiness-missing"),
+        "{page}"
+    );
+    call_reference(&server, 3).await;
+    wait_for_log(&server, &app_id, 4).await;
+    let (_, page) = acme
+        .text(&format!("/production/requests/new?app_id={app_id}"))
+        .await;
+    assert!(page.contains("Ready") && !page.contains("readiness-missing"));
+
+    // Reference data with a client secret (Tier 1 allows one) and an allow-list.
+    let fields = request_fields(&app_id, &["reference"], "client_secret_basic", ("jwks", ""));
+    let id = submitted(&acme, &fields).await;
+    let (status, route, production_app) = request_row(&server, &id).await;
+    assert_eq!(
+        (status.as_str(), route.as_str()),
+        ("approved", "auto_approve")
+    );
+    let production_app = production_app.expect("a production client was issued");
+    let (_, page) = acme.text(&format!("/production/requests/{id}")).await;
+    assert!(
+        page.contains("Approved by the bank&#x27;s risk policy")
+            || page.contains("Approved by the bank's risk policy"),
+        "{page}"
+    );
+    let (subject, body) = server.last_mail(ACME_ADMIN).await;
+    assert!(
+        subject.contains("production credentials are ready"),
+        "{subject}"
+    );
+    assert!(body.contains("/production/oauth/token"));
+
+    // The secret is made when collected, shown once.
+    let token = acme.csrf(&format!("/production/requests/{id}")).await;
+    let response = acme
+        .post(
+            &format!("/production/requests/{id}/secret"),
+            &[("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let html = response.text().await.unwrap();
+    let client_id = element_text(&html, "production-client-id").unwrap();
+    let secret = element_text(&html, "client-secret").unwrap();
+    let token = acme.csrf(&format!("/production/requests/{id}")).await;
+    let again = acme
+        .post(
+            &format!("/production/requests/{id}/secret"),
+            &[("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(
+        again.status(),
+        StatusCode::CONFLICT,
+        "a secret is collected once"
+    );
+
+    // A production token with the standard oauth2 client.
+    let issued = production_oauth(&server, &client_id, &secret)
+        .exchange_client_credentials()
+        .add_scope(Scope::new("reference".into()))
+        .request_async(&oauth_http())
+        .await
+        .unwrap();
+    let access = issued.access_token().secret().clone();
+    let claims = jwt_claims(&access);
+    assert_eq!(claims["iss"], format!("{}/production", server.base));
+    assert_eq!(
+        claims["aud"],
+        format!("{}/production/open-banking/v3.1", server.base)
+    );
+    assert_eq!(claims["scope"], "reference");
+    let expires_at: i64 =
+        sqlx::query_scalar("SELECT expires_at FROM credentials WHERE app_id = $1")
+            .bind(&production_app)
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        (expires_at - (now + 60 * 86_400)).abs() < 600,
+        "the credential expires after the approved 60 days"
+    );
+
+    // Production introspection knows it; the sandbox does not, nor its API.
+    let introspected: Value = reqwest::Client::new()
+        .post(format!("{}/production/oauth/introspect", server.base))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["iss"], format!("{}/production", server.base));
+    let sandbox_view = crate::sandbox_helpers::introspect(
+        &server,
+        DEMO_ID,
+        crate::sandbox_helpers::DEMO_SECRET,
+        &access,
+    )
+    .await;
+    assert_eq!(sandbox_view, json!({ "active": false }));
+    let api = Api::new(&server);
+    assert_eq!(
+        api.get("/reference/branches", &access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The production issuer's metadata and JWKS are its own.
+    let metadata: Value = reqwest::get(format!(
+        "{}/.well-known/oauth-authorization-server/production",
+        server.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(metadata["issuer"], format!("{}/production", server.base));
+    assert_eq!(
+        metadata["grant_types_supported"],
+        json!(["client_credentials"])
+    );
+    let production_keys: Value = reqwest::get(metadata["jwks_uri"].as_str().unwrap())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sandbox_keys: Value = reqwest::get(format!("{}/oauth/jwks", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids = |set: &Value| {
+        set["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(kids(&production_keys)
+        .iter()
+        .all(|k| !kids(&sandbox_keys).contains(k)));
+
+    // The IP allow-list is enforced at the token endpoint.
+    sqlx::query("UPDATE apps SET ip_allowlist = '10.0.0.0/8' WHERE id = $1")
+        .bind(&production_app)
+        .execute(server.pool())
+        .await
+        .unwrap();
+    let refused = reqwest::Client::new()
+        .post(format!("{}/production/oauth/token", server.base))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client");
+
+    // The dashboard and the list show the client; the audit trail links everything.
+    let (_, list) = acme.text("/production").await;
+    assert!(list.contains(&client_id) && list.contains("Approved"));
+    let actions = server.audit_actions().await;
+    for action in [
+        "access_request.submitted",
+        "access_request.evaluated",
+        "production_credential.issued",
+        "production_credential.secret_collected",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+    let details: String = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE action = 'production_credential.issued'",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    let details: Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(details["access_request_id"], id);
+    assert_eq!(details["route"], "auto_approve");
+    assert!(details["policy_sha256"].as_str().unwrap().len() == 64);
+    assert!(details["evidence_version"].is_object());
+}
+both!(auto_approve_end_to_end, demo);
+
+async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
+    let reviewer = server.demo_staff(REVIEWER, -1).await;
+    let acme = approved_acme(&server, &reviewer, "2").await;
+    let app_id = demo_app_id(&server).await;
+    call_reference(&server, 3).await;
+    call_accounts(&server, 3).await;
+    wait_for_log(&server, &app_id, 10).await;
+    let key = PartnerKey::new("acme-prod-1");
+    let jwks = json!({ "keys": [key.jwk] }).to_string();
+    let fields = request_fields(
+        &app_id,
+        &["reference", "accounts"],
+        "private_key_jwt",
+        ("jwks", &jwks),
+    );
+    let fields = with(fields, "lifetime_days", "120");
+    let id = submitted(&acme, &fields).await;
+    let (status, route, _) = request_row(&server, &id).await;
+    assert_eq!(
+        (status.as_str(), route.as_str()),
+        ("pending_review", "one_reviewer")
+    );
+    let (_, page) = acme.text(&format!("/production/requests/{id}")).await;
+    assert!(
+        page.contains("A reviewer at the bank will look at it.")
+            && page.contains("what-would-change")
+    );
+    let (subject, _) = server.last_mail(REVIEWER).await;
+    assert!(
+        subject.contains("Production request to review"),
+        "{subject}"
+    );
+
+    // The reviewer sees the explanation in the queue and on the request.
+    let (_, queue) = reviewer.text("/review/production").await;
+    assert!(queue.contains(&format!("/review/production/{id}")));
+    let (_, page) = reviewer.text(&format!("/review/production/{id}")).await;
+    assert!(
+        page.contains("Risk explanation") && page.contains("Account information reads customers")
+    );
+
+    // Approving needs a step-up code: missing or wrong, nothing is decided.
+    let conditions = [
+        ("decision", "approve"),
+        ("scopes", "accounts"),
+        ("lifetime_days", "30"),
+        ("rate_limit_per_minute", "60"),
+        ("reason", "Narrowed to what the product needs."),
+    ];
+    let response = review(&reviewer, &id, &conditions).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let mut wrong = conditions.to_vec();
+    wrong.push(("code", "000000"));
+    let response = review(&reviewer, &id, &wrong).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(request_row(&server, &id).await.0, "pending_review");
+    // Widening is refused too.
+    let secret =
+        app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET).unwrap();
+    let code = totp_code(&secret, 0);
+    let mut wider = conditions.to_vec();
+    wider[3] = ("rate_limit_per_minute", "100000");
+    wider.push(("code", &code));
+    assert_eq!(
+        review(&reviewer, &id, &wider).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let code = totp_code(&secret, 1);
+    let mut approve = conditions.to_vec();
+    approve.push(("code", &code));
+    let response = review(&reviewer, &id, &approve).await;
+    assert_location(&response, &format!("/review/production/{id}"));
+    let (status, _, production_app) = request_row(&server, &id).await;
+    assert_eq!(status, "approved");
+    let (scopes, rate, dpop, method): (String, i64, i64, String) = sqlx::query_as(
+        "SELECT scopes, rate_limit_per_minute, dpop_required, auth_method FROM apps WHERE id = $1 AND environment = 'production'",
+    )
+    .bind(production_app.as_ref().unwrap())
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        (scopes.as_str(), rate, dpop, method.as_str()),
+        ("accounts", 60, 1, "private_key_jwt")
+    );
+    let (kind, expires_at): (String, i64) =
+        sqlx::query_as("SELECT kind, expires_at FROM credentials WHERE app_id = $1")
+            .bind(production_app.as_ref().unwrap())
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert_eq!(kind, "jwks");
+    assert!(
+        (expires_at - (now + 30 * 86_400)).abs() < 600,
+        "30 days, not the 120 asked for"
+    );
+    let (_, page) = acme.text(&format!("/production/requests/{id}")).await;
+    assert!(page.contains("approved-terms") && page.contains("30 days"));
+
+    // A retry of the same decision changes nothing and says so.
+    let response = review(&reviewer, &id, &approve).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM apps WHERE environment = 'production'")
+            .await,
+        1
+    );
+    let step_up: Option<i64> = sqlx::query_scalar(
+        "SELECT step_up_at FROM access_reviews WHERE request_id = $1 AND stage = 1",
+    )
+    .bind(&id)
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    assert!(step_up.is_some());
+}
+both!(one_reviewer_with_conditions_and_step_up, demo);
+
+async fn four_eyes_and_auto_reject(server: TestServer) {
+    let reviewer = server.demo_staff(REVIEWER, -1).await;
+    let acme = approved_acme(&server, &reviewer, "3").await;
+    let app_id = demo_app_id(&server).await;
+    let key = PartnerKey::new("acme-pay-1");
+    let jwks = json!({ "keys": [key.jwk] }).to_string();
+    let fields = request_fields(&app_id, &["payments"], "private_key_jwt", ("jwks", &jwks));
+
+    // No sandbox payment yet: the policy rejects, and says what would change that.
+    let rejected = submitted(&acme, &fields).await;
+    assert_eq!(request_row(&server, &rejected).await.0, "rejected");
+    let (_, page) = acme.text(&format!("/production/requests/{rejected}")).await;
+    assert!(
+        page.contains("Complete a payment consent and a domestic payment in the sandbox first."),
+        "{page}"
+    );
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM apps WHERE environment = 'production'")
+            .await,
+        0
+    );
+
+    make_payment(&server).await;
+    wait_for_log(&server, &app_id, 7).await;
+    let id = submitted(&acme, &fields).await;
+    let (status, route, _) = request_row(&server, &id).await;
+    assert_eq!(
+        (status.as_str(), route.as_str()),
+        ("pending_review", "four_eyes")
+    );
+
+    // First review by an approver; the same person cannot make the second.
+    let approver = server.demo_staff(APPROVER, -1).await;
+    let secret =
+        app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET).unwrap();
+    let code = totp_code(&secret, 0);
+    let first = review(
+        &approver,
+        &id,
+        &[
+            ("decision", "approve"),
+            ("reason", "Pen test is recent."),
+            ("code", &code),
+        ],
+    )
+    .await;
+    assert_location(&first, &format!("/review/production/{id}"));
+    assert_eq!(request_row(&server, &id).await.0, "pending_second_review");
+    let token = approver.csrf(&format!("/review/production/{id}")).await;
+    let code = totp_code(&secret, 1);
+    let (_, page) = approver.text(&format!("/review/production/{id}")).await;
+    let version = input_value(&page, "version").unwrap_or_else(|| "2".into());
+    let same = approver
+        .post(
+            &format!("/review/production/{id}/decision"),
+            &[
+                ("csrf_token", &token),
+                ("version", &version),
+                ("decision", "approve"),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(same.status(), StatusCode::FORBIDDEN);
+    // A reviewer without the approver role cannot make the second either.
+    let token = reviewer.csrf(&format!("/review/production/{id}")).await;
+    let code = totp_code(&secret, 0);
+    let not_approver = reviewer
+        .post(
+            &format!("/review/production/{id}/decision"),
+            &[
+                ("csrf_token", &token),
+                ("version", "2"),
+                ("decision", "approve"),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(not_approver.status(), StatusCode::FORBIDDEN);
+    // A member of the organisation cannot review it at all.
+    let admin = server.demo_staff("admin@bank.example.com", 0).await;
+    let (insider, insider_secret) = new_staff(
+        &server,
+        &admin,
+        "ops@acme-budgeting.example.com",
+        "approver",
+    )
+    .await;
+    let token = insider.csrf(&format!("/review/production/{id}")).await;
+    let (_, page) = insider.text(&format!("/review/production/{id}")).await;
+    assert!(page.contains("you cannot review an organisation you belong to"));
+    let code = totp_code(&insider_secret, 1);
+    let conflicted = insider
+        .post(
+            &format!("/review/production/{id}/decision"),
+            &[
+                ("csrf_token", &token),
+                ("version", "2"),
+                ("decision", "approve"),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(conflicted.status(), StatusCode::FORBIDDEN);
+    assert_eq!(request_row(&server, &id).await.0, "pending_second_review");
+
+    // Two approvers at once: exactly one outcome, a clear conflict for the other.
+    let (second, second_secret) = new_staff(
+        &server,
+        &admin,
+        "second.approver@bank.example.com",
+        "approver",
+    )
+    .await;
+    let (third, third_secret) = new_staff(
+        &server,
+        &admin,
+        "third.approver@bank.example.com",
+        "approver",
+    )
+    .await;
+    let page = format!("/review/production/{id}");
+    let (_, html) = second.text(&page).await;
+    let version = input_value(&html, "version").unwrap();
+    let t2 = second.csrf(&page).await;
+    let t3 = third.csrf(&page).await;
+    let c2 = totp_code(&second_secret, 1);
+    let c3 = totp_code(&third_secret, 1);
+    let path = format!("{page}/decision");
+    let f2 = [
+        ("csrf_token", t2.as_str()),
+        ("version", version.as_str()),
+        ("decision", "approve"),
+        ("reason", "Second pair of eyes."),
+        ("code", c2.as_str()),
+    ];
+    let f3 = [
+        ("csrf_token", t3.as_str()),
+        ("version", version.as_str()),
+        ("decision", "approve"),
+        ("reason", "Second pair of eyes."),
+        ("code", c3.as_str()),
+    ];
+    let (a, b) = tokio::join!(second.post(&path, &f2), third.post(&path, &f3));
+    let mut statuses = vec![a.status(), b.status()];
+    statuses.sort();
+    assert_eq!(statuses, vec![StatusCode::SEE_OTHER, StatusCode::CONFLICT]);
+    assert_eq!(request_row(&server, &id).await.0, "approved");
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM apps WHERE environment = 'production'")
+            .await,
+        1
+    );
+    assert_eq!(
+        server
+            .count(&format!(
+                "SELECT COUNT(*) FROM access_reviews WHERE request_id = '{id}' AND stage = 2"
+            ))
+            .await,
+        1
+    );
+    let (scopes, dpop): (String, i64) =
+        sqlx::query_as("SELECT scopes, dpop_required FROM apps WHERE environment = 'production'")
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    assert_eq!((scopes.as_str(), dpop), ("payments", 1));
+    let (subject, _) = server.last_mail(ACME_ADMIN).await;
+    assert!(
+        subject.contains("production credentials are ready"),
+        "{subject}"
+    );
+}
+both!(four_eyes_and_auto_reject, demo);
+
+async fn bad_requests_write_nothing(server: TestServer) {
+    let reviewer = server.demo_staff(REVIEWER, -1).await;
+    let app_id = demo_app_id(&server).await;
+    // Not approved for any tier yet.
+    let acme = acme_admin(&server).await;
+    let fields = request_fields(&app_id, &["reference"], "client_secret_basic", ("jwks", ""));
+    let response = submit_request(&acme, &fields).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("no approved tier yet"));
+    approve_tier(&server, &acme, &reviewer, "2").await;
+    let key = PartnerKey::new("acme-bad-1");
+    let jwks = json!({ "keys": [key.jwk] }).to_string();
+    let good = request_fields(&app_id, &["accounts"], "private_key_jwt", ("jwks", &jwks));
+    let cases: Vec<(&str, Vec<(String, String)>)> = vec![
+        ("scope outside the approved tier", request_fields(&app_id, &["payments"], "private_key_jwt", ("jwks", &jwks))),
+        ("secret where the tier forbids it", request_fields(&app_id, &["accounts"], "client_secret_basic", ("jwks", ""))),
+        ("malformed JWKS", request_fields(&app_id, &["accounts"], "private_key_jwt", ("jwks", "{\"keys\": [{\"kty\": \"EC\"}]}"))),
+        ("private key pasted", request_fields(&app_id, &["accounts"], "private_key_jwt", ("jwks", &json!({ "keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": key.d}] }).to_string()))),
+        ("malformed certificate", request_fields(&app_id, &["accounts"], "tls_client_auth", ("certificate", "-----BEGIN CERTIFICATE-----\nnonsense\n-----END CERTIFICATE-----"))),
+        ("lifetime beyond the tier maximum", with(good.clone(), "lifetime_days", "400")),
+        ("lifetime not a number", with(good.clone(), "lifetime_days", "ninety")),
+        ("missing volume", with(good.clone(), "calls_per_day", "")),
+        ("missing justification", with(good.clone(), "justification_accounts", "")),
+        ("justification too long", with(good.clone(), "justification_accounts", &"x".repeat(5000))),
+        ("bad IP range", with(good.clone(), "ip_allowlist", "10.0.0.0/40")),
+        ("go-live in the past", with(good.clone(), "go_live", &onboarding::date(-3))),
+        ("no scopes", request_fields(&app_id, &[], "private_key_jwt", ("jwks", &jwks))),
+    ];
+    for (name, fields) in &cases {
+        let response = submit_request(&acme, fields).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name}"
+        );
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains("There is a problem"),
+            "{name}: the form comes back with its errors"
+        );
+    }
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM access_requests").await,
+        0
+    );
+
+    // Another organisation's app: not found. A developer: forbidden.
+    let northwind = server.demo_partner_user(NORTHWIND_ADMIN).await;
+    northwind.enrol_totp().await;
+    let token = northwind.csrf("/production").await;
+    let mut form: Vec<(&str, &str)> = good.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    form.push(("csrf_token", &token));
+    assert_eq!(
+        northwind.post("/production/requests", &form).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = northwind
+        .text(&format!("/production/requests/new?app_id={app_id}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let developer = server.demo_partner_user(ACME_DEV).await;
+    let token = developer.csrf("/production").await;
+    let mut form: Vec<(&str, &str)> = good.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    form.push(("csrf_token", &token));
+    assert_eq!(
+        developer.post("/production/requests", &form).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM access_requests").await,
+        0
+    );
+
+    // A replayed submission while the first is open: one request.
+    let id = submitted(&acme, &good).await;
+    assert_eq!(
+        submit_request(&acme, &good).await.status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM access_requests").await,
+        1
+    );
+    // Another organisation's request id: not found, on every route.
+    assert_eq!(
+        northwind
+            .text(&format!("/production/requests/{id}"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let token = northwind.csrf("/production").await;
+    assert_eq!(
+        northwind
+            .post(
+                &format!("/production/requests/{id}/secret"),
+                &[("csrf_token", &token)]
+            )
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // A partner cannot decide.
+    let token = acme.csrf("/production").await;
+    assert_eq!(
+        acme.post(
+            &format!("/review/production/{id}/decision"),
+            &[
+                ("csrf_token", &token),
+                ("version", "1"),
+                ("decision", "approve")
+            ]
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+both!(bad_requests_write_nothing, demo);
+
+async fn the_policy_is_replaced_only_when_its_tests_pass(server: TestServer) {
+    let reviewer = server.demo_staff(REVIEWER, 0).await;
+    let (status, page) = reviewer.text("/review/policy").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("package gatehouse.access") && !page.contains("Replace the policy"));
+    let partner = server.demo_partner().await;
+    assert_eq!(
+        partner.text("/review/policy").await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    let admin = server.demo_staff("admin@bank.example.com", 0).await;
+    let (_, page) = admin.text("/review/policy").await;
+    assert!(page.contains("Replace the policy"));
+    let tests = app::access_requests::policy::DEFAULT_TESTS;
+    // Sends everything to one reviewer: its own table disagrees, so it is refused.
+    let lazy = app::access_requests::policy::DEFAULT_POLICY
+        .replace("else := \"auto_approve\"", "else := \"one_reviewer\"");
+    let response = admin
+        .submit(
+            "/review/policy",
+            "/admin/policy",
+            &[("source", &lazy), ("tests", tests), ("note", "Stricter")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("route one_reviewer instead of auto_approve"));
+    let response = admin
+        .submit(
+            "/review/policy",
+            "/admin/policy",
+            &[
+                ("source", "package gatehouse.access\ndecision := {"),
+                ("tests", tests),
+                ("note", "Broken"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(server.count("SELECT COUNT(*) FROM risk_policies").await, 1);
+    assert_eq!(
+        server
+            .count("SELECT version FROM risk_policies WHERE active = 1")
+            .await,
+        1
+    );
+
+    // A real change that passes: a higher daily-volume threshold.
+    let tuned = app::access_requests::policy::DEFAULT_POLICY
+        .replace("calls_per_day > 100000", "calls_per_day > 200000");
+    let response = admin
+        .submit(
+            "/review/policy",
+            "/admin/policy",
+            &[
+                ("source", &tuned),
+                ("tests", tests),
+                ("note", "Higher volume threshold"),
+            ],
+        )
+        .await;
+    assert_location(&response, "/review/policy");
+    assert_eq!(
+        server
+            .count("SELECT version FROM risk_policies WHERE active = 1")
+            .await,
+        2
+    );
+    let actions = server.audit_actions().await;
+    assert!(
+        actions.iter().any(|a| a == "policy.refused")
+            && actions.iter().any(|a| a == "policy.replaced")
+    );
+    // A reviewer cannot replace it.
+    let token = reviewer.csrf("/review/policy").await;
+    assert_eq!(
+        reviewer
+            .post(
+                "/admin/policy",
+                &[
+                    ("csrf_token", &token),
+                    ("source", &tuned),
+                    ("tests", tests),
+                    ("note", "x")
+                ]
+            )
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+both!(the_policy_is_replaced_only_when_its_tests_pass, demo);
