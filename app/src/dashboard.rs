@@ -22,6 +22,12 @@ pub struct Summary {
     pub application: Option<(String, i64, String)>,
     /// The bank's latest message on it.
     pub last_message: Option<String>,
+    /// The organisation's latest production request: id, app name, status label.
+    pub production_request: Option<(String, String, String)>,
+    /// Active production clients of the organisation.
+    pub production_clients: i64,
+    /// Production requests waiting for the bank.
+    pub production_waiting: i64,
     /// Applications waiting for review, and how many of them are past their SLA.
     pub queue_waiting: i64,
     pub queue_overdue: i64,
@@ -51,6 +57,14 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
                 {summary.last_message.clone().map(|m| view! { <p class="message-body">{format!("The bank wrote: {m}")}</p> })}
                 <p><a href="/onboarding">"Onboarding and due diligence"</a></p>
             </section>
+            <section class="card" id="production-panel">
+                <h2>"Production"</h2>
+                <p>{format!("{} active production clients.", summary.production_clients)}</p>
+                {summary.production_request.clone().map(|(id, app, status)| view! {
+                    <p>{format!("Latest request, for {app}: {status}. ")}<a href=format!("/production/requests/{id}")>"Open it"</a></p>
+                })}
+                <p><a href="/production">"Production access"</a></p>
+            </section>
             <section class="card">
                 <h2>"Sandbox"</h2>
                 <p>"Register sandbox apps and get credentials at once: no approval is needed for the sandbox."</p>
@@ -62,7 +76,8 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
             <section class="card">
                 <h2>"Review queue"</h2>
                 <p>{format!("{} onboarding applications waiting, {} past their review SLA.", summary.queue_waiting, summary.queue_overdue)}</p>
-                <p><a href="/review">"Open the queue"</a></p>
+                <p>{format!("{} production access requests waiting for the bank.", summary.production_waiting)}</p>
+                <p><a href="/review">"Onboarding queue"</a>" · "<a href="/review/production">"Production queue"</a></p>
             </section>
             <section class="card">
                 <h2>{if role == Role::Approver { "Second approvals" } else { "Your role" }}</h2>
@@ -129,6 +144,22 @@ pub async fn handler(
         .await?;
     }
     if let Some(org) = &user.org_id {
+        summary.production_clients = count(
+            "SELECT COUNT(*) FROM apps WHERE org_id = $1 AND environment = 'production' AND status = 'active'",
+            Some(org.clone()),
+        )
+        .await?;
+        summary.production_request = crate::access_requests::service::requests_of_org(&state, org)
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| {
+                (
+                    r.id,
+                    r.app_name,
+                    crate::access_requests::model::status_label(&r.status).to_string(),
+                )
+            });
         summary.approved_tier = crate::onboarding::service::approved_tier(&state, org).await?;
         let latest = crate::onboarding::service::applications(&state, org)
             .await?
@@ -152,6 +183,11 @@ pub async fn handler(
         let queue = crate::onboarding::review::queue(&state, &Default::default()).await?;
         summary.queue_waiting = queue.len() as i64;
         summary.queue_overdue = queue.iter().filter(|item| item.overdue()).count() as i64;
+        summary.production_waiting = count(
+            "SELECT COUNT(*) FROM access_requests WHERE status IN ('pending_review', 'pending_second_review')",
+            None,
+        )
+        .await?;
     }
     if user.role == Role::Admin {
         summary.users_total = count("SELECT COUNT(*) FROM users", None).await?;
