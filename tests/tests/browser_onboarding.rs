@@ -13,11 +13,26 @@ use crate::onboarding::{date, ACME_ADMIN, REVIEWER};
 
 /// Signs in; bank staff also give the demo TOTP code `staff` steps ahead (a code is
 /// single-use, so a second sign-in in the same 30 seconds takes the next one).
-async fn sign_in(
+pub(crate) async fn sign_in(
     browser: &Browser,
     base: &str,
     email: &str,
     staff: Option<i64>,
+) -> Result<(), CmdError> {
+    let code = staff.map(|offset| {
+        let secret = app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET)
+            .expect("the demo secret");
+        totp_code(&secret, offset)
+    });
+    sign_in_with(browser, base, email, code).await
+}
+
+/// Signs in with the demo password and, when asked for one, `code`.
+pub(crate) async fn sign_in_with(
+    browser: &Browser,
+    base: &str,
+    email: &str,
+    code: Option<String>,
 ) -> Result<(), CmdError> {
     browser.goto(&format!("{base}/signin")).await?;
     fill(browser, "email", email).await?;
@@ -27,10 +42,8 @@ async fn sign_in(
         Locator::Css("form[action='/signin'] button[type=submit]"),
     )
     .await?;
-    if let Some(offset) = staff {
-        let secret = app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET)
-            .expect("the demo secret");
-        fill(browser, "code", &totp_code(&secret, offset)).await?;
+    if let Some(code) = code {
+        fill(browser, "code", &code).await?;
         click(
             browser,
             Locator::Css("form[action='/signin/code'] button[type=submit]"),
@@ -41,7 +54,7 @@ async fn sign_in(
     Ok(())
 }
 
-async fn sign_out(browser: &Browser) -> Result<(), CmdError> {
+pub(crate) async fn sign_out(browser: &Browser) -> Result<(), CmdError> {
     click(browser, Locator::Css("form[action='/signout'] button")).await?;
     browser
         .wait()
@@ -71,7 +84,11 @@ async fn step(
 
 /// Waits until the element `css` finds contains `needle` (the page may still be
 /// changing under the previous one), and returns its text.
-async fn wait_text(browser: &Browser, css: &str, needle: &str) -> Result<String, CmdError> {
+pub(crate) async fn wait_text(
+    browser: &Browser,
+    css: &str,
+    needle: &str,
+) -> Result<String, CmdError> {
     let mut last = String::new();
     for _ in 0..100 {
         if let Ok(element) = browser.find(Locator::Css(css)).await {
@@ -299,24 +316,62 @@ async fn accessibility(
     binary: &str,
     partner_pages: &[String],
 ) {
+    let (review, partner): (Vec<_>, Vec<_>) = partner_pages
+        .iter()
+        .cloned()
+        .partition(|p| p.starts_with("/review"));
+    let demo = |offset: i64| {
+        let secret = app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET)
+            .expect("the demo secret");
+        Some(totp_code(&secret, offset))
+    };
+    check_accessibility(
+        server,
+        webdriver,
+        binary,
+        vec![
+            (
+                ACME_ADMIN,
+                None,
+                [partner, vec!["/onboarding".into(), "/dashboard".into()]].concat(),
+            ),
+            (
+                REVIEWER,
+                demo(1),
+                [review, vec!["/review".into(), "/dashboard".into()]].concat(),
+            ),
+            (
+                "admin@bank.example.com",
+                demo(0),
+                vec![
+                    "/admin/catalogue".into(),
+                    "/admin/catalogue/tiers/3".into(),
+                    "/admin/catalogue/questionnaires/new".into(),
+                ],
+            ),
+        ],
+    )
+    .await;
+}
+
+/// Signs in as each (e-mail, TOTP code if asked) and runs axe-core on its paths;
+/// fails on any serious or critical violation.
+pub(crate) async fn check_accessibility(
+    server: &TestServer,
+    webdriver: &str,
+    binary: &str,
+    sessions: Vec<(&str, Option<String>, Vec<String>)>,
+) {
     let Some(axe) = axe_script() else {
         return;
     };
     let profile = tempfile::tempdir().unwrap();
     let browser = open_browser_with(webdriver, binary, profile.path(), true).await;
     let base = server.base.clone();
-    let (review, partner): (Vec<_>, Vec<_>) = partner_pages
-        .iter()
-        .cloned()
-        .partition(|p| p.starts_with("/review"));
     let result = async {
         let mut violations = Vec::new();
-        for (email, staff, mut paths) in [
-            (ACME_ADMIN, None, [partner, vec!["/onboarding".into(), "/dashboard".into()]].concat()),
-            (REVIEWER, Some(1), [review, vec!["/review".into(), "/dashboard".into()]].concat()),
-            ("admin@bank.example.com", Some(0), vec!["/admin/catalogue".into(), "/admin/catalogue/tiers/3".into(), "/admin/catalogue/questionnaires/new".into()]),
-        ] {
-            sign_in(&browser, &base, email, staff).await?;
+        for (email, code, mut paths) in sessions {
+            sign_in_with(&browser, &base, email, code).await?;
             paths.dedup();
             for path in &paths {
                 browser.goto(&format!("{base}{path}")).await?;

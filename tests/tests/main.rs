@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod browser;
 mod browser_onboarding;
+mod browser_production;
 mod mail;
 mod members;
 mod mtls;

@@ -27,7 +27,12 @@ async fn acme_admin(server: &TestServer) -> Client {
 }
 
 /// Onboards `admin`'s organisation to `tier`, approved by `reviewer`.
-async fn approve_tier(server: &TestServer, admin: &Client, reviewer: &Client, tier: &str) {
+pub(crate) async fn approve_tier(
+    server: &TestServer,
+    admin: &Client,
+    reviewer: &Client,
+    tier: &str,
+) {
     let application = onboarding::start(admin, tier).await;
     onboarding::complete_and_submit(server, admin, &application).await;
     let response =
@@ -42,7 +47,7 @@ async fn approved_acme(server: &TestServer, reviewer: &Client, tier: &str) -> Cl
     admin
 }
 
-async fn demo_app_id(server: &TestServer) -> String {
+pub(crate) async fn demo_app_id(server: &TestServer) -> String {
     sqlx::query_scalar("SELECT id FROM apps WHERE client_id = $1")
         .bind(DEMO_ID)
         .fetch_one(server.pool())
@@ -51,7 +56,7 @@ async fn demo_app_id(server: &TestServer) -> String {
 }
 
 /// `n` successful reference-data calls from the demo sandbox app.
-async fn call_reference(server: &TestServer, n: usize) {
+pub(crate) async fn call_reference(server: &TestServer, n: usize) {
     let api = Api::new(server);
     let token = client_token(server, "reference").await;
     for _ in 0..n {
@@ -61,7 +66,7 @@ async fn call_reference(server: &TestServer, n: usize) {
 }
 
 /// An account-access consent authorised by a test customer, and `n` account reads.
-async fn call_accounts(server: &TestServer, n: usize) {
+pub(crate) async fn call_accounts(server: &TestServer, n: usize) {
     let api = Api::new(server);
     let cc = client_token(server, "accounts").await;
     let intent = account_consent(

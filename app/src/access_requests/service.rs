@@ -966,27 +966,39 @@ pub struct Review {
     pub created_at: i64,
 }
 
+#[derive(sqlx::FromRow)]
+struct ReviewRow {
+    round: i64,
+    stage: i64,
+    reviewer_id: Option<String>,
+    reviewer_email: Option<String>,
+    decision: String,
+    conditions: Option<String>,
+    reason: String,
+    step_up_at: Option<i64>,
+    created_at: i64,
+}
+
 pub async fn reviews(state: &AppState, request_id: &str) -> Result<Vec<Review>> {
-    let rows: Vec<(i64, i64, Option<String>, Option<String>, String, Option<String>, String, Option<i64>, i64)> =
-        sqlx::query_as(
-            "SELECT round, stage, reviewer_id, reviewer_email, decision, conditions, reason, step_up_at, created_at \
-             FROM access_reviews WHERE request_id = $1 ORDER BY created_at, round, stage",
-        )
-        .bind(request_id)
-        .fetch_all(&state.db.pool)
-        .await?;
+    let rows: Vec<ReviewRow> = sqlx::query_as(
+        "SELECT round, stage, reviewer_id, reviewer_email, decision, conditions, reason, step_up_at, created_at \
+         FROM access_reviews WHERE request_id = $1 ORDER BY created_at, round, stage",
+    )
+    .bind(request_id)
+    .fetch_all(&state.db.pool)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|r| Review {
-            round: r.0,
-            stage: r.1,
-            reviewer_id: r.2,
-            reviewer_email: r.3,
-            decision: r.4,
-            terms: r.5.and_then(|t| serde_json::from_str(&t).ok()),
-            reason: r.6,
-            step_up_at: r.7,
-            created_at: r.8,
+            round: r.round,
+            stage: r.stage,
+            reviewer_id: r.reviewer_id,
+            reviewer_email: r.reviewer_email,
+            decision: r.decision,
+            terms: r.conditions.and_then(|t| serde_json::from_str(&t).ok()),
+            reason: r.reason,
+            step_up_at: r.step_up_at,
+            created_at: r.created_at,
         })
         .collect())
 }
@@ -1556,8 +1568,7 @@ async fn issue(
             kind,
             request.key_material.clone(),
             &by.label.clone().unwrap_or_default(),
-            now,
-            expires_at,
+            (now, expires_at),
         )
         .await?;
         Some(id)
@@ -1663,8 +1674,7 @@ pub async fn collect_secret(
         "client_secret",
         None,
         &user.id,
-        now,
-        expires_at,
+        (now, expires_at),
     )
     .await?;
     let secret = secret.ok_or_else(|| Error::Internal("no secret generated".into()))?;

@@ -193,8 +193,7 @@ pub(crate) async fn insert_credential(
     kind: &str,
     material: Option<String>,
     created_by: &str,
-    now: i64,
-    expires_at: i64,
+    (now, expires_at): (i64, i64),
 ) -> Result<(String, Option<String>)> {
     let id = ids::new_id(ids::CREDENTIAL);
     let secret = (kind == "client_secret").then(crypto::random_token);
@@ -359,8 +358,7 @@ pub async fn create_app(
         kind,
         material,
         &user.id,
-        now,
-        now + state.settings.sandbox_credential_days * 86_400,
+        (now, now + state.settings.sandbox_credential_days * 86_400),
     )
     .await?;
     audit::record(
@@ -475,8 +473,7 @@ pub async fn rotate(
         kind,
         material,
         &user.id,
-        now,
-        now + state.settings.sandbox_credential_days * 86_400,
+        (now, now + state.settings.sandbox_credential_days * 86_400),
     )
     .await?;
     audit::record(
