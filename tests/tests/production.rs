@@ -483,6 +483,15 @@ async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
     // The reviewer sees the explanation in the queue and on the request.
     let (_, queue) = reviewer.text("/review/production").await;
     assert!(queue.contains(&format!("/review/production/{id}")));
+    assert!(queue.contains("Within SLA"));
+    // Past the tier's 72-hour SLA, the queue says so.
+    sqlx::query("UPDATE access_requests SET updated_at = updated_at - 80 * 3600 WHERE id = $1")
+        .bind(&id)
+        .execute(server.pool())
+        .await
+        .unwrap();
+    let (_, queue) = reviewer.text("/review/production").await;
+    assert!(queue.contains("Overdue"), "{queue}");
     let (_, page) = reviewer.text(&format!("/review/production/{id}")).await;
     assert!(
         page.contains("Risk explanation") && page.contains("Account information reads customers")
@@ -965,3 +974,110 @@ async fn the_policy_is_replaced_only_when_its_tests_pass(server: TestServer) {
     );
 }
 both!(the_policy_is_replaced_only_when_its_tests_pass, demo);
+
+async fn more_information_then_a_new_round(server: TestServer) {
+    let reviewer = server.demo_staff(REVIEWER, -1).await;
+    let acme = approved_acme(&server, &reviewer, "1").await;
+    let app_id = demo_app_id(&server).await;
+    // Nothing proven in the sandbox yet: a reviewer looks at it.
+    let fields = request_fields(&app_id, &["reference"], "client_secret_basic", ("jwks", ""));
+    let id = submitted(&acme, &fields).await;
+    assert_eq!(
+        request_row(&server, &id).await,
+        ("pending_review".into(), "one_reviewer".into(), None)
+    );
+    let (_, page) = reviewer.text(&format!("/review/production/{id}")).await;
+    assert!(
+        page.contains("No recent successful sandbox calls"),
+        "the reviewer sees why"
+    );
+    let response = review(
+        &reviewer,
+        &id,
+        &[
+            ("decision", "more_info"),
+            (
+                "reason",
+                "Please call the branches API in the sandbox first.",
+            ),
+        ],
+    )
+    .await;
+    assert_location(&response, &format!("/review/production/{id}"));
+    assert_eq!(request_row(&server, &id).await.0, "more_info");
+    let (subject, body) = server.last_mail(ACME_ADMIN).await;
+    assert!(
+        subject.contains("more information") && body.contains("branches API"),
+        "{subject}"
+    );
+
+    // A developer cannot answer; an empty answer is refused.
+    let developer = server.demo_partner_user(ACME_DEV).await;
+    let token = developer.csrf(&format!("/production/requests/{id}")).await;
+    let response = developer
+        .post(
+            &format!("/production/requests/{id}/answer"),
+            &[
+                ("csrf_token", &token),
+                ("version", "2"),
+                ("answer", "Done."),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let page = format!("/production/requests/{id}");
+    let (_, html) = acme.text(&page).await;
+    assert!(html.contains("Please call the branches API in the sandbox first."));
+    let version = input_value(&html, "version").unwrap();
+    let response = acme
+        .submit(
+            &page,
+            &format!("{page}/answer"),
+            &[("version", &version), ("answer", "  ")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The partner proves readiness and answers: a new round, evaluated again, which
+    // the policy now approves by itself.
+    call_reference(&server, 3).await;
+    wait_for_log(&server, &app_id, 4).await;
+    let response = acme
+        .submit(
+            &page,
+            &format!("{page}/answer"),
+            &[
+                ("version", &version),
+                ("answer", "We now call branches, products and FX rates."),
+            ],
+        )
+        .await;
+    assert_location(&response, &page);
+    let (status, route, production_app) = request_row(&server, &id).await;
+    assert_eq!(
+        (status.as_str(), route.as_str()),
+        ("approved", "auto_approve")
+    );
+    assert!(production_app.is_some());
+    let round: i64 = sqlx::query_scalar("SELECT round FROM access_requests WHERE id = $1")
+        .bind(&id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(round, 2);
+    assert_eq!(
+        server.count(&format!("SELECT COUNT(*) FROM audit_events WHERE action = 'access_request.evaluated' AND resource_id = '{id}'")).await,
+        2,
+        "each round's evaluation is on the record"
+    );
+    // The same answer again: the request has moved on.
+    let response = acme
+        .submit(
+            "/production",
+            &format!("{page}/answer"),
+            &[("version", &version), ("answer", "Again.")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+}
+both!(more_information_then_a_new_round, demo);

@@ -695,14 +695,33 @@ pub async fn submit(
     )
     .await?;
     let request = load(&mut tx, &id).await?;
+    follow_route(state, &mut tx, &request, &decision, now).await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(Submitted {
+        id,
+        route: decision.route,
+    })
+}
+
+/// What the policy's route does at once: an automatic approval issues the credential,
+/// an automatic rejection tells the partner what would change the outcome, and a
+/// review route tells the reviewers and the partner.
+async fn follow_route(
+    state: &AppState,
+    tx: &mut Tx,
+    request: &AccessRequest,
+    decision: &Decision,
+    now: i64,
+) -> Result<()> {
     match decision.route {
         Route::AutoApprove => {
             let terms = request.proposed_terms();
-            policy_review(&mut tx, &request, "approve", Some(&terms), now).await?;
+            policy_review(tx, request, "approve", Some(&terms), now).await?;
             issue(
                 state,
-                &mut tx,
-                &request,
+                tx,
+                request,
                 &terms,
                 &Actor::system("risk policy"),
                 now,
@@ -710,34 +729,29 @@ pub async fn submit(
             .await?;
         }
         Route::AutoReject => {
-            policy_review(&mut tx, &request, "reject", None, now).await?;
+            policy_review(tx, request, "reject", None, now).await?;
             audit::record(
-                &mut tx,
+                tx,
                 Event::new(Actor::system("risk policy"), "access_request.rejected")
-                    .org(Some(org_id))
-                    .resource("access_request", &id)
-                    .details(json!({ "by": "policy", "policy_sha256": policy.sha256, "blockers": decision.blockers })),
+                    .org(Some(&request.org_id))
+                    .resource("access_request", &request.id)
+                    .details(json!({ "by": "policy", "round": request.round, "policy_sha256": request.policy_sha256, "blockers": decision.blockers })),
             )
             .await?;
-            notify_partner(&mut tx, state, &request, "Your production request was not approved", &format!(
+            notify_partner(tx, state, request, "Your production request was not approved", &format!(
                 "The bank's risk policy did not approve your production request for {}.\n\nWhat would change the outcome:\n{}\n\nDetails: {}\n",
-                request.app_name, hints(&decision), link(state, &request),
+                request.app_name, hints(decision), link(state, request),
             )).await?;
         }
         Route::OneReviewer | Route::FourEyes => {
-            notify_reviewers(&mut tx, state, &request, "pending_review").await?;
-            notify_partner(&mut tx, state, &request, "Your production request is with the bank", &format!(
+            notify_reviewers(tx, state, request, "pending_review").await?;
+            notify_partner(tx, state, request, "Your production request is with the bank", &format!(
                 "Your production request for {} is waiting for review ({}).\n\nFollow it here: {}\n",
-                request.app_name, decision.route.label(), link(state, &request),
+                request.app_name, decision.route.label(), link(state, request),
             )).await?;
         }
     }
-    tx.commit().await?;
-    state.mail_wakeup.notify_one();
-    Ok(Submitted {
-        id,
-        route: decision.route,
-    })
+    Ok(())
 }
 
 fn hints(decision: &Decision) -> String {
@@ -1467,25 +1481,7 @@ pub async fn respond(
         &gathered.evidence_version,
     )
     .await?;
-    match decision.route {
-        Route::AutoApprove => {
-            let terms = request.proposed_terms();
-            policy_review(&mut tx, &request, "approve", Some(&terms), now).await?;
-            issue(
-                state,
-                &mut tx,
-                &request,
-                &terms,
-                &Actor::system("risk policy"),
-                now,
-            )
-            .await?;
-        }
-        Route::AutoReject => {
-            policy_review(&mut tx, &request, "reject", None, now).await?;
-        }
-        _ => notify_reviewers(&mut tx, state, &request, "pending_review").await?,
-    }
+    follow_route(state, &mut tx, &request, &decision, now).await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
     Ok(decision.route)
