@@ -15,7 +15,9 @@ use crate::onboarding::{
     self, new_staff, ACME_ADMIN, ACME_DEV, APPROVER, NORTHWIND_ADMIN, REVIEWER,
 };
 use crate::sandbox_api::{account_consent, authorise, client_token, payment_initiation, Api};
-use crate::sandbox_helpers::{oauth_http, wait_for_log, PartnerKey, DEMO_ID};
+use crate::sandbox_helpers::{
+    as_refs, assertion_form, oauth_http, oauth_post, wait_for_log, PartnerKey, DEMO_ID,
+};
 
 const MIA: (&str, &str) = ("mia.salaried", "sandbox-mia-2026");
 
@@ -556,6 +558,66 @@ async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
     );
     let (_, page) = acme.text(&format!("/production/requests/{id}")).await;
     assert!(page.contains("approved-terms") && page.contains("30 days"));
+
+    // The issued client works with the registered key, DPoP-bound, for the narrowed
+    // scope only.
+    let client_id: String = sqlx::query_scalar("SELECT client_id FROM apps WHERE id = $1")
+        .bind(production_app.as_ref().unwrap())
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    let issuer = format!("{}/production", server.base);
+    let token_url = format!("{issuer}/oauth/token");
+    let token_request = |scope: &'static str| {
+        let assertion = key.assertion(&server, &client_id, json!({ "aud": issuer }));
+        let proof = key.dpop(&server, "POST", &token_url, json!({}), None);
+        let form = assertion_form(
+            &assertion,
+            &[("grant_type", "client_credentials"), ("scope", scope)],
+        );
+        (form, proof)
+    };
+    let (form, proof) = token_request("reference");
+    let (status, _, body) = oauth_post(
+        &server,
+        "/production/oauth/token",
+        None,
+        &as_refs(&form),
+        Some(&proof),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope")),
+        "{body}"
+    );
+    let (form, _) = token_request("accounts");
+    let (status, _, body) = oauth_post(
+        &server,
+        "/production/oauth/token",
+        None,
+        &as_refs(&form),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "DPoP is required: {body}");
+    let (form, proof) = token_request("accounts");
+    let (status, _, body) = oauth_post(
+        &server,
+        "/production/oauth/token",
+        None,
+        &as_refs(&form),
+        Some(&proof),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        (claims["scope"].as_str(), claims["iss"].as_str()),
+        (Some("accounts"), Some(issuer.as_str()))
+    );
+    assert_eq!(claims["cnf"]["jkt"], key.thumbprint());
 
     // A retry of the same decision changes nothing and says so.
     let response = review(&reviewer, &id, &approve).await;
