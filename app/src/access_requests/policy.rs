@@ -117,9 +117,7 @@ impl Compiled {
 
     /// Evaluates the policy for one set of input facts.
     pub fn decide(&mut self, input: &Value) -> Result<Decision, String> {
-        let input = regorus::Value::from_json_str(&input.to_string())
-            .map_err(|e| format!("The input facts are not valid: {e}"))?;
-        self.engine.set_input(input);
+        self.engine.set_input(regorus::Value::from(input.clone()));
         let output = self
             .engine
             .eval_rule(ENTRYPOINT.into())
@@ -127,10 +125,9 @@ impl Compiled {
         if output == regorus::Value::Undefined {
             return Err(format!("The policy gives no value for {ENTRYPOINT}."));
         }
-        let json = output
-            .to_json_str()
+        let json = serde_json::to_value(&output)
             .map_err(|e| format!("The policy's decision is not JSON: {e}"))?;
-        let mut decision: Decision = serde_json::from_str(&json).map_err(|e| {
+        let mut decision: Decision = serde_json::from_value(json.clone()).map_err(|e| {
             format!("The policy's decision does not have the expected shape ({e}): {json}")
         })?;
         decision
