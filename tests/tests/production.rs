@@ -494,6 +494,25 @@ async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
         .unwrap();
     let (_, queue) = reviewer.text("/review/production").await;
     assert!(queue.contains("Overdue"), "{queue}");
+    // The maintenance job escalates it once, to the approvers and admins.
+    let escalate = app::access_requests::service::escalate_overdue;
+    // (The server's own job may get there first: either way, exactly once.)
+    assert!(escalate(&server.state).await.unwrap() <= 1);
+    assert_eq!(escalate(&server.state).await.unwrap(), 0, "escalated once");
+    assert_eq!(
+        server
+            .count(&format!("SELECT COUNT(*) FROM outbox WHERE recipient = '{APPROVER}' AND subject LIKE 'Overdue production request%'"))
+            .await,
+        1
+    );
+    let (subject, body) = server.last_mail(APPROVER).await;
+    assert!(
+        subject.starts_with("Overdue production request"),
+        "{subject}"
+    );
+    assert!(body.contains(&format!("/review/production/{id}")));
+    let (_, queue) = reviewer.text("/review/production").await;
+    assert!(queue.contains("Overdue — escalated"), "{queue}");
     let (_, page) = reviewer.text(&format!("/review/production/{id}")).await;
     assert!(
         page.contains("Risk explanation") && page.contains("Account information reads customers")
