@@ -149,10 +149,8 @@ pub async fn handler(
             Some(org.clone()),
         )
         .await?;
-        summary.production_request = crate::access_requests::service::requests_of_org(&state, org)
+        summary.production_request = crate::access_requests::service::latest_request(&state, org)
             .await?
-            .into_iter()
-            .next()
             .map(|r| {
                 (
                     r.id,

@@ -13,13 +13,14 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use super::pages;
 use super::policy::Route;
 use super::service::{self, Outcome, RequestForm, ReviewForm};
+use super::{pages, readiness};
 use crate::accounts::authz::Action;
 use crate::oauth::Issuer;
 use crate::onboarding::catalogue;
 use crate::onboarding::handlers::{fields, form_of, with_errors};
+use crate::onboarding::service::approved_tier;
 use crate::platform::context::{AuthUser, Ctx};
 use crate::platform::error::{Error, Result};
 use crate::platform::state::AppState;
@@ -62,7 +63,7 @@ fn split(values: &BTreeMap<String, String>, name: &str) -> Vec<String> {
 async fn home_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     let user = ctx.require(Action::ViewOnboarding)?;
     let org_id = org(user)?;
-    let approved_tier = service::approved_tier(&state, org_id).await?;
+    let approved_tier = approved_tier(&state, org_id).await?;
     let sandbox_apps = crate::sandbox::service::list_apps(&state, org_id).await?;
     let requests = service::requests_of_org(&state, org_id).await?;
     let production = service::production_apps(&state, org_id).await?;
@@ -106,14 +107,14 @@ async fn render_form(
 ) -> Result<Response> {
     let org_id = org(user)?;
     let app = crate::sandbox::service::get_app(state, org_id, app_id).await?;
-    let Some(level) = service::approved_tier(state, org_id).await? else {
+    let Some(level) = approved_tier(state, org_id).await? else {
         return Err(Error::Conflict(
             "Your organisation has no approved tier yet: finish onboarding first.".into(),
         ));
     };
     let tier = catalogue::tier(state, level).await?;
     let scopes = catalogue::scopes(state).await?;
-    let readiness = service::readiness_for(state, user, &app.id, &tier.scopes).await?;
+    let readiness = readiness::assess(state, &app.id, &tier.scopes, state.clock.now()).await?;
     let body = pages::request_form(pages::RequestFormPage {
         app: &app,
         tier: &tier,
@@ -348,11 +349,7 @@ async fn render_review(
             }
         })
         .flatten();
-    let policy_version = service::policies(state)
-        .await?
-        .iter()
-        .find(|p| p.id == request.policy_id)
-        .map(|p| p.version);
+    let policy_version = service::policy_version(state, &request.policy_id).await?;
     let body = pages::review(pages::ReviewPage {
         request: &request,
         reviews: &reviews,

@@ -329,12 +329,7 @@ fn outcome_for_partner(request: &AccessRequest) -> AnyView {
         (_, Route::FourEyes) => "Two reviewers at the bank will look at it.",
         _ => "A reviewer at the bank will look at it.",
     };
-    let changes: Vec<Reason> = decision
-        .blockers
-        .iter()
-        .chain(decision.reasons.iter().filter(|r| r.points > 0))
-        .cloned()
-        .collect();
+    let changes: Vec<Reason> = decision.what_would_change().cloned().collect();
     view! {
         <section id="outcome">
             <h2>"Outcome"</h2>

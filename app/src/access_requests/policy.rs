@@ -86,6 +86,16 @@ pub struct Decision {
     pub conditions: Conditions,
 }
 
+impl Decision {
+    /// What the partner could change: every blocker, then every factor that added
+    /// points.
+    pub fn what_would_change(&self) -> impl Iterator<Item = &Reason> {
+        self.blockers
+            .iter()
+            .chain(self.reasons.iter().filter(|r| r.points > 0))
+    }
+}
+
 /// A compiled policy.
 pub struct Compiled {
     engine: regorus::Engine,

@@ -18,6 +18,7 @@ use crate::accounts::authz::Action;
 use crate::accounts::{authz, totp, Role};
 use crate::audit::{self, Actor, Event};
 use crate::onboarding::model::{freshness, Freshness, Tier};
+use crate::onboarding::service::{approved_tier, notify_partner_admins};
 use crate::onboarding::{catalogue, evidence};
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::db::Tx;
@@ -104,6 +105,16 @@ pub async fn active_policy(state: &AppState) -> Result<PolicyVersion> {
         .await?
         .ok_or_else(|| Error::Internal("no risk policy is active".into()))?;
     policy_of(&row)
+}
+
+/// The version number of policy `id`.
+pub async fn policy_version(state: &AppState, id: &str) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT version FROM risk_policies WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&state.db.pool)
+            .await?,
+    )
 }
 
 pub async fn policies(state: &AppState) -> Result<Vec<PolicyVersion>> {
@@ -272,11 +283,6 @@ fn number(invalid: &mut Invalid, field: &str, text: &str, min: i64, max: i64, wh
     }
 }
 
-/// The organisation's approved tier, or a clear refusal.
-pub async fn approved_tier(state: &AppState, org_id: &str) -> Result<Option<i64>> {
-    crate::onboarding::service::approved_tier(state, org_id).await
-}
-
 async fn check(state: &AppState, org_id: &str, form: &RequestForm) -> Result<Checked> {
     let app = crate::sandbox::service::get_app(state, org_id, form.app_id.trim()).await?;
     if !app.is_active() {
@@ -440,6 +446,31 @@ async fn check(state: &AppState, org_id: &str, form: &RequestForm) -> Result<Che
     })
 }
 
+/// What the policy is asked about: a checked form, or a stored request's next round.
+struct Asked<'a> {
+    tier: &'a Tier,
+    scopes: &'a [String],
+    auth_method: &'a str,
+    calls_per_day: i64,
+    peak_per_second: i64,
+    ip_allowlist: &'a [String],
+    lifetime_days: i64,
+}
+
+impl Checked {
+    fn asked(&self) -> Asked<'_> {
+        Asked {
+            tier: &self.tier,
+            scopes: &self.scopes,
+            auth_method: &self.auth_method,
+            calls_per_day: self.calls_per_day,
+            peak_per_second: self.peak_per_second,
+            ip_allowlist: &self.ip_allowlist,
+            lifetime_days: self.lifetime_days,
+        }
+    }
+}
+
 /// The facts the policy decides on, and the evidence version they came from.
 struct Gathered {
     facts: Value,
@@ -449,7 +480,7 @@ struct Gathered {
 async fn gather(
     state: &AppState,
     org_id: &str,
-    c: &Checked,
+    c: &Asked<'_>,
     readiness: &Readiness,
 ) -> Result<Gathered> {
     let catalogue_scopes = catalogue::scopes(state).await?;
@@ -579,18 +610,6 @@ fn evaluate(policy: &PolicyVersion, facts: &Value) -> Result<Decision> {
     compiled.decide(facts).map_err(Error::Internal)
 }
 
-/// The readiness of one of the organisation's sandbox apps for `scopes` (shown to
-/// the partner before they submit).
-pub async fn readiness_for(
-    state: &AppState,
-    user: &AuthUser,
-    app_id: &str,
-    scopes: &[String],
-) -> Result<Readiness> {
-    let app = crate::sandbox::service::get_app(state, org_of(user)?, app_id).await?;
-    readiness::assess(state, &app.id, scopes, state.clock.now()).await
-}
-
 /// What the partner is told after submitting.
 pub struct Submitted {
     pub id: String,
@@ -620,7 +639,7 @@ pub async fn submit(
     }
     let now = state.clock.now();
     let readiness = readiness::assess(state, &checked.app.id, &checked.scopes, now).await?;
-    let gathered = gather(state, org_id, &checked, &readiness).await?;
+    let gathered = gather(state, org_id, &checked.asked(), &readiness).await?;
     let policy = active_policy(state).await?;
     let decision = evaluate(&policy, &gathered.facts)?;
     let id = ids::new_id(ids::ACCESS_REQUEST);
@@ -738,14 +757,14 @@ async fn follow_route(
                     .details(json!({ "by": "policy", "round": request.round, "policy_sha256": request.policy_sha256, "blockers": decision.blockers })),
             )
             .await?;
-            notify_partner(tx, state, request, "Your production request was not approved", &format!(
+            notify_partner_admins(tx, &request.org_id, "Your production request was not approved", &format!(
                 "The bank's risk policy did not approve your production request for {}.\n\nWhat would change the outcome:\n{}\n\nDetails: {}\n",
                 request.app_name, hints(decision), link(state, request),
             )).await?;
         }
         Route::OneReviewer | Route::FourEyes => {
             notify_reviewers(tx, state, request, "pending_review").await?;
-            notify_partner(tx, state, request, "Your production request is with the bank", &format!(
+            notify_partner_admins(tx, &request.org_id, "Your production request is with the bank", &format!(
                 "Your production request for {} is waiting for review ({}).\n\nFollow it here: {}\n",
                 request.app_name, decision.route.label(), link(state, request),
             )).await?;
@@ -756,10 +775,7 @@ async fn follow_route(
 
 fn hints(decision: &Decision) -> String {
     decision
-        .blockers
-        .iter()
-        .chain(&decision.reasons)
-        .filter(|r| r.points > 0 || decision.blockers.contains(r))
+        .what_would_change()
         .map(|r| format!("- {}", r.hint))
         .collect::<Vec<_>>()
         .join("\n")
@@ -910,14 +926,27 @@ pub async fn request(state: &AppState, org: Option<&str>, id: &str) -> Result<Ac
     request_of(&row.ok_or(Error::NotFound)?)
 }
 
+const NEWEST_FIRST: &str = "ORDER BY r.submitted_at DESC, r.id DESC";
+
 pub async fn requests_of_org(state: &AppState, org_id: &str) -> Result<Vec<AccessRequest>> {
     let rows = sqlx::query(&format!(
-        "{REQUEST_SELECT} WHERE r.org_id = $1 ORDER BY r.submitted_at DESC, r.id DESC"
+        "{REQUEST_SELECT} WHERE r.org_id = $1 {NEWEST_FIRST}"
     ))
     .bind(org_id)
     .fetch_all(&state.db.pool)
     .await?;
     rows.iter().map(request_of).collect()
+}
+
+/// The organisation's newest request (the dashboard's panel).
+pub async fn latest_request(state: &AppState, org_id: &str) -> Result<Option<AccessRequest>> {
+    let row = sqlx::query(&format!(
+        "{REQUEST_SELECT} WHERE r.org_id = $1 {NEWEST_FIRST} LIMIT 1"
+    ))
+    .bind(org_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    row.as_ref().map(request_of).transpose()
 }
 
 /// A queue entry: the request with its SLA.
@@ -1324,14 +1353,14 @@ pub async fn decide(
             notify_reviewers(&mut tx, state, &request, "pending_second_review").await?;
         }
         Outcome::Rejected => {
-            notify_partner(&mut tx, state, &request, "Your production request was rejected", &format!(
+            notify_partner_admins(&mut tx, &request.org_id, "Your production request was rejected", &format!(
                 "The bank rejected your production request for {}.\n\nReason: {reason}\n\nDetails: {}\n",
                 request.app_name, link(state, &request),
             )).await?;
         }
         Outcome::MoreInformation => {
             add_message(&mut tx, &request, &reviewer.id, true, reason, now).await?;
-            notify_partner(&mut tx, state, &request, "The bank needs more information", &format!(
+            notify_partner_admins(&mut tx, &request.org_id, "The bank needs more information", &format!(
                 "The bank asks about your production request for {}:\n\n{reason}\n\nAnswer here: {}\n",
                 request.app_name, link(state, &request),
             )).await?;
@@ -1390,39 +1419,19 @@ pub async fn respond(
             "The bank is not waiting for an answer on this request.".into(),
         ));
     }
-    let form = RequestForm {
-        app_id: request.app_id.clone(),
-        scopes: request.scopes.clone(),
-        justifications: request.justifications.clone(),
-        calls_per_day: request.calls_per_day.to_string(),
-        peak_per_second: request.peak_per_second.to_string(),
-        auth_method: request.auth_method.clone(),
-        ..Default::default()
-    };
     let now = state.clock.now();
-    let app = crate::sandbox::service::get_app(state, org_id, &request.app_id).await?;
-    let tiers = catalogue::tiers(state).await?;
-    let tier = tiers
-        .iter()
-        .find(|t| t.level == request.tier)
-        .cloned()
-        .ok_or(Error::NotFound)?;
-    let checked = Checked {
-        app,
-        tier,
-        scopes: form.scopes.clone(),
-        justifications: form.justifications.clone(),
+    let tier = catalogue::tier(state, request.tier).await?;
+    let asked = Asked {
+        tier: &tier,
+        scopes: &request.scopes,
+        auth_method: &request.auth_method,
         calls_per_day: request.calls_per_day,
         peak_per_second: request.peak_per_second,
-        auth_method: request.auth_method.clone(),
-        credential_kind: "client_secret",
-        key_material: request.key_material.clone(),
-        ip_allowlist: request.ip_allowlist.clone(),
+        ip_allowlist: &request.ip_allowlist,
         lifetime_days: request.lifetime_days,
-        go_live: request.go_live.clone(),
     };
     let readiness = readiness::assess(state, &request.app_id, &request.scopes, now).await?;
-    let gathered = gather(state, org_id, &checked, &readiness).await?;
+    let gathered = gather(state, org_id, &asked, &readiness).await?;
     let policy = active_policy(state).await?;
     let decision = evaluate(&policy, &gathered.facts)?;
     let status = match decision.route {
@@ -1604,10 +1613,7 @@ async fn issue(
     } else {
         "Authenticate with the key or certificate you registered."
     };
-    notify_partner(
-        tx,
-        state,
-        request,
+    notify_partner_admins(tx, &request.org_id,
         "Your production credentials are ready",
         &format!(
             "Your production request for {} was approved.\n\nClient id: {client_id}\nScopes: {}\nExpires: {}\nToken endpoint: {}\n\n{collect}\n\nDetails: {}\n",
@@ -1714,25 +1720,6 @@ pub async fn production_apps(
 
 // ---------------------------------------------------------------- notifications
 
-async fn notify_partner(
-    tx: &mut Tx,
-    _state: &AppState,
-    request: &AccessRequest,
-    subject: &str,
-    body: &str,
-) -> Result<()> {
-    let admins: Vec<String> = sqlx::query_scalar(
-        "SELECT email FROM users WHERE org_id = $1 AND role = 'partner_admin' AND status = 'active' ORDER BY email",
-    )
-    .bind(&request.org_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    for email in admins {
-        crate::mail::enqueue(tx, &email, subject, body).await?;
-    }
-    Ok(())
-}
-
 async fn notify_reviewers(
     tx: &mut Tx,
     state: &AppState,
@@ -1783,8 +1770,8 @@ async fn notify_reviewers(
 /// makes sure only one instance escalates a request.
 pub async fn escalate_overdue(state: &AppState) -> Result<usize> {
     let now = state.clock.now();
-    let overdue: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT r.id, r.version FROM access_requests r JOIN tiers t ON t.level = r.tier \
+    let overdue: Vec<String> = sqlx::query_scalar(
+        "SELECT r.id FROM access_requests r JOIN tiers t ON t.level = r.tier \
          WHERE r.status IN ('pending_review', 'pending_second_review') AND r.escalated_at IS NULL \
          AND r.updated_at + t.review_sla_hours * 3600 < $1",
     )
@@ -1792,7 +1779,7 @@ pub async fn escalate_overdue(state: &AppState) -> Result<usize> {
     .fetch_all(&state.db.pool)
     .await?;
     let mut escalated = 0;
-    for (id, _) in overdue {
+    for id in overdue {
         let mut tx = state.db.begin().await?;
         let claimed = sqlx::query(
             "UPDATE access_requests SET escalated_at = $1 WHERE id = $2 AND escalated_at IS NULL",

@@ -722,7 +722,7 @@ pub async fn submit(
 }
 
 /// E-mails every active partner admin of the organisation.
-pub(super) async fn notify_partner_admins(
+pub(crate) async fn notify_partner_admins(
     tx: &mut Tx,
     org_id: &str,
     subject: &str,
