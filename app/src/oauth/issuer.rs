@@ -3,6 +3,9 @@
 //! JWKS, signing keys, clients (`apps.environment`) and token audience. A token,
 //! a client or a key of one is unknown to the other.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
 use crate::platform::settings::Settings;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,5 +62,53 @@ impl Issuer {
     /// issuer's path).
     pub fn metadata_path(self) -> String {
         format!("/.well-known/oauth-authorization-server{}", self.prefix())
+    }
+
+    /// The issuer an endpoint path belongs to: one handler serves both issuers.
+    pub fn of_path(path: &str) -> Self {
+        let production = Issuer::Production;
+        let under = path
+            .strip_prefix(production.prefix())
+            .is_some_and(|rest| rest.starts_with('/'));
+        if under || path == production.metadata_path() {
+            production
+        } else {
+            Issuer::Sandbox
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Issuer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Issuer::of_path(parts.uri.path()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Issuer;
+
+    #[test]
+    fn the_path_names_the_issuer() {
+        assert_eq!(Issuer::of_path("/oauth/token"), Issuer::Sandbox);
+        assert_eq!(
+            Issuer::of_path("/.well-known/oauth-authorization-server"),
+            Issuer::Sandbox
+        );
+        assert_eq!(
+            Issuer::of_path("/production/oauth/token"),
+            Issuer::Production
+        );
+        assert_eq!(
+            Issuer::of_path("/production/oauth/jwks"),
+            Issuer::Production
+        );
+        assert_eq!(
+            Issuer::of_path("/.well-known/oauth-authorization-server/production"),
+            Issuer::Production
+        );
+        assert_eq!(Issuer::of_path("/productionx/oauth/token"), Issuer::Sandbox);
     }
 }

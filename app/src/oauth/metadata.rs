@@ -10,14 +10,11 @@ use super::Issuer;
 use crate::platform::state::AppState;
 use crate::sandbox::catalogue::SCOPES;
 
-pub async fn metadata(State(state): State<AppState>) -> Response {
-    with_cache(axum::Json(document(&state, Issuer::Sandbox)).into_response())
-}
-
-/// The production issuer's metadata: client credentials only, no customer-facing
-/// endpoints (production customers authenticate at the bank, not in Gatehouse).
-pub async fn production_metadata(State(state): State<AppState>) -> Response {
-    with_cache(axum::Json(document(&state, Issuer::Production)).into_response())
+/// Either issuer's metadata. The production issuer's names client credentials only
+/// and no customer-facing endpoints (production customers authenticate at the bank,
+/// not in Gatehouse).
+pub async fn metadata(State(state): State<AppState>, issuer: Issuer) -> Response {
+    with_cache(axum::Json(document(&state, issuer)).into_response())
 }
 
 fn document(state: &AppState, issuer: Issuer) -> serde_json::Value {
@@ -112,15 +109,7 @@ fn document(state: &AppState, issuer: Issuer) -> serde_json::Value {
 
 pub const JWKS_PATH: &str = "/oauth/jwks";
 
-pub async fn jwks(State(state): State<AppState>) -> Response {
-    jwks_of(&state, Issuer::Sandbox)
-}
-
-pub async fn production_jwks(State(state): State<AppState>) -> Response {
-    jwks_of(&state, Issuer::Production)
-}
-
-fn jwks_of(state: &AppState, issuer: Issuer) -> Response {
+pub async fn jwks(State(state): State<AppState>, issuer: Issuer) -> Response {
     let ring = state.oauth.key_ring(issuer);
     let retention = state.settings.access_token_seconds + 600;
     with_cache(axum::Json(ring.jwks(state.clock.now(), retention)).into_response())

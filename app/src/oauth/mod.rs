@@ -182,25 +182,19 @@ pub fn api_routes() -> Router<AppState> {
         .route(par::PATH, post(par::endpoint))
         .route(introspect::PATH, post(introspect::endpoint))
         .route(revoke::PATH, post(revoke::endpoint))
-        .route(
-            &Issuer::Production.metadata_path(),
-            get(metadata::production_metadata),
-        )
+        .route(&Issuer::Production.metadata_path(), get(metadata::metadata))
         .route(
             &Issuer::Production.path(metadata::JWKS_PATH),
-            get(metadata::production_jwks),
+            get(metadata::jwks),
         )
-        .route(
-            &Issuer::Production.path(token::PATH),
-            post(token::production),
-        )
+        .route(&Issuer::Production.path(token::PATH), post(token::endpoint))
         .route(
             &Issuer::Production.path(introspect::PATH),
-            post(introspect::production),
+            post(introspect::endpoint),
         )
         .route(
             &Issuer::Production.path(revoke::PATH),
-            post(revoke::production),
+            post(revoke::endpoint),
         )
 }
 

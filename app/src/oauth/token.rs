@@ -20,28 +20,10 @@ use crate::platform::state::AppState;
 
 pub const PATH: &str = "/oauth/token";
 
+/// Serves both issuers: which one is read from the request's path.
 pub async fn endpoint(
     State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    serve(Issuer::Sandbox, state, caller, headers, body).await
-}
-
-/// The same endpoint for the production issuer.
-pub async fn production(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    serve(Issuer::Production, state, caller, headers, body).await
-}
-
-async fn serve(
     issuer: Issuer,
-    state: AppState,
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
