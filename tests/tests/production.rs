@@ -409,6 +409,7 @@ async fn auto_approve_end_to_end(server: TestServer) {
         .execute(server.pool())
         .await
         .unwrap();
+    server.forget_cached_state();
     let refused = reqwest::Client::new()
         .post(format!("{}/production/oauth/token", server.base))
         .basic_auth(&client_id, Some(&secret))

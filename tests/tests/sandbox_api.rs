@@ -1136,11 +1136,18 @@ async fn revocation_and_rate_limit_reach_the_api(server: TestServer) {
     );
 
     let cc = client_token(&server, "reference").await;
+    assert_eq!(
+        api.get("/reference/fx-rates", &cc).await.status,
+        StatusCode::OK
+    );
     sqlx::query("UPDATE credentials SET revoked_at = 1 WHERE app_id = (SELECT id FROM apps WHERE client_id = $1)")
         .bind(DEMO_ID)
         .execute(server.pool())
         .await
         .unwrap();
+    // Written by another process (nothing tells this one's cache): it takes effect
+    // once the cached state expires, within a second.
+    tokio::time::sleep(app::oauth::cache::TTL + std::time::Duration::from_millis(100)).await;
     assert_eq!(
         api.get("/reference/fx-rates", &cc).await.status,
         StatusCode::UNAUTHORIZED,
@@ -1151,12 +1158,14 @@ async fn revocation_and_rate_limit_reach_the_api(server: TestServer) {
         .execute(server.pool())
         .await
         .unwrap();
+    server.forget_cached_state();
 
     sqlx::query("UPDATE apps SET rate_limit_per_minute = 5 WHERE client_id = $1")
         .bind(DEMO_ID)
         .execute(server.pool())
         .await
         .unwrap();
+    server.forget_cached_state();
     let cc = client_token(&server, "reference").await;
     let mut limited = None;
     for _ in 0..10 {

@@ -177,11 +177,31 @@ async fn load_app(
         method,
         reason: reason.into(),
     };
-    let (app, credentials) =
-        model::client_with_credentials(&state.db.pool, client_id, state.clock.now())
-            .await
-            .map_err(|_| fail(None, "the client could not be loaded"))?
-            .ok_or_else(|| fail(None, "unknown client"))?;
+    let now = state.clock.now();
+    let client = match state.oauth.cache.client(client_id) {
+        Some(client) => client,
+        None => {
+            let generation = state.oauth.cache.generation();
+            let loaded = model::client_with_credentials(&state.db.pool, client_id, now)
+                .await
+                .map_err(|_| fail(None, "the client could not be loaded"))?
+                .ok_or_else(|| fail(None, "unknown client"))?;
+            let client = std::sync::Arc::new(loaded);
+            state
+                .oauth
+                .cache
+                .store_client(client_id, generation, client.clone());
+            client
+        }
+    };
+    let app = client.0.clone();
+    // Cached credentials are judged against the clock now.
+    let credentials: Vec<Credential> = client
+        .1
+        .iter()
+        .filter(|c| c.expires_at > now)
+        .cloned()
+        .collect();
     if app.environment != issuer.name() {
         return Err(fail(Some(app), "unknown client"));
     }

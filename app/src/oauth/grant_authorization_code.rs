@@ -75,6 +75,7 @@ pub async fn grant(
         )
         .await?;
         tx.commit().await?;
+        state.oauth.cache.changed();
         return Err(OAuthError::invalid_grant(
             "The authorization code has already been used; the tokens issued for it are now revoked.",
         ));

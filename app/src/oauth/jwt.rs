@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Row;
 
+use super::cache::{TokenKey, TokenState};
 use super::keys::alg_name;
 use super::Issuer;
 use crate::platform::crypto;
@@ -118,7 +119,8 @@ pub struct Active {
 
 /// Checks an access token completely: signature with a published key, `typ`, issuer,
 /// audience, expiry, then the revocation state of the token, its credential, its app
-/// and its consent in one query. `None` means inactive, for whatever reason.
+/// and its consent (one query, or the in-process cache). `None` means inactive, for
+/// whatever reason.
 pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Option<Active>> {
     let Some(claims) = verify_signature(state, issuer, token) else {
         return Ok(None);
@@ -127,6 +129,49 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
     if claims.exp <= now || claims.iat > now + 60 {
         return Ok(None);
     }
+    let key: TokenKey = (
+        issuer.name(),
+        claims.client_id.clone(),
+        claims.cred.clone(),
+        claims.jti.clone(),
+        claims.consent_id.clone(),
+    );
+    let found = match state.oauth.cache.token(&key) {
+        Some(found) => found,
+        None => {
+            let generation = state.oauth.cache.generation();
+            let found = token_state(state, &key).await?;
+            state
+                .oauth
+                .cache
+                .store_token(key, generation, found.clone());
+            found
+        }
+    };
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let consent_ok =
+        claims.consent_id.is_none() || found.consent_status.as_deref() == Some("granted");
+    if !found.app_active
+        || found.credential_revoked
+        || found.credential_expires_at <= now
+        || found.token_revoked
+        || !consent_ok
+    {
+        return Ok(None);
+    }
+    Ok(Some(Active {
+        claims,
+        app_id: found.app_id,
+        org_id: found.org_id,
+        rate_limit_per_minute: found.rate_limit_per_minute,
+    }))
+}
+
+/// The revocation state of a token's app, credential, consent and `jti`, in one query.
+async fn token_state(state: &AppState, key: &TokenKey) -> Result<Option<TokenState>> {
+    let (issuer, client_id, credential_id, jti, consent_id) = key;
     let row = sqlx::query(
         "SELECT a.id, a.org_id, a.status, a.rate_limit_per_minute, c.revoked_at, c.expires_at, \
          (SELECT COUNT(*) FROM revoked_tokens r WHERE r.jti = $3) AS revoked, \
@@ -134,36 +179,25 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
          FROM apps a JOIN credentials c ON c.app_id = a.id \
          WHERE a.client_id = $1 AND c.id = $2 AND a.environment = $5",
     )
-    .bind(&claims.client_id)
-    .bind(&claims.cred)
-    .bind(&claims.jti)
-    .bind(&claims.consent_id)
-    .bind(issuer.name())
+    .bind(client_id)
+    .bind(credential_id)
+    .bind(jti)
+    .bind(consent_id)
+    .bind(*issuer)
     .fetch_optional(&state.db.pool)
     .await?;
     let Some(row) = row else {
         return Ok(None);
     };
-    let app_active = row.try_get::<String, _>("status")? == "active";
-    let credential_revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
-    let credential_expired = row.try_get::<i64, _>("expires_at")? <= now;
-    let token_revoked = row.try_get::<i64, _>("revoked")? > 0;
-    let consent_ok = match &claims.consent_id {
-        None => true,
-        Some(_) => {
-            row.try_get::<Option<String>, _>("consent_status")?
-                .as_deref()
-                == Some("granted")
-        }
-    };
-    if !app_active || credential_revoked || credential_expired || token_revoked || !consent_ok {
-        return Ok(None);
-    }
-    Ok(Some(Active {
-        claims,
+    Ok(Some(TokenState {
         app_id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
         rate_limit_per_minute: row.try_get("rate_limit_per_minute")?,
+        app_active: row.try_get::<String, _>("status")? == "active",
+        credential_revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+        credential_expires_at: row.try_get("expires_at")?,
+        token_revoked: row.try_get::<i64, _>("revoked")? > 0,
+        consent_status: row.try_get("consent_status")?,
     }))
 }
 
@@ -202,6 +236,7 @@ pub async fn revoke(state: &AppState, app_id: &str, claims: &AccessClaims) -> Re
     .bind(claims.exp)
     .execute(&state.db.pool)
     .await?;
+    state.oauth.cache.changed();
     Ok(())
 }
 

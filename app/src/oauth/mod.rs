@@ -10,6 +10,7 @@
 //! - `client_auth` (secrets and private_key_jwt), `dpop` (RFC 9449), `replay`, `limits`
 
 pub mod authorize;
+pub mod cache;
 pub mod client_auth;
 pub mod dpop;
 pub mod endpoint;
@@ -31,6 +32,7 @@ pub mod refresh;
 pub mod replay;
 pub mod request;
 pub mod revoke;
+pub mod ring_crypto;
 pub mod token;
 
 use std::collections::HashMap;
@@ -56,6 +58,8 @@ pub struct Runtime {
     keys: RwLock<Arc<keys::KeyRing>>,
     production_keys: RwLock<Arc<keys::KeyRing>>,
     pub limiters: limits::ClientLimiters,
+    /// Clients and token revocation state, kept in process (see `cache`).
+    pub cache: cache::StateCache,
     pub request_log: RequestLog,
     http: reqwest::Client,
     remote_keys: Mutex<HashMap<String, (i64, JwkSet)>>,
@@ -70,6 +74,7 @@ impl Runtime {
             keys: RwLock::new(ring),
             production_keys: RwLock::new(production),
             limiters: limits::ClientLimiters::default(),
+            cache: cache::StateCache::default(),
             request_log: RequestLog::start(db),
             http: reqwest::Client::new(),
             remote_keys: Mutex::new(HashMap::new()),

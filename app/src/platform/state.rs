@@ -59,6 +59,7 @@ impl AppState {
                 settings.data_dir.display()
             ))
         })?;
+        crate::oauth::ring_crypto::install();
         let url = settings.effective_database_url();
         let db = Db::connect(&url).await?;
         db.migrate().await.map_err(Error::internal)?;

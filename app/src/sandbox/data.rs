@@ -223,6 +223,7 @@ async fn reset(
     )
     .await?;
     tx.commit().await?;
+    state.oauth.cache.changed();
     state.datasets.forget(&org_id);
     Ok(Redirect::to("/sandbox/data").into_response())
 }

@@ -380,6 +380,7 @@ pub async fn create_app(
     )
     .await?;
     tx.commit().await?;
+    state.oauth.cache.changed();
     Ok(Issued {
         app_id,
         client_id,
@@ -486,6 +487,7 @@ pub async fn rotate(
     )
     .await?;
     tx.commit().await?;
+    state.oauth.cache.changed();
     Ok(Issued {
         app_id: app.id,
         client_id: app.client_id,
@@ -556,6 +558,7 @@ pub async fn revoke_credential(
     )
     .await?;
     tx.commit().await?;
+    state.oauth.cache.changed();
     Ok(())
 }
 
@@ -600,6 +603,7 @@ pub async fn revoke_app(
     )
     .await?;
     tx.commit().await?;
+    state.oauth.cache.changed();
     Ok(())
 }
 
@@ -681,5 +685,6 @@ pub async fn revoke_consent(
     )
     .await?;
     tx.commit().await?;
+    state.oauth.cache.changed();
     Ok(())
 }

@@ -162,6 +162,13 @@ impl TestServer {
         }
     }
 
+    /// After a test writes to the database behind Gatehouse's back: makes the
+    /// in-process cache of clients and token state forget, as its one-second expiry
+    /// would.
+    pub fn forget_cached_state(&self) {
+        self.state.oauth.cache.changed();
+    }
+
     pub fn pool(&self) -> &sqlx::AnyPool {
         &self.state.db.pool
     }

@@ -400,5 +400,6 @@ pub async fn delete_account_access(
     )
     .await?;
     tx.commit().await?;
+    state.oauth.cache.changed();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
