@@ -487,3 +487,70 @@ async fn pushed_authorization_requests(server: TestServer) {
     );
 }
 both!(pushed_authorization_requests, demo);
+
+/// The request log's writer stores what it is sent, in batches of multi-row inserts:
+/// 250 entries (two full statements of 100 rows and one of 50) all arrive, with their
+/// own status, latency and error, and the credential's last use is recorded.
+async fn request_log_batches_arrive_whole(server: TestServer) {
+    let app_id = crate::production::demo_app_id(&server).await;
+    let credential: String =
+        sqlx::query_scalar("SELECT id FROM credentials WHERE app_id = $1 ORDER BY created_at")
+            .bind(&app_id)
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    for n in 0..250_i64 {
+        server
+            .state
+            .oauth
+            .request_log
+            .record(app::sandbox::reqlog::Entry {
+                app_id: app_id.clone(),
+                credential_id: Some(credential.clone()),
+                at: 1_800_000_000 + n,
+                method: "GET",
+                endpoint: format!("/batch-check/{n}"),
+                status: if n % 5 == 0 { 403 } else { 200 },
+                latency_us: n,
+                error: (n % 5 == 0).then(|| "forbidden".to_string()),
+            });
+    }
+    let filter = app::sandbox::reqlog::Filter {
+        status_class: String::new(),
+        endpoint: "/batch-check/".into(),
+    };
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        rows = app::sandbox::reqlog::list(&server.state.db, &app_id, &filter, 1000)
+            .await
+            .unwrap();
+        if rows.len() >= 250 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows.len(), 250, "every entry is stored once");
+    for row in &rows {
+        let n: i64 = row
+            .endpoint
+            .trim_start_matches("/batch-check/")
+            .parse()
+            .unwrap();
+        assert_eq!(row.at, 1_800_000_000 + n);
+        assert_eq!(row.latency_us, n);
+        assert_eq!(row.status, if n % 5 == 0 { 403 } else { 200 });
+        assert_eq!(row.error.as_deref(), (n % 5 == 0).then_some("forbidden"));
+    }
+    let last_used: Option<i64> =
+        sqlx::query_scalar("SELECT last_used_at FROM credentials WHERE id = $1")
+            .bind(&credential)
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        last_used,
+        Some(1_800_000_000 + 249),
+        "the last successful use"
+    );
+}
+both!(request_log_batches_arrive_whole, demo);

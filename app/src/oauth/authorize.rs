@@ -425,6 +425,7 @@ pub async fn consent_submit(
                     .bind(state.clock.now())
                     .execute(&state.db.pool)
                     .await?;
+                state.oauth.cache.changed();
             }
             request::redirect_with(
                 &request.redirect_uri,
@@ -546,5 +547,6 @@ async fn grant(
     )
     .await?;
     tx.commit().await?;
+    state.oauth.cache.changed();
     Ok(code)
 }

@@ -1,9 +1,11 @@
 //! What every token request, introspection and sandbox API call reads from the
-//! database, kept in process: a client with its usable credentials, and the
-//! revocation state behind an access token (its app, credential, consent and `jti`).
+//! database, kept in process: a client with its usable credentials, the revocation
+//! state behind an access token (its app, credential, consent and `jti`), the OBIE
+//! consent a token was granted for, and an account's sandbox payments.
 //!
 //! Revocation stays immediate. Every change Gatehouse makes to clients, credentials,
-//! consents or revoked tokens calls [`StateCache::changed`] once it is written, which
+//! consents, revoked tokens or payments calls [`StateCache::changed`] once it is
+//! committed, which
 //! empties the cache; a reader notes the generation *before* it reads the database,
 //! so a value read before a change can never be kept after it. A change made outside
 //! this process (another instance, a hand-edited database) is seen within
@@ -13,18 +15,23 @@
 //! against the current clock.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sandbox_data::External;
+
+use super::jwt::AccessClaims;
+use crate::sandbox::api::consents::Intent;
 use crate::sandbox::model::{App, Credential};
 
 /// The longest a cached value is used: the delay before a change made by another
 /// process takes effect here.
 pub const TTL: Duration = Duration::from_secs(1);
 /// Past this many entries a map is emptied before it grows further.
-const MAX_ENTRIES: usize = 100_000;
+const MAX_ENTRIES: usize = 50_000;
 
 /// A client and every credential that was usable when it was read.
 pub type Client = Arc<(App, Vec<Credential>)>;
@@ -47,43 +54,74 @@ pub struct TokenState {
 /// An access token's dependencies: issuer, client, credential, `jti`, consent.
 pub type TokenKey = (&'static str, String, String, String, Option<String>);
 
+/// An account-access or payment consent, by (token's grant, app, organisation).
+pub type IntentKey = (String, String, String);
+/// The payments made through the sandbox API from one account, by (organisation, account).
+pub type PaymentsKey = (String, String);
+
 #[derive(Default)]
 pub struct StateCache {
     generation: AtomicU64,
-    clients: Map<String, Client>,
-    tokens: Map<TokenKey, Option<TokenState>>,
+    pub clients: Map<String, Client>,
+    pub tokens: Map<TokenKey, Option<TokenState>>,
+    pub intents: Map<IntentKey, Option<Intent>>,
+    pub payments: Map<PaymentsKey, Arc<Vec<External>>>,
+    /// Access tokens whose signature, issuer and audience were checked, by the token's
+    /// exact text: the same bytes under the same keys verify the same way.
+    verified: Map<String, Arc<AccessClaims>>,
 }
 
 impl StateCache {
-    /// The generation to pass to `store_*`: read it before reading the database.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Forgets everything: call after writing a change to a client, credential,
-    /// consent or revoked token.
+    /// Forgets everything: call after committing a change to a client, credential,
+    /// consent, revoked token or sandbox payment.
     pub fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.clients.clear();
         self.tokens.clear();
+        self.intents.clear();
+        self.payments.clear();
+        self.verified.clear();
     }
 
-    pub fn client(&self, client_id: &str) -> Option<Client> {
-        self.clients.get(client_id, self.generation())
+    /// The claims of a token verified earlier by [`crate::oauth::jwt::verify_signature`].
+    pub fn verified(&self, token: &str) -> Option<Arc<AccessClaims>> {
+        self.verified
+            .get(token, self.generation.load(Ordering::Acquire))
     }
 
-    pub fn store_client(&self, client_id: &str, generation: u64, client: Client) {
-        self.clients
-            .insert(client_id.to_string(), generation, client, self.generation());
+    pub fn store_verified(&self, token: &str, claims: Arc<AccessClaims>) {
+        let current = self.generation.load(Ordering::Acquire);
+        self.verified
+            .insert(token.to_string(), current, claims, current);
     }
 
-    pub fn token(&self, key: &TokenKey) -> Option<Option<TokenState>> {
-        self.tokens.get(key, self.generation())
-    }
-
-    pub fn store_token(&self, key: TokenKey, generation: u64, state: Option<TokenState>) {
-        self.tokens
-            .insert(key, generation, state, self.generation());
+    /// The value of `key` in `map`, from the cache or else from `load` (which reads the
+    /// database). What `load` read is kept only if nothing changed meanwhile.
+    pub async fn cached<K, V, E, F>(
+        &self,
+        map: &Map<K, V>,
+        key: K,
+        load: impl FnOnce() -> F,
+    ) -> Result<V, E>
+    where
+        K: Eq + Hash,
+        V: Clone,
+        F: Future<Output = Result<V, E>>,
+    {
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(value) = map.get(&key, generation) {
+            return Ok(value);
+        }
+        let value = load().await?;
+        // The generation read *before* the database: a change committed since then
+        // has moved it on, and the value is not kept.
+        map.insert(
+            key,
+            generation,
+            value.clone(),
+            self.generation.load(Ordering::Acquire),
+        );
+        Ok(value)
     }
 }
 
@@ -93,7 +131,7 @@ struct Entry<V> {
     value: V,
 }
 
-struct Map<K, V>(Mutex<HashMap<K, Entry<V>>>);
+pub struct Map<K, V>(Mutex<HashMap<K, Entry<V>>>);
 
 impl<K, V> Default for Map<K, V> {
     fn default() -> Self {
@@ -166,43 +204,51 @@ mod tests {
         ("sandbox", "cli".into(), "cred".into(), "jti".into(), None)
     }
 
-    #[test]
-    fn a_change_empties_the_cache() {
-        let cache = StateCache::default();
-        cache.store_token(key(), cache.generation(), state("org"));
-        assert!(cache.token(&key()).is_some());
-        cache.changed();
-        assert!(cache.token(&key()).is_none());
+    async fn read(cache: &StateCache, org: &str) -> Option<String> {
+        let loaded: Result<_, ()> = cache
+            .cached(&cache.tokens, key(), || async { Ok(state(org)) })
+            .await;
+        loaded.ok().flatten().map(|s| s.org_id)
     }
 
-    /// A reader that read the database before a change cannot store what it read.
-    #[test]
-    fn a_value_read_before_a_change_is_not_kept() {
+    #[tokio::test]
+    async fn values_are_kept_until_a_change() {
         let cache = StateCache::default();
-        let before = cache.generation();
+        assert_eq!(read(&cache, "first").await.as_deref(), Some("first"));
+        assert_eq!(read(&cache, "second").await.as_deref(), Some("first"));
         cache.changed();
-        cache.store_token(key(), before, state("stale"));
-        assert!(cache.token(&key()).is_none());
-        cache.store_token(key(), cache.generation(), state("fresh"));
-        let kept = cache.token(&key()).flatten().map(|s| s.org_id);
-        assert_eq!(kept.as_deref(), Some("fresh"));
+        assert_eq!(read(&cache, "third").await.as_deref(), Some("third"));
     }
 
-    #[test]
-    fn values_expire_after_the_ttl() {
+    /// A reader that read the database before a change cannot keep what it read.
+    #[tokio::test]
+    async fn a_value_read_before_a_change_is_not_kept() {
         let cache = StateCache::default();
-        let generation = cache.generation();
-        {
-            let mut map = cache.tokens.lock();
-            map.insert(
+        let stale: Result<_, ()> = cache
+            .cached(&cache.tokens, key(), || async {
+                // The change commits while this reader is reading.
+                cache.changed();
+                Ok(state("stale"))
+            })
+            .await;
+        assert!(stale.is_ok());
+        assert_eq!(read(&cache, "fresh").await.as_deref(), Some("fresh"));
+    }
+
+    #[tokio::test]
+    async fn values_expire_after_the_ttl() {
+        let cache = StateCache::default();
+        let loaded = Instant::now().checked_sub(TTL);
+        if let Some(loaded) = loaded {
+            cache.tokens.lock().insert(
                 key(),
                 Entry {
-                    generation,
-                    loaded: Instant::now() - TTL,
+                    generation: 0,
+                    loaded,
                     value: state("old"),
                 },
             );
+            assert_eq!(read(&cache, "new").await.as_deref(), Some("new"));
         }
-        assert!(cache.token(&key()).is_none());
     }
 }

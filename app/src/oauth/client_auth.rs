@@ -178,22 +178,16 @@ async fn load_app(
         reason: reason.into(),
     };
     let now = state.clock.now();
-    let client = match state.oauth.cache.client(client_id) {
-        Some(client) => client,
-        None => {
-            let generation = state.oauth.cache.generation();
-            let loaded = model::client_with_credentials(&state.db.pool, client_id, now)
+    let cache = &state.oauth.cache;
+    let client = cache
+        .cached(&cache.clients, client_id.to_string(), || async {
+            model::client_with_credentials(&state.db.pool, client_id, now)
                 .await
                 .map_err(|_| fail(None, "the client could not be loaded"))?
-                .ok_or_else(|| fail(None, "unknown client"))?;
-            let client = std::sync::Arc::new(loaded);
-            state
-                .oauth
-                .cache
-                .store_client(client_id, generation, client.clone());
-            client
-        }
-    };
+                .map(std::sync::Arc::new)
+                .ok_or_else(|| fail(None, "unknown client"))
+        })
+        .await?;
     let app = client.0.clone();
     // Cached credentials are judged against the clock now.
     let credentials: Vec<Credential> = client

@@ -4,6 +4,8 @@
 //! `consent_id` when a customer consented, so that revoking either makes the token
 //! inactive at once. Sender-constrained tokens carry `cnf.jkt` (RFC 9449 §6.1).
 
+use std::sync::Arc;
+
 use jsonwebtoken::{Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -136,18 +138,10 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
         claims.jti.clone(),
         claims.consent_id.clone(),
     );
-    let found = match state.oauth.cache.token(&key) {
-        Some(found) => found,
-        None => {
-            let generation = state.oauth.cache.generation();
-            let found = token_state(state, &key).await?;
-            state
-                .oauth
-                .cache
-                .store_token(key, generation, found.clone());
-            found
-        }
-    };
+    let cache = &state.oauth.cache;
+    let found = cache
+        .cached(&cache.tokens, key, || token_state(state, issuer, &claims))
+        .await?;
     let Some(found) = found else {
         return Ok(None);
     };
@@ -170,8 +164,11 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
 }
 
 /// The revocation state of a token's app, credential, consent and `jti`, in one query.
-async fn token_state(state: &AppState, key: &TokenKey) -> Result<Option<TokenState>> {
-    let (issuer, client_id, credential_id, jti, consent_id) = key;
+async fn token_state(
+    state: &AppState,
+    issuer: Issuer,
+    claims: &AccessClaims,
+) -> Result<Option<TokenState>> {
     let row = sqlx::query(
         "SELECT a.id, a.org_id, a.status, a.rate_limit_per_minute, c.revoked_at, c.expires_at, \
          (SELECT COUNT(*) FROM revoked_tokens r WHERE r.jti = $3) AS revoked, \
@@ -179,11 +176,11 @@ async fn token_state(state: &AppState, key: &TokenKey) -> Result<Option<TokenSta
          FROM apps a JOIN credentials c ON c.app_id = a.id \
          WHERE a.client_id = $1 AND c.id = $2 AND a.environment = $5",
     )
-    .bind(client_id)
-    .bind(credential_id)
-    .bind(jti)
-    .bind(consent_id)
-    .bind(*issuer)
+    .bind(&claims.client_id)
+    .bind(&claims.cred)
+    .bind(&claims.jti)
+    .bind(&claims.consent_id)
+    .bind(issuer.name())
     .fetch_optional(&state.db.pool)
     .await?;
     let Some(row) = row else {
@@ -201,8 +198,14 @@ async fn token_state(state: &AppState, key: &TokenKey) -> Result<Option<TokenSta
     }))
 }
 
-/// The claims of a token signed by one of our published keys, or `None`.
+/// The claims of a token signed by one of our published keys, or `None`. A token
+/// verified in the last second is not verified again (`oauth::cache`).
 pub fn verify_signature(state: &AppState, issuer: Issuer, token: &str) -> Option<AccessClaims> {
+    let cache = &state.oauth.cache;
+    if let Some(claims) = cache.verified(token) {
+        // The same text under another issuer's path is still refused.
+        return (claims.iss == issuer.identifier(&state.settings)).then(|| (*claims).clone());
+    }
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header.typ.as_deref() != Some("at+jwt") {
         return None;
@@ -220,8 +223,11 @@ pub fn verify_signature(state: &AppState, issuer: Issuer, token: &str) -> Option
         .ok()?
         .claims;
     let expected_aud = issuer.audience(&state.settings);
-    (claims.iss == issuer.identifier(&state.settings) && claims.aud == expected_aud)
-        .then_some(claims)
+    if claims.iss != issuer.identifier(&state.settings) || claims.aud != expected_aud {
+        return None;
+    }
+    cache.store_verified(token, Arc::new(claims.clone()));
+    Some(claims)
 }
 
 /// Revokes one access token until it would have expired anyway (RFC 7009).

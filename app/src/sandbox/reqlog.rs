@@ -62,29 +62,58 @@ async fn writer(db: Db, mut receiver: mpsc::Receiver<Entry>) {
     }
 }
 
+/// Rows per INSERT statement: 8 parameters each, well inside SQLite's and
+/// PostgreSQL's limits on parameters per statement.
+const ROWS_PER_INSERT: usize = 100;
+
+/// `INSERT INTO request_log … VALUES ($1, …, $8), ($9, …), …` for `rows` rows.
+fn insert_statement(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error) VALUES ",
+    );
+    for row in 0..rows {
+        let first = row * 8 + 1;
+        let placeholders: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(&placeholders.join(", "));
+        sql.push(')');
+    }
+    sql
+}
+
 async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
     let mut tx = db.begin().await?;
     let mut last_used: HashMap<&str, i64> = HashMap::new();
-    for entry in batch {
-        sqlx::query(
-            "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(ids::new_id(ids::REQUEST))
-        .bind(&entry.app_id)
-        .bind(entry.at)
-        .bind(entry.method)
-        .bind(&entry.endpoint)
-        .bind(i64::from(entry.status))
-        .bind(entry.latency_us)
-        .bind(&entry.error)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(credential) = &entry.credential_id {
-            if entry.status < 400 {
-                last_used.insert(credential, entry.at);
+    let full = insert_statement(ROWS_PER_INSERT);
+    for chunk in batch.chunks(ROWS_PER_INSERT) {
+        let partial;
+        let sql = if chunk.len() == ROWS_PER_INSERT {
+            &full
+        } else {
+            partial = insert_statement(chunk.len());
+            &partial
+        };
+        let mut query = sqlx::query(sql);
+        for entry in chunk {
+            query = query
+                .bind(ids::new_id(ids::REQUEST))
+                .bind(&entry.app_id)
+                .bind(entry.at)
+                .bind(entry.method)
+                .bind(&entry.endpoint)
+                .bind(i64::from(entry.status))
+                .bind(entry.latency_us)
+                .bind(&entry.error);
+            if let Some(credential) = &entry.credential_id {
+                if entry.status < 400 {
+                    last_used.insert(credential, entry.at);
+                }
             }
         }
+        query.execute(&mut *tx).await?;
     }
     for (credential, at) in last_used {
         sqlx::query("UPDATE credentials SET last_used_at = $1 WHERE id = $2")

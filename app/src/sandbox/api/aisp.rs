@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use sandbox_data::model::{Account, Customer};
 use sandbox_data::{Cursor, Dataset, Entry, External};
+use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::Row;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
@@ -215,11 +216,19 @@ pub async fn account_payments(
     state: &AppState,
     org_id: &str,
     account_id: &str,
-) -> ObResult<Vec<External>> {
-    Ok(payments(state, org_id, Some(account_id))
-        .await?
-        .remove(account_id)
-        .unwrap_or_default())
+) -> ObResult<Arc<Vec<External>>> {
+    let cache = &state.oauth.cache;
+    let key = (org_id.to_string(), account_id.to_string());
+    cache
+        .cached(&cache.payments, key, || async {
+            Ok(Arc::new(
+                payments(state, org_id, Some(account_id))
+                    .await?
+                    .remove(account_id)
+                    .unwrap_or_default(),
+            ))
+        })
+        .await
 }
 
 async fn accounts(
@@ -440,14 +449,14 @@ fn cursor(
     Ok(Some(cursor))
 }
 
-fn transactions_body(
+fn transactions_body<'a>(
     reading: &Reading,
-    bearer: &Bearer,
-    pages: Vec<(&Account, Vec<Entry>, &[External])>,
+    bearer: &'a Bearer,
+    pages: Vec<(&'a Account, Vec<Entry>, &'a [External])>,
     next: Option<Cursor>,
     range: (OffsetDateTime, OffsetDateTime),
-) -> Value {
-    let items: Vec<Value> = pages
+) -> TransactionsBody<'a> {
+    let transaction = pages
         .iter()
         .flat_map(|(account, entries, externals)| {
             entries
@@ -455,15 +464,48 @@ fn transactions_body(
                 .map(|e| obie::transaction(account, e, externals, &reading.intent))
         })
         .collect();
-    let mut links = json!({ "Self": bearer.url });
-    if let Some(cursor) = next {
-        links["Next"] = json!(next_link(bearer, cursor));
+    TransactionsBody {
+        data: TransactionsData { transaction },
+        links: Links {
+            this: &bearer.url,
+            next: next.map(|cursor| next_link(bearer, cursor)),
+        },
+        meta: TransactionsMeta {
+            first_available_date_time: obie::format_at(range.0),
+            last_available_date_time: obie::format_at(range.1),
+        },
     }
-    json!({
-        "Data": { "Transaction": items },
-        "Links": links,
-        "Meta": { "FirstAvailableDateTime": obie::format_at(range.0), "LastAvailableDateTime": obie::format_at(range.1) },
-    })
+}
+
+/// `OBReadTransaction6`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TransactionsBody<'a> {
+    data: TransactionsData<'a>,
+    links: Links<'a>,
+    meta: TransactionsMeta,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TransactionsData<'a> {
+    transaction: Vec<obie::Transaction<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Links<'a> {
+    #[serde(rename = "Self")]
+    this: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TransactionsMeta {
+    first_available_date_time: String,
+    last_available_date_time: String,
 }
 
 const TRANSACTIONS: [&str; 2] = ["ReadTransactionsBasic", "ReadTransactionsDetail"];
@@ -501,14 +543,14 @@ async fn transactions_page(
     let after = cursor(page, window)?;
     let externals = account_payments(state, &bearer.org_id, &account.id).await?;
     let (entries, next) = visible_page(reading, account, &externals, window, after);
-    Ok(Json(transactions_body(
+    let body = transactions_body(
         reading,
         bearer,
         vec![(account, entries, &externals)],
         next,
         window,
-    ))
-    .into_response())
+    );
+    Ok(obie::json_response(&body, body.data.transaction.len()))
 }
 
 /// `/transactions` across the consented accounts: the first page of each (bulk
@@ -537,7 +579,8 @@ async fn all_transactions(
         pages.push((account, entries, externals));
     }
     let window = window_all.unwrap_or((reading.now, reading.now));
-    Ok(Json(transactions_body(&reading, &bearer, pages, None, window)).into_response())
+    let body = transactions_body(&reading, &bearer, pages, None, window);
+    Ok(obie::json_response(&body, body.data.transaction.len()))
 }
 
 /// The endpoint a list route serves, from the last segment of its path.

@@ -137,22 +137,32 @@ pub async fn find(state: &AppState, id: &str) -> Result<Option<Intent>, sqlx::Er
 /// and usable now.
 pub async fn of_grant(state: &AppState, bearer: &Bearer, kind: &str) -> ObResult<Intent> {
     let grant = bearer.customer_grant()?;
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM consents c JOIN ob_consents o ON o.id = c.intent_id \
-         WHERE c.id = $1 AND o.app_id = $2 AND o.org_id = $3"
-    ))
-    .bind(grant)
-    .bind(&bearer.app_id)
-    .bind(&bearer.org_id)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    let Some(row) = row else {
+    let cache = &state.oauth.cache;
+    let key = (
+        grant.to_string(),
+        bearer.app_id.clone(),
+        bearer.org_id.clone(),
+    );
+    let found = cache
+        .cached(&cache.intents, key, || async {
+            let row = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM consents c JOIN ob_consents o ON o.id = c.intent_id \
+                 WHERE c.id = $1 AND o.app_id = $2 AND o.org_id = $3"
+            ))
+            .bind(grant)
+            .bind(&bearer.app_id)
+            .bind(&bearer.org_id)
+            .fetch_optional(&state.db.pool)
+            .await?;
+            row.as_ref().map(from_row).transpose()
+        })
+        .await?;
+    let Some(intent) = found else {
         return Err(ObError::forbidden(
             "UK.OBIE.Resource.ConsentMismatch",
             format!("The customer did not authorise a {kind} consent for this token: name the consent in openbanking_intent_id when you send the customer to authorise it."),
         ));
     };
-    let intent = from_row(&row)?;
     if intent.kind != kind {
         return Err(ObError::forbidden(
             "UK.OBIE.Resource.ConsentMismatch",

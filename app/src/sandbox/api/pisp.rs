@@ -434,6 +434,7 @@ async fn create_payment(
     )
     .await?;
     tx.commit().await?;
+    state.oauth.cache.changed();
     Ok(super::created(response))
 }
 
