@@ -117,6 +117,41 @@ async fn tls_client_auth_and_certificate_bound_tokens(backend: Backend) {
         "RFC 8705 §3.1 binding"
     );
 
+    // The sandbox API honours the binding (RFC 8705 §3): the bound token works over
+    // the mTLS listener with its certificate, and is refused without it or with
+    // another certificate.
+    let bound = body["access_token"].as_str().unwrap().to_string();
+    let fx_rates = "/sandbox/open-banking/v3.1/reference/fx-rates";
+    let call = async |client: &reqwest::Client, base: &str| {
+        let response = client
+            .get(format!("{base}{fx_rates}"))
+            .bearer_auth(&bound)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    let (status, body) = call(&client, &mtls_base).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(&oauth_http(), &server.base).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no certificate: {body}");
+    assert_eq!(body["Errors"][0]["ErrorCode"], "UK.OBIE.Reauthenticate");
+    assert!(body["Errors"][0]["Message"]
+        .as_str()
+        .unwrap()
+        .contains("client certificate"));
+    let (stranger, _) = client_certificate("payments.acme.example.com", "Acme Ltd");
+    let (status, _) = call(&tls_client(&server, Some(&stranger)), &mtls_base).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the same subject in another certificate is not the bound certificate"
+    );
+
     // A certificate with another subject, no certificate, or the plain listener: refused.
     let (other, _) = client_certificate("payments.acme.example.com", "Evil Ltd");
     let (status, body) = token(

@@ -1002,6 +1002,19 @@ async fn bad_requests_are_refused_and_write_nothing(server: TestServer) {
         .get(&format!("/aisp/account-access-consents/{intent}"), &cc)
         .await;
     assert_eq!(read.body["Data"]["Status"], "Revoked");
+
+    // A path that is no endpoint: an OBIE 404 in JSON, with or without a token.
+    check(
+        &api.get("/aisp/nothing-here", &cc).await,
+        StatusCode::NOT_FOUND,
+        "UK.OBIE.Resource.NotFound",
+    );
+    check(
+        &api.call("POST", "/pisp/unknown/1", "", Some(&json!({})), &[])
+            .await,
+        StatusCode::NOT_FOUND,
+        "UK.OBIE.Resource.NotFound",
+    );
 }
 both!(bad_requests_are_refused_and_write_nothing, demo);
 

@@ -24,7 +24,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use time::OffsetDateTime;
 
@@ -127,6 +127,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(pisp::routes())
         .merge(reference::routes())
         .layer(from_fn_with_state(state, guard))
+        // Outside the guard: a path that is no endpoint is a JSON 404 with or
+        // without a token, never the portal's HTML page.
+        .route(BASE, any(unknown_endpoint))
+        .route(&format!("{BASE}/{{*path}}"), any(unknown_endpoint))
+}
+
+async fn unknown_endpoint(request: Request) -> ObError {
+    ObError::not_found(&format!("The endpoint {}", request.uri().path()))
 }
 
 fn method_name(method: &Method) -> &'static str {
