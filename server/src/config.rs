@@ -82,6 +82,13 @@ pub struct Config {
     #[arg(long, env = "GATEHOUSE_ACCESS_TOKEN_SECONDS", default_value_t = 300)]
     pub access_token_seconds: i64,
 
+    /// How long clients, token state, consents and payments are served from memory, in
+    /// milliseconds (0: never). This process's own changes take effect at once; on
+    /// PostgreSQL, other instances hear of them through LISTEN/NOTIFY. The value bounds
+    /// how late a change made outside Gatehouse (a hand-edited database) is seen.
+    #[arg(long, env = "GATEHOUSE_STATE_CACHE_MS", default_value_t = 1000)]
+    pub state_cache_ms: u64,
+
     /// Lifetime of a new sandbox credential (client secret or key), in days.
     #[arg(long, env = "GATEHOUSE_SANDBOX_CREDENTIAL_DAYS", default_value_t = 90)]
     pub sandbox_credential_days: i64,
@@ -219,6 +226,7 @@ impl Config {
         settings.session_absolute_hours = self.session_absolute_hours;
         settings.signin_attempts_per_minute = self.signin_attempts_per_minute;
         settings.access_token_seconds = self.access_token_seconds;
+        settings.state_cache_ms = self.state_cache_ms;
         settings.sandbox_credential_days = self.sandbox_credential_days;
         settings.signing_alg = self.signing_alg.clone();
         settings.sandbox_max_rate_limit = self.sandbox_max_rate_limit;

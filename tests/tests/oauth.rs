@@ -554,3 +554,94 @@ async fn request_log_batches_arrive_whole(server: TestServer) {
     );
 }
 both!(request_log_batches_arrive_whole, demo);
+
+/// Two instances of Gatehouse on one PostgreSQL database, each keeping state in
+/// memory for a whole minute: a token revoked through one is refused by the other
+/// straight away, because the change is announced with NOTIFY; and a credential
+/// revoked through the other stops tokens the first had already cached as active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_reach_the_other_instances() {
+    let Some(first) = TestServer::start_with(crate::common::Backend::Postgres, |s| {
+        s.demo = true;
+        s.state_cache_ms = 60_000;
+    })
+    .await
+    else {
+        return;
+    };
+    let public_url = first.state.settings.public_url.clone();
+    let second = first
+        .second_instance(|s| {
+            s.public_url = public_url;
+            s.state_cache_ms = 60_000;
+        })
+        .await;
+    let active = async |server: &TestServer, token: &str| {
+        introspect(server, DEMO_ID, DEMO_SECRET, token).await["active"] == json!(true)
+    };
+    let eventually_inactive = async |server: &TestServer, token: &str| {
+        for _ in 0..100 {
+            if !active(server, token).await {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    };
+
+    // A token revoked (RFC 7009) at the second instance.
+    let token = crate::sandbox_api::client_token(&first, "reference").await;
+    assert!(
+        active(&first, &token).await,
+        "the first instance caches it as active"
+    );
+    let (status, _, _) = oauth_post(
+        &second,
+        "/oauth/revoke",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[("token", &token)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        eventually_inactive(&first, &token).await,
+        "the revocation reaches the first instance well before its cache expires"
+    );
+
+    // A whole credential revoked in the first instance's portal: the second instance's
+    // sandbox API, which had the token's state cached, refuses it.
+    let token = crate::sandbox_api::client_token(&first, "reference").await;
+    let api = crate::sandbox_api::Api::new(&second);
+    let fx_rates = async || api.get("/reference/fx-rates", &token).await.status;
+    assert_eq!(fx_rates().await, StatusCode::OK);
+    let app_id = crate::production::demo_app_id(&first).await;
+    let partner = first.demo_partner().await;
+    let credential: String =
+        sqlx::query_scalar("SELECT id FROM credentials WHERE app_id = $1 AND revoked_at IS NULL")
+            .bind(&app_id)
+            .fetch_one(first.pool())
+            .await
+            .unwrap();
+    let page = format!("/sandbox/apps/{app_id}");
+    let response = partner
+        .submit(
+            &page,
+            &format!("{page}/credentials/{credential}/revoke"),
+            &[],
+        )
+        .await;
+    assert_location(&response, &page);
+    let mut refused = false;
+    for _ in 0..100 {
+        if fx_rates().await == StatusCode::UNAUTHORIZED {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        refused,
+        "the credential's revocation reaches the second instance"
+    );
+}

@@ -5,11 +5,12 @@
 //!
 //! Revocation stays immediate. Every change Gatehouse makes to clients, credentials,
 //! consents, revoked tokens or payments calls [`StateCache::changed`] once it is
-//! committed, which
-//! empties the cache; a reader notes the generation *before* it reads the database,
-//! so a value read before a change can never be kept after it. A change made outside
-//! this process (another instance, a hand-edited database) is seen within
-//! [`TTL`]: nothing is served from the cache for longer.
+//! committed, which empties the cache; a reader notes the generation *before* it reads
+//! the database, so a value read before a change can never be kept after it. On
+//! PostgreSQL, instances sharing the database announce their changes to each other
+//! ([`share_changes`]). A change made outside Gatehouse (a hand-edited database) is
+//! seen once the cached value expires: nothing is served for longer than
+//! `--state-cache-ms` (default [`TTL`]).
 //!
 //! Time-dependent facts (credential expiry) are kept as data and judged at each use,
 //! against the current clock.
@@ -18,18 +19,23 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use sandbox_data::External;
+use sqlx::postgres::PgListener;
+use tokio::sync::mpsc;
 
 use super::jwt::AccessClaims;
+use crate::platform::db::Db;
 use crate::sandbox::api::consents::Intent;
 use crate::sandbox::model::{App, Credential};
 
-/// The longest a cached value is used: the delay before a change made by another
-/// process takes effect here.
+/// The longest a cached value is used by default (`--state-cache-ms`): the delay
+/// before a change made outside Gatehouse takes effect.
 pub const TTL: Duration = Duration::from_secs(1);
+/// The PostgreSQL channel on which instances announce their changes.
+const CHANNEL: &str = "gatehouse_state";
 /// Past this many entries a map is emptied before it grows further.
 const MAX_ENTRIES: usize = 50_000;
 
@@ -59,9 +65,11 @@ pub type IntentKey = (String, String, String);
 /// The payments made through the sandbox API from one account, by (organisation, account).
 pub type PaymentsKey = (String, String);
 
-#[derive(Default)]
 pub struct StateCache {
     generation: AtomicU64,
+    ttl: Duration,
+    /// Set on PostgreSQL: where `changed` announces a change to the other instances.
+    announce: OnceLock<mpsc::UnboundedSender<()>>,
     pub clients: Map<String, Client>,
     pub tokens: Map<TokenKey, Option<TokenState>>,
     pub intents: Map<IntentKey, Option<Intent>>,
@@ -71,10 +79,37 @@ pub struct StateCache {
     verified: Map<String, Arc<AccessClaims>>,
 }
 
+impl Default for StateCache {
+    fn default() -> Self {
+        Self::new(TTL)
+    }
+}
+
 impl StateCache {
-    /// Forgets everything: call after committing a change to a client, credential,
-    /// consent, revoked token or sandbox payment.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            generation: AtomicU64::new(0),
+            ttl,
+            announce: OnceLock::new(),
+            clients: Map::default(),
+            tokens: Map::default(),
+            intents: Map::default(),
+            payments: Map::default(),
+            verified: Map::default(),
+        }
+    }
+
+    /// Call after committing a change to a client, credential, consent, revoked token
+    /// or sandbox payment: forgets everything here, and tells the other instances.
     pub fn changed(&self) {
+        self.forget();
+        if let Some(announce) = self.announce.get() {
+            let _ = announce.send(());
+        }
+    }
+
+    /// Forgets everything (another instance changed something).
+    pub fn forget(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.clients.clear();
         self.tokens.clear();
@@ -86,7 +121,7 @@ impl StateCache {
     /// The claims of a token verified earlier by [`crate::oauth::jwt::verify_signature`].
     pub fn verified(&self, token: &str) -> Option<Arc<AccessClaims>> {
         self.verified
-            .get(token, self.generation.load(Ordering::Acquire))
+            .get(token, self.generation.load(Ordering::Acquire), self.ttl)
     }
 
     pub fn store_verified(&self, token: &str, claims: Arc<AccessClaims>) {
@@ -109,7 +144,7 @@ impl StateCache {
         F: Future<Output = Result<V, E>>,
     {
         let generation = self.generation.load(Ordering::Acquire);
-        if let Some(value) = map.get(&key, generation) {
+        if let Some(value) = map.get(&key, generation, self.ttl) {
             return Ok(value);
         }
         let value = load().await?;
@@ -122,6 +157,61 @@ impl StateCache {
             self.generation.load(Ordering::Acquire),
         );
         Ok(value)
+    }
+}
+
+/// On PostgreSQL, where several instances may share the database: announces this
+/// instance's changes with `NOTIFY` once they are committed, and forgets everything
+/// when another instance announces one (or when the listening connection was lost,
+/// as announcements may have been missed meanwhile).
+pub fn share_changes(cache: Arc<StateCache>, db: Db) {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    if cache.announce.set(sender).is_err() {
+        return;
+    }
+    let instance = crate::platform::crypto::random_token();
+    tokio::spawn(announce(db.clone(), receiver, instance.clone()));
+    tokio::spawn(listen(cache, db.url, instance));
+}
+
+async fn announce(db: Db, mut changes: mpsc::UnboundedReceiver<()>, instance: String) {
+    // The payload is this instance's name, so that it ignores its own announcements.
+    // A random token is URL-safe base64: nothing in it needs quoting.
+    let notify = format!("NOTIFY {CHANNEL}, '{instance}'");
+    while changes.recv().await.is_some() {
+        // Changes that queued up meanwhile go out as one announcement.
+        while changes.try_recv().is_ok() {}
+        if let Err(err) = sqlx::query(&notify).execute(&db.pool).await {
+            tracing::warn!(error = %err, "could not announce a change to the other instances");
+        }
+    }
+}
+
+async fn listen(cache: Arc<StateCache>, url: String, instance: String) {
+    loop {
+        match PgListener::connect(&url).await {
+            Ok(mut listener) => match listener.listen(CHANNEL).await {
+                Ok(()) => {
+                    cache.forget();
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(note)) if note.payload() == instance => {}
+                            // Another instance's change, or a lost connection (it
+                            // reconnects on the next call): forget everything.
+                            Ok(_) => cache.forget(),
+                            Err(err) => {
+                                tracing::warn!(error = %err, "lost the change announcements");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "could not listen for changes"),
+            },
+            Err(err) => tracing::warn!(error = %err, "could not connect to listen for changes"),
+        }
+        cache.forget();
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -146,14 +236,14 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn get<Q>(&self, key: &Q, current: u64) -> Option<V>
+    fn get<Q>(&self, key: &Q, current: u64, ttl: Duration) -> Option<V>
     where
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
         let map = self.lock();
         let entry = map.get(key)?;
-        (entry.generation == current && entry.loaded.elapsed() < TTL).then(|| entry.value.clone())
+        (entry.generation == current && entry.loaded.elapsed() < ttl).then(|| entry.value.clone())
     }
 
     /// Keeps `value` unless a change happened since `generation` was read.
@@ -163,7 +253,7 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
         }
         let mut map = self.lock();
         if map.len() >= MAX_ENTRIES {
-            map.retain(|_, e| e.generation == current && e.loaded.elapsed() < TTL);
+            map.retain(|_, e| e.generation == current);
             if map.len() >= MAX_ENTRIES {
                 map.clear();
             }

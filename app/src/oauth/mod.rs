@@ -59,7 +59,7 @@ pub struct Runtime {
     production_keys: RwLock<Arc<keys::KeyRing>>,
     pub limiters: limits::ClientLimiters,
     /// Clients and token revocation state, kept in process (see `cache`).
-    pub cache: cache::StateCache,
+    pub cache: Arc<cache::StateCache>,
     pub request_log: RequestLog,
     http: reqwest::Client,
     remote_keys: Mutex<HashMap<String, (i64, JwkSet)>>,
@@ -69,12 +69,17 @@ pub struct Runtime {
 const REMOTE_JWKS_TTL: i64 = 300;
 
 impl Runtime {
-    pub fn new(ring: Arc<keys::KeyRing>, production: Arc<keys::KeyRing>, db: Db) -> Self {
+    pub fn new(
+        ring: Arc<keys::KeyRing>,
+        production: Arc<keys::KeyRing>,
+        db: Db,
+        cache_ttl: std::time::Duration,
+    ) -> Self {
         Self {
             keys: RwLock::new(ring),
             production_keys: RwLock::new(production),
             limiters: limits::ClientLimiters::default(),
-            cache: cache::StateCache::default(),
+            cache: Arc::new(cache::StateCache::new(cache_ttl)),
             request_log: RequestLog::start(db),
             http: reqwest::Client::new(),
             remote_keys: Mutex::new(HashMap::new()),

@@ -47,6 +47,10 @@ pub struct Settings {
     /// The `aud` of production access tokens: the bank's API gateway. `None` means
     /// `<public URL>/production/open-banking/v3.1`.
     pub production_audience: Option<String>,
+    /// How long clients, token state, consents and payments are served from the
+    /// in-process cache, in milliseconds (0: never). Changes made by this process empty
+    /// it at once; on PostgreSQL, other instances are told through LISTEN/NOTIFY.
+    pub state_cache_ms: u64,
 }
 
 impl Settings {
@@ -65,6 +69,7 @@ impl Settings {
             session_absolute_hours: 12,
             signin_attempts_per_minute: 20,
             access_token_seconds: 300,
+            state_cache_ms: 1000,
             sandbox_credential_days: 90,
             signing_alg: "ES256".into(),
             sandbox_max_rate_limit: 6000,

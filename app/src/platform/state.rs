@@ -78,7 +78,15 @@ impl AppState {
             crate::oauth::keys::ensure(&db, &keys, "sandbox", alg, super::time::now()).await?;
         let production =
             crate::oauth::keys::ensure(&db, &keys, "production", alg, super::time::now()).await?;
-        let oauth = crate::oauth::Runtime::new(ring, production, db.clone());
+        let oauth = crate::oauth::Runtime::new(
+            ring,
+            production,
+            db.clone(),
+            std::time::Duration::from_millis(settings.state_cache_ms),
+        );
+        if db.backend == super::db::Backend::Postgres {
+            crate::oauth::cache::share_changes(oauth.cache.clone(), db.clone());
+        }
         let evidence = crate::onboarding::evidence::open_store(&settings)?;
         Ok(Self(Arc::new(Inner {
             db,

@@ -116,11 +116,34 @@ impl TestServer {
             Backend::Sqlite => None,
             Backend::Postgres => Some(postgres_database().await?),
         };
+        Some(Self::launch(database_url, None, with_mtls, configure).await)
+    }
+
+    /// A second instance of Gatehouse on this one's PostgreSQL database and data
+    /// directory (the same master key), as a horizontally scaled deployment runs.
+    pub async fn second_instance(&self, configure: impl FnOnce(&mut app::Settings)) -> Self {
+        let database_url = self.state.settings.database_url.clone();
+        assert!(
+            database_url.is_some(),
+            "instances share a PostgreSQL database"
+        );
+        let data_dir = self.state.settings.data_dir.clone();
+        Self::launch(database_url, Some(data_dir), false, configure).await
+    }
+
+    async fn launch(
+        database_url: Option<String>,
+        data_dir: Option<std::path::PathBuf>,
+        with_mtls: bool,
+        configure: impl FnOnce(&mut app::Settings),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut settings =
-            app::Settings::new(url::Url::parse(&base).unwrap(), dir.path().to_path_buf());
+        let mut settings = app::Settings::new(
+            url::Url::parse(&base).unwrap(),
+            data_dir.unwrap_or_else(|| dir.path().to_path_buf()),
+        );
         settings.database_url = database_url;
         settings.signin_attempts_per_minute = 1000;
         configure(&mut settings);
@@ -142,13 +165,13 @@ impl TestServer {
         let running = gatehouse_server::start_with_mtls(settings, listener, mtls_listener)
             .await
             .expect("server starts");
-        Some(Self {
+        Self {
             base,
             mtls,
             state: running.state,
             admin_setup_link: running.admin_setup_link,
             _dir: dir,
-        })
+        }
     }
 
     pub fn client(&self) -> Client {
