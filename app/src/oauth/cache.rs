@@ -67,7 +67,6 @@ pub type PaymentsKey = (String, String);
 
 pub struct StateCache {
     generation: AtomicU64,
-    ttl: Duration,
     /// Set on PostgreSQL: where `changed` announces a change to the other instances.
     announce: OnceLock<mpsc::UnboundedSender<()>>,
     pub clients: Map<String, Client>,
@@ -89,13 +88,12 @@ impl StateCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
             generation: AtomicU64::new(0),
-            ttl,
             announce: OnceLock::new(),
-            clients: Map::default(),
-            tokens: Map::default(),
-            intents: Map::default(),
-            payments: Map::default(),
-            verified: Map::default(),
+            clients: Map::new(ttl),
+            tokens: Map::new(ttl),
+            intents: Map::new(ttl),
+            payments: Map::new(ttl),
+            verified: Map::new(ttl),
         }
     }
 
@@ -121,7 +119,7 @@ impl StateCache {
     /// The claims of a token verified earlier by [`crate::oauth::jwt::verify_signature`].
     pub fn verified(&self, token: &str) -> Option<Arc<AccessClaims>> {
         self.verified
-            .get(token, self.generation.load(Ordering::Acquire), self.ttl)
+            .get(token, self.generation.load(Ordering::Acquire))
     }
 
     pub fn store_verified(&self, token: &str, claims: Arc<AccessClaims>) {
@@ -144,7 +142,7 @@ impl StateCache {
         F: Future<Output = Result<V, E>>,
     {
         let generation = self.generation.load(Ordering::Acquire);
-        if let Some(value) = map.get(&key, generation, self.ttl) {
+        if let Some(value) = map.get(&key, generation) {
             return Ok(value);
         }
         let value = load().await?;
@@ -221,29 +219,39 @@ struct Entry<V> {
     value: V,
 }
 
-pub struct Map<K, V>(Mutex<HashMap<K, Entry<V>>>);
-
-impl<K, V> Default for Map<K, V> {
-    fn default() -> Self {
-        Self(Mutex::new(HashMap::new()))
-    }
+pub struct Map<K, V> {
+    entries: Mutex<HashMap<K, Entry<V>>>,
+    /// How long an entry is served.
+    ttl: Duration,
 }
 
 impl<K: Eq + Hash, V: Clone> Map<K, V> {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            ttl,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
-        self.0
+        self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn get<Q>(&self, key: &Q, current: u64, ttl: Duration) -> Option<V>
+    /// Whether `entry` may still be served in `current`.
+    fn fresh(&self, entry: &Entry<V>, current: u64) -> bool {
+        entry.generation == current && entry.loaded.elapsed() < self.ttl
+    }
+
+    fn get<Q>(&self, key: &Q, current: u64) -> Option<V>
     where
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
         let map = self.lock();
         let entry = map.get(key)?;
-        (entry.generation == current && entry.loaded.elapsed() < ttl).then(|| entry.value.clone())
+        self.fresh(entry, current).then(|| entry.value.clone())
     }
 
     /// Keeps `value` unless a change happened since `generation` was read.
@@ -253,7 +261,8 @@ impl<K: Eq + Hash, V: Clone> Map<K, V> {
         }
         let mut map = self.lock();
         if map.len() >= MAX_ENTRIES {
-            map.retain(|_, e| e.generation == current);
+            // Expired and outdated entries go first; if that is not enough, all.
+            map.retain(|_, e| self.fresh(e, current));
             if map.len() >= MAX_ENTRIES {
                 map.clear();
             }

@@ -199,7 +199,7 @@ async fn token_state(
 }
 
 /// The claims of a token signed by one of our published keys, or `None`. A token
-/// verified in the last second is not verified again (`oauth::cache`).
+/// verified within the cache's lifetime is not verified again (`oauth::cache`).
 pub fn verify_signature(state: &AppState, issuer: Issuer, token: &str) -> Option<AccessClaims> {
     let cache = &state.oauth.cache;
     if let Some(claims) = cache.verified(token) {

@@ -58,7 +58,8 @@ pub struct Runtime {
     keys: RwLock<Arc<keys::KeyRing>>,
     production_keys: RwLock<Arc<keys::KeyRing>>,
     pub limiters: limits::ClientLimiters,
-    /// Clients and token revocation state, kept in process (see `cache`).
+    /// Clients, token state, verified signatures, consents and payments, kept in
+    /// process (see `cache`).
     pub cache: Arc<cache::StateCache>,
     pub request_log: RequestLog,
     http: reqwest::Client,

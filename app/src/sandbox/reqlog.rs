@@ -84,14 +84,17 @@ fn insert_statement(rows: usize) -> String {
     sql
 }
 
+/// The statement for a full chunk, built once.
+static FULL_INSERT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| insert_statement(ROWS_PER_INSERT));
+
 async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
     let mut tx = db.begin().await?;
     let mut last_used: HashMap<&str, i64> = HashMap::new();
-    let full = insert_statement(ROWS_PER_INSERT);
     for chunk in batch.chunks(ROWS_PER_INSERT) {
         let partial;
         let sql = if chunk.len() == ROWS_PER_INSERT {
-            &full
+            &*FULL_INSERT
         } else {
             partial = insert_statement(chunk.len());
             &partial

@@ -66,12 +66,14 @@ pub fn json_response<T: Serialize>(body: &T, items: usize) -> Response {
     }
 }
 
+/// `OBActiveOrHistoricCurrencyAndAmount`, for the answers built as JSON values.
 pub fn amount(minor: i64, currency: &str) -> Value {
-    json!({ "Amount": money::format(minor), "Currency": currency })
+    serde_json::to_value(Amount::of(minor, currency)).unwrap_or_default()
 }
 
+/// `OBCashAccount`, for the answers built as JSON values.
 fn identifier(id: &Identifier) -> Value {
-    json!({ "SchemeName": id.scheme, "Identification": id.identification, "Name": id.name })
+    serde_json::to_value(CashAccount::of(id)).unwrap_or_default()
 }
 
 pub fn account(account: &Account, intent: &Intent) -> Value {
@@ -173,11 +175,7 @@ pub fn transaction<'a>(
         creditor_account: described
             .counterparty
             .filter(|_| detail)
-            .map(|id| CashAccount {
-                scheme_name: id.scheme,
-                identification: &id.identification,
-                name: &id.name,
-            }),
+            .map(CashAccount::of),
     }
 }
 
@@ -253,6 +251,16 @@ struct CashAccount<'a> {
     scheme_name: &'static str,
     identification: &'a str,
     name: &'a str,
+}
+
+impl<'a> CashAccount<'a> {
+    fn of(id: &'a Identifier) -> Self {
+        Self {
+            scheme_name: id.scheme,
+            identification: &id.identification,
+            name: &id.name,
+        }
+    }
 }
 
 pub fn beneficiaries(account: &Account, intent: &Intent) -> Vec<Value> {
