@@ -135,6 +135,14 @@ pub struct Config {
     #[arg(long, env = "GATEHOUSE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
 
+    /// PEM file of the partner CAs the bank trusts to issue client certificates. With
+    /// it, mTLS clients may register a subject DN (`tls_client_auth`, RFC 8705 §2.1)
+    /// and a certificate is trusted for its subject only when its chain validates
+    /// against one of these CAs. Without it, mTLS clients register the certificate
+    /// itself (`self_signed_tls_client_auth`, §2.2).
+    #[arg(long, env = "GATEHOUSE_MTLS_CLIENT_CA")]
+    pub mtls_client_ca: Option<PathBuf>,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -233,6 +241,7 @@ impl Config {
         settings.production_audience = self.production_audience.clone();
         settings.evidence_store_url = self.evidence_store.clone();
         settings.evidence_max_bytes = self.evidence_max_mb.max(1) * 1024 * 1024;
+        settings.mtls_partner_ca = self.mtls_client_ca.is_some() && self.mtls_addr.is_some();
         settings.mtls_public_url = match (&self.mtls_public_url, self.mtls_addr) {
             (Some(url), _) => Some(url.clone()),
             (None, Some(addr)) => Some(url::Url::parse(&format!("https://{addr}"))?),

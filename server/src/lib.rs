@@ -36,6 +36,8 @@ pub async fn start(
 pub struct MtlsListener {
     pub listener: TcpListener,
     pub config: std::sync::Arc<rustls::ServerConfig>,
+    /// Validates client chains for `tls_client_auth` by subject (RFC 8705 §2.1).
+    pub partner_cas: Option<std::sync::Arc<dyn rustls::server::danger::ClientCertVerifier>>,
 }
 
 /// `start`, plus the mTLS listener when one is given.
@@ -59,7 +61,12 @@ pub async fn start_with_mtls(
         .map_err(app::platform::error::Error::internal)?;
     let router = app::router(state.clone());
     if let Some(mtls) = mtls {
-        tokio::spawn(mtls::serve(mtls.listener, router.clone(), mtls.config));
+        tokio::spawn(mtls::serve(
+            mtls.listener,
+            router.clone(),
+            mtls.config,
+            mtls.partner_cas,
+        ));
     }
     let server = tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();

@@ -93,6 +93,11 @@ async fn serve(config: &Config, settings: app::Settings) -> Result<ExitCode, Str
             Some(gatehouse_server::MtlsListener {
                 listener,
                 config: gatehouse_server::mtls::server_config(chain, key)?,
+                partner_cas: config
+                    .mtls_client_ca
+                    .as_deref()
+                    .map(gatehouse_server::mtls::partner_ca_verifier)
+                    .transpose()?,
             })
         }
     };

@@ -1,7 +1,9 @@
 //! The mTLS listener (RFC 8705): the same application behind TLS that asks every
-//! client for a certificate. The certificate is not checked against a CA here: which
-//! certificate a client may use is the app's registration (its subject DN), checked by
-//! `tls_client_auth`; the TLS handshake proves the client holds its private key.
+//! client for a certificate. The handshake accepts any certificate whose key signs
+//! the handshake (proof of possession), because `self_signed_tls_client_auth` (§2.2)
+//! clients register the certificate itself. Separately, the chain is validated
+//! against the partner CAs the bank configured (`--mtls-client-ca`); only a chain
+//! that validates lets `tls_client_auth` (§2.1) trust the certificate's subject.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -123,9 +125,36 @@ impl ClientCertVerifier for AnyClientCertificate {
     }
 }
 
+/// The validator of client chains against the partner CAs in a PEM file (RFC 8705
+/// §2.1): path validation, validity dates and the client-auth key usage, by webpki.
+pub fn partner_ca_verifier(pem: &Path) -> Result<Arc<dyn ClientCertVerifier>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certificates = CertificateDer::pem_file_iter(pem)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read {}: {e}", pem.display()))?;
+    for certificate in certificates {
+        roots
+            .add(certificate)
+            .map_err(|e| format!("{}: not a usable CA certificate: {e}", pem.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{} holds no CA certificate", pem.display()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// Serves `router` on `listener` over TLS; each request carries the connection's
-/// client certificate as an `MtlsConnection` extension.
-pub async fn serve(listener: TcpListener, router: axum::Router, config: Arc<ServerConfig>) {
+/// client certificate as an `MtlsConnection` extension, marked trusted only when its
+/// chain validates against `partner_cas`.
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    config: Arc<ServerConfig>,
+    partner_cas: Option<Arc<dyn ClientCertVerifier>>,
+) {
     let acceptor = TlsAcceptor::from(config);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -137,18 +166,23 @@ pub async fn serve(listener: TcpListener, router: axum::Router, config: Arc<Serv
         };
         let acceptor = acceptor.clone();
         let router = router.clone();
+        let partner_cas = partner_cas.clone();
         tokio::spawn(async move {
             let Ok(Ok(tls)) =
                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
             else {
                 return;
             };
-            let certificate = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|der| ClientCertificate::from_der(der));
+            let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
+            let certificate = chain.first().and_then(|end_entity| {
+                let mut certificate = ClientCertificate::from_der(end_entity)?;
+                certificate.chain_trusted = partner_cas.as_ref().is_some_and(|verifier| {
+                    verifier
+                        .verify_client_cert(end_entity, &chain[1..], UnixTime::now())
+                        .is_ok()
+                });
+                Some(certificate)
+            });
             let service = router
                 .layer(Extension(MtlsConnection { certificate }))
                 .layer(Extension(ConnectInfo::<SocketAddr>(peer)));

@@ -142,21 +142,12 @@ pub fn parse_allowlist(text: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// The subject DN of a PEM certificate (for `tls_client_auth`).
-pub fn certificate_subject(pem: &str) -> Result<String, String> {
-    use base64::Engine;
-    let pem = pem.trim();
-    let body = pem
-        .strip_prefix("-----BEGIN CERTIFICATE-----")
-        .and_then(|rest| rest.trim_end().strip_suffix("-----END CERTIFICATE-----"))
-        .ok_or("Paste the client certificate in PEM form (-----BEGIN CERTIFICATE----- …).")?;
-    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|_| "The certificate's PEM body is not valid base64.".to_string())?;
-    let certificate = crate::oauth::mtls::ClientCertificate::from_der(&der)
-        .ok_or("The certificate is not a valid X.509 certificate.")?;
-    Ok(certificate.subject)
+/// The registered certificate of a mutual-TLS client (RFC 8705 §2.2,
+/// `self_signed_tls_client_auth`): its `x5t#S256` thumbprint, which the presented
+/// certificate must match exactly. Its subject alone is never enough: anyone can make
+/// a certificate with any subject.
+pub fn certificate_thumbprint(pem: &str) -> Result<String, String> {
+    crate::oauth::mtls::parse_pem_certificate(pem).map(|c| c.thumbprint)
 }
 
 #[cfg(test)]
@@ -178,8 +169,8 @@ mod tests {
 
     #[test]
     fn certificates_must_be_pem_x509() {
-        assert!(certificate_subject("CN=x").is_err());
-        assert!(certificate_subject(
+        assert!(certificate_thumbprint("CN=x").is_err());
+        assert!(certificate_thumbprint(
             "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----"
         )
         .is_err());

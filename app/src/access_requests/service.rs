@@ -386,18 +386,19 @@ async fn check(state: &AppState, org_id: &str, form: &RequestForm) -> Result<Che
             invalid.add("auth_method", message);
         }
         Some(_) if auth_method == "tls_client_auth" => {
-            if let Some(subject) =
-                invalid.check("certificate", model::certificate_subject(&form.certificate))
-            {
-                credential_kind = "tls_subject";
-                key_material = Some(subject);
+            if let Some(thumbprint) = invalid.check(
+                "certificate",
+                model::certificate_thumbprint(&form.certificate),
+            ) {
+                credential_kind = "tls_certificate";
+                key_material = Some(thumbprint);
             }
         }
         Some(_) => {
             let keys = KeyMaterial {
                 jwks: form.jwks.clone(),
                 jwks_uri: form.jwks_uri.clone(),
-                tls_subject: String::new(),
+                ..KeyMaterial::default()
             };
             if let Some((kind, material)) =
                 sandbox::credential_material(&auth_method, &keys, &mut invalid)
@@ -1556,7 +1557,18 @@ async fn issue(
         None
     } else {
         let kind = match request.auth_method.as_str() {
-            "tls_client_auth" => "tls_subject",
+            // Requests made before certificates were registered kept only a subject
+            // DN (it contains `=`; a base64url thumbprint never does). Such a
+            // subject is trusted only under a partner CA (RFC 8705 §2.1).
+            "tls_client_auth"
+                if request
+                    .key_material
+                    .as_deref()
+                    .is_some_and(|m| m.contains('=')) =>
+            {
+                "tls_subject"
+            }
+            "tls_client_auth" => "tls_certificate",
             _ if request
                 .key_material
                 .as_deref()

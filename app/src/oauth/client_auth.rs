@@ -107,7 +107,10 @@ pub async fn authenticate(
     }
 }
 
-/// `tls_client_auth` (RFC 8705 §2.1.2): the certificate's subject is the one registered.
+/// Mutual-TLS client authentication (RFC 8705 §2): the presented certificate is the
+/// registered one (§2.2, compared by thumbprint in constant time), or its chain was
+/// validated against a partner CA the bank configured and its subject is the
+/// registered DN (§2.1). A subject in an untrusted certificate proves nothing.
 async fn by_certificate(
     state: &AppState,
     issuer: Issuer,
@@ -116,12 +119,15 @@ async fn by_certificate(
 ) -> Result<Authenticated, Failure> {
     let method = "tls_client_auth";
     let (app, credentials) = load_app(state, issuer, client_id, method).await?;
-    let matched = credentials.iter().find(|c| {
-        c.kind == "tls_subject"
-            && c.material
-                .as_deref()
-                .is_some_and(|m| same_subject(m, &certificate.subject))
-    });
+    let matched = credentials
+        .iter()
+        .find(|c| match (c.kind.as_str(), &c.material) {
+            ("tls_certificate", Some(registered)) => ct_eq(registered, &certificate.thumbprint),
+            ("tls_subject", Some(registered)) => {
+                certificate.chain_trusted && same_subject(registered, &certificate.name)
+            }
+            _ => false,
+        });
     match matched {
         Some(credential) => Ok(Authenticated {
             issuer,
@@ -131,10 +137,18 @@ async fn by_certificate(
         }),
         None => Err(Failure {
             client_id: Some(client_id.to_string()),
-            reason: format!(
-                "the certificate subject {} is not registered for the client",
-                certificate.subject
-            ),
+            reason: if certificate.chain_trusted {
+                format!(
+                    "the certificate (subject {}) is not registered for the client",
+                    certificate.subject
+                )
+            } else {
+                format!(
+                    "the certificate (subject {}) is not the one registered for the client, \
+                     and no partner CA the bank trusts issued it",
+                    certificate.subject
+                )
+            },
             app: Some(app),
             method,
         }),

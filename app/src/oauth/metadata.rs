@@ -27,7 +27,12 @@ fn document(state: &AppState, issuer: Issuer) -> serde_json::Value {
         "client_secret_post",
     ];
     if mtls.is_some() {
-        auth_methods.push("tls_client_auth");
+        // RFC 8705 §2.2: the registered certificate itself.
+        auth_methods.push("self_signed_tls_client_auth");
+        // RFC 8705 §2.1: a subject DN, only under partner CAs the bank configured.
+        if state.settings.mtls_partner_ca {
+            auth_methods.push("tls_client_auth");
+        }
     }
     let mut body = json!({
         "issuer": issuer.identifier(&state.settings),

@@ -38,6 +38,10 @@ pub struct Settings {
     pub sandbox_max_rate_limit: u32,
     /// The external base URL of the mTLS listener (RFC 8705 endpoint aliases), when one runs.
     pub mtls_public_url: Option<url::Url>,
+    /// Whether the mTLS listener validates client chains against partner CAs the bank
+    /// configured (`--mtls-client-ca`): only then is `tls_client_auth` by subject DN
+    /// (RFC 8705 §2.1) offered.
+    pub mtls_partner_ca: bool,
     /// Where onboarding evidence files are stored: `None` means the `evidence` folder
     /// in `data_dir`; otherwise an object-store URL (`s3://bucket/prefix`, with the
     /// `AWS_*` environment variables for credentials, region and endpoint).
@@ -74,6 +78,7 @@ impl Settings {
             signing_alg: "ES256".into(),
             sandbox_max_rate_limit: 6000,
             mtls_public_url: None,
+            mtls_partner_ca: false,
             evidence_store_url: None,
             evidence_max_bytes: 10 * 1024 * 1024,
             production_audience: None,

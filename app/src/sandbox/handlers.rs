@@ -78,6 +78,7 @@ fn read_form(body: &Bytes) -> (Form, NewApp, KeyMaterial, String) {
             "jwks" => input.jwks = value.clone(),
             "jwks_uri" => input.jwks_uri = value.clone(),
             "tls_subject" => input.tls_subject = value.clone(),
+            "tls_certificate" => input.tls_certificate = value.clone(),
             "rate_limit_per_minute" => input.rate_limit_per_minute = value.clone(),
             "dpop_required" => input.dpop_required = value == "true",
             "overlap" => overlap = value.clone(),
@@ -92,6 +93,7 @@ fn read_form(body: &Bytes) -> (Form, NewApp, KeyMaterial, String) {
         jwks: input.jwks.clone(),
         jwks_uri: input.jwks_uri.clone(),
         tls_subject: input.tls_subject.clone(),
+        tls_certificate: input.tls_certificate.clone(),
     };
     (form, input, keys, overlap)
 }

@@ -136,7 +136,8 @@ pub fn new_app(form: &Form, csrf: &str, members: &[(String, String)], max_rate: 
             {textarea(form, "jwks", "Public key (private_key_jwt)", "A public JWK or JWK set, as JSON. Or give a JWKS URL below.")}
             {key_help()}
             {Input::text("jwks_uri", "JWKS URL (private_key_jwt)").hint("An https URL serving your public JWK set.").render(form)}
-            {Input::text("tls_subject", "Certificate subject DN (tls_client_auth)").hint("For example CN=app.acme.example.com,O=Acme Ltd,C=GB").render(form)}
+            {textarea(form, "tls_certificate", "Client certificate (mutual TLS)", "PEM, -----BEGIN CERTIFICATE----- …. Only this certificate will authenticate the app (RFC 8705 self_signed_tls_client_auth).")}
+            {Input::text("tls_subject", "Or: certificate subject DN (mutual TLS, partner CA)").hint("Only for certificates issued by a partner CA the bank trusts, for example CN=app.acme.example.com,O=Acme Ltd,C=GB").render(form)}
             {Input::text("rate_limit_per_minute", "Rate limit").hint("Requests per minute across the token endpoint and the sandbox API. Default 600.").render(form)}
             <p class="hint">{format!("The sandbox allows at most {max_rate} requests per minute per app.")}</p>
             <div class="checkbox">
@@ -166,8 +167,12 @@ fn credential_row(
             "JWKS URL {}",
             credential.material.clone().unwrap_or_default()
         ),
+        "tls_certificate" => format!(
+            "Certificate x5t#S256 {}",
+            credential.material.clone().unwrap_or_default()
+        ),
         _ => format!(
-            "Certificate {}",
+            "Certificate subject {} (partner CA)",
             credential.material.clone().unwrap_or_default()
         ),
     };
@@ -252,7 +257,11 @@ pub fn detail(d: Detail<'_>) -> AnyView {
     let is_key = !crate::sandbox::model::is_secret_method(&app.auth_method);
     let rotate = active.then(|| {
         let key_fields = is_key.then(|| match app.auth_method.as_str() {
-            "tls_client_auth" => Input::text("tls_subject", "New certificate subject DN").render(d.form),
+            "tls_client_auth" => view! {
+                {textarea(d.form, "tls_certificate", "New client certificate", "PEM, -----BEGIN CERTIFICATE----- ….")}
+                {Input::text("tls_subject", "Or: new certificate subject DN (partner CA)").render(d.form)}
+            }
+            .into_any(),
             _ => view! {
                 {textarea(d.form, "jwks", "New public key", "A public JWK or JWK set, as JSON; or a JWKS URL below.")}
                 {Input::text("jwks_uri", "New JWKS URL").render(d.form)}

@@ -42,6 +42,8 @@ pub struct NewApp {
     pub jwks: String,
     pub jwks_uri: String,
     pub tls_subject: String,
+    /// The PEM certificate of a mutual-TLS client (RFC 8705 §2.2).
+    pub tls_certificate: String,
     pub rate_limit_per_minute: String,
     pub dpop_required: bool,
 }
@@ -52,7 +54,10 @@ pub struct NewApp {
 pub struct KeyMaterial {
     pub jwks: String,
     pub jwks_uri: String,
+    /// A subject DN, trusted only under a partner CA the bank configured (RFC 8705 §2.1).
     pub tls_subject: String,
+    /// The client's certificate, PEM (RFC 8705 §2.2): what the presented one must equal.
+    pub tls_certificate: String,
 }
 
 /// A credential just issued; `secret` is shown once and never again.
@@ -173,12 +178,46 @@ pub(crate) fn credential_material(
             }
         }
         "tls_client_auth" => {
+            let certificate = keys.tls_certificate.trim();
             let subject = keys.tls_subject.trim();
-            if subject.is_empty() || subject.len() > 500 || !subject.contains('=') {
-                invalid.add("tls_subject", "Enter the certificate's subject DN, for example CN=payments.acme.example.com,O=Acme Ltd,C=GB.");
-                None
-            } else {
-                Some(("tls_subject", Some(subject.to_string())))
+            match (certificate.is_empty(), subject.is_empty()) {
+                // RFC 8705 §2.2: the registered certificate is what must match.
+                (false, true) => invalid
+                    .check(
+                        "tls_certificate",
+                        crate::oauth::mtls::parse_pem_certificate(certificate),
+                    )
+                    .map(|c| ("tls_certificate", Some(c.thumbprint))),
+                // RFC 8705 §2.1: a subject, under a partner CA the bank trusts.
+                (true, false) => {
+                    if subject.len() > 500 {
+                        invalid.add("tls_subject", "The subject DN is too long.");
+                        None
+                    } else {
+                        invalid
+                            .check(
+                                "tls_subject",
+                                crate::oauth::mtls::parse_dn(subject).map_err(|e| {
+                                    format!("Enter the certificate's subject DN, for example CN=payments.acme.example.com,O=Acme Ltd,C=GB ({e}).")
+                                }),
+                            )
+                            .map(|_| ("tls_subject", Some(subject.to_string())))
+                    }
+                }
+                (false, false) => {
+                    invalid.add(
+                        "tls_certificate",
+                        "Give either the certificate or its subject DN, not both.",
+                    );
+                    None
+                }
+                (true, true) => {
+                    invalid.add(
+                        "tls_certificate",
+                        "Paste the client certificate (PEM), or give its subject DN if a partner CA the bank trusts issued it.",
+                    );
+                    None
+                }
             }
         }
         _ => None,
@@ -294,6 +333,7 @@ pub async fn create_app(
         jwks: input.jwks.clone(),
         jwks_uri: input.jwks_uri.clone(),
         tls_subject: input.tls_subject.clone(),
+        tls_certificate: input.tls_certificate.clone(),
     };
     let material = credential_material(&input.auth_method, &keys, &mut invalid);
     let rate_limit = if input.rate_limit_per_minute.trim().is_empty() {

@@ -99,24 +99,33 @@ impl TestServer {
         backend: Backend,
         configure: impl FnOnce(&mut app::Settings),
     ) -> Option<Self> {
-        Self::start_full(backend, false, configure).await
+        Self::start_full(backend, None, configure).await
     }
 
     /// A server with an mTLS listener beside the plain one (RFC 8705).
     pub async fn start_mtls(backend: Backend, demo: bool) -> Option<Self> {
-        Self::start_full(backend, true, |settings| settings.demo = demo).await
+        Self::start_full(backend, Some(None), |settings| settings.demo = demo).await
+    }
+
+    /// A demo server with an mTLS listener that trusts the partner CA in `ca_pem` for
+    /// `tls_client_auth` by subject (RFC 8705 §2.1).
+    pub async fn start_mtls_with_partner_ca(backend: Backend, ca_pem: &str) -> Option<Self> {
+        Self::start_full(backend, Some(Some(ca_pem.to_string())), |settings| {
+            settings.demo = true
+        })
+        .await
     }
 
     async fn start_full(
         backend: Backend,
-        with_mtls: bool,
+        mtls: Option<Option<String>>,
         configure: impl FnOnce(&mut app::Settings),
     ) -> Option<Self> {
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(postgres_database().await?),
         };
-        Some(Self::launch(database_url, None, with_mtls, configure).await)
+        Some(Self::launch(database_url, None, mtls, configure).await)
     }
 
     /// A second instance of Gatehouse on this one's PostgreSQL database and data
@@ -128,13 +137,13 @@ impl TestServer {
             "instances share a PostgreSQL database"
         );
         let data_dir = self.state.settings.data_dir.clone();
-        Self::launch(database_url, Some(data_dir), false, configure).await
+        Self::launch(database_url, Some(data_dir), None, configure).await
     }
 
     async fn launch(
         database_url: Option<String>,
         data_dir: Option<std::path::PathBuf>,
-        with_mtls: bool,
+        with_mtls: Option<Option<String>>,
         configure: impl FnOnce(&mut app::Settings),
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -149,7 +158,7 @@ impl TestServer {
         configure(&mut settings);
         let mut mtls = None;
         let mut mtls_listener = None;
-        if with_mtls {
+        if let Some(partner_ca) = with_mtls {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let mtls_base = format!("https://{}", listener.local_addr().unwrap());
             let (chain, key) =
@@ -159,6 +168,12 @@ impl TestServer {
             mtls_listener = Some(gatehouse_server::MtlsListener {
                 listener,
                 config: gatehouse_server::mtls::server_config(chain, key).unwrap(),
+                partner_cas: partner_ca.map(|pem| {
+                    let path = dir.path().join("partner-ca.pem");
+                    std::fs::write(&path, pem).unwrap();
+                    settings.mtls_partner_ca = true;
+                    gatehouse_server::mtls::partner_ca_verifier(&path).unwrap()
+                }),
             });
             mtls = Some((mtls_base, certificate));
         }

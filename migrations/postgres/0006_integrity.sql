@@ -1,0 +1,10 @@
+-- Integrity fixes from the line-by-line review (issue 18).
+--
+-- 1. Mutual-TLS clients register their certificate (RFC 8705 §2.2,
+--    `self_signed_tls_client_auth`): a credential of kind `tls_certificate` whose
+--    `material` is the certificate's base64url SHA-256 thumbprint (`x5t#S256`). A
+--    `tls_subject` credential (a subject DN, §2.1) is now trusted only in a certificate
+--    whose chain validates against a partner CA the bank configured.
+ALTER TABLE credentials DROP CONSTRAINT credentials_kind_check;
+ALTER TABLE credentials ADD CONSTRAINT credentials_kind_check
+    CHECK (kind IN ('client_secret', 'jwks', 'jwks_uri', 'tls_subject', 'tls_certificate'));

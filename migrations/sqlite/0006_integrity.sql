@@ -1,0 +1,33 @@
+-- Integrity fixes from the line-by-line review (issue 18).
+--
+-- 1. Mutual-TLS clients register their certificate (RFC 8705 §2.2,
+--    `self_signed_tls_client_auth`): a credential of kind `tls_certificate` whose
+--    `material` is the certificate's base64url SHA-256 thumbprint (`x5t#S256`). A
+--    `tls_subject` credential (a subject DN, §2.1) is now trusted only in a certificate
+--    whose chain validates against a partner CA the bank configured.
+--
+-- SQLite cannot change a CHECK constraint, so the table is rebuilt with the same
+-- columns and rows. No table references `credentials`, so dropping the old one
+-- cascades nowhere.
+CREATE TABLE credentials_new (
+    id           TEXT PRIMARY KEY,
+    app_id       TEXT NOT NULL REFERENCES apps (id),
+    kind         TEXT NOT NULL CHECK (kind IN ('client_secret', 'jwks', 'jwks_uri', 'tls_subject', 'tls_certificate')),
+    secret_hash  TEXT UNIQUE,
+    secret_hint  TEXT,
+    material     TEXT,
+    created_by   TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    revoked_at   BIGINT,
+    last_used_at BIGINT,
+    CHECK ((kind = 'client_secret') = (secret_hash IS NOT NULL))
+);
+INSERT INTO credentials_new (id, app_id, kind, secret_hash, secret_hint, material,
+                             created_by, created_at, expires_at, revoked_at, last_used_at)
+SELECT id, app_id, kind, secret_hash, secret_hint, material,
+       created_by, created_at, expires_at, revoked_at, last_used_at
+FROM credentials;
+DROP TABLE credentials;
+ALTER TABLE credentials_new RENAME TO credentials;
+CREATE INDEX credentials_app ON credentials (app_id);
