@@ -31,3 +31,15 @@ FROM credentials;
 DROP TABLE credentials;
 ALTER TABLE credentials_new RENAME TO credentials;
 CREATE INDEX credentials_app ON credentials (app_id);
+
+-- 3. Every access token minted from a refresh-token family (by the authorization-code
+--    grant or a refresh), so that revoking the family (reuse detection, RFC 7009
+--    revocation of a refresh token, a reused code) revokes the access tokens that
+--    descend from it too, not only the refresh tokens. Rows go when the token expires.
+CREATE TABLE family_access_tokens (
+    jti        TEXT PRIMARY KEY,
+    family_id  TEXT NOT NULL,
+    app_id     TEXT NOT NULL REFERENCES apps (id),
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX family_access_tokens_family ON family_access_tokens (family_id);

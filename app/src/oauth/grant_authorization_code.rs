@@ -45,49 +45,23 @@ pub async fn grant(
     if row.try_get::<String, _>("app_id")? != client.app.id {
         return Err(invalid());
     }
-    if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
-        // A second use: revoke the refresh tokens and the access token of the first.
-        if let Some(family) = row.try_get::<Option<String>, _>("refresh_family")? {
-            refresh::revoke_family(&mut tx, &family, now).await?;
-        }
-        if let (Some(jti), Some(exp)) = (
-            row.try_get::<Option<String>, _>("access_jti")?,
-            row.try_get::<Option<i64>, _>("access_exp")?,
-        ) {
-            sqlx::query(
-                "INSERT INTO revoked_tokens (jti, app_id, revoked_at, expires_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (jti) DO NOTHING",
-            )
-            .bind(jti)
-            .bind(&client.app.id)
-            .bind(now)
-            .bind(exp)
-            .execute(&mut *tx)
-            .await?;
-        }
-        audit::record(
-            &mut tx,
-            Event::new(Caller::client_actor(&client.app), "oauth.code_reused")
-                .resource("app", &client.app.id)
-                .org(Some(&client.app.org_id))
-                .outcome("failure")
-                .details(json!({ "revoked": "the tokens issued for the code" })),
+    // Whatever happens next, the code is spent. The claim is a conditional update
+    // whose rows affected decide it: of two concurrent redemptions exactly one wins
+    // (on PostgreSQL the loser's update waits for the winner's commit, then finds
+    // `used_at` set); the loser, like any second use, is a reuse (RFC 6749 §4.1.2).
+    let claimed = row.try_get::<Option<i64>, _>("used_at")?.is_none()
+        && sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
         )
-        .await?;
-        tx.commit().await?;
-        state.oauth.cache.changed();
-        return Err(OAuthError::invalid_grant(
-            "The authorization code has already been used; the tokens issued for it are now revoked.",
-        ));
+        .bind(now)
+        .bind(&code_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+    if !claimed {
+        return reused(state, tx, client, &code_hash, now).await;
     }
-    // Whatever happens next, the code is spent.
-    sqlx::query(
-        "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-    )
-    .bind(now)
-    .bind(&code_hash)
-    .execute(&mut *tx)
-    .await?;
     let failure = if row.try_get::<i64, _>("expires_at")? <= now {
         Some("The authorization code has expired.")
     } else if row.try_get::<String, _>("redirect_uri")? != redirect_uri {
@@ -138,8 +112,67 @@ pub async fn grant(
     .bind(&code_hash)
     .execute(&mut *tx)
     .await?;
+    refresh::record_descendant(
+        &mut tx,
+        &family,
+        &client.app.id,
+        &issued.claims.jti,
+        issued.claims.exp,
+    )
+    .await?;
     tx.commit().await?;
     Ok(token_body(&issued, Some(&refresh_token)))
+}
+
+/// A second use of a code: revokes everything its first use issued (the refresh
+/// family and every access token minted from it, RFC 9700 §4.5.1). What the first
+/// use issued is read again here, after the claim: when the first use won a
+/// concurrent race, its tokens are committed by now.
+async fn reused(
+    state: &AppState,
+    mut tx: crate::platform::db::Tx,
+    client: &Authenticated,
+    code_hash: &str,
+    now: i64,
+) -> OAuthResult<Value> {
+    let row = sqlx::query(
+        "SELECT access_jti, access_exp, refresh_family FROM authorization_codes WHERE code_hash = $1",
+    )
+    .bind(code_hash)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(family) = row.try_get::<Option<String>, _>("refresh_family")? {
+        refresh::revoke_family(&mut tx, &family, now).await?;
+    }
+    if let (Some(jti), Some(exp)) = (
+        row.try_get::<Option<String>, _>("access_jti")?,
+        row.try_get::<Option<i64>, _>("access_exp")?,
+    ) {
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, app_id, revoked_at, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(&client.app.id)
+        .bind(now)
+        .bind(exp)
+        .execute(&mut *tx)
+        .await?;
+    }
+    audit::record(
+        &mut tx,
+        Event::new(Caller::client_actor(&client.app), "oauth.code_reused")
+            .resource("app", &client.app.id)
+            .org(Some(&client.app.org_id))
+            .outcome("failure")
+            .details(json!({ "revoked": "the tokens issued for the code" })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.oauth.cache.changed();
+    Err(OAuthError::invalid_grant(
+        "The authorization code has already been used; the tokens issued for it are now revoked.",
+    ))
 }
 
 /// RFC 7636 §4.6: BASE64URL(SHA256(verifier)) == challenge; the verifier is 43 to

@@ -59,6 +59,7 @@ pub async fn grant(
         )
         .await?;
         tx.commit().await?;
+        state.oauth.cache.changed();
         return Err(invalid(
             "The refresh token has already been used; every token of its grant is now revoked.",
         ));
@@ -112,6 +113,14 @@ pub async fn grant(
             binding,
         },
     )?;
+    refresh::record_descendant(
+        &mut tx,
+        &family_id,
+        &client.app.id,
+        &issued.claims.jti,
+        issued.claims.exp,
+    )
+    .await?;
     tx.commit().await?;
     Ok(token_body(&issued, Some(&next)))
 }

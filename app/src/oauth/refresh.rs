@@ -62,6 +62,31 @@ pub async fn issue_new_family(
     Ok((token, id))
 }
 
+/// Records that the access token `jti` descends from `family`, so that revoking the
+/// family revokes it too.
+pub async fn record_descendant(
+    tx: &mut Tx,
+    family_id: &str,
+    app_id: &str,
+    jti: &str,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO family_access_tokens (jti, family_id, app_id, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(jti)
+    .bind(family_id)
+    .bind(app_id)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Revokes every refresh token of the family and every access token minted from it
+/// (RFC 9700 §4.14.2: a replayed refresh token means the grant is compromised; RFC
+/// 7009 §2.1: revoking a refresh token should revoke the access tokens of the same
+/// grant). The caller commits, then calls `state.oauth.cache.changed()`.
 pub async fn revoke_family(tx: &mut Tx, family_id: &str, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
@@ -70,5 +95,24 @@ pub async fn revoke_family(tx: &mut Tx, family_id: &str, now: i64) -> Result<()>
     .bind(family_id)
     .execute(&mut **tx)
     .await?;
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, app_id, revoked_at, expires_at) \
+         SELECT jti, app_id, $1, expires_at FROM family_access_tokens \
+         WHERE family_id = $2 AND expires_at >= $1 \
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(now)
+    .bind(family_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
+}
+
+/// Forgets descendants whose access tokens have expired.
+pub async fn prune_descendants(db: &crate::platform::db::Db, now: i64) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM family_access_tokens WHERE expires_at < $1")
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
 }

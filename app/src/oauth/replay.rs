@@ -53,5 +53,6 @@ pub async fn prune(db: &Db, now: i64) -> Result<u64> {
         .bind(now)
         .execute(&db.pool)
         .await?;
-    Ok(jtis.rows_affected() + revoked.rows_affected())
+    let descendants = super::refresh::prune_descendants(db, now).await?;
+    Ok(jtis.rows_affected() + revoked.rows_affected() + descendants)
 }

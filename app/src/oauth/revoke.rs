@@ -64,6 +64,7 @@ async fn revoke(state: &AppState, client: &Authenticated, token: &str) -> OAuthR
         let mut tx = state.db.begin().await?;
         refresh::revoke_family(&mut tx, &family_id, state.clock.now()).await?;
         tx.commit().await?;
+        state.oauth.cache.changed();
     }
     Ok(())
 }

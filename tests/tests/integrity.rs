@@ -1,0 +1,188 @@
+//! Issue 18, "integrity and correctness": one test per item, named `item_N_…`, each
+//! a real attack or race against a real server on both databases.
+
+use oauth2::{CsrfToken, PkceCodeChallenge, Scope, TokenResponse};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::common::TestServer;
+use crate::oauth::{authorize_as_customer, query};
+use crate::sandbox_helpers::*;
+
+/// A fresh authorization code for the demo app: (code, PKCE verifier).
+async fn fresh_code(server: &TestServer) -> (String, String) {
+    let oauth = oauth_client(server, DEMO_ID, DEMO_SECRET, DEMO_REDIRECT);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = oauth
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("accounts".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let back = authorize_as_customer(server, url.as_str(), "allow").await;
+    (query(&back, "code").unwrap(), verifier.secret().clone())
+}
+
+async fn redeem(server: &TestServer, code: &str, verifier: &str) -> (StatusCode, Value) {
+    let (status, _, body) = oauth_post(
+        server,
+        "/oauth/token",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", DEMO_REDIRECT),
+            ("code_verifier", verifier),
+        ],
+        None,
+    )
+    .await;
+    (status, body)
+}
+
+async fn active(server: &TestServer, token: &str) -> bool {
+    introspect(server, DEMO_ID, DEMO_SECRET, token).await["active"] == true
+}
+
+/// Item 2: concurrent redemptions of one code give exactly one token response (RFC
+/// 6749 §4.1.2), and the losing attempt counts as reuse: what the winner got is
+/// revoked.
+async fn item_2_code_redeemed_once_under_concurrency(server: TestServer) {
+    for _round in 0..3 {
+        let (code, verifier) = fresh_code(&server).await;
+        let attempts = (0..6).map(|_| {
+            let (base, code, verifier) = (server.base.clone(), code.clone(), verifier.clone());
+            async move {
+                let response = reqwest::Client::new()
+                    .post(format!("{base}/oauth/token"))
+                    .basic_auth(DEMO_ID, Some(DEMO_SECRET))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("redirect_uri", DEMO_REDIRECT),
+                        ("code_verifier", &verifier),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                (status, response.json::<Value>().await.unwrap())
+            }
+        });
+        let results = futures_join_all(attempts).await;
+        let winners: Vec<&Value> = results
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::OK)
+            .map(|(_, body)| body)
+            .collect();
+        assert_eq!(winners.len(), 1, "exactly one redemption wins: {results:?}");
+        for (status, body) in results.iter().filter(|(s, _)| *s != StatusCode::OK) {
+            assert_eq!(
+                (*status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+            );
+        }
+        // The losers were reuse: the winner's tokens are revoked, refresh included.
+        let access = winners[0]["access_token"].as_str().unwrap();
+        assert!(!active(&server, access).await, "the code's access token");
+        let (status, _, body) = oauth_post(
+            &server,
+            "/oauth/token",
+            Some((DEMO_ID, DEMO_SECRET)),
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    winners[0]["refresh_token"].as_str().unwrap(),
+                ),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+        );
+    }
+}
+both!(item_2_code_redeemed_once_under_concurrency, demo);
+
+/// Item 3: revoking a refresh-token family revokes the access tokens minted from it,
+/// on refresh-token reuse (RFC 9700 §4.14.2) and on RFC 7009 revocation of a refresh
+/// token (§2.1), not only the refresh tokens.
+async fn item_3_family_revocation_reaches_access_tokens(server: TestServer) {
+    let oauth = oauth_client(&server, DEMO_ID, DEMO_SECRET, DEMO_REDIRECT);
+    let http = oauth_http();
+
+    // Reuse: code → A; refresh → B; replay the first refresh token → A and B dead.
+    let (code, verifier) = fresh_code(&server).await;
+    let (status, first) = redeem(&server, &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK);
+    let refresh = oauth2::RefreshToken::new(first["refresh_token"].as_str().unwrap().into());
+    let refreshed = oauth
+        .exchange_refresh_token(&refresh)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let minted_by_refresh = refreshed.access_token().secret().clone();
+    assert!(active(&server, &minted_by_refresh).await);
+    assert!(oauth
+        .exchange_refresh_token(&refresh)
+        .request_async(&http)
+        .await
+        .is_err());
+    assert!(
+        !active(&server, &minted_by_refresh).await,
+        "minted by a refresh of the family"
+    );
+    assert!(
+        !active(&server, first["access_token"].as_str().unwrap()).await,
+        "minted by the code"
+    );
+
+    // RFC 7009: revoking the refresh token revokes the grant's access tokens.
+    let (code, verifier) = fresh_code(&server).await;
+    let (_, grant) = redeem(&server, &code, &verifier).await;
+    let access = grant["access_token"].as_str().unwrap();
+    assert!(active(&server, access).await);
+    let (status, _, _) = oauth_post(
+        &server,
+        "/oauth/revoke",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[("token", grant["refresh_token"].as_str().unwrap())],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!active(&server, access).await);
+    assert_eq!(
+        introspect(&server, DEMO_ID, DEMO_SECRET, access).await,
+        json!({ "active": false })
+    );
+    // The sandbox API refuses it too.
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/sandbox/open-banking/v3.1/aisp/accounts",
+            server.base
+        ))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+both!(item_3_family_revocation_reaches_access_tokens, demo);
+
+/// Runs futures concurrently on the runtime's threads and collects their outputs.
+pub async fn futures_join_all<F, T>(futures: impl IntoIterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
