@@ -186,3 +186,43 @@ where
     }
     out
 }
+
+/// Item 5: client keys too weak for the algorithms Gatehouse verifies are refused at
+/// registration (FAPI 2.0 §5.4.1), with the field named, and nothing is written.
+async fn item_5_weak_client_keys_are_refused(server: TestServer) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let developer = server.demo_partner().await;
+    let owner = user_id(&server, "dev@acme-budgeting.example.com").await;
+    // A 1024-bit RSA modulus (odd, top bit set) and a real P-384 public key.
+    let mut modulus = vec![0xC3u8; 128];
+    modulus[127] |= 1;
+    let rsa_1024 = json!({ "kty": "RSA", "n": URL_SAFE_NO_PAD.encode(&modulus), "e": "AQAB" });
+    let p384 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let point = p384.public_key_raw();
+    let ec_p384 = json!({
+        "kty": "EC", "crv": "P-384",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..49]),
+        "y": URL_SAFE_NO_PAD.encode(&point[49..97]),
+    });
+    let apps_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apps")
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    for (jwk, message) in [(rsa_1024, "at least 2048 bits"), (ec_p384, "P-256")] {
+        let jwk = jwk.to_string();
+        let fields = app_fields("Weak key app", &owner, "private_key_jwt", &jwk);
+        let response = developer
+            .submit("/sandbox/apps/new", "/sandbox/apps", &fields)
+            .await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{jwk}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(message), "{message}: {page}");
+    }
+    let apps_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apps")
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(apps_before, apps_after, "nothing written");
+}
+both!(item_5_weak_client_keys_are_refused, demo);

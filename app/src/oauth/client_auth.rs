@@ -484,5 +484,9 @@ pub async fn fetch_jwks(http: &reqwest::Client, url: &str) -> Option<JwkSet> {
     if body.len() > 64 * 1024 {
         return None;
     }
-    serde_json::from_slice(&body).ok()
+    let mut set: JwkSet = serde_json::from_slice(&body).ok()?;
+    // A remote set is checked at each fetch, as a pasted one is at registration.
+    set.keys
+        .retain(|jwk| super::keys::check_client_key(jwk).is_ok());
+    Some(set)
 }

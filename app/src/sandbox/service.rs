@@ -136,6 +136,7 @@ pub fn parse_jwks(text: &str) -> std::result::Result<String, String> {
     for jwk in &parsed.keys {
         DecodingKey::from_jwk(jwk)
             .map_err(|_| "A key in the set is not a usable public key.".to_string())?;
+        crate::oauth::keys::check_client_key(jwk)?;
     }
     Ok(set.to_string())
 }
