@@ -43,3 +43,11 @@ CREATE TABLE family_access_tokens (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX family_access_tokens_family ON family_access_tokens (family_id);
+
+-- 6. A production request form carries a one-time submission key, drawn when the form
+--    is first shown and kept when it comes back with errors. A double click, a retry
+--    after a lost response or two concurrent posts of the same form give one request
+--    (and, when the policy approves it at once, one production client): the second
+--    finds the first by its key.
+ALTER TABLE access_requests ADD COLUMN submission_key TEXT;
+CREATE UNIQUE INDEX access_requests_submission ON access_requests (org_id, submission_key);

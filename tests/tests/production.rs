@@ -150,6 +150,7 @@ fn request_fields(
         ("jwks".into(), String::new()),
         ("jwks_uri".into(), String::new()),
         ("certificate".into(), String::new()),
+        ("submission_key".into(), fresh_submission_key()),
     ];
     fields.push((material.0.to_string(), material.1.to_string()));
     for scope in scopes {
@@ -160,6 +161,17 @@ fn request_fields(
         ));
     }
     fields
+}
+
+/// A one-time form key, as the request page draws one.
+fn fresh_submission_key() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn with(mut fields: Vec<(String, String)>, name: &str, value: &str) -> Vec<(String, String)> {
@@ -450,6 +462,48 @@ async fn auto_approve_end_to_end(server: TestServer) {
 }
 both!(auto_approve_end_to_end, demo);
 
+/// Issue 18 item 6: the same form submitted twice at once (a double click, a retry
+/// after a lost response) gives one request and one production client, and both
+/// submissions land on it. A form without its key is refused, nothing written.
+async fn item_6_double_submit_issues_one_client(server: TestServer) {
+    let reviewer = server.demo_staff(REVIEWER, -1).await;
+    let acme = approved_acme(&server, &reviewer, "1").await;
+    let app_id = demo_app_id(&server).await;
+    call_reference(&server, 3).await;
+    wait_for_log(&server, &app_id, 4).await;
+    let fields = request_fields(&app_id, &["reference"], "client_secret_basic", ("jwks", ""));
+
+    let without_key = with(fields.clone(), "submission_key", "");
+    let response = submit_request(&acme, &without_key).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.unwrap().contains("out of date"));
+    let count = async || -> (i64, i64) {
+        sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM access_requests), \
+             (SELECT COUNT(*) FROM apps WHERE environment = 'production')",
+        )
+        .fetch_one(server.pool())
+        .await
+        .unwrap()
+    };
+    assert_eq!(count().await, (0, 0), "nothing written");
+
+    let (first, second) = tokio::join!(
+        submit_request(&acme, &fields),
+        submit_request(&acme, &fields)
+    );
+    let location = |r: &reqwest::Response| {
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.headers());
+        r.headers()["location"].to_str().unwrap().to_string()
+    };
+    assert_eq!(location(&first), location(&second), "one request for both");
+    // A retry later, after the first answer was lost: the same request again.
+    let third = submit_request(&acme, &fields).await;
+    assert_eq!(location(&third), location(&first));
+    assert_eq!(count().await, (1, 1), "one request, one production client");
+}
+both!(item_6_double_submit_issues_one_client, demo);
+
 async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
     let reviewer = server.demo_staff(REVIEWER, -1).await;
     let acme = approved_acme(&server, &reviewer, "2").await;
@@ -684,6 +738,8 @@ async fn four_eyes_and_auto_reject(server: TestServer) {
 
     make_payment(&server).await;
     wait_for_log(&server, &app_id, 7).await;
+    // A new request: the partner opens the form again (a new submission key).
+    let fields = with(fields, "submission_key", &fresh_submission_key());
     let id = submitted(&acme, &fields).await;
     let (status, route, _) = request_row(&server, &id).await;
     assert_eq!(
@@ -913,10 +969,17 @@ async fn bad_requests_write_nothing(server: TestServer) {
         0
     );
 
-    // A replayed submission while the first is open: one request.
+    // A replayed submission lands on the first request; a new form for the same app
+    // while the first is open is refused: one request.
     let id = submitted(&acme, &good).await;
+    assert_eq!(submitted(&acme, &good).await, id);
     assert_eq!(
-        submit_request(&acme, &good).await.status(),
+        submit_request(
+            &acme,
+            &with(good.clone(), "submission_key", &fresh_submission_key())
+        )
+        .await
+        .status(),
         StatusCode::CONFLICT
     );
     assert_eq!(

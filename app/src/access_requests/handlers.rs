@@ -133,6 +133,7 @@ async fn new_request_page(
 ) -> Result<Response> {
     let user = ctx.require(Action::RequestProductionAccess)?;
     let form = Form::new()
+        .with("submission_key", crate::platform::crypto::random_token())
         .with("lifetime_days", "90")
         .with("auth_method", "private_key_jwt");
     render_form(&state, &ctx, user, &query.app_id, &form, StatusCode::OK).await
@@ -160,6 +161,7 @@ fn request_form(values: &BTreeMap<String, String>) -> RequestForm {
         ip_allowlist: get("ip_allowlist"),
         lifetime_days: get("lifetime_days"),
         go_live: get("go_live"),
+        submission_key: get("submission_key"),
     }
 }
 

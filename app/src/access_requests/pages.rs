@@ -280,6 +280,7 @@ pub fn request_form(page: RequestFormPage<'_>) -> AnyView {
         <form method="post" action="/production/requests" novalidate>
             {csrf_field(page.csrf)}
             <input type="hidden" name="app_id" value=page.app.id.clone()/>
+            <input type="hidden" name="submission_key" value=form.value("submission_key").to_string()/>
             <fieldset class=field_class(&scope_error) id="scopes">
                 <legend>"Scopes"</legend>
                 {error_line(&scope_error, "scopes-error".into())}

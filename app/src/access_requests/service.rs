@@ -238,6 +238,8 @@ pub struct RequestForm {
     pub ip_allowlist: String,
     pub lifetime_days: String,
     pub go_live: String,
+    /// The form's one-time key: a resubmission of the same form is the same request.
+    pub submission_key: String,
 }
 
 /// A request that passed the checks.
@@ -626,6 +628,23 @@ pub async fn submit(
     client: &ClientInfo,
 ) -> Result<Submitted> {
     let org_id = org_of(user)?;
+    let key = form.submission_key.trim();
+    if key.is_empty()
+        || key.len() > 64
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        let mut invalid = Invalid::new();
+        invalid.add(
+            "submission_key",
+            "This form is out of date: open it again from the Production page.",
+        );
+        return Err(Error::Invalid(invalid));
+    }
+    if let Some(done) = submitted_with(&state.db.pool, org_id, key).await? {
+        return Ok(done);
+    }
     let checked = check(state, org_id, form).await?;
     let open: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM access_requests WHERE app_id = $1 AND status IN ('pending_review', 'pending_second_review', 'more_info')",
@@ -654,8 +673,8 @@ pub async fn submit(
     let inserted = sqlx::query(
         "INSERT INTO access_requests (id, org_id, app_id, tier, scopes, justifications, calls_per_day, peak_per_second, \
          auth_method, key_material, ip_allowlist, lifetime_days, go_live, status, route, score, band, policy_id, \
-         policy_sha256, facts, decision, evidence_version, round, submitted_by, submitted_at, updated_at, decided_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 1, $23, $24, $24, $25)",
+         policy_sha256, facts, decision, evidence_version, round, submitted_by, submitted_at, updated_at, decided_at, submission_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 1, $23, $24, $24, $25, $26)",
     )
     .bind(&id)
     .bind(org_id)
@@ -682,9 +701,16 @@ pub async fn submit(
     .bind(&user.id)
     .bind(now)
     .bind(decided.then_some(now))
+    .bind(key)
     .execute(&mut *tx)
     .await;
     if inserted.is_err() {
+        // The same form, submitted concurrently: the other submission won; its
+        // outcome is this one's.
+        drop(tx);
+        if let Some(done) = submitted_with(&state.db.pool, org_id, key).await? {
+            return Ok(done);
+        }
         return Err(Error::Conflict(
             "This app already has an open production request: answer or wait for that one.".into(),
         ));
@@ -722,6 +748,27 @@ pub async fn submit(
         id,
         route: decision.route,
     })
+}
+
+/// The request an earlier submission of the same form created, if any.
+async fn submitted_with(
+    pool: &sqlx::AnyPool,
+    org_id: &str,
+    key: &str,
+) -> Result<Option<Submitted>> {
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT id, route FROM access_requests WHERE org_id = $1 AND submission_key = $2",
+    )
+    .bind(org_id)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(id, route)| {
+        Route::parse(&route)
+            .map(|route| Submitted { id, route })
+            .ok_or_else(|| Error::Internal(format!("unknown route {route}")))
+    })
+    .transpose()
 }
 
 /// What the policy's route does at once: an automatic approval issues the credential,
