@@ -379,3 +379,95 @@ pub fn action_button(
     }
     .into_any()
 }
+
+/// A `<textarea>`: the one way pages write one.
+///
+/// Leptos 0.8 writes a `<textarea>`'s children raw, as it does for `<script>` and
+/// `<style>` (leptos-rs/leptos#4730, reverted in #4819), so a value containing
+/// `</textarea>` would break out of the field. Here the value is HTML-escaped and set
+/// as the element's inner HTML, which Leptos always writes as given: the result is
+/// escaped exactly once, whichever way Leptos treats text children.
+pub struct TextArea {
+    id: String,
+    rows: u32,
+    described_by: Option<String>,
+    invalid: bool,
+    class: Option<&'static str>,
+}
+
+impl TextArea {
+    /// A field whose `id` and `name` are `name`.
+    pub fn new(name: impl Into<String>, rows: u32) -> Self {
+        Self {
+            id: name.into(),
+            rows,
+            described_by: None,
+            invalid: false,
+            class: None,
+        }
+    }
+
+    pub fn described_by(mut self, ids: Option<String>) -> Self {
+        self.described_by = ids;
+        self
+    }
+
+    pub fn invalid(mut self, invalid: bool) -> Self {
+        self.invalid = invalid;
+        self
+    }
+
+    pub fn class(mut self, class: &'static str) -> Self {
+        self.class = Some(class);
+        self
+    }
+
+    pub fn render(self, value: impl AsRef<str>) -> AnyView {
+        let escaped = escape_html(value.as_ref());
+        view! {
+            <textarea
+                id=self.id.clone()
+                name=self.id
+                rows=self.rows.to_string()
+                class=self.class
+                aria-describedby=self.described_by
+                aria-invalid=self.invalid.then_some("true")
+                inner_html=escaped
+            ></textarea>
+        }
+        .into_any()
+    }
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod textarea_tests {
+    use super::*;
+
+    #[test]
+    fn a_textarea_value_cannot_close_the_element() {
+        let html = TextArea::new("purpose", 4)
+            .render("</textarea><form action=//evil.example><button>x</button></form>&amp;")
+            .to_html();
+        assert_eq!(html.matches("</textarea>").count(), 1, "{html}");
+        assert!(html.contains("&lt;/textarea&gt;&lt;form"), "{html}");
+        assert!(html.contains("&amp;amp;"), "escaped once: {html}");
+        assert!(!html.contains("<form"), "{html}");
+    }
+}

@@ -42,7 +42,10 @@ fn text_field(form: &Form, name: &str, label: &str, hint: Option<&str>, long: bo
     let invalid = error.is_some().then_some("true");
     let value = form.value(name);
     let input = if long {
-        view! { <textarea id=name.to_string() name=name.to_string() rows="5" aria-describedby=described aria-invalid=invalid>{value}</textarea> }.into_any()
+        crate::ui::TextArea::new(name, 5)
+            .described_by(described)
+            .invalid(invalid.is_some())
+            .render(value)
     } else {
         view! { <input id=name.to_string() name=name.to_string() type="text" value=value aria-describedby=described aria-invalid=invalid/> }.into_any()
     };

@@ -90,12 +90,52 @@ fn invalid_page(
     (invalid.status, ctx.render(&format!("Error: {title}"), body)).into_response()
 }
 
-/// Only local paths may be redirect targets (no open redirect).
-fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-        next.to_string()
-    } else {
-        "/dashboard".into()
+/// Only local paths may be redirect targets (no open redirect): anything else is
+/// dropped for the dashboard. Browsers read a `Location` leniently (the WHATWG URL
+/// parser removes tabs and newlines anywhere and treats `\\` as `/` in http URLs, so
+/// `/\t/evil.example` becomes `//evil.example`), and a control character cannot be
+/// put in a header at all. So the path must be plain visible ASCII without `\\`,
+/// must not start with `//`, and must resolve to the same origin.
+pub fn safe_next(next: &str) -> String {
+    const FALLBACK: &str = "/dashboard";
+    let plain = next
+        .bytes()
+        .all(|b| (0x21..=0x7e).contains(&b) && b != b'\\');
+    if !plain || !next.starts_with('/') || next.starts_with("//") {
+        return FALLBACK.into();
+    }
+    let Ok(base) = url::Url::parse("http://gatehouse.invalid/") else {
+        return FALLBACK.into();
+    };
+    match base.join(next) {
+        Ok(url) if url.origin() == base.origin() => next.to_string(),
+        _ => FALLBACK.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_a_same_origin_path_or_dropped() {
+        assert_eq!(safe_next("/sandbox/apps?x=1#y"), "/sandbox/apps?x=1#y");
+        for hostile in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\nSet-Cookie:x=1",
+            "/ok\u{7f}",
+            "/\u{0}",
+            "https://evil.example/",
+            "evil.example",
+            "/%09/evil.example/\\",
+            " /x",
+            "",
+        ] {
+            assert_eq!(safe_next(hostile), "/dashboard", "{hostile:?}");
+        }
     }
 }
 

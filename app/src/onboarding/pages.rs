@@ -88,10 +88,10 @@ pub fn question_field(question: &Question, form: &Form, tier: i64) -> AnyView {
     }
     let invalid = error.is_some().then_some("true");
     let input = match &question.kind {
-        Kind::Text { long: true } => view! {
-            <textarea id=name.clone() name=name.clone() rows="5" aria-describedby=described aria-invalid=invalid>{value}</textarea>
-        }
-        .into_any(),
+        Kind::Text { long: true } => crate::ui::TextArea::new(name.clone(), 5)
+            .described_by(described)
+            .invalid(invalid.is_some())
+            .render(&value),
         kind => {
             let (input_type, mode) = match kind {
                 Kind::Email => ("email", None),
@@ -318,7 +318,7 @@ pub fn task_list(page: TaskListPage<'_>) -> AnyView {
                     <div class=class>
                         <label for="answer">"Your answer"</label>
                         {error_line(&error, "answer-error".into())}
-                        <textarea id="answer" name="answer" rows="5">{page.form.value("answer")}</textarea>
+                        {crate::ui::TextArea::new("answer", 5).render(page.form.value("answer"))}
                     </div>
                     <button type="submit" class="secondary">"Send the answer"</button>
                 </form>
@@ -795,7 +795,7 @@ pub fn dossier(page: DossierPage<'_>) -> AnyView {
                         <label for="text">"Reason or questions"</label>
                         <p class="hint" id="text-hint">"Required to reject (the reason) or to ask for more information (your questions). The partner reads it."</p>
                         {error_line(&text_error, "text-error".into())}
-                        <textarea id="text" name="text" rows="5" aria-describedby="text-hint">{page.form.value("text")}</textarea>
+                        {crate::ui::TextArea::new("text", 5).described_by(Some("text-hint".into())).render(page.form.value("text"))}
                     </div>
                     <button type="submit">"Record the decision"</button>
                 </form>
@@ -960,7 +960,7 @@ pub fn catalogue(
             {csrf_field(csrf)}
             <div class=field_class(&scope_error)><label for="scope">"Scope name"</label>{error_line(&scope_error, "scope-error".into())}<input id="scope" name="scope" type="text" value=form.value("scope")/></div>
             <div class=field_class(&product_error)><label for="product">"API product"</label>{error_line(&product_error, "product-error".into())}<input id="product" name="product" type="text" value=form.value("product")/></div>
-            <div class=field_class(&description_error)><label for="description">"Description"</label>{error_line(&description_error, "description-error".into())}<textarea id="description" name="description" rows="3">{form.value("description")}</textarea></div>
+            <div class=field_class(&description_error)><label for="description">"Description"</label>{error_line(&description_error, "description-error".into())}{crate::ui::TextArea::new("description", 3).invalid(description_error.is_some()).render(form.value("description"))}</div>
             {option_select("data_class", "Data class", &model::DATA_CLASSES, &form.value("data_class"))}
             {option_select("sensitivity", "Sensitivity", &model::SENSITIVITIES, &form.value("sensitivity"))}
             <button type="submit">"Save the scope"</button>
@@ -1024,7 +1024,7 @@ pub fn tier_form(
                 <label for="evidence">"Evidence required"</label>
                 <p class="hint" id="evidence-hint">{format!("One per line, as kind:maximum age in days. Kinds: {}.", EvidenceKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))}</p>
                 {error_line(&evidence_error, "evidence-error".into())}
-                <textarea id="evidence" name="evidence" rows="5" aria-describedby="evidence-hint">{form.value("evidence")}</textarea>
+                {crate::ui::TextArea::new("evidence", 5).described_by(Some("evidence-hint".into())).render(form.value("evidence"))}
             </div>
             {checkbox_group("client_auth", "Client authentication methods allowed", model::CLIENT_AUTH_METHODS.iter().map(|(v, l)| (v.to_string(), l.to_string())).collect(), &chosen_auth, form)}
             {text("max_credential_days", "Longest credential lifetime (days)", "")}
@@ -1055,7 +1055,7 @@ pub fn questionnaire_form(form: &Form, csrf: &str) -> AnyView {
             <div class=field_class(&content_error)>
                 <label for="content">"Questions (JSON)"</label>
                 {error_line(&content_error, "content-error".into())}
-                <textarea id="content" name="content" rows="30" class="code">{form.value("content")}</textarea>
+                {crate::ui::TextArea::new("content", 30).class("code").render(form.value("content"))}
             </div>
             <button type="submit">"Save as draft"</button>
         </form>

@@ -42,6 +42,7 @@ pub fn list(apps: &[App]) -> AnyView {
 
 fn textarea(form: &Form, name: &'static str, label: &'static str, hint: &'static str) -> AnyView {
     let error = form.error(name);
+    let invalid = error.is_some();
     let class = if error.is_some() {
         "field field-error"
     } else {
@@ -53,7 +54,7 @@ fn textarea(form: &Form, name: &'static str, label: &'static str, hint: &'static
             <label for=name>{label}</label>
             <p class="hint" id=hint_id.clone()>{hint}</p>
             {error.map(|message| view! { <p class="error-message" id=format!("{name}-error")><span class="visually-hidden">"Error: "</span>{message}</p> })}
-            <textarea id=name name=name rows="4" aria-describedby=hint_id>{form.value(name)}</textarea>
+            {crate::ui::TextArea::new(name, 4).described_by(Some(hint_id)).invalid(invalid).render(form.value(name))}
         </div>
     }
     .into_any()

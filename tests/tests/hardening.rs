@@ -1,0 +1,107 @@
+//! Issue 19, "portal hardening": one regression test per class of defect, named
+//! `item_N_…`, against a real server on both databases.
+
+use reqwest::StatusCode;
+
+use crate::both;
+use crate::common::{assert_location, TestServer};
+
+/// Items 1 and 2: `next` after sign-in is a same-origin path in every form a browser
+/// could read it, or dropped; a control character in it is never a 500.
+async fn item_1_2_sign_in_next_is_same_origin(server: TestServer) {
+    for hostile in [
+        "/\t/evil.example",
+        "/\\evil.example",
+        "/\\/evil.example",
+        "//evil.example",
+        "/\n/evil.example",
+        "/x\r\nSet-Cookie: a=b",
+        "/x\u{7f}",
+        "https://evil.example/",
+    ] {
+        let client = server.client();
+        let response = client
+            .submit(
+                "/signin",
+                "/signin",
+                &[
+                    ("email", "dev@acme-budgeting.example.com"),
+                    ("password", app::accounts::bootstrap::DEMO_PASSWORD),
+                    ("next", hostile),
+                ],
+            )
+            .await;
+        assert_location(&response, "/dashboard");
+        // The sign-in page itself, linked with such a `next`, renders.
+        let response = server
+            .client()
+            .http
+            .get(format!("{}/signin", server.base))
+            .query(&[("next", hostile)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{hostile:?}");
+    }
+    // A same-origin path is kept.
+    let client = server.client();
+    let response = client
+        .submit(
+            "/signin",
+            "/signin",
+            &[
+                ("email", "dev@acme-budgeting.example.com"),
+                ("password", app::accounts::bootstrap::DEMO_PASSWORD),
+                ("next", "/sandbox/apps"),
+            ],
+        )
+        .await;
+    assert_location(&response, "/sandbox/apps");
+}
+both!(item_1_2_sign_in_next_is_same_origin, demo);
+
+/// Every `<textarea>` a page writes is closed exactly where the page closed it: no
+/// value can end it early (item 3).
+fn assert_textareas_closed(html: &str, marker: &str) {
+    assert_eq!(
+        html.matches("<textarea").count(),
+        html.matches("</textarea>").count(),
+        "every textarea closes once"
+    );
+    assert!(
+        !html.contains(marker),
+        "the injected element is not in the page"
+    );
+}
+
+/// Item 3: text-area contents are escaped, when saved and when a form comes back with
+/// errors.
+async fn item_3_textareas_escape_their_contents(server: TestServer) {
+    use crate::sandbox_helpers::*;
+    let injected = "</textarea><a id=\"injected\" href=\"//evil.example\">x</a>";
+    let marker = "<a id=\"injected\"";
+    let developer = server.demo_partner().await;
+    let owner = user_id(&server, "dev@acme-budgeting.example.com").await;
+    // A form that comes back with errors, its text areas refilled.
+    let mut fields = app_fields("", &owner, "private_key_jwt", injected);
+    fields.retain(|(k, _)| *k != "redirect_uris");
+    fields.push(("redirect_uris", injected));
+    let response = developer
+        .submit("/sandbox/apps/new", "/sandbox/apps", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("&lt;/textarea&gt;"),
+        "the value is kept, escaped"
+    );
+    assert_textareas_closed(&html, marker);
+
+    // A saved multi-line answer in onboarding, read back by every member.
+    let admin = server
+        .demo_partner_user("admin@acme-budgeting.example.com")
+        .await;
+    let (_, html) = admin.text("/onboarding").await;
+    assert_textareas_closed(&html, marker);
+}
+both!(item_3_textareas_escape_their_contents, demo);
