@@ -133,7 +133,7 @@ pub fn write_accounts_csv(
     selection: &Selection,
     out: impl Write,
 ) -> std::io::Result<()> {
-    let mut writer = csv::Writer::from_writer(out);
+    let mut writer = crate::csv_safe::SafeCsvWriter::new(out);
     let (_, to) = selection.range();
     writer
         .write_record([
@@ -180,7 +180,7 @@ pub fn write_parties_csv(
     selection: &Selection,
     out: impl Write,
 ) -> std::io::Result<()> {
-    let mut writer = csv::Writer::from_writer(out);
+    let mut writer = crate::csv_safe::SafeCsvWriter::new(out);
     writer
         .write_record([
             "username",
@@ -195,7 +195,10 @@ pub fn write_parties_csv(
             "synthetic",
         ])
         .map_err(csv_error)?;
-    let row = |writer: &mut csv::Writer<_>, username: &str, record: &str, p: &Party| {
+    let row = |writer: &mut crate::csv_safe::SafeCsvWriter<_>,
+               username: &str,
+               record: &str,
+               p: &Party| {
         let birth = p.date_of_birth.map(|d| d.to_string()).unwrap_or_default();
         let address = format!(
             "{} {}, {} {}",
@@ -236,7 +239,7 @@ pub fn write_transactions_csv(
     selection: &Selection,
     out: impl Write,
 ) -> std::io::Result<()> {
-    let mut writer = csv::Writer::from_writer(out);
+    let mut writer = crate::csv_safe::SafeCsvWriter::new(out);
     writer
         .write_record([
             "account_id",

@@ -11,6 +11,7 @@
 //! [`SYNTHETIC_MARKER`].
 
 pub mod activity;
+pub mod csv_safe;
 pub mod customers;
 pub mod export;
 pub mod ids;

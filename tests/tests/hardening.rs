@@ -105,3 +105,59 @@ async fn item_3_textareas_escape_their_contents(server: TestServer) {
     assert_textareas_closed(&html, marker);
 }
 both!(item_3_textareas_escape_their_contents, demo);
+
+/// Item 5: a failed sign-in whose e-mail and user agent start with formula
+/// characters appears in the bank admin's audit CSV as text, not as a formula.
+async fn item_5_csv_exports_neutralise_formulas(server: TestServer) {
+    let formula = "=HYPERLINK(\"https://evil.example\",\"x\")";
+    let client = reqwest::Client::builder()
+        .user_agent("@SUM(1+1)*cmd|' /C calc'!A0")
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{}/signin", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::common::input_value(&page, "csrf_token").unwrap();
+    let response = client
+        .post(format!("{}/signin", server.base))
+        .header("origin", &server.base)
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", &format!("{formula}@example.com")),
+            ("password", "wrong password entirely"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+    let admin = server.demo_staff("admin@bank.example.com", 0).await;
+    let csv = admin
+        .get("/admin/audit/export?format=csv&action=signin")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let mut cells = 0;
+    for record in reader.records() {
+        for cell in record.unwrap().iter() {
+            cells += 1;
+            let risky = cell.starts_with(['=', '+', '@', '\t', '\r'])
+                || (cell.starts_with('-') && cell.parse::<f64>().is_err());
+            assert!(!risky, "a live formula in the export: {cell:?}");
+        }
+    }
+    assert!(cells > 0);
+    assert!(
+        csv.contains("'@SUM(1+1)"),
+        "the user agent is kept, as text: {csv}"
+    );
+}
+both!(item_5_csv_exports_neutralise_formulas, demo);

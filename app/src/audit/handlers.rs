@@ -98,7 +98,7 @@ fn to_jsonl(rows: &[AuditRow]) -> Result<String> {
 }
 
 fn to_csv(rows: &[AuditRow]) -> Result<String> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut writer = crate::platform::csv::SafeCsvWriter::new(Vec::new());
     writer
         .write_record([
             "seq",

@@ -4,6 +4,10 @@
 
 pub mod context;
 pub mod crypto;
+/// The one CSV writer: every cell neutralised against formula injection.
+pub mod csv {
+    pub use sandbox_data::csv_safe::{neutralise, SafeCsvWriter};
+}
 pub mod csrf;
 pub mod db;
 pub mod error;
