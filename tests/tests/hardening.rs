@@ -161,3 +161,86 @@ async fn item_5_csv_exports_neutralise_formulas(server: TestServer) {
     );
 }
 both!(item_5_csv_exports_neutralise_formulas, demo);
+
+/// Item 4: control characters (other than tab and line breaks) and invalid UTF-8 are
+/// refused with the field named, never stored or repaired; nothing is written.
+async fn item_4_control_characters_and_invalid_utf8_are_refused(server: TestServer) {
+    use crate::sandbox_helpers::*;
+    let developer = server.demo_partner().await;
+    let owner = user_id(&server, "dev@acme-budgeting.example.com").await;
+    let apps = async || -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM apps")
+            .fetch_one(server.pool())
+            .await
+            .unwrap()
+    };
+    let before = apps().await;
+    for purpose in [
+        "budgeting\u{0}app",
+        "colour \u{1b}[31mred",
+        "bell\u{7}",
+        "nel\u{85}",
+    ] {
+        let mut fields = app_fields("Control app", &owner, "client_secret_basic", "");
+        fields.retain(|(k, _)| *k != "purpose");
+        fields.push(("purpose", purpose));
+        let response = developer
+            .submit("/sandbox/apps/new", "/sandbox/apps", &fields)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{purpose:?}"
+        );
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains("purpose") && page.contains("control character"),
+            "{page}"
+        );
+    }
+    // Invalid UTF-8 is refused, not turned into U+FFFD.
+    let csrf = developer.csrf("/sandbox/apps/new").await;
+    let body = format!(
+        "csrf_token={csrf}&name=Bad%FF%FEname&purpose=x&owner_id={owner}&auth_method=client_secret_basic&scopes=reference"
+    );
+    let response = developer
+        .http
+        .post(format!("{}/sandbox/apps", server.base))
+        .header("origin", &server.base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.unwrap().contains("UTF-8"));
+    // The JSON API too, where JSON escapes carry the control character.
+    let response = developer
+        .http
+        .post(format!("{}/api/v1/sandbox/apps", server.base))
+        .header("origin", &server.base)
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"name":"Json\u0000app","purpose":"x","owner_id":"{owner}","scopes":["reference"],"auth_method":"client_secret_basic"}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["fields"]["name"].as_str().unwrap().contains("U+0000"));
+    assert_eq!(apps().await, before, "nothing written");
+    // Line breaks and tabs in a multi-line field are fine.
+    let mut fields = app_fields("Multi-line app", &owner, "client_secret_basic", "");
+    fields.retain(|(k, _)| *k != "redirect_uris");
+    fields.push((
+        "redirect_uris",
+        "https://app.example.com/a\r\n\thttps://app.example.com/b",
+    ));
+    let response = developer
+        .submit("/sandbox/apps/new", "/sandbox/apps", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+both!(item_4_control_characters_and_invalid_utf8_are_refused, demo);

@@ -68,9 +68,9 @@ pub fn password(value: &str, context: &[&str]) -> Result<(), &'static str> {
     let lower = value.to_lowercase();
     let stem = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation());
     let chars: Vec<char> = lower.chars().collect();
-    let repetitive = chars.iter().all(|c| *c == chars[0]);
-    let sequential = chars.windows(2).all(|w| (w[1] as i64) - (w[0] as i64) == 1);
-    if repetitive || sequential || is_common(&lower) || is_common(stem) {
+    // The password itself and its stem (trailing digits and punctuation removed) are
+    // both compared with the list: `password2024!` and `123456789012` alike.
+    if is_patterned(&chars) || is_common(&lower) || is_common(stem) {
         return Err(
             "This password is too common: choose a longer phrase that others would not guess",
         );
@@ -82,6 +82,43 @@ pub fn password(value: &str, context: &[&str]) -> Result<(), &'static str> {
         }
     }
     Ok(())
+}
+
+/// Repetitive or sequential (NIST SP 800-63B §5.1.1.2): a repetition of a shorter
+/// block (`123123123123`, `abababababab`), or a run of repeated or consecutive
+/// characters, up or down (digits wrap, so `7890` is a run), that is six long or
+/// makes up half the password.
+fn is_patterned(chars: &[char]) -> bool {
+    let n = chars.len();
+    let periodic = (1..=n / 2).any(|p| n % p == 0 && (p..n).all(|i| chars[i] == chars[i - p]));
+    let step = |a: char, b: char| -> i64 {
+        let (a, b) = (a as i64, b as i64);
+        let d = b - a;
+        // Digits wrap around: 9 → 0 continues an ascending run, 0 → 9 a descending one.
+        let digits = (0x30..=0x39).contains(&a) && (0x30..=0x39).contains(&b);
+        match d {
+            -9 if digits => 1,
+            9 if digits => -1,
+            d => d,
+        }
+    };
+    let mut longest = 1;
+    let (mut run, mut direction) = (1, None::<i64>);
+    for w in chars.windows(2) {
+        let d = step(w[0], w[1]);
+        if matches!(d, -1..=1) && direction.is_none_or(|dir| dir == d) {
+            run += 1;
+            direction = Some(d);
+        } else if matches!(d, -1..=1) {
+            run = 2;
+            direction = Some(d);
+        } else {
+            run = 1;
+            direction = None;
+        }
+        longest = longest.max(run);
+    }
+    periodic || longest >= 6 || longest * 2 >= n
 }
 
 fn is_common(candidate: &str) -> bool {
@@ -214,6 +251,14 @@ mod tests {
         assert!(password("qwertyuiop123", &[]).is_err());
         assert!(password("aaaaaaaaaaaaaa", &[]).is_err());
         assert!(password("abcdefghijklm", &[]).is_err());
+        // Issue 19 item 11: all-digit passwords whose stem is empty.
+        assert!(password("123456789012", &[]).is_err());
+        assert!(password("123123123123", &[]).is_err());
+        assert!(password("098765432109", &[]).is_err());
+        assert!(password("abababababab", &[]).is_err());
+        assert!(password("lantern123456", &[]).is_err());
+        assert!(password("749201836455", &[]).is_ok());
+        assert!(password("grey otter 1987 kettle", &[]).is_ok());
         assert!(password("my acme budgeting pass", &["acme"]).is_err());
         assert!(password(&"x".repeat(129), &[]).is_err());
     }

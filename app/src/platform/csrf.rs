@@ -5,6 +5,8 @@
 //!    `csrf_token` field, or the `X-CSRF-Token` header for non-form bodies.
 
 use axum::body::{to_bytes, Body};
+
+use super::text_input;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
@@ -122,7 +124,20 @@ async fn check(state: &AppState, request: Request, next: Next) -> Result<Respons
         if !ct_eq(sent, &expected) {
             return Err(refusal("token missing or wrong"));
         }
-        return Ok(next.run(request).await);
+        if !content_type.starts_with("application/json") {
+            return Ok(next.run(request).await);
+        }
+        let (parts, body) = request.into_parts();
+        let bytes = match to_bytes(body, FORM_BODY_LIMIT).await {
+            Ok(bytes) => bytes,
+            Err(_) => return Ok(too_large()),
+        };
+        if let Err(refused) = text_input::check_json(&bytes) {
+            return Ok(bad_text(&refused, true));
+        }
+        return Ok(next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await);
     }
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, FORM_BODY_LIMIT).await {
@@ -135,9 +150,37 @@ async fn check(state: &AppState, request: Request, next: Next) -> Result<Respons
     if !sent.is_some_and(|sent| ct_eq(&sent, &expected)) {
         return Err(refusal("token missing or wrong"));
     }
+    if let Err(refused) = text_input::check_form(&bytes) {
+        return Ok(bad_text(&refused, false));
+    }
     Ok(next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await)
+}
+
+/// 422 for a body whose text no field accepts; nothing reached a handler, so
+/// nothing was written.
+fn bad_text(refused: &text_input::Refused, json: bool) -> Response {
+    let message = match &refused.field {
+        Some(field) => format!("The field \"{field}\" {}.", refused.problem),
+        None => format!("The form {}.", refused.problem),
+    };
+    if json {
+        let body = serde_json::json!({
+            "error": "The request has errors.",
+            "fields": { refused.field.clone().unwrap_or_default(): message },
+        });
+        return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response();
+    }
+    let page = ui::MessagePage::new(
+        "Some text could not be accepted",
+        &format!("{message} Go back, correct it and send the form again. Nothing was saved."),
+    );
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ui::render_message_page(page),
+    )
+        .into_response()
 }
 
 /// Refuses the request and records it: a refused CSRF check is either a stale form or

@@ -18,4 +18,5 @@ pub mod router;
 pub mod session_store;
 pub mod settings;
 pub mod state;
+pub mod text_input;
 pub mod time;
