@@ -10,40 +10,53 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "gatehouse",
     version,
-    about = "Gatehouse: partner onboarding, sandbox and API access governance."
+    about = "Gatehouse: partner onboarding, sandbox and API access governance.",
+    after_help = "Every option is global: it may come before or after the subcommand \
+                  (`gatehouse --data-dir d audit verify` and `gatehouse audit verify --data-dir d` are the same)."
 )]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "GATEHOUSE_ADDR", default_value = "127.0.0.1:3000")]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_ADDR",
+        default_value = "127.0.0.1:3000"
+    )]
     pub addr: SocketAddr,
 
     /// Database URL: `sqlite://path?mode=rwc` or `postgres://user:pass@host/db`.
     /// Default: an SQLite file `gatehouse.db` in the data directory, created on first start.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, global = true, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
     /// Directory for the SQLite database, the generated secret key and uploads.
-    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./data")]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_DATA_DIR",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
 
     /// External base URL, used in e-mailed links, for cookie security (https means
     /// Secure cookies) and as the OAuth2 issuer. Default: http://<addr>.
-    #[arg(long, env = "GATEHOUSE_PUBLIC_URL")]
+    #[arg(long, global = true, env = "GATEHOUSE_PUBLIC_URL")]
     pub public_url: Option<url::Url>,
 
     /// Seed demo organisations and one user per role, and print their sign-in details.
-    #[arg(long, env = "GATEHOUSE_DEMO", default_value_t = false)]
+    #[arg(long, global = true, env = "GATEHOUSE_DEMO", default_value_t = false)]
     pub demo: bool,
 
     /// SMTP relay for e-mail, e.g. `smtp://relay.example.com:25` or
     /// `smtps://user:password@smtp.example.com`. Without it, e-mail is shown in the
     /// built-in mailbox page (/dev/mailbox) and never sent.
-    #[arg(long, env = "GATEHOUSE_SMTP_URL")]
+    #[arg(long, global = true, env = "GATEHOUSE_SMTP_URL")]
     pub smtp_url: Option<String>,
 
     /// The From: address of Gatehouse's e-mails.
     #[arg(
         long,
+        global = true,
         env = "GATEHOUSE_MAIL_FROM",
         default_value = "Gatehouse <no-reply@gatehouse.example.com>"
     )]
@@ -51,88 +64,145 @@ pub struct Config {
 
     /// Master secret, 64 hex digits. Default: generated into <data-dir>/secret.key on
     /// first start. Instances sharing one PostgreSQL database must share this value.
-    #[arg(long, env = "GATEHOUSE_SECRET_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_SECRET_KEY",
+        hide_env_values = true
+    )]
     pub secret_key: Option<String>,
 
     /// E-mail address of the first bank admin of a fresh (non-demo) installation.
     #[arg(
         long,
+        global = true,
         env = "GATEHOUSE_ADMIN_EMAIL",
         default_value = "admin@example.com"
     )]
     pub admin_email: String,
 
     /// Minutes of inactivity after which a session ends.
-    #[arg(long, env = "GATEHOUSE_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_SESSION_IDLE_MINUTES",
+        default_value_t = 30
+    )]
     pub session_idle_minutes: i64,
 
     /// Hours after sign-in after which a session ends, however active.
-    #[arg(long, env = "GATEHOUSE_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_SESSION_ABSOLUTE_HOURS",
+        default_value_t = 12
+    )]
     pub session_absolute_hours: i64,
 
     /// Sign-in attempts allowed per client address per minute.
     #[arg(
         long,
+        global = true,
         env = "GATEHOUSE_SIGNIN_ATTEMPTS_PER_MINUTE",
         default_value_t = 20
     )]
     pub signin_attempts_per_minute: u32,
 
     /// Lifetime of the access tokens the sandbox authorization server issues, in seconds.
-    #[arg(long, env = "GATEHOUSE_ACCESS_TOKEN_SECONDS", default_value_t = 300)]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_ACCESS_TOKEN_SECONDS",
+        default_value_t = 300
+    )]
     pub access_token_seconds: i64,
+
+    /// Lifetime of the access tokens the production authorization server issues, in
+    /// seconds. A credential's expiry (bounded by its tier's conditions) only shortens it.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_PRODUCTION_ACCESS_TOKEN_SECONDS",
+        default_value_t = 300
+    )]
+    pub production_access_token_seconds: i64,
 
     /// How long clients, token state, consents and payments are served from memory, in
     /// milliseconds (0: never). This process's own changes take effect at once; on
     /// PostgreSQL, other instances hear of them through LISTEN/NOTIFY. The value bounds
     /// how late a change made outside Gatehouse (a hand-edited database) is seen.
-    #[arg(long, env = "GATEHOUSE_STATE_CACHE_MS", default_value_t = 1000)]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_STATE_CACHE_MS",
+        default_value_t = 1000
+    )]
     pub state_cache_ms: u64,
 
     /// Lifetime of a new sandbox credential (client secret or key), in days.
-    #[arg(long, env = "GATEHOUSE_SANDBOX_CREDENTIAL_DAYS", default_value_t = 90)]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_SANDBOX_CREDENTIAL_DAYS",
+        default_value_t = 90
+    )]
     pub sandbox_credential_days: i64,
 
     /// Signature algorithm of the signing key generated on first start: ES256, PS256 or EdDSA.
-    #[arg(long, env = "GATEHOUSE_SIGNING_ALG", default_value = "ES256")]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_SIGNING_ALG",
+        default_value = "ES256"
+    )]
     pub signing_alg: String,
 
     /// Highest per-client rate limit (requests per minute) partners may set on a sandbox app.
-    #[arg(long, env = "GATEHOUSE_SANDBOX_MAX_RATE_LIMIT", default_value_t = 6000)]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_SANDBOX_MAX_RATE_LIMIT",
+        default_value_t = 6000
+    )]
     pub sandbox_max_rate_limit: u32,
 
     /// Where onboarding evidence files are kept: unset means `DATA_DIR/evidence` on the
     /// local filesystem; `s3://bucket/prefix` means S3-compatible storage, configured by
     /// the usual AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT.
-    #[arg(long, env = "GATEHOUSE_EVIDENCE_STORE")]
+    #[arg(long, global = true, env = "GATEHOUSE_EVIDENCE_STORE")]
     pub evidence_store: Option<String>,
 
     /// Largest evidence upload accepted, in megabytes.
-    #[arg(long, env = "GATEHOUSE_EVIDENCE_MAX_MB", default_value_t = 10)]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_EVIDENCE_MAX_MB",
+        default_value_t = 10
+    )]
     pub evidence_max_mb: usize,
 
     /// The audience (`aud`) of production access tokens: the base URL of the bank's
     /// API gateway. Default: <public URL>/production/open-banking/v3.1.
-    #[arg(long, env = "GATEHOUSE_PRODUCTION_AUDIENCE")]
+    #[arg(long, global = true, env = "GATEHOUSE_PRODUCTION_AUDIENCE")]
     pub production_audience: Option<String>,
 
     /// Address of the mTLS listener (RFC 8705) for `tls_client_auth` clients and
     /// certificate-bound tokens, e.g. `127.0.0.1:3443`. Off when not set.
-    #[arg(long, env = "GATEHOUSE_MTLS_ADDR")]
+    #[arg(long, global = true, env = "GATEHOUSE_MTLS_ADDR")]
     pub mtls_addr: Option<SocketAddr>,
 
     /// External base URL of the mTLS listener, published as `mtls_endpoint_aliases`.
     /// Default: https://<mtls-addr>.
-    #[arg(long, env = "GATEHOUSE_MTLS_PUBLIC_URL")]
+    #[arg(long, global = true, env = "GATEHOUSE_MTLS_PUBLIC_URL")]
     pub mtls_public_url: Option<url::Url>,
 
     /// PEM certificate chain of the mTLS listener. Default: a self-signed certificate
     /// generated into the data directory (development only).
-    #[arg(long, env = "GATEHOUSE_TLS_CERT")]
+    #[arg(long, global = true, env = "GATEHOUSE_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM private key of the mTLS listener.
-    #[arg(long, env = "GATEHOUSE_TLS_KEY")]
+    #[arg(long, global = true, env = "GATEHOUSE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
 
     /// PEM file of the partner CAs the bank trusts to issue client certificates. With
@@ -140,11 +210,16 @@ pub struct Config {
     /// and a certificate is trusted for its subject only when its chain validates
     /// against one of these CAs. Without it, mTLS clients register the certificate
     /// itself (`self_signed_tls_client_auth`, §2.2).
-    #[arg(long, env = "GATEHOUSE_MTLS_CLIENT_CA")]
+    #[arg(long, global = true, env = "GATEHOUSE_MTLS_CLIENT_CA")]
     pub mtls_client_ca: Option<PathBuf>,
 
     /// Log format: `text` or `json`.
-    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_LOG_FORMAT",
+        default_value = "text"
+    )]
     pub log_format: String,
 
     #[command(subcommand)]
@@ -234,6 +309,7 @@ impl Config {
         settings.session_absolute_hours = self.session_absolute_hours;
         settings.signin_attempts_per_minute = self.signin_attempts_per_minute;
         settings.access_token_seconds = self.access_token_seconds;
+        settings.production_access_token_seconds = self.production_access_token_seconds;
         settings.state_cache_ms = self.state_cache_ms;
         settings.sandbox_credential_days = self.sandbox_credential_days;
         settings.signing_alg = self.signing_alg.clone();

@@ -17,6 +17,15 @@ pub enum Issuer {
 impl Issuer {
     pub const ALL: [Issuer; 2] = [Issuer::Sandbox, Issuer::Production];
 
+    /// How long this issuer's access tokens live, in seconds (each issuer has its own
+    /// setting; a credential's expiry only shortens it).
+    pub fn access_token_seconds(self, settings: &crate::platform::settings::Settings) -> i64 {
+        match self {
+            Self::Sandbox => settings.access_token_seconds,
+            Self::Production => settings.production_access_token_seconds,
+        }
+    }
+
     /// As stored: `apps.environment` and `signing_keys.issuer`.
     pub fn name(self) -> &'static str {
         match self {

@@ -89,7 +89,8 @@ pub fn mint(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
     let key = ring
         .signing(now)
         .ok_or_else(|| Error::Internal("no signing key is active".into()))?;
-    let exp = (now + state.settings.access_token_seconds).min(grant.credential_expires_at);
+    let exp =
+        (now + grant.issuer.access_token_seconds(&state.settings)).min(grant.credential_expires_at);
     let claims = AccessClaims {
         iss: grant.issuer.identifier(&state.settings),
         sub: grant.subject.to_string(),

@@ -28,8 +28,11 @@ pub struct Settings {
     pub session_absolute_hours: i64,
     /// Sign-in attempts (password or second factor) allowed per client address and minute.
     pub signin_attempts_per_minute: u32,
-    /// Lifetime of the access tokens the authorization server issues, in seconds.
+    /// Lifetime of the access tokens the sandbox authorization server issues, in seconds.
     pub access_token_seconds: i64,
+    /// Lifetime of the production issuer's access tokens, in seconds. A credential's
+    /// own expiry (bounded by the tier's conditions) only ever shortens it.
+    pub production_access_token_seconds: i64,
     /// Lifetime of a new sandbox credential (client secret or key), in days.
     pub sandbox_credential_days: i64,
     /// The signature algorithm of new signing keys: ES256, PS256 or EdDSA.
@@ -73,6 +76,7 @@ impl Settings {
             session_absolute_hours: 12,
             signin_attempts_per_minute: 20,
             access_token_seconds: 300,
+            production_access_token_seconds: 300,
             state_cache_ms: 1000,
             sandbox_credential_days: 90,
             signing_alg: "ES256".into(),
