@@ -51,3 +51,9 @@ CREATE INDEX family_access_tokens_family ON family_access_tokens (family_id);
 --    finds the first by its key.
 ALTER TABLE access_requests ADD COLUMN submission_key TEXT;
 CREATE UNIQUE INDEX access_requests_submission ON access_requests (org_id, submission_key);
+
+-- Issue 19 item 16: a production request's review clock (SLA, escalation, the queue's
+-- order) runs from its submission or the partner's latest answer, not from any
+-- update, so an edit cannot reset it.
+ALTER TABLE access_requests ADD COLUMN waiting_since BIGINT;
+UPDATE access_requests SET waiting_since = submitted_at;

@@ -146,6 +146,42 @@ pub fn partner_ca_verifier(pem: &Path) -> Result<Arc<dyn ClientCertVerifier>, St
         .map_err(|e| e.to_string())
 }
 
+/// What the mTLS listener serves: the OAuth endpoints a client authenticates at or
+/// reads (token, PAR, introspection, revocation, metadata and JWKS, of both issuers)
+/// and the APIs that honour certificate-bound tokens. Portal pages, the customer's
+/// authorization pages, metrics and everything else answer 404 there.
+pub fn served_on_mtls(path: &str) -> bool {
+    use app::oauth::{introspect, metadata, par, revoke, token, Issuer};
+    let endpoints = [
+        token::PATH,
+        par::PATH,
+        introspect::PATH,
+        revoke::PATH,
+        metadata::JWKS_PATH,
+    ];
+    Issuer::ALL.into_iter().any(|issuer| {
+        path == issuer.metadata_path() || endpoints.iter().any(|e| path == issuer.path(e))
+    }) || path
+        .strip_prefix(app::sandbox::api::BASE)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+async fn mtls_paths(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if served_on_mtls(request.uri().path()) {
+        next.run(request).await
+    } else {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            "Not found: the mTLS listener serves only the OAuth endpoints and the APIs.\n",
+        )
+            .into_response()
+    }
+}
+
 /// Serves `router` on `listener` over TLS; each request carries the connection's
 /// client certificate as an `MtlsConnection` extension, marked trusted only when its
 /// chain validates against `partner_cas`.
@@ -156,6 +192,7 @@ pub async fn serve(
     partner_cas: Option<Arc<dyn ClientCertVerifier>>,
 ) {
     let acceptor = TlsAcceptor::from(config);
+    let router = router.layer(axum::middleware::from_fn(mtls_paths));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,

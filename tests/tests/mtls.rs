@@ -185,6 +185,31 @@ async fn tls_client_auth_and_certificate_bound_tokens(backend: Backend) {
         "RFC 8705 §3.1 binding"
     );
 
+    // Issue 19 item 13: the listener serves the OAuth endpoints and the APIs only.
+    for path in [
+        "/",
+        "/signin",
+        "/dashboard",
+        "/admin/audit",
+        "/metrics",
+        "/oauth/authorize",
+    ] {
+        let response = client
+            .get(format!("{mtls_base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path} on mTLS");
+    }
+    let response = client
+        .get(format!(
+            "{mtls_base}/.well-known/oauth-authorization-server"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
     // The sandbox API honours the binding (RFC 8705 §3): the bound token works over
     // the mTLS listener with its certificate, and is refused without it or with
     // another certificate.

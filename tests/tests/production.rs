@@ -541,12 +541,30 @@ async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
     let (_, queue) = reviewer.text("/review/production").await;
     assert!(queue.contains(&format!("/review/production/{id}")));
     assert!(queue.contains("Within SLA"));
-    // Past the tier's 72-hour SLA, the queue says so.
+    // The clock runs from submission, not from the latest update (issue 19 item 16):
+    // an old last update alone is not overdue, and a recent update (an edit, a
+    // message) does not reset a clock that started long ago.
     sqlx::query("UPDATE access_requests SET updated_at = updated_at - 80 * 3600 WHERE id = $1")
         .bind(&id)
         .execute(server.pool())
         .await
         .unwrap();
+    let (_, queue) = reviewer.text("/review/production").await;
+    assert!(queue.contains("Within SLA"), "{queue}");
+    assert_eq!(
+        app::access_requests::service::escalate_overdue(&server.state)
+            .await
+            .unwrap(),
+        0
+    );
+    // Past the tier's 72-hour SLA since submission, the queue says so.
+    sqlx::query(
+        "UPDATE access_requests SET waiting_since = waiting_since - 80 * 3600, updated_at = waiting_since WHERE id = $1",
+    )
+    .bind(&id)
+    .execute(server.pool())
+    .await
+    .unwrap();
     let (_, queue) = reviewer.text("/review/production").await;
     assert!(queue.contains("Overdue"), "{queue}");
     // The maintenance job escalates it once, to the approvers and admins.

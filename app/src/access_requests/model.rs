@@ -67,6 +67,8 @@ pub struct AccessRequest {
     pub version: i64,
     pub submitted_by: String,
     pub submitted_at: i64,
+    /// Submission, or the partner's latest answer: what the review SLA is measured from.
+    pub waiting_since: i64,
     pub updated_at: i64,
     pub decided_at: Option<i64>,
 }

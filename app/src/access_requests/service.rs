@@ -673,8 +673,8 @@ pub async fn submit(
     let inserted = sqlx::query(
         "INSERT INTO access_requests (id, org_id, app_id, tier, scopes, justifications, calls_per_day, peak_per_second, \
          auth_method, key_material, ip_allowlist, lifetime_days, go_live, status, route, score, band, policy_id, \
-         policy_sha256, facts, decision, evidence_version, round, submitted_by, submitted_at, updated_at, decided_at, submission_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 1, $23, $24, $24, $25, $26)",
+         policy_sha256, facts, decision, evidence_version, round, submitted_by, submitted_at, updated_at, decided_at, submission_key, waiting_since) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 1, $23, $24, $24, $25, $26, $24)",
     )
     .bind(&id)
     .bind(org_id)
@@ -938,6 +938,7 @@ fn request_of(row: &AnyRow) -> Result<AccessRequest> {
         version: row.try_get("version")?,
         submitted_by: row.try_get("submitted_by")?,
         submitted_at: row.try_get("submitted_at")?,
+        waiting_since: row.try_get("waiting_since")?,
         updated_at: row.try_get("updated_at")?,
         decided_at: row.try_get("decided_at")?,
     })
@@ -1020,7 +1021,7 @@ pub async fn queue(state: &AppState, status: &str) -> Result<Vec<QueueItem>> {
         _ => return Err(Error::BadRequest("Unknown status filter.".into())),
     };
     let rows = sqlx::query(&format!(
-        "{REQUEST_SELECT} WHERE {filter} ORDER BY r.updated_at, r.id LIMIT 500"
+        "{REQUEST_SELECT} WHERE {filter} ORDER BY r.waiting_since, r.id LIMIT 500"
     ))
     .fetch_all(&state.db.pool)
     .await?;
@@ -1035,7 +1036,7 @@ pub async fn queue(state: &AppState, status: &str) -> Result<Vec<QueueItem>> {
                 .map(|t| t.review_sla_hours)
                 .unwrap_or(72);
             Ok(QueueItem {
-                waiting_secs: now - request.updated_at,
+                waiting_secs: now - request.waiting_since,
                 sla_hours,
                 request,
             })
@@ -1492,7 +1493,7 @@ pub async fn respond(
     let updated = sqlx::query(
         "UPDATE access_requests SET status = $1, route = $2, score = $3, band = $4, policy_id = $5, policy_sha256 = $6, \
          facts = $7, decision = $8, evidence_version = $9, round = $10, conditions = NULL, version = version + 1, updated_at = $11, \
-         decided_at = CASE WHEN $1 IN ('approved', 'rejected') THEN $11 ELSE NULL END \
+         waiting_since = $11, decided_at = CASE WHEN $1 IN ('approved', 'rejected') THEN $11 ELSE NULL END \
          WHERE id = $12 AND org_id = $13 AND status = 'more_info' AND version = $14",
     )
     .bind(status)
@@ -1833,7 +1834,7 @@ pub async fn escalate_overdue(state: &AppState) -> Result<usize> {
     let overdue: Vec<String> = sqlx::query_scalar(
         "SELECT r.id FROM access_requests r JOIN tiers t ON t.level = r.tier \
          WHERE r.status IN ('pending_review', 'pending_second_review') AND r.escalated_at IS NULL \
-         AND r.updated_at + t.review_sla_hours * 3600 < $1",
+         AND r.waiting_since + t.review_sla_hours * 3600 < $1",
     )
     .bind(now)
     .fetch_all(&state.db.pool)
