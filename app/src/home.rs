@@ -29,7 +29,7 @@ pub fn page(signed_in: bool) -> AnyView {
             </section>
             <section class="card">
                 <h2>"4. Stay in control"</h2>
-                <p>"Every credential has an owner, a purpose, scopes and an expiry. Credentials are short-lived, rotated, reviewed and revoked when unused, and every security event is in a tamper-evident audit trail."</p>
+                <p>"Every app has a named owner, a purpose, scopes and credentials that expire. Access tokens live minutes; partners rotate credentials with an overlap window and revoke them at once, and every security event is in a hash-chained audit trail."</p>
             </section>
         </div>
         <h2>"Security you can check"</h2>

@@ -57,3 +57,8 @@ CREATE UNIQUE INDEX access_requests_submission ON access_requests (org_id, submi
 -- update, so an edit cannot reset it.
 ALTER TABLE access_requests ADD COLUMN waiting_since BIGINT;
 UPDATE access_requests SET waiting_since = submitted_at;
+
+-- Issue 18 item 4: a signing key can be retired (`gatehouse keys retire`), for example
+-- when it is compromised. A retired key is neither published in the JWKS nor accepted
+-- when verifying a token, from the moment instances reload their keys.
+ALTER TABLE signing_keys ADD COLUMN retired_at BIGINT;

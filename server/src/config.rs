@@ -257,10 +257,24 @@ pub enum KeysCommand {
         /// ES256, PS256 or EdDSA.
         #[arg(long, default_value = "ES256")]
         alg: String,
-        /// Seconds between publication and first use (at least the JWKS cache time, 300).
+        /// Seconds between publication and first use: at least the time instances take
+        /// to load a new key plus the JWKS cache time (305).
         #[arg(long, default_value_t = 900)]
         activate_after: i64,
         /// Whose key: the sandbox issuer's or the production issuer's.
+        #[arg(long, default_value = "sandbox", value_parser = ["sandbox", "production"])]
+        issuer: String,
+    },
+    /// Retire a signing key at once (for example, a compromised one): it leaves the
+    /// JWKS and tokens it signed are refused. A signing key is replaced immediately.
+    Retire {
+        /// The key's `kid` (see `keys list`).
+        #[arg(long)]
+        kid: String,
+        /// Why, for the audit trail.
+        #[arg(long, default_value = "retired by an operator")]
+        reason: String,
+        /// sandbox or production.
         #[arg(long, default_value = "sandbox", value_parser = ["sandbox", "production"])]
         issuer: String,
     },

@@ -80,6 +80,7 @@ pub async fn start_with_mtls(
     tokio::spawn(app::mail::run_worker(state.clone()));
     tokio::spawn(maintenance(state.clone()));
     tokio::spawn(oauth_maintenance(state.clone()));
+    tokio::spawn(reload_signing_keys(state.clone()));
     Ok(Running {
         addr,
         state,
@@ -103,15 +104,12 @@ async fn maintenance(state: AppState) {
     }
 }
 
-/// Every minute: picks up signing keys rotated from the CLI (or by another instance)
-/// and forgets single-use JWT ids and token revocations that have expired.
+/// Every minute: forgets single-use JWT ids and token revocations that have expired,
+/// and escalates overdue production requests.
 async fn oauth_maintenance(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        if let Err(err) = app::oauth::reload_keys(&state).await {
-            tracing::warn!(error = %err, "reloading signing keys failed");
-        }
         if let Err(err) = app::oauth::replay::prune(&state.db, state.clock.now()).await {
             tracing::warn!(error = %err, "pruning used JWT ids failed");
         }
@@ -119,6 +117,54 @@ async fn oauth_maintenance(state: AppState) {
             tracing::warn!(error = %err, "escalating overdue production requests failed");
         }
     }
+}
+
+/// Every few seconds: picks up signing keys rotated or retired from the CLI or by
+/// another instance, so a retired key is refused everywhere within
+/// `keys::RELOAD_SECONDS`.
+async fn reload_signing_keys(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(
+        app::oauth::keys::RELOAD_SECONDS.unsigned_abs(),
+    ));
+    loop {
+        tick.tick().await;
+        if let Err(err) = app::oauth::reload_keys(&state).await {
+            tracing::warn!(error = %err, "reloading signing keys failed");
+        }
+    }
+}
+
+/// `gatehouse keys retire`: the key leaves the JWKS and is refused at once.
+pub async fn keys_retire(
+    settings: app::Settings,
+    issuer: &str,
+    kid: &str,
+    reason: &str,
+) -> Result<String, String> {
+    let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
+    let retired = app::oauth::keys::retire(
+        &state.db,
+        &state.keys,
+        issuer,
+        kid,
+        reason,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        app::platform::error::Error::NotFound => format!("no {issuer} key {kid}"),
+        other => other.to_string(),
+    })?;
+    let mut message = format!(
+        "Key {kid} is retired: it has left the JWKS, and running instances refuse its tokens within {} seconds.",
+        app::oauth::keys::RELOAD_SECONDS
+    );
+    if let Some(new) = retired.replacement {
+        message.push_str(&format!(
+            "\nIt was signing: key {new} replaces it and signs now."
+        ));
+    }
+    Ok(message)
 }
 
 /// `gatehouse keys rotate`: a new signing key, published now, signing after the delay.
@@ -130,8 +176,13 @@ pub async fn keys_rotate(
 ) -> Result<String, String> {
     let alg =
         app::oauth::keys::parse_alg(alg).ok_or("the algorithm must be ES256, PS256 or EdDSA")?;
-    if activate_after < 300 {
-        return Err("--activate-after must be at least 300 seconds, the JWKS cache time".into());
+    let minimum = app::oauth::keys::MIN_ACTIVATE_AFTER;
+    if activate_after < minimum {
+        return Err(format!(
+            "--activate-after must be at least {minimum} seconds: the time instances take to load a new key ({}) plus the JWKS cache time ({})",
+            app::oauth::keys::RELOAD_SECONDS,
+            app::oauth::keys::JWKS_CACHE_SECONDS
+        ));
     }
     let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
     let now = state.clock.now();

@@ -41,6 +41,19 @@ async fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }),
         Some(Command::Keys {
+            command:
+                KeysCommand::Retire {
+                    kid,
+                    reason,
+                    issuer,
+                },
+        }) => gatehouse_server::keys_retire(settings, &issuer, &kid, &reason)
+            .await
+            .map(|message| {
+                println!("{message}");
+                ExitCode::SUCCESS
+            }),
+        Some(Command::Keys {
             command: KeysCommand::List { issuer },
         }) => gatehouse_server::keys_list(settings, &issuer)
             .await

@@ -226,3 +226,124 @@ async fn item_5_weak_client_keys_are_refused(server: TestServer) {
     assert_eq!(apps_before, apps_after, "nothing written");
 }
 both!(item_5_weak_client_keys_are_refused, demo);
+
+async fn client_credentials(server: &TestServer) -> String {
+    let (status, _, body) = oauth_post(
+        server,
+        "/oauth/token",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[("grant_type", "client_credentials"), ("scope", "reference")],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// Item 4: a retired signing key leaves the JWKS and its tokens are refused at once;
+/// the signing key it was is replaced; rotation cannot activate a key before
+/// instances and JWKS caches can know it.
+async fn item_4_retired_keys_are_refused(server: TestServer) {
+    let token = client_credentials(&server).await;
+    assert!(active(&server, &token).await);
+    let kid = kid_of(&token);
+    let retired = app::oauth::keys::retire(
+        &server.state.db,
+        &server.state.keys,
+        "sandbox",
+        &kid,
+        "compromised in a test",
+        server.state.clock.now(),
+    )
+    .await
+    .unwrap();
+    let replacement = retired.replacement.expect("the signing key is replaced");
+    app::oauth::reload_keys(&server.state).await.unwrap();
+    assert!(!active(&server, &token).await, "its tokens are refused");
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/sandbox/open-banking/v3.1/reference/fx-rates",
+            server.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let jwks: Value = reqwest::get(format!("{}/oauth/jwks", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(!kids.contains(&kid.as_str()) && kids.contains(&replacement.as_str()));
+    let fresh = client_credentials(&server).await;
+    assert_eq!(kid_of(&fresh), replacement);
+    assert!(active(&server, &fresh).await);
+    // Retiring twice is refused; so is an activation delay shorter than the minimum.
+    assert!(app::oauth::keys::retire(
+        &server.state.db,
+        &server.state.keys,
+        "sandbox",
+        &kid,
+        "again",
+        server.state.clock.now()
+    )
+    .await
+    .is_err());
+    let settings = server.state.settings.clone();
+    let refused = gatehouse_server::keys_rotate(settings, "sandbox", "ES256", 300).await;
+    assert!(refused.unwrap_err().contains("at least"));
+    let actions = server.audit_actions().await;
+    for action in ["oauth.signing_key_retired", "oauth.signing_key_created"] {
+        assert!(actions.iter().any(|a| a == action), "{action} audited");
+    }
+}
+both!(item_4_retired_keys_are_refused, demo);
+
+/// Item 12: RFC 7009 revocations and a customer's refusal of a consent are audited,
+/// in the same transaction as the change.
+async fn item_12_revocations_and_refusals_are_audited(server: TestServer) {
+    let token = client_credentials(&server).await;
+    let (status, _, _) = oauth_post(
+        &server,
+        "/oauth/revoke",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[("token", &token)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!active(&server, &token).await);
+    let oauth = oauth_client(&server, DEMO_ID, DEMO_SECRET, DEMO_REDIRECT);
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = oauth
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("accounts".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let back = authorize_as_customer(&server, url.as_str(), "deny").await;
+    assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
+    let actions = server.audit_actions().await;
+    for action in [
+        "oauth.token_revoked",
+        "sandbox.consent_refused",
+        "policy.installed",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} audited: {actions:?}"
+        );
+    }
+}
+both!(item_12_revocations_and_refusals_are_audited, demo);

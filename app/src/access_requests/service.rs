@@ -73,6 +73,9 @@ pub async fn ensure_default_policy(state: &AppState) -> Result<()> {
     }
     let id = ids::new_id(ids::POLICY);
     let sha = policy::hash(policy::DEFAULT_POLICY, policy::DEFAULT_TESTS);
+    // The policy and its audit event commit together: a crash cannot keep one
+    // without the other (issue 18 item 12).
+    let mut tx = state.db.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO risk_policies (id, version, sha256, source, tests, note, active, created_by, created_at) \
          VALUES ($1, 1, $2, $3, $4, 'The default policy bundled with Gatehouse.', 1, 'gatehouse', $5) \
@@ -83,10 +86,9 @@ pub async fn ensure_default_policy(state: &AppState) -> Result<()> {
     .bind(policy::DEFAULT_POLICY)
     .bind(policy::DEFAULT_TESTS)
     .bind(state.clock.now())
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 1 {
-        let mut tx = state.db.begin().await?;
         audit::record(
             &mut tx,
             Event::new(Actor::system("gatehouse"), "policy.installed")
@@ -94,8 +96,8 @@ pub async fn ensure_default_policy(state: &AppState) -> Result<()> {
                 .details(json!({ "version": 1, "sha256": sha })),
         )
         .await?;
-        tx.commit().await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 

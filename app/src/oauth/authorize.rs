@@ -419,14 +419,37 @@ pub async fn consent_submit(
     let issuer = state.settings.issuer();
     let to = match decision.as_str() {
         "deny" => {
+            // The refusal and its audit event commit together (issue 18 item 12).
+            let mut tx = state.db.begin().await?;
             if let Some(intent) = &intent {
                 sqlx::query("UPDATE ob_consents SET status = 'Rejected', status_updated_at = $2 WHERE id = $1 AND status = 'AwaitingAuthorisation'")
                     .bind(&intent.id)
                     .bind(state.clock.now())
-                    .execute(&state.db.pool)
+                    .execute(&mut *tx)
                     .await?;
-                state.oauth.cache.changed();
             }
+            let org_id: Option<String> =
+                sqlx::query_scalar("SELECT org_id FROM apps WHERE id = $1")
+                    .bind(&request.app_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let actor = Actor {
+                kind: "customer".into(),
+                id: Some(customer.username.into()),
+                label: Some(format!("{} (sandbox test customer)", customer.display_name)),
+            };
+            audit::record(
+                &mut tx,
+                Event::new(actor, "sandbox.consent_refused")
+                    .resource("app", &request.app_id)
+                    .org(org_id.as_deref())
+                    .client(&ctx.client)
+                    .outcome("failure")
+                    .details(json!({ "scopes": request.scope, "intent_id": intent.as_ref().map(|i| &i.id) })),
+            )
+            .await?;
+            tx.commit().await?;
+            state.oauth.cache.changed();
             request::redirect_with(
                 &request.redirect_uri,
                 &issuer,

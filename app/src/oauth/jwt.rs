@@ -231,8 +231,14 @@ pub fn verify_signature(state: &AppState, issuer: Issuer, token: &str) -> Option
     Some(claims)
 }
 
-/// Revokes one access token until it would have expired anyway (RFC 7009).
-pub async fn revoke(state: &AppState, app_id: &str, claims: &AccessClaims) -> Result<()> {
+/// Revokes one access token until it would have expired anyway (RFC 7009), inside
+/// the caller's transaction; the caller commits, then calls `cache.changed()`.
+pub async fn revoke_in(
+    tx: &mut crate::platform::db::Tx,
+    state: &AppState,
+    app_id: &str,
+    claims: &AccessClaims,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO revoked_tokens (jti, app_id, revoked_at, expires_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (jti) DO NOTHING",
@@ -241,9 +247,8 @@ pub async fn revoke(state: &AppState, app_id: &str, claims: &AccessClaims) -> Re
     .bind(app_id)
     .bind(state.clock.now())
     .bind(claims.exp)
-    .execute(&state.db.pool)
+    .execute(&mut **tx)
     .await?;
-    state.oauth.cache.changed();
     Ok(())
 }
 

@@ -179,7 +179,17 @@ impl KeyRing {
     }
 }
 
-/// Creates a key for `issuer` that signs from `active_from` (now, for the first key).
+/// How often every instance reloads its signing keys from the database (the
+/// maintenance loop), in seconds.
+pub const RELOAD_SECONDS: i64 = 5;
+/// How long relying parties may cache the JWKS (its `Cache-Control: max-age`).
+pub const JWKS_CACHE_SECONDS: i64 = 300;
+/// The shortest delay between publishing a new key and signing with it: every running
+/// instance must have loaded it and every relying party's cached JWKS expired.
+pub const MIN_ACTIVATE_AFTER: i64 = RELOAD_SECONDS + JWKS_CACHE_SECONDS;
+
+/// Creates a key for `issuer` that signs from `active_from` (now, for the first key),
+/// and audits it in the same transaction.
 pub async fn create(
     db: &Db,
     keys: &Keys,
@@ -193,6 +203,7 @@ pub async fn create(
         .map_err(Error::internal)??;
     let kid = thumbprint(&generated.jwk)?;
     let sealed = keys.encrypt(&generated.der)?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO signing_keys (kid, issuer, alg, private_key, public_jwk, created_at, active_from) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -204,16 +215,82 @@ pub async fn create(
     .bind(generated.jwk.to_string())
     .bind(now)
     .bind(active_from)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
+    crate::audit::record(
+        &mut tx,
+        crate::audit::Event::new(
+            crate::audit::Actor::system("key management"),
+            "oauth.signing_key_created",
+        )
+        .resource("signing_key", &kid)
+        .details(json!({ "issuer": issuer, "alg": alg_name(alg), "active_from": active_from })),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(kid)
+}
+
+/// What retiring a key did.
+pub struct Retired {
+    /// The key that signs from now on, when the retired one was signing.
+    pub replacement: Option<String>,
+}
+
+/// Retires a signing key at once: it leaves the JWKS and verification refuses what it
+/// signed, on every instance within `RELOAD_SECONDS`. A compromised key cannot wait
+/// for a graceful rotation, so when it was the signing key a new key replaces it
+/// immediately (relying parties with a cached JWKS refetch on an unknown `kid`).
+pub async fn retire(
+    db: &Db,
+    keys: &Keys,
+    issuer: &str,
+    kid: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Retired> {
+    let ring = load(db, keys, issuer).await?;
+    if ring.find(kid).is_none() {
+        return Err(Error::NotFound);
+    }
+    let was_signing = ring.signing(now).is_some_and(|k| k.kid == kid);
+    let alg = ring.find(kid).map(|k| k.alg).unwrap_or(Algorithm::ES256);
+    let mut tx = db.begin().await?;
+    let retired = sqlx::query(
+        "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND issuer = $3 AND retired_at IS NULL",
+    )
+    .bind(now)
+    .bind(kid)
+    .bind(issuer)
+    .execute(&mut *tx)
+    .await?;
+    if retired.rows_affected() != 1 {
+        return Err(Error::Conflict("That key is already retired.".into()));
+    }
+    crate::audit::record(
+        &mut tx,
+        crate::audit::Event::new(
+            crate::audit::Actor::system("key management"),
+            "oauth.signing_key_retired",
+        )
+        .resource("signing_key", kid)
+        .details(json!({ "issuer": issuer, "reason": reason, "was_signing": was_signing })),
+    )
+    .await?;
+    tx.commit().await?;
+    let replacement = if was_signing || load(db, keys, issuer).await?.signing(now).is_none() {
+        Some(create(db, keys, issuer, alg, now, now).await?)
+    } else {
+        None
+    };
+    Ok(Retired { replacement })
 }
 
 /// Loads every key of `issuer`, oldest first.
 pub async fn load(db: &Db, keys: &Keys, issuer: &str) -> Result<KeyRing> {
     let rows = sqlx::query(
         "SELECT kid, alg, private_key, public_jwk, created_at, active_from FROM signing_keys \
-         WHERE issuer = $1 ORDER BY active_from, created_at",
+         WHERE issuer = $1 AND retired_at IS NULL ORDER BY active_from, created_at",
     )
     .bind(issuer)
     .fetch_all(&db.pool)

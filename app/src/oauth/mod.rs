@@ -133,7 +133,14 @@ impl Runtime {
 pub async fn reload_keys(state: &AppState) -> Result<()> {
     for issuer in Issuer::ALL {
         let ring = keys::load(&state.db, &state.keys, issuer.name()).await?;
+        let kids =
+            |ring: &keys::KeyRing| ring.all().iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+        let changed = kids(&ring) != kids(&state.oauth.key_ring(issuer));
         state.oauth.replace_keys(issuer, ring);
+        if changed {
+            // A retired key's signatures must not stay remembered as verified.
+            state.oauth.cache.forget();
+        }
     }
     Ok(())
 }

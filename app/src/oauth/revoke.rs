@@ -46,10 +46,32 @@ fn ok() -> Response {
     response
 }
 
+/// The audit event of an RFC 7009 revocation, in the revocation's transaction.
+async fn audited(
+    tx: &mut crate::platform::db::Tx,
+    client: &Authenticated,
+    kind: &str,
+    id: &str,
+) -> OAuthResult<()> {
+    crate::audit::record(
+        tx,
+        crate::audit::Event::new(Caller::client_actor(&client.app), "oauth.token_revoked")
+            .resource("app", &client.app.id)
+            .org(Some(&client.app.org_id))
+            .details(serde_json::json!({ "token_type": kind, "id": id, "rfc": "7009" })),
+    )
+    .await?;
+    Ok(())
+}
+
 async fn revoke(state: &AppState, client: &Authenticated, token: &str) -> OAuthResult<()> {
     if let Some(claims) = jwt::verify_signature(state, client.issuer, token) {
         if claims.client_id == client.app.client_id {
-            jwt::revoke(state, &client.app.id, &claims).await?;
+            let mut tx = state.db.begin().await?;
+            jwt::revoke_in(&mut tx, state, &client.app.id, &claims).await?;
+            audited(&mut tx, client, "access_token", &claims.jti).await?;
+            tx.commit().await?;
+            state.oauth.cache.changed();
         }
         return Ok(());
     }
@@ -63,6 +85,7 @@ async fn revoke(state: &AppState, client: &Authenticated, token: &str) -> OAuthR
         let family_id: String = row.try_get("family_id")?;
         let mut tx = state.db.begin().await?;
         refresh::revoke_family(&mut tx, &family_id, state.clock.now()).await?;
+        audited(&mut tx, client, "refresh_token", &family_id).await?;
         tx.commit().await?;
         state.oauth.cache.changed();
     }
