@@ -39,3 +39,9 @@ UPDATE access_requests SET waiting_since = submitted_at;
 -- when it is compromised. A retired key is neither published in the JWKS nor accepted
 -- when verifying a token, from the moment instances reload their keys.
 ALTER TABLE signing_keys ADD COLUMN retired_at BIGINT;
+
+-- Issue 18 item 9: removing a member never deletes the user row (their apps, requests
+-- and messages refer to it). The account is disabled, its sessions end, and it is
+-- marked removed: it leaves the members list, and what it owned either passes to a
+-- named colleague or shows as having no owner.
+ALTER TABLE users ADD COLUMN removed_at BIGINT;

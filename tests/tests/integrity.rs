@@ -347,3 +347,110 @@ async fn item_12_revocations_and_refusals_are_audited(server: TestServer) {
     }
 }
 both!(item_12_revocations_and_refusals_are_audited, demo);
+
+/// Item 9: removing a member who owns an app, signed in elsewhere, always works: the
+/// account is disabled, its sessions end, and its apps pass to a named colleague or
+/// show that they have no owner.
+async fn item_9_removing_an_owner_always_works(server: TestServer) {
+    let admin = server
+        .demo_partner_user("admin@acme-budgeting.example.com")
+        .await;
+    let developer = server.demo_partner().await;
+    let dev_id = user_id(&server, "dev@acme-budgeting.example.com").await;
+    let admin_id = user_id(&server, "admin@acme-budgeting.example.com").await;
+    let app_id: String = sqlx::query_scalar("SELECT id FROM apps WHERE client_id = $1")
+        .bind(DEMO_ID)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    // The developer owns the demo app; they are removed without a new owner.
+    sqlx::query("UPDATE apps SET owner_id = $1 WHERE id = $2")
+        .bind(&dev_id)
+        .bind(&app_id)
+        .execute(server.pool())
+        .await
+        .unwrap();
+    let response = admin
+        .submit(
+            "/org/members",
+            &format!("/org/members/{dev_id}/remove"),
+            &[("new_owner_id", "usr_not_a_member")],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "a stranger cannot take over"
+    );
+    let response = admin
+        .submit(
+            "/org/members",
+            &format!("/org/members/{dev_id}/remove"),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // Their session has ended and they cannot sign in again.
+    let response = developer.get("/dashboard").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let again = server.client();
+    let response = again
+        .sign_in(
+            "dev@acme-budgeting.example.com",
+            app::accounts::bootstrap::DEMO_PASSWORD,
+        )
+        .await;
+    assert_ne!(
+        response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok()),
+        Some("/dashboard")
+    );
+    let (_, members) = admin.text("/org/members").await;
+    assert!(!members.contains("dev@acme-budgeting.example.com"));
+    let (_, page) = admin.text(&format!("/sandbox/apps/{app_id}")).await;
+    assert!(page.contains("No owner"), "the ownerless flow");
+    let status: String = sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
+        .bind(&dev_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "disabled");
+
+    // A named new owner takes the apps over: an app owned by a second member.
+    let response = admin
+        .submit(
+            "/org/members",
+            "/org/members/invite",
+            &[
+                ("email", "ops@acme-budgeting.example.com"),
+                ("display_name", "Ops Person"),
+                ("role", "partner_developer"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let ops_id = user_id(&server, "ops@acme-budgeting.example.com").await;
+    sqlx::query("UPDATE apps SET owner_id = $1 WHERE id = $2")
+        .bind(&ops_id)
+        .bind(&app_id)
+        .execute(server.pool())
+        .await
+        .unwrap();
+    let response = admin
+        .submit(
+            "/org/members",
+            &format!("/org/members/{ops_id}/remove"),
+            &[("new_owner_id", &admin_id)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let owner: String = sqlx::query_scalar("SELECT owner_id FROM apps WHERE id = $1")
+        .bind(&app_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(owner, admin_id);
+}
+both!(item_9_removing_an_owner_always_works, demo);

@@ -160,11 +160,18 @@ async fn invitations_roles_and_scoping(server: TestServer) {
         )
         .await;
     assert_location(&response, "/org/members");
+    // The account stays, disabled and removed (issue 18 item 9).
     assert_eq!(
         server
-            .count("SELECT COUNT(*) FROM users WHERE email = 'charles@acme.example.com'")
+            .count("SELECT COUNT(*) FROM users WHERE email = 'charles@acme.example.com' AND removed_at IS NULL")
             .await,
         0
+    );
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM users WHERE email = 'charles@acme.example.com' AND status = 'disabled'")
+            .await,
+        1
     );
     let actions = server.audit_actions().await;
     for expected in [

@@ -817,13 +817,21 @@ async fn role_submit(
     .await
 }
 
+#[derive(Deserialize, Default)]
+struct RemoveInput {
+    /// Who takes over the member's apps; none leaves them ownerless.
+    #[serde(default)]
+    new_owner_id: String,
+}
+
 async fn remove_submit(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
+    axum::Form(input): axum::Form<RemoveInput>,
 ) -> Result<Response> {
     let admin = ctx.require(Action::ManageMembers)?;
-    members::remove(&state, admin, &id, &ctx.client).await?;
+    members::remove(&state, admin, &id, Some(&input.new_owner_id), &ctx.client).await?;
     redirect_with(&ctx, "/org/members", "Removed from the organisation.").await
 }
 

@@ -58,7 +58,7 @@ const MEMBER_COLUMNS: &str =
 pub async fn list_members(state: &AppState, org_id: &str) -> Result<Vec<Member>> {
     let rows: Vec<MemberRow> = sqlx::query_as(&format!(
         "SELECT {MEMBER_COLUMNS} FROM users u LEFT JOIN organisations o ON o.id = u.org_id \
-         WHERE u.org_id = $1 ORDER BY u.created_at"
+         WHERE u.org_id = $1 AND u.removed_at IS NULL ORDER BY u.created_at"
     ))
     .bind(org_id)
     .fetch_all(&state.db.pool)
@@ -281,12 +281,13 @@ pub async fn accept(
 /// Loads a member of the admin's own organisation, or 404.
 async fn own_member(tx: &mut Tx, admin: &AuthUser, member_id: &str) -> Result<(String, Role)> {
     let org_id = admin.org_id.as_deref().ok_or(Error::NotFound)?;
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT email, role FROM users WHERE id = $1 AND org_id = $2")
-            .bind(member_id)
-            .bind(org_id)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT email, role FROM users WHERE id = $1 AND org_id = $2 AND removed_at IS NULL",
+    )
+    .bind(member_id)
+    .bind(org_id)
+    .fetch_optional(&mut **tx)
+    .await?;
     let (email, role) = row.ok_or(Error::NotFound)?;
     Ok((email, Role::parse(&role).ok_or(Error::NotFound)?))
 }
@@ -354,6 +355,7 @@ pub async fn remove(
     state: &AppState,
     admin: &AuthUser,
     member_id: &str,
+    new_owner: Option<&str>,
     client: &ClientInfo,
 ) -> Result<()> {
     let org_id = admin.org_id.clone().ok_or(Error::NotFound)?;
@@ -369,18 +371,87 @@ pub async fn remove(
             "An organisation needs at least one partner admin.".into(),
         ));
     }
-    sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2")
-        .bind(member_id)
+    let new_owner = new_owner.map(str::trim).filter(|id| !id.is_empty());
+    if let Some(new_owner) = new_owner {
+        let ok: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE id = $1 AND org_id = $2 AND status = 'active' AND removed_at IS NULL AND id <> $3",
+        )
+        .bind(new_owner)
         .bind(&org_id)
-        .execute(&mut *tx)
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
         .await?;
+        if ok.is_none() {
+            return Err(Error::BadRequest(
+                "The new owner must be another active member of your organisation.".into(),
+            ));
+        }
+    }
+    // A withdrawn invitation was never used: nothing refers to it, and the address may
+    // be invited again.
+    let status: String = sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
+        .bind(member_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let owns: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apps WHERE owner_id = $1")
+        .bind(member_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if status == "invited" && owns == 0 {
+        sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2 AND status = 'invited'")
+            .bind(member_id)
+            .bind(&org_id)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut tx,
+            Event::new(admin.actor(), "member.invitation_withdrawn")
+                .resource("user", member_id)
+                .org(Some(&org_id))
+                .client(client)
+                .details(json!({ "email": email, "role": role.as_str() })),
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(());
+    }
+    // The row stays (apps, requests and messages refer to it): the account is
+    // disabled, every session ends, and it leaves the members list.
+    let now = now();
+    let removed = sqlx::query(
+        "UPDATE users SET status = 'disabled', removed_at = $1, session_epoch = session_epoch + 1, updated_at = $1 \
+         WHERE id = $2 AND org_id = $3 AND removed_at IS NULL",
+    )
+    .bind(now)
+    .bind(member_id)
+    .bind(&org_id)
+    .execute(&mut *tx)
+    .await?;
+    if removed.rows_affected() != 1 {
+        return Err(Error::NotFound);
+    }
+    let handed_over = match new_owner {
+        Some(new_owner) => {
+            sqlx::query("UPDATE apps SET owner_id = $1 WHERE owner_id = $2 AND org_id = $3")
+                .bind(new_owner)
+                .bind(member_id)
+                .bind(&org_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        }
+        None => 0,
+    };
     audit::record(
         &mut tx,
         Event::new(admin.actor(), "member.removed")
             .resource("user", member_id)
             .org(Some(&org_id))
             .client(client)
-            .details(json!({ "email": email, "role": role.as_str() })),
+            .details(json!({
+                "email": email, "role": role.as_str(),
+                "apps_handed_to": new_owner, "apps_handed_over": handed_over,
+            })),
     )
     .await?;
     tx.commit().await?;

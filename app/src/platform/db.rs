@@ -44,7 +44,11 @@ impl Db {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        // FULL, not NORMAL: in WAL mode NORMAL may lose the last
+                        // acknowledged commits on power loss (a revocation the user was
+                        // told succeeded, audit events). A system of record syncs every
+                        // commit. Cost: bench/sqlite-synchronous.sh, BENCHMARKS.md.
+                        conn.execute("PRAGMA synchronous = FULL").await?;
                     }
                     Ok(())
                 })

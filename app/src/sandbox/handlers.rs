@@ -204,7 +204,7 @@ async fn render_detail(
         .into_iter()
         .find(|m| m.id == app.owner_id)
         .map(|m| format!("{} ({})", m.display_name, m.email))
-        .unwrap_or_else(|| "a former member".into());
+        .unwrap_or_else(|| "No owner: the owner has left the organisation".into());
     let title = if form.has_errors() {
         format!("Error: {}", app.name)
     } else {
