@@ -68,3 +68,13 @@ ALTER TABLE signing_keys ADD COLUMN retired_at BIGINT;
 -- marked removed: it leaves the members list, and what it owned either passes to a
 -- named colleague or shows as having no owner.
 ALTER TABLE users ADD COLUMN removed_at BIGINT;
+
+-- Issue 18 item 13: sign-out is final. Every session id that was ended (sign-out, an
+-- id cycled at sign-in or enrolment, a session ended for a disabled account) is
+-- remembered, by its SHA-256, until sessions of that age have expired anyway. A
+-- request still in flight with that id cannot write the session back: the store
+-- refuses to load or keep it.
+CREATE TABLE ended_sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    ended_at  BIGINT NOT NULL
+);

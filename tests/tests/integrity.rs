@@ -454,3 +454,72 @@ async fn item_9_removing_an_owner_always_works(server: TestServer) {
     assert_eq!(owner, admin_id);
 }
 both!(item_9_removing_an_owner_always_works, demo);
+
+/// Item 13: sign-out is final whatever is in flight. Requests with the session's
+/// cookie run concurrently with the sign-out (as an attacker's, with a stolen cookie,
+/// would); afterwards the cookie opens nothing.
+async fn item_13_sign_out_is_final_under_concurrency(server: TestServer) {
+    for _round in 0..3 {
+        let user = server.demo_partner().await;
+        let in_flight: Vec<_> = (0..12)
+            .map(|_| {
+                let (http, base) = (user.http.clone(), user.base.clone());
+                tokio::spawn(async move {
+                    for _ in 0..4 {
+                        let _ = http.get(format!("{base}/sandbox/apps")).send().await;
+                    }
+                })
+            })
+            .collect();
+        let csrf = user.csrf("/dashboard").await;
+        let response = user.post("/signout", &[("csrf_token", &csrf)]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        for task in in_flight {
+            task.await.unwrap();
+        }
+        let response = user.get("/dashboard").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "the signed-out session was written back by a request in flight"
+        );
+        assert!(response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/signin"));
+    }
+}
+both!(item_13_sign_out_is_final_under_concurrency, demo);
+
+/// Item 14: a session opened with the password before the account had a second
+/// factor gains no second-factor rights when the user enrols elsewhere: it ends.
+async fn item_14_second_factor_belongs_to_the_session(server: TestServer) {
+    let email = "admin@acme-budgeting.example.com";
+    let earlier = server.demo_partner_user(email).await;
+    let enrolling = server.demo_partner_user(email).await;
+    let secret = enrolling.enrol_totp().await;
+    // The enrolling session proved the factor and keeps working.
+    let (status, _) = enrolling.text("/production").await;
+    assert_eq!(status, StatusCode::OK);
+    // The password-only session does not inherit it.
+    let response = earlier.get("/production").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/signin"));
+    // Signing in again needs the code.
+    let again = server.client();
+    let response = again
+        .sign_in(email, app::accounts::bootstrap::DEMO_PASSWORD)
+        .await;
+    assert_ne!(
+        response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok()),
+        Some("/dashboard")
+    );
+    let _ = secret;
+}
+both!(item_14_second_factor_belongs_to_the_session, demo);

@@ -154,7 +154,7 @@ async fn signup_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> 
     let (input, form): (SignUp, Form) = parse(&body)?;
     match service::sign_up(&state, input, &ctx.client).await {
         Ok(signed) => {
-            start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch).await?;
+            start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch, false).await?;
             Ok(Redirect::to("/verify-email/pending").into_response())
         }
         Err(Error::Invalid(invalid)) => Ok(invalid_page(
@@ -247,7 +247,7 @@ async fn signin_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> 
     let next = safe_next(&input.next);
     match service::check_password(&state, &input.email, &input.password, &ctx.client).await {
         Ok(PasswordStep::SignedIn(signed)) => {
-            start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch).await?;
+            start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch, false).await?;
             Ok(Redirect::to(&next).into_response())
         }
         Ok(PasswordStep::NeedsSecondFactor { user_id }) => {
@@ -310,7 +310,7 @@ async fn signin_code_submit(
     let (input, form): (Code, Form) = parse(&body)?;
     match service::check_second_factor(&state, &user_id, &input.code, &ctx.client).await {
         Ok(signed) => {
-            start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch).await?;
+            start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch, true).await?;
             Ok(Redirect::to(&safe_next(&next)).into_response())
         }
         Err(Error::Invalid(invalid)) => Ok(invalid_page(
@@ -427,7 +427,8 @@ async fn password_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -
     .await
     {
         Ok(epoch) => {
-            start_signed_in_session(&ctx.session, &user.id, epoch).await?;
+            // The new password does not change which factors this session proved.
+            start_signed_in_session(&ctx.session, &user.id, epoch, user.mfa_enabled).await?;
             redirect_with(
                 &ctx,
                 "/account",
@@ -521,7 +522,12 @@ async fn totp_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Re
                 .await
                 .map_err(Error::internal)?;
             // A privilege change: a new session id, so a fixed or stolen id is worthless.
+            // This session proved the new factor by entering its first code.
             ctx.session.cycle_id().await.map_err(Error::internal)?;
+            ctx.session
+                .insert(keys::SECOND_FACTOR, true)
+                .await
+                .map_err(Error::internal)?;
             ctx.session
                 .insert(keys::RECOVERY_CODES, codes)
                 .await

@@ -31,6 +31,9 @@ pub mod keys {
     pub const MFA_PENDING: &str = "mfa_pending";
     pub const TOTP_ENROL: &str = "totp_enrol";
     pub const RECOVERY_CODES: &str = "recovery_codes";
+    /// Whether this session itself proved a second factor (a TOTP or recovery code
+    /// at sign-in, or the code that enrolled the authenticator in this session).
+    pub const SECOND_FACTOR: &str = "second_factor";
 }
 
 /// The signed-in user, as loaded for this request.
@@ -169,6 +172,11 @@ async fn load_user(state: &AppState, session: &Session) -> Result<Option<AuthUse
         .await
         .map_err(Error::internal)?
         .unwrap_or(0);
+    let second_factor = session
+        .get::<bool>(keys::SECOND_FACTOR)
+        .await
+        .map_err(Error::internal)?
+        .unwrap_or(false);
     let row: Option<SessionUserRow> = sqlx::query_as(
             "SELECT u.id, u.email, u.display_name, u.role, u.org_id, o.legal_name, u.email_verified_at, \
                     u.totp_enabled_at, u.status, u.session_epoch \
@@ -190,7 +198,14 @@ async fn load_user(state: &AppState, session: &Session) -> Result<Option<AuthUse
             totp,
             status,
             current_epoch,
-        )) if status == "active" && current_epoch == epoch && !expired => {
+            // Second-factor rights belong to the session, not the account: a session
+            // opened with the password alone ends once the account has a second factor
+            // (enrolled elsewhere), instead of gaining its rights (issue 18 item 14).
+        )) if status == "active"
+            && current_epoch == epoch
+            && !expired
+            && (totp.is_none() || second_factor) =>
+        {
             let role = Role::parse(&role)
                 .ok_or_else(|| Error::Internal(format!("unknown role {role}")))?;
             Ok(Some(AuthUser {
@@ -201,7 +216,7 @@ async fn load_user(state: &AppState, session: &Session) -> Result<Option<AuthUse
                 org_id,
                 org_name,
                 email_verified: verified.is_some(),
-                mfa_enabled: totp.is_some(),
+                mfa_enabled: totp.is_some() && second_factor,
             }))
         }
         _ => {
@@ -211,10 +226,19 @@ async fn load_user(state: &AppState, session: &Session) -> Result<Option<AuthUse
     }
 }
 
-/// Marks the session as signed in as `user_id`. The session id is cycled (no
-/// fixation) and the CSRF token renewed.
-pub async fn start_signed_in_session(session: &Session, user_id: &str, epoch: i64) -> Result<()> {
+/// Marks the session as signed in as `user_id`, recording whether it proved a second
+/// factor. The session id is cycled (no fixation) and the CSRF token renewed.
+pub async fn start_signed_in_session(
+    session: &Session,
+    user_id: &str,
+    epoch: i64,
+    second_factor: bool,
+) -> Result<()> {
     session.cycle_id().await.map_err(Error::internal)?;
+    session
+        .insert(keys::SECOND_FACTOR, second_factor)
+        .await
+        .map_err(Error::internal)?;
     session
         .remove::<serde_json::Value>(keys::MFA_PENDING)
         .await
