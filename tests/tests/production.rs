@@ -504,6 +504,66 @@ async fn item_6_double_submit_issues_one_client(server: TestServer) {
 }
 both!(item_6_double_submit_issues_one_client, demo);
 
+/// Issue 18 item 15: wrong step-up codes are limited per session (the third ends the
+/// session) and per account across sessions (past ten, even the right code gets 429).
+async fn item_15_step_up_attempts_are_limited(server: TestServer) {
+    let reviewer = server.demo_staff(REVIEWER, -1).await;
+    let acme = approved_acme(&server, &reviewer, "2").await;
+    let app_id = demo_app_id(&server).await;
+    call_reference(&server, 3).await;
+    call_accounts(&server, 3).await;
+    wait_for_log(&server, &app_id, 10).await;
+    let key = PartnerKey::new("acme-prod-15");
+    let jwks = json!({ "keys": [key.jwk] }).to_string();
+    let fields = request_fields(&app_id, &["accounts"], "private_key_jwt", ("jwks", &jwks));
+    let id = submitted(&acme, &fields).await;
+    let approve = |code: &'static str| {
+        vec![
+            ("decision", "approve"),
+            ("scopes", "accounts"),
+            ("lifetime_days", "30"),
+            ("rate_limit_per_minute", "60"),
+            ("code", code),
+        ]
+    };
+    assert_eq!(app::accounts::totp::MAX_FAILED_CODES, 5);
+    let wrong = async |session: &Client| review(session, &id, &approve("000000")).await;
+    // Two sessions, two wrong codes each: still allowed.
+    let other = server.demo_staff(REVIEWER, 0).await;
+    for session in [&reviewer, &reviewer, &other, &other] {
+        assert_eq!(
+            wrong(session).await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    // The first session's third wrong code ends it.
+    let response = wrong(&reviewer).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the session ends");
+    assert!(response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/signin"));
+    let after = reviewer.get("/review/production").await;
+    assert_eq!(after.status(), StatusCode::SEE_OTHER, "signed out");
+    // Five wrong codes on the account: the other session's right code gets 429.
+    let session = other;
+    let secret =
+        app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET).unwrap();
+    let code = totp_code(&secret, 1);
+    let mut right = approve("");
+    right.retain(|(k, _)| *k != "code");
+    right.push(("code", &code));
+    let response = review(&session, &id, &right).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(
+        request_row(&server, &id).await.0,
+        "pending_review",
+        "nothing decided"
+    );
+}
+both!(item_15_step_up_attempts_are_limited, demo);
+
 async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
     let reviewer = server.demo_staff(REVIEWER, -1).await;
     let acme = approved_acme(&server, &reviewer, "2").await;

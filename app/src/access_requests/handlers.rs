@@ -374,6 +374,10 @@ async fn review_page(
     render_review(&state, &ctx, &id, &Form::new(), StatusCode::OK).await
 }
 
+/// Wrong step-up codes one session may enter before it is ended.
+const MAX_STEP_UP_FAILURES_PER_SESSION: i64 = 3;
+const STEP_UP_FAILURES: &str = "step_up_failures";
+
 async fn decision_submit(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -407,6 +411,29 @@ async fn decision_submit(
             redirect(&ctx, &format!("/review/production/{id}"), message).await
         }
         Err(Error::Invalid(invalid)) => {
+            if invalid.fields.iter().any(|(field, _)| field == "code")
+                && form.decision == "approve"
+                && !form.code.trim().is_empty()
+            {
+                // Repeated wrong step-up codes in one session end it (issue 18 item 15).
+                let failures = ctx
+                    .session
+                    .get::<i64>(STEP_UP_FAILURES)
+                    .await
+                    .map_err(Error::internal)?
+                    .unwrap_or(0)
+                    + 1;
+                if failures >= MAX_STEP_UP_FAILURES_PER_SESSION {
+                    ctx.session.flush().await.map_err(Error::internal)?;
+                    return Err(Error::SignInRequired {
+                        next: format!("/review/production/{id}"),
+                    });
+                }
+                ctx.session
+                    .insert(STEP_UP_FAILURES, failures)
+                    .await
+                    .map_err(Error::internal)?;
+            }
             let mut values = values;
             values.remove("code");
             let (status, form) = with_errors(form_of(&values), invalid);

@@ -1318,8 +1318,9 @@ pub async fn decide(
     let mut tx = state.db.begin().await?;
     let mut step_up_at = None;
     if form.decision == "approve" {
-        if !totp::verify_code(&mut tx, &state.keys, &reviewer.id, &form.code).await? {
+        if !totp::verify_limited(&state.db, &mut tx, &state.keys, &reviewer.id, &form.code).await? {
             drop(tx);
+            totp::record_failed_code(&state.db, &reviewer.id, &client.ip).await?;
             let mut tx = state.db.begin().await?;
             audit::record(
                 &mut tx,

@@ -417,13 +417,14 @@ pub async fn check_second_factor(
     })?;
     tokio::time::sleep(throttle::account_delay(&state.db, &email).await?).await;
     let mut tx = state.db.begin().await?;
-    let by_totp = totp::verify_code(&mut tx, &state.keys, user_id, code).await?;
+    let by_totp = totp::verify_limited(&state.db, &mut tx, &state.keys, user_id, code).await?;
     let by_recovery =
         !by_totp && totp::use_recovery_code(&mut tx, &state.keys, user_id, code).await?;
     let actor = Actor::user(user_id, &email);
     if !by_totp && !by_recovery {
         tx.rollback().await?;
         throttle::record_attempt(&state.db, &email, &client.ip, false).await?;
+        totp::record_failed_code(&state.db, user_id, &client.ip).await?;
         let mut tx = state.db.begin().await?;
         audit::record(
             &mut tx,
@@ -520,7 +521,9 @@ pub async fn disable_totp(
         ));
     }
     let mut tx = state.db.begin().await?;
-    if !totp::verify_code(&mut tx, &state.keys, &user.id, code).await? {
+    if !totp::verify_limited(&state.db, &mut tx, &state.keys, &user.id, code).await? {
+        drop(tx);
+        totp::record_failed_code(&state.db, &user.id, &client.ip).await?;
         return Err(Error::Invalid(Invalid::field(
             "code",
             "The code is not right: enter the current code from your app",
@@ -555,7 +558,9 @@ pub async fn regenerate_recovery_codes(
     client: &ClientInfo,
 ) -> Result<Vec<String>> {
     let mut tx = state.db.begin().await?;
-    if !totp::verify_code(&mut tx, &state.keys, &user.id, code).await? {
+    if !totp::verify_limited(&state.db, &mut tx, &state.keys, &user.id, code).await? {
+        drop(tx);
+        totp::record_failed_code(&state.db, &user.id, &client.ip).await?;
         return Err(Error::Invalid(Invalid::field(
             "code",
             "The code is not right: enter the current code from your app",

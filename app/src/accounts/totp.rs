@@ -86,6 +86,54 @@ pub async fn verify_code(tx: &mut Tx, keys: &Keys, user_id: &str, code: &str) ->
     Ok(updated.rows_affected() == 1)
 }
 
+/// Failed second-factor codes allowed per account in `ATTEMPT_WINDOW_SECS`, across
+/// sign-in, step-up and every other check, whichever sessions and addresses they come
+/// from (NIST SP 800-63B §5.2.2 rate limiting). Past it, codes are refused with 429
+/// until the window moves on; the password alone never signs anyone in, so this
+/// delays a guesser without handing them anything.
+pub const MAX_FAILED_CODES: i64 = 5;
+pub const ATTEMPT_WINDOW_SECS: i64 = 15 * 60;
+
+fn attempts_key(user_id: &str) -> String {
+    format!("totp:{user_id}")
+}
+
+/// `verify_code`, limited per account: refused with 429 past `MAX_FAILED_CODES`
+/// recent failures. The caller counts a failure with `record_failed_code` once its
+/// transaction is over (on SQLite, a write from another connection in between would
+/// invalidate the transaction's snapshot).
+pub async fn verify_limited(
+    db: &crate::platform::db::Db,
+    tx: &mut Tx,
+    keys: &Keys,
+    user_id: &str,
+    code: &str,
+) -> Result<bool> {
+    let key = attempts_key(user_id);
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM signin_attempts WHERE email_key = $1 AND succeeded = 0 AND at > $2",
+    )
+    .bind(&key)
+    .bind(now() - ATTEMPT_WINDOW_SECS)
+    .fetch_one(&db.pool)
+    .await?;
+    if failures >= MAX_FAILED_CODES {
+        return Err(crate::platform::error::Error::TooManyRequests {
+            retry_after: ATTEMPT_WINDOW_SECS.unsigned_abs(),
+        });
+    }
+    verify_code(tx, keys, user_id, code).await
+}
+
+/// Counts a wrong second-factor code against the account.
+pub async fn record_failed_code(
+    db: &crate::platform::db::Db,
+    user_id: &str,
+    ip: &str,
+) -> Result<()> {
+    super::throttle::record_attempt(db, &attempts_key(user_id), ip, false).await
+}
+
 /// Normalises a typed recovery code (case, spaces and dashes do not matter).
 fn normalise_recovery(code: &str) -> String {
     code.chars()
