@@ -92,7 +92,7 @@ pub async fn start_with_mtls(
 /// Periodic clean-up. Every statement is idempotent, so several instances on one
 /// PostgreSQL database may run it at once.
 async fn maintenance(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
     loop {
         tick.tick().await;
         if let Err(err) = state.sessions.delete_expired_sessions().await {
@@ -100,6 +100,9 @@ async fn maintenance(state: AppState) {
         }
         if let Err(err) = throttle::prune(&state.db).await {
             tracing::warn!(error = %err, "pruning sign-in attempts failed");
+        }
+        if let Err(err) = app::mail::purge_bodies(&state.db, state.clock.now()).await {
+            tracing::warn!(error = %err, "purging sent e-mail bodies failed");
         }
     }
 }

@@ -120,6 +120,16 @@ async fn delivers_through_smtp_and_keeps_refused_mail_queued(backend: Backend) {
         outbox_status(&server, "ada@acme.example.com").await.0,
         "sent"
     );
+    // Issue 18 item 20: once delivered, the one-time link is not kept.
+    let body: String =
+        sqlx::query_scalar("SELECT body FROM outbox WHERE recipient = 'ada@acme.example.com'")
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    assert!(
+        !body.contains("verify-email"),
+        "the body was purged: {body}"
+    );
     // With SMTP configured, there is no built-in mailbox.
     assert_eq!(
         client.get("/dev/mailbox").await.status(),
@@ -167,3 +177,36 @@ async fn smtp_delivery_sqlite() {
 async fn smtp_delivery_postgres() {
     delivers_through_smtp_and_keeps_refused_mail_queued(Backend::Postgres).await;
 }
+
+/// Issue 18 item 20: the built-in mailbox shows a message's body for an hour, then
+/// the one-time links in it are gone from the database.
+async fn mailbox_bodies_are_purged(server: TestServer) {
+    let client = server.client();
+    client
+        .submit(
+            "/signup",
+            "/signup",
+            &crate::common::signup_fields("ada@acme.example.com", "12345678"),
+        )
+        .await;
+    let (_, body) = server.last_mail("ada@acme.example.com").await;
+    assert!(body.contains("/verify-email?token="));
+    let now = server.state.clock.now();
+    assert_eq!(
+        app::mail::purge_bodies(&server.state.db, now)
+            .await
+            .unwrap(),
+        0,
+        "kept for now"
+    );
+    let later = now + app::mail::MAILBOX_BODY_SECONDS + 1;
+    assert!(
+        app::mail::purge_bodies(&server.state.db, later)
+            .await
+            .unwrap()
+            >= 1
+    );
+    let (_, body) = server.last_mail("ada@acme.example.com").await;
+    assert!(!body.contains("token=") && body == app::mail::PURGED);
+}
+crate::both!(mailbox_bodies_are_purged);

@@ -61,6 +61,30 @@ pub async fn run_worker(state: AppState) {
     }
 }
 
+/// How long the built-in mailbox (no SMTP) shows a message's body: long enough to
+/// follow a link, short enough that one-time links do not pile up in the database.
+pub const MAILBOX_BODY_SECONDS: i64 = 3600;
+/// A message that could not be delivered keeps its body this long, for an operator.
+pub const FAILED_BODY_SECONDS: i64 = 86_400;
+/// What a purged body reads as.
+pub const PURGED: &str =
+    "(The text of this message has been removed: its links were one-time links.)";
+
+/// Removes the bodies of messages shown in the built-in mailbox for a while, and of
+/// failed ones after a day. Idempotent, so several instances may run it.
+pub async fn purge_bodies(db: &crate::platform::db::Db, now: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE outbox SET body = $1 WHERE body <> $1 AND body <> '' AND \
+         ((status = 'mailbox' AND sent_at < $2) OR (status = 'failed' AND created_at < $3))",
+    )
+    .bind(PURGED)
+    .bind(now - MAILBOX_BODY_SECONDS)
+    .bind(now - FAILED_BODY_SECONDS)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn deliver_due(
     state: &AppState,
     transport: Option<&AsyncSmtpTransport<Tokio1Executor>>,
@@ -105,7 +129,9 @@ pub async fn deliver_due(
         .await
         {
             Ok(()) => {
-                sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL WHERE id = $2")
+                // Delivered: the body (set-up, invitation and reset links among them)
+                // is not kept (issue 18 item 20).
+                sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL, body = '' WHERE id = $2")
                     .bind(crate::platform::time::now())
                     .bind(&id)
                     .execute(&state.db.pool)
