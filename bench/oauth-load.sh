@@ -22,7 +22,7 @@ dir=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
 base="http://127.0.0.1:$port"
 
 # A fresh demo installation whose demo app may make as many requests as it likes.
-RUST_LOG=warn target/release/gatehouse --demo --data-dir "$dir" --addr "127.0.0.1:$port" \
+RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/gatehouse --demo --data-dir "$dir" --addr "127.0.0.1:$port" \
   --sandbox-max-rate-limit 1000000000 >"$dir/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$dir"' EXIT

@@ -23,7 +23,7 @@ dir=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
 base="http://127.0.0.1:$port"
 api="$base/sandbox/open-banking/v3.1"
 
-RUST_LOG=warn target/release/gatehouse --demo --data-dir "$dir" --addr "127.0.0.1:$port" \
+RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/gatehouse --demo --data-dir "$dir" --addr "127.0.0.1:$port" \
   --sandbox-max-rate-limit 1000000000 --access-token-seconds 3600 >"$dir/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$dir"' EXIT

@@ -564,6 +564,50 @@ async fn item_15_step_up_attempts_are_limited(server: TestServer) {
 }
 both!(item_15_step_up_attempts_are_limited, demo);
 
+/// Issue 18 item 19: readiness counts flows that completed. A consent that was only
+/// created (never authorised) and a payment consent never paid prove nothing.
+async fn item_19_readiness_counts_completed_flows(server: TestServer) {
+    let app_id = demo_app_id(&server).await;
+    let assess = async || {
+        app::access_requests::readiness::assess(
+            &server.state,
+            &app_id,
+            &["accounts".to_string(), "payments".to_string()],
+            server.state.clock.now(),
+        )
+        .await
+        .unwrap()
+    };
+    let api = Api::new(&server);
+    let cc = client_token(&server, "accounts").await;
+    account_consent(&api, &cc, json!({ "Permissions": ["ReadAccountsDetail"] })).await;
+    let cc = client_token(&server, "payments").await;
+    let created = api
+        .call(
+            "POST",
+            "/pisp/domestic-payment-consents",
+            &cc,
+            Some(&payment_initiation("12.00")),
+            &[("x-idempotency-key", "never-paid")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let readiness = assess().await;
+    assert!(
+        !readiness.account_consent,
+        "a created consent is not a completed flow"
+    );
+    assert!(
+        !readiness.payment_with_idempotency_key,
+        "nor is an unpaid payment consent"
+    );
+    call_accounts(&server, 1).await;
+    make_payment(&server).await;
+    let readiness = assess().await;
+    assert!(readiness.account_consent && readiness.payment_with_idempotency_key);
+}
+both!(item_19_readiness_counts_completed_flows, demo);
+
 async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
     let reviewer = server.demo_staff(REVIEWER, -1).await;
     let acme = approved_acme(&server, &reviewer, "2").await;

@@ -141,10 +141,6 @@ pub async fn assess(
     .bind(now - WINDOW_DAYS * 86_400)
     .fetch_all(&state.db.pool)
     .await?;
-    let succeeded = |method: &str, path: &str, status: i64| {
-        rows.iter()
-            .any(|(m, e, s, _, _)| m == method && e == path && *s == status)
-    };
     let scopes = scopes
         .iter()
         .map(|scope| {
@@ -184,13 +180,30 @@ pub async fn assess(
             readiness
         })
         .collect();
+    // The flows count only when they completed (issue 18 item 19): an account-access
+    // consent a test customer authorised (a created one, or one the customer refused,
+    // proves nothing), and a domestic payment the sandbox accepted (a rejected one
+    // never left the account; an idempotent replay creates no second payment, and
+    // every payment needs an `x-idempotency-key`).
+    let since = now - WINDOW_DAYS * 86_400;
+    let authorised: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ob_consents WHERE app_id = $1 AND kind = 'account-access' \
+         AND customer IS NOT NULL AND status IN ('Authorised', 'Revoked') AND status_updated_at >= $2",
+    )
+    .bind(app_id)
+    .bind(since)
+    .fetch_one(&state.db.pool)
+    .await?;
+    let paid: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sandbox_payments WHERE app_id = $1 AND outcome = 'accepted' AND created_at >= $2",
+    )
+    .bind(app_id)
+    .bind(since)
+    .fetch_one(&state.db.pool)
+    .await?;
     Ok(Readiness {
         scopes,
-        account_consent: succeeded("POST", &format!("{BASE}/aisp/account-access-consents"), 201),
-        payment_with_idempotency_key: succeeded(
-            "POST",
-            &format!("{BASE}/pisp/domestic-payments"),
-            201,
-        ),
+        account_consent: authorised > 0,
+        payment_with_idempotency_key: paid > 0,
     })
 }
