@@ -523,3 +523,67 @@ async fn item_14_second_factor_belongs_to_the_session(server: TestServer) {
     let _ = secret;
 }
 both!(item_14_second_factor_belongs_to_the_session, demo);
+
+/// Item 18: the consent form is bound to the authorization it shows. A second
+/// /oauth/authorize in another tab replaces the pending request; the first tab's
+/// form is then refused with 409 and nothing is granted.
+async fn item_18_consent_form_is_bound_to_its_request(server: TestServer) {
+    let oauth = oauth_client(&server, DEMO_ID, DEMO_SECRET, DEMO_REDIRECT);
+    let start = |scope: &str| {
+        let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+        let (url, _) = oauth
+            .authorize_url(CsrfToken::new_random)
+            .add_scope(Scope::new(scope.into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        url.as_str().strip_prefix(&server.base).unwrap().to_string()
+    };
+    let browser = server.client();
+    browser.get(&start("accounts")).await;
+    let response = browser
+        .submit(
+            "/oauth/authorize/signin",
+            "/oauth/authorize/signin",
+            &[
+                ("username", "mia.salaried"),
+                ("password", "sandbox-mia-2026"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, first_tab) = browser.text("/oauth/authorize/consent").await;
+    let first = crate::common::input_value(&first_tab, "pending_id").unwrap();
+    // Another tab starts a new authorization in the same browser.
+    browser.get(&start("accounts")).await;
+    let (_, second_tab) = browser.text("/oauth/authorize/consent").await;
+    let second = crate::common::input_value(&second_tab, "pending_id").unwrap();
+    assert_ne!(first, second);
+    let codes = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM authorization_codes")
+            .fetch_one(server.pool())
+            .await
+            .unwrap()
+    };
+    let before = codes().await;
+    let response = browser
+        .submit(
+            "/oauth/authorize/consent",
+            "/oauth/authorize/consent",
+            &[("decision", "allow"), ("pending_id", &first)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(response.text().await.unwrap().contains("out of date"));
+    assert_eq!(codes().await, before, "nothing granted");
+    // The tab showing the current request works.
+    let response = browser
+        .submit(
+            "/oauth/authorize/consent",
+            "/oauth/authorize/consent",
+            &[("decision", "allow"), ("pending_id", &second)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(codes().await, before + 1);
+}
+both!(item_18_consent_form_is_bound_to_its_request, demo);

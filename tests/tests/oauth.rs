@@ -231,11 +231,13 @@ pub async fn authorize_as_customer(server: &TestServer, url: &str, decision: &st
         consent.contains("Mia Thornbury") && consent.contains("accounts"),
         "the consent names the customer and scopes"
     );
+    let pending =
+        crate::common::input_value(&consent, "pending_id").expect("the form names its request");
     let response = browser
         .submit(
             "/oauth/authorize/consent",
             "/oauth/authorize/consent",
-            &[("decision", decision)],
+            &[("decision", decision), ("pending_id", &pending)],
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);

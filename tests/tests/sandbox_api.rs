@@ -226,7 +226,9 @@ pub async fn authorise(
         Some(n) => vec![&accounts[n]],
         None => accounts.iter().collect(),
     };
-    let mut fields = vec![("decision", "allow")];
+    let pending =
+        crate::common::input_value(&page, "pending_id").expect("the form names its request");
+    let mut fields = vec![("decision", "allow"), ("pending_id", pending.as_str())];
     fields.extend(chosen.iter().map(|a| ("accounts", a.as_str())));
     let response = browser
         .submit(

@@ -91,7 +91,14 @@ pub async fn start(
             return Ok(Redirect::to(&to).into_response());
         }
     }
-    let pending = json!({ "request": auth_request, "at": state.clock.now() });
+    // Each pending authorization has its own id, which its consent form carries: a
+    // second /oauth/authorize (another tab) replaces the pending request, and the
+    // first tab's form then no longer matches (issue 18 item 18).
+    let pending = json!({
+        "request": auth_request,
+        "at": state.clock.now(),
+        "id": crate::platform::crypto::random_token(),
+    });
     ctx.session
         .insert(keys::REQUEST, pending)
         .await
@@ -252,6 +259,21 @@ async fn pending(state: &AppState, ctx: &Ctx) -> Result<AuthRequest> {
     serde_json::from_value(value.get("request").cloned().unwrap_or_default()).map_err(|_| expired())
 }
 
+/// The id of the pending authorization, which its consent form carries.
+async fn pending_id(ctx: &Ctx) -> Result<String> {
+    let value = ctx
+        .session
+        .get::<Value>(keys::REQUEST)
+        .await
+        .map_err(Error::internal)?;
+    Ok(value
+        .as_ref()
+        .and_then(|v| v.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string())
+}
+
 async fn customer(ctx: &Ctx) -> Result<Option<&'static sandbox_data::customers::TestCustomer>> {
     let username = ctx
         .session
@@ -352,6 +374,7 @@ async fn consent_response(
     };
     let body = super::pages::consent(
         &ctx.csrf,
+        &pending_id(ctx).await?,
         &app,
         &org,
         customer,
@@ -382,14 +405,22 @@ pub async fn consent_submit(
     };
     let mut decision = String::new();
     let mut selected: Vec<String> = Vec::new();
+    let mut shown = String::new();
     for (key, value) in url::form_urlencoded::parse(&body) {
         match key.as_ref() {
             "decision" => decision = value.into_owned(),
+            "pending_id" => shown = value.into_owned(),
             "accounts" if !selected.iter().any(|s| *s == value) => {
                 selected.push(value.into_owned())
             }
             _ => {}
         }
+    }
+    let current = pending_id(&ctx).await?;
+    if current.is_empty() || !crate::platform::crypto::ct_eq(&shown, &current) {
+        return Err(Error::Conflict(
+            "This consent page is out of date: another authorization was started in this browser since it was shown. Nothing was decided. Go back to the app and start again.".into(),
+        ));
     }
     let intent = intent_view(&state, &request, customer).await?;
     if let (Some((intent, view)), "allow") = (&intent, decision.as_str()) {

@@ -95,6 +95,7 @@ fn intent_section(view: &IntentView) -> AnyView {
 #[allow(clippy::too_many_arguments)]
 pub fn consent(
     csrf: &str,
+    pending_id: &str,
     app: &str,
     org: &str,
     customer: &TestCustomer,
@@ -122,6 +123,7 @@ pub fn consent(
         <p>{format!("After you decide, you go back to {host}. You can withdraw this consent at any time.")}</p>
         <form method="post" action=super::authorize::CONSENT_PATH>
             {csrf_field(csrf)}
+            <input type="hidden" name="pending_id" value=pending_id.to_string()/>
             {intent_form}
             <button type="submit" name="decision" value="allow">"Allow"</button>
             " "
