@@ -213,6 +213,18 @@ pub struct Config {
     #[arg(long, global = true, env = "GATEHOUSE_MTLS_CLIENT_CA")]
     pub mtls_client_ca: Option<PathBuf>,
 
+    /// Load balancers or reverse proxies (addresses or CIDR ranges, comma-separated)
+    /// whose `X-Forwarded-For` / `Forwarded` headers name the client. Off by default:
+    /// without it those headers are ignored, since any client can send them.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_proxy
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Log format: `text` or `json`.
     #[arg(
         long,
@@ -331,6 +343,7 @@ impl Config {
         settings.production_audience = self.production_audience.clone();
         settings.evidence_store_url = self.evidence_store.clone();
         settings.evidence_max_bytes = self.evidence_max_mb.max(1) * 1024 * 1024;
+        settings.trusted_proxies = self.trusted_proxies.clone();
         settings.mtls_partner_ca = self.mtls_client_ca.is_some() && self.mtls_addr.is_some();
         settings.mtls_public_url = match (&self.mtls_public_url, self.mtls_addr) {
             (Some(url), _) => Some(url.clone()),
@@ -339,4 +352,12 @@ impl Config {
         };
         Ok(settings)
     }
+}
+
+/// An address (`10.0.0.5`) or a range (`10.0.0.0/24`).
+fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text} is not an IP address or CIDR range"))
 }

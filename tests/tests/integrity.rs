@@ -587,3 +587,58 @@ async fn item_18_consent_form_is_bound_to_its_request(server: TestServer) {
     assert_eq!(codes().await, before + 1);
 }
 both!(item_18_consent_form_is_bound_to_its_request, demo);
+
+/// Item 17: behind a load balancer, the forwarded client address is believed only
+/// from a trusted proxy (off by default), and the sign-in throttle and the audit
+/// trail then see the client, not the balancer.
+async fn item_17_trusted_proxy(backend: crate::common::Backend, trusted: bool) {
+    let Some(server) = TestServer::start_with(backend, |s| {
+        s.demo = true;
+        if trusted {
+            s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        }
+    })
+    .await
+    else {
+        return;
+    };
+    let client = server.client();
+    let csrf = client.csrf("/signin").await;
+    let response = client
+        .http
+        .post(format!("{}/signin", server.base))
+        .header("origin", &server.base)
+        .header("x-forwarded-for", "203.0.113.77")
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", "dev@acme-budgeting.example.com"),
+            ("password", "not the password at all"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+    let ip: Option<String> = sqlx::query_scalar(
+        "SELECT ip FROM audit_events WHERE action = 'signin.failure' ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    let expected = if trusted { "203.0.113.77" } else { "127.0.0.1" };
+    assert_eq!(ip.as_deref(), Some(expected), "trusted proxy: {trusted}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_17_forwarded_for_ignored_by_default_sqlite() {
+    item_17_trusted_proxy(crate::common::Backend::Sqlite, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_17_forwarded_for_from_trusted_proxy_sqlite() {
+    item_17_trusted_proxy(crate::common::Backend::Sqlite, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_17_forwarded_for_from_trusted_proxy_postgres() {
+    item_17_trusted_proxy(crate::common::Backend::Postgres, true).await;
+}

@@ -63,12 +63,19 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// The peer address (from `ConnectInfo`) and the user agent, cut to 256 characters.
+    /// The client address (the peer, or what a trusted proxy forwarded: see
+    /// `proxy`) and the user agent, cut to 256 characters.
     pub fn of(extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> Self {
+        let forwarded = extensions
+            .get::<super::proxy::ClientAddr>()
+            .map(|super::proxy::ClientAddr(ip)| ip.to_string());
         Self {
-            ip: extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string())
+            ip: forwarded
+                .or_else(|| {
+                    extensions
+                        .get::<ConnectInfo<SocketAddr>>()
+                        .map(|ConnectInfo(addr)| addr.ip().to_string())
+                })
                 .unwrap_or_default(),
             user_agent: headers
                 .get(header::USER_AGENT)

@@ -14,7 +14,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use super::context::Ctx;
 use super::state::AppState;
-use super::{csrf, headers, metrics};
+use super::{csrf, headers, metrics, proxy};
 use crate::{
     access_requests, accounts, audit, dashboard, home, mail, oauth, onboarding, ops, sandbox,
 };
@@ -64,7 +64,8 @@ pub fn router(state: AppState) -> Router {
                     tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(from_fn_with_state(state.clone(), headers::security_headers)),
+                .layer(from_fn_with_state(state.clone(), headers::security_headers))
+                .layer(from_fn_with_state(state.clone(), proxy::client_address)),
         )
         .with_state(state)
 }

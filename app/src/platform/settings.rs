@@ -45,6 +45,9 @@ pub struct Settings {
     /// configured (`--mtls-client-ca`): only then is `tls_client_auth` by subject DN
     /// (RFC 8705 §2.1) offered.
     pub mtls_partner_ca: bool,
+    /// Addresses of load balancers whose `X-Forwarded-For` / `Forwarded` headers are
+    /// believed (none by default).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where onboarding evidence files are stored: `None` means the `evidence` folder
     /// in `data_dir`; otherwise an object-store URL (`s3://bucket/prefix`, with the
     /// `AWS_*` environment variables for credentials, region and endpoint).
@@ -83,6 +86,7 @@ impl Settings {
             sandbox_max_rate_limit: 6000,
             mtls_public_url: None,
             mtls_partner_ca: false,
+            trusted_proxies: Vec::new(),
             evidence_store_url: None,
             evidence_max_bytes: 10 * 1024 * 1024,
             production_audience: None,
