@@ -157,6 +157,10 @@ async fn audit_verify_command_names_the_broken_event() {
 
 async fn admins_browse_filter_and_export(server: TestServer) {
     let admin = server.demo_staff("admin@bank.example.com", 0).await;
+    // The page shows the last background check (issue 18 item 10); run one now.
+    app::audit::chain::check_and_record(&server.state.db, server.state.clock.now())
+        .await
+        .unwrap();
     let (status, html) = admin.text("/admin/audit?action=demo").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("audit chain intact") && html.contains("demo.user_seeded"));
@@ -199,3 +203,40 @@ async fn admins_browse_filter_and_export(server: TestServer) {
         .any(|a| a == "audit.exported"));
 }
 both!(admins_browse_filter_and_export, demo);
+
+/// Issue 18 item 10: verifying while events are appended never reports tampering:
+/// the check reads the head first and the events up to it.
+async fn item_10_verify_is_consistent_under_concurrent_appends(server: TestServer) {
+    let state = server.state.clone();
+    let writer = tokio::spawn(async move {
+        for i in 0..300 {
+            let mut tx = state.db.begin().await.unwrap();
+            app::audit::record(
+                &mut tx,
+                app::audit::Event::new(app::audit::Actor::system("test"), "test.appended")
+                    .details(serde_json::json!({ "i": i })),
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+        }
+    });
+    let mut checks = 0;
+    while !writer.is_finished() {
+        let verdict = app::audit::chain::verify(&server.state.db.pool)
+            .await
+            .unwrap();
+        assert!(
+            matches!(verdict, app::audit::chain::Verdict::Intact { .. }),
+            "a concurrent append read as tampering: {verdict}"
+        );
+        checks += 1;
+    }
+    writer.await.unwrap();
+    assert!(checks > 1, "the checks ran while events were appended");
+    let verdict = app::audit::chain::verify(&server.state.db.pool)
+        .await
+        .unwrap();
+    assert!(matches!(verdict, app::audit::chain::Verdict::Intact { events } if events >= 300));
+}
+both!(item_10_verify_is_consistent_under_concurrent_appends);

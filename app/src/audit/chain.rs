@@ -242,46 +242,63 @@ fn from_raw(r: RawRow) -> AuditRow {
     }
 }
 
-/// Walks the whole chain in order and names the first event that does not hold.
+/// Events read per page while verifying: memory stays bounded however long the trail.
+const VERIFY_PAGE: i64 = 2_000;
+
+/// Walks the chain in order and names the first event that does not hold.
+///
+/// The head is read first, then the events up to it, page by page. An event commits
+/// in the same transaction as the head's advance, so every event up to a committed
+/// head is visible, and events appended meanwhile (beyond the head read) are simply
+/// not part of this check: a concurrent append can never look like a deletion.
 pub async fn verify<'e, E>(db: E) -> Result<Verdict>
 where
     E: Executor<'e, Database = Any> + Copy,
 {
-    let rows: Vec<RawRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq"))
-            .fetch_all(db)
-            .await?;
     let (head_seq, head_hash): (i64, String) =
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_one(db)
             .await?;
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_string();
-    for raw in rows {
-        let row = from_raw(raw);
-        let broken = |reason: String| Verdict::Broken {
-            seq: row.seq,
-            id: Some(row.id.clone()),
-            reason,
-        };
-        if row.seq != expected_seq {
-            return Ok(broken(format!(
-                "expected seq {expected_seq} here: the events before it were deleted"
-            )));
+    loop {
+        let rows: Vec<RawRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT {VERIFY_PAGE}"
+        ))
+        .bind(expected_seq)
+        .bind(head_seq)
+        .fetch_all(db)
+        .await?;
+        let page_len = rows.len() as i64;
+        for raw in rows {
+            let row = from_raw(raw);
+            let broken = |reason: String| Verdict::Broken {
+                seq: row.seq,
+                id: Some(row.id.clone()),
+                reason,
+            };
+            if row.seq != expected_seq {
+                return Ok(broken(format!(
+                    "expected seq {expected_seq} here: the events before it were deleted"
+                )));
+            }
+            if row.prev_hash != prev {
+                return Ok(broken(
+                    "does not link to the event before it: an event was deleted, inserted or reordered"
+                        .into(),
+                ));
+            }
+            if compute_hash(&row) != row.hash {
+                return Ok(broken(
+                    "its content does not match its hash: the event was modified or moved".into(),
+                ));
+            }
+            prev = row.hash;
+            expected_seq += 1;
         }
-        if row.prev_hash != prev {
-            return Ok(broken(
-                "does not link to the event before it: an event was deleted, inserted or reordered"
-                    .into(),
-            ));
+        if page_len < VERIFY_PAGE {
+            break;
         }
-        if compute_hash(&row) != row.hash {
-            return Ok(broken(
-                "its content does not match its hash: the event was modified or moved".into(),
-            ));
-        }
-        prev = row.hash;
-        expected_seq += 1;
     }
     let last = expected_seq - 1;
     if head_seq != last || head_hash != prev {
@@ -292,6 +309,49 @@ where
         });
     }
     Ok(Verdict::Intact { events: last })
+}
+
+/// The key under which the last background check is kept (in `settings`).
+const LAST_CHECK: &str = "audit.last_verification";
+
+/// Runs the full check and keeps its result for the audit page, which never runs
+/// the check itself (it reads every event). Run by the maintenance job.
+pub async fn check_and_record(db: &crate::platform::db::Db, now: i64) -> Result<Verdict> {
+    let verdict = verify(&db.pool).await?;
+    let value = serde_json::json!({
+        "checked_at": now,
+        "intact": matches!(verdict, Verdict::Intact { .. }),
+        "text": verdict.to_string(),
+    })
+    .to_string();
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(LAST_CHECK)
+    .bind(value)
+    .execute(&db.pool)
+    .await?;
+    Ok(verdict)
+}
+
+/// The last background check: (when, what it found), if one ran.
+pub async fn last_check<'e, E>(db: E) -> Result<Option<(i64, bool, String)>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(LAST_CHECK)
+        .fetch_optional(db)
+        .await?;
+    Ok(value
+        .and_then(|v| serde_json::from_str::<Value>(&v).ok())
+        .map(|v| {
+            (
+                v["checked_at"].as_i64().unwrap_or_default(),
+                v["intact"].as_bool().unwrap_or(false),
+                v["text"].as_str().unwrap_or_default().to_string(),
+            )
+        }))
 }
 
 enum Bind {
