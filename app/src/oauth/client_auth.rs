@@ -466,24 +466,17 @@ async fn record_failure(
     Ok(())
 }
 
-/// Fetches a partner's JWKS URL: https only, small, quick.
-pub async fn fetch_jwks(http: &reqwest::Client, url: &str) -> Option<JwkSet> {
-    if !url.starts_with("https://") {
-        return None;
-    }
-    let response = http
-        .get(url)
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    let body = response.bytes().await.ok()?;
-    if body.len() > 64 * 1024 {
-        return None;
-    }
+/// Fetches a partner's JWKS URL through the SSRF guard (`platform::outbound`):
+/// https only, public addresses only, no redirects, small, quick.
+pub async fn fetch_jwks(url: &str) -> Option<JwkSet> {
+    let body = match crate::platform::outbound::fetch(url, 64 * 1024, Duration::from_secs(5)).await
+    {
+        Ok(body) => body,
+        Err(refused) => {
+            tracing::warn!(%url, reason = %refused, "a client's JWKS URL was not fetched");
+            return None;
+        }
+    };
     let mut set: JwkSet = serde_json::from_slice(&body).ok()?;
     // A remote set is checked at each fetch, as a pasted one is at registration.
     set.keys

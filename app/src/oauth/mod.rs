@@ -62,7 +62,6 @@ pub struct Runtime {
     /// process (see `cache`).
     pub cache: Arc<cache::StateCache>,
     pub request_log: RequestLog,
-    http: reqwest::Client,
     remote_keys: Mutex<HashMap<String, (i64, JwkSet)>>,
 }
 
@@ -82,7 +81,6 @@ impl Runtime {
             limiters: limits::ClientLimiters::default(),
             cache: Arc::new(cache::StateCache::new(cache_ttl)),
             request_log: RequestLog::start(db),
-            http: reqwest::Client::new(),
             remote_keys: Mutex::new(HashMap::new()),
         }
     }
@@ -120,7 +118,7 @@ impl Runtime {
                 return Some(set);
             }
         }
-        let set = client_auth::fetch_jwks(&self.http, url).await?;
+        let set = client_auth::fetch_jwks(url).await?;
         if let Ok(mut map) = self.remote_keys.lock() {
             map.insert(url.to_string(), (now, set.clone()));
         }

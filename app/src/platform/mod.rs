@@ -14,6 +14,7 @@ pub mod error;
 pub mod headers;
 pub mod ids;
 pub mod metrics;
+pub mod outbound;
 pub mod proxy;
 pub mod router;
 pub mod session_store;

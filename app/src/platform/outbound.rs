@@ -1,0 +1,191 @@
+//! Every request Gatehouse itself sends to an address a partner chose (today: JWKS
+//! URLs of `private_key_jwt` clients, sandbox and production) goes through `fetch`,
+//! which guards against server-side request forgery (OWASP SSRF prevention):
+//! - https only;
+//! - the host is resolved here, and every address it resolves to must be public: no
+//!   loopback, private, carrier-grade NAT, link-local (which holds the cloud metadata
+//!   address 169.254.169.254), unique-local, multicast or unspecified address, and no
+//!   IPv4 address hidden in an IPv6 one;
+//! - the connection goes to the address that was checked (no second lookup an
+//!   attacker's DNS could answer differently);
+//! - redirects are not followed;
+//! - a timeout and a size limit on the body.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Why a fetch was not made or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("only https URLs are fetched")]
+    NotHttps,
+    #[error("the URL is not valid")]
+    BadUrl,
+    #[error("{0} resolves to a non-public address ({1})")]
+    NotPublic(String, IpAddr),
+    #[error("the host name does not resolve")]
+    Unresolved,
+    #[error("the server answered {0}")]
+    Status(u16),
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the request failed: {0}")]
+    Failed(String),
+}
+
+/// Whether an address is one a partner's public endpoint may have.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let first = v6.segments()[0];
+            let nat64 = v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local, fc00::/7
+                || (first & 0xffc0) == 0xfe80 // link-local, fe80::/10
+                || v6.segments()[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible (deprecated)
+                || nat64
+                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+        }
+    }
+}
+
+fn is_public_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, ..] = v4.octets();
+    !(v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT, 100.64.0.0/10
+        || (a == 192 && b == 0) // IETF protocol assignments, 192.0.0.0/24 and more
+        || (a == 198 && (18..20).contains(&b)) // benchmarking, 198.18.0.0/15
+        || a >= 240) // reserved
+}
+
+/// GETs `url` under the rules above; returns the body.
+pub async fn fetch(url: &str, max_bytes: usize, timeout: Duration) -> Result<Vec<u8>, Refused> {
+    let parsed = url::Url::parse(url).map_err(|_| Refused::BadUrl)?;
+    if parsed.scheme() != "https" {
+        return Err(Refused::NotHttps);
+    }
+    let host = parsed.host_str().ok_or(Refused::BadUrl)?.to_string();
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::time::timeout(timeout, tokio::net::lookup_host((bare, port)))
+            .await
+            .map_err(|_| Refused::Unresolved)?
+            .map_err(|_| Refused::Unresolved)?
+            .collect(),
+    };
+    let Some(first) = addresses.first().copied() else {
+        return Err(Refused::Unresolved);
+    };
+    if let Some(bad) = addresses.iter().find(|a| !is_public(a.ip())) {
+        return Err(Refused::NotPublic(host, bad.ip()));
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .resolve(bare, first)
+        .build()
+        .map_err(|e| Refused::Failed(e.to_string()))?;
+    let mut response = client
+        .get(parsed)
+        .send()
+        .await
+        .map_err(|e| Refused::Failed(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(Refused::Status(response.status().as_u16()));
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > max_bytes as u64)
+    {
+        return Err(Refused::TooLarge(max_bytes));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Refused::Failed(e.to_string()))?
+    {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(Refused::TooLarge(max_bytes));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        match text.parse() {
+            Ok(ip) => ip,
+            Err(e) => panic!("{text}: {e}"),
+        }
+    }
+
+    #[test]
+    fn only_public_addresses_are_fetched_from() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "192.0.0.170",
+        ] {
+            assert!(!is_public(ip(private)), "{private}");
+        }
+        for public in ["8.8.8.8", "151.101.1.1", "2606:4700::1111"] {
+            assert!(is_public(ip(public)), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn loopback_private_and_metadata_targets_are_refused_before_connecting() {
+        let limit = 64 * 1024;
+        let wait = Duration::from_secs(2);
+        for url in [
+            "https://127.0.0.1/jwks",
+            "https://localhost:8443/jwks",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://[::1]/jwks",
+            "https://10.0.0.1/jwks",
+        ] {
+            assert!(
+                matches!(fetch(url, limit, wait).await, Err(Refused::NotPublic(..))),
+                "{url}"
+            );
+        }
+        assert!(matches!(
+            fetch("http://example.com/jwks", limit, wait).await,
+            Err(Refused::NotHttps)
+        ));
+    }
+}
