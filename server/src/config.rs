@@ -225,6 +225,17 @@ pub struct Config {
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// argon2id password hashes computed at once (each takes 19 MiB of memory).
+    /// Sign-ups and sign-ins beyond it wait up to 3 seconds, then get 429 with
+    /// `Retry-After`, so a burst cannot exhaust memory.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_PASSWORD_HASH_CONCURRENCY",
+        default_value_t = 4
+    )]
+    pub password_hash_concurrency: usize,
+
     /// Log format: `text` or `json`.
     #[arg(
         long,
@@ -344,6 +355,7 @@ impl Config {
         settings.evidence_store_url = self.evidence_store.clone();
         settings.evidence_max_bytes = self.evidence_max_mb.max(1) * 1024 * 1024;
         settings.trusted_proxies = self.trusted_proxies.clone();
+        settings.password_hash_concurrency = self.password_hash_concurrency;
         settings.mtls_partner_ca = self.mtls_client_ca.is_some() && self.mtls_addr.is_some();
         settings.mtls_public_url = match (&self.mtls_public_url, self.mtls_addr) {
             (Some(url), _) => Some(url.clone()),

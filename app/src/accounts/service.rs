@@ -46,6 +46,8 @@ pub struct SignedIn {
 /// verification link. The new user is signed in but can do nothing else until the
 /// address is verified.
 pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Result<SignedIn> {
+    // Anonymous and expensive (an argon2id hash): limited per address like sign-in.
+    throttle::check_address(state, &client.ip)?;
     let mut invalid = Invalid::new();
     let legal_name = invalid.check(
         "legal_name",

@@ -136,8 +136,52 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// argon2id with the crate's defaults (OWASP's m=19 MiB, t=2, p=1), off the runtime.
+/// A bound on concurrent argon2id computations: each takes 19 MiB, so unbounded
+/// concurrency (a burst of anonymous sign-ups) would take memory without bound. A
+/// caller waits up to `wait` for a slot, then gets 429 with `Retry-After`.
+pub struct HashLimiter {
+    slots: tokio::sync::Semaphore,
+    wait: std::time::Duration,
+}
+
+impl HashLimiter {
+    pub fn new(permits: usize, wait: std::time::Duration) -> Self {
+        Self {
+            slots: tokio::sync::Semaphore::new(permits.max(1)),
+            wait,
+        }
+    }
+
+    pub async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        match tokio::time::timeout(self.wait, self.slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(Error::TooManyRequests { retry_after: 5 }),
+        }
+    }
+}
+
+/// The process-wide limiter (the resource it guards is the machine's memory). Sized
+/// from `--password-hash-concurrency` at start-up.
+static HASHING: std::sync::OnceLock<HashLimiter> = std::sync::OnceLock::new();
+/// How long a request waits for a hashing slot before it is told to come back.
+const HASH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Sizes the hashing limit (the first call wins).
+pub fn set_hash_concurrency(permits: usize) {
+    let _ = HASHING.set(HashLimiter::new(permits, HASH_QUEUE_WAIT));
+}
+
+async fn hashing_slot() -> Result<tokio::sync::SemaphorePermit<'static>> {
+    HASHING
+        .get_or_init(|| HashLimiter::new(4, HASH_QUEUE_WAIT))
+        .slot()
+        .await
+}
+
+/// argon2id with the crate's defaults (OWASP's m=19 MiB, t=2, p=1), off the runtime,
+/// within the process-wide hashing limit.
 pub async fn hash_password(password: String) -> Result<String> {
+    let _slot = hashing_slot().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         Argon2::default()
@@ -149,8 +193,10 @@ pub async fn hash_password(password: String) -> Result<String> {
     .map_err(Error::internal)?
 }
 
-/// Verifies a password against a stored argon2 hash, off the runtime.
+/// Verifies a password against a stored argon2 hash, off the runtime, within the
+/// process-wide hashing limit.
 pub async fn verify_password(password: String, hash: String) -> Result<bool> {
+    let _slot = hashing_slot().await?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash).map_err(Error::internal)?;
         Ok(Argon2::default()
@@ -164,6 +210,19 @@ pub async fn verify_password(password: String, hash: String) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn hashing_is_bounded_and_saturation_is_a_429() {
+        let limiter = HashLimiter::new(1, std::time::Duration::from_millis(50));
+        let held = limiter.slot().await;
+        assert!(held.is_ok());
+        assert!(matches!(
+            limiter.slot().await,
+            Err(Error::TooManyRequests { retry_after: 5 })
+        ));
+        drop(held);
+        assert!(limiter.slot().await.is_ok(), "a freed slot is usable again");
+    }
 
     #[test]
     fn encryption_round_trips_and_detects_tampering() -> Result<()> {

@@ -48,6 +48,8 @@ pub struct Settings {
     /// Addresses of load balancers whose `X-Forwarded-For` / `Forwarded` headers are
     /// believed (none by default).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// argon2id computations allowed at once (each takes 19 MiB).
+    pub password_hash_concurrency: usize,
     /// Where onboarding evidence files are stored: `None` means the `evidence` folder
     /// in `data_dir`; otherwise an object-store URL (`s3://bucket/prefix`, with the
     /// `AWS_*` environment variables for credentials, region and endpoint).
@@ -87,6 +89,7 @@ impl Settings {
             mtls_public_url: None,
             mtls_partner_ca: false,
             trusted_proxies: Vec::new(),
+            password_hash_concurrency: 4,
             evidence_store_url: None,
             evidence_max_bytes: 10 * 1024 * 1024,
             production_audience: None,

@@ -67,6 +67,7 @@ impl AppState {
         let keys = Keys::load(settings.secret_key.as_deref(), &settings.data_dir)?;
         let per_minute =
             NonZeroU32::new(settings.signin_attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        crypto::set_hash_concurrency(settings.password_hash_concurrency);
         let dummy_password_hash = crypto::hash_password(crypto::random_token()).await?;
         let alg = crate::oauth::keys::parse_alg(&settings.signing_alg).ok_or_else(|| {
             Error::Internal(format!(
