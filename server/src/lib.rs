@@ -121,6 +121,9 @@ async fn oauth_maintenance(state: AppState) {
         if let Err(err) = app::oauth::replay::prune(&state.db, state.clock.now()).await {
             tracing::warn!(error = %err, "pruning used JWT ids failed");
         }
+        if let Err(err) = app::platform::csrf::flush_refusals(&state).await {
+            tracing::warn!(error = %err, "auditing repeated CSRF refusals failed");
+        }
         if let Err(err) = app::access_requests::service::escalate_overdue(&state).await {
             tracing::warn!(error = %err, "escalating overdue production requests failed");
         }

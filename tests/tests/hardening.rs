@@ -249,3 +249,50 @@ async fn item_4_control_characters_and_invalid_utf8_are_refused(server: TestServ
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 both!(item_4_control_characters_and_invalid_utf8_are_refused, demo);
+
+/// Item 10: forged anonymous posts cannot grow the audit trail at will: repeats from
+/// one source in a window become one summary event with their count.
+async fn item_10_repeated_refusals_are_aggregated(server: TestServer) {
+    let count = async |action: &str| -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = $1")
+            .bind(action)
+            .fetch_one(server.pool())
+            .await
+            .unwrap()
+    };
+    let before = count("security.csrf_refused").await;
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        let response = http
+            .post(format!("{}/signup", server.base))
+            .form(&[("legal_name", "Forged Ltd")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        count("security.csrf_refused").await - before,
+        1,
+        "one event now"
+    );
+    server
+        .state
+        .clock
+        .advance(app::platform::csrf::REFUSAL_WINDOW + 1);
+    assert_eq!(
+        app::platform::csrf::flush_refusals(&server.state)
+            .await
+            .unwrap(),
+        1
+    );
+    let details: String = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE action = 'security.csrf_refused_repeated' ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    let details: serde_json::Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(details["repeated"], 299, "the rest, counted: {details}");
+}
+both!(item_10_repeated_refusals_are_aggregated);

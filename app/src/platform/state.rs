@@ -26,6 +26,8 @@ pub struct Inner {
     /// Sign-in attempts per client address (password and second-factor steps).
     pub signin_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub metrics: Metrics,
+    /// Repeated CSRF refusals per source, aggregated before they reach the audit trail.
+    pub refusals: super::csrf::Refusals,
     /// A real argon2 hash of a random password, verified against when the account is
     /// unknown, so an unknown e-mail costs the same time as a wrong password.
     pub dummy_password_hash: String,
@@ -97,6 +99,7 @@ impl AppState {
             mail_wakeup: Notify::new(),
             signin_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             metrics: Metrics::new(),
+            refusals: Default::default(),
             dummy_password_hash,
             clock: Clock::default(),
             oauth,
