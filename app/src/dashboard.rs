@@ -16,6 +16,8 @@ pub struct Summary {
     pub users_total: i64,
     pub organisations: i64,
     pub audit_events: i64,
+    /// Request-log entries this instance lost (readiness evidence may be incomplete).
+    pub request_log_dropped: u64,
     /// The highest tier the organisation is approved for.
     pub approved_tier: Option<i64>,
     /// The organisation's latest application: id, tier, status label.
@@ -95,6 +97,7 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
             <section class="card">
                 <h2>"Audit trail"</h2>
                 <p>{format!("{} events recorded.", summary.audit_events)}</p>
+                {(summary.request_log_dropped > 0).then(|| view! { <p class="warning" id="request-log-dropped">{format!("{} request-log entries could not be written since this server started (see gatehouse_request_log_dropped_total). Sandbox readiness, which is judged on that log, may be understated.", summary.request_log_dropped)}</p> })}
                 <p><a href="/admin/audit">"Browse and export"</a></p>
             </section>
         }
@@ -196,6 +199,7 @@ pub async fn handler(
         )
         .await?;
         summary.audit_events = count("SELECT COUNT(*) FROM audit_events", None).await?;
+        summary.request_log_dropped = state.oauth.request_log.dropped();
     }
     Ok(ctx.render("Dashboard", page(user.role, summary)))
 }

@@ -296,3 +296,51 @@ async fn item_10_repeated_refusals_are_aggregated(server: TestServer) {
     assert_eq!(details["repeated"], 299, "the rest, counted: {details}");
 }
 both!(item_10_repeated_refusals_are_aggregated);
+
+/// Item 14: a request-log batch whose write fails is retried, and what is still lost
+/// is counted in a metric and shown to bank admins (readiness is judged on the log).
+async fn item_14_lost_request_log_entries_are_counted_and_shown(server: TestServer) {
+    let entry = app::sandbox::reqlog::Entry {
+        app_id: "app_that_does_not_exist".into(),
+        credential_id: None,
+        at: server.state.clock.now(),
+        method: "GET",
+        endpoint: "/sandbox/open-banking/v3.1/aisp/accounts".into(),
+        status: 200,
+        latency_us: 10,
+        error: None,
+    };
+    // The table is away (as in an outage) for every attempt: the entries are dropped
+    // and counted.
+    let rename = async |from: &str, to: &str| {
+        sqlx::query(&format!("ALTER TABLE {from} RENAME TO {to}"))
+            .execute(server.pool())
+            .await
+            .unwrap();
+    };
+    rename("request_log", "request_log_away").await;
+    app::sandbox::reqlog::write_with_retries(
+        &server.state.db,
+        &[entry.clone(), entry],
+        &server.state.metrics.request_log_dropped,
+    )
+    .await;
+    rename("request_log_away", "request_log").await;
+    assert_eq!(server.state.oauth.request_log.dropped(), 2);
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gatehouse_request_log_dropped_total 2"),
+        "{metrics}"
+    );
+    let admin = server.demo_staff("admin@bank.example.com", 0).await;
+    let (_, dashboard) = admin.text("/dashboard").await;
+    assert!(
+        dashboard.contains("request-log-dropped") && dashboard.contains("2 request-log entries")
+    );
+}
+both!(item_14_lost_request_log_entries_are_counted_and_shown, demo);

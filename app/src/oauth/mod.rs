@@ -74,13 +74,14 @@ impl Runtime {
         production: Arc<keys::KeyRing>,
         db: Db,
         cache_ttl: std::time::Duration,
+        request_log_dropped: prometheus_client::metrics::counter::Counter,
     ) -> Self {
         Self {
             keys: RwLock::new(ring),
             production_keys: RwLock::new(production),
             limiters: limits::ClientLimiters::default(),
             cache: Arc::new(cache::StateCache::new(cache_ttl)),
-            request_log: RequestLog::start(db),
+            request_log: RequestLog::start(db, request_log_dropped),
             remote_keys: Mutex::new(HashMap::new()),
         }
     }

@@ -33,6 +33,8 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
+    /// Request-log entries lost (queue full, or a batch that failed every retry).
+    pub request_log_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -58,10 +60,17 @@ impl Metrics {
             "HTTP request latency",
             latency.clone(),
         );
+        let request_log_dropped = Counter::default();
+        registry.register(
+            "gatehouse_request_log_dropped",
+            "Request-log entries lost: the queue was full, or a batch failed every retry",
+            request_log_dropped.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
             latency,
+            request_log_dropped,
         }
     }
 

@@ -81,11 +81,13 @@ impl AppState {
             crate::oauth::keys::ensure(&db, &keys, "sandbox", alg, super::time::now()).await?;
         let production =
             crate::oauth::keys::ensure(&db, &keys, "production", alg, super::time::now()).await?;
+        let metrics = Metrics::new();
         let oauth = crate::oauth::Runtime::new(
             ring,
             production,
             db.clone(),
             std::time::Duration::from_millis(settings.state_cache_ms),
+            metrics.request_log_dropped.clone(),
         );
         if db.backend == super::db::Backend::Postgres {
             crate::oauth::cache::share_changes(oauth.cache.clone(), db.clone());
@@ -98,7 +100,7 @@ impl AppState {
             sessions,
             mail_wakeup: Notify::new(),
             signin_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
-            metrics: Metrics::new(),
+            metrics,
             refusals: Default::default(),
             dummy_password_hash,
             clock: Clock::default(),

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use sqlx::Row;
 use tokio::sync::mpsc;
@@ -30,6 +31,9 @@ pub struct Entry {
 #[derive(Clone)]
 pub struct RequestLog {
     sender: mpsc::Sender<Entry>,
+    /// Entries lost: exported as `gatehouse_request_log_dropped_total` and shown to
+    /// bank admins, because readiness is judged on this log.
+    dropped: Counter,
 }
 
 /// Entries waiting to be written; beyond this, new entries are dropped (and counted
@@ -37,28 +41,56 @@ pub struct RequestLog {
 const QUEUE: usize = 50_000;
 const BATCH: usize = 2_000;
 
+/// Attempts at writing one batch before its entries count as dropped.
+const WRITE_ATTEMPTS: u32 = 4;
+
 impl RequestLog {
     /// Starts the writer task on the current runtime.
-    pub fn start(db: Db) -> Self {
+    pub fn start(db: Db, dropped: Counter) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(db, receiver));
-        Self { sender }
+        tokio::spawn(writer(db, receiver, dropped.clone()));
+        Self { sender, dropped }
     }
 
     pub fn record(&self, entry: Entry) {
         if self.sender.try_send(entry).is_err() {
+            self.dropped.inc();
             tracing::warn!("request log queue full: an entry was dropped");
         }
     }
+
+    /// Entries lost since this instance started.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.get()
+    }
 }
 
-async fn writer(db: Db, mut receiver: mpsc::Receiver<Entry>) {
+async fn writer(db: Db, mut receiver: mpsc::Receiver<Entry>, dropped: Counter) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        if let Err(err) = write_batch(&db, &batch).await {
-            tracing::error!(error = %err, entries = batch.len(), "could not write the request log");
-        }
+        write_with_retries(&db, &batch, &dropped).await;
         batch.clear();
+    }
+}
+
+/// Writes a batch, retrying a failed write (a busy database, a lost connection) with
+/// back-off; only a batch that fails every attempt is dropped, and counted.
+pub async fn write_with_retries(db: &Db, batch: &[Entry], dropped: &Counter) {
+    for attempt in 1..=WRITE_ATTEMPTS {
+        match write_batch(db, batch).await {
+            Ok(()) => return,
+            Err(err) if attempt < WRITE_ATTEMPTS => {
+                tracing::warn!(error = %err, attempt, entries = batch.len(), "request log write failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    100 * 4u64.pow(attempt - 1),
+                ))
+                .await;
+            }
+            Err(err) => {
+                dropped.inc_by(batch.len() as u64);
+                tracing::error!(error = %err, entries = batch.len(), "could not write the request log: entries dropped");
+            }
+        }
     }
 }
 
