@@ -53,6 +53,14 @@ impl Datasets {
         Ok(dataset)
     }
 
+    /// Forgets every cached dataset, as a restart does (each is generated again from
+    /// its seed on next use).
+    pub fn forget_all(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+    }
+
     /// Gives the organisation a new seed; returns it.
     pub async fn reset(
         &self,

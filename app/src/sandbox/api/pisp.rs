@@ -351,6 +351,13 @@ async fn create_payment(
         .ok_or_else(|| ObError::field_missing("Risk"))?;
     let intent = authorised(&state, &bearer, &consent_id).await?;
     let at = now(&state).unix_timestamp();
+    // The dataset is loaded (and, after a restart or an eviction, its row written)
+    // before the transaction takes SQLite's write lock: loading it inside would wait,
+    // on another pooled connection, for the lock this request holds (issue 18 item 7).
+    state
+        .datasets
+        .for_org(&state.db, &bearer.org_id, at)
+        .await?;
     let mut tx = state.db.begin().await?;
     if let Some(replay) = idempotency::claim(
         &mut tx,
