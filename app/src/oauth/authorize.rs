@@ -464,11 +464,7 @@ pub async fn consent_submit(
                     .bind(&request.app_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let actor = Actor {
-                kind: "customer".into(),
-                id: Some(customer.username.into()),
-                label: Some(format!("{} (sandbox test customer)", customer.display_name)),
-            };
+            let actor = customer_actor(customer);
             audit::record(
                 &mut tx,
                 Event::new(actor, "sandbox.consent_refused")
@@ -586,11 +582,7 @@ async fn grant(
     .bind(now + CODE_LIFETIME)
     .execute(&mut *tx)
     .await?;
-    let actor = Actor {
-        kind: "customer".into(),
-        id: Some(customer.username.into()),
-        label: Some(format!("{} (sandbox test customer)", customer.display_name)),
-    };
+    let actor = customer_actor(customer);
     audit::record(
         &mut tx,
         Event::new(actor, "sandbox.consent_granted")
@@ -603,4 +595,13 @@ async fn grant(
     tx.commit().await?;
     state.oauth.cache.changed();
     Ok(code)
+}
+
+/// The audit actor of a sandbox test customer.
+fn customer_actor(customer: &TestCustomer) -> Actor {
+    Actor {
+        kind: "customer".into(),
+        id: Some(customer.username.into()),
+        label: Some(format!("{} (sandbox test customer)", customer.display_name)),
+    }
 }
