@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(sessions);
 
-    Router::new()
+    let app = Router::new()
         .merge(ops::routes())
         .merge(oauth::api_routes())
         .merge(sandbox::api::routes(state.clone()))
@@ -64,10 +64,15 @@ pub fn router(state: AppState) -> Router {
                     tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(from_fn_with_state(state.clone(), headers::security_headers))
-                .layer(from_fn_with_state(state.clone(), proxy::client_address)),
-        )
-        .with_state(state)
+                .layer(from_fn_with_state(state.clone(), headers::security_headers)),
+        );
+    // Without trusted proxies (the default) the peer address is the client: no layer.
+    let app = if state.settings.trusted_proxies.is_empty() {
+        app
+    } else {
+        app.layer(from_fn_with_state(state.clone(), proxy::client_address))
+    };
+    app.with_state(state)
 }
 
 async fn not_found(ctx: Ctx) -> Response {
