@@ -38,8 +38,11 @@ impl<W: Write> SafeCsvWriter<W> {
         self.inner.flush()
     }
 
-    pub fn into_inner(self) -> Result<W, csv::IntoInnerError<csv::Writer<W>>> {
-        self.inner.into_inner()
+    /// Flushes and returns the output.
+    pub fn into_inner(self) -> std::io::Result<W> {
+        self.inner
+            .into_inner()
+            .map_err(|e| std::io::Error::other(e.error().to_string()))
     }
 }
 

@@ -90,7 +90,8 @@ pub fn password(value: &str, context: &[&str]) -> Result<(), &'static str> {
 /// makes up half the password.
 fn is_patterned(chars: &[char]) -> bool {
     let n = chars.len();
-    let periodic = (1..=n / 2).any(|p| n % p == 0 && (p..n).all(|i| chars[i] == chars[i - p]));
+    let periodic =
+        (1..=n / 2).any(|p| n.is_multiple_of(p) && (p..n).all(|i| chars[i] == chars[i - p]));
     let step = |a: char, b: char| -> i64 {
         let (a, b) = (a as i64, b as i64);
         let d = b - a;

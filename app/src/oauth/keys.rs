@@ -334,6 +334,46 @@ pub async fn ensure(
     Ok(Arc::new(load(db, keys, issuer).await?))
 }
 
+/// Whether a partner's public key is strong enough to authenticate a client (FAPI 2.0
+/// Security Profile §5.4.1: RSA keys of at least 2048 bits, elliptic-curve keys of at
+/// least 160 bits). Gatehouse verifies client assertions with ES256, PS256/RS256 or
+/// EdDSA only, so EC keys must be on P-256 (the only curve ES256 can verify) and OKP
+/// keys Ed25519.
+pub fn check_client_key(jwk: &jsonwebtoken::jwk::Jwk) -> Result<(), String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
+    match &jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Ok(()),
+        AlgorithmParameters::EllipticCurve(_) => {
+            Err("EC keys must be on the P-256 curve (the only curve ES256 verifies).".into())
+        }
+        AlgorithmParameters::RSA(rsa) => {
+            let modulus = URL_SAFE_NO_PAD
+                .decode(rsa.n.trim_end_matches('='))
+                .map_err(|_| "The RSA modulus is not base64url.".to_string())?;
+            let significant = modulus.iter().skip_while(|b| **b == 0).count();
+            let bits = significant * 8
+                - modulus
+                    .iter()
+                    .find(|b| **b != 0)
+                    .map_or(0, |b| b.leading_zeros() as usize);
+            if bits >= 2048 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "RSA keys must have at least 2048 bits (this one has {bits})."
+                ))
+            }
+        }
+        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => Ok(()),
+        AlgorithmParameters::OctetKeyPair(_) => Err("OKP keys must be Ed25519.".into()),
+        AlgorithmParameters::OctetKey(_) => {
+            Err("Symmetric keys cannot authenticate a client.".into())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,45 +427,5 @@ mod tests {
             assert_eq!(thumbprint(&generated.jwk)?.len(), 43);
         }
         Ok(())
-    }
-}
-
-/// Whether a partner's public key is strong enough to authenticate a client (FAPI 2.0
-/// Security Profile §5.4.1: RSA keys of at least 2048 bits, elliptic-curve keys of at
-/// least 160 bits). Gatehouse verifies client assertions with ES256, PS256/RS256 or
-/// EdDSA only, so EC keys must be on P-256 (the only curve ES256 can verify) and OKP
-/// keys Ed25519.
-pub fn check_client_key(jwk: &jsonwebtoken::jwk::Jwk) -> Result<(), String> {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
-    match &jwk.algorithm {
-        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Ok(()),
-        AlgorithmParameters::EllipticCurve(_) => {
-            Err("EC keys must be on the P-256 curve (the only curve ES256 verifies).".into())
-        }
-        AlgorithmParameters::RSA(rsa) => {
-            let modulus = URL_SAFE_NO_PAD
-                .decode(rsa.n.trim_end_matches('='))
-                .map_err(|_| "The RSA modulus is not base64url.".to_string())?;
-            let significant = modulus.iter().skip_while(|b| **b == 0).count();
-            let bits = significant * 8
-                - modulus
-                    .iter()
-                    .find(|b| **b != 0)
-                    .map_or(0, |b| b.leading_zeros() as usize);
-            if bits >= 2048 {
-                Ok(())
-            } else {
-                Err(format!(
-                    "RSA keys must have at least 2048 bits (this one has {bits})."
-                ))
-            }
-        }
-        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => Ok(()),
-        AlgorithmParameters::OctetKeyPair(_) => Err("OKP keys must be Ed25519.".into()),
-        AlgorithmParameters::OctetKey(_) => {
-            Err("Symmetric keys cannot authenticate a client.".into())
-        }
     }
 }

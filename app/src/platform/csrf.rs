@@ -176,7 +176,7 @@ fn bad_text(refused: &text_input::Refused, json: bool) -> Response {
     }
     let page = ui::MessagePage::new(
         "Some text could not be accepted",
-        &format!("{message} Go back, correct it and send the form again. Nothing was saved."),
+        format!("{message} Go back, correct it and send the form again. Nothing was saved."),
     );
     (
         StatusCode::UNPROCESSABLE_ENTITY,
