@@ -65,9 +65,23 @@ impl RequestLog {
     }
 }
 
+/// How long the writer lingers for more entries after the first of a batch: with
+/// `synchronous = FULL` every commit is a disk sync, so fewer, fuller batches keep the
+/// hot paths' throughput (BENCHMARKS.md); an entry reaches the table within this.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
+
 async fn writer(db: Db, mut receiver: mpsc::Receiver<Entry>, dropped: Counter) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        if batch.len() < BATCH {
+            tokio::time::sleep(LINGER).await;
+            while batch.len() < BATCH {
+                match receiver.try_recv() {
+                    Ok(entry) => batch.push(entry),
+                    Err(_) => break,
+                }
+            }
+        }
         write_with_retries(&db, &batch, &dropped).await;
         batch.clear();
     }
