@@ -334,6 +334,22 @@ pub async fn check_and_record(db: &crate::platform::db::Db, now: i64) -> Result<
     Ok(verdict)
 }
 
+/// `check_and_record` unless any instance sharing the database ran it within
+/// `interval` seconds: the full check reads every event, and several instances need
+/// not each do it. Returns the verdict when it ran.
+pub async fn check_if_due(
+    db: &crate::platform::db::Db,
+    now: i64,
+    interval: i64,
+) -> Result<Option<Verdict>> {
+    if let Some((at, _, _)) = last_check(&db.pool).await? {
+        if now - at < interval {
+            return Ok(None);
+        }
+    }
+    check_and_record(db, now).await.map(Some)
+}
+
 /// The last background check: (when, what it found), if one ran.
 pub async fn last_check<'e, E>(db: E) -> Result<Option<(i64, bool, String)>>
 where

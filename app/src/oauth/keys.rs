@@ -250,11 +250,8 @@ pub async fn retire(
     now: i64,
 ) -> Result<Retired> {
     let ring = load(db, keys, issuer).await?;
-    if ring.find(kid).is_none() {
-        return Err(Error::NotFound);
-    }
+    let alg = ring.find(kid).ok_or(Error::NotFound)?.alg;
     let was_signing = ring.signing(now).is_some_and(|k| k.kid == kid);
-    let alg = ring.find(kid).map(|k| k.alg).unwrap_or(Algorithm::ES256);
     let mut tx = db.begin().await?;
     let retired = sqlx::query(
         "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND issuer = $3 AND retired_at IS NULL",
@@ -284,6 +281,17 @@ pub async fn retire(
         None
     };
     Ok(Retired { replacement })
+}
+
+/// The ids of `issuer`'s usable keys, in `load`'s order: a cheap way to learn whether
+/// the ring changed (rows are only ever added or retired).
+pub async fn kids(db: &Db, issuer: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT kid FROM signing_keys WHERE issuer = $1 AND retired_at IS NULL ORDER BY active_from, created_at",
+    )
+    .bind(issuer)
+    .fetch_all(&db.pool)
+    .await?)
 }
 
 /// Loads every key of `issuer`, oldest first.

@@ -123,9 +123,9 @@ pub async fn jwks(State(state): State<AppState>, issuer: Issuer) -> Response {
 /// Relying parties may cache both for five minutes; a new signing key is published
 /// longer than that before it signs (see `keys.rs`).
 fn with_cache(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    let value = format!("public, max-age={}", super::keys::JWKS_CACHE_SECONDS);
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
     response
 }

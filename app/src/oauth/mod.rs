@@ -127,19 +127,22 @@ impl Runtime {
     }
 }
 
-/// Reloads the signing keys from the database (a key rotated by the CLI is picked up
-/// here; the maintenance job calls this every minute).
+/// Reloads the signing keys from the database when they changed (a key rotated or
+/// retired by the CLI or another instance is picked up here; the server calls this
+/// every `keys::RELOAD_SECONDS`).
 pub async fn reload_keys(state: &AppState) -> Result<()> {
     for issuer in Issuer::ALL {
-        let ring = keys::load(&state.db, &state.keys, issuer.name()).await?;
-        let kids =
-            |ring: &keys::KeyRing| ring.all().iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
-        let changed = kids(&ring) != kids(&state.oauth.key_ring(issuer));
-        state.oauth.replace_keys(issuer, ring);
-        if changed {
-            // A retired key's signatures must not stay remembered as verified.
-            state.oauth.cache.forget();
+        // Only the key ids are read every few seconds; the keys themselves (decrypted
+        // private halves) are loaded when the set changed.
+        let stored = keys::kids(&state.db, issuer.name()).await?;
+        let current = state.oauth.key_ring(issuer);
+        if current.all().iter().map(|k| &k.kid).eq(stored.iter()) {
+            continue;
         }
+        let ring = keys::load(&state.db, &state.keys, issuer.name()).await?;
+        state.oauth.replace_keys(issuer, ring);
+        // A retired key's signatures must not stay remembered as verified.
+        state.oauth.cache.forget();
     }
     Ok(())
 }

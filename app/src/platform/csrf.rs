@@ -7,8 +7,6 @@
 use std::collections::HashMap;
 
 use axum::body::{to_bytes, Body};
-
-use super::text_input;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
@@ -18,6 +16,7 @@ use tower_sessions::Session;
 use super::context::{keys, ClientInfo};
 use super::crypto::ct_eq;
 use super::state::AppState;
+use super::text_input;
 use crate::ui;
 
 /// Larger form bodies are refused before they are parsed (uploads come later with their own limit).
@@ -106,8 +105,7 @@ async fn check(state: &AppState, request: Request, next: Next) -> Result<Respons
         .to_string();
     let is_form = content_type.starts_with("application/x-www-form-urlencoded");
     if content_type.starts_with("multipart/form-data") {
-        let (parts, body) = request.into_parts();
-        let Ok(bytes) = to_bytes(body, upload_limit(&state.settings)).await else {
+        let Some((parts, bytes)) = buffered(request, upload_limit(&state.settings)).await else {
             return Ok(too_large());
         };
         let sent = multipart_token(&content_type, &bytes).await;
@@ -129,10 +127,8 @@ async fn check(state: &AppState, request: Request, next: Next) -> Result<Respons
         if !content_type.starts_with("application/json") {
             return Ok(next.run(request).await);
         }
-        let (parts, body) = request.into_parts();
-        let bytes = match to_bytes(body, FORM_BODY_LIMIT).await {
-            Ok(bytes) => bytes,
-            Err(_) => return Ok(too_large()),
+        let Some((parts, bytes)) = buffered(request, FORM_BODY_LIMIT).await else {
+            return Ok(too_large());
         };
         if let Err(refused) = text_input::check_json(&bytes) {
             return Ok(bad_text(&refused, true));
@@ -141,10 +137,8 @@ async fn check(state: &AppState, request: Request, next: Next) -> Result<Respons
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await);
     }
-    let (parts, body) = request.into_parts();
-    let bytes = match to_bytes(body, FORM_BODY_LIMIT).await {
-        Ok(bytes) => bytes,
-        Err(_) => return Ok(too_large()),
+    let Some((parts, bytes)) = buffered(request, FORM_BODY_LIMIT).await else {
+        return Ok(too_large());
     };
     let sent = url::form_urlencoded::parse(&bytes)
         .find(|(k, _)| k == FIELD)
@@ -158,6 +152,16 @@ async fn check(state: &AppState, request: Request, next: Next) -> Result<Respons
     Ok(next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await)
+}
+
+/// The request's head and its body read into memory, at most `limit` bytes (`None`
+/// when larger), so the body can be checked before the handler reads it again.
+async fn buffered(
+    request: Request,
+    limit: usize,
+) -> Option<(axum::http::request::Parts, axum::body::Bytes)> {
+    let (parts, body) = request.into_parts();
+    to_bytes(body, limit).await.ok().map(|bytes| (parts, bytes))
 }
 
 /// 422 for a body whose text no field accepts; nothing reached a handler, so
