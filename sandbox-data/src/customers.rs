@@ -9,7 +9,12 @@ use crate::persona::Persona;
 pub struct TestCustomer {
     pub username: &'static str,
     pub password: &'static str,
+    /// The customer's name everywhere: the party (`/party`), the account holder, the
+    /// docs and the consent page.
     pub display_name: &'static str,
+    /// Where the account records disagree with the customer (the KYC-mismatch
+    /// persona): the name the account's party (`/accounts/{id}/party`) carries.
+    pub records_name: Option<&'static str>,
     /// The persona's archetype, what a developer tests with it.
     pub summary: &'static str,
     pub persona: Persona,
@@ -20,6 +25,7 @@ pub const TEST_CUSTOMERS: &[TestCustomer] = &[
         username: "mia.salaried",
         password: "sandbox-mia-2026",
         display_name: "Mia Thornbury",
+        records_name: None,
         summary: "Salaried professional: monthly salary, mortgage, regular bills",
         persona: Persona::Salaried,
     },
@@ -27,6 +33,7 @@ pub const TEST_CUSTOMERS: &[TestCustomer] = &[
         username: "theo.student",
         password: "sandbox-theo-2026",
         display_name: "Theo Brackenridge",
+        records_name: None,
         summary: "Student with an arranged overdraft and small irregular spending",
         persona: Persona::Student,
     },
@@ -34,6 +41,7 @@ pub const TEST_CUSTOMERS: &[TestCustomer] = &[
         username: "priya.gig",
         password: "sandbox-priya-2026",
         display_name: "Priya Vellacott",
+        records_name: None,
         summary: "Gig worker with irregular income from several platforms",
         persona: Persona::GigWorker,
     },
@@ -41,6 +49,7 @@ pub const TEST_CUSTOMERS: &[TestCustomer] = &[
         username: "arthur.pension",
         password: "sandbox-arthur-2026",
         display_name: "Arthur Quenby",
+        records_name: None,
         summary: "Pensioner: pension payments, savings, few card payments",
         persona: Persona::Pensioner,
     },
@@ -48,6 +57,7 @@ pub const TEST_CUSTOMERS: &[TestCustomer] = &[
         username: "hollow.oak",
         password: "sandbox-hollowoak-2026",
         display_name: "Hollow Oak Bakery Ltd",
+        records_name: None,
         summary: "Small business with high transaction volume",
         persona: Persona::SmallBusiness,
     },
@@ -55,6 +65,7 @@ pub const TEST_CUSTOMERS: &[TestCustomer] = &[
         username: "lena.traveller",
         password: "sandbox-lena-2026",
         display_name: "Lena Marchetti-Wynn",
+        records_name: None,
         summary: "Multi-currency traveller: EUR and USD accounts, FX spending",
         persona: Persona::Traveller,
     },
@@ -62,6 +73,7 @@ pub const TEST_CUSTOMERS: &[TestCustomer] = &[
         username: "gus.dormant",
         password: "sandbox-gus-2026",
         display_name: "Gus Pemberly",
+        records_name: None,
         summary: "Dormant account: no activity for over a year",
         persona: Persona::Dormant,
     },
@@ -69,7 +81,8 @@ pub const TEST_CUSTOMERS: &[TestCustomer] = &[
         username: "sam.mismatch",
         password: "sandbox-sam-2026",
         display_name: "Sam Okonkwo-Reyes",
-        summary: "KYC mismatch: party details disagree across records (negative-path testing)",
+        records_name: Some("Samuel Okonkow Reyes"),
+        summary: "KYC mismatch: the account records name Samuel Okonkow Reyes, with another date of birth and postcode (negative-path testing)",
         persona: Persona::KycMismatch,
     },
 ];

@@ -35,7 +35,7 @@ impl Dataset {
     pub fn generate(seed: u64) -> Dataset {
         let customers = customers::TEST_CUSTOMERS
             .iter()
-            .map(|c| persona::build(seed, c.persona, c.username))
+            .map(|c| persona::build(seed, c))
             .collect();
         Dataset {
             seed,

@@ -3,6 +3,7 @@
 //! behaviour. A persona's data comes only from the dataset seed, so a partner's
 //! sandbox is the same every time it is read until it is reset with a new seed.
 
+use crate::customers::TestCustomer;
 use fake::faker::address::raw::{CityName, StreetName};
 use fake::faker::company::raw::CompanyName;
 use fake::faker::name::raw::{FirstName, LastName};
@@ -70,16 +71,17 @@ impl Persona {
 }
 
 /// Builds one persona's customer.
-pub fn build(seed: u64, persona: Persona, username: &'static str) -> Customer {
+pub fn build(seed: u64, customer: &TestCustomer) -> Customer {
+    let (persona, username) = (customer.persona, customer.username);
     let mut b = Builder {
         seed,
         persona,
         rng: rng::stream(&[seed, persona.index(), 0xC057]),
         accounts: Vec::new(),
     };
-    let party = b.party();
-    let account_party = if persona == Persona::KycMismatch {
-        b.mismatched(&party)
+    let party = b.party(customer.display_name);
+    let account_party = if let Some(records_name) = customer.records_name {
+        b.mismatched(&party, records_name)
     } else {
         party.clone()
     };
@@ -157,15 +159,18 @@ impl Builder {
         }
     }
 
-    fn party(&mut self) -> Party {
+    /// The customer's party, under the name the docs and consent pages show.
+    fn party(&mut self, display_name: &str) -> Party {
         let business = self.persona == Persona::SmallBusiness;
-        let (first, last) = self.name();
-        let (name, legal) = if business {
-            let trading = format!("{last} & {} Bakery", self.name().1);
-            (trading.clone(), format!("{trading} Ltd"))
-        } else {
-            (format!("{first} {last}"), format!("{first} {last}"))
-        };
+        // The draws a generated name took, so the rest of the dataset stays the same.
+        self.name();
+        if business {
+            self.name();
+        }
+        let (first, last) = display_name
+            .split_once(' ')
+            .unwrap_or((display_name, display_name));
+        let (name, legal) = (display_name.to_string(), display_name.to_string());
         let age_years = match self.persona {
             Persona::Student => self.rng.random_range(18..=23),
             Persona::Pensioner => self.rng.random_range(67..=84),
@@ -203,11 +208,13 @@ impl Builder {
 
     /// The same customer as the account records have them, wrongly: another surname
     /// spelling, a date of birth years off, another postcode.
-    fn mismatched(&mut self, party: &Party) -> Party {
+    fn mismatched(&mut self, party: &Party, records_name: &str) -> Party {
         let mut other = party.clone();
-        let (_, surname) = self.name();
-        let first = party.name.split(' ').next().unwrap_or_default().to_string();
-        other.name = format!("{first} {surname}");
+        self.name();
+        let (first, surname) = records_name
+            .split_once(' ')
+            .unwrap_or((records_name, records_name));
+        other.name = records_name.to_string();
         other.full_legal_name = other.name.clone();
         other.date_of_birth = party
             .date_of_birth
@@ -215,8 +222,8 @@ impl Builder {
         other.address = self.address();
         other.email = format!(
             "{}.{}@example.com",
-            Builder::slug(&first),
-            Builder::slug(&surname)
+            Builder::slug(first),
+            Builder::slug(surname)
         );
         other
     }

@@ -8,6 +8,7 @@ mod audit;
 mod browser;
 mod browser_onboarding;
 mod browser_production;
+mod conformance;
 mod hardening;
 mod integrity;
 mod mail;

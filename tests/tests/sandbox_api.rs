@@ -16,16 +16,16 @@ use crate::sandbox_helpers::*;
 pub const BASE: &str = "/sandbox/open-banking/v3.1";
 
 /// The specification's OpenAPI files, copied unmodified from `../shared/specs`.
-const SPECS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/obie-v3.1.11");
+const SPECS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/obie-v3.1.11");
 
 fn load(file: &str) -> Value {
     let text = std::fs::read_to_string(format!("{SPECS}/{file}"))
-        .expect("the OBIE specification is in tests/specs");
+        .expect("the OBIE specification is in specs/");
     serde_json::from_str(&text).unwrap()
 }
 
-static AIS: LazyLock<Value> = LazyLock::new(|| load("account-info-openapi.json"));
-static PIS: LazyLock<Value> = LazyLock::new(|| load("payment-initiation-openapi.json"));
+pub static AIS: LazyLock<Value> = LazyLock::new(|| load("account-info-openapi.json"));
+pub static PIS: LazyLock<Value> = LazyLock::new(|| load("payment-initiation-openapi.json"));
 
 /// Validates `body` against the schema of the named response in the specification
 /// (`200AccountsRead`, `403Error`, …); panics with every violation.
@@ -763,6 +763,7 @@ async fn bad_requests_are_refused_and_write_nothing(server: TestServer) {
             server.base
         ))
         .bearer_auth(&cc)
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
@@ -853,7 +854,13 @@ async fn bad_requests_are_refused_and_write_nothing(server: TestServer) {
         let answer = api
             .get(&format!("/aisp/accounts/{id}/balances"), &token)
             .await;
-        check(&answer, StatusCode::NOT_FOUND, "UK.OBIE.Resource.NotFound");
+        // The specification lists no 404 for balances: an account outside the
+        // consent is a 403, the same for every such id.
+        check(
+            &answer,
+            StatusCode::FORBIDDEN,
+            "UK.OBIE.Resource.ConsentMismatch",
+        );
         assert!(
             !answer.body.to_string().contains("Amount"),
             "nothing leaked"
@@ -1049,7 +1056,14 @@ async fn consents_stay_in_their_organisation(server: TestServer) {
                 &[],
             )
             .await;
-        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method}");
+        // The specification lists no 404 here: another app's consent is the same
+        // 400 as one that does not exist.
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{method}");
+        assert_eq!(
+            answer.body["Errors"][0]["ErrorCode"], "UK.OBIE.Resource.NotFound",
+            "{method}"
+        );
+        assert_error_schema(&answer.body);
     }
     let read = api
         .get(&format!("/aisp/account-access-consents/{intent}"), &cc)

@@ -1,29 +1,32 @@
 //! Account information (AISP): the accounts a customer authorised, with the fields
-//! the consent's permissions allow. An account id outside the consent, or another
-//! organisation's, is not found (404), and nothing about it is revealed.
+//! the consent's permissions allow. An account id outside the consent (another
+//! customer's, another organisation's, or none at all) is a 403
+//! `UK.OBIE.Resource.ConsentMismatch`, the same answer whatever the id, so nothing
+//! about it is revealed; the specification lists no 404 for the mandatory account
+//! endpoints, and keeps 404 for an endpoint an ASPSP does not offer. A statement id
+//! the account does not have is a 400 `UK.OBIE.Resource.NotFound` (the Read/Write
+//! API's "400 (Bad Request) v 404 (Not Found)" rule).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use sandbox_data::model::{Account, Customer};
-use sandbox_data::{Cursor, Dataset, Entry, External};
-use serde::Serialize;
+use sandbox_data::{Dataset, External};
 use serde_json::{json, Value};
 use sqlx::Row;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::consents::{self, Intent, ACCOUNT_ACCESS};
+use super::envelope::ObQuery;
 use super::error::{ObError, ObResult};
 use super::obie;
+use super::transactions::{self, asked_range, Asked};
 use super::{now, Bearer, BASE};
 use crate::platform::state::AppState;
-
-/// Transactions per page (`Links.Next` continues).
-pub const PAGE_SIZE: usize = 100;
 
 pub fn routes() -> Router<AppState> {
     let p = |path: &str| format!("{BASE}/aisp{path}");
@@ -34,9 +37,9 @@ pub fn routes() -> Router<AppState> {
         .route(&p("/balances"), get(all_balances))
         .route(
             &p("/accounts/{account_id}/transactions"),
-            get(account_transactions),
+            get(transactions::account_transactions),
         )
-        .route(&p("/transactions"), get(all_transactions))
+        .route(&p("/transactions"), get(transactions::all_transactions))
         .route(
             &p("/accounts/{account_id}/beneficiaries"),
             get(account_list),
@@ -64,7 +67,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             &p("/accounts/{account_id}/statements/{statement_id}/transactions"),
-            get(statement_transactions),
+            get(transactions::statement_transactions),
         )
         .route(&p("/beneficiaries"), get(all_list))
         .route(&p("/direct-debits"), get(all_list))
@@ -77,15 +80,15 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// An authorised account-access consent and the customer's data it opens.
-struct Reading {
-    intent: Intent,
+pub struct Reading {
+    pub intent: Intent,
     dataset: Arc<Dataset>,
     customer: usize,
-    now: OffsetDateTime,
+    pub now: OffsetDateTime,
 }
 
 impl Reading {
-    async fn start(state: &AppState, bearer: &Bearer, any_of: &[&str]) -> ObResult<Self> {
+    pub async fn start(state: &AppState, bearer: &Bearer, any_of: &[&str]) -> ObResult<Self> {
         bearer.require_scope("accounts")?;
         let intent = consents::of_grant(state, bearer, ACCOUNT_ACCESS).await?;
         let now = now(state);
@@ -138,15 +141,39 @@ impl Reading {
         &self.dataset.customers[self.customer]
     }
 
-    fn accounts(&self) -> Vec<&Account> {
+    pub fn accounts(&self) -> Vec<&Account> {
         obie::consented(self.customer(), &self.intent)
     }
 
-    fn account(&self, id: &str) -> ObResult<&Account> {
+    pub fn account(&self, id: &str) -> ObResult<&Account> {
         self.accounts()
             .into_iter()
             .find(|a| a.id == id)
-            .ok_or_else(|| ObError::not_found("The account"))
+            .ok_or_else(|| {
+                ObError::forbidden(
+                    "UK.OBIE.Resource.ConsentMismatch",
+                    "The account is not one the customer authorised for this consent.",
+                )
+                .at("AccountId")
+            })
+    }
+
+    /// One of the account's monthly statements, by id.
+    pub fn statement_period(
+        &self,
+        account: &Account,
+        statement_id: &str,
+    ) -> ObResult<(String, Date, Date)> {
+        obie::statement_periods(account, self.today())
+            .into_iter()
+            .find(|p| p.0 == statement_id)
+            .ok_or_else(|| {
+                ObError::bad_request(
+                    "UK.OBIE.Resource.NotFound",
+                    "The account has no statement with this StatementId.",
+                )
+                .at("StatementId")
+            })
     }
 
     fn today(&self) -> Date {
@@ -319,279 +346,41 @@ async fn all_balances(
     .into_response())
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct Range {
-    from_booking_date_time: Option<String>,
-    to_booking_date_time: Option<String>,
-    page: Option<String>,
-}
-
-fn date_time(text: &Option<String>, name: &str) -> ObResult<Option<OffsetDateTime>> {
-    match text {
-        None => Ok(None),
-        Some(text) => obie::parse_time(text).map(Some).ok_or_else(|| {
-            ObError::bad_request(
-                "UK.OBIE.Field.InvalidDate",
-                format!("{name} must be an ISO 8601 date-time."),
-            )
-            .at(name.to_string())
-        }),
-    }
-}
-
-/// The booking range a request asks for; either end may be open.
-type Asked = (Option<OffsetDateTime>, Option<OffsetDateTime>);
-
-fn asked(range: &Range) -> ObResult<Asked> {
-    let from = date_time(&range.from_booking_date_time, "fromBookingDateTime")?;
-    let to = date_time(&range.to_booking_date_time, "toBookingDateTime")?;
-    if let (Some(from), Some(to)) = (from, to) {
-        if from > to {
-            return Err(ObError::bad_request(
-                "UK.OBIE.Field.InvalidDate",
-                "fromBookingDateTime is after toBookingDateTime.",
-            )
-            .at("fromBookingDateTime"));
-        }
-    }
-    Ok((from, to))
-}
-
-/// The booking window: what was asked, within what the consent allows.
-fn window(
-    reading: &Reading,
-    (asked_from, asked_to): Asked,
-    opened: Date,
-) -> (OffsetDateTime, OffsetDateTime) {
-    let consent_from = reading
-        .intent
-        .transactions_from
-        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
-    let consent_to = reading
-        .intent
-        .transactions_to
-        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
-    let opened = PrimitiveDateTime::new(opened, Time::MIDNIGHT).assume_utc();
-    let from = [asked_from, consent_from, Some(opened)]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(opened);
-    let to = [asked_to, consent_to, Some(reading.now)]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(reading.now);
-    (from, to)
-}
-
-/// A page of visible transactions (the consent's Credits/Debits), continuing after the
-/// cursor; and where the next page starts.
-fn visible_page(
-    reading: &Reading,
-    account: &Account,
-    externals: &[External],
-    range: (OffsetDateTime, OffsetDateTime),
-    mut cursor: Option<Cursor>,
-) -> (Vec<Entry>, Option<Cursor>) {
-    let mut out = Vec::new();
-    loop {
-        let (entries, next) =
-            account.page(range, reading.now, externals, cursor, PAGE_SIZE - out.len());
-        out.extend(
-            entries
-                .into_iter()
-                .filter(|e| obie::visible(&reading.intent, e.transaction.amount)),
-        );
-        match next {
-            Some(next) if out.len() < PAGE_SIZE => cursor = Some(next),
-            other => return (out, other),
-        }
-    }
-}
-
-fn next_link(bearer: &Bearer, cursor: Cursor) -> String {
-    let Ok(mut url) = url::Url::parse(&bearer.url) else {
-        return bearer.url.clone();
-    };
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| k != "page")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    url.query_pairs_mut()
-        .clear()
-        .extend_pairs(kept)
-        .append_pair("page", &cursor.encode());
-    url.to_string()
-}
-
-fn cursor(
-    page: Option<&str>,
-    window: (OffsetDateTime, OffsetDateTime),
-) -> ObResult<Option<Cursor>> {
-    let Some(text) = page else {
-        return Ok(None);
-    };
-    let cursor = Cursor::decode(text).ok_or_else(|| {
-        ObError::field_invalid(
-            "page",
-            "The page parameter is not one this API gave out in Links.Next.",
-        )
-    })?;
-    if cursor.date > window.1.date() || cursor.date < window.0.date() {
-        return Err(ObError::field_invalid(
-            "page",
-            "The page is past the end of the requested range.",
-        ));
-    }
-    Ok(Some(cursor))
-}
-
-fn transactions_body<'a>(
-    reading: &Reading,
-    bearer: &'a Bearer,
-    pages: Vec<(&'a Account, Vec<Entry>, &'a [External])>,
-    next: Option<Cursor>,
-    range: (OffsetDateTime, OffsetDateTime),
-) -> TransactionsBody<'a> {
-    let transaction = pages
-        .iter()
-        .flat_map(|(account, entries, externals)| {
-            entries
-                .iter()
-                .map(|e| obie::transaction(account, e, externals, &reading.intent))
-        })
-        .collect();
-    TransactionsBody {
-        data: TransactionsData { transaction },
-        links: Links {
-            this: &bearer.url,
-            next: next.map(|cursor| next_link(bearer, cursor)),
-        },
-        meta: TransactionsMeta {
-            first_available_date_time: obie::format_at(range.0),
-            last_available_date_time: obie::format_at(range.1),
-        },
-    }
-}
-
-/// `OBReadTransaction6`.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct TransactionsBody<'a> {
-    data: TransactionsData<'a>,
-    links: Links<'a>,
-    meta: TransactionsMeta,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct TransactionsData<'a> {
-    transaction: Vec<obie::Transaction<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Links<'a> {
-    #[serde(rename = "Self")]
-    this: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct TransactionsMeta {
-    first_available_date_time: String,
-    last_available_date_time: String,
-}
-
-const TRANSACTIONS: [&str; 2] = ["ReadTransactionsBasic", "ReadTransactionsDetail"];
-
-async fn account_transactions(
-    State(state): State<AppState>,
-    Extension(bearer): Extension<Bearer>,
-    Path(account_id): Path<String>,
-    Query(range): Query<Range>,
-) -> ObResult<Response> {
-    let reading = Reading::start(&state, &bearer, &TRANSACTIONS).await?;
-    let account = reading.account(&account_id)?;
-    let asked = asked(&range)?;
-    transactions_page(
-        &state,
-        &bearer,
-        &reading,
-        account,
-        asked,
-        range.page.as_deref(),
-    )
-    .await
-}
-
-/// One page of an account's transactions in the asked range, with `Links.Next`.
-async fn transactions_page(
-    state: &AppState,
-    bearer: &Bearer,
-    reading: &Reading,
-    account: &Account,
-    asked: Asked,
-    page: Option<&str>,
-) -> ObResult<Response> {
-    let window = window(reading, asked, account.opened);
-    let after = cursor(page, window)?;
-    let externals = account_payments(state, &bearer.org_id, &account.id).await?;
-    let (entries, next) = visible_page(reading, account, &externals, window, after);
-    let body = transactions_body(
-        reading,
-        bearer,
-        vec![(account, entries, &externals)],
-        next,
-        window,
-    );
-    Ok(obie::json_response(&body, body.data.transaction.len()))
-}
-
-/// `/transactions` across the consented accounts: the first page of each (bulk
-/// endpoints are not paged across accounts; use the per-account endpoint to page).
-async fn all_transactions(
-    State(state): State<AppState>,
-    Extension(bearer): Extension<Bearer>,
-    Query(range): Query<Range>,
-) -> ObResult<Response> {
-    let reading = Reading::start(&state, &bearer, &TRANSACTIONS).await?;
-    if range.page.is_some() {
-        return Err(ObError::field_invalid("page", "The bulk /transactions endpoint is not paged: page each account's transactions instead."));
-    }
-    let asked = asked(&range)?;
-    let payments = payments(&state, &bearer.org_id, None).await?;
-    let mut pages = Vec::new();
-    let mut window_all = None;
-    for account in reading.accounts() {
-        let window = window(&reading, asked, account.opened);
-        window_all.get_or_insert(window);
-        let externals = payments
-            .get(&account.id)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let (entries, _) = visible_page(&reading, account, externals, window, None);
-        pages.push((account, entries, externals));
-    }
-    let window = window_all.unwrap_or((reading.now, reading.now));
-    let body = transactions_body(&reading, &bearer, pages, None, window);
-    Ok(obie::json_response(&body, body.data.transaction.len()))
-}
-
 /// The endpoint a list route serves, from the last segment of its path.
 fn list_kind(bearer: &Bearer) -> &str {
     bearer.path_url().rsplit('/').next().unwrap_or_default()
+}
+
+/// `fromStatementDateTime` / `toStatementDateTime`: a statement is listed when its
+/// period overlaps the range (either end open).
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct StatementRange {
+    from_statement_date_time: Option<String>,
+    to_statement_date_time: Option<String>,
+}
+
+impl StatementRange {
+    fn asked(&self) -> ObResult<Asked> {
+        asked_range(
+            &self.from_statement_date_time,
+            &self.to_statement_date_time,
+            ("fromStatementDateTime", "toStatementDateTime"),
+        )
+    }
+}
+
+fn overlaps((from, to): Asked, first: Date, last: Date) -> bool {
+    let start = PrimitiveDateTime::new(first, Time::MIDNIGHT).assume_utc();
+    let end = PrimitiveDateTime::new(last, Time::MAX).assume_utc();
+    from.is_none_or(|from| end >= from) && to.is_none_or(|to| start <= to)
 }
 
 fn list_of(
     reading: &Reading,
     kind: &str,
     account: &Account,
+    statements: Asked,
 ) -> ObResult<(&'static str, Vec<Value>)> {
     let intent = &reading.intent;
     let today = reading.today();
@@ -610,6 +399,7 @@ fn list_of(
             "Statement",
             obie::statement_periods(account, today)
                 .iter()
+                .filter(|(_, first, last)| overlaps(statements, *first, *last))
                 .map(|p| obie::statement(account, intent, p, today))
                 .collect(),
         ),
@@ -636,38 +426,34 @@ async fn account_list(
     State(state): State<AppState>,
     Extension(bearer): Extension<Bearer>,
     Path(account_id): Path<String>,
+    ObQuery(range): ObQuery<StatementRange>,
 ) -> ObResult<Response> {
     let kind = list_kind(&bearer).to_string();
     let reading = Reading::start(&state, &bearer, permissions_for(&kind)).await?;
     let account = reading.account(&account_id)?;
-    let (field, items) = list_of(&reading, &kind, account)?;
+    let (field, items) = list_of(&reading, &kind, account, range.asked()?)?;
     Ok(Json(obie::envelope(field, json!(items), &bearer.url)).into_response())
 }
 
 async fn all_list(
     State(state): State<AppState>,
     Extension(bearer): Extension<Bearer>,
+    ObQuery(range): ObQuery<StatementRange>,
 ) -> ObResult<Response> {
     let kind = list_kind(&bearer).to_string();
     let reading = Reading::start(&state, &bearer, permissions_for(&kind)).await?;
+    let asked = range.asked()?;
     let mut field = "";
     let mut items = Vec::new();
     for account in reading.accounts() {
-        let (name, list) = list_of(&reading, &kind, account)?;
+        let (name, list) = list_of(&reading, &kind, account, asked)?;
         field = name;
         items.extend(list);
     }
     if field.is_empty() {
-        field = list_of(
-            &reading,
-            &kind,
-            reading
-                .customer()
-                .accounts
-                .first()
-                .ok_or_else(|| ObError::not_found("The account"))?,
-        )?
-        .0;
+        if let Some(account) = reading.customer().accounts.first() {
+            field = list_of(&reading, &kind, account, asked)?.0;
+        }
     }
     Ok(Json(obie::envelope(field, json!(items), &bearer.url)).into_response())
 }
@@ -684,48 +470,9 @@ async fn one_statement(
     )
     .await?;
     let account = reading.account(&account_id)?;
-    let period = obie::statement_periods(account, reading.today())
-        .into_iter()
-        .find(|p| p.0 == statement_id)
-        .ok_or_else(|| ObError::not_found("The statement"))?;
+    let period = reading.statement_period(account, &statement_id)?;
     let item = obie::statement(account, &reading.intent, &period, reading.today());
     Ok(Json(obie::envelope("Statement", json!([item]), &bearer.url)).into_response())
-}
-
-async fn statement_transactions(
-    State(state): State<AppState>,
-    Extension(bearer): Extension<Bearer>,
-    Path((account_id, statement_id)): Path<(String, String)>,
-    Query(range): Query<Range>,
-) -> ObResult<Response> {
-    let reading = Reading::start(&state, &bearer, &TRANSACTIONS).await?;
-    if !["ReadStatementsBasic", "ReadStatementsDetail"]
-        .iter()
-        .any(|p| reading.intent.has(p))
-    {
-        return Err(ObError::forbidden(
-            "UK.OBIE.Resource.ConsentMismatch",
-            "The consent does not grant ReadStatementsBasic or ReadStatementsDetail.",
-        ));
-    }
-    let account = reading.account(&account_id)?;
-    let (_, first, last) = obie::statement_periods(account, reading.today())
-        .into_iter()
-        .find(|p| p.0 == statement_id)
-        .ok_or_else(|| ObError::not_found("The statement"))?;
-    let asked = (
-        Some(PrimitiveDateTime::new(first, Time::MIDNIGHT).assume_utc()),
-        Some(PrimitiveDateTime::new(last, Time::MAX).assume_utc()),
-    );
-    transactions_page(
-        &state,
-        &bearer,
-        &reading,
-        account,
-        asked,
-        range.page.as_deref(),
-    )
-    .await
 }
 
 async fn psu_party(

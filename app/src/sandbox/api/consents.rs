@@ -4,7 +4,6 @@
 //! names it in `openbanking_intent_id`), picking the accounts; the token issued then
 //! reaches exactly what the customer authorised.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -12,8 +11,10 @@ use axum::Extension;
 use serde_json::{json, Value};
 use sqlx::Row;
 
+use super::envelope::ObJson;
 use super::error::{ObError, ObResult};
 use super::obie::{self, format_time, parse_time};
+use super::schema;
 use super::{now, Bearer};
 use crate::audit::{self, Actor, Event};
 use crate::platform::ids;
@@ -106,7 +107,9 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Intent, sqlx::Error> {
     })
 }
 
-/// An intent of this app, of this kind; another app's (or organisation's) is not found.
+/// An intent of this app, of this kind. Another app's (or organisation's), or none,
+/// is the same 400 `UK.OBIE.Resource.NotFound` (the specification lists no 404 for the
+/// consent endpoints: an id that names nothing the caller may see is a bad request).
 pub async fn of_app(state: &AppState, id: &str, app_id: &str, kind: &str) -> ObResult<Intent> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM ob_consents o WHERE o.id = $1 AND o.app_id = $2 AND o.kind = $3"
@@ -118,7 +121,11 @@ pub async fn of_app(state: &AppState, id: &str, app_id: &str, kind: &str) -> ObR
     .await?;
     match row {
         Some(row) => Ok(from_row(&row)?),
-        None => Err(ObError::not_found("The consent")),
+        None => Err(ObError::bad_request(
+            "UK.OBIE.Resource.NotFound",
+            "No consent of this app has this ConsentId.",
+        )
+        .at("ConsentId")),
     }
 }
 
@@ -173,19 +180,6 @@ pub async fn of_grant(state: &AppState, bearer: &Bearer, kind: &str) -> ObResult
         ));
     }
     Ok(intent)
-}
-
-/// The body of a POST, as JSON, or the OBIE error for a body that is not.
-pub fn json_body(body: &Bytes) -> ObResult<Value> {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .filter(Value::is_object)
-        .ok_or_else(|| {
-            ObError::bad_request(
-                "UK.OBIE.Resource.InvalidFormat",
-                "The body must be a JSON object.",
-            )
-        })
 }
 
 fn optional_time(data: &Value, field: &str) -> ObResult<Option<i64>> {
@@ -290,12 +284,13 @@ pub fn app_actor(bearer: &Bearer) -> Actor {
 pub async fn create_account_access(
     State(state): State<AppState>,
     Extension(bearer): Extension<Bearer>,
-    body: Bytes,
+    body: ObJson,
 ) -> ObResult<Response> {
     bearer.require_scope("accounts")?;
     bearer.require_client_token()?;
     let at = state.clock.now();
-    let body = json_body(&body)?;
+    let body = body.value;
+    schema::check(schema::Request::AccountAccessConsent, &body)?;
     let ReadConsent {
         permissions,
         expires,

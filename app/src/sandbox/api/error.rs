@@ -110,13 +110,16 @@ impl IntoResponse for ObError {
             .canonical_reason()
             .unwrap_or("Error")
             .replace(' ', "");
-        let mut error = json!({ "ErrorCode": self.code, "Message": self.message });
-        if let Some(path) = &self.path {
-            error["Path"] = json!(path);
+        // OBError1: Message and Path are 1 to 500 characters.
+        let clip = |text: &str| -> String { text.chars().take(500).collect() };
+        let message = clip(&self.message);
+        let mut error = json!({ "ErrorCode": self.code, "Message": message });
+        if let Some(path) = self.path.as_deref().filter(|p| !p.is_empty()) {
+            error["Path"] = json!(clip(path));
         }
         let body = json!({
             "Code": format!("{} {reason}", self.status.as_u16()),
-            "Message": self.message,
+            "Message": message,
             "Errors": [error],
         });
         let mut response = (self.status, axum::Json(body)).into_response();

@@ -2,8 +2,9 @@
 //! organisation's synthetic dataset, under `/sandbox/open-banking/v3.1/{aisp,pisp}`,
 //! plus public reference data under `/sandbox/open-banking/v3.1/reference`.
 //!
-//! Every call goes through [`guard`]: the `x-fapi-interaction-id` is echoed (or
-//! generated), the access token is checked in full (signature, `typ`, issuer,
+//! Every response passes [`envelope::envelope`]: the `x-fapi-interaction-id` is
+//! echoed (or generated), `Accept` is checked, and every error is an
+//! `OBErrorResponse1`. Every call to an endpoint goes through [`guard`]: the access token is checked in full (signature, `typ`, issuer,
 //! audience, expiry, revocation of the token, its credential, app and consent), its
 //! sender constraint is enforced (DPoP proof with `ath` for `cnf.jkt`, the same client
 //! certificate for `cnf.x5t#S256`), the call counts against the client's rate limit,
@@ -12,11 +13,14 @@
 pub mod aisp;
 pub mod consents;
 pub mod dataset;
+pub mod envelope;
 pub mod error;
 pub mod idempotency;
 pub mod obie;
 pub mod pisp;
 pub mod reference;
+pub mod schema;
+pub mod transactions;
 
 use std::time::Instant;
 
@@ -131,10 +135,33 @@ pub fn routes(state: AppState) -> Router<AppState> {
         // without a token, never the portal's HTML page.
         .route(BASE, any(unknown_endpoint))
         .route(&format!("{BASE}/{{*path}}"), any(unknown_endpoint))
+        .layer(axum::middleware::from_fn(envelope::envelope))
 }
 
+/// The Read/Write API's endpoints this sandbox does not offer, by path prefix (and
+/// the statement file, `/aisp/accounts/{AccountId}/statements/{StatementId}/file`):
+/// an ASPSP "that has not implemented an API endpoint must respond with a 404 (Not
+/// Found)". Listed in the README's sandbox section.
+pub const NOT_OFFERED: [&str; 4] = [
+    "/pisp/domestic-scheduled-payment",
+    "/pisp/domestic-standing-order",
+    "/pisp/file-payment",
+    "/pisp/international-",
+];
+
 async fn unknown_endpoint(request: Request) -> ObError {
-    ObError::not_found(&format!("The endpoint {}", request.uri().path()))
+    let path = request.uri().path();
+    let rest = path.strip_prefix(BASE).unwrap_or(path);
+    let statement_file = rest.starts_with("/aisp/accounts/") && rest.ends_with("/file");
+    if statement_file || NOT_OFFERED.iter().any(|p| rest.starts_with(p)) {
+        ObError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "UK.OBIE.Resource.NotFound",
+            format!("{rest} is an endpoint of the Read/Write API that this sandbox does not offer (the sandbox docs list what it does)."),
+        )
+    } else {
+        ObError::not_found(&format!("The endpoint {rest}"))
+    }
 }
 
 fn method_name(method: &Method) -> &'static str {
@@ -147,31 +174,6 @@ fn method_name(method: &Method) -> &'static str {
     }
 }
 
-/// The interaction id to echo: the client's, when it sent a valid one (FAPI: a UUID,
-/// RFC 4122), or a new one.
-fn interaction_id(headers: &HeaderMap) -> ObResult<String> {
-    match headers.get(&INTERACTION_ID) {
-        None => Ok(ulid::Ulid::new().to_string().to_lowercase()),
-        Some(value) => {
-            let text = value.to_str().unwrap_or_default();
-            let uuid_like = text.len() == 36
-                && text.chars().enumerate().all(|(i, c)| match i {
-                    8 | 13 | 18 | 23 => c == '-',
-                    _ => c.is_ascii_hexdigit(),
-                });
-            if uuid_like {
-                Ok(text.to_string())
-            } else {
-                Err(ObError::bad_request(
-                    "UK.OBIE.Header.Invalid",
-                    "x-fapi-interaction-id must be a UUID (RFC 4122).",
-                )
-                .at("x-fapi-interaction-id"))
-            }
-        }
-    }
-}
-
 async fn guard(
     State(state): State<AppState>,
     caller: Caller,
@@ -181,12 +183,13 @@ async fn guard(
     let started = Instant::now();
     let method = method_name(request.method());
     let path = request.uri().path().to_string();
-    let interaction = match interaction_id(request.headers()) {
-        Ok(id) => id,
-        Err(err) => return err.into_response(),
-    };
+    let interaction = request
+        .extensions()
+        .get::<envelope::InteractionId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
     let outcome = authenticate(&state, &caller, request.headers(), request.method(), &path).await;
-    let mut response = match outcome {
+    match outcome {
         Err(err) => err.into_response(),
         Ok(active) => {
             let limited = state
@@ -237,11 +240,7 @@ async fn guard(
             });
             response
         }
-    };
-    if let Ok(value) = HeaderValue::from_str(&interaction) {
-        response.headers_mut().insert(INTERACTION_ID, value);
     }
-    response
 }
 
 /// Checks the access token and its sender constraint.

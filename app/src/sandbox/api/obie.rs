@@ -41,6 +41,50 @@ pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
         .map(PrimitiveDateTime::assume_utc)
 }
 
+/// A date-time filter in a query (`fromBookingDateTime` and the like), as the
+/// specification reads them: `2026-11-01` (the time is optional, 00:00:00 when left
+/// out) or `2026-11-01T09:30:00` with optional fractions of a second, and any time
+/// zone (`Z`, `+05:00`, `-0300`) ignored: the local date and time are taken as they
+/// are written.
+pub fn parse_filter_time(text: &str) -> Option<OffsetDateTime> {
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    let (date, clock) = match text.split_once(['T', 't']) {
+        None => (text, None),
+        Some((date, clock)) => (date, Some(clock)),
+    };
+    let date = Date::parse(date, &day).ok()?;
+    let Some(clock) = clock else {
+        return Some(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc());
+    };
+    let local = if let Some(local) = clock.strip_suffix(['Z', 'z']) {
+        local
+    } else if let Some(at) = clock.rfind(['+', '-']) {
+        let zone = &clock[at + 1..];
+        let digits: String = zone.chars().filter(|c| *c != ':').collect();
+        let zone_ok = digits.len() == 4
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (zone.len() == 4 || zone.as_bytes().get(2) == Some(&b':'));
+        if !zone_ok {
+            return None;
+        }
+        &clock[..at]
+    } else {
+        clock
+    };
+    let (whole, fraction) = match local.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (local, None),
+    };
+    if fraction
+        .is_some_and(|f| f.is_empty() || f.len() > 9 || !f.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let hms = time::macros::format_description!("[hour]:[minute]:[second]");
+    let at = Time::parse(whole, &hms).ok()?;
+    Some(PrimitiveDateTime::new(date, at).assume_utc())
+}
+
 pub fn meta(total_pages: Option<u32>) -> Value {
     match total_pages {
         Some(pages) => json!({ "TotalPages": pages }),

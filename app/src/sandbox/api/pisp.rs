@@ -4,7 +4,6 @@
 //! accepted payment debits the customer's account in the organisation's sandbox at
 //! once (a transaction and a lower balance) and settles 30 seconds later.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,9 +13,11 @@ use sandbox_data::{ids, money};
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use super::consents::{self, json_body, Intent, DOMESTIC_PAYMENT};
+use super::consents::{self, Intent, DOMESTIC_PAYMENT};
+use super::envelope::ObJson;
 use super::error::{ObError, ObResult};
 use super::obie::{format_time, meta};
+use super::schema;
 use super::{idempotency, now, Bearer, BASE};
 use crate::audit::{self, Event};
 use crate::platform::ids as gh_ids;
@@ -39,6 +40,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route(&p("/domestic-payments"), post(create_payment))
         .route(&p("/domestic-payments/{payment_id}"), get(get_payment))
+        .route(
+            &p("/domestic-payments/{payment_id}/payment-details"),
+            get(payment_details),
+        )
 }
 
 fn text<'a>(value: &'a Value, path: &str, max: usize) -> ObResult<&'a str> {
@@ -131,12 +136,15 @@ async fn create_consent(
     State(state): State<AppState>,
     Extension(bearer): Extension<Bearer>,
     headers: HeaderMap,
-    body: Bytes,
+    ObJson {
+        bytes: body,
+        value: request,
+    }: ObJson,
 ) -> ObResult<Response> {
     bearer.require_scope("payments")?;
     bearer.require_client_token()?;
     let key = idempotency::key(&headers)?;
-    let request = json_body(&body)?;
+    schema::check(schema::Request::DomesticPaymentConsent, &request)?;
     let data = request
         .get("Data")
         .filter(|d| d.is_object())
@@ -333,11 +341,14 @@ async fn create_payment(
     State(state): State<AppState>,
     Extension(bearer): Extension<Bearer>,
     headers: HeaderMap,
-    body: Bytes,
+    ObJson {
+        bytes: body,
+        value: request,
+    }: ObJson,
 ) -> ObResult<Response> {
     bearer.require_scope("payments")?;
     let key = idempotency::key(&headers)?;
-    let request = json_body(&body)?;
+    schema::check(schema::Request::DomesticPayment, &request)?;
     let data = request
         .get("Data")
         .filter(|d| d.is_object())
@@ -445,25 +456,90 @@ async fn create_payment(
     Ok(super::created(response))
 }
 
-async fn get_payment(
-    State(state): State<AppState>,
-    Extension(bearer): Extension<Bearer>,
-    Path(payment_id): Path<String>,
-) -> ObResult<Response> {
+/// A payment of this app; another app's, or none, is a 400 `UK.OBIE.Resource.NotFound`
+/// (the specification lists no 404 for this endpoint).
+async fn payment_of_app(
+    state: &AppState,
+    bearer: &Bearer,
+    payment_id: &str,
+) -> ObResult<PaymentRow> {
     bearer.require_scope("payments")?;
     let row = sqlx::query("SELECT id, consent_id, initiation, outcome, created_at FROM sandbox_payments WHERE id = $1 AND app_id = $2")
-        .bind(&payment_id)
+        .bind(payment_id)
         .bind(&bearer.app_id)
         .fetch_optional(&state.db.pool)
         .await?
-        .ok_or_else(|| ObError::not_found("The payment"))?;
-    let payment = PaymentRow {
+        .ok_or_else(|| {
+            ObError::bad_request(
+                "UK.OBIE.Resource.NotFound",
+                "No payment of this app has this DomesticPaymentId.",
+            )
+            .at("DomesticPaymentId")
+        })?;
+    Ok(PaymentRow {
         id: row.try_get("id")?,
         consent_id: row.try_get("consent_id")?,
         initiation: serde_json::from_str(&row.try_get::<String, _>("initiation")?)
             .unwrap_or_default(),
         outcome: row.try_get("outcome")?,
         created_at: row.try_get("created_at")?,
-    };
+    })
+}
+
+async fn get_payment(
+    State(state): State<AppState>,
+    Extension(bearer): Extension<Bearer>,
+    Path(payment_id): Path<String>,
+) -> ObResult<Response> {
+    let payment = payment_of_app(&state, &bearer, &payment_id).await?;
     Ok(Json(payment_body(&payment, state.clock.now(), &bearer.url)).into_response())
+}
+
+/// `OBWritePaymentDetailsResponse1`: every status the payment has been through, in
+/// order (accepted and in settlement, then settled; or rejected).
+async fn payment_details(
+    State(state): State<AppState>,
+    Extension(bearer): Extension<Bearer>,
+    Path(payment_id): Path<String>,
+) -> ObResult<Response> {
+    let payment = payment_of_app(&state, &bearer, &payment_id).await?;
+    let now = state.clock.now();
+    let mut statuses = Vec::new();
+    if payment.outcome == "rejected" {
+        statuses.push((
+            "Rejected",
+            payment.created_at,
+            "Insufficient funds on the debtor account.",
+        ));
+    } else {
+        statuses.push((
+            "AcceptedSettlementInProcess",
+            payment.created_at,
+            "Accepted; settlement in process.",
+        ));
+        if now - payment.created_at >= SETTLEMENT_SECONDS {
+            statuses.push((
+                "AcceptedSettlementCompleted",
+                payment.created_at + SETTLEMENT_SECONDS,
+                "Settled.",
+            ));
+        }
+    }
+    let items: Vec<Value> = statuses
+        .into_iter()
+        .map(|(status, at, description)| {
+            json!({
+                "PaymentTransactionId": payment.id,
+                "Status": status,
+                "StatusUpdateDateTime": format_time(at),
+                "StatusDetail": { "Status": status, "StatusReasonDescription": description },
+            })
+        })
+        .collect();
+    let body = json!({
+        "Data": { "PaymentStatus": items },
+        "Links": { "Self": bearer.url },
+        "Meta": meta(None),
+    });
+    Ok(Json(body).into_response())
 }
