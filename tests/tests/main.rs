@@ -11,6 +11,7 @@ mod browser_production;
 mod conformance;
 mod hardening;
 mod integrity;
+mod interop;
 mod mail;
 mod members;
 mod mtls;

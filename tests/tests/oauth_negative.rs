@@ -228,7 +228,7 @@ async fn every_mutation_of_a_valid_request_is_refused(server: TestServer) {
         ),
         (
             "assertion with the wrong aud",
-            json!({ "aud": format!("{}/oauth/token", server.base) }),
+            json!({ "aud": format!("{}/oauth/introspect", server.base) }),
             "invalid_client",
         ),
         (
@@ -242,8 +242,8 @@ async fn every_mutation_of_a_valid_request_is_refused(server: TestServer) {
             "invalid_client",
         ),
         (
-            "assertion exp too far away",
-            json!({ "exp": now + 3600 }),
+            "assertion exp more than an hour away",
+            json!({ "exp": now + 3700 }),
             "invalid_client",
         ),
         (

@@ -833,6 +833,39 @@ async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
     );
     assert_eq!(claims["cnf"]["jkt"], key.thumbprint());
 
+    // FAPI 2.0: the production issuer takes only its issuer identifier as the
+    // assertion's audience, as a string or as the only member of an array, and keeps
+    // the five-minute lifetime (issue 16, item 11).
+    let now = server.state.clock.now();
+    for (claims, accepted) in [
+        (json!({ "aud": [issuer] }), true),
+        (json!({ "aud": token_url }), false),
+        (json!({ "aud": [issuer, "https://another.example"] }), false),
+        (json!({ "aud": format!("{}", server.base) }), false),
+        (json!({ "aud": issuer, "exp": now + 3600 }), false),
+    ] {
+        let assertion = key.assertion(&server, &client_id, claims.clone());
+        let proof = key.dpop(&server, "POST", &token_url, json!({}), None);
+        let form = assertion_form(
+            &assertion,
+            &[("grant_type", "client_credentials"), ("scope", "accounts")],
+        );
+        let (status, _, body) = oauth_post(
+            &server,
+            "/production/oauth/token",
+            None,
+            &as_refs(&form),
+            Some(&proof),
+        )
+        .await;
+        let expected = if accepted {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(status, expected, "{claims}: {body}");
+    }
+
     // A retry of the same decision changes nothing and says so.
     let response = review(&reviewer, &id, &approve).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);

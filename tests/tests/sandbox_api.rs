@@ -199,10 +199,27 @@ pub async fn authorise(
         .add_extra_param("openbanking_intent_id", intent)
         .set_pkce_challenge(challenge)
         .url();
+    let back = customer_approves(server, url.as_str(), customer, choose).await;
+    let code = query(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    let token = oauth
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&oauth_http())
+        .await
+        .unwrap();
+    token.access_token().secret().clone()
+}
+
+/// A test customer signs in at an authorization URL, keeps the accounts `choose`
+/// picks (all when `None`) and allows; returns where the browser is sent back to.
+pub async fn customer_approves(
+    server: &TestServer,
+    url: &str,
+    customer: (&str, &str),
+    choose: Option<usize>,
+) -> url::Url {
     let browser = server.client();
-    let response = browser
-        .get(url.as_str().strip_prefix(&server.base).unwrap())
-        .await;
+    let response = browser.get(url.strip_prefix(&server.base).unwrap()).await;
     assert_location(&response, "/oauth/authorize/signin");
     let response = browser
         .submit(
@@ -238,15 +255,7 @@ pub async fn authorise(
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let back = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    let code = query(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
-    let token = oauth
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(verifier)
-        .request_async(&oauth_http())
-        .await
-        .unwrap();
-    token.access_token().secret().clone()
+    url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap()
 }
 
 pub fn customers() -> Vec<(&'static str, &'static str)> {

@@ -32,6 +32,9 @@ use crate::sandbox::model::{self, App, Credential};
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// An assertion may be valid for at most this long from now (FAPI 2.0: short-lived).
 pub const MAX_ASSERTION_LIFETIME: i64 = 300;
+/// The sandbox takes what common client libraries send by default: an `exp` up to an
+/// hour ahead (authlib's default). The production issuer keeps five minutes.
+pub const SANDBOX_MAX_ASSERTION_LIFETIME: i64 = 3600;
 /// Clock skew tolerated on `iat` / `nbf`.
 pub const SKEW: i64 = 60;
 
@@ -57,6 +60,7 @@ pub async fn authenticate(
     headers: &HeaderMap,
     params: &Params,
     caller: &Caller,
+    endpoint: &str,
 ) -> OAuthResult<Authenticated> {
     let client = &caller.info;
     let basic = basic_credentials(headers)?;
@@ -81,7 +85,8 @@ pub async fn authenticate(
                 "client_assertion_type must be {JWT_BEARER}."
             )));
         }
-        by_assertion(state, issuer, assertion, params.get("client_id")).await
+        let audiences = Audiences::of(state, issuer, endpoint);
+        by_assertion(state, &audiences, assertion, params.get("client_id")).await
     } else if let Some(certificate) = caller.certificate() {
         let id = params.require("client_id")?.to_string();
         by_certificate(state, issuer, &id, certificate).await
@@ -278,9 +283,84 @@ async fn stale_secret_reason(state: &AppState, app_id: &str, presented_hash: &st
     }
 }
 
+/// What a client assertion's `aud` may name, at one endpoint of one issuer.
+///
+/// - The sandbox takes the issuer, the token endpoint URL and the URL of the endpoint
+///   the assertion is sent to (RFC 9126 §2: the PAR endpoint MUST accept the issuer,
+///   the token endpoint URL and its own URL; the same rule at introspection and
+///   revocation), each also under the mTLS listener's address (RFC 8705 §5), as a
+///   string or as an array that holds one of them (RFC 7519 §4.1.3).
+/// - The production issuer takes only its issuer identifier (FAPI 2.0 Security
+///   Profile §5.3.2.1), as a string or as an array holding nothing else: an array
+///   that also names another audience is refused (audience injection).
+pub struct Audiences {
+    issuer: Issuer,
+    identifier: String,
+    urls: Vec<String>,
+}
+
+impl Audiences {
+    pub fn of(state: &AppState, issuer: Issuer, endpoint: &str) -> Self {
+        let settings = &state.settings;
+        let mut urls = Vec::new();
+        if issuer == Issuer::Sandbox {
+            for path in [super::token::PATH, endpoint] {
+                let path = issuer.path(path);
+                urls.push(settings.link(&path));
+                if let Some(mtls) = &settings.mtls_public_url {
+                    urls.push(format!("{}{path}", mtls.as_str().trim_end_matches('/')));
+                }
+            }
+        }
+        Self {
+            issuer,
+            identifier: issuer.identifier(settings),
+            urls,
+        }
+    }
+
+    fn accepts_one(&self, aud: &str) -> bool {
+        aud == self.identifier || self.urls.iter().any(|u| u == aud)
+    }
+
+    /// Whether the `aud` claim names this server.
+    pub fn accept(&self, aud: Option<&Value>) -> bool {
+        match (self.issuer, aud) {
+            (_, Some(Value::String(aud))) => self.accepts_one(aud),
+            (Issuer::Sandbox, Some(Value::Array(list))) => list
+                .iter()
+                .any(|a| a.as_str().is_some_and(|a| self.accepts_one(a))),
+            (Issuer::Production, Some(Value::Array(list))) => {
+                !list.is_empty() && list.iter().all(|a| a.as_str() == Some(&self.identifier))
+            }
+            _ => false,
+        }
+    }
+
+    fn max_lifetime(&self) -> i64 {
+        match self.issuer {
+            Issuer::Sandbox => SANDBOX_MAX_ASSERTION_LIFETIME,
+            Issuer::Production => MAX_ASSERTION_LIFETIME,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.issuer {
+            Issuer::Sandbox => format!(
+                "the client assertion's aud must name the issuer {}, the token endpoint or this endpoint",
+                self.identifier
+            ),
+            Issuer::Production => format!(
+                "the client assertion's aud must be the issuer {} (FAPI 2.0), as a string or the only member of an array",
+                self.identifier
+            ),
+        }
+    }
+}
+
 async fn by_assertion(
     state: &AppState,
-    issuer: Issuer,
+    audiences: &Audiences,
     assertion: &str,
     client_id_param: Option<&str>,
 ) -> Result<Authenticated, Failure> {
@@ -326,6 +406,7 @@ async fn by_assertion(
             "client_id differs from the assertion's sub",
         ));
     }
+    let issuer = audiences.issuer;
     let (app, credentials) = load_app(state, issuer, sub, method).await?;
     let fail = |app: &App, reason: &str| Failure {
         client_id: Some(app.client_id.clone()),
@@ -365,12 +446,8 @@ async fn by_assertion(
             "the client assertion's signature does not match a registered key",
         ));
     };
-    let expected = issuer.identifier(&state.settings);
-    if claims.get("aud").and_then(Value::as_str) != Some(expected.as_str()) {
-        return Err(fail(
-            &app,
-            &format!("the client assertion's aud must be the issuer {expected}"),
-        ));
+    if !audiences.accept(claims.get("aud")) {
+        return Err(fail(&app, &audiences.describe()));
     }
     let Some(exp) = claims.get("exp").and_then(Value::as_i64) else {
         return Err(fail(&app, "the client assertion has no exp"));
@@ -378,10 +455,14 @@ async fn by_assertion(
     if exp <= now {
         return Err(fail(&app, "the client assertion has expired"));
     }
-    if exp > now + MAX_ASSERTION_LIFETIME {
+    let lifetime = audiences.max_lifetime();
+    if exp > now + lifetime {
         return Err(fail(
             &app,
-            "the client assertion's exp is more than 5 minutes away",
+            &format!(
+                "the client assertion's exp is more than {} minutes away",
+                lifetime / 60
+            ),
         ));
     }
     for claim in ["iat", "nbf"] {

@@ -32,7 +32,8 @@ pub async fn serve<T>(
     let started = Instant::now();
     let result = async {
         let params = Params::from_form(headers, body)?;
-        let client = client_auth::authenticate(state, issuer, headers, &params, caller).await?;
+        let client =
+            client_auth::authenticate(state, issuer, headers, &params, caller, path).await?;
         let answer = match limit(state, &client) {
             Ok(()) => endpoint(&client, &params).await,
             Err(err) => Err(err),

@@ -89,7 +89,6 @@ fn document(state: &AppState, issuer: Issuer) -> serde_json::Value {
             for key in [
                 "authorization_endpoint",
                 "pushed_authorization_request_endpoint",
-                "response_types_supported",
                 "response_modes_supported",
                 "code_challenge_methods_supported",
                 "authorization_response_iss_parameter_supported",
@@ -101,6 +100,8 @@ fn document(state: &AppState, issuer: Issuer) -> serde_json::Value {
                 "grant_types_supported".into(),
                 json!(["client_credentials"]),
             );
+            // REQUIRED by RFC 8414 §2 even without an authorization endpoint: none.
+            object.insert("response_types_supported".into(), json!([]));
             if let Some(aliases) = object
                 .get_mut("mtls_endpoint_aliases")
                 .and_then(|a| a.as_object_mut())

@@ -98,7 +98,7 @@ fn key_help() -> AnyView {
             <summary>"How to make a key pair"</summary>
             <p>"Keep the private key on your side; paste only the public key. With OpenSSL, an ES256 (P-256) key:"</p>
             <pre><code>"openssl ecparam -name prime256v1 -genkey -noout -out private.pem\nopenssl ec -in private.pem -pubout -out public.pem"</code></pre>
-            <p>"Convert public.pem to a JWK with your JOSE library (for example jose, node-jose or python-jose), or publish a JWKS URL. Your client signs its client assertion (RFC 7523) with the private key: iss and sub = your client id, aud = the issuer, a unique jti, exp at most 5 minutes ahead."</p>
+            <p>"Convert public.pem to a JWK with your JOSE library (for example jose, node-jose or python-jose), or publish a JWKS URL. Your client signs its client assertion (RFC 7523) with the private key: iss and sub = your client id, aud = the issuer, the token endpoint URL or the URL you send it to (a string or an array), a unique jti, exp at most an hour ahead. Common client libraries' defaults work; the production issuer is stricter (aud = its issuer only, exp at most 5 minutes)."</p>
         </details>
     }
     .into_any()
@@ -425,6 +425,13 @@ pub fn docs(d: Docs) -> AnyView {
             <li>"Payments: POST "<code>"/pisp/domestic-payment-consents"</code>" (client_credentials, scope payments, with "<code>"x-idempotency-key"</code>"), authorise with scope payments (the customer picks the account to pay from), check "<code>"/funds-confirmation"</code>", then POST "<code>"/pisp/domestic-payments"</code>" with the same Initiation and Risk and an idempotency key. The same key and body replay the answer; another body is refused. The payment debits the account at once (a transaction and a lower balance), is AcceptedSettlementInProcess, and AcceptedSettlementCompleted 30 seconds later."</li>
             <li>"Reference data, with a client_credentials token and scope reference: "<code>"/reference/branches"</code>", "<code>"/reference/products"</code>", "<code>"/reference/fx-rates"</code>"."</li>
         </ol>
+        <h3 id="api-rules">"How the sandbox reads requests"</h3>
+        <ul>
+            <li>"Bodies are "<code>"Content-Type: application/json"</code>" (otherwise 415) and are checked against the specification's request schemas: a member the schema does not allow is a 400 "<code>"UK.OBIE.Field.Unexpected"</code>" naming its path. An "<code>"Accept"</code>" without "<code>"application/json"</code>" is a 406."</li>
+            <li>"Date filters ("<code>"fromBookingDateTime"</code>", "<code>"toStatementDateTime"</code>", …) take a date or a date-time; a time zone in them is ignored, as the specification says. The bulk "<code>"/transactions"</code>" is paged across accounts like the per-account endpoint."</li>
+            <li>"An account outside the consent is a 403; an unknown consent, payment or statement id is a 400 "<code>"UK.OBIE.Resource.NotFound"</code>"; every error is an "<code>"OBErrorResponse1"</code>" with "<code>"x-fapi-interaction-id"</code>"."</li>
+            <li>"Not offered (a 404, as the specification says for an endpoint an ASPSP has not implemented): the statement file, domestic scheduled payments, domestic standing orders, file payments and international payments. Message signing ("<code>"x-jws-signature"</code>") is not checked."</li>
+        </ul>
         <h2 id="test-customers">"Test customers"</h2>
         <p>"Sign in as one of these synthetic customers when your app sends a customer to the authorization endpoint. None of them is a real person."</p>
         <table id="customers">
