@@ -55,8 +55,10 @@ curl -fs -c "$jar" -b "$jar" -o /dev/null -H "Origin: $base" \
 page=$(curl -fs -c "$jar" -b "$jar" "$base/oauth/authorize/consent")
 token=$(printf '%s' "$page" | csrf)
 account=$(printf '%s' "$page" | grep -o 'name="accounts" value="acc-[0-9a-f]*"' | head -n1 | sed -e 's/.*value="\([^"]*\)"/\1/')
+# The form is bound to the request it shows (issue 18 item 18).
+pending=$(printf '%s' "$page" | grep -o 'name="pending_id" value="[^"]*"' | head -n1 | sed -e 's/.*value="\([^"]*\)"/\1/')
 location=$(curl -fs -c "$jar" -b "$jar" -o /dev/null -w '%{redirect_url}' -H "Origin: $base" \
-  --data-urlencode "csrf_token=$token" -d decision=allow -d "accounts=$account" "$base/oauth/authorize/consent")
+  --data-urlencode "csrf_token=$token" --data-urlencode "pending_id=$pending" -d decision=allow -d "accounts=$account" "$base/oauth/authorize/consent")
 code=$(printf '%s' "$location" | sed -e 's/.*[?&]code=\([^&]*\).*/\1/')
 access=$(curl -fs -u "$client" -d grant_type=authorization_code -d "code=$code" -d "redirect_uri=$redirect" \
   -d "code_verifier=$verifier" "$base/oauth/token" | field access_token)

@@ -186,8 +186,8 @@ impl Builder {
             party_type: "Sole",
             email: format!(
                 "{}.{}{}@example.com",
-                Self::slug(&first),
-                Self::slug(&last),
+                Self::slug(first),
+                Self::slug(last),
                 self.digits(2)
             ),
             name,

@@ -236,6 +236,21 @@ pub struct Config {
     )]
     pub password_hash_concurrency: usize,
 
+    /// Where signed checkpoints of the audit chain are appended (default:
+    /// `audit-checkpoints.jsonl` in the data directory). Keep it out of reach of
+    /// whoever can write to the database: `audit verify --checkpoints` checks it.
+    #[arg(long, global = true, env = "GATEHOUSE_AUDIT_CHECKPOINT_FILE")]
+    pub audit_checkpoint_file: Option<std::path::PathBuf>,
+
+    /// How often the audit chain's head is signed and exported, when it moved.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_AUDIT_CHECKPOINT_SECONDS",
+        default_value_t = 900
+    )]
+    pub audit_checkpoint_seconds: i64,
+
     /// Log format: `text` or `json`.
     #[arg(
         long,
@@ -269,6 +284,32 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Manage the bank's resource servers (API gateways), which introspect the tokens
+    /// of the audience they serve.
+    ResourceServer {
+        #[command(subcommand)]
+        command: ResourceServerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResourceServerCommand {
+    /// Register a gateway and print its client id and secret (shown once).
+    Create {
+        /// A name for the audit trail and the list (e.g. "production gateway").
+        #[arg(long)]
+        name: String,
+        /// The issuer whose tokens it introspects: sandbox or production.
+        #[arg(long, value_parser = ["sandbox", "production"])]
+        issuer: String,
+    },
+    /// List the gateways.
+    List,
+    /// Revoke a gateway's access at once.
+    Revoke {
+        #[arg(long)]
+        client_id: String,
     },
 }
 
@@ -325,8 +366,15 @@ pub enum StaffCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain; exits non-zero and names the first broken event.
-    Verify,
+    /// Verify the hash chain; exits non-zero and names the first broken event. With
+    /// `--checkpoints FILE`, also checks each signed checkpoint in it.
+    Verify {
+        /// A checkpoint file written by Gatehouse (JSON lines).
+        #[arg(long)]
+        checkpoints: Option<std::path::PathBuf>,
+    },
+    /// Signs the chain's head now and exports the checkpoint (file, object store, log).
+    Checkpoint,
 }
 
 impl Config {
@@ -356,6 +404,8 @@ impl Config {
         settings.evidence_max_bytes = self.evidence_max_mb.max(1) * 1024 * 1024;
         settings.trusted_proxies = self.trusted_proxies.clone();
         settings.password_hash_concurrency = self.password_hash_concurrency;
+        settings.audit_checkpoint_file = self.audit_checkpoint_file.clone();
+        settings.audit_checkpoint_seconds = self.audit_checkpoint_seconds.max(60);
         settings.mtls_partner_ca = self.mtls_client_ca.is_some() && self.mtls_addr.is_some();
         settings.mtls_public_url = match (&self.mtls_public_url, self.mtls_addr) {
             (Some(url), _) => Some(url.clone()),

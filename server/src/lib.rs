@@ -124,6 +124,12 @@ async fn oauth_maintenance(state: AppState) {
         if let Err(err) = app::oauth::replay::prune(&state.db, state.clock.now()).await {
             tracing::warn!(error = %err, "pruning used JWT ids failed");
         }
+        let interval = state.settings.audit_checkpoint_seconds;
+        if let Err(err) =
+            app::audit::checkpoint::write_if_due(&state, state.clock.now(), interval).await
+        {
+            tracing::warn!(error = %err, "writing the audit checkpoint failed");
+        }
         if let Err(err) = app::platform::csrf::flush_refusals(&state).await {
             tracing::warn!(error = %err, "auditing repeated CSRF refusals failed");
         }
@@ -308,12 +314,42 @@ pub fn banner(running: &Running) -> String {
     out
 }
 
-/// `gatehouse audit verify`: checks the whole chain of the configured database.
-pub async fn audit_verify(settings: app::Settings) -> Result<app::audit::chain::Verdict, String> {
+/// `gatehouse audit verify [--checkpoints FILE]`: checks the whole chain of the
+/// configured database (with the installation's key), and each signed checkpoint in
+/// the file against it.
+pub async fn audit_verify(
+    settings: app::Settings,
+    checkpoints: Option<&std::path::Path>,
+) -> Result<
+    (
+        app::audit::chain::Verdict,
+        Option<app::audit::checkpoint::Finding>,
+    ),
+    String,
+> {
     let db = app::platform::db::Db::connect(&settings.effective_database_url())
         .await
         .map_err(|e| e.to_string())?;
-    app::audit::chain::verify(&db.pool)
+    let keys =
+        app::platform::crypto::Keys::load(settings.secret_key.as_deref(), &settings.data_dir)
+            .map_err(|e| e.to_string())?;
+    app::audit::keyring::load(&db, &keys)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    let verdict = app::audit::chain::verify(&db.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    let finding = match checkpoints {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Some(
+                app::audit::checkpoint::check(&db, &text)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+    };
+    Ok((verdict, finding))
 }

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use app::accounts::{bootstrap, members};
 use app::audit::{chain, Actor};
 use clap::Parser;
-use gatehouse_server::config::{AuditCommand, Command, Config, KeysCommand, StaffCommand};
+use gatehouse_server::config::{
+    AuditCommand, Command, Config, KeysCommand, ResourceServerCommand, StaffCommand,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -24,9 +26,13 @@ async fn main() -> ExitCode {
             command: StaffCommand::Create { email, name, role },
         }) => staff_create(settings, &email, &name, &role).await,
         Some(Command::Audit {
-            command: AuditCommand::Verify,
-        }) => audit_verify(settings).await,
+            command: AuditCommand::Verify { checkpoints },
+        }) => audit_verify(settings, checkpoints.as_deref()).await,
+        Some(Command::Audit {
+            command: AuditCommand::Checkpoint,
+        }) => audit_checkpoint(settings).await,
         Some(Command::DemoCode) => demo_code(),
+        Some(Command::ResourceServer { command }) => resource_server(settings, command).await,
         Some(Command::Keys {
             command:
                 KeysCommand::Rotate {
@@ -150,16 +156,93 @@ async fn staff_create(
     }
 }
 
-async fn audit_verify(settings: app::Settings) -> Result<ExitCode, String> {
-    let state = state(settings).await?;
-    let verdict = chain::verify(&state.db.pool)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn audit_verify(
+    settings: app::Settings,
+    checkpoints: Option<&std::path::Path>,
+) -> Result<ExitCode, String> {
+    let (verdict, finding) = gatehouse_server::audit_verify(settings, checkpoints).await?;
     println!("{verdict}");
-    Ok(match verdict {
-        chain::Verdict::Intact { .. } => ExitCode::SUCCESS,
-        chain::Verdict::Broken { .. } => ExitCode::FAILURE,
+    let mut ok = matches!(verdict, chain::Verdict::Intact { .. });
+    if let Some(finding) = finding {
+        println!("{finding}");
+        ok &= matches!(finding, app::audit::checkpoint::Finding::Hold { .. });
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
+}
+
+async fn audit_checkpoint(settings: app::Settings) -> Result<ExitCode, String> {
+    let state = state(settings).await?;
+    let now = state.clock.now();
+    match app::audit::checkpoint::write_if_due(&state, now, 0)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(checkpoint) => println!(
+            "audit checkpoint at event {} written to {}",
+            checkpoint.seq,
+            state.settings.audit_checkpoint_path().display()
+        ),
+        None => println!("the head has not moved since the last checkpoint"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn resource_server(
+    settings: app::Settings,
+    command: ResourceServerCommand,
+) -> Result<ExitCode, String> {
+    use app::oauth::{resource_servers, Issuer};
+    let state = state(settings).await?;
+    let actor = Actor::system("cli");
+    match command {
+        ResourceServerCommand::Create { name, issuer } => {
+            let issuer = Issuer::parse(&issuer).ok_or("the issuer is sandbox or production")?;
+            let (server, secret) = resource_servers::create(&state, actor, &name, issuer)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Resource server {} for the {} audience {}.\nclient_id: {}\nclient_secret (shown once): {secret}\nIntrospect at {}",
+                server.name,
+                issuer.name(),
+                issuer.audience(&state.settings),
+                server.client_id,
+                state.settings.link(&issuer.path(app::oauth::introspect::PATH)),
+            );
+        }
+        ResourceServerCommand::List => {
+            for server in resource_servers::list(&state)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                let status = if server.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{}\t{status}",
+                    server.client_id,
+                    server.issuer.name(),
+                    server.name
+                );
+            }
+        }
+        ResourceServerCommand::Revoke { client_id } => {
+            if !resource_servers::revoke(&state, actor, &client_id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                eprintln!("no active resource server {client_id}");
+                return Ok(ExitCode::from(2));
+            }
+            println!("revoked {client_id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn demo_code() -> Result<ExitCode, String> {

@@ -6,23 +6,26 @@ use reqwest::StatusCode;
 use crate::both;
 use crate::common::{Backend, TestServer};
 
-/// Lets the test play an attacker with database access: the append-only triggers go.
-async fn drop_guards(server: &TestServer) {
+/// Lets the test play an attacker with database access: the append-only triggers and
+/// the head's guard go.
+pub async fn drop_guards(server: &TestServer) {
     let statements: &[&str] = match server.state.db.backend {
         app::platform::db::Backend::Sqlite => &[
             "DROP TRIGGER audit_events_no_update",
             "DROP TRIGGER audit_events_no_delete",
+            "DROP TRIGGER audit_head_guard",
         ],
-        app::platform::db::Backend::Postgres => {
-            &["DROP TRIGGER audit_events_no_update ON audit_events"]
-        }
+        app::platform::db::Backend::Postgres => &[
+            "DROP TRIGGER audit_events_no_update ON audit_events",
+            "DROP TRIGGER audit_head_guard ON audit_head",
+        ],
     };
     for sql in statements {
         sqlx::query(sql).execute(server.pool()).await.unwrap();
     }
 }
 
-async fn event_id(server: &TestServer, seq: i64) -> String {
+pub async fn event_id(server: &TestServer, seq: i64) -> String {
     sqlx::query_scalar("SELECT id FROM audit_events WHERE seq = $1")
         .bind(seq)
         .fetch_one(server.pool())
@@ -30,14 +33,14 @@ async fn event_id(server: &TestServer, seq: i64) -> String {
         .unwrap()
 }
 
-async fn broken_at(server: &TestServer) -> (i64, Option<String>) {
+pub async fn broken_at(server: &TestServer) -> (i64, Option<String>) {
     match verify(server.pool()).await.unwrap() {
         Verdict::Broken { seq, id, .. } => (seq, id),
         Verdict::Intact { events } => panic!("tampering not detected ({events} events)"),
     }
 }
 
-async fn fresh(backend: Backend) -> Option<TestServer> {
+pub async fn fresh(backend: Backend) -> Option<TestServer> {
     let server = TestServer::start(backend, true).await?;
     assert!(server.count("SELECT COUNT(*) FROM audit_events").await >= 6);
     assert!(matches!(
@@ -133,7 +136,7 @@ async fn tampering_is_detected_postgres() {
 async fn audit_verify_command_names_the_broken_event() {
     let server = fresh(Backend::Sqlite).await.unwrap();
     let settings = server.state.settings.clone();
-    let verdict = gatehouse_server::audit_verify(settings.clone())
+    let (verdict, _) = gatehouse_server::audit_verify(settings.clone(), None)
         .await
         .unwrap();
     assert!(
@@ -146,7 +149,9 @@ async fn audit_verify_command_names_the_broken_event() {
         .execute(server.pool())
         .await
         .unwrap();
-    let verdict = gatehouse_server::audit_verify(settings).await.unwrap();
+    let (verdict, _) = gatehouse_server::audit_verify(settings, None)
+        .await
+        .unwrap();
     assert!(
         verdict
             .to_string()

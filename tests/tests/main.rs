@@ -5,10 +5,12 @@ mod common;
 
 mod accounts;
 mod audit;
+mod audit_keyed;
 mod browser;
 mod browser_onboarding;
 mod browser_production;
 mod conformance;
+mod gateway;
 mod hardening;
 mod integrity;
 mod interop;

@@ -864,6 +864,31 @@ async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
             StatusCode::UNAUTHORIZED
         };
         assert_eq!(status, expected, "{claims}: {body}");
+        // The bank's production gateway introspects the partner's token (issue 18
+        // item 16), as the production docs page describes.
+        if accepted {
+            let (gateway, secret) = app::oauth::resource_servers::create(
+                &server.state,
+                app::audit::Actor::system("test"),
+                "production gateway",
+                app::oauth::Issuer::Production,
+            )
+            .await
+            .unwrap();
+            let token = body["access_token"].as_str().unwrap();
+            let (status, _, seen) = oauth_post(
+                &server,
+                "/production/oauth/introspect",
+                Some((&gateway.client_id, &secret)),
+                &[("token", token)],
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(seen["active"], true, "{seen}");
+            assert_eq!(seen["client_id"], client_id.as_str());
+            assert_eq!(seen["token_type"], "DPoP");
+        }
     }
 
     // A retry of the same decision changes nothing and says so.

@@ -714,7 +714,7 @@ pub fn docs(
         <p>"The client credentials grant, authenticated the way your request registered (a private_key_jwt assertion whose aud is this issuer's identifier alone, as a string or the only member of an array, per FAPI 2.0, with exp at most 5 minutes ahead and a single-use jti; a certificate on the mTLS listener, or the client secret where your tier allows one). Tokens carry only the approved scopes, never outlive the credential, are refused outside your IP allow-list, and count against the approved rate limit. Where the approval requires sender-constrained tokens, send a DPoP proof."</p>
         <pre class="code">{curl}</pre>
         <h2>"For the bank's API gateway"</h2>
-        <p>"The gateway validates production access tokens locally against the JWKS (typ at+jwt, iss, aud, exp, and cnf when present) and calls introspection, as a production client itself, when it must know about revocation at once."</p>
+        <p>"The gateway validates production access tokens locally against the JWKS (typ at+jwt, iss, aud, exp, and cnf when present) and calls introspection, as the bank's registered resource server for this audience, when it must know about revocation at once."</p>
     }
     .into_any()
 }

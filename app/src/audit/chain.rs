@@ -1,10 +1,18 @@
 //! Appending to and verifying the hash chain.
 //!
-//! Each event's `hash` is SHA-256 over the previous event's hash and a canonical
-//! encoding of the event's own fields (each field length-prefixed, absent fields
-//! distinct from empty ones), so no field can be changed, and no event deleted,
-//! inserted or moved, without a mismatch at a row `verify` can name.
+//! Each event's `hash` is HMAC-SHA-256, under the installation's audit key (derived
+//! from the master secret, never in the database; see [`super::keyring`]), over the
+//! previous event's hash and a canonical encoding of the event's own fields (each
+//! field length-prefixed, absent fields distinct from empty ones). So no field can be
+//! changed, and no event deleted, inserted or moved, without a mismatch at a row
+//! `verify` can name, and someone who can write to the database but does not hold the
+//! key cannot recompute the chain after an edit. Events recorded before the keyed
+//! chain existed (`seq < audit_head.keyed_from`) keep the unkeyed SHA-256 of v1; the
+//! first keyed event commits to them. What the chain cannot see on its own (the
+//! newest events cut off and the head set back) the signed checkpoints of
+//! [`super::checkpoint`] catch.
 
+use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Executor};
@@ -67,10 +75,13 @@ impl<'a> Event<'a> {
 pub async fn record(tx: &mut Tx, event: Event<'_>) -> Result<String> {
     // Bumping the head first takes the row (PostgreSQL) or database (SQLite) write
     // lock, so concurrent appenders queue here and each links to the one before.
-    let (seq, prev_hash): (i64, String) =
-        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut **tx)
-            .await?;
+    let (seq, prev_hash, install_id, keyed_from): (i64, String, String, i64) =
+        sqlx::query_as(
+            "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash, install_id, keyed_from",
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+    let keys = super::keyring::get(&install_id)?;
     let nonempty = |s: &str| {
         if s.is_empty() {
             None
@@ -100,7 +111,7 @@ pub async fn record(tx: &mut Tx, event: Event<'_>) -> Result<String> {
         prev_hash,
         hash: String::new(),
     };
-    row.hash = compute_hash(&row);
+    row.hash = chain_hash(&row, keyed_from, &keys.mac);
     sqlx::query(
         "INSERT INTO audit_events (seq, id, occurred_at, actor_kind, actor_id, actor_label, action, \
          resource_type, resource_id, org_id, ip, user_agent, outcome, details, prev_hash, hash) \
@@ -131,8 +142,7 @@ pub async fn record(tx: &mut Tx, event: Event<'_>) -> Result<String> {
     Ok(row.id)
 }
 
-/// SHA-256(prev_hash ‖ canonical(row)), hex.
-pub fn compute_hash(row: &AuditRow) -> String {
+fn canonical(row: &AuditRow, version: &str) -> Vec<u8> {
     fn field(out: &mut Vec<u8>, value: Option<&str>) {
         match value {
             Some(v) => {
@@ -145,7 +155,7 @@ pub fn compute_hash(row: &AuditRow) -> String {
         out.push(b';');
     }
     let mut out = Vec::with_capacity(512);
-    field(&mut out, Some("gatehouse-audit-v1"));
+    field(&mut out, Some(version));
     field(&mut out, Some(&row.seq.to_string()));
     field(&mut out, Some(&row.id));
     field(&mut out, Some(&row.occurred_at.to_string()));
@@ -160,10 +170,34 @@ pub fn compute_hash(row: &AuditRow) -> String {
     field(&mut out, row.user_agent.as_deref());
     field(&mut out, Some(&row.outcome));
     field(&mut out, Some(&row.details));
+    out
+}
+
+/// v1 (before the keyed chain): SHA-256(prev_hash ‖ canonical(row)), hex.
+pub fn compute_hash(row: &AuditRow) -> String {
     let mut hasher = Sha256::new();
     hasher.update(row.prev_hash.as_bytes());
-    hasher.update(&out);
+    hasher.update(canonical(row, "gatehouse-audit-v1"));
     hex::encode(hasher.finalize())
+}
+
+/// v2: HMAC-SHA-256(key, prev_hash ‖ canonical(row)), hex.
+pub fn keyed_hash(row: &AuditRow, key: &[u8; 32]) -> String {
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        unreachable!("HMAC takes keys of any length")
+    };
+    mac.update(row.prev_hash.as_bytes());
+    mac.update(&canonical(row, "gatehouse-audit-v2"));
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The hash an event at its place in the chain must carry.
+pub fn chain_hash(row: &AuditRow, keyed_from: i64, key: &[u8; 32]) -> String {
+    if row.seq >= keyed_from {
+        keyed_hash(row, key)
+    } else {
+        compute_hash(row)
+    }
 }
 
 /// The result of checking the chain.
@@ -255,10 +289,11 @@ pub async fn verify<'e, E>(db: E) -> Result<Verdict>
 where
     E: Executor<'e, Database = Any> + Copy,
 {
-    let (head_seq, head_hash): (i64, String) =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+    let (head_seq, head_hash, install_id, keyed_from): (i64, String, String, i64) =
+        sqlx::query_as("SELECT seq, hash, install_id, keyed_from FROM audit_head WHERE id = 1")
             .fetch_one(db)
             .await?;
+    let key = super::keyring::get(&install_id)?.mac;
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_string();
     loop {
@@ -288,7 +323,7 @@ where
                         .into(),
                 ));
             }
-            if compute_hash(&row) != row.hash {
+            if chain_hash(&row, keyed_from, &key) != row.hash {
                 return Ok(broken(
                     "its content does not match its hash: the event was modified or moved".into(),
                 ));
@@ -483,6 +518,16 @@ mod tests {
             prev_hash: GENESIS.into(),
             hash: String::new(),
         }
+    }
+
+    #[test]
+    fn the_keyed_hash_needs_the_key() {
+        let row = row();
+        let key = [7u8; 32];
+        assert_ne!(keyed_hash(&row, &key), compute_hash(&row));
+        assert_ne!(keyed_hash(&row, &key), keyed_hash(&row, &[8u8; 32]));
+        assert_eq!(chain_hash(&row, 1, &key), keyed_hash(&row, &key));
+        assert_eq!(chain_hash(&row, 2, &key), compute_hash(&row));
     }
 
     #[test]

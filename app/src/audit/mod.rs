@@ -8,7 +8,11 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod chain;
 #[cfg(feature = "ssr")]
+pub mod checkpoint;
+#[cfg(feature = "ssr")]
 pub mod handlers;
+#[cfg(feature = "ssr")]
+pub mod keyring;
 #[cfg(feature = "ssr")]
 pub use chain::{record, Event};
 

@@ -161,7 +161,7 @@ async fn by_certificate(
 }
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> OAuthResult<Option<(String, String)>> {
+pub fn basic_credentials(headers: &HeaderMap) -> OAuthResult<Option<(String, String)>> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -1,6 +1,8 @@
 //! Token introspection (RFC 7662). The caller authenticates as a client; a token that
 //! is unknown, expired, revoked, or was issued to another client gets exactly
 //! `{"active":false}` (§2.2), so introspection reveals nothing about others' tokens.
+//! The bank's gateways introspect as resource servers (`resource_servers`): every
+//! access token for the audience they serve.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -25,6 +27,9 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(server) = super::resource_servers::authenticate(&state, issuer, &headers).await {
+        return for_resource_server(&state, server, &headers, &body).await;
+    }
     endpoint::serve(
         &state,
         issuer,
@@ -38,28 +43,50 @@ pub async fn endpoint(
     .await
 }
 
+async fn for_resource_server(
+    state: &AppState,
+    server: OAuthResult<super::resource_servers::ResourceServer>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let answer = async {
+        let server = server?;
+        let params = super::params::Params::from_form(headers, body)?;
+        super::resource_servers::introspect(state, &server, params.require("token")?).await
+    }
+    .await;
+    match answer {
+        Ok(value) => json_no_store(value),
+        Err(err) => axum::response::IntoResponse::into_response(err),
+    }
+}
+
+/// RFC 7662 §2.2 for an active access token.
+pub fn active_body(claims: jwt::AccessClaims) -> Value {
+    let mut body = json!({
+        "active": true,
+        "token_type": if claims.jkt().is_some() { "DPoP" } else { "Bearer" },
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "iss": claims.iss,
+        "iat": claims.iat,
+        "exp": claims.exp,
+        "jti": claims.jti,
+    });
+    if let (Some(cnf), Some(object)) = (claims.cnf, body.as_object_mut()) {
+        object.insert("cnf".into(), cnf);
+    }
+    body
+}
+
 async fn introspect(state: &AppState, client: &Authenticated, token: &str) -> OAuthResult<Value> {
     if let Some(active) = jwt::check(state, client.issuer, token).await? {
         if active.claims.client_id != client.app.client_id {
             return Ok(inactive());
         }
-        let claims = active.claims;
-        let mut body = json!({
-            "active": true,
-            "token_type": if claims.jkt().is_some() { "DPoP" } else { "Bearer" },
-            "scope": claims.scope,
-            "client_id": claims.client_id,
-            "sub": claims.sub,
-            "aud": claims.aud,
-            "iss": claims.iss,
-            "iat": claims.iat,
-            "exp": claims.exp,
-            "jti": claims.jti,
-        });
-        if let (Some(cnf), Some(object)) = (claims.cnf, body.as_object_mut()) {
-            object.insert("cnf".into(), cnf);
-        }
-        return Ok(body);
+        return Ok(active_body(active.claims));
     }
     // A refresh token of this client?
     let now = state.clock.now();

@@ -31,6 +31,7 @@ pub mod params;
 pub mod refresh;
 pub mod replay;
 pub mod request;
+pub mod resource_servers;
 pub mod revoke;
 pub mod ring_crypto;
 pub mod token;

@@ -25,6 +25,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct Keys {
     mac: [u8; 32],
     enc: [u8; 32],
+    audit: [u8; 32],
+    audit_checkpoint: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -38,7 +40,19 @@ impl Keys {
         Self {
             mac: derive(master, b"gatehouse/mac/v1"),
             enc: derive(master, b"gatehouse/enc/v1"),
+            audit: derive(master, b"gatehouse/audit-chain/v2"),
+            audit_checkpoint: derive(master, b"gatehouse/audit-checkpoint/v1"),
         }
+    }
+
+    /// The audit chain's HMAC key (see `audit::keyring`).
+    pub fn audit_chain_key(&self) -> [u8; 32] {
+        self.audit
+    }
+
+    /// The seed of the Ed25519 key that signs audit checkpoints.
+    pub fn audit_checkpoint_seed(&self) -> [u8; 32] {
+        self.audit_checkpoint
     }
 
     /// The configured master secret (64 hex digits), or one kept in `data_dir/secret.key`,

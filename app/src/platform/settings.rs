@@ -50,6 +50,11 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// argon2id computations allowed at once (each takes 19 MiB).
     pub password_hash_concurrency: usize,
+    /// Where signed audit checkpoints are appended (`None`: `audit-checkpoints.jsonl`
+    /// in `data_dir`). Put it where the database's writers cannot write.
+    pub audit_checkpoint_file: Option<std::path::PathBuf>,
+    /// How often the head is checkpointed, when it moved, in seconds.
+    pub audit_checkpoint_seconds: i64,
     /// Where onboarding evidence files are stored: `None` means the `evidence` folder
     /// in `data_dir`; otherwise an object-store URL (`s3://bucket/prefix`, with the
     /// `AWS_*` environment variables for credentials, region and endpoint).
@@ -66,6 +71,13 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The file signed audit checkpoints are appended to.
+    pub fn audit_checkpoint_path(&self) -> std::path::PathBuf {
+        self.audit_checkpoint_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-checkpoints.jsonl"))
+    }
+
     /// Settings for a server listening on `public_url` with everything else at its default.
     pub fn new(public_url: url::Url, data_dir: PathBuf) -> Self {
         Self {
@@ -90,6 +102,8 @@ impl Settings {
             mtls_partner_ca: false,
             trusted_proxies: Vec::new(),
             password_hash_concurrency: 4,
+            audit_checkpoint_file: None,
+            audit_checkpoint_seconds: 900,
             evidence_store_url: None,
             evidence_max_bytes: 10 * 1024 * 1024,
             production_audience: None,

@@ -67,6 +67,8 @@ impl AppState {
         db.migrate().await.map_err(Error::internal)?;
         let sessions = SessionBackend::connect(&url).await?;
         let keys = Keys::load(settings.secret_key.as_deref(), &settings.data_dir)?;
+        crate::audit::keyring::load(&db, &keys).await?;
+        crate::sandbox::api::schema::warm_up().map_err(Error::Internal)?;
         let per_minute =
             NonZeroU32::new(settings.signin_attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         crypto::set_hash_concurrency(settings.password_hash_concurrency);

@@ -271,6 +271,7 @@ impl<S: Send + Sync> FromRequest<S> for ObJson {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -32,32 +32,33 @@ struct Validators {
     domestic_payment: Validator,
 }
 
-fn compile(spec: &Value, name: &str) -> Validator {
+fn compile(spec: &Value, name: &str) -> Result<Validator, String> {
     let root =
         json!({ "$ref": format!("#/components/schemas/{name}"), "components": spec["components"] });
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft4)
         .should_validate_formats(true)
         .build(&root)
-        .unwrap_or_else(|err| panic!("the specification's {name} schema compiles: {err}"))
+        .map_err(|err| format!("the specification's {name} schema does not compile: {err}"))
 }
 
-static VALIDATORS: LazyLock<Validators> = LazyLock::new(|| {
-    let parse = |text: &str| -> Value {
-        serde_json::from_str(text).expect("the embedded OBIE specification is JSON")
+static VALIDATORS: LazyLock<Result<Validators, String>> = LazyLock::new(|| {
+    let parse = |text: &str| -> Result<Value, String> {
+        serde_json::from_str(text).map_err(|err| format!("the embedded OBIE specification: {err}"))
     };
-    let ais = parse(ACCOUNT_INFO);
-    let pis = parse(PAYMENT_INITIATION);
-    Validators {
-        account_access_consent: compile(&ais, "OBReadConsent1"),
-        domestic_payment_consent: compile(&pis, "OBWriteDomesticConsent4"),
-        domestic_payment: compile(&pis, "OBWriteDomestic2"),
-    }
+    let ais = parse(ACCOUNT_INFO)?;
+    let pis = parse(PAYMENT_INITIATION)?;
+    Ok(Validators {
+        account_access_consent: compile(&ais, "OBReadConsent1")?,
+        domestic_payment_consent: compile(&pis, "OBWriteDomesticConsent4")?,
+        domestic_payment: compile(&pis, "OBWriteDomestic2")?,
+    })
 });
 
-/// Compiles the schemas now rather than on the first request.
-pub fn warm_up() {
-    LazyLock::force(&VALIDATORS);
+/// Compiles the schemas at start-up rather than on the first request, and refuses to
+/// start without them.
+pub fn warm_up() -> Result<(), String> {
+    VALIDATORS.as_ref().map(|_| ()).map_err(Clone::clone)
 }
 
 /// `/Data/Initiation` → `Data.Initiation`.
@@ -75,7 +76,10 @@ fn join(base: &str, member: &str) -> String {
 
 /// The body against the request's schema: `Ok` or the first violation as an OBIE 400.
 pub fn check(request: Request, body: &Value) -> ObResult<()> {
-    let validators = &*VALIDATORS;
+    let validators = VALIDATORS.as_ref().map_err(|err| {
+        tracing::error!(error = %err, "request schemas unavailable");
+        ObError::internal()
+    })?;
     let validator = match request {
         Request::AccountAccessConsent => &validators.account_access_consent,
         Request::DomesticPaymentConsent => &validators.domestic_payment_consent,
@@ -121,8 +125,14 @@ pub fn check(request: Request, body: &Value) -> ObResult<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schemas_compile() {
+        assert_eq!(warm_up(), Ok(()));
+    }
 
     fn consent() -> Value {
         json!({ "Data": { "Permissions": ["ReadAccountsBasic"] }, "Risk": {} })
