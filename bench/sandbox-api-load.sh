@@ -31,6 +31,16 @@ for _ in $(seq 1 100); do
   curl -fs "$base/healthz" >/dev/null 2>&1 && break
   sleep 0.2
 done
+# The same synthetic dataset every run (SEED, default 42): how costly a page is
+# depends on the account's history, so runs on random datasets are not comparable.
+python3 - "$dir/gatehouse.db" "${SEED:-42}" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=10)
+org = db.execute("SELECT org_id FROM apps WHERE client_id = 'cli_demo_acme_sandbox'").fetchone()[0]
+db.execute("INSERT INTO sandbox_datasets (org_id, seed, created_at) VALUES (?, ?, ?) "
+           "ON CONFLICT (org_id) DO UPDATE SET seed = excluded.seed", (org, int(sys.argv[2]), int(time.time())))
+db.commit()
+PY
 
 client='cli_demo_acme_sandbox:demo-sandbox-secret-acme-2026'
 redirect='http://localhost:8080/callback'

@@ -16,13 +16,28 @@ async fn signup_verify_signin_totp_dashboard(server: TestServer) {
             &signup_fields("ada@acme.example.com", "12345678"),
         )
         .await;
-    assert_location(&response, "/verify-email/pending");
-    // Unverified: nothing but the verification page.
-    assert_location(&client.get("/dashboard").await, "/verify-email/pending");
+    // Not signed in: the same page whether or not the address had an account.
+    assert_location(&response, "/signup/sent");
+    let (status, page) = client.text("/signup/sent").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("We have sent a message"));
+    assert_location(&client.get("/dashboard").await, "/signin?next=%2Fdashboard");
+    // Signed in before confirming: nothing but the verification page.
+    let early = server.client();
+    early
+        .sign_in("ada@acme.example.com", crate::common::SIGNUP_PASSWORD)
+        .await;
+    assert_location(&early.get("/dashboard").await, "/verify-email/pending");
     let (subject, _) = server.last_mail("ada@acme.example.com").await;
     assert_eq!(subject, "Confirm your e-mail address");
     let link = server.mailed_link("ada@acme.example.com").await;
-    assert_location(&client.get(&link).await, "/dashboard");
+    assert_location(&client.get(&link).await, "/signin");
+    assert_location(
+        &client
+            .sign_in("ada@acme.example.com", crate::common::SIGNUP_PASSWORD)
+            .await,
+        "/dashboard",
+    );
     let (status, html) = client.text("/dashboard").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Welcome, Ada Lovelace."), "{html}");
@@ -222,6 +237,16 @@ async fn signup_rejects_bad_input_and_writes_nothing(server: TestServer) {
         .await
         .unwrap()
         .contains("already registered"));
+    // An address that has an account: the same answer as a new one (no user
+    // enumeration, issue 19 item 6); nothing is created, and the owner is told.
+    let fresh = server.client();
+    let new_address = fresh
+        .submit(
+            "/signup",
+            "/signup",
+            &signup_fields("newcomer@acme.example.com", "55555555"),
+        )
+        .await;
     let response = client
         .submit(
             "/signup",
@@ -229,12 +254,19 @@ async fn signup_rejects_bad_input_and_writes_nothing(server: TestServer) {
             &signup_fields("ADA@acme.example.com", "99999999"),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::CONFLICT);
-    assert!(response.text().await.unwrap().contains("already exists"));
+    assert_eq!(response.status(), new_address.status());
+    assert_eq!(
+        response.headers().get("location"),
+        new_address.headers().get("location")
+    );
     assert_eq!(
         server.count("SELECT COUNT(*) FROM organisations").await,
-        orgs
+        orgs + 1,
+        "only the newcomer's organisation"
     );
+    let (subject, body) = server.last_mail("ada@acme.example.com").await;
+    assert_eq!(subject, "Your Gatehouse account already exists");
+    assert!(body.contains("/password/forgot") && !body.contains("token="));
 
     // A body larger than the limit is refused before it is read.
     let big = "y".repeat(100 * 1024);
@@ -340,6 +372,9 @@ async fn links_are_single_use_and_expire(server: TestServer) {
         )
         .await;
     assert_location(&response, "/signin");
+    server
+        .wait_for_mails("ada@acme.example.com", "Reset your Gatehouse password", 1)
+        .await;
     let link = server.mailed_link("ada@acme.example.com").await;
     sqlx::query("UPDATE email_tokens SET expires_at = 0 WHERE purpose = 'password_reset'")
         .execute(server.pool())
@@ -356,6 +391,9 @@ async fn links_are_single_use_and_expire(server: TestServer) {
             "/password/forgot",
             &[("email", "ada@acme.example.com")],
         )
+        .await;
+    server
+        .wait_for_mails("ada@acme.example.com", "Reset your Gatehouse password", 2)
         .await;
     let link = server.mailed_link("ada@acme.example.com").await;
     let token = link.split("token=").nth(1).unwrap().to_string();

@@ -344,3 +344,167 @@ async fn item_14_lost_request_log_entries_are_counted_and_shown(server: TestServ
     );
 }
 both!(item_14_lost_request_log_entries_are_counted_and_shown, demo);
+
+/// Item 17: one catalogue everywhere. A scope the bank admin adds on
+/// `/admin/catalogue` is offered to sandbox apps, accepted at registration, published
+/// in the metadata and described on the consent page; a scope that is not in the
+/// catalogue is refused.
+async fn item_17_sandbox_scopes_come_from_the_catalogue(server: TestServer) {
+    let admin = server.demo_staff("admin@bank.example.com", 0).await;
+    let response = admin
+        .submit(
+            "/admin/catalogue",
+            "/admin/catalogue/scopes",
+            &[
+                ("scope", "cards"),
+                ("product", "Card transactions"),
+                ("description", "A customer's card transactions, with their consent."),
+                ("data_class", "account_information"),
+                ("sensitivity", "medium"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    let developer = server.demo_partner().await;
+    let (_, page) = developer.text("/sandbox/apps/new").await;
+    assert!(page.contains("value=\"cards\"") && page.contains("Card transactions"));
+    let owner = crate::sandbox_helpers::user_id(&server, "dev@acme-budgeting.example.com").await;
+    let mut fields = crate::sandbox_helpers::app_fields("Cards app", &owner, "client_secret_basic", "");
+    fields.push(("scopes", "cards"));
+    let (_, client_id, _) = crate::sandbox_helpers::register_app(&developer, &fields).await;
+    let scopes: String = sqlx::query_scalar("SELECT scopes FROM apps WHERE client_id = $1")
+        .bind(&client_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert!(scopes.split(' ').any(|s| s == "cards"), "{scopes}");
+    let metadata: serde_json::Value =
+        reqwest::get(format!("{}/.well-known/oauth-authorization-server", server.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert!(metadata["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "cards"));
+
+    // Not in the catalogue: refused with the field named.
+    let mut fields = crate::sandbox_helpers::app_fields("Other app", &owner, "client_secret_basic", "");
+    fields.push(("scopes", "telepathy"));
+    let response = developer
+        .submit("/sandbox/apps/new", "/sandbox/apps", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("telepathy is not a scope of the API catalogue"));
+}
+both!(item_17_sandbox_scopes_come_from_the_catalogue, demo);
+
+/// Item 8: parallel guessing cannot beat the per-account pace. After the free
+/// failures, 24 wrong passwords sent at once are checked at most once per slot; the
+/// rest are 429 with `Retry-After`, and the real user still signs in when the slot
+/// comes round.
+async fn item_8_parallel_guesses_are_paced_per_account(server: TestServer) {
+    let email = "dev@acme-budgeting.example.com";
+    for _ in 0..5 {
+        let response = server.client().sign_in(email, "wrong password guess").await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let before = server
+        .count(&format!("SELECT COUNT(*) FROM signin_attempts WHERE email_key = '{email}'"))
+        .await;
+    let mut clients = Vec::new();
+    for _ in 0..24 {
+        let client = server.client();
+        client.csrf("/signin").await;
+        clients.push(client);
+    }
+    let attempts = clients.iter().map(|c| c.sign_in(email, "another wrong guess"));
+    let responses = futures_util::future::join_all(attempts).await;
+    let limited = responses
+        .iter()
+        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        responses
+            .iter()
+            .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+            .all(|r| r.headers().contains_key("retry-after")),
+        "a paced attempt says when to retry"
+    );
+    let checked = server
+        .count(&format!("SELECT COUNT(*) FROM signin_attempts WHERE email_key = '{email}'"))
+        .await
+        - before;
+    assert!(checked <= 2, "{checked} passwords checked in one slot");
+    assert!(limited >= 22, "{limited} of 24 refused");
+    // Not a lock-out: once the slot has passed, the right password works.
+    let mut signed_in = false;
+    for _ in 0..12 {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let response = server
+            .client()
+            .sign_in(email, app::accounts::bootstrap::DEMO_PASSWORD)
+            .await;
+        if response.status() == StatusCode::SEE_OTHER {
+            signed_in = true;
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert!(signed_in, "the real user gets in after the slot");
+}
+both!(item_8_parallel_guesses_are_paced_per_account, demo);
+
+/// Item 7: a reset request answers the same, at once, for any address; the e-mails an
+/// account gets are capped per hour, and the refusals are audited.
+async fn item_7_password_resets_are_uniform_and_capped(server: TestServer) {
+    let email = "dev@acme-budgeting.example.com";
+    let ask = async |address: &str| {
+        let response = server
+            .client()
+            .submit("/password/forgot", "/password/forgot", &[("email", address)])
+            .await;
+        (response.status(), response.headers().get("location").cloned())
+    };
+    let unknown = ask("nobody-here@acme-budgeting.example.com").await;
+    for _ in 0..6 {
+        assert_eq!(ask(email).await, unknown, "the same answer for both");
+    }
+    server
+        .wait_for_mails(email, "Reset your Gatehouse password", app::accounts::service::RESETS_PER_HOUR)
+        .await;
+    // Wait for the later requests' background work, then count.
+    for _ in 0..100 {
+        let throttled = server
+            .count("SELECT COUNT(*) FROM audit_events WHERE action = 'password.reset_throttled'")
+            .await;
+        if throttled >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    let sent = server
+        .count(&format!(
+            "SELECT COUNT(*) FROM outbox WHERE recipient = '{email}' AND subject = 'Reset your Gatehouse password'"
+        ))
+        .await;
+    assert_eq!(sent, app::accounts::service::RESETS_PER_HOUR);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_events WHERE action = 'password.reset_throttled'")
+            .await,
+        3
+    );
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM outbox WHERE recipient = 'nobody-here@acme-budgeting.example.com'")
+            .await,
+        0
+    );
+}
+both!(item_7_password_resets_are_uniform_and_capped, demo);

@@ -24,6 +24,7 @@ use crate::ui::Form;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/signup", get(signup_page).post(signup_submit))
+        .route("/signup/sent", get(signup_sent))
         .route("/verify-email", get(verify_email))
         .route("/verify-email/pending", get(verify_pending))
         .route("/verify-email/resend", post(verify_resend))
@@ -153,10 +154,8 @@ async fn signup_page(ctx: Ctx) -> Html<String> {
 async fn signup_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Result<Response> {
     let (input, form): (SignUp, Form) = parse(&body)?;
     match service::sign_up(&state, input, &ctx.client).await {
-        Ok(signed) => {
-            start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch, false).await?;
-            Ok(Redirect::to("/verify-email/pending").into_response())
-        }
+        // The same answer whether the address was new or already had an account.
+        Ok(()) => Ok(Redirect::to("/signup/sent").into_response()),
         Err(Error::Invalid(invalid)) => Ok(invalid_page(
             &ctx,
             "Create an account",
@@ -166,6 +165,11 @@ async fn signup_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> 
         )),
         Err(err) => Err(err),
     }
+}
+
+async fn signup_sent(ctx: Ctx) -> Html<String> {
+    let mailbox = ctx.state.settings.dev_mailbox();
+    ctx.render("Check your e-mail", pages::signup_sent(mailbox))
 }
 
 #[derive(Deserialize)]

@@ -79,6 +79,17 @@ pub fn signin_code(data: &Form, csrf: &str) -> AnyView {
     form("/signin/code", csrf, data, fields.into_any(), "Continue")
 }
 
+/// After sign-up, whatever the address: no page tells whether it already had an account.
+pub fn signup_sent(mailbox: bool) -> AnyView {
+    view! {
+        <p class="lead">"We have sent a message to the address you gave. Open the link in it within 24 hours to confirm the address, then sign in with the password you chose."</p>
+        <p>"If the address already has a Gatehouse account, the message says so instead, and nothing was changed."</p>
+        {mailbox.then(|| view! { <p>"This installation has no mail server: the message is in the "<a href="/dev/mailbox">"mailbox"</a>"."</p> })}
+        <p><a href="/signin">"Sign in"</a></p>
+    }
+    .into_any()
+}
+
 pub fn verify_pending(email: &str, csrf: &str, mailbox: bool) -> AnyView {
     let email = email.to_string();
     view! {

@@ -43,9 +43,10 @@ pub struct SignedIn {
 }
 
 /// Creates the organisation and its first user (partner admin), and e-mails a
-/// verification link. The new user is signed in but can do nothing else until the
-/// address is verified.
-pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Result<SignedIn> {
+/// verification link; the new user signs in once the address is confirmed. An
+/// address that already has an account gets the same answer (issue 19 item 6: no
+/// user enumeration), nothing is created, and its owner is told by e-mail instead.
+pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Result<()> {
     // Anonymous and expensive (an argon2id hash): limited per address like sign-in.
     throttle::check_address(state, &client.ip)?;
     let mut invalid = Invalid::new();
@@ -108,12 +109,6 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
     let mut tx = state.db.begin().await?;
     let mut conflict = Invalid::new();
     conflict.status = axum::http::StatusCode::CONFLICT;
-    if exists(&mut tx, "SELECT 1 FROM users WHERE email = $1", &email).await? {
-        conflict.add(
-            "email",
-            "An account with this e-mail address already exists: sign in, or reset your password",
-        );
-    }
     let org_taken: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM organisations WHERE country = $1 AND registration_number = $2",
     )
@@ -134,6 +129,31 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
     }
     if !conflict.is_empty() {
         return Err(Error::Invalid(conflict));
+    }
+    let existing: Option<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, display_name, org_id FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some((user_id, name, org_id)) = existing {
+        let link = state.settings.link("/signin");
+        let reset = state.settings.link("/password/forgot");
+        let body = format!(
+            "Hello {name},\n\nSomeone tried to create a Gatehouse account with this e-mail address, which already has one. Nothing was changed.\n\n             If it was you, sign in at {link}, or choose a new password at {reset}.\nIf it was not you, you can ignore this message.\n"
+        );
+        mail::enqueue(&mut tx, &email, "Your Gatehouse account already exists", &body).await?;
+        audit::record(
+            &mut tx,
+            Event::new(Actor::anonymous(), "user.signup_existing_address")
+                .resource("user", &user_id)
+                .org(org_id.as_deref())
+                .client(client)
+                .outcome("failure"),
+        )
+        .await?;
+        tx.commit().await?;
+        state.mail_wakeup.notify_one();
+        return Ok(());
     }
 
     let now = now();
@@ -196,7 +216,7 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
     send_verification(state, &mut tx, &user_id, &email, &full_name).await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
-    Ok(SignedIn { user_id, epoch: 0 })
+    Ok(())
 }
 
 async fn exists(tx: &mut Tx, sql: &str, value: &str) -> Result<bool> {
@@ -335,7 +355,7 @@ pub async fn check_password(
         return Err(Error::Invalid(invalid));
     }
     let email_key: String = email_key.chars().take(validate::MAX_EMAIL).collect();
-    tokio::time::sleep(throttle::account_delay(&state.db, &email_key).await?).await;
+    throttle::claim_slot(&state.db, &email_key).await?;
 
     let row: Option<CredentialRow> = sqlx::query_as(
         "SELECT id, status, password_hash, org_id, totp_enabled_at, session_epoch FROM users WHERE email = $1",
@@ -417,7 +437,7 @@ pub async fn check_second_factor(
     .ok_or_else(|| Error::SignInRequired {
         next: "/dashboard".into(),
     })?;
-    tokio::time::sleep(throttle::account_delay(&state.db, &email).await?).await;
+    throttle::claim_slot(&state.db, &email).await?;
     let mut tx = state.db.begin().await?;
     let by_totp = totp::verify_limited(&state.db, &mut tx, &state.keys, user_id, code).await?;
     let by_recovery =
@@ -583,22 +603,67 @@ pub async fn regenerate_recovery_codes(
 
 /// Sends a reset link if the address belongs to an active account; the answer is
 /// the same either way, so the form cannot be used to find out who has an account.
+/// Reset e-mails one account gets at most, per hour.
+pub const RESETS_PER_HOUR: i64 = 3;
+
+/// Answers at once, the same for every well-formed address: whether it has an
+/// account is looked up after the answer, so neither the answer nor its timing tells
+/// (issue 19 item 7). Limited per client address like sign-in, and per account to
+/// [`RESETS_PER_HOUR`] e-mails.
 pub async fn request_password_reset(
     state: &AppState,
     email: &str,
     client: &ClientInfo,
 ) -> Result<()> {
+    throttle::check_address(state, &client.ip)?;
     let email = validate::email(email).map_err(|m| Error::Invalid(Invalid::field("email", m)))?;
+    let state = state.clone();
+    let client = client.clone();
+    tokio::spawn(async move {
+        if let Err(err) = send_password_reset(&state, &email, &client).await {
+            tracing::warn!(error = %err, "sending a password reset failed");
+        }
+    });
+    Ok(())
+}
+
+async fn send_password_reset(state: &AppState, email: &str, client: &ClientInfo) -> Result<()> {
     let user: Option<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT id, display_name, org_id FROM users WHERE email = $1 AND status = 'active'",
     )
-    .bind(&email)
+    .bind(email)
     .fetch_optional(&state.db.pool)
     .await?;
     let Some((user_id, name, org_id)) = user else {
         return Ok(());
     };
     let mut tx = state.db.begin().await?;
+    // Taking the user's row first serialises concurrent requests for one account, so
+    // the count below is exact.
+    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+    let recent: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'password.reset_requested' AND resource_id = $1 AND occurred_at > $2",
+    )
+    .bind(&user_id)
+    .bind(now() - 3600)
+    .fetch_one(&mut *tx)
+    .await?;
+    if recent >= RESETS_PER_HOUR {
+        audit::record(
+            &mut tx,
+            Event::new(Actor::user(&user_id, email), "password.reset_throttled")
+                .resource("user", &user_id)
+                .org(org_id.as_deref())
+                .client(client)
+                .outcome("failure"),
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(());
+    }
     let token = tokens::issue(&mut tx, &state.keys, &user_id, Purpose::PasswordReset).await?;
     let link = state
         .settings
@@ -606,10 +671,10 @@ pub async fn request_password_reset(
     let body = format!(
         "Hello {name},\n\nSomeone asked to reset the password of your Gatehouse account. To choose a new password, open this link within an hour:\n\n{link}\n\nIf it was not you, ignore this message: your password has not changed.\n"
     );
-    mail::enqueue(&mut tx, &email, "Reset your Gatehouse password", &body).await?;
+    mail::enqueue(&mut tx, email, "Reset your Gatehouse password", &body).await?;
     audit::record(
         &mut tx,
-        Event::new(Actor::user(&user_id, &email), "password.reset_requested")
+        Event::new(Actor::user(&user_id, email), "password.reset_requested")
             .resource("user", &user_id)
             .org(org_id.as_deref())
             .client(client),

@@ -3,7 +3,11 @@
 //! - per client address, a token bucket (`governor`) answers 429 when exceeded;
 //! - per account, repeated failures slow every further attempt down (exponential,
 //!   capped) instead of locking the account, so an attacker can make sign-in slower
-//!   for a victim but never impossible. Unknown accounts are slowed exactly alike.
+//!   for a victim but never impossible. Unknown accounts are slowed exactly alike;
+//! - per account, in time: past those free failures the password is checked at most
+//!   once per slot of that delay ([`claim_slot`], claimed atomically in the database),
+//!   so parallel attempts from many addresses cannot multiply the guessing rate. An
+//!   attempt in a taken slot gets 429 with `Retry-After`: slower, never locked out.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -48,6 +52,38 @@ pub async fn account_delay(db: &Db, email_key: &str) -> Result<Duration> {
     Ok(delay_for(failures))
 }
 
+/// Claims this account's next attempt slot once it has failures enough to be paced:
+/// `Ok` to go on and check the password, or 429 with when to retry.
+pub async fn claim_slot(db: &Db, email_key: &str) -> Result<()> {
+    let spacing = account_delay(db, email_key).await?.as_secs() as i64;
+    if spacing == 0 {
+        return Ok(());
+    }
+    let at = now();
+    sqlx::query("INSERT INTO signin_slots (email_key, next_at) VALUES ($1, 0) ON CONFLICT (email_key) DO NOTHING")
+        .bind(email_key)
+        .execute(&db.pool)
+        .await?;
+    let claimed = sqlx::query(
+        "UPDATE signin_slots SET next_at = $2 WHERE email_key = $1 AND next_at <= $3",
+    )
+    .bind(email_key)
+    .bind(at + spacing)
+    .bind(at)
+    .execute(&db.pool)
+    .await?;
+    if claimed.rows_affected() == 1 {
+        return Ok(());
+    }
+    let next_at: i64 = sqlx::query_scalar("SELECT next_at FROM signin_slots WHERE email_key = $1")
+        .bind(email_key)
+        .fetch_one(&db.pool)
+        .await?;
+    Err(Error::TooManyRequests {
+        retry_after: u64::try_from((next_at - at).max(1)).unwrap_or(1),
+    })
+}
+
 pub fn delay_for(failures: i64) -> Duration {
     if failures < FREE_FAILURES {
         return Duration::ZERO;
@@ -71,6 +107,10 @@ pub async fn record_attempt(db: &Db, email_key: &str, ip: &str, succeeded: bool)
 /// Drops attempts older than a day (run by the maintenance job).
 pub async fn prune(db: &Db) -> Result<()> {
     sqlx::query("DELETE FROM signin_attempts WHERE at < $1")
+        .bind(now() - 86_400)
+        .execute(&db.pool)
+        .await?;
+    sqlx::query("DELETE FROM signin_slots WHERE next_at < $1")
         .bind(now() - 86_400)
         .execute(&db.pool)
         .await?;

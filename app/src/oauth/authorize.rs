@@ -56,7 +56,11 @@ pub async fn start(
         })?;
     let auth_request = match params.get("request_uri") {
         Some(uri) => pushed(&state, &app.id, uri).await?,
-        None => match request::validate(&app, &params) {
+        None => match request::validate(
+            &app,
+            &params,
+            &crate::sandbox::catalogue::scopes(&state).await?,
+        ) {
             Ok(valid) => valid,
             Err(Invalid::NoRedirect(message)) => return Err(Error::BadRequest(message)),
             Err(Invalid::Redirect {
@@ -372,13 +376,14 @@ async fn consent_response(
     } else {
         "Do you allow this app to access your bank?"
     };
+    let offered = crate::sandbox::catalogue::scopes(state).await?;
     let body = super::pages::consent(
         &ctx.csrf,
         &pending_id(ctx).await?,
         &app,
         &org,
         customer,
-        &request.scope,
+        (&request.scope, &offered),
         &request.redirect_uri,
         view.as_ref(),
     );

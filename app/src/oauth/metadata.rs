@@ -8,16 +8,20 @@ use serde_json::json;
 use super::jwt::supported_algs;
 use super::Issuer;
 use crate::platform::state::AppState;
-use crate::sandbox::catalogue::SCOPES;
 
 /// Either issuer's metadata. The production issuer's names client credentials only
 /// and no customer-facing endpoints (production customers authenticate at the bank,
 /// not in Gatehouse).
 pub async fn metadata(State(state): State<AppState>, issuer: Issuer) -> Response {
-    with_cache(axum::Json(document(&state, issuer)).into_response())
+    // The scopes are the bank's catalogue, as the admin keeps it.
+    let scopes = match crate::sandbox::catalogue::scopes(&state).await {
+        Ok(scopes) => scopes.into_iter().map(|s| s.name).collect::<Vec<_>>(),
+        Err(err) => return axum::response::IntoResponse::into_response(err),
+    };
+    with_cache(axum::Json(document(&state, issuer, scopes)).into_response())
 }
 
-fn document(state: &AppState, issuer: Issuer) -> serde_json::Value {
+fn document(state: &AppState, issuer: Issuer, scopes: Vec<String>) -> serde_json::Value {
     let link = |path: &str| state.settings.link(&issuer.path(path));
     let algs = supported_algs();
     let mtls = state.settings.mtls_public_url.clone();
@@ -46,7 +50,7 @@ fn document(state: &AppState, issuer: Issuer) -> serde_json::Value {
             Issuer::Sandbox => "/sandbox/docs",
             Issuer::Production => "/production/docs",
         }),
-        "scopes_supported": SCOPES.iter().map(|s| s.name).collect::<Vec<_>>(),
+        "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

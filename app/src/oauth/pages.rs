@@ -99,7 +99,7 @@ pub fn consent(
     app: &str,
     org: &str,
     customer: &TestCustomer,
-    scope: &str,
+    (scope, offered): (&str, &[catalogue::Scope]),
     redirect_uri: &str,
     intent: Option<&IntentView>,
 ) -> AnyView {
@@ -107,7 +107,9 @@ pub fn consent(
     let items = catalogue::split(scope)
         .into_iter()
         .map(|name| {
-            let description = catalogue::find(&name).map(|s| s.description).unwrap_or("");
+            let description = catalogue::find(offered, &name)
+                .map(|s| s.description.clone())
+                .unwrap_or_default();
             view! { <li><strong>{name.clone()}</strong>": "{description}</li> }
         })
         .collect_view();

@@ -54,7 +54,9 @@ async fn push(state: &AppState, client: &Authenticated, params: &Params) -> OAut
             "client_id differs from the authenticated client.",
         ));
     }
-    let validated = request::validate(&client.app, params).map_err(request::Invalid::into_oauth)?;
+    let offered = crate::sandbox::catalogue::scopes(state).await?;
+    let validated =
+        request::validate(&client.app, params, &offered).map_err(request::Invalid::into_oauth)?;
     let reference = crypto::random_token();
     let now = state.clock.now();
     let stored =

@@ -46,7 +46,11 @@ impl Invalid {
     }
 }
 
-pub fn validate(app: &App, params: &Params) -> Result<AuthRequest, Invalid> {
+pub fn validate(
+    app: &App,
+    params: &Params,
+    offered: &[catalogue::Scope],
+) -> Result<AuthRequest, Invalid> {
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return Err(Invalid::NoRedirect(
             "The request has no redirect_uri.".into(),
@@ -112,7 +116,7 @@ pub fn validate(app: &App, params: &Params) -> Result<AuthRequest, Invalid> {
                 "The app may not ask for the scope {scope}."
             ))));
         }
-        if !catalogue::find(scope).is_some_and(|s| s.needs_customer) {
+        if !catalogue::find(offered, scope).is_some_and(|s| s.needs_customer()) {
             return Err(fail(OAuthError::invalid_scope(format!(
                 "The scope {scope} needs no customer consent: use the client_credentials grant."
             ))));

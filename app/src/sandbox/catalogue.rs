@@ -1,59 +1,51 @@
-//! The API catalogue a sandbox app picks its scopes from. The scope names are the UK
-//! Open Banking ones (`accounts`, `payments`, `fundsconfirmations`) plus Gatehouse's
-//! `reference` for public reference data. The onboarding issue moves this catalogue
-//! into the database, where bank admins edit it; until then it is fixed here.
+//! The scopes a sandbox app picks from: the API catalogue the bank admin edits on
+//! `/admin/catalogue` (`onboarding::catalogue`), the same one tiers and production
+//! requests use. One catalogue everywhere: a scope the admin adds is offered to
+//! sandbox apps, published in the metadata, and described on the consent page.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DataClass {
-    PublicReference,
-    AccountInformation,
-    PaymentInitiation,
-}
+use crate::onboarding::catalogue::{self as bank, ScopeRow};
+use crate::platform::error::Result;
+use crate::platform::state::AppState;
 
-#[derive(Clone, Copy, Debug)]
+/// A catalogue scope, as the sandbox uses it.
+#[derive(Clone, Debug)]
 pub struct Scope {
-    pub name: &'static str,
-    pub product: &'static str,
-    pub description: &'static str,
-    pub data_class: DataClass,
-    /// Whether a bank customer must consent (authorization-code flow) before the
-    /// scope reaches customer data; `false` means client-credentials tokens suffice.
-    pub needs_customer: bool,
+    pub name: String,
+    pub product: String,
+    pub description: String,
+    pub data_class: String,
 }
 
-pub const SCOPES: &[Scope] = &[
-    Scope {
-        name: "reference",
-        product: "Reference data",
-        description: "Read public reference data: branches, products and FX rates.",
-        data_class: DataClass::PublicReference,
-        needs_customer: false,
-    },
-    Scope {
-        name: "accounts",
-        product: "Account information (AISP)",
-        description: "Read a customer's accounts, balances, transactions, beneficiaries, standing orders, direct debits, statements and parties, with the customer's consent.",
-        data_class: DataClass::AccountInformation,
-        needs_customer: true,
-    },
-    Scope {
-        name: "fundsconfirmations",
-        product: "Confirmation of funds (CBPII)",
-        description: "Ask whether a customer's account has enough funds for a payment, with the customer's consent.",
-        data_class: DataClass::AccountInformation,
-        needs_customer: true,
-    },
-    Scope {
-        name: "payments",
-        product: "Payment initiation (PISP)",
-        description: "Initiate domestic payments from a customer's account, with the customer's consent.",
-        data_class: DataClass::PaymentInitiation,
-        needs_customer: true,
-    },
-];
+impl Scope {
+    /// Whether a bank customer must consent (authorization-code flow) before the
+    /// scope reaches customer data; public reference data needs no customer.
+    pub fn needs_customer(&self) -> bool {
+        self.data_class != "public_reference"
+    }
+}
 
-pub fn find(name: &str) -> Option<&'static Scope> {
-    SCOPES.iter().find(|s| s.name == name)
+impl From<ScopeRow> for Scope {
+    fn from(row: ScopeRow) -> Self {
+        Self {
+            name: row.scope,
+            product: row.product,
+            description: row.description,
+            data_class: row.data_class,
+        }
+    }
+}
+
+/// Every scope of the catalogue, by name.
+pub async fn scopes(state: &AppState) -> Result<Vec<Scope>> {
+    Ok(bank::scopes(state)
+        .await?
+        .into_iter()
+        .map(Scope::from)
+        .collect())
+}
+
+pub fn find<'a>(scopes: &'a [Scope], name: &str) -> Option<&'a Scope> {
+    scopes.iter().find(|s| s.name == name)
 }
 
 /// Splits a space-separated scope string (RFC 6749 §3.3), dropping empty items and duplicates.

@@ -132,11 +132,13 @@ async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
             "rate_limit_per_minute",
             service::DEFAULT_RATE_LIMIT.to_string(),
         );
+    let scopes = super::catalogue::scopes(&state).await?;
     let body = pages::new_app(
         &form,
         &ctx.csrf,
         &members,
         state.settings.sandbox_max_rate_limit,
+        &scopes,
     );
     Ok(ctx.render("Register a sandbox app", body).into_response())
 }
@@ -149,11 +151,13 @@ async fn create_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> 
         Err(Error::Invalid(invalid)) => {
             let members = member_options(&state, org(user)?).await?;
             let (status, form) = with_errors(form, invalid);
+            let scopes = super::catalogue::scopes(&state).await?;
             let body = pages::new_app(
                 &form,
                 &ctx.csrf,
                 &members,
                 state.settings.sandbox_max_rate_limit,
+                &scopes,
             );
             Ok((status, ctx.render("Error: Register a sandbox app", body)).into_response())
         }

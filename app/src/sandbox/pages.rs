@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::catalogue::SCOPES;
+use super::catalogue::Scope;
 use super::model::{App, Credential, AUTH_METHODS};
 use super::reqlog::{Filter, LogRow};
 use super::service::{Consent, Issued, OVERLAPS};
@@ -60,7 +60,7 @@ fn textarea(form: &Form, name: &'static str, label: &'static str, hint: &'static
     .into_any()
 }
 
-fn scope_checkboxes(form: &Form) -> AnyView {
+fn scope_checkboxes(form: &Form, scopes: &[Scope]) -> AnyView {
     let chosen = form.value("scopes");
     let error = form.error("scopes");
     let class = if error.is_some() {
@@ -68,16 +68,16 @@ fn scope_checkboxes(form: &Form) -> AnyView {
     } else {
         "field"
     };
-    let boxes = SCOPES
+    let boxes = scopes
         .iter()
         .map(|scope| {
             let id = format!("scope-{}", scope.name);
             let checked = chosen.split(' ').any(|s| s == scope.name);
             view! {
                 <div class="checkbox">
-                    <input type="checkbox" id=id.clone() name="scopes" value=scope.name checked=checked/>
+                    <input type="checkbox" id=id.clone() name="scopes" value=scope.name.clone() checked=checked/>
                     <label for=id>{format!("{} ({})", scope.product, scope.name)}</label>
-                    <p class="hint">{scope.description}</p>
+                    <p class="hint">{scope.description.clone()}</p>
                 </div>
             }
         })
@@ -104,7 +104,13 @@ fn key_help() -> AnyView {
     .into_any()
 }
 
-pub fn new_app(form: &Form, csrf: &str, members: &[(String, String)], max_rate: u32) -> AnyView {
+pub fn new_app(
+    form: &Form,
+    csrf: &str,
+    members: &[(String, String)],
+    max_rate: u32,
+    scopes: &[Scope],
+) -> AnyView {
     let owner_options = members
         .iter()
         .map(|(id, name)| {
@@ -131,7 +137,7 @@ pub fn new_app(form: &Form, csrf: &str, members: &[(String, String)], max_rate: 
                 {owner_error.map(|message| view! { <p class="error-message"><span class="visually-hidden">"Error: "</span>{message}</p> })}
                 <select id="owner_id" name="owner_id">{owner_options}</select>
             </div>
-            {scope_checkboxes(form)}
+            {scope_checkboxes(form, scopes)}
             {textarea(form, "redirect_uris", "Redirect URIs", "One per line. https, or http://localhost for development. Needed for scopes that need a customer's consent.")}
             {select(form, "auth_method", "Client authentication", &methods)}
             {textarea(form, "jwks", "Public key (private_key_jwt)", "A public JWK or JWK set, as JSON. Or give a JWKS URL below.")}

@@ -288,9 +288,10 @@ pub async fn create_app(
             "Choose the app's owner: an active member of your organisation.",
         );
     }
+    let offered = catalogue::scopes(state).await?;
     let mut scopes: Vec<String> = Vec::new();
     for scope in &input.scopes {
-        if catalogue::find(scope).is_none() {
+        if catalogue::find(&offered, scope).is_none() {
             invalid.add(
                 "scopes",
                 format!("{scope} is not a scope of the API catalogue."),
@@ -317,7 +318,7 @@ pub async fn create_app(
     }
     let needs_customer = scopes
         .iter()
-        .any(|s| catalogue::find(s).is_some_and(|s| s.needs_customer));
+        .any(|s| catalogue::find(&offered, s).is_some_and(|s| s.needs_customer()));
     if needs_customer && uris.is_empty() {
         invalid.add(
             "redirect_uris",

@@ -230,6 +230,26 @@ impl TestServer {
         (row.get::<String, _>(0), row.get::<String, _>(1))
     }
 
+    /// Waits until `to` has `count` e-mails with `subject` (some are written after
+    /// the request has been answered, such as password resets).
+    pub async fn wait_for_mails(&self, to: &str, subject: &str, count: i64) {
+        for _ in 0..100 {
+            let have: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND subject = $2",
+            )
+            .bind(to)
+            .bind(subject)
+            .fetch_one(self.pool())
+            .await
+            .unwrap();
+            if have >= count {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+        panic!("{to} did not get {count} e-mails \"{subject}\"");
+    }
+
     /// The first link in the newest e-mail to `to`, as a path under the server.
     pub async fn mailed_link(&self, to: &str) -> String {
         let (_, body) = self.last_mail(to).await;
@@ -251,7 +271,7 @@ impl TestServer {
             .unwrap()
     }
 
-    /// Signs up an organisation and verifies the e-mail; returns the signed-in client.
+    /// Signs up an organisation, verifies the e-mail and signs in; returns the client.
     pub async fn partner_admin(&self, email: &str, registration: &str) -> Client {
         let client = self.client();
         let response = client
@@ -265,6 +285,8 @@ impl TestServer {
         let link = self.mailed_link(email).await;
         let response = client.get(&link).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let response = client.sign_in(email, SIGNUP_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "sign-in of {email}");
         client
     }
 
@@ -314,9 +336,12 @@ pub fn signup_fields<'a>(email: &'a str, registration: &'a str) -> Vec<(&'a str,
         ("lei", ""),
         ("full_name", "Ada Lovelace"),
         ("email", email),
-        ("password", "tidal ferret oboe lantern"),
+        ("password", SIGNUP_PASSWORD),
     ]
 }
+
+/// The password `signup_fields` signs up with.
+pub const SIGNUP_PASSWORD: &str = "tidal ferret oboe lantern";
 
 /// The TOTP code `offset` 30-second steps from now.
 pub fn totp_code(secret: &[u8], offset: i64) -> String {
