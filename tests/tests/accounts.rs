@@ -277,7 +277,8 @@ async fn signup_rejects_bad_input_and_writes_nothing(server: TestServer) {
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         server.count("SELECT COUNT(*) FROM organisations").await,
-        orgs
+        orgs + 1,
+        "nothing since the newcomer's organisation"
     );
 }
 both!(signup_rejects_bad_input_and_writes_nothing);

@@ -358,7 +358,10 @@ async fn item_17_sandbox_scopes_come_from_the_catalogue(server: TestServer) {
             &[
                 ("scope", "cards"),
                 ("product", "Card transactions"),
-                ("description", "A customer's card transactions, with their consent."),
+                (
+                    "description",
+                    "A customer's card transactions, with their consent.",
+                ),
                 ("data_class", "account_information"),
                 ("sensitivity", "medium"),
             ],
@@ -370,7 +373,8 @@ async fn item_17_sandbox_scopes_come_from_the_catalogue(server: TestServer) {
     let (_, page) = developer.text("/sandbox/apps/new").await;
     assert!(page.contains("value=\"cards\"") && page.contains("Card transactions"));
     let owner = crate::sandbox_helpers::user_id(&server, "dev@acme-budgeting.example.com").await;
-    let mut fields = crate::sandbox_helpers::app_fields("Cards app", &owner, "client_secret_basic", "");
+    let mut fields =
+        crate::sandbox_helpers::app_fields("Cards app", &owner, "client_secret_basic", "");
     fields.push(("scopes", "cards"));
     let (_, client_id, _) = crate::sandbox_helpers::register_app(&developer, &fields).await;
     let scopes: String = sqlx::query_scalar("SELECT scopes FROM apps WHERE client_id = $1")
@@ -379,13 +383,15 @@ async fn item_17_sandbox_scopes_come_from_the_catalogue(server: TestServer) {
         .await
         .unwrap();
     assert!(scopes.split(' ').any(|s| s == "cards"), "{scopes}");
-    let metadata: serde_json::Value =
-        reqwest::get(format!("{}/.well-known/oauth-authorization-server", server.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let metadata: serde_json::Value = reqwest::get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        server.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert!(metadata["scopes_supported"]
         .as_array()
         .unwrap()
@@ -393,7 +399,8 @@ async fn item_17_sandbox_scopes_come_from_the_catalogue(server: TestServer) {
         .any(|s| s == "cards"));
 
     // Not in the catalogue: refused with the field named.
-    let mut fields = crate::sandbox_helpers::app_fields("Other app", &owner, "client_secret_basic", "");
+    let mut fields =
+        crate::sandbox_helpers::app_fields("Other app", &owner, "client_secret_basic", "");
     fields.push(("scopes", "telepathy"));
     let response = developer
         .submit("/sandbox/apps/new", "/sandbox/apps", &fields)
@@ -415,7 +422,9 @@ async fn item_8_parallel_guesses_are_paced_per_account(server: TestServer) {
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
     let before = server
-        .count(&format!("SELECT COUNT(*) FROM signin_attempts WHERE email_key = '{email}'"))
+        .count(&format!(
+            "SELECT COUNT(*) FROM signin_attempts WHERE email_key = '{email}'"
+        ))
         .await;
     let mut clients = Vec::new();
     for _ in 0..24 {
@@ -423,7 +432,9 @@ async fn item_8_parallel_guesses_are_paced_per_account(server: TestServer) {
         client.csrf("/signin").await;
         clients.push(client);
     }
-    let attempts = clients.iter().map(|c| c.sign_in(email, "another wrong guess"));
+    let attempts = clients
+        .iter()
+        .map(|c| c.sign_in(email, "another wrong guess"));
     let responses = futures_util::future::join_all(attempts).await;
     let limited = responses
         .iter()
@@ -437,7 +448,9 @@ async fn item_8_parallel_guesses_are_paced_per_account(server: TestServer) {
         "a paced attempt says when to retry"
     );
     let checked = server
-        .count(&format!("SELECT COUNT(*) FROM signin_attempts WHERE email_key = '{email}'"))
+        .count(&format!(
+            "SELECT COUNT(*) FROM signin_attempts WHERE email_key = '{email}'"
+        ))
         .await
         - before;
     assert!(checked <= 2, "{checked} passwords checked in one slot");
@@ -467,16 +480,27 @@ async fn item_7_password_resets_are_uniform_and_capped(server: TestServer) {
     let ask = async |address: &str| {
         let response = server
             .client()
-            .submit("/password/forgot", "/password/forgot", &[("email", address)])
+            .submit(
+                "/password/forgot",
+                "/password/forgot",
+                &[("email", address)],
+            )
             .await;
-        (response.status(), response.headers().get("location").cloned())
+        (
+            response.status(),
+            response.headers().get("location").cloned(),
+        )
     };
     let unknown = ask("nobody-here@acme-budgeting.example.com").await;
     for _ in 0..6 {
         assert_eq!(ask(email).await, unknown, "the same answer for both");
     }
     server
-        .wait_for_mails(email, "Reset your Gatehouse password", app::accounts::service::RESETS_PER_HOUR)
+        .wait_for_mails(
+            email,
+            "Reset your Gatehouse password",
+            app::accounts::service::RESETS_PER_HOUR,
+        )
         .await;
     // Wait for the later requests' background work, then count.
     for _ in 0..100 {

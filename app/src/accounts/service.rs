@@ -141,7 +141,13 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
         let body = format!(
             "Hello {name},\n\nSomeone tried to create a Gatehouse account with this e-mail address, which already has one. Nothing was changed.\n\n             If it was you, sign in at {link}, or choose a new password at {reset}.\nIf it was not you, you can ignore this message.\n"
         );
-        mail::enqueue(&mut tx, &email, "Your Gatehouse account already exists", &body).await?;
+        mail::enqueue(
+            &mut tx,
+            &email,
+            "Your Gatehouse account already exists",
+            &body,
+        )
+        .await?;
         audit::record(
             &mut tx,
             Event::new(Actor::anonymous(), "user.signup_existing_address")

@@ -64,14 +64,13 @@ pub async fn claim_slot(db: &Db, email_key: &str) -> Result<()> {
         .bind(email_key)
         .execute(&db.pool)
         .await?;
-    let claimed = sqlx::query(
-        "UPDATE signin_slots SET next_at = $2 WHERE email_key = $1 AND next_at <= $3",
-    )
-    .bind(email_key)
-    .bind(at + spacing)
-    .bind(at)
-    .execute(&db.pool)
-    .await?;
+    let claimed =
+        sqlx::query("UPDATE signin_slots SET next_at = $2 WHERE email_key = $1 AND next_at <= $3")
+            .bind(email_key)
+            .bind(at + spacing)
+            .bind(at)
+            .execute(&db.pool)
+            .await?;
     if claimed.rows_affected() == 1 {
         return Ok(());
     }

@@ -286,7 +286,11 @@ impl TestServer {
         let response = client.get(&link).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         let response = client.sign_in(email, SIGNUP_PASSWORD).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "sign-in of {email}");
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "sign-in of {email}"
+        );
         client
     }
 
