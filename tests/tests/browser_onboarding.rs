@@ -293,7 +293,7 @@ async fn partner_completes_tier_2_and_a_reviewer_approves_in_a_browser() {
 }
 
 /// axe-core's script, installed by `.ci/run` from the npm registry.
-fn axe_script() -> Option<String> {
+pub(crate) fn axe_script() -> Option<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("axe/node_modules/axe-core/axe.min.js");
     match std::fs::read_to_string(&path) {

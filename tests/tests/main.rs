@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod audit_keyed;
 mod browser;
+mod browser_axe;
 mod browser_onboarding;
 mod browser_production;
 mod conformance;
