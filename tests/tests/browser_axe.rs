@@ -22,8 +22,18 @@ const MAX_SHOTS: usize = 12;
 /// Links not to follow: downloads, one-time links, and flows that leave the portal.
 fn skipped(path: &str) -> bool {
     [
-        "export", "download", "/static/", "token=", "/oauth/", "/file", "format=",
-        "/.well-known/", "/sandbox/open-banking/", "/healthz", "/readyz", "/metrics",
+        "export",
+        "download",
+        "/static/",
+        "token=",
+        "/oauth/",
+        "/file",
+        "format=",
+        "/.well-known/",
+        "/sandbox/open-banking/",
+        "/healthz",
+        "/readyz",
+        "/metrics",
     ]
     .iter()
     .any(|p| path.contains(p))
@@ -35,7 +45,11 @@ fn slug(path: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    if s.is_empty() { "home".into() } else { s }
+    if s.is_empty() {
+        "home".into()
+    } else {
+        s
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +76,10 @@ async fn every_page_of_every_role_passes_axe() {
     let profile = tempfile::tempdir().unwrap();
     let browser = open_browser_with(&webdriver, &binary, profile.path(), true).await;
     // Tall enough that a screenshot shows most of a page.
-    browser.set_window_size(1280, 1800).await.expect("a window size");
+    browser
+        .set_window_size(1280, 1800)
+        .await
+        .expect("a window size");
     let base = server.base.clone();
     let result = async {
         let mut violations = Vec::new();

@@ -532,3 +532,123 @@ async fn item_7_password_resets_are_uniform_and_capped(server: TestServer) {
     );
 }
 both!(item_7_password_resets_are_uniform_and_capped, demo);
+
+/// Item 6 (invitations): inviting an address that has an account with another
+/// organisation, or at the bank, is answered and listed exactly like inviting a new
+/// address; nothing is created for it, and its owner is told by e-mail instead.
+async fn item_6_invitations_do_not_reveal_accounts_elsewhere(server: TestServer) {
+    let admin = server
+        .demo_partner_user("admin@acme-budgeting.example.com")
+        .await;
+    let invite = async |email: &str, name: &str| {
+        let response = admin
+            .submit(
+                "/org/members",
+                "/org/members/invite",
+                &[
+                    ("display_name", name),
+                    ("email", email),
+                    ("role", "partner_developer"),
+                ],
+            )
+            .await;
+        (
+            response.status(),
+            response.headers().get("location").cloned(),
+        )
+    };
+    let users = server.count("SELECT COUNT(*) FROM users").await;
+    let new = invite("charles@acme-budgeting.example.com", "Charles Babbage").await;
+    let elsewhere = invite("admin@northwind-pay.example.com", "Someone Else").await;
+    let staff = invite("reviewer@bank.example.com", "A Reviewer").await;
+    assert_eq!(elsewhere, new);
+    assert_eq!(staff, new);
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM users").await,
+        users + 1,
+        "only the new address got an account"
+    );
+    let (_, page) = admin.text("/org/members").await;
+    for (name, email) in [
+        ("Charles Babbage", "charles@acme-budgeting.example.com"),
+        ("Someone Else", "admin@northwind-pay.example.com"),
+        ("A Reviewer", "reviewer@bank.example.com"),
+    ] {
+        let row = page
+            .split("<tr id=")
+            .skip(1)
+            .find(|r| r.contains(email))
+            .unwrap_or_else(|| panic!("{email} is listed"));
+        assert!(row.contains(name) && row.contains("Invited"), "{row}");
+        assert!(row.contains("Withdraw invitation"), "{row}");
+    }
+    let (subject, body) = server.last_mail("admin@northwind-pay.example.com").await;
+    assert!(subject.starts_with("You are invited to"));
+    assert!(body.contains("already has a Gatehouse account") && !body.contains("token="));
+    // Inviting the same address again gives the answer a pending invitee gets.
+    let again_new = admin
+        .submit(
+            "/org/members",
+            "/org/members/invite",
+            &[
+                ("display_name", "Charles"),
+                ("email", "charles@acme-budgeting.example.com"),
+                ("role", "partner_developer"),
+            ],
+        )
+        .await;
+    let again_elsewhere = admin
+        .submit(
+            "/org/members",
+            "/org/members/invite",
+            &[
+                ("display_name", "Someone"),
+                ("email", "admin@northwind-pay.example.com"),
+                ("role", "partner_developer"),
+            ],
+        )
+        .await;
+    assert_eq!(again_new.status(), again_elsewhere.status());
+    let (new_text, elsewhere_text) = (
+        again_new.text().await.unwrap(),
+        again_elsewhere.text().await.unwrap(),
+    );
+    assert!(new_text.contains("already exists") && elsewhere_text.contains("already exists"));
+    // Its role can be changed and it can be withdrawn, like any invitation; the
+    // northwind account is untouched throughout.
+    let id: String = sqlx::query_scalar(
+        "SELECT id FROM invitation_notices WHERE email = 'admin@northwind-pay.example.com'",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    let response = admin
+        .submit(
+            "/org/members",
+            &format!("/org/members/{id}/role"),
+            &[("role", "partner_admin")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = admin
+        .submit("/org/members", &format!("/org/members/{id}/remove"), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = admin.text("/org/members").await;
+    assert!(!page.contains("admin@northwind-pay.example.com"));
+    let status: String = sqlx::query_scalar(
+        "SELECT status FROM users WHERE email = 'admin@northwind-pay.example.com'",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    assert_eq!(status, "active");
+    // Another organisation's notice id is not found.
+    let response = server
+        .demo_partner_user("admin@northwind-pay.example.com")
+        .await
+        .submit("/org/members", "/org/members/inv_nothere/remove", &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+both!(item_6_invitations_do_not_reveal_accounts_elsewhere, demo);

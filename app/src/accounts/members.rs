@@ -63,7 +63,10 @@ pub async fn list_members(state: &AppState, org_id: &str) -> Result<Vec<Member>>
     .bind(org_id)
     .fetch_all(&state.db.pool)
     .await?;
-    Ok(rows.into_iter().filter_map(member).collect())
+    let mut members: Vec<Member> = rows.into_iter().filter_map(member).collect();
+    members.extend(super::invitation_notices::list(state, org_id).await?);
+    members.sort_by_key(|m| m.created_at);
+    Ok(members)
 }
 
 pub async fn list_all_users(state: &AppState) -> Result<Vec<Member>> {
@@ -103,6 +106,24 @@ pub async fn invite(
     };
     let user_id = ids::new_id(ids::USER);
     let mut tx = state.db.begin().await?;
+    // An address with an account in another organisation (or the bank's): answered
+    // like any invitation, so the team page never tells it exists elsewhere.
+    let elsewhere: Option<Option<String>> =
+        sqlx::query_scalar("SELECT org_id FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(their_org) = elsewhere {
+        if their_org.as_deref() != Some(org_id.as_str()) {
+            let id = super::invitation_notices::record(
+                &mut tx, admin, &org_id, &email, &name, role, client,
+            )
+            .await?;
+            tx.commit().await?;
+            state.mail_wakeup.notify_one();
+            return Ok(id);
+        }
+    }
     insert_user(
         &mut tx,
         &user_id,
@@ -318,6 +339,9 @@ pub async fn change_role(
                 "Choose partner admin or partner developer",
             ))
         })?;
+    if super::invitation_notices::is_notice(member_id) {
+        return super::invitation_notices::change_role(state, admin, member_id, role).await;
+    }
     let org_id = admin.org_id.clone().ok_or(Error::NotFound)?;
     let mut tx = state.db.begin().await?;
     let (email, old) = own_member(&mut tx, admin, member_id).await?;
@@ -358,6 +382,9 @@ pub async fn remove(
     new_owner: Option<&str>,
     client: &ClientInfo,
 ) -> Result<()> {
+    if super::invitation_notices::is_notice(member_id) {
+        return super::invitation_notices::withdraw(state, admin, member_id, client).await;
+    }
     let org_id = admin.org_id.clone().ok_or(Error::NotFound)?;
     let mut tx = state.db.begin().await?;
     let (email, role) = own_member(&mut tx, admin, member_id).await?;

@@ -12,6 +12,8 @@ pub mod bootstrap;
 #[cfg(feature = "ssr")]
 pub mod handlers;
 #[cfg(feature = "ssr")]
+pub mod invitation_notices;
+#[cfg(feature = "ssr")]
 pub mod members;
 #[cfg(feature = "ssr")]
 pub mod service;

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::Argon2;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -153,16 +153,49 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
 /// A bound on concurrent argon2id computations: each takes 19 MiB, so unbounded
 /// concurrency (a burst of anonymous sign-ups) would take memory without bound. A
 /// caller waits up to `wait` for a slot, then gets 429 with `Retry-After`.
+///
+/// The hashes run on a fixed set of threads of their own, one per slot, never on
+/// tokio's blocking pool: the allocator keeps a freed 19 MiB block in the arena of the
+/// thread that used it, so hashing on whichever of hundreds of blocking threads is free
+/// left every one of them holding a block (500 concurrent sign-ups, only 20 of which
+/// got through, grew the server by 395 MiB and it stayed). On the same few threads the
+/// blocks are reused: the memory hashing can hold is `permits × 19 MiB`, whatever the
+/// load (BENCHMARKS.md).
 pub struct HashLimiter {
     slots: tokio::sync::Semaphore,
     wait: std::time::Duration,
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
 
 impl HashLimiter {
     pub fn new(permits: usize, wait: std::time::Duration) -> Self {
+        let permits = permits.max(1);
+        let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+        let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
+        for n in 0..permits {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("gatehouse-hash-{n}"))
+                .spawn(move || loop {
+                    let job = match receiver.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::error!(error = %err, "could not start a password-hashing thread");
+            }
+        }
         Self {
-            slots: tokio::sync::Semaphore::new(permits.max(1)),
+            slots: tokio::sync::Semaphore::new(permits),
             wait,
+            jobs: std::sync::Mutex::new(sender),
         }
     }
 
@@ -171,6 +204,26 @@ impl HashLimiter {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(Error::TooManyRequests { retry_after: 5 }),
         }
+    }
+
+    /// Runs `work` on a hashing thread, within a slot.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let _slot = self.slot().await?;
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| Error::Internal("the hashing pool is poisoned".into()))?
+            .send(job)
+            .map_err(|_| Error::Internal("the hashing pool has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Internal("a password hash was lost".into()))
     }
 }
 
@@ -185,45 +238,115 @@ pub fn set_hash_concurrency(permits: usize) {
     let _ = HASHING.set(HashLimiter::new(permits, HASH_QUEUE_WAIT));
 }
 
-async fn hashing_slot() -> Result<tokio::sync::SemaphorePermit<'static>> {
-    HASHING
-        .get_or_init(|| HashLimiter::new(4, HASH_QUEUE_WAIT))
-        .slot()
-        .await
+fn hashing() -> &'static HashLimiter {
+    HASHING.get_or_init(|| HashLimiter::new(4, HASH_QUEUE_WAIT))
 }
 
-/// argon2id with the crate's defaults (OWASP's m=19 MiB, t=2, p=1), off the runtime,
-/// within the process-wide hashing limit.
+thread_local! {
+    /// Each hashing thread's argon2 memory, kept for its next hash: allocating and
+    /// freeing 19 MiB of 64-byte-aligned blocks per hash fragments the allocator's
+    /// heap, and the freed blocks were not reused (every sign-up kept 19 MiB).
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The largest argon2 memory a stored hash may ask for (64 MiB).
+const MAX_ARGON2_BLOCKS: usize = 64 * 1024;
+
+/// argon2id under `params` into `out`, with this thread's reusable memory.
+fn argon2_into(params: argon2::Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<()> {
+    let blocks = params.block_count();
+    if blocks > MAX_ARGON2_BLOCKS {
+        return Err(Error::Internal(
+            "an argon2 hash asks for too much memory".into(),
+        ));
+    }
+    let argon2 = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    ARGON2_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        argon2
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .map_err(|e| Error::Internal(format!("argon2: {e}")))
+    })
+}
+
+/// argon2id with the crate's defaults (OWASP's m=19 MiB, t=2, p=1), in the PHC string
+/// format, on a hashing thread within the process-wide limit.
 pub async fn hash_password(password: String) -> Result<String> {
-    let _slot = hashing_slot().await?;
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(Error::internal)
-    })
-    .await
-    .map_err(Error::internal)?
+    hashing().run(move || hash_now(&password)).await?
 }
 
-/// Verifies a password against a stored argon2 hash, off the runtime, within the
-/// process-wide hashing limit.
+fn hash_now(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(Error::internal)?;
+    let params = argon2::Params::default();
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    argon2_into(params.clone(), password.as_bytes(), salt_raw, &mut out)?;
+    let hash = PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params: argon2::password_hash::ParamsString::try_from(&params).map_err(Error::internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(argon2::password_hash::Output::new(&out).map_err(Error::internal)?),
+    };
+    Ok(hash.to_string())
+}
+
 pub async fn verify_password(password: String, hash: String) -> Result<bool> {
-    let _slot = hashing_slot().await?;
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash).map_err(Error::internal)?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(Error::internal)?
+    hashing().run(move || verify_now(&password, &hash)).await?
+}
+
+fn verify_now(password: &str, hash: &str) -> Result<bool> {
+    let parsed = PasswordHash::new(hash).map_err(Error::internal)?;
+    if parsed.algorithm != argon2::Algorithm::Argon2id.ident() {
+        return Ok(false);
+    }
+    let params = argon2::Params::try_from(&parsed).map_err(Error::internal)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Ok(false);
+    };
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(Error::internal)?;
+    let mut out = vec![0u8; expected.len()];
+    argon2_into(params, password.as_bytes(), salt_raw, &mut out)?;
+    Ok(bool::from(subtle::ConstantTimeEq::ct_eq(
+        out.as_slice(),
+        expected.as_bytes(),
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn password_hashes_are_standard_argon2id() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let ours = hash_now("correct horse battery").unwrap();
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
+        assert!(verify_now("correct horse battery", &ours).unwrap());
+        assert!(!verify_now("correct horse batterx", &ours).unwrap());
+        // A hash the crate made (as every stored one was) verifies here too.
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"older password", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_now("older password", &theirs).unwrap());
+        assert!(!verify_now("other password", &theirs).unwrap());
+    }
 
     #[tokio::test]
     async fn hashing_is_bounded_and_saturation_is_a_429() {
