@@ -499,7 +499,7 @@ async fn item_7_password_resets_are_uniform_and_capped(server: TestServer) {
         .wait_for_mails(
             email,
             "Reset your Gatehouse password",
-            app::accounts::service::RESETS_PER_HOUR,
+            app::accounts::reset::RESETS_PER_HOUR,
         )
         .await;
     // Wait for the later requests' background work, then count.
@@ -517,7 +517,7 @@ async fn item_7_password_resets_are_uniform_and_capped(server: TestServer) {
             "SELECT COUNT(*) FROM outbox WHERE recipient = '{email}' AND subject = 'Reset your Gatehouse password'"
         ))
         .await;
-    assert_eq!(sent, app::accounts::service::RESETS_PER_HOUR);
+    assert_eq!(sent, app::accounts::reset::RESETS_PER_HOUR);
     assert_eq!(
         server
             .count("SELECT COUNT(*) FROM audit_events WHERE action = 'password.reset_throttled'")

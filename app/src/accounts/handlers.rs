@@ -354,7 +354,7 @@ struct Email {
 
 async fn forgot_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Result<Response> {
     let (input, form): (Email, Form) = parse(&body)?;
-    match service::request_password_reset(&state, &input.email, &ctx.client).await {
+    match super::reset::request_password_reset(&state, &input.email, &ctx.client).await {
         Ok(()) => redirect_with(&ctx, "/signin", "If that address has an account, we have sent it a link to reset the password. The link works for an hour.").await,
         Err(Error::Invalid(invalid)) => Ok(invalid_page(&ctx, "Reset your password", form, invalid, pages::forgot)),
         Err(err) => Err(err),
@@ -383,7 +383,7 @@ struct Reset {
 
 async fn reset_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Result<Response> {
     let (input, form): (Reset, Form) = parse(&body)?;
-    match service::reset_password(&state, &input.token, &input.password, &ctx.client).await {
+    match super::reset::reset_password(&state, &input.token, &input.password, &ctx.client).await {
         Ok(()) => {
             ctx.session.flush().await.map_err(Error::internal)?;
             Ok(Redirect::to("/signin").into_response())

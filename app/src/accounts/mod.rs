@@ -16,6 +16,8 @@ pub mod invitation_notices;
 #[cfg(feature = "ssr")]
 pub mod members;
 #[cfg(feature = "ssr")]
+pub mod reset;
+#[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod throttle;
