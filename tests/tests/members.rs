@@ -173,6 +173,53 @@ async fn invitations_roles_and_scoping(server: TestServer) {
             .await,
         1
     );
+    // A removed member can be invited again: the same identity comes back as an
+    // invitee, with nothing of before (password, sessions), and accepts anew.
+    let response = admin
+        .submit(
+            "/org/members",
+            "/org/members/invite",
+            &[
+                ("display_name", "Charles Babbage"),
+                ("email", "charles@acme.example.com"),
+                ("role", "partner_developer"),
+            ],
+        )
+        .await;
+    assert_location(&response, "/org/members");
+    let (status, id): (String, String) =
+        sqlx::query_as("SELECT status, id FROM users WHERE email = 'charles@acme.example.com'")
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), id.as_str()),
+        ("invited", charles_id.as_str())
+    );
+    let refused = server
+        .client()
+        .sign_in("charles@acme.example.com", "difference engine number two")
+        .await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the old password is gone"
+    );
+    let link = server.mailed_link("charles@acme.example.com").await;
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let response = server
+        .client()
+        .submit(
+            &link,
+            "/invitation",
+            &[
+                ("token", &token),
+                ("display_name", "Charles Babbage"),
+                ("password", "analytical engine once more"),
+            ],
+        )
+        .await;
+    assert_location(&response, "/signin");
     let actions = server.audit_actions().await;
     for expected in [
         "member.invited",

@@ -108,13 +108,15 @@ pub async fn invite(
     let mut tx = state.db.begin().await?;
     // An address with an account in another organisation (or the bank's): answered
     // like any invitation, so the team page never tells it exists elsewhere.
-    let elsewhere: Option<Option<String>> =
-        sqlx::query_scalar("SELECT org_id FROM users WHERE email = $1")
+    let existing: Option<(String, Option<String>, Option<i64>)> =
+        sqlx::query_as("SELECT id, org_id, removed_at FROM users WHERE email = $1")
             .bind(&email)
             .fetch_optional(&mut *tx)
             .await?;
-    if let Some(their_org) = elsewhere {
-        if their_org.as_deref() != Some(org_id.as_str()) {
+    let mut user_id = user_id;
+    let mut rejoining = false;
+    match existing {
+        Some((_, their_org, _)) if their_org.as_deref() != Some(org_id.as_str()) => {
             let id = super::invitation_notices::record(
                 &mut tx, admin, &org_id, &email, &name, role, client,
             )
@@ -123,18 +125,41 @@ pub async fn invite(
             state.mail_wakeup.notify_one();
             return Ok(id);
         }
+        // A member who was removed comes back as a new invitee: the same identity
+        // (what it owned and did stays linked), with no password, second factor or
+        // session of before.
+        Some((id, _, Some(_))) => {
+            sqlx::query(
+                "UPDATE users SET status = 'invited', removed_at = NULL, display_name = $1, role = $2,                  password_hash = NULL, totp_secret = NULL, totp_enabled_at = NULL,                  session_epoch = session_epoch + 1, updated_at = $3 WHERE id = $4 AND org_id = $5",
+            )
+            .bind(&name)
+            .bind(role.as_str())
+            .bind(now())
+            .bind(&id)
+            .bind(&org_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            user_id = id;
+            rejoining = true;
+        }
+        _ => {
+            insert_user(
+                &mut tx,
+                &user_id,
+                Some(&org_id),
+                &email,
+                &name,
+                role,
+                "invited",
+                None,
+            )
+            .await?;
+        }
     }
-    insert_user(
-        &mut tx,
-        &user_id,
-        Some(&org_id),
-        &email,
-        &name,
-        role,
-        "invited",
-        None,
-    )
-    .await?;
     let token = tokens::issue(&mut tx, &state.keys, &user_id, Purpose::Invitation).await?;
     let link = state.settings.link(&format!("/invitation?token={token}"));
     let org = admin.org_name.clone().unwrap_or_default();
@@ -156,7 +181,7 @@ pub async fn invite(
             .resource("user", &user_id)
             .org(Some(&org_id))
             .client(client)
-            .details(json!({ "email": email, "role": role.as_str() })),
+            .details(json!({ "email": email, "role": role.as_str(), "rejoining": rejoining })),
     )
     .await?;
     tx.commit().await?;
