@@ -104,7 +104,6 @@ pub async fn invite(
     let (Some(email), Some(name), Some(role)) = (email, name, role) else {
         return Err(Error::Invalid(invalid));
     };
-    let user_id = ids::new_id(ids::USER);
     let mut tx = state.db.begin().await?;
     // An address with an account in another organisation (or the bank's): answered
     // like any invitation, so the team page never tells it exists elsewhere.
@@ -113,9 +112,8 @@ pub async fn invite(
             .bind(&email)
             .fetch_optional(&mut *tx)
             .await?;
-    let mut user_id = user_id;
-    let mut rejoining = false;
-    match existing {
+    let rejoining = matches!(existing, Some((_, _, Some(_))));
+    let user_id = match existing {
         Some((_, their_org, _)) if their_org.as_deref() != Some(org_id.as_str()) => {
             let id = super::invitation_notices::record(
                 &mut tx, admin, &org_id, &email, &name, role, client,
@@ -143,10 +141,10 @@ pub async fn invite(
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
-            user_id = id;
-            rejoining = true;
+            id
         }
         _ => {
+            let user_id = ids::new_id(ids::USER);
             insert_user(
                 &mut tx,
                 &user_id,
@@ -158,8 +156,9 @@ pub async fn invite(
                 None,
             )
             .await?;
+            user_id
         }
-    }
+    };
     let token = tokens::issue(&mut tx, &state.keys, &user_id, Purpose::Invitation).await?;
     let link = state.settings.link(&format!("/invitation?token={token}"));
     let org = admin.org_name.clone().unwrap_or_default();

@@ -48,19 +48,27 @@ impl Checkpoint {
     }
 }
 
-/// The head, signed.
-pub async fn sign_head(state: &AppState, now: i64) -> Result<Checkpoint> {
-    let (seq, hash, install_id, keyed_from): (i64, String, String, i64) =
+/// The chain's head as it is now: (seq, hash, install_id, keyed_from).
+async fn head(db: &crate::platform::db::Db) -> Result<(i64, String, String, i64)> {
+    Ok(
         sqlx::query_as("SELECT seq, hash, install_id, keyed_from FROM audit_head WHERE id = 1")
-            .fetch_one(&state.db.pool)
-            .await?;
+            .fetch_one(&db.pool)
+            .await?,
+    )
+}
+
+/// The head, signed.
+fn sign(
+    (seq, hash, install_id, keyed_from): (i64, String, String, i64),
+    at: i64,
+) -> Result<Checkpoint> {
     let keys = keyring::get(&install_id)?;
     let mut checkpoint = Checkpoint {
         install_id,
         seq,
         hash,
         keyed_from,
-        at: now,
+        at,
         signature: String::new(),
     };
     let signature = keys.checkpoint.sign(checkpoint.payload().as_bytes());
@@ -78,16 +86,14 @@ pub async fn write_if_due(state: &AppState, now: i64, interval: i64) -> Result<O
     let previous = last
         .as_deref()
         .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok());
-    let head: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
-        .fetch_one(&state.db.pool)
-        .await?;
+    let head = head(&state.db).await?;
     if let Some(previous) = &previous {
         let (seq, at) = (previous["seq"].as_i64(), previous["at"].as_i64());
-        if seq == Some(head) || at.is_some_and(|at| now - at < interval) {
+        if seq == Some(head.0) || at.is_some_and(|at| now - at < interval) {
             return Ok(None);
         }
     }
-    let checkpoint = sign_head(state, now).await?;
+    let checkpoint = sign(head, now)?;
     let claim = serde_json::json!({ "seq": checkpoint.seq, "at": now }).to_string();
     let won = match &last {
         None => sqlx::query(
@@ -161,10 +167,7 @@ impl std::fmt::Display for Finding {
 
 /// Checks every checkpoint in `text` (JSON lines) against the chain in `db`.
 pub async fn check(db: &crate::platform::db::Db, text: &str) -> Result<Finding> {
-    let (head, install_id, keyed_from): (i64, String, i64) =
-        sqlx::query_as("SELECT seq, install_id, keyed_from FROM audit_head WHERE id = 1")
-            .fetch_one(&db.pool)
-            .await?;
+    let (head, _, install_id, keyed_from) = head(db).await?;
     let verifying = keyring::get(&install_id)?.verifying_key();
     let mut count = 0;
     for (n, line) in text.lines().enumerate() {

@@ -40,7 +40,7 @@ pub async fn create(
 ) -> Result<(ResourceServer, String)> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(Error::Internal(
+        return Err(Error::BadRequest(
             "the name must be 1 to 100 printable characters".into(),
         ));
     }

@@ -164,7 +164,7 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
 pub struct HashLimiter {
     slots: tokio::sync::Semaphore,
     wait: std::time::Duration,
-    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+    jobs: std::sync::mpsc::Sender<Job>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -195,7 +195,7 @@ impl HashLimiter {
         Self {
             slots: tokio::sync::Semaphore::new(permits),
             wait,
-            jobs: std::sync::Mutex::new(sender),
+            jobs: sender,
         }
     }
 
@@ -217,8 +217,6 @@ impl HashLimiter {
             let _ = done.send(work());
         });
         self.jobs
-            .lock()
-            .map_err(|_| Error::Internal("the hashing pool is poisoned".into()))?
             .send(job)
             .map_err(|_| Error::Internal("the hashing pool has stopped".into()))?;
         answer

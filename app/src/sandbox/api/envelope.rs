@@ -9,7 +9,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -249,9 +249,6 @@ impl<S: Send + Sync> FromRequest<S> for ObJson {
     async fn from_request(request: Request, _state: &S) -> ObResult<Self> {
         if !is_json(request.headers()) {
             return Err(unsupported_media_type());
-        }
-        if request.method() == Method::GET {
-            return Err(ObError::field_invalid("Body", "A GET takes no body."));
         }
         let body: Body = request.into_body();
         let bytes = axum::body::to_bytes(body, BODY_LIMIT)

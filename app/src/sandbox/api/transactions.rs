@@ -155,7 +155,11 @@ fn foreign_page() -> ObError {
 }
 
 fn cursor(text: &str, window: (OffsetDateTime, OffsetDateTime)) -> ObResult<Cursor> {
-    let cursor = Cursor::decode(text).ok_or_else(foreign_page)?;
+    within(Cursor::decode(text).ok_or_else(foreign_page)?, window)
+}
+
+/// A cursor inside the window it pages.
+fn within(cursor: Cursor, window: (OffsetDateTime, OffsetDateTime)) -> ObResult<Cursor> {
     if cursor.date > window.1.date() || cursor.date < window.0.date() {
         return Err(ObError::field_invalid(
             "page",
@@ -337,7 +341,7 @@ pub async fn all_transactions(
             continue;
         }
         let after = match (index == start.account, start.within) {
-            (true, Some(within)) => Some(cursor(&within.encode(), window)?),
+            (true, Some(after)) => Some(within(after, window)?),
             _ => None,
         };
         let externals = payments
