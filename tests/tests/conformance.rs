@@ -559,35 +559,10 @@ async fn payment_details_and_unknown_payment_ids() {
     let api = Api::new(&server);
     let cc = client_token(&server, "payments").await;
     let body = payment_initiation("12.00");
-    let created = api
-        .call(
-            "POST",
-            "/pisp/domestic-payment-consents",
-            &cc,
-            Some(&body),
-            &[("x-idempotency-key", "details-1")],
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let consent_id = created.body["Data"]["ConsentId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let consent_id = payment_consent(&api, &cc, &body, "details-1").await;
     let mia = ("mia.salaried", "sandbox-mia-2026");
     let payer = authorise(&server, &consent_id, "payments", mia, Some(0)).await;
-    let mut payment = body.clone();
-    payment["Data"]["ConsentId"] = json!(consent_id);
-    let paid = api
-        .call(
-            "POST",
-            "/pisp/domestic-payments",
-            &payer,
-            Some(&payment),
-            &[("x-idempotency-key", "details-2")],
-        )
-        .await;
-    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
-    let id = paid.body["Data"]["DomesticPaymentId"].as_str().unwrap();
+    let id = pay(&api, &payer, &body, &consent_id, "details-2").await;
     let path = format!("/pisp/domestic-payments/{id}/payment-details");
     let details = api.get(&path, &cc).await;
     assert_eq!(details.status, StatusCode::OK, "{}", details.body);

@@ -14,7 +14,9 @@ use crate::common::{assert_location, element_text, input_value, totp_code, Clien
 use crate::onboarding::{
     self, new_staff, ACME_ADMIN, ACME_DEV, APPROVER, NORTHWIND_ADMIN, REVIEWER,
 };
-use crate::sandbox_api::{account_consent, authorise, client_token, payment_initiation, Api};
+use crate::sandbox_api::{
+    account_consent, authorise, client_token, pay, payment_consent, payment_initiation, Api,
+};
 use crate::sandbox_helpers::{
     as_refs, assertion_form, oauth_http, oauth_post, wait_for_log, PartnerKey, DEMO_ID,
 };
@@ -97,20 +99,7 @@ async fn make_payment_with(server: &TestServer, restart: bool) {
     let api = Api::new(server);
     let cc = client_token(server, "payments").await;
     let body = payment_initiation("12.00");
-    let created = api
-        .call(
-            "POST",
-            "/pisp/domestic-payment-consents",
-            &cc,
-            Some(&body),
-            &[("x-idempotency-key", "ready-consent")],
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let consent_id = created.body["Data"]["ConsentId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let consent_id = payment_consent(&api, &cc, &body, "ready-consent").await;
     let payer = authorise(server, &consent_id, "payments", MIA, Some(0)).await;
     let funds = api
         .get(
@@ -122,19 +111,7 @@ async fn make_payment_with(server: &TestServer, restart: bool) {
     if restart {
         server.state.datasets.forget_all();
     }
-    let mut payment = body.clone();
-    payment["Data"]["ConsentId"] = json!(consent_id);
-    let paid = api
-        .call(
-            "POST",
-            "/pisp/domestic-payments",
-            &payer,
-            Some(&payment),
-            &[("x-idempotency-key", "ready-payment")],
-        )
-        .await;
-    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
-    let payment_id = paid.body["Data"]["DomesticPaymentId"].as_str().unwrap();
+    let payment_id = pay(&api, &payer, &body, &consent_id, "ready-payment").await;
     let status = api
         .get(&format!("/pisp/domestic-payments/{payment_id}"), &payer)
         .await;

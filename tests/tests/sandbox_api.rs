@@ -526,6 +526,48 @@ pub fn payment_initiation(amount: &str) -> Value {
     })
 }
 
+/// A domestic-payment consent for `body`, created with the client-credentials token
+/// `cc` under the idempotency key `key`; returns its ConsentId.
+pub async fn payment_consent(api: &Api<'_>, cc: &str, body: &Value, key: &str) -> String {
+    let created = api
+        .call(
+            "POST",
+            "/pisp/domestic-payment-consents",
+            cc,
+            Some(body),
+            &[("x-idempotency-key", key)],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_schema(&PIS, "201DomesticPaymentConsentsCreated", &created.body);
+    created.body["Data"]["ConsentId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Pays the consent `consent_id` (created from `body`) with the customer's token
+/// `payer`; returns the DomesticPaymentId.
+pub async fn pay(api: &Api<'_>, payer: &str, body: &Value, consent_id: &str, key: &str) -> String {
+    let mut payment = body.clone();
+    payment["Data"]["ConsentId"] = json!(consent_id);
+    let paid = api
+        .call(
+            "POST",
+            "/pisp/domestic-payments",
+            payer,
+            Some(&payment),
+            &[("x-idempotency-key", key)],
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    assert_schema(&PIS, "201DomesticPaymentsCreated", &paid.body);
+    paid.body["Data"]["DomesticPaymentId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn domestic_payment_end_to_end(server: TestServer) {
     let api = Api::new(&server);
     let mia = ("mia.salaried", "sandbox-mia-2026");
