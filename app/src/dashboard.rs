@@ -33,6 +33,11 @@ pub struct Summary {
     /// Applications waiting for review, and how many of them are past their SLA.
     pub queue_waiting: i64,
     pub queue_overdue: i64,
+    /// The sweep's open notices for the organisation: (message, client page).
+    pub credential_notices: Vec<(String, Option<String>)>,
+    /// For the bank: suspensions in force and exceptions waiting for a decision.
+    pub suspensions_open: i64,
+    pub exceptions_pending: i64,
 }
 
 pub fn page(role: Role, summary: Summary) -> AnyView {
@@ -67,6 +72,14 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
                 })}
                 <p><a href="/production">"Production access"</a></p>
             </section>
+            <section class="card" id="credentials-panel">
+                <h2>"Credentials"</h2>
+                {summary.credential_notices.is_empty().then(|| view! { <p>"Nothing needs your attention: no credential is expiring, dormant or without an owner."</p> })}
+                <ul>{summary.credential_notices.iter().map(|(message, link)| view! {
+                    <li>{message.clone()}{link.clone().map(|href| view! { " "<a href=href>"Open the client"</a> })}</li>
+                }).collect_view()}</ul>
+                <p><a href="/governance/inventory">"Your inventory of clients and credentials"</a></p>
+            </section>
             <section class="card">
                 <h2>"Sandbox"</h2>
                 <p>"Register sandbox apps and get credentials at once: no approval is needed for the sandbox."</p>
@@ -85,6 +98,11 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
                 <h2>{if role == Role::Approver { "Second approvals" } else { "Your role" }}</h2>
                 <p>{if role == Role::Approver { "High-risk requests need a second, different person: you." } else { "You review dossiers and requests; high-risk requests also need an approver." }}</p>
             </section>
+            <section class="card" id="governance-panel">
+                <h2>"Governance"</h2>
+                <p>{format!("{} suspensions in force, {} exceptions waiting for a decision.", summary.suspensions_open, summary.exceptions_pending)}</p>
+                <p><a href="/governance/bank/inventory">"Consumer inventory"</a>" · "<a href="/governance/bank/exceptions">"Exception register"</a>" · "<a href="/governance/bank/suspensions">"Suspensions"</a></p>
+            </section>
         }
         .into_any(),
         Role::Admin => view! {
@@ -99,6 +117,11 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
                 <p>{format!("{} events recorded.", summary.audit_events)}</p>
                 {(summary.request_log_dropped > 0).then(|| view! { <p class="warning" id="request-log-dropped">{format!("{} request-log entries could not be written since this server started (see gatehouse_request_log_dropped_total). Sandbox readiness, which is judged on that log, may be understated.", summary.request_log_dropped)}</p> })}
                 <p><a href="/admin/audit">"Browse and export"</a></p>
+            </section>
+            <section class="card" id="governance-panel">
+                <h2>"Governance"</h2>
+                <p>{format!("{} suspensions in force, {} exceptions waiting for a decision.", summary.suspensions_open, summary.exceptions_pending)}</p>
+                <p><a href="/governance/bank/inventory">"Consumer inventory"</a>" · "<a href="/governance/bank/exceptions">"Exception register"</a>" · "<a href="/governance/bank/suspensions">"Suspensions"</a></p>
             </section>
         }
         .into_any(),
@@ -179,6 +202,17 @@ pub async fn handler(
                 crate::onboarding::model::status_label(&app.status).to_string(),
             ));
         }
+    }
+    if let Some(org) = &user.org_id {
+        summary.credential_notices = crate::governance::notices(&state, Some(org), 10)
+            .await?
+            .into_iter()
+            .map(|n| (n.message, n.app_id.map(|id| format!("/governance/clients/{id}"))))
+            .collect();
+    }
+    if user.role.is_staff() {
+        summary.suspensions_open = count("SELECT COUNT(*) FROM suspensions WHERE lifted_at IS NULL", None).await?;
+        summary.exceptions_pending = count("SELECT COUNT(*) FROM policy_exceptions WHERE status = 'pending'", None).await?;
     }
     if user.role.is_staff() && user.role != Role::Admin {
         let queue = crate::onboarding::review::queue(&state, &Default::default()).await?;

@@ -109,6 +109,7 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/sandbox/data", "Sandbox data"));
                         links.push(("/onboarding", "Onboarding"));
                         links.push(("/production", "Production"));
+                        links.push(("/governance/inventory", "Inventory"));
                         links.push(("/org/members", "Team"));
                     }
                     Role::Admin => {
@@ -116,10 +117,14 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/admin/audit", "Audit trail"));
                         links.push(("/admin/catalogue", "Catalogue"));
                         links.push(("/review/policy", "Risk policy"));
+                        links.push(("/governance/bank/inventory", "Inventory"));
+                        links.push(("/governance/bank/suspensions", "Suspensions"));
                     }
                     Role::Reviewer | Role::Approver => {
                         links.push(("/review", "Review queue"));
                         links.push(("/review/production", "Production requests"));
+                        links.push(("/governance/bank/inventory", "Inventory"));
+                        links.push(("/governance/bank/exceptions", "Exceptions"));
                     }
                 }
             }

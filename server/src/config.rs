@@ -291,6 +291,57 @@ pub enum Command {
         #[command(subcommand)]
         command: ResourceServerCommand,
     },
+    /// Print the consumer inventory (every client and credential): the same rows as
+    /// the bank's inventory page and its exports, with the same filters.
+    Inventory {
+        /// json or csv.
+        #[arg(long, default_value = "json", value_parser = ["json", "csv"])]
+        format: String,
+        /// Only this organisation (its id).
+        #[arg(long, default_value = "")]
+        org: String,
+        /// sandbox or production.
+        #[arg(long, default_value = "")]
+        environment: String,
+        /// active, expiring, dormant, suspended, revoked, expired or out_of_policy.
+        #[arg(long, default_value = "")]
+        status: String,
+        /// Only credentials expiring within this many days.
+        #[arg(long, default_value = "")]
+        expiring_within: String,
+        /// Only credentials unused for at least this many days.
+        #[arg(long, default_value = "")]
+        dormant_for: String,
+        /// Only clients whose owner has left.
+        #[arg(long)]
+        no_owner: bool,
+        /// Only clients out of policy.
+        #[arg(long)]
+        out_of_policy: bool,
+        /// Only clients with an exception in force.
+        #[arg(long)]
+        has_exception: bool,
+    },
+    /// The governance sweep (expiry, dormancy, owners, exceptions, evidence).
+    Governance {
+        #[command(subcommand)]
+        command: GovernanceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GovernanceCommand {
+    /// Print, changing nothing, every action the sweep would take at a time.
+    Preview {
+        /// The time to judge at, RFC 3339 (e.g. 2027-01-01T00:00:00Z); default now.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Print JSON rather than one line per action.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the sweep now (unless another instance is running it) and print what it did.
+    Sweep,
 }
 
 #[derive(Debug, Subcommand)]

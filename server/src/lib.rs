@@ -2,12 +2,14 @@
 //! application core, and runs the CLI subcommands.
 
 pub mod config;
+pub mod governance;
+pub use governance::{governance_preview, governance_sweep, inventory};
 pub mod mtls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use app::accounts::{bootstrap, throttle};
+use app::accounts::bootstrap;
 use app::AppState;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -50,6 +52,7 @@ pub async fn start_with_mtls(
     let state = AppState::new(settings).await?;
     app::onboarding::catalogue::ensure_default(&state).await?;
     app::access_requests::service::ensure_default_policy(&state).await?;
+    app::governance::policy::ensure_default(&state).await?;
     let admin_setup_link = if demo {
         bootstrap::seed_demo(&state).await?;
         None
@@ -78,8 +81,8 @@ pub async fn start_with_mtls(
         }
     });
     tokio::spawn(app::mail::run_worker(state.clone()));
-    tokio::spawn(maintenance(state.clone()));
-    tokio::spawn(oauth_maintenance(state.clone()));
+    tokio::spawn(app::governance::scheduler::run_forever(state.clone()));
+    tokio::spawn(instance_maintenance(state.clone()));
     tokio::spawn(reload_signing_keys(state.clone()));
     Ok(Running {
         addr,
@@ -89,52 +92,15 @@ pub async fn start_with_mtls(
     })
 }
 
-/// Periodic clean-up. Every statement is idempotent, so several instances on one
-/// PostgreSQL database may run it at once.
-async fn maintenance(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(300));
-    loop {
-        tick.tick().await;
-        if let Err(err) = state.sessions.delete_expired_sessions().await {
-            tracing::warn!(error = %err, "deleting expired sessions failed");
-        }
-        if let Err(err) = throttle::prune(&state.db).await {
-            tracing::warn!(error = %err, "pruning sign-in attempts failed");
-        }
-        // Slightly less than the tick, so this instance's own next tick is always due.
-        match app::audit::chain::check_if_due(&state.db, state.clock.now(), 290).await {
-            Ok(None | Some(app::audit::chain::Verdict::Intact { .. })) => {}
-            Ok(Some(broken)) => {
-                tracing::error!(verdict = %broken, "the audit chain does not verify")
-            }
-            Err(err) => tracing::warn!(error = %err, "verifying the audit chain failed"),
-        }
-        if let Err(err) = app::mail::purge_bodies(&state.db, state.clock.now()).await {
-            tracing::warn!(error = %err, "purging sent e-mail bodies failed");
-        }
-    }
-}
-
-/// Every minute: forgets single-use JWT ids and token revocations that have expired,
-/// and escalates overdue production requests.
-async fn oauth_maintenance(state: AppState) {
+/// Every minute, what each instance keeps in its own memory: repeated CSRF
+/// refusals are summed here before they reach the audit trail. Every job that works
+/// on the database runs in the one scheduler (`app::governance::scheduler`).
+async fn instance_maintenance(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        if let Err(err) = app::oauth::replay::prune(&state.db, state.clock.now()).await {
-            tracing::warn!(error = %err, "pruning used JWT ids failed");
-        }
-        let interval = state.settings.audit_checkpoint_seconds;
-        if let Err(err) =
-            app::audit::checkpoint::write_if_due(&state, state.clock.now(), interval).await
-        {
-            tracing::warn!(error = %err, "writing the audit checkpoint failed");
-        }
         if let Err(err) = app::platform::csrf::flush_refusals(&state).await {
             tracing::warn!(error = %err, "auditing repeated CSRF refusals failed");
-        }
-        if let Err(err) = app::access_requests::service::escalate_overdue(&state).await {
-            tracing::warn!(error = %err, "escalating overdue production requests failed");
         }
     }
 }

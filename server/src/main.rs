@@ -6,7 +6,8 @@ use app::accounts::{bootstrap, members};
 use app::audit::{chain, Actor};
 use clap::Parser;
 use gatehouse_server::config::{
-    AuditCommand, Command, Config, KeysCommand, ResourceServerCommand, StaffCommand,
+    AuditCommand, Command, Config, GovernanceCommand, KeysCommand, ResourceServerCommand,
+    StaffCommand,
 };
 
 #[tokio::main]
@@ -33,6 +34,37 @@ async fn main() -> ExitCode {
         }) => audit_checkpoint(settings).await,
         Some(Command::DemoCode) => demo_code(),
         Some(Command::ResourceServer { command }) => resource_server(settings, command).await,
+        Some(Command::Inventory {
+            format,
+            org,
+            environment,
+            status,
+            expiring_within,
+            dormant_for,
+            no_owner,
+            out_of_policy,
+            has_exception,
+        }) => {
+            let flag = |on: bool| if on { "1".to_string() } else { String::new() };
+            let filter = app::governance::inventory::Filter {
+                org,
+                environment,
+                status,
+                expiring_within,
+                dormant_for,
+                no_owner: flag(no_owner),
+                out_of_policy: flag(out_of_policy),
+                has_exception: flag(has_exception),
+                ..Default::default()
+            };
+            gatehouse_server::inventory(settings, &filter, &format).await
+        }
+        Some(Command::Governance {
+            command: GovernanceCommand::Preview { as_of, json },
+        }) => gatehouse_server::governance_preview(settings, as_of.as_deref(), json).await,
+        Some(Command::Governance {
+            command: GovernanceCommand::Sweep,
+        }) => gatehouse_server::governance_sweep(settings).await,
         Some(Command::Keys {
             command:
                 KeysCommand::Rotate {

@@ -145,6 +145,7 @@ fn credential_summary(app: &App, credentials: &[Credential]) -> AnyView {
                     <td>{c.kind.clone()}</td>
                     <td>{display(c.created_at)}</td>
                     <td>{display(c.expires_at)}</td>
+                    <td>{c.last_token_at.map(display).unwrap_or_else(|| "Never".into())}</td>
                     <td>{c.last_used_at.map(display).unwrap_or_else(|| "Never".into())}</td>
                     <td>{status}</td>
                 </tr>
@@ -163,10 +164,11 @@ fn credential_summary(app: &App, credentials: &[Credential]) -> AnyView {
                 <dt>"IP allow-list"</dt><dd>{if app.ip_allowlist.is_empty() { "Any address".to_string() } else { app.ip_allowlist.join(", ") }}</dd>
             </dl>
             {credentials.is_empty().then(|| view! { <p>"No credential yet: collect the client secret on the request page."</p> })}
+            <p><a href=format!("/governance/clients/{}", app.id)>"Rotate, revoke or retire; owner and exceptions"</a></p>
             {(!credentials.is_empty()).then(|| view! {
                 <table>
                     <caption class="visually-hidden">"Credentials"</caption>
-                    <thead><tr><th>"Credential"</th><th>"Kind"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th>"Status"</th></tr></thead>
+                    <thead><tr><th>"Credential"</th><th>"Kind"</th><th>"Created"</th><th>"Expires"</th><th>"Last token request"</th><th>"Last API call"</th><th>"Status"</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
             })}

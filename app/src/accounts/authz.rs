@@ -37,6 +37,16 @@ pub enum Action {
     ManageUsers,
     /// Browse and export the audit trail.
     ViewAuditTrail,
+    /// The bank's consumer inventory and exception register.
+    ViewInventory,
+    /// The organisation's own inventory.
+    ViewOwnInventory,
+    /// Rotate, revoke and retire production credentials; name owners; ask for exceptions.
+    ManageCredentials,
+    /// The kill switch.
+    Suspend,
+    /// Grant or refuse exceptions.
+    DecideException,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -64,7 +74,13 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         ViewMembers | UseSandbox | ViewOnboarding => {
             matches!(role, PartnerAdmin | PartnerDeveloper)
         }
-        ManageMembers | RequestProductionAccess | ManageOnboarding => role == PartnerAdmin,
+        ManageMembers | RequestProductionAccess | ManageOnboarding | ManageCredentials => {
+            role == PartnerAdmin
+        }
+        ViewOwnInventory => matches!(role, PartnerAdmin | PartnerDeveloper),
+        ViewInventory => matches!(role, Reviewer | Approver | Admin),
+        Suspend => role == Admin,
+        DecideException => role == Approver,
         Review => matches!(role, Reviewer | Approver),
         Approve => role == Approver,
         ViewPolicy => matches!(role, Reviewer | Approver | Admin),
@@ -75,7 +91,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
 /// Actions that need an enrolled second factor (NIST SP 800-63B AAL2): requesting
 /// production access, and everything bank staff do.
 pub fn needs_mfa(role: Role, action: Action) -> bool {
-    action == Action::RequestProductionAccess || (role.is_staff() && !allowed_without_mfa(action))
+    matches!(action, Action::RequestProductionAccess | Action::ManageCredentials)
+        || (role.is_staff() && !allowed_without_mfa(action))
 }
 
 pub fn check(role: Role, mfa_enabled: bool, action: Action) -> Result<(), Denied> {

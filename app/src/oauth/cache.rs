@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 use super::jwt::AccessClaims;
 use crate::platform::db::Db;
+use crate::platform::kill_switch::{self, Suspension};
 use crate::sandbox::api::consents::Intent;
 use crate::sandbox::model::{App, Credential};
 
@@ -48,6 +49,8 @@ pub type Client = Arc<(App, Vec<Credential>)>;
 pub struct TokenState {
     pub app_id: String,
     pub org_id: String,
+    /// The client's scopes, space-separated (a suspension may name one).
+    pub scopes: String,
     pub rate_limit_per_minute: i64,
     pub app_active: bool,
     pub credential_revoked: bool,
@@ -73,6 +76,8 @@ pub struct StateCache {
     pub tokens: Map<TokenKey, Option<TokenState>>,
     pub intents: Map<IntentKey, Option<Intent>>,
     pub payments: Map<PaymentsKey, Arc<Vec<External>>>,
+    /// The open suspensions (the kill switch), under the one key `()`.
+    pub suspensions: Map<(), Arc<Vec<Suspension>>>,
     /// Access tokens whose signature, issuer and audience were checked, by the token's
     /// exact text: the same bytes under the same keys verify the same way.
     verified: Map<String, Arc<AccessClaims>>,
@@ -93,6 +98,7 @@ impl StateCache {
             tokens: Map::new(ttl),
             intents: Map::new(ttl),
             payments: Map::new(ttl),
+            suspensions: Map::new(ttl),
             verified: Map::new(ttl),
         }
     }
@@ -113,7 +119,25 @@ impl StateCache {
         self.tokens.clear();
         self.intents.clear();
         self.payments.clear();
+        self.suspensions.clear();
         self.verified.clear();
+    }
+
+    /// The open suspension covering a client, if any (from the cache, or one query).
+    pub async fn suspension<'s>(
+        &self,
+        db: &Db,
+        app_id: &str,
+        org_id: &str,
+        issuer: &str,
+        scopes: impl Iterator<Item = &'s str> + Clone,
+    ) -> crate::platform::error::Result<Option<Suspension>> {
+        let open = self
+            .cached(&self.suspensions, (), || async {
+                kill_switch::open(db).await.map(Arc::new)
+            })
+            .await?;
+        Ok(kill_switch::find(&open, app_id, org_id, issuer, scopes).cloned())
     }
 
     /// The claims of a token verified earlier by [`crate::oauth::jwt::verify_signature`].

@@ -221,6 +221,16 @@ async fn load_app(
     if !app.is_active() {
         return Err(fail(Some(app), "the client has been revoked"));
     }
+    // The kill switch: a suspended client cannot authenticate (RFC 6749 §5.2
+    // `invalid_client`), whatever credential it presents.
+    let suspension = cache
+        .suspension(&state.db, &app.id, &app.org_id, issuer.name(), app.scopes.iter().map(String::as_str))
+        .await
+        .map_err(|_| fail(None, "the client could not be loaded"))?;
+    if let Some(suspension) = suspension {
+        let reason = format!("the client is suspended: {}", suspension.reason);
+        return Err(fail(Some(app), &reason));
+    }
     if app.auth_method != method {
         let reason = format!("the client is registered for {}", app.auth_method);
         return Err(fail(Some(app), &reason));

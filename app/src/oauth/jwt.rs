@@ -148,7 +148,12 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
     };
     let consent_ok =
         claims.consent_id.is_none() || found.consent_status.as_deref() == Some("granted");
-    if !found.app_active
+    let scopes = found.scopes.split(' ').filter(|s| !s.is_empty());
+    let suspended = cache
+        .suspension(&state.db, &found.app_id, &found.org_id, issuer.name(), scopes)
+        .await?;
+    if suspended.is_some()
+        || !found.app_active
         || found.credential_revoked
         || found.credential_expires_at <= now
         || found.token_revoked
@@ -171,7 +176,7 @@ async fn token_state(
     claims: &AccessClaims,
 ) -> Result<Option<TokenState>> {
     let row = sqlx::query(
-        "SELECT a.id, a.org_id, a.status, a.rate_limit_per_minute, c.revoked_at, c.expires_at, \
+        "SELECT a.id, a.org_id, a.status, a.scopes, a.rate_limit_per_minute, c.revoked_at, c.expires_at, \
          (SELECT COUNT(*) FROM revoked_tokens r WHERE r.jti = $3) AS revoked, \
          (SELECT s.status FROM consents s WHERE s.id = $4) AS consent_status \
          FROM apps a JOIN credentials c ON c.app_id = a.id \
@@ -190,6 +195,7 @@ async fn token_state(
     Ok(Some(TokenState {
         app_id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
+        scopes: row.try_get("scopes")?,
         rate_limit_per_minute: row.try_get("rate_limit_per_minute")?,
         app_active: row.try_get::<String, _>("status")? == "active",
         credential_revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),

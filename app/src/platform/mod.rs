@@ -12,6 +12,7 @@ pub mod csrf;
 pub mod db;
 pub mod error;
 pub mod headers;
+pub mod kill_switch;
 pub mod ids;
 pub mod metrics;
 pub mod outbound;

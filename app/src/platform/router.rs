@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sandbox::handlers::routes())
         .merge(sandbox::data::routes())
         .merge(access_requests::handlers::routes())
+        .merge(crate::governance::handlers::routes())
         .merge(onboarding::handlers::routes(csrf::upload_limit(
             &state.settings,
         )))

@@ -39,6 +39,8 @@ pub struct Inner {
     pub datasets: crate::sandbox::api::dataset::Datasets,
     /// Where onboarding evidence files are kept.
     pub evidence: crate::onboarding::evidence::Store,
+    /// This instance's name in the scheduler.
+    pub governance: crate::governance::Runtime,
 }
 
 #[derive(Clone)]
@@ -109,6 +111,7 @@ impl AppState {
             oauth,
             datasets: Default::default(),
             evidence,
+            governance: Default::default(),
         })))
     }
 }

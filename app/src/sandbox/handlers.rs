@@ -392,7 +392,7 @@ fn app_json(app: &model::App, credentials: &[model::Credential], now: i64) -> se
             json!({
                 "id": c.id, "kind": c.kind, "secret_hint": c.secret_hint, "material": c.material,
                 "created_at": c.created_at, "expires_at": c.expires_at, "revoked_at": c.revoked_at,
-                "last_used_at": c.last_used_at, "status": c.status(now),
+                "last_used_at": c.last_used_at, "last_token_at": c.last_token_at, "status": c.status(now),
             })
         })
         .collect();

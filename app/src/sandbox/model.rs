@@ -98,11 +98,14 @@ pub struct Credential {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The last successful API call made with a token this credential obtained.
     pub last_used_at: Option<i64>,
+    /// The last successful token request authenticated by this credential.
+    pub last_token_at: Option<i64>,
 }
 
 pub const CREDENTIAL_COLUMNS: &str =
-    "id, app_id, kind, secret_hash, secret_hint, material, created_at, expires_at, revoked_at, last_used_at";
+    "id, app_id, kind, secret_hash, secret_hint, material, created_at, expires_at, revoked_at, last_used_at, last_token_at";
 
 impl Credential {
     pub fn from_row(row: &AnyRow) -> Result<Self> {
@@ -123,6 +126,7 @@ impl Credential {
             expires_at: row.try_get(col("expires_at").as_str())?,
             revoked_at: row.try_get(col("revoked_at").as_str())?,
             last_used_at: row.try_get(col("last_used_at").as_str())?,
+            last_token_at: row.try_get(col("last_token_at").as_str())?,
         })
     }
 

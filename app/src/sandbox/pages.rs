@@ -200,6 +200,7 @@ fn credential_row(
             <td><code>{credential.id.clone()}</code></td>
             <td>{what}</td>
             <td>{display(credential.created_at)}</td>
+            <td>{credential.last_token_at.map(display).unwrap_or_else(|| "never".into())}</td>
             <td>{credential.last_used_at.map(display).unwrap_or_else(|| "never".into())}</td>
             <td>{display(credential.expires_at)}</td>
             <td class=format!("status-{status}")>{status}</td>
@@ -305,7 +306,7 @@ pub fn detail(d: Detail<'_>) -> AnyView {
         <p><a href=format!("/sandbox/apps/{}/log", app.id)>"Request log"</a>" · "<a href="/sandbox/docs">"How to call the sandbox"</a></p>
         <h2>"Credentials"</h2>
         <table id="credentials">
-            <thead><tr><th>"Id"</th><th>"Credential"</th><th>"Created"</th><th>"Last used"</th><th>"Expires"</th><th>"Status"</th><th></th></tr></thead>
+            <thead><tr><th>"Id"</th><th>"Credential"</th><th>"Created"</th><th>"Last token request"</th><th>"Last API call"</th><th>"Expires"</th><th>"Status"</th><th></th></tr></thead>
             <tbody>{credentials}</tbody>
         </table>
         {rotate}

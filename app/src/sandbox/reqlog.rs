@@ -3,7 +3,9 @@
 //!
 //! Writing a row per request in the request's own transaction would put a database
 //! write on the hottest path, so entries go through a channel to a writer task that
-//! stores them in batches, together with the credentials' `last_used_at`.
+//! stores them in batches, together with each credential's "last used": the last
+//! successful token request (`last_token_at`) and the last successful API call
+//! (`last_used_at`), one update per credential and batch whatever the traffic.
 
 use std::collections::HashMap;
 
@@ -136,7 +138,8 @@ static FULL_INSERT: std::sync::LazyLock<String> =
 
 async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
     let mut tx = db.begin().await?;
-    let mut last_used: HashMap<&str, i64> = HashMap::new();
+    // (credential, is a token request) → the latest successful use in this batch.
+    let mut last_used: HashMap<(&str, bool), i64> = HashMap::new();
     for chunk in batch.chunks(ROWS_PER_INSERT) {
         let partial;
         let sql = if chunk.len() == ROWS_PER_INSERT {
@@ -158,14 +161,25 @@ async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
                 .bind(&entry.error);
             if let Some(credential) = &entry.credential_id {
                 if entry.status < 400 {
-                    last_used.insert(credential, entry.at);
+                    let token = entry.endpoint.ends_with(crate::oauth::token::PATH);
+                    // Other OAuth endpoints (PAR, introspection, revocation) are
+                    // neither a token request nor an API call.
+                    if token || !entry.endpoint.contains("/oauth/") {
+                        let latest = last_used.entry((credential, token)).or_insert(entry.at);
+                        *latest = (*latest).max(entry.at);
+                    }
                 }
             }
         }
         query.execute(&mut *tx).await?;
     }
-    for (credential, at) in last_used {
-        sqlx::query("UPDATE credentials SET last_used_at = $1 WHERE id = $2")
+    for ((credential, token), at) in last_used {
+        let sql = if token {
+            "UPDATE credentials SET last_token_at = $1 WHERE id = $2 AND (last_token_at IS NULL OR last_token_at < $1)"
+        } else {
+            "UPDATE credentials SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)"
+        };
+        sqlx::query(sql)
             .bind(at)
             .bind(credential)
             .execute(&mut *tx)

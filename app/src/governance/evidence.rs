@@ -1,0 +1,230 @@
+//! Evidence expiry. The evidence an approved tier relied on (pen-test, ISO 27001 /
+//! SOC 2, licence, insurance, …) is the organisation's accepted evidence of each
+//! kind the tier requires: uploaded before the tier was approved, or accepted by a
+//! reviewer since. As its expiry nears, the partner admins are warned at each lead
+//! time and see a re-attestation task (upload the new document; a reviewer accepts
+//! it). Once the grace period after expiry has passed, the organisation's
+//! production clients under that tier are suspended until a reviewer accepts new
+//! evidence.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::json;
+
+use super::inventory::{Context, Row};
+use super::sweep::{self, Action, Kind};
+use crate::audit::{self, Event};
+use crate::platform::context::{AuthUser, ClientInfo};
+use crate::platform::db::Tx;
+use crate::platform::error::{Error, Result};
+use crate::platform::state::AppState;
+use crate::platform::time;
+
+/// The accepted evidence of an organisation, latest expiry first per kind:
+/// (evidence id, kind, expires_on as a time).
+async fn accepted(state: &AppState, org_id: &str) -> Result<Vec<(String, String, i64)>> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT e.id, e.kind, e.expires_on FROM evidence e WHERE e.org_id = $1 AND e.removed_at IS NULL \
+         AND (e.accepted_at IS NOT NULL OR e.uploaded_at <= (SELECT MAX(t.approved_at) FROM tier_approvals t WHERE t.org_id = e.org_id)) \
+         ORDER BY e.expires_on DESC, e.id",
+    )
+    .bind(org_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        // The document is valid through its expiry day.
+        .filter_map(|(id, kind, expires_on)| time::parse_date(&expires_on).map(|t| (id, kind, t + 86_400)))
+        .collect())
+}
+
+/// For each kind a tier requires, the current accepted evidence (the latest expiry).
+fn current<'a>(accepted: &'a [(String, String, i64)], kind: &str) -> Option<&'a (String, String, i64)> {
+    accepted.iter().find(|(_, k, _)| k == kind)
+}
+
+/// The evidence actions due: warnings, suspensions, and lifts once cured.
+pub async fn plan(
+    state: &AppState,
+    ctx: &Context,
+    clients: &BTreeMap<&str, Vec<&Row>>,
+    done: &HashSet<String>,
+    plan: &mut Vec<Action>,
+) -> Result<()> {
+    let now = ctx.now;
+    let tiers = crate::onboarding::catalogue::tiers(state).await?;
+    // Active production clients by organisation.
+    let mut by_org: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+    for rows in clients.values() {
+        if let Some(first) = rows.first() {
+            if first.environment == "production" && first.app_active {
+                by_org.entry(first.org_id.as_str()).or_default().push(first);
+            }
+        }
+    }
+    for (org_id, apps) in by_org {
+        let accepted = accepted(state, org_id).await?;
+        for app in apps {
+            let Some(tier) = app.tier.and_then(|t| tiers.iter().find(|x| x.level == t)) else {
+                continue;
+            };
+            let rules = ctx.policy.for_client("production", Some(tier.level));
+            let suspended = ctx.suspensions.iter().any(|s| s.origin == "evidence" && s.target == app.app_id);
+            let mut lapsed = Vec::new();
+            for rule in &tier.evidence {
+                let kind = rule.kind.as_str();
+                let Some((evidence_id, _, expires_at)) = current(&accepted, kind) else {
+                    continue;
+                };
+                let expires_at = *expires_at;
+                if now >= expires_at + rules.evidence_grace_days * 86_400 {
+                    lapsed.push((kind, evidence_id.clone(), expires_at));
+                    continue;
+                }
+                let mut leads = rules.warning_days.clone();
+                leads.sort_unstable();
+                let reached: Vec<i64> = leads.iter().copied().filter(|d| expires_at - now <= d * 86_400).collect();
+                let Some(urgent) = reached.first() else { continue };
+                let key = format!("evidence_warning:{evidence_id}:{urgent}");
+                // One warning per organisation and document, not per client.
+                if done.contains(&key) || plan.iter().any(|a| a.key == key) {
+                    continue;
+                }
+                let mut action = Action::for_org(
+                    Kind::EvidenceWarning,
+                    key,
+                    app,
+                    if expires_at > now {
+                        format!("warn: the {kind} evidence Tier {} relies on expires on {}: upload the new document", tier.level, day(expires_at))
+                    } else {
+                        format!(
+                            "warn: the {kind} evidence Tier {} relies on expired on {}: upload the new document before {}",
+                            tier.level, day(expires_at), day(expires_at + rules.evidence_grace_days * 86_400)
+                        )
+                    },
+                );
+                action.subject_id = Some(evidence_id.clone());
+                action.also_settles = reached[1..].iter().map(|d| format!("evidence_warning:{evidence_id}:{d}")).collect();
+                plan.push(action);
+            }
+            if let Some((kind, evidence_id, expires_at)) = lapsed.first() {
+                if !suspended {
+                    let mut action = Action::for_org(
+                        Kind::SuspendForEvidence,
+                        format!("suspend_for_evidence:{}:{evidence_id}", app.app_id),
+                        app,
+                        format!(
+                            "suspend {}: the {kind} evidence Tier {} relies on expired on {} and the {}-day grace has passed",
+                            app.client_name, tier.level, day(*expires_at), rules.evidence_grace_days
+                        ),
+                    );
+                    action.subject_id = Some(evidence_id.clone());
+                    plan.push(action);
+                }
+            } else if suspended {
+                plan.push(Action::for_org(
+                    Kind::EvidenceRestored,
+                    format!("evidence_restored:{}:{now}", app.app_id),
+                    app,
+                    format!("{}: accepted evidence is current again; its suspension is lifted", app.client_name),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn day(ts: i64) -> String {
+    time::rfc3339(ts).chars().take(10).collect()
+}
+
+/// Applies an evidence action (inside the sweep's transaction).
+pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> Result<()> {
+    let app_id = action.app_id.clone().unwrap_or_default();
+    let details = json!({ "key": action.key, "evidence_id": action.subject_id, "description": action.description });
+    let link = state.settings.link("/onboarding");
+    match action.kind {
+        Kind::EvidenceWarning => {
+            sweep::record_action(tx, action, "governance.evidence_warned", details).await?;
+            sweep::tell_org(tx, action, "Evidence the bank relies on expires", &format!(
+                "{}.\n\nUpload the renewed document on your onboarding page; a reviewer accepts it: {link}\n", sweep::capitalise(&action.description)
+            )).await?;
+        }
+        Kind::SuspendForEvidence => {
+            super::suspension::suspend_for_rule(tx, &app_id, "evidence", "expired evidence: a reviewer must accept the renewed document", now).await?;
+            sweep::record_action(tx, action, "governance.suspended", json!({ "origin": "evidence", "key": action.key, "evidence_id": action.subject_id })).await?;
+            sweep::tell_org(tx, action, "A production client was suspended: evidence expired", &format!(
+                "{}.\n\nUpload the renewed document; the suspension is lifted once a reviewer accepts it: {link}\n", sweep::capitalise(&action.description)
+            )).await?;
+        }
+        Kind::EvidenceRestored => {
+            super::suspension::lift_for_rule(tx, &app_id, "evidence", now).await?;
+            sweep::resolve_notices(tx, &app_id, &["evidence_warning", "suspend_for_evidence"], now).await?;
+            sweep::record_action(tx, action, "governance.evidence_restored", details).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Evidence uploaded since the tier was approved and not yet accepted: the
+/// reviewers' re-attestation queue. (evidence id, org id, organisation, kind,
+/// filename, expires_on, uploaded_at)
+pub async fn awaiting(state: &AppState) -> Result<Vec<(String, String, String, String, String, String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT e.id, e.org_id, o.legal_name, e.kind, e.filename, e.expires_on, e.uploaded_at FROM evidence e \
+         JOIN organisations o ON o.id = e.org_id \
+         WHERE e.removed_at IS NULL AND e.accepted_at IS NULL \
+         AND e.uploaded_at > (SELECT MAX(t.approved_at) FROM tier_approvals t WHERE t.org_id = e.org_id) \
+         ORDER BY e.uploaded_at, e.id",
+    )
+    .fetch_all(&state.db.pool)
+    .await?)
+}
+
+/// A reviewer accepts renewed evidence; clients suspended for the expired one are
+/// restored by the sweep run that follows at once.
+pub async fn accept(state: &AppState, reviewer: &AuthUser, client: &ClientInfo, evidence_id: &str) -> Result<()> {
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT org_id, kind, expires_on FROM evidence WHERE id = $1 AND removed_at IS NULL",
+    )
+    .bind(evidence_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some((org_id, kind, expires_on)) = row else {
+        return Err(Error::NotFound);
+    };
+    if time::parse_date(&expires_on).is_some_and(|t| t + 86_400 <= state.clock.now()) {
+        return Err(Error::Conflict("This document has expired itself: it cannot be accepted.".into()));
+    }
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let accepted = sqlx::query("UPDATE evidence SET accepted_at = $1, accepted_by = $2 WHERE id = $3 AND accepted_at IS NULL")
+        .bind(now)
+        .bind(&reviewer.id)
+        .bind(evidence_id)
+        .execute(&mut *tx)
+        .await?;
+    if accepted.rows_affected() != 1 {
+        return Err(Error::Conflict("This evidence was already accepted.".into()));
+    }
+    audit::record(
+        &mut tx,
+        Event::new(reviewer.actor(), "governance.evidence_accepted")
+            .client(client)
+            .org(Some(&org_id))
+            .resource("evidence", evidence_id)
+            .details(json!({ "kind": kind, "expires_on": expires_on })),
+    )
+    .await?;
+    crate::onboarding::service::notify_partner_admins(
+        &mut tx,
+        &org_id,
+        "Your renewed evidence was accepted",
+        &format!("A reviewer accepted your renewed {kind} evidence (valid until {expires_on}).\n"),
+    )
+    .await?;
+    tx.commit().await?;
+    sweep::run(state, now).await?;
+    Ok(())
+}

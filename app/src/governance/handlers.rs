@@ -1,0 +1,437 @@
+//! Governance routes, thin over the services. The partner's side is under
+//! `/governance` (every member sees; admins act), the bank's under
+//! `/governance/bank`, the lifecycle policy at `/admin/lifecycle`.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::inventory::{self, Filter};
+use super::{credentials, evidence, exceptions, pages, pages_bank, policy, scheduler, suspension};
+use crate::accounts::authz::Action;
+use crate::accounts::members;
+use crate::audit::{self, Event};
+use crate::onboarding::handlers::{fields, form_of, with_errors};
+use crate::platform::context::{AuthUser, Ctx};
+use crate::platform::error::{Error, Result};
+use crate::platform::state::AppState;
+use crate::sandbox::service::KeyMaterial;
+use crate::ui::Form;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/governance/inventory", get(partner_inventory))
+        .route("/governance/inventory/export", get(partner_export))
+        .route("/governance/clients/{id}", get(client_page))
+        .route("/governance/clients/{id}/owner", post(owner_submit))
+        .route("/governance/clients/{id}/credentials/{credential}/rotate", post(rotate_submit))
+        .route("/governance/clients/{id}/credentials/{credential}/revoke", post(revoke_submit))
+        .route("/governance/clients/{id}/retire", post(retire_submit))
+        .route("/governance/clients/{id}/exceptions", post(exception_submit))
+        .route("/governance/bank/inventory", get(bank_inventory))
+        .route("/governance/bank/inventory/export", get(bank_export))
+        .route("/governance/bank/clients/{id}", get(bank_client_page))
+        .route("/governance/bank/suspensions", get(suspensions_page).post(suspend_submit))
+        .route("/governance/bank/suspensions/{id}/lift", post(lift_submit))
+        .route("/governance/bank/exceptions", get(exceptions_page))
+        .route("/governance/bank/exceptions/{id}", get(exception_page))
+        .route("/governance/bank/exceptions/{id}/decision", post(decision_submit))
+        .route("/governance/bank/evidence", get(evidence_page))
+        .route("/governance/bank/evidence/{id}/accept", post(accept_submit))
+        .route("/governance/bank/runs", get(runs_page))
+        .route("/admin/lifecycle", get(lifecycle_page).post(lifecycle_submit))
+}
+
+fn org(user: &AuthUser) -> Result<&str> {
+    user.org_id.as_deref().ok_or(Error::NotFound)
+}
+
+async fn redirect(ctx: &Ctx, to: &str, message: &str) -> Result<Response> {
+    ctx.set_flash(message).await?;
+    Ok(Redirect::to(to).into_response())
+}
+
+fn get_field(values: &BTreeMap<String, String>, name: &str) -> String {
+    values.get(name).cloned().unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- inventory
+
+async fn partner_inventory(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Result<Response> {
+    let user = ctx.require(Action::ViewOwnInventory)?;
+    let org_id = org(user)?;
+    let listing = inventory::list(&state, Some(org_id), &filter, inventory::PAGE_SIZE).await?;
+    let notices = super::notices(&state, Some(org_id), 20).await?;
+    let body = pages::partner_inventory(&listing, &filter, &notices);
+    Ok(ctx.render("Inventory", body).into_response())
+}
+
+async fn export(state: &AppState, org: Option<&str>, filter: &Filter, format: &str) -> Result<Response> {
+    let listing = inventory::list(state, org, filter, usize::MAX).await?;
+    let (body, content_type, extension) = match format {
+        "csv" => (inventory::to_csv(&listing.rows)?, "text/csv; charset=utf-8", "csv"),
+        "json" | "" => (inventory::to_json(&listing.rows)?, "application/json", "json"),
+        other => return Err(Error::BadRequest(format!("Unknown export format {other:?}: use csv or json."))),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"gatehouse-inventory.{extension}\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    format: String,
+    #[serde(flatten)]
+    filter: Filter,
+}
+
+async fn partner_export(State(state): State<AppState>, ctx: Ctx, Query(query): Query<ExportQuery>) -> Result<Response> {
+    let user = ctx.require(Action::ViewOwnInventory)?;
+    export(&state, Some(org(user)?), &query.filter, &query.format).await
+}
+
+async fn organisations(state: &AppState) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as("SELECT id, legal_name FROM organisations ORDER BY legal_name, id")
+        .fetch_all(&state.db.pool)
+        .await?)
+}
+
+async fn bank_inventory(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Result<Response> {
+    ctx.require(Action::ViewInventory)?;
+    let listing = inventory::list(&state, None, &filter, inventory::PAGE_SIZE).await?;
+    let orgs = organisations(&state).await?;
+    let body = pages_bank::inventory(&listing, &filter, &orgs);
+    Ok(ctx.render("Consumer inventory", body).into_response())
+}
+
+async fn bank_export(State(state): State<AppState>, ctx: Ctx, Query(query): Query<ExportQuery>) -> Result<Response> {
+    let user = ctx.require(Action::ViewInventory)?;
+    let response = export(&state, None, &query.filter, &query.format).await?;
+    // Exporting the inventory of every partner is itself an auditable act.
+    let mut tx = state.db.begin().await?;
+    audit::record(
+        &mut tx,
+        Event::new(user.actor(), "governance.inventory_exported")
+            .client(&ctx.client)
+            .details(serde_json::json!({ "format": query.format, "filter": query.filter.query() })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(response)
+}
+
+// ---------------------------------------------------------------- client pages
+
+async fn render_client(state: &AppState, ctx: &Ctx, app: crate::sandbox::model::App, bank: bool, form: &Form, status: StatusCode) -> Result<Response> {
+    let now = state.clock.now();
+    let credentials = credentials::credentials(state, &app.id).await?;
+    let tier = credentials::tier_of(state, &app.id).await?;
+    let ictx = inventory::Context::load(state, now).await?;
+    let rows = inventory::all(state, &ictx, Some(&app.org_id), &app.environment).await?;
+    let rows: Vec<_> = rows.into_iter().filter(|r| r.app_id == app.id).collect();
+    let owner = rows.first().and_then(|r| r.owner.clone());
+    let row_status = rows
+        .iter()
+        .map(|r| (r.credential_id.clone().unwrap_or_else(|| "client".into()), r.status.clone()))
+        .collect();
+    let members: Vec<(String, String)> = members::list_members(state, &app.org_id)
+        .await?
+        .into_iter()
+        .filter(|m| m.status == "active")
+        .map(|m| (m.id, format!("{} ({})", m.display_name, m.email)))
+        .collect();
+    let exceptions = exceptions::list(state, Some(&app.org_id), Some(&app.id)).await?;
+    let suspensions: Vec<_> = suspension::list(state, Some(&app.org_id), 200)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            crate::platform::kill_switch::Suspension {
+                id: s.id.clone(),
+                target_kind: s.target_kind.clone(),
+                target: s.target.clone(),
+                origin: s.origin.clone(),
+                reason: s.reason.clone(),
+            }
+            .covers(&app.id, &app.org_id, &app.environment, app.scopes.iter().map(String::as_str))
+        })
+        .collect();
+    let notices: Vec<_> = super::notices(state, Some(&app.org_id), 50)
+        .await?
+        .into_iter()
+        .filter(|n| n.app_id.as_deref() == Some(app.id.as_str()))
+        .collect();
+    let max_overlap_hours = credentials::max_overlap_hours(state, &app).await?;
+    let can_manage = !bank && ctx.require(Action::ManageCredentials).is_ok();
+    let title = format!("{} ({})", app.name, app.environment);
+    let body = pages::client(pages::ClientPage {
+        app: &app,
+        tier,
+        row_status,
+        credentials: &credentials,
+        owner,
+        members: &members,
+        exceptions: &exceptions,
+        suspensions: &suspensions,
+        notices: &notices,
+        max_overlap_hours,
+        can_manage,
+        csrf: &ctx.csrf,
+        form,
+        now,
+    });
+    let suspend = bank && ctx.require(Action::Suspend).is_ok() && app.is_active();
+    let body = pages_bank::with_suspend_form(body, suspend.then_some(app.id.as_str()), form, &ctx.csrf);
+    Ok((status, ctx.render(&title, body)).into_response())
+}
+
+async fn client_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+    let user = ctx.require(Action::ViewOwnInventory)?;
+    let app = credentials::client(&state, org(user)?, &id).await?;
+    render_client(&state, &ctx, app, false, &Form::new(), StatusCode::OK).await
+}
+
+async fn bank_client_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+    ctx.require(Action::ViewInventory)?;
+    let app = credentials::any_client(&state, &id).await?;
+    render_client(&state, &ctx, app, true, &Form::new(), StatusCode::OK).await
+}
+
+/// Runs a partner admin's action on a client: redirect with a flash on success,
+/// the client page again with the errors and input on `Error::Invalid`.
+async fn client_action<F>(state: &AppState, ctx: &Ctx, id: &str, values: BTreeMap<String, String>, success: &str, action: F) -> Result<Response>
+where
+    F: std::future::Future<Output = Result<Option<String>>>,
+{
+    match action.await {
+        Ok(shown_once) => {
+            let message = match shown_once {
+                Some(secret) => format!("{success} The new client secret, shown once: {secret}"),
+                None => success.to_string(),
+            };
+            redirect(ctx, &format!("/governance/clients/{id}"), &message).await
+        }
+        Err(Error::Invalid(invalid)) => {
+            let user = ctx.require(Action::ViewOwnInventory)?;
+            let app = credentials::client(state, org(user)?, id).await?;
+            let (status, form) = with_errors(form_of(&values), invalid);
+            render_client(state, ctx, app, false, &form, status).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn owner_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    let user = ctx.require(Action::ManageCredentials)?;
+    let values = fields(&body);
+    let owner = get_field(&values, "owner_id");
+    let action = async { credentials::set_owner(&state, user, &ctx.client, &id, &owner).await.map(|()| None) };
+    client_action(&state, &ctx, &id, values.clone(), "The owner is named.", action).await
+}
+
+async fn rotate_submit(State(state): State<AppState>, ctx: Ctx, Path((id, credential)): Path<(String, String)>, body: Bytes) -> Result<Response> {
+    let user = ctx.require(Action::ManageCredentials)?;
+    let values = fields(&body);
+    let keys = KeyMaterial {
+        jwks: get_field(&values, "jwks"),
+        jwks_uri: get_field(&values, "jwks_uri"),
+        tls_subject: get_field(&values, "tls_subject"),
+        tls_certificate: get_field(&values, "tls_certificate"),
+    };
+    let overlap = get_field(&values, "overlap_hours");
+    let action = async {
+        credentials::rotate(&state, user, &ctx.client, &id, &credential, &overlap, keys)
+            .await
+            .map(|issued| issued.secret)
+    };
+    client_action(&state, &ctx, &id, values.clone(), "Rotated: the new credential works now.", action).await
+}
+
+async fn revoke_submit(State(state): State<AppState>, ctx: Ctx, Path((id, credential)): Path<(String, String)>) -> Result<Response> {
+    let user = ctx.require(Action::ManageCredentials)?;
+    credentials::revoke(&state, user, &ctx.client, &id, &credential).await?;
+    redirect(&ctx, &format!("/governance/clients/{id}"), "The credential is revoked: its tokens are inactive now.").await
+}
+
+async fn retire_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    let user = ctx.require(Action::ManageCredentials)?;
+    let values = fields(&body);
+    let reason = get_field(&values, "retire_reason");
+    let action = async {
+        credentials::retire(&state, user, &ctx.client, &id, &reason)
+            .await
+            .map_err(|err| match err {
+                Error::Invalid(mut invalid) => {
+                    for field in &mut invalid.fields {
+                        field.0 = "retire_reason".into();
+                    }
+                    Error::Invalid(invalid)
+                }
+                other => other,
+            })
+            .map(|()| None)
+    };
+    client_action(&state, &ctx, &id, values.clone(), "The client is retired.", action).await
+}
+
+async fn exception_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    let user = ctx.require(Action::ManageCredentials)?;
+    let values = fields(&body);
+    let (rule, reason, ends_on) = (get_field(&values, "rule"), get_field(&values, "reason"), get_field(&values, "ends_on"));
+    let action = async {
+        exceptions::request(&state, user, &ctx.client, &id, &rule, &reason, &ends_on)
+            .await
+            .map(|_| None)
+    };
+    client_action(&state, &ctx, &id, values.clone(), "Asked: a bank approver decides.", action).await
+}
+
+// ---------------------------------------------------------------- the kill switch
+
+async fn render_suspensions(state: &AppState, ctx: &Ctx, form: &Form, status: StatusCode) -> Result<Response> {
+    let user = ctx.require(Action::ViewInventory)?;
+    let list = suspension::list(state, None, 500).await?;
+    let can_act = ctx.require(Action::Suspend).is_ok();
+    let body = pages_bank::suspensions(&list, form, &ctx.csrf, &user.id, can_act);
+    Ok((status, ctx.render("Suspensions", body)).into_response())
+}
+
+async fn suspensions_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
+    render_suspensions(&state, &ctx, &Form::new().with("target_kind", "client"), StatusCode::OK).await
+}
+
+async fn suspend_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Result<Response> {
+    let user = ctx.require(Action::Suspend)?;
+    let values = fields(&body);
+    let (kind, target, reason) = (get_field(&values, "target_kind"), get_field(&values, "target"), get_field(&values, "reason"));
+    match suspension::suspend(&state, user, &ctx.client, &kind, &target, &reason).await {
+        Ok(_) => redirect(&ctx, "/governance/bank/suspensions", "Suspended: tokens are refused from now on.").await,
+        Err(Error::Invalid(invalid)) => {
+            let (status, form) = with_errors(form_of(&values), invalid);
+            render_suspensions(&state, &ctx, &form, status).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn lift_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    let user = ctx.require(Action::Suspend)?;
+    let values = fields(&body);
+    match suspension::lift(&state, user, &ctx.client, &id, &get_field(&values, "lift_reason")).await {
+        Ok(()) => redirect(&ctx, "/governance/bank/suspensions", "Lifted: the partner is told.").await,
+        Err(Error::Invalid(invalid)) => {
+            let (status, form) = with_errors(form_of(&values), invalid);
+            render_suspensions(&state, &ctx, &form, status).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+// ---------------------------------------------------------------- exceptions
+
+async fn exceptions_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
+    ctx.require(Action::ViewInventory)?;
+    let list = exceptions::list(&state, None, None).await?;
+    Ok(ctx.render("Exception register", pages_bank::exceptions(&list)).into_response())
+}
+
+async fn render_exception(state: &AppState, ctx: &Ctx, id: &str, form: &Form, status: StatusCode) -> Result<Response> {
+    ctx.require(Action::ViewInventory)?;
+    let exception = exceptions::get(state, id).await?;
+    let can_decide = ctx.require(Action::DecideException).is_ok();
+    let body = pages_bank::exception(&exception, form, &ctx.csrf, can_decide);
+    Ok((status, ctx.render("Exception", body)).into_response())
+}
+
+async fn exception_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+    render_exception(&state, &ctx, &id, &Form::new(), StatusCode::OK).await
+}
+
+async fn decision_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+    let user = ctx.require(Action::DecideException)?;
+    let mut values = fields(&body);
+    let result = exceptions::decide(
+        &state,
+        user,
+        &ctx.client,
+        &id,
+        &get_field(&values, "decision"),
+        &get_field(&values, "decision_reason"),
+        &get_field(&values, "code"),
+        &get_field(&values, "version"),
+    )
+    .await;
+    match result {
+        Ok(()) => redirect(&ctx, &format!("/governance/bank/exceptions/{id}"), "Decided: the partner is told.").await,
+        Err(Error::Invalid(invalid)) => {
+            values.remove("code");
+            let (status, form) = with_errors(form_of(&values), invalid);
+            render_exception(&state, &ctx, &id, &form, status).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+// ---------------------------------------------------------------- evidence, runs
+
+async fn evidence_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
+    ctx.require(Action::Review)?;
+    let list = evidence::awaiting(&state).await?;
+    Ok(ctx.render("Renewed evidence", pages_bank::evidence(&list, &ctx.csrf)).into_response())
+}
+
+async fn accept_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+    let user = ctx.require(Action::Review)?;
+    evidence::accept(&state, user, &ctx.client, &id).await?;
+    redirect(&ctx, "/governance/bank/evidence", "Accepted: clients suspended for the expired document are restored.").await
+}
+
+async fn runs_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
+    ctx.require(Action::ViewInventory)?;
+    let runs = scheduler::recent_runs(&state, 100).await?;
+    Ok(ctx.render("Scheduler runs", pages_bank::runs(&runs)).into_response())
+}
+
+// ---------------------------------------------------------------- lifecycle policy
+
+async fn render_lifecycle(state: &AppState, ctx: &Ctx, form: &Form, status: StatusCode) -> Result<Response> {
+    ctx.require(Action::ViewInventory)?;
+    let current = policy::in_force(state).await?;
+    let history = policy::versions(state).await?;
+    let tiers: Vec<(i64, i64)> = crate::onboarding::catalogue::tiers(state)
+        .await?
+        .into_iter()
+        .map(|t| (t.level, t.max_credential_days))
+        .collect();
+    let can_edit = ctx.require(Action::ManageCatalogue).is_ok();
+    let body = pages_bank::lifecycle(&current, &history, &tiers, state.settings.sandbox_credential_days, form, &ctx.csrf, can_edit);
+    Ok((status, ctx.render("Lifecycle policy", body)).into_response())
+}
+
+async fn lifecycle_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
+    render_lifecycle(&state, &ctx, &Form::new(), StatusCode::OK).await
+}
+
+async fn lifecycle_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Result<Response> {
+    let user = ctx.require(Action::ManageCatalogue)?;
+    let values = fields(&body);
+    match policy::save(&state, user, &ctx.client, &values).await {
+        Ok(version) => redirect(&ctx, "/admin/lifecycle", &format!("Version {version} is in force.")).await,
+        Err(Error::Invalid(invalid)) => {
+            let (status, form) = with_errors(form_of(&values), invalid);
+            render_lifecycle(&state, &ctx, &form, status).await
+        }
+        Err(err) => Err(err),
+    }
+}

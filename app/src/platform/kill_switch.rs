@@ -1,0 +1,98 @@
+//! What the token endpoint, introspection and the sandbox API ask of the kill
+//! switch: is this client suspended now, and why. The suspensions themselves are
+//! made and lifted in `governance::suspension`; this is the read side, here so that
+//! `oauth` and `sandbox` need not depend on the governance feature.
+//!
+//! Open suspensions are few. They are read in one query and kept in the state
+//! cache (`oauth::cache`), which every change empties, on every instance.
+
+use crate::platform::db::Db;
+use crate::platform::error::Result;
+
+/// An open suspension.
+#[derive(Clone, Debug)]
+pub struct Suspension {
+    pub id: String,
+    /// `client` (an app id), `organisation`, `scope` or `issuer`.
+    pub target_kind: String,
+    pub target: String,
+    pub origin: String,
+    pub reason: String,
+}
+
+impl Suspension {
+    /// Whether this suspension covers a client of `org_id` on `issuer` holding `scopes`.
+    pub fn covers<'s>(
+        &self,
+        app_id: &str,
+        org_id: &str,
+        issuer: &str,
+        mut scopes: impl Iterator<Item = &'s str>,
+    ) -> bool {
+        match self.target_kind.as_str() {
+            "client" => self.target == app_id,
+            "organisation" => self.target == org_id,
+            "issuer" => self.target == issuer,
+            "scope" => scopes.any(|s| s == self.target),
+            _ => false,
+        }
+    }
+}
+
+/// Every open suspension.
+pub async fn open(db: &Db) -> Result<Vec<Suspension>> {
+    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT id, target_kind, target, origin, reason FROM suspensions WHERE lifted_at IS NULL ORDER BY created_at, id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, target_kind, target, origin, reason)| Suspension {
+            id,
+            target_kind,
+            target,
+            origin,
+            reason,
+        })
+        .collect())
+}
+
+/// The first open suspension covering the client, if any.
+pub fn find<'a, 's>(
+    open: &'a [Suspension],
+    app_id: &str,
+    org_id: &str,
+    issuer: &str,
+    scopes: impl Iterator<Item = &'s str> + Clone,
+) -> Option<&'a Suspension> {
+    open.iter()
+        .find(|s| s.covers(app_id, org_id, issuer, scopes.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suspension(kind: &str, target: &str) -> Suspension {
+        Suspension {
+            id: "sus_1".into(),
+            target_kind: kind.into(),
+            target: target.into(),
+            origin: "manual".into(),
+            reason: "test".into(),
+        }
+    }
+
+    #[test]
+    fn each_kind_covers_what_it_names() {
+        let scopes = || ["accounts", "payments"].into_iter();
+        assert!(suspension("client", "app_1").covers("app_1", "org_1", "production", scopes()));
+        assert!(!suspension("client", "app_2").covers("app_1", "org_1", "production", scopes()));
+        assert!(suspension("organisation", "org_1").covers("app_1", "org_1", "sandbox", scopes()));
+        assert!(suspension("scope", "payments").covers("app_1", "org_1", "sandbox", scopes()));
+        assert!(!suspension("scope", "pay").covers("app_1", "org_1", "sandbox", scopes()));
+        assert!(suspension("issuer", "production").covers("app_1", "org_2", "production", std::iter::empty()));
+        assert!(!suspension("issuer", "production").covers("app_1", "org_2", "sandbox", std::iter::empty()));
+    }
+}
