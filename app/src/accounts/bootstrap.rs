@@ -33,7 +33,7 @@ pub struct DemoAccount {
     pub totp: bool,
 }
 
-pub const DEMO_ACCOUNTS: [DemoAccount; 6] = [
+pub const DEMO_ACCOUNTS: [DemoAccount; 7] = [
     DemoAccount {
         email: "admin@acme-budgeting.example.com",
         role: Role::PartnerAdmin,
@@ -51,6 +51,13 @@ pub const DEMO_ACCOUNTS: [DemoAccount; 6] = [
         role: Role::PartnerAdmin,
         organisation: Some("Northwind Payments Ltd (demo)"),
         totp: false,
+    },
+    // Approved for Tier 2 and in production, with a lived-in inventory (governance).
+    DemoAccount {
+        email: "admin@fjord-analytics.example.com",
+        role: Role::PartnerAdmin,
+        organisation: Some("Fjord Analytics Ltd (demo)"),
+        totp: true,
     },
     DemoAccount {
         email: "reviewer@bank.example.com",
@@ -72,7 +79,7 @@ pub const DEMO_ACCOUNTS: [DemoAccount; 6] = [
     },
 ];
 
-const DEMO_ORGS: [(&str, &str, &str, &str); 2] = [
+const DEMO_ORGS: [(&str, &str, &str, &str); 3] = [
     (
         "Acme Budgeting Ltd (demo)",
         "DEMO0001",
@@ -84,6 +91,12 @@ const DEMO_ORGS: [(&str, &str, &str, &str); 2] = [
         "DEMO0002",
         "GB",
         "https://northwind-pay.example.com",
+    ),
+    (
+        "Fjord Analytics Ltd (demo)",
+        "DEMO0003",
+        "NO",
+        "https://fjord-analytics.example.com",
     ),
 ];
 
@@ -140,6 +153,7 @@ pub async fn ensure_first_admin(state: &AppState) -> Result<Option<String>> {
 pub async fn seed_demo(state: &AppState) -> Result<bool> {
     let seeded = seed_demo_accounts(state).await?;
     seed_demo_app(state).await?;
+    crate::governance::demo::seed(state, DEMO_ACCOUNTS[3].email).await?;
     Ok(seeded)
 }
 

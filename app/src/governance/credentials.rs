@@ -58,14 +58,17 @@ pub async fn credentials(state: &AppState, app_id: &str) -> Result<Vec<Credentia
     rows.iter().map(Credential::from_row).collect()
 }
 
-/// The tier a production client was approved under.
+/// The tier a production client was approved under (its request's; for a client
+/// made without one, the organisation's highest approved tier).
 pub async fn tier_of(state: &AppState, app_id: &str) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT r.tier FROM apps a JOIN access_requests r ON r.id = a.access_request_id WHERE a.id = $1",
+    let tier: Option<Option<i64>> = sqlx::query_scalar(
+        "SELECT COALESCE(r.tier, (SELECT MAX(t.tier) FROM tier_approvals t WHERE t.org_id = a.org_id)) \
+         FROM apps a LEFT JOIN access_requests r ON r.id = a.access_request_id WHERE a.id = $1 AND a.environment = 'production'",
     )
     .bind(app_id)
     .fetch_optional(&state.db.pool)
-    .await?)
+    .await?;
+    Ok(tier.flatten())
 }
 
 /// The longest overlap the policy in force allows this client, in hours.

@@ -276,7 +276,8 @@ pub async fn decide(
 /// Whether the client of exception `id` breaks the exception's rule right now.
 pub async fn breaks_rule(state: &AppState, tx: &mut Tx, id: &str) -> Result<bool> {
     let row: Option<(String, String, String, String, Option<i64>)> = sqlx::query_as(
-        "SELECT e.rule, a.id, a.auth_method, a.ip_allowlist, r.tier FROM policy_exceptions e \
+        "SELECT e.rule, a.id, a.auth_method, a.ip_allowlist, \
+         COALESCE(r.tier, (SELECT MAX(t.tier) FROM tier_approvals t WHERE t.org_id = a.org_id)) FROM policy_exceptions e \
          JOIN apps a ON a.id = e.app_id LEFT JOIN access_requests r ON r.id = a.access_request_id WHERE e.id = $1",
     )
     .bind(id)

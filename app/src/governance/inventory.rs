@@ -203,7 +203,8 @@ impl Filter {
 const SELECT: &str = "SELECT a.id AS app_id, a.org_id, o.legal_name, a.environment, a.client_id, a.name, a.purpose, \
      a.owner_id, u.display_name AS owner_name, u.email AS owner_email, u.status AS owner_status, u.org_id AS owner_org, \
      a.scopes, a.auth_method, a.ip_allowlist, a.status AS app_status, a.created_at AS app_created_at, \
-     a.revoked_at AS app_revoked_at, a.revoked_reason AS app_revoked_reason, a.owner_lost_at, r.tier, \
+     a.revoked_at AS app_revoked_at, a.revoked_reason AS app_revoked_reason, a.owner_lost_at, \
+     CASE WHEN a.environment = 'production' THEN COALESCE(r.tier, (SELECT MAX(t.tier) FROM tier_approvals t WHERE t.org_id = a.org_id)) END AS tier, \
      c.id AS credential_id, c.kind, c.secret_hint, c.material, c.created_at AS credential_created_at, c.expires_at, \
      c.revoked_at, c.revoked_reason, c.last_used_at, c.last_token_at \
      FROM apps a JOIN organisations o ON o.id = a.org_id \

@@ -11,6 +11,7 @@
 //! - `suspension`: the kill switch.
 
 pub mod credentials;
+pub mod demo;
 pub mod evidence;
 pub mod exceptions;
 pub mod handlers;
