@@ -12,6 +12,7 @@ mod browser_onboarding;
 mod browser_production;
 mod conformance;
 mod gateway;
+mod governance;
 mod hardening;
 mod integrity;
 mod interop;

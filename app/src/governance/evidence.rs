@@ -104,7 +104,11 @@ pub async fn plan(
                     },
                 );
                 action.subject_id = Some(evidence_id.clone());
-                action.also_settles = reached[1..].iter().map(|d| format!("evidence_warning:{evidence_id}:{d}")).collect();
+                action.also_settles = reached[1..]
+                    .iter()
+                    .map(|d| format!("evidence_warning:{evidence_id}:{d}"))
+                    .filter(|k| !done.contains(k))
+                    .collect();
                 plan.push(action);
             }
             if let Some((kind, evidence_id, expires_at)) = lapsed.first() {

@@ -237,6 +237,7 @@ fn credential_plan(ctx: &Context, rows: &[&Row], done: &HashSet<String>, plan: &
             action.also_settles = reached[1..]
                 .iter()
                 .map(|d| format!("expiry:{credential}:{d}"))
+                .filter(|k| !done.contains(k))
                 .collect();
             plan.push(action);
         }
@@ -398,13 +399,15 @@ pub async fn run(state: &AppState, now: i64) -> Result<Report> {
 }
 
 /// Inserts the action's key; false when it was already taken (nothing is done).
+/// A lead time passed over (`settled`) is recorded under the kind `settled`.
 async fn take(tx: &mut Tx, action: &Action, key: &str, now: i64) -> Result<bool> {
+    let settled = key != action.key;
     let inserted = sqlx::query(
         "INSERT INTO governance_notices (key, kind, org_id, app_id, credential_id, message, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
     )
     .bind(key)
-    .bind(action.kind.as_str())
+    .bind(if settled { "settled" } else { action.kind.as_str() })
     .bind(&action.org_id)
     .bind(&action.app_id)
     .bind(&action.credential_id)
