@@ -207,12 +207,25 @@ pub async fn handler(
         summary.credential_notices = crate::governance::notices(&state, Some(org), 10)
             .await?
             .into_iter()
-            .map(|n| (n.message, n.app_id.map(|id| format!("/governance/clients/{id}"))))
+            .map(|n| {
+                (
+                    n.message,
+                    n.app_id.map(|id| format!("/governance/clients/{id}")),
+                )
+            })
             .collect();
     }
     if user.role.is_staff() {
-        summary.suspensions_open = count("SELECT COUNT(*) FROM suspensions WHERE lifted_at IS NULL", None).await?;
-        summary.exceptions_pending = count("SELECT COUNT(*) FROM policy_exceptions WHERE status = 'pending'", None).await?;
+        summary.suspensions_open = count(
+            "SELECT COUNT(*) FROM suspensions WHERE lifted_at IS NULL",
+            None,
+        )
+        .await?;
+        summary.exceptions_pending = count(
+            "SELECT COUNT(*) FROM policy_exceptions WHERE status = 'pending'",
+            None,
+        )
+        .await?;
     }
     if user.role.is_staff() && user.role != Role::Admin {
         let queue = crate::onboarding::review::queue(&state, &Default::default()).await?;

@@ -184,8 +184,8 @@ async fn admins_browse_filter_and_export(server: TestServer) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // Six demo users and the demo sandbox app.
-    assert_eq!(lines.len(), 7);
+    // Seven demo users, the demo sandbox app and the governance demo.
+    assert_eq!(lines.len(), 9);
     assert!(lines
         .windows(2)
         .all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()));

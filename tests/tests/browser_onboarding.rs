@@ -285,7 +285,7 @@ async fn partner_completes_tier_2_and_a_reviewer_approves_in_a_browser() {
     let _ = browser.close().await;
     result.expect("the browser journey");
     let approved = server
-        .count("SELECT COUNT(*) FROM tier_approvals WHERE tier = 2")
+        .count("SELECT COUNT(*) FROM tier_approvals WHERE tier = 2 AND approved_by <> 'demo'")
         .await;
     assert_eq!(approved, 1);
 

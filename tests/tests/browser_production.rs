@@ -169,7 +169,7 @@ async fn partner_requests_tier_2_access_and_a_reviewer_approves_in_a_browser() {
     let request = result.expect("the browser journey");
     assert_eq!(
         server
-            .count("SELECT COUNT(*) FROM apps WHERE environment = 'production' AND scopes = 'accounts'")
+            .count("SELECT COUNT(*) FROM apps WHERE environment = 'production' AND scopes = 'accounts' AND is_demo = 0")
             .await,
         1
     );

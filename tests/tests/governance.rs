@@ -37,11 +37,13 @@ async fn client_id(server: &TestServer, app: &str) -> String {
 }
 
 async fn credential(server: &TestServer, app: &str) -> String {
-    sqlx::query_scalar("SELECT id FROM credentials WHERE app_id = $1 ORDER BY created_at DESC LIMIT 1")
-        .bind(app)
-        .fetch_one(server.pool())
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "SELECT id FROM credentials WHERE app_id = $1 ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(app)
+    .fetch_one(server.pool())
+    .await
+    .unwrap()
 }
 
 async fn mails(server: &TestServer, to: &str, subject: &str) -> i64 {
@@ -66,12 +68,14 @@ async fn revoked_reason(server: &TestServer, credential: &str) -> Option<String>
 }
 
 async fn open_suspensions(server: &TestServer, target: &str, origin: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM suspensions WHERE target = $1 AND origin = $2 AND lifted_at IS NULL")
-        .bind(target)
-        .bind(origin)
-        .fetch_one(server.pool())
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM suspensions WHERE target = $1 AND origin = $2 AND lifted_at IS NULL",
+    )
+    .bind(target)
+    .bind(origin)
+    .fetch_one(server.pool())
+    .await
+    .unwrap()
 }
 
 async fn notice_keys(server: &TestServer) -> HashSet<String> {
@@ -85,7 +89,9 @@ async fn notice_keys(server: &TestServer) -> HashSet<String> {
 
 /// Runs the sweep as the scheduler would, now.
 async fn sweep_now(server: &TestServer) {
-    sweep::run(&server.state, server.state.clock.now()).await.unwrap();
+    sweep::run(&server.state, server.state.clock.now())
+        .await
+        .unwrap();
 }
 
 /// The plan at this moment, then the sweep: the keys the sweep took are exactly the
@@ -103,11 +109,24 @@ async fn preview_then_sweep(server: &TestServer) -> Vec<sweep::Action> {
         .iter()
         .flat_map(|a| std::iter::once(a.key.clone()).chain(a.also_settles.clone()))
         .collect();
-    assert_eq!(taken, planned, "the sweep did exactly what the preview printed:\n{lines}");
+    assert_eq!(
+        taken, planned,
+        "the sweep did exactly what the preview printed:\n{lines}"
+    );
     plan
 }
 
-fn production_oauth(server: &TestServer, id: &str, secret: &str) -> BasicClient<oauth2::EndpointNotSet, oauth2::EndpointNotSet, oauth2::EndpointNotSet, oauth2::EndpointNotSet, oauth2::EndpointSet> {
+fn production_oauth(
+    server: &TestServer,
+    id: &str,
+    secret: &str,
+) -> BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+> {
     BasicClient::new(ClientId::new(id.into()))
         .set_client_secret(ClientSecret::new(secret.into()))
         .set_token_uri(TokenUrl::new(format!("{}/production/oauth/token", server.base)).unwrap())
@@ -141,13 +160,25 @@ async fn sweep_rules_on_a_controlled_clock(server: TestServer) {
     // warning (Fjord reporting, idle 86 of 90 days), the owner request (legacy export).
     sweep_now(&server).await;
     assert_eq!(mails(&server, FJORD, "A credential expires soon").await, 2);
-    assert_eq!(mails(&server, FJORD, "An unused credential will be revoked").await, 1);
-    assert_eq!(mails(&server, FJORD, "Name a new owner for a client").await, 1);
+    assert_eq!(
+        mails(&server, FJORD, "An unused credential will be revoked").await,
+        1
+    );
+    assert_eq!(
+        mails(&server, FJORD, "Name a new owner for a client").await,
+        1
+    );
     let sent = all_mails(&server).await;
     preview_then_sweep(&server).await;
     sweep_now(&server).await;
-    assert_eq!(all_mails(&server).await, sent, "re-running the sweep sends nothing new");
-    assert!(production_token(&server, &insights_client, secret).await.is_ok());
+    assert_eq!(
+        all_mails(&server).await,
+        sent,
+        "re-running the sweep sends nothing new"
+    );
+    assert!(production_token(&server, &insights_client, secret)
+        .await
+        .is_ok());
 
     // Day 3: idle 89 days, below the threshold: nothing is revoked.
     server.state.clock.advance(3 * DAY);
@@ -157,9 +188,18 @@ async fn sweep_rules_on_a_controlled_clock(server: TestServer) {
     // Day 4 and a minute: the threshold is reached: revoked as dormant, once.
     server.state.clock.advance(DAY + 60);
     let plan = preview_then_sweep(&server).await;
-    assert!(plan.iter().any(|a| a.kind == sweep::Kind::RevokeDormant && a.credential_id.as_deref() == Some(reporting_credential.as_str())));
-    assert_eq!(revoked_reason(&server, &reporting_credential).await.as_deref(), Some("dormant"));
-    assert_eq!(mails(&server, FJORD, "An unused credential was revoked (dormant)").await, 1);
+    assert!(plan.iter().any(|a| a.kind == sweep::Kind::RevokeDormant
+        && a.credential_id.as_deref() == Some(reporting_credential.as_str())));
+    assert_eq!(
+        revoked_reason(&server, &reporting_credential)
+            .await
+            .as_deref(),
+        Some("dormant")
+    );
+    assert_eq!(
+        mails(&server, FJORD, "An unused credential was revoked (dormant)").await,
+        1
+    );
     let details: Vec<String> = sqlx::query_scalar(
         "SELECT details FROM audit_events WHERE action = 'governance.credential_revoked' AND resource_id = $1",
     )
@@ -178,19 +218,36 @@ async fn sweep_rules_on_a_controlled_clock(server: TestServer) {
     preview_then_sweep(&server).await;
     assert_eq!(mails(&server, FJORD, "A credential expires soon").await, 3);
     assert_eq!(open_suspensions(&server, &legacy, "ownerless").await, 1);
-    assert_eq!(mails(&server, FJORD, "A client was suspended: it has no owner").await, 1);
+    assert_eq!(
+        mails(&server, FJORD, "A client was suspended: it has no owner").await,
+        1
+    );
 
     // Day 20 and an hour: Fjord insights has expired: refused, and told once.
     server.state.clock.advance(6 * DAY + 3_600);
     preview_then_sweep(&server).await;
     assert_eq!(mails(&server, FJORD, "A credential has expired").await, 1);
-    assert_eq!(mails(&server, FJORD, "A credential expires soon").await, 3, "no 1-day warning after expiry");
+    assert_eq!(
+        mails(&server, FJORD, "A credential expires soon").await,
+        3,
+        "no 1-day warning after expiry"
+    );
     server.forget_cached_state();
-    let refused = production_token(&server, &insights_client, secret).await.unwrap_err();
-    assert!(refused.contains("invalid_client"), "{refused}");
-    let listing = inventory::list(&server.state, None, &inventory::Filter { status: "expired".into(), ..Default::default() }, usize::MAX)
+    let refused = production_token(&server, &insights_client, secret)
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(refused.contains("invalid_client"), "{refused}");
+    let listing = inventory::list(
+        &server.state,
+        None,
+        &inventory::Filter {
+            status: "expired".into(),
+            ..Default::default()
+        },
+        usize::MAX,
+    )
+    .await
+    .unwrap();
     assert!(listing.rows.iter().any(|r| r.app_id == insights));
 
     let sent = all_mails(&server).await;
@@ -201,10 +258,21 @@ async fn sweep_rules_on_a_controlled_clock(server: TestServer) {
     // The partner names a new owner: the ownerless suspension is lifted at once.
     let fjord = server.demo_staff(FJORD, 0).await;
     let (_, page) = fjord.text(&format!("/governance/clients/{legacy}")).await;
-    assert!(page.contains("This client is suspended"), "the partner sees why");
-    let owner: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1").bind(FJORD).fetch_one(server.pool()).await.unwrap();
+    assert!(
+        page.contains("This client is suspended"),
+        "the partner sees why"
+    );
+    let owner: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(FJORD)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
     let response = fjord
-        .submit(&format!("/governance/clients/{legacy}"), &format!("/governance/clients/{legacy}/owner"), &[("owner_id", &owner)])
+        .submit(
+            &format!("/governance/clients/{legacy}"),
+            &format!("/governance/clients/{legacy}/owner"),
+            &[("owner_id", &owner)],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(open_suspensions(&server, &legacy, "ownerless").await, 0);
@@ -223,37 +291,65 @@ async fn two_instances_send_each_notice_once() {
         first.state.clock.advance(15 * DAY);
         second.state.clock.advance(15 * DAY);
         let now = first.state.clock.now();
-        let (a, b) = tokio::join!(sweep::run(&first.state, now), sweep::run(&second.state, now));
+        let (a, b) = tokio::join!(
+            sweep::run(&first.state, now),
+            sweep::run(&second.state, now)
+        );
         let (a, b) = (a.unwrap(), b.unwrap());
         let keys_a: HashSet<&str> = a.applied.iter().map(|x| x.key.as_str()).collect();
-        assert!(b.applied.iter().all(|x| !keys_a.contains(x.key.as_str())), "an action applied by both instances");
+        assert!(
+            b.applied.iter().all(|x| !keys_a.contains(x.key.as_str())),
+            "an action applied by both instances"
+        );
     }
     // One mail per notice: as many mails of each kind as notices of that kind.
-    let fjord_org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE email = $1").bind(FJORD).fetch_one(first.pool()).await.unwrap();
+    let fjord_org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE email = $1")
+        .bind(FJORD)
+        .fetch_one(first.pool())
+        .await
+        .unwrap();
     for (kind, subject) in [
         ("expired", "A credential has expired"),
         ("expiry_warning", "A credential expires soon"),
         ("owner_missing", "Name a new owner for a client"),
-        ("revoke_dormant", "An unused credential was revoked (dormant)"),
-        ("suspend_ownerless", "A client was suspended: it has no owner"),
+        (
+            "revoke_dormant",
+            "An unused credential was revoked (dormant)",
+        ),
+        (
+            "suspend_ownerless",
+            "A client was suspended: it has no owner",
+        ),
         ("exception_lapsed", "An exception has lapsed"),
     ] {
-        let notices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM governance_notices WHERE kind = $1 AND org_id = $2")
-            .bind(kind)
-            .bind(&fjord_org)
-            .fetch_one(first.pool())
-            .await
-            .unwrap();
+        let notices: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM governance_notices WHERE kind = $1 AND org_id = $2",
+        )
+        .bind(kind)
+        .bind(&fjord_org)
+        .fetch_one(first.pool())
+        .await
+        .unwrap();
         assert!(notices > 0, "{kind} happened");
-        assert_eq!(mails(&first, FJORD, subject).await, notices, "{kind}: one mail per notice");
+        assert_eq!(
+            mails(&first, FJORD, subject).await,
+            notices,
+            "{kind}: one mail per notice"
+        );
     }
     // The scheduler: both instances asking for the same job at once, one runs it.
-    let job = scheduler::jobs().into_iter().find(|j| j.name == "governance_sweep").unwrap();
+    let job = scheduler::jobs()
+        .into_iter()
+        .find(|j| j.name == "governance_sweep")
+        .unwrap();
     let (a, b) = tokio::join!(
         scheduler::run_job(&first.state, &job, "instance-a", true),
         scheduler::run_job(&second.state, &job, "instance-b", true)
     );
-    let ran = [a.unwrap(), b.unwrap()].iter().filter(|r| r.is_some()).count();
+    let ran = [a.unwrap(), b.unwrap()]
+        .iter()
+        .filter(|r| r.is_some())
+        .count();
     assert_eq!(ran, 1, "exactly one instance holds the lease");
 }
 
@@ -263,7 +359,10 @@ async fn two_instances_send_each_notice_once() {
 async fn suspension_is_immediate_and_two_person(server: TestServer) {
     let api = Api::new(&server);
     let token = client_token(&server, "reference").await;
-    assert_eq!(api.get("/reference/branches", &token).await.status, StatusCode::OK);
+    assert_eq!(
+        api.get("/reference/branches", &token).await.status,
+        StatusCode::OK
+    );
     let (gateway, gateway_secret) = app::oauth::resource_servers::create(
         &server.state,
         app::audit::Actor::system("test"),
@@ -272,45 +371,129 @@ async fn suspension_is_immediate_and_two_person(server: TestServer) {
     )
     .await
     .unwrap();
-    assert_eq!(introspect(&server, &gateway.client_id, &gateway_secret, &token).await["active"], true);
+    assert_eq!(
+        introspect(&server, &gateway.client_id, &gateway_secret, &token).await["active"],
+        true
+    );
 
     let admin = server.demo_staff("admin@bank.example.com", 0).await;
-    let demo_app: String = sqlx::query_scalar("SELECT id FROM apps WHERE client_id = $1").bind(DEMO_ID).fetch_one(server.pool()).await.unwrap();
+    let demo_app: String = sqlx::query_scalar("SELECT id FROM apps WHERE client_id = $1")
+        .bind(DEMO_ID)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
 
     // Bad input: nothing is written.
     let before = server.count("SELECT COUNT(*) FROM suspensions").await;
     let page = "/governance/bank/suspensions";
-    let no_reason = admin.submit(page, page, &[("target_kind", "client"), ("target", &demo_app), ("reason", "")]).await;
+    let no_reason = admin
+        .submit(
+            page,
+            page,
+            &[
+                ("target_kind", "client"),
+                ("target", &demo_app),
+                ("reason", ""),
+            ],
+        )
+        .await;
     assert_eq!(no_reason.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let unknown = admin.submit(page, page, &[("target_kind", "client"), ("target", "app_nope"), ("reason", "x")]).await;
+    let unknown = admin
+        .submit(
+            page,
+            page,
+            &[
+                ("target_kind", "client"),
+                ("target", "app_nope"),
+                ("reason", "x"),
+            ],
+        )
+        .await;
     assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let partner = server.demo_partner().await;
     let csrf = partner.csrf("/dashboard").await;
     let forbidden = partner
-        .post(page, &[("csrf_token", &csrf), ("target_kind", "client"), ("target", &demo_app), ("reason", "x")])
+        .post(
+            page,
+            &[
+                ("csrf_token", &csrf),
+                ("target_kind", "client"),
+                ("target", &demo_app),
+                ("reason", "x"),
+            ],
+        )
         .await;
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
-    assert_eq!(server.count("SELECT COUNT(*) FROM suspensions").await, before);
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM suspensions").await,
+        before
+    );
 
     // Every client holding `payments` (the demo app does): refused everywhere at once.
-    let response = admin.submit(page, page, &[("target_kind", "scope"), ("target", "payments"), ("reason", "payments incident")]).await;
+    let response = admin
+        .submit(
+            page,
+            page,
+            &[
+                ("target_kind", "scope"),
+                ("target", "payments"),
+                ("reason", "payments incident"),
+            ],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(introspect(&server, &gateway.client_id, &gateway_secret, &token).await["active"], false);
-    assert_eq!(api.get("/reference/branches", &token).await.status, StatusCode::UNAUTHORIZED);
-    let (status, _, body) = oauth_post(&server, "/oauth/token", Some((DEMO_ID, DEMO_SECRET)), &[("grant_type", "client_credentials"), ("scope", "reference")], None).await;
+    assert_eq!(
+        introspect(&server, &gateway.client_id, &gateway_secret, &token).await["active"],
+        false
+    );
+    assert_eq!(
+        api.get("/reference/branches", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _, body) = oauth_post(
+        &server,
+        "/oauth/token",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[("grant_type", "client_credentials"), ("scope", "reference")],
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"], "invalid_client");
     // The partner sees why.
     let (_, inventory) = partner.text("/governance/inventory").await;
-    assert!(inventory.contains("payments incident"), "the reason is shown to the partner");
-    assert!(mails(&server, "admin@acme-budgeting.example.com", "Your API access is suspended").await >= 1);
+    assert!(
+        inventory.contains("payments incident"),
+        "the reason is shown to the partner"
+    );
+    assert!(
+        mails(
+            &server,
+            "admin@acme-budgeting.example.com",
+            "Your API access is suspended"
+        )
+        .await
+            >= 1
+    );
 
     // Lifting alone is refused; a second admin lifts it.
-    let id: String = sqlx::query_scalar("SELECT id FROM suspensions WHERE target = 'payments' AND lifted_at IS NULL").fetch_one(server.pool()).await.unwrap();
+    let id: String = sqlx::query_scalar(
+        "SELECT id FROM suspensions WHERE target = 'payments' AND lifted_at IS NULL",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
     let lift = format!("/governance/bank/suspensions/{id}/lift");
-    let alone = admin.submit(page, &lift, &[("lift_reason", "resolved")]).await;
+    let alone = admin
+        .submit(page, &lift, &[("lift_reason", "resolved")])
+        .await;
     assert_eq!(alone.status(), StatusCode::FORBIDDEN);
-    assert_eq!(server.count("SELECT COUNT(*) FROM suspensions WHERE lifted_at IS NULL").await, 1);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM suspensions WHERE lifted_at IS NULL")
+            .await,
+        1
+    );
     sqlx::query(
         "INSERT INTO users (id, org_id, email, display_name, role, status, password_hash, email_verified_at, totp_secret, totp_enabled_at, session_epoch, created_at, updated_at) \
          SELECT 'usr_second_admin', NULL, 'second.admin@bank.example.com', 'Second admin', role, status, password_hash, email_verified_at, totp_secret, totp_enabled_at, 0, created_at, updated_at \
@@ -322,19 +505,39 @@ async fn suspension_is_immediate_and_two_person(server: TestServer) {
     let second = server.demo_staff("second.admin@bank.example.com", 1).await;
     let no_reason = second.submit(page, &lift, &[("lift_reason", "")]).await;
     assert_eq!(no_reason.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let lifted = second.submit(page, &lift, &[("lift_reason", "incident closed")]).await;
+    let lifted = second
+        .submit(page, &lift, &[("lift_reason", "incident closed")])
+        .await;
     assert_eq!(lifted.status(), StatusCode::SEE_OTHER);
-    let again = second.submit(page, &lift, &[("lift_reason", "incident closed")]).await;
+    let again = second
+        .submit(page, &lift, &[("lift_reason", "incident closed")])
+        .await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
-    assert_eq!(api.get("/reference/branches", &token).await.status, StatusCode::OK);
+    assert_eq!(
+        api.get("/reference/branches", &token).await.status,
+        StatusCode::OK
+    );
     let actions = server.audit_actions().await;
     assert!(actions.iter().any(|a| a == "governance.suspended"));
     assert!(actions.iter().any(|a| a == "governance.suspension_lifted"));
 
     // One client by id: the same, at once.
-    let response = admin.submit(page, page, &[("target_kind", "client"), ("target", &demo_app), ("reason", "leaked secret")]).await;
+    let response = admin
+        .submit(
+            page,
+            page,
+            &[
+                ("target_kind", "client"),
+                ("target", &demo_app),
+                ("reason", "leaked secret"),
+            ],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(introspect(&server, &gateway.client_id, &gateway_secret, &token).await["active"], false);
+    assert_eq!(
+        introspect(&server, &gateway.client_id, &gateway_secret, &token).await["active"],
+        false
+    );
 }
 both!(suspension_is_immediate_and_two_person, demo);
 
@@ -354,41 +557,80 @@ async fn production_rotation_end_to_end(server: TestServer) {
     // Tier 2 allows 48 hours of overlap.
     let before = credentials().await;
     let (_, html) = fjord.text(&page).await;
-    assert!(html.contains("48 hours"), "the page states the policy's maximum");
-    let too_long = fjord.submit(&page, &rotate, &[("overlap_hours", "49")]).await;
+    assert!(
+        html.contains("48 hours"),
+        "the page states the policy's maximum"
+    );
+    let too_long = fjord
+        .submit(&page, &rotate, &[("overlap_hours", "49")])
+        .await;
     assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(too_long.text().await.unwrap().contains("at most 48 hours"));
-    let not_a_number = fjord.submit(&page, &rotate, &[("overlap_hours", "two")]).await;
+    let not_a_number = fjord
+        .submit(&page, &rotate, &[("overlap_hours", "two")])
+        .await;
     assert_eq!(not_a_number.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(credentials().await, before, "nothing written");
 
     // Another organisation's partner (and a developer) cannot act on it.
     let acme_dev = server.demo_partner().await;
     let csrf = acme_dev.csrf("/dashboard").await;
-    let refused = acme_dev.post(&rotate, &[("csrf_token", &csrf), ("overlap_hours", "1")]).await;
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a developer may not rotate");
+    let refused = acme_dev
+        .post(&rotate, &[("csrf_token", &csrf), ("overlap_hours", "1")])
+        .await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "a developer may not rotate"
+    );
     let (status, _) = acme_dev.text(&page).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "another organisation's client is not found");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another organisation's client is not found"
+    );
     assert_eq!(credentials().await, before);
 
     // Rotate with a 2-hour overlap: the new secret is shown once.
-    let response = fjord.submit(&page, &rotate, &[("overlap_hours", "2")]).await;
+    let response = fjord
+        .submit(&page, &rotate, &[("overlap_hours", "2")])
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (_, html) = fjord.text(&page).await;
     let marker = "shown once: ";
     let start = html.find(marker).expect("the new secret is shown") + marker.len();
-    let new_secret: String = html[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    let new_secret: String = html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
     let (_, again) = fjord.text(&page).await;
     assert!(!again.contains(&new_secret), "shown once only");
-    assert!(production_token(&server, &insights_client, old_secret).await.is_ok(), "old works in the overlap");
-    assert!(production_token(&server, &insights_client, &new_secret).await.is_ok(), "new works");
+    assert!(
+        production_token(&server, &insights_client, old_secret)
+            .await
+            .is_ok(),
+        "old works in the overlap"
+    );
+    assert!(
+        production_token(&server, &insights_client, &new_secret)
+            .await
+            .is_ok(),
+        "new works"
+    );
     assert!(mails(&server, FJORD, "A production credential was rotated").await >= 1);
 
     // After the overlap, only the new one.
     server.state.clock.advance(2 * 3_600 + 1);
     server.forget_cached_state();
-    assert!(production_token(&server, &insights_client, old_secret).await.is_err(), "old refused after the overlap");
-    assert!(production_token(&server, &insights_client, &new_secret).await.is_ok());
+    assert!(
+        production_token(&server, &insights_client, old_secret)
+            .await
+            .is_err(),
+        "old refused after the overlap"
+    );
+    assert!(production_token(&server, &insights_client, &new_secret)
+        .await
+        .is_ok());
     // The new credential keeps the approved expiry.
     let (old_expiry, new_expiry): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT created_at FROM credentials WHERE id = $1) + 0, (SELECT expires_at FROM credentials WHERE app_id = $2 ORDER BY created_at DESC LIMIT 1)",
@@ -402,23 +644,53 @@ async fn production_rotation_end_to_end(server: TestServer) {
 
     // Rotating the rotated-out credential is refused, nothing written.
     let before = credentials().await;
-    let stale = fjord.submit(&page, &rotate, &[("overlap_hours", "1")]).await;
+    let stale = fjord
+        .submit(&page, &rotate, &[("overlap_hours", "1")])
+        .await;
     assert_eq!(stale.status(), StatusCode::CONFLICT);
     assert_eq!(credentials().await, before);
 
     // Revoke the new credential: refused at once; then retire the client.
     let new = credential(&server, &insights).await;
-    let response = fjord.submit(&page, &format!("/governance/clients/{insights}/credentials/{new}/revoke"), &[]).await;
+    let response = fjord
+        .submit(
+            &page,
+            &format!("/governance/clients/{insights}/credentials/{new}/revoke"),
+            &[],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(production_token(&server, &insights_client, &new_secret).await.is_err());
-    let no_reason = fjord.submit(&page, &format!("/governance/clients/{insights}/retire"), &[("retire_reason", "")]).await;
+    assert!(production_token(&server, &insights_client, &new_secret)
+        .await
+        .is_err());
+    let no_reason = fjord
+        .submit(
+            &page,
+            &format!("/governance/clients/{insights}/retire"),
+            &[("retire_reason", "")],
+        )
+        .await;
     assert_eq!(no_reason.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let retired = fjord.submit(&page, &format!("/governance/clients/{insights}/retire"), &[("retire_reason", "replaced by v2")]).await;
+    let retired = fjord
+        .submit(
+            &page,
+            &format!("/governance/clients/{insights}/retire"),
+            &[("retire_reason", "replaced by v2")],
+        )
+        .await;
     assert_eq!(retired.status(), StatusCode::SEE_OTHER);
-    let status: String = sqlx::query_scalar("SELECT status FROM apps WHERE id = $1").bind(&insights).fetch_one(server.pool()).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM apps WHERE id = $1")
+        .bind(&insights)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
     assert_eq!(status, "revoked");
     let actions = server.audit_actions().await;
-    for action in ["production_credential.rotated", "production_credential.revoked", "production_client.retired"] {
+    for action in [
+        "production_credential.rotated",
+        "production_credential.revoked",
+        "production_client.retired",
+    ] {
         assert!(actions.iter().any(|a| a == action), "{action} audited");
     }
 }
@@ -436,45 +708,165 @@ async fn exceptions_are_explicit_and_temporary(server: TestServer) {
     let count = || server.count("SELECT COUNT(*) FROM policy_exceptions");
     let before = count().await;
     let day = |days: i64| {
-        let t = time::OffsetDateTime::from_unix_timestamp(server.state.clock.now() + days * DAY).unwrap();
+        let t = time::OffsetDateTime::from_unix_timestamp(server.state.clock.now() + days * DAY)
+            .unwrap();
         format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
     };
-    let no_reason = fjord.submit(&page, &action, &[("rule", "ip_allowlist"), ("reason", ""), ("ends_on", &day(30))]).await;
+    let no_reason = fjord
+        .submit(
+            &page,
+            &action,
+            &[
+                ("rule", "ip_allowlist"),
+                ("reason", ""),
+                ("ends_on", &day(30)),
+            ],
+        )
+        .await;
     assert_eq!(no_reason.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let too_far = fjord.submit(&page, &action, &[("rule", "ip_allowlist"), ("reason", "migrating"), ("ends_on", &day(91))]).await;
+    let too_far = fjord
+        .submit(
+            &page,
+            &action,
+            &[
+                ("rule", "ip_allowlist"),
+                ("reason", "migrating"),
+                ("ends_on", &day(91)),
+            ],
+        )
+        .await;
     assert_eq!(too_far.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let bad_rule = fjord.submit(&page, &action, &[("rule", "anything"), ("reason", "migrating"), ("ends_on", &day(30))]).await;
+    let bad_rule = fjord
+        .submit(
+            &page,
+            &action,
+            &[
+                ("rule", "anything"),
+                ("reason", "migrating"),
+                ("ends_on", &day(30)),
+            ],
+        )
+        .await;
     assert_eq!(bad_rule.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let acme = server.demo_partner().await;
     let csrf = acme.csrf("/dashboard").await;
-    let other_org = acme.post(&action, &[("csrf_token", &csrf), ("rule", "ip_allowlist"), ("reason", "x"), ("ends_on", &day(30))]).await;
+    let other_org = acme
+        .post(
+            &action,
+            &[
+                ("csrf_token", &csrf),
+                ("rule", "ip_allowlist"),
+                ("reason", "x"),
+                ("ends_on", &day(30)),
+            ],
+        )
+        .await;
     assert_eq!(other_org.status(), StatusCode::FORBIDDEN);
     assert_eq!(count().await, before, "nothing written");
 
-    let asked = fjord.submit(&page, &action, &[("rule", "ip_allowlist"), ("reason", "our egress addresses change next week"), ("ends_on", &day(30))]).await;
+    let asked = fjord
+        .submit(
+            &page,
+            &action,
+            &[
+                ("rule", "ip_allowlist"),
+                ("reason", "our egress addresses change next week"),
+                ("ends_on", &day(30)),
+            ],
+        )
+        .await;
     assert_eq!(asked.status(), StatusCode::SEE_OTHER);
-    let id: String = sqlx::query_scalar("SELECT id FROM policy_exceptions WHERE app_id = $1 AND rule = 'ip_allowlist'").bind(&reporting).fetch_one(server.pool()).await.unwrap();
+    let id: String = sqlx::query_scalar(
+        "SELECT id FROM policy_exceptions WHERE app_id = $1 AND rule = 'ip_allowlist'",
+    )
+    .bind(&reporting)
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
 
     // A reviewer may look but not decide; an approver decides with a step-up code.
     let detail = format!("/governance/bank/exceptions/{id}");
     let decision = format!("{detail}/decision");
     let reviewer = server.demo_staff("reviewer@bank.example.com", 0).await;
     let csrf = reviewer.csrf(&detail).await;
-    let refused = reviewer.post(&decision, &[("csrf_token", &csrf), ("decision", "grant"), ("decision_reason", "ok"), ("code", "000000"), ("version", "1")]).await;
+    let refused = reviewer
+        .post(
+            &decision,
+            &[
+                ("csrf_token", &csrf),
+                ("decision", "grant"),
+                ("decision_reason", "ok"),
+                ("code", "000000"),
+                ("version", "1"),
+            ],
+        )
+        .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let approver = server.demo_staff("approver@bank.example.com", -1).await;
-    let wrong_code = approver.submit(&detail, &decision, &[("decision", "grant"), ("decision_reason", "temporary"), ("code", "000000"), ("version", "1")]).await;
+    let wrong_code = approver
+        .submit(
+            &detail,
+            &decision,
+            &[
+                ("decision", "grant"),
+                ("decision_reason", "temporary"),
+                ("code", "000000"),
+                ("version", "1"),
+            ],
+        )
+        .await;
     assert_eq!(wrong_code.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let secret = app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET).unwrap();
-    let granted = approver.submit(&detail, &decision, &[("decision", "grant"), ("decision_reason", "temporary"), ("code", &totp_code(&secret, 0)), ("version", "1")]).await;
+    let secret =
+        app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET).unwrap();
+    let granted = approver
+        .submit(
+            &detail,
+            &decision,
+            &[
+                ("decision", "grant"),
+                ("decision_reason", "temporary"),
+                ("code", &totp_code(&secret, 0)),
+                ("version", "1"),
+            ],
+        )
+        .await;
     assert_eq!(granted.status(), StatusCode::SEE_OTHER);
-    let status: String = sqlx::query_scalar("SELECT status FROM policy_exceptions WHERE id = $1").bind(&id).fetch_one(server.pool()).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM policy_exceptions WHERE id = $1")
+        .bind(&id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
     assert_eq!(status, "granted");
-    let replay = approver.submit(&detail, &decision, &[("decision", "refuse"), ("decision_reason", "changed my mind"), ("code", &totp_code(&secret, 1)), ("version", "1")]).await;
-    assert_eq!(replay.status(), StatusCode::CONFLICT, "a decided exception stays decided");
+    let replay = approver
+        .submit(
+            &detail,
+            &decision,
+            &[
+                ("decision", "refuse"),
+                ("decision_reason", "changed my mind"),
+                ("code", &totp_code(&secret, 1)),
+                ("version", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        replay.status(),
+        StatusCode::CONFLICT,
+        "a decided exception stays decided"
+    );
     let (_, register) = approver.text("/governance/bank/exceptions").await;
     assert!(register.contains(&id));
-    let has_exception = inventory::list(&server.state, None, &inventory::Filter { has_exception: "1".into(), ..Default::default() }, usize::MAX).await.unwrap();
+    let has_exception = inventory::list(
+        &server.state,
+        None,
+        &inventory::Filter {
+            has_exception: "1".into(),
+            ..Default::default()
+        },
+        usize::MAX,
+    )
+    .await
+    .unwrap();
     assert!(has_exception.rows.iter().any(|r| r.app_id == reporting));
 
     // The demo's client-secret exception of Fjord insights ends in 45 days: warned a
@@ -484,16 +876,37 @@ async fn exceptions_are_explicit_and_temporary(server: TestServer) {
     server.state.clock.advance(39 * DAY);
     sweep_now(&server).await;
     sweep_now(&server).await;
-    assert_eq!(mails(&server, FJORD, "An exception ends soon").await, 1, "warned once");
+    assert_eq!(
+        mails(&server, FJORD, "An exception ends soon").await,
+        1,
+        "warned once"
+    );
     assert_eq!(mails(&server, FJORD, "An exception has lapsed").await, 1);
-    assert_eq!(open_suspensions(&server, &reporting, "exception_lapsed").await, 0);
-    let status: String = sqlx::query_scalar("SELECT status FROM policy_exceptions WHERE id = $1").bind(&id).fetch_one(server.pool()).await.unwrap();
+    assert_eq!(
+        open_suspensions(&server, &reporting, "exception_lapsed").await,
+        0
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM policy_exceptions WHERE id = $1")
+        .bind(&id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
     assert_eq!(status, "lapsed");
     server.state.clock.advance(7 * DAY);
     preview_then_sweep(&server).await;
-    assert_eq!(open_suspensions(&server, &insights, "exception_lapsed").await, 1);
+    assert_eq!(
+        open_suspensions(&server, &insights, "exception_lapsed").await,
+        1
+    );
     assert_eq!(mails(&server, FJORD, "An exception has lapsed").await, 2);
-    let listing = inventory::list(&server.state, None, &inventory::Filter::default(), usize::MAX).await.unwrap();
+    let listing = inventory::list(
+        &server.state,
+        None,
+        &inventory::Filter::default(),
+        usize::MAX,
+    )
+    .await
+    .unwrap();
     let row = listing.rows.iter().find(|r| r.app_id == insights).unwrap();
     assert!(row.suspension.is_some(), "{row:?}");
 }
@@ -503,7 +916,11 @@ both!(exceptions_are_explicit_and_temporary, demo);
 /// clients under the tier are suspended until a reviewer accepts the renewed document.
 async fn evidence_expiry_suspends_until_reattested(server: TestServer) {
     let reporting = app_id(&server, "Fjord reporting").await;
-    let org: String = sqlx::query_scalar("SELECT org_id FROM apps WHERE id = $1").bind(&reporting).fetch_one(server.pool()).await.unwrap();
+    let org: String = sqlx::query_scalar("SELECT org_id FROM apps WHERE id = $1")
+        .bind(&reporting)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
     let now = server.state.clock.now();
     let date = |ts: i64| app::platform::time::rfc3339(ts)[..10].to_string();
     let insert = |id: &'static str, expires: String, uploaded: i64| {
@@ -526,20 +943,41 @@ async fn evidence_expiry_suspends_until_reattested(server: TestServer) {
     // Uploaded before the tier was approved (180 days ago): relied on. Expires in 10 days.
     insert("evd_old", date(now + 10 * DAY), now - 200 * DAY).await;
     sweep_now(&server).await;
-    assert_eq!(mails(&server, FJORD, "Evidence the bank relies on expires").await, 1, "one warning per document");
+    assert_eq!(
+        mails(&server, FJORD, "Evidence the bank relies on expires").await,
+        1,
+        "one warning per document"
+    );
     // Expiry + the 30-day grace: suspended.
     server.state.clock.advance(42 * DAY);
     preview_then_sweep(&server).await;
     assert_eq!(open_suspensions(&server, &reporting, "evidence").await, 1);
     // The partner uploads the renewed document; a reviewer accepts it; restored at once.
-    insert("evd_new", date(server.state.clock.now() + 365 * DAY), server.state.clock.now()).await;
+    insert(
+        "evd_new",
+        date(server.state.clock.now() + 365 * DAY),
+        server.state.clock.now(),
+    )
+    .await;
     let reviewer = server.demo_staff("reviewer@bank.example.com", 0).await;
     let (_, queue) = reviewer.text("/governance/bank/evidence").await;
     assert!(queue.contains("pen-test.pdf"));
-    let accepted = reviewer.submit("/governance/bank/evidence", "/governance/bank/evidence/evd_new/accept", &[]).await;
+    let accepted = reviewer
+        .submit(
+            "/governance/bank/evidence",
+            "/governance/bank/evidence/evd_new/accept",
+            &[],
+        )
+        .await;
     assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
     assert_eq!(open_suspensions(&server, &reporting, "evidence").await, 0);
-    let again = reviewer.submit("/governance/bank/evidence", "/governance/bank/evidence/evd_new/accept", &[]).await;
+    let again = reviewer
+        .submit(
+            "/governance/bank/evidence",
+            "/governance/bank/evidence/evd_new/accept",
+            &[],
+        )
+        .await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
 }
 both!(evidence_expiry_suspends_until_reattested, demo);
@@ -548,24 +986,62 @@ both!(evidence_expiry_suspends_until_reattested, demo);
 /// partner's own view, bad filters refused.
 async fn inventory_filters_exports_and_scopes(server: TestServer) {
     let reviewer = server.demo_staff("reviewer@bank.example.com", 0).await;
-    let (status, page) = reviewer.text("/governance/bank/inventory?expiring_within=30").await;
+    let (status, page) = reviewer
+        .text("/governance/bank/inventory?expiring_within=30")
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("Fjord insights") && !page.contains("Acme Budgeting demo app"), "filtered");
-    let response = reviewer.get("/governance/bank/inventory/export?format=csv&expiring_within=30").await;
+    assert!(
+        page.contains("Fjord insights") && !page.contains("Acme Budgeting demo app"),
+        "filtered"
+    );
+    let response = reviewer
+        .get("/governance/bank/inventory/export?format=csv&expiring_within=30")
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let csv = response.text().await.unwrap();
-    let listing = inventory::list(&server.state, None, &inventory::Filter { expiring_within: "30".into(), ..Default::default() }, usize::MAX).await.unwrap();
-    assert_eq!(csv.lines().count(), listing.total + 1, "a header and exactly the filtered rows");
-    let json: Value = reviewer.get("/governance/bank/inventory/export?format=json&no_owner=1").await.json().await.unwrap();
+    let listing = inventory::list(
+        &server.state,
+        None,
+        &inventory::Filter {
+            expiring_within: "30".into(),
+            ..Default::default()
+        },
+        usize::MAX,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        listing.total + 1,
+        "a header and exactly the filtered rows"
+    );
+    let json: Value = reviewer
+        .get("/governance/bank/inventory/export?format=json&no_owner=1")
+        .await
+        .json()
+        .await
+        .unwrap();
     let rows = json.as_array().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["client_name"], "Fjord legacy export");
     assert_eq!(rows[0]["owner"], Value::Null);
-    for bad in ["status=bogus", "expiring_within=-1", "sort=name", "page=0", "environment=staging"] {
-        let (status, _) = reviewer.text(&format!("/governance/bank/inventory?{bad}")).await;
+    for bad in [
+        "status=bogus",
+        "expiring_within=-1",
+        "sort=name",
+        "page=0",
+        "environment=staging",
+    ] {
+        let (status, _) = reviewer
+            .text(&format!("/governance/bank/inventory?{bad}"))
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    assert!(server.audit_actions().await.iter().any(|a| a == "governance.inventory_exported"));
+    assert!(server
+        .audit_actions()
+        .await
+        .iter()
+        .any(|a| a == "governance.inventory_exported"));
 
     // The partner sees their own organisation only; the bank's page is not theirs.
     let acme = server.demo_partner().await;
@@ -573,7 +1049,12 @@ async fn inventory_filters_exports_and_scopes(server: TestServer) {
     assert!(own.contains("Acme Budgeting demo app") && !own.contains("Fjord"));
     let (status, _) = acme.text("/governance/bank/inventory").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let export = acme.get("/governance/inventory/export?format=json").await.text().await.unwrap();
+    let export = acme
+        .get("/governance/inventory/export?format=json")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!export.contains("Fjord"));
     let fjord_app = app_id(&server, "Fjord reporting").await;
     let (status, _) = acme.text(&format!("/governance/clients/{fjord_app}")).await;
@@ -589,19 +1070,27 @@ async fn inventory_filters_exports_and_scopes(server: TestServer) {
     .unwrap();
     let token = client_token(&server, "reference").await;
     let api = Api::new(&server);
-    assert_eq!(api.get("/reference/branches", &token).await.status, StatusCode::OK);
+    assert_eq!(
+        api.get("/reference/branches", &token).await.status,
+        StatusCode::OK
+    );
     let mut used = (None, None);
     for _ in 0..100 {
-        used = sqlx::query_as::<_, (Option<i64>, Option<i64>)>("SELECT last_token_at, last_used_at FROM credentials WHERE id = $1")
-            .bind(&demo_credential)
-            .fetch_one(server.pool())
-            .await
-            .unwrap();
+        used = sqlx::query_as::<_, (Option<i64>, Option<i64>)>(
+            "SELECT last_token_at, last_used_at FROM credentials WHERE id = $1",
+        )
+        .bind(&demo_credential)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
         if used.0.is_some() && used.1.is_some() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(used.0.is_some() && used.1.is_some(), "both kinds of use are recorded: {used:?}");
+    assert!(
+        used.0.is_some() && used.1.is_some(),
+        "both kinds of use are recorded: {used:?}"
+    );
 }
 both!(inventory_filters_exports_and_scopes, demo);

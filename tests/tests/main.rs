@@ -8,6 +8,7 @@ mod audit;
 mod audit_keyed;
 mod browser;
 mod browser_axe;
+mod browser_governance;
 mod browser_onboarding;
 mod browser_production;
 mod conformance;

@@ -186,7 +186,7 @@ async fn client_credentials_metadata_introspection_revocation(server: TestServer
         .await;
     assert_eq!(leaked, 0);
     let used: Option<i64> =
-        sqlx::query_scalar("SELECT last_used_at FROM credentials WHERE app_id = $1")
+        sqlx::query_scalar("SELECT last_token_at FROM credentials WHERE app_id = $1")
             .bind(&app_id)
             .fetch_one(server.pool())
             .await

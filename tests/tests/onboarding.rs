@@ -546,7 +546,9 @@ async fn concurrent_decisions(server: TestServer) {
     assert_eq!(decisions, 1);
     let final_status = status(&server, &app).await;
     assert!(final_status == "approved" || final_status == "rejected");
-    let approvals = server.count("SELECT COUNT(*) FROM tier_approvals").await;
+    let approvals = server
+        .count("SELECT COUNT(*) FROM tier_approvals WHERE approved_by <> 'demo'")
+        .await;
     assert_eq!(approvals, i64::from(final_status == "approved"));
 
     // A double submit of the same decision: one outcome, a clear error the second time.

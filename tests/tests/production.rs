@@ -466,7 +466,7 @@ async fn item_6_double_submit_issues_one_client(server: TestServer) {
     let count = async || -> (i64, i64) {
         sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM access_requests), \
-             (SELECT COUNT(*) FROM apps WHERE environment = 'production')",
+             (SELECT COUNT(*) FROM apps WHERE environment = 'production' AND is_demo = 0)",
         )
         .fetch_one(server.pool())
         .await
@@ -873,7 +873,7 @@ async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert_eq!(
         server
-            .count("SELECT COUNT(*) FROM apps WHERE environment = 'production'")
+            .count("SELECT COUNT(*) FROM apps WHERE environment = 'production' AND is_demo = 0")
             .await,
         1
     );
@@ -906,7 +906,7 @@ async fn four_eyes_and_auto_reject(server: TestServer) {
     );
     assert_eq!(
         server
-            .count("SELECT COUNT(*) FROM apps WHERE environment = 'production'")
+            .count("SELECT COUNT(*) FROM apps WHERE environment = 'production' AND is_demo = 0")
             .await,
         0
     );
@@ -1041,7 +1041,7 @@ async fn four_eyes_and_auto_reject(server: TestServer) {
     assert_eq!(request_row(&server, &id).await.0, "approved");
     assert_eq!(
         server
-            .count("SELECT COUNT(*) FROM apps WHERE environment = 'production'")
+            .count("SELECT COUNT(*) FROM apps WHERE environment = 'production' AND is_demo = 0")
             .await,
         1
     );
@@ -1053,11 +1053,12 @@ async fn four_eyes_and_auto_reject(server: TestServer) {
             .await,
         1
     );
-    let (scopes, dpop): (String, i64) =
-        sqlx::query_as("SELECT scopes, dpop_required FROM apps WHERE environment = 'production'")
-            .fetch_one(server.pool())
-            .await
-            .unwrap();
+    let (scopes, dpop): (String, i64) = sqlx::query_as(
+        "SELECT scopes, dpop_required FROM apps WHERE environment = 'production' AND is_demo = 0",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
     assert_eq!((scopes.as_str(), dpop), ("payments", 1));
     let (subject, _) = server.last_mail(ACME_ADMIN).await;
     assert!(

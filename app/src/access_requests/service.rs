@@ -561,7 +561,24 @@ async fn gather(
     }
     let now = state.clock.now();
     let previous_revocations: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM apps WHERE org_id = $1 AND environment = 'production' AND status = 'revoked'",
+        "SELECT COUNT(*) FROM apps WHERE org_id = $1 AND environment = 'production' AND status = 'revoked' \
+         AND (revoked_reason IS NULL OR revoked_reason <> 'retired')",
+    )
+    .bind(org_id)
+    .fetch_one(&state.db.pool)
+    .await?;
+    // Governance facts: exceptions to tier rules in force, and suspensions covering
+    // one of the organisation's clients or the organisation itself.
+    let open_exceptions: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM policy_exceptions WHERE org_id = $1 AND status = 'granted' AND ends_at > $2",
+    )
+    .bind(org_id)
+    .bind(state.clock.now())
+    .fetch_one(&state.db.pool)
+    .await?;
+    let open_suspensions: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM suspensions s WHERE s.lifted_at IS NULL AND ((s.target_kind = 'organisation' AND s.target = $1) \
+         OR (s.target_kind = 'client' AND s.target IN (SELECT id FROM apps WHERE org_id = $1)))",
     )
     .bind(org_id)
     .fetch_one(&state.db.pool)
@@ -600,6 +617,8 @@ async fn gather(
         "history": {
             "previous_revocations": previous_revocations,
             "rejected_requests": rejected_requests,
+            "open_exceptions": open_exceptions,
+            "open_suspensions": open_suspensions,
         },
         "readiness": readiness.facts(),
     });

@@ -91,8 +91,10 @@ pub fn role_allows(role: Role, action: Action) -> bool {
 /// Actions that need an enrolled second factor (NIST SP 800-63B AAL2): requesting
 /// production access, and everything bank staff do.
 pub fn needs_mfa(role: Role, action: Action) -> bool {
-    matches!(action, Action::RequestProductionAccess | Action::ManageCredentials)
-        || (role.is_staff() && !allowed_without_mfa(action))
+    matches!(
+        action,
+        Action::RequestProductionAccess | Action::ManageCredentials
+    ) || (role.is_staff() && !allowed_without_mfa(action))
 }
 
 pub fn check(role: Role, mfa_enabled: bool, action: Action) -> Result<(), Denied> {

@@ -22,12 +22,17 @@ fn org_of(user: &AuthUser) -> Result<&str> {
 
 /// Any client of the organisation (sandbox or production); another's is not found.
 pub async fn client(state: &AppState, org_id: &str, app_id: &str) -> Result<App> {
-    let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND org_id = $2"))
-        .bind(app_id)
-        .bind(org_id)
-        .fetch_optional(&state.db.pool)
-        .await?;
-    row.as_ref().map(App::from_row).transpose()?.ok_or(Error::NotFound)
+    let row = sqlx::query(&format!(
+        "SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND org_id = $2"
+    ))
+    .bind(app_id)
+    .bind(org_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    row.as_ref()
+        .map(App::from_row)
+        .transpose()?
+        .ok_or(Error::NotFound)
 }
 
 /// Any client, for bank staff.
@@ -36,7 +41,10 @@ pub async fn any_client(state: &AppState, app_id: &str) -> Result<App> {
         .bind(app_id)
         .fetch_optional(&state.db.pool)
         .await?;
-    row.as_ref().map(App::from_row).transpose()?.ok_or(Error::NotFound)
+    row.as_ref()
+        .map(App::from_row)
+        .transpose()?
+        .ok_or(Error::NotFound)
 }
 
 /// One of the organisation's production clients.
@@ -87,8 +95,12 @@ async fn usable(state: &AppState, app: &App, credential_id: &str) -> Result<Cred
         .ok_or(Error::NotFound)?;
     match credential.status(now) {
         "active" => Ok(credential),
-        "revoked" => Err(Error::Conflict("This credential is revoked: it cannot be rotated or revoked again.".into())),
-        _ => Err(Error::Conflict("This credential has expired: ask for production access again.".into())),
+        "revoked" => Err(Error::Conflict(
+            "This credential is revoked: it cannot be rotated or revoked again.".into(),
+        )),
+        _ => Err(Error::Conflict(
+            "This credential has expired: ask for production access again.".into(),
+        )),
     }
 }
 
@@ -106,7 +118,9 @@ pub async fn rotate(
     let org_id = org_of(user)?;
     let app = production_app(state, org_id, app_id).await?;
     if !app.is_active() {
-        return Err(Error::Conflict("This client is retired: its credentials cannot be rotated.".into()));
+        return Err(Error::Conflict(
+            "This client is retired: its credentials cannot be rotated.".into(),
+        ));
     }
     let old = usable(state, &app, credential_id).await?;
     let max = max_overlap_hours(state, &app).await?;
@@ -114,11 +128,17 @@ pub async fn rotate(
     let overlap = match overlap_hours.trim().parse::<i64>() {
         Ok(h) if (0..=max).contains(&h) => h,
         Ok(h) if h > max => {
-            invalid.add("overlap_hours", format!("The policy allows an overlap of at most {max} hours on this client."));
+            invalid.add(
+                "overlap_hours",
+                format!("The policy allows an overlap of at most {max} hours on this client."),
+            );
             0
         }
         _ => {
-            invalid.add("overlap_hours", format!("Enter the overlap in whole hours, from 0 to {max}."));
+            invalid.add(
+                "overlap_hours",
+                format!("Enter the overlap in whole hours, from 0 to {max}."),
+            );
             0
         }
     };
@@ -145,9 +165,20 @@ pub async fn rotate(
     .execute(&mut *tx)
     .await?;
     if shortened.rows_affected() != 1 {
-        return Err(Error::Conflict("This credential changed meanwhile: reload the page.".into()));
+        return Err(Error::Conflict(
+            "This credential changed meanwhile: reload the page.".into(),
+        ));
     }
-    let (new_id, secret) = insert_credential(state, &mut tx, &app.id, kind, material, &user.id, (now, old.expires_at)).await?;
+    let (new_id, secret) = insert_credential(
+        state,
+        &mut tx,
+        &app.id,
+        kind,
+        material,
+        &user.id,
+        (now, old.expires_at),
+    )
+    .await?;
     audit::record(
         &mut tx,
         Event::new(user.actor(), "production_credential.rotated")
@@ -187,7 +218,13 @@ pub async fn rotate(
 }
 
 /// Revokes one production credential at once.
-pub async fn revoke(state: &AppState, user: &AuthUser, client: &ClientInfo, app_id: &str, credential_id: &str) -> Result<()> {
+pub async fn revoke(
+    state: &AppState,
+    user: &AuthUser,
+    client: &ClientInfo,
+    app_id: &str,
+    credential_id: &str,
+) -> Result<()> {
     let org_id = org_of(user)?;
     let app = production_app(state, org_id, app_id).await?;
     let credential = usable(state, &app, credential_id).await?;
@@ -202,7 +239,9 @@ pub async fn revoke(state: &AppState, user: &AuthUser, client: &ClientInfo, app_
     .execute(&mut *tx)
     .await?;
     if revoked.rows_affected() != 1 {
-        return Err(Error::Conflict("This credential was already revoked.".into()));
+        return Err(Error::Conflict(
+            "This credential was already revoked.".into(),
+        ));
     }
     audit::record(
         &mut tx,
@@ -217,7 +256,10 @@ pub async fn revoke(state: &AppState, user: &AuthUser, client: &ClientInfo, app_
         &mut tx,
         org_id,
         "A production credential was revoked",
-        &format!("{} revoked credential {} of {} ({}). Tokens it obtained are inactive now.\n", user.display_name, credential.id, app.name, app.client_id),
+        &format!(
+            "{} revoked credential {} of {} ({}). Tokens it obtained are inactive now.\n",
+            user.display_name, credential.id, app.name, app.client_id
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -227,11 +269,20 @@ pub async fn revoke(state: &AppState, user: &AuthUser, client: &ClientInfo, app_
 
 /// Retires a production client: it and every credential and refresh token it holds
 /// are revoked at once.
-pub async fn retire(state: &AppState, user: &AuthUser, client: &ClientInfo, app_id: &str, reason: &str) -> Result<()> {
+pub async fn retire(
+    state: &AppState,
+    user: &AuthUser,
+    client: &ClientInfo,
+    app_id: &str,
+    reason: &str,
+) -> Result<()> {
     let org_id = org_of(user)?;
     let app = production_app(state, org_id, app_id).await?;
     if reason.trim().is_empty() || reason.chars().count() > 500 {
-        return Err(Error::Invalid(Invalid::field("reason", "Say why the client is retired (at most 500 characters).")));
+        return Err(Error::Invalid(Invalid::field(
+            "reason",
+            "Say why the client is retired (at most 500 characters).",
+        )));
     }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -250,11 +301,13 @@ pub async fn retire(state: &AppState, user: &AuthUser, client: &ClientInfo, app_
         .bind(&app.id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(&app.id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(&app.id)
+    .execute(&mut *tx)
+    .await?;
     audit::record(
         &mut tx,
         Event::new(user.actor(), "production_client.retired")
@@ -268,7 +321,13 @@ pub async fn retire(state: &AppState, user: &AuthUser, client: &ClientInfo, app_
         &mut tx,
         org_id,
         "A production client was retired",
-        &format!("{} retired {} ({}).\n\nReason: {}\n\nIt and all its credentials are revoked.\n", user.display_name, app.name, app.client_id, reason.trim()),
+        &format!(
+            "{} retired {} ({}).\n\nReason: {}\n\nIt and all its credentials are revoked.\n",
+            user.display_name,
+            app.name,
+            app.client_id,
+            reason.trim()
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -278,7 +337,13 @@ pub async fn retire(state: &AppState, user: &AuthUser, client: &ClientInfo, app_
 
 /// Names a new owner (an active member of the organisation). An ownerless flag and
 /// the suspension that followed it are lifted at once.
-pub async fn set_owner(state: &AppState, user: &AuthUser, client: &ClientInfo, app_id: &str, owner_id: &str) -> Result<()> {
+pub async fn set_owner(
+    state: &AppState,
+    user: &AuthUser,
+    client: &ClientInfo,
+    app_id: &str,
+    owner_id: &str,
+) -> Result<()> {
     let org_id = org_of(user)?;
     let app = self::client(state, org_id, app_id).await?;
     let member: Option<String> = sqlx::query_scalar(
@@ -289,7 +354,10 @@ pub async fn set_owner(state: &AppState, user: &AuthUser, client: &ClientInfo, a
     .fetch_optional(&state.db.pool)
     .await?;
     if member.is_none() {
-        return Err(Error::Invalid(Invalid::field("owner_id", "Choose an active member of your organisation.")));
+        return Err(Error::Invalid(Invalid::field(
+            "owner_id",
+            "Choose an active member of your organisation.",
+        )));
     }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -301,7 +369,13 @@ pub async fn set_owner(state: &AppState, user: &AuthUser, client: &ClientInfo, a
         .execute(&mut *tx)
         .await?;
     let lifted = super::suspension::lift_for_rule(&mut tx, &app.id, "ownerless", now).await?;
-    super::sweep::resolve_notices(&mut tx, &app.id, &["owner_missing", "suspend_ownerless"], now).await?;
+    super::sweep::resolve_notices(
+        &mut tx,
+        &app.id,
+        &["owner_missing", "suspend_ownerless"],
+        now,
+    )
+    .await?;
     audit::record(
         &mut tx,
         Event::new(user.actor(), "governance.owner_named")

@@ -29,7 +29,13 @@ struct Client<'a> {
     created_days_ago: i64,
 }
 
-async fn client(tx: &mut Tx, state: &AppState, org_id: &str, c: Client<'_>, now: i64) -> Result<String> {
+async fn client(
+    tx: &mut Tx,
+    state: &AppState,
+    org_id: &str,
+    c: Client<'_>,
+    now: i64,
+) -> Result<String> {
     let id = ids::new_id(ids::APP);
     sqlx::query(
         "INSERT INTO apps (id, org_id, environment, client_id, name, purpose, owner_id, scopes, redirect_uris, \
@@ -61,7 +67,14 @@ struct Credential<'a> {
     last_used_days_ago: i64,
 }
 
-async fn credential(tx: &mut Tx, state: &AppState, app_id: &str, owner_id: &str, c: Credential<'_>, now: i64) -> Result<String> {
+async fn credential(
+    tx: &mut Tx,
+    state: &AppState,
+    app_id: &str,
+    owner_id: &str,
+    c: Credential<'_>,
+    now: i64,
+) -> Result<String> {
     let id = ids::new_id(ids::CREDENTIAL);
     let last = now - c.last_used_days_ago * DAY;
     sqlx::query(
@@ -87,7 +100,10 @@ async fn credential(tx: &mut Tx, state: &AppState, app_id: &str, owner_id: &str,
         let (endpoint, status) = if n % 2 == 0 {
             ("/oauth/token".to_string(), 200_i64)
         } else {
-            ("/sandbox/open-banking/v3.1/aisp/accounts".to_string(), if n % 23 == 0 { 403 } else { 200 })
+            (
+                "/sandbox/open-banking/v3.1/aisp/accounts".to_string(),
+                if n % 23 == 0 { 403 } else { 200 },
+            )
         };
         sqlx::query(
             "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
@@ -109,19 +125,24 @@ async fn credential(tx: &mut Tx, state: &AppState, app_id: &str, owner_id: &str,
 
 /// Seeds the governance demo once, for the demo organisation whose admin is `admin_email`.
 pub async fn seed(state: &AppState, admin_email: &str) -> Result<()> {
-    if get_setting(&state.db.pool, "demo_governance_seeded").await?.is_some() {
+    if get_setting(&state.db.pool, "demo_governance_seeded")
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
-    let admin: Option<(String, String)> = sqlx::query_as("SELECT id, org_id FROM users WHERE email = $1")
-        .bind(admin_email)
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let admin: Option<(String, String)> =
+        sqlx::query_as("SELECT id, org_id FROM users WHERE email = $1")
+            .bind(admin_email)
+            .fetch_optional(&state.db.pool)
+            .await?;
     let Some((admin_id, org_id)) = admin else {
         return Ok(());
     };
-    let questionnaire: Option<String> = sqlx::query_scalar("SELECT questionnaire_id FROM tiers WHERE level = 2")
-        .fetch_optional(&state.db.pool)
-        .await?;
+    let questionnaire: Option<String> =
+        sqlx::query_scalar("SELECT questionnaire_id FROM tiers WHERE level = 2")
+            .fetch_optional(&state.db.pool)
+            .await?;
     let Some(questionnaire) = questionnaire else {
         return Ok(());
     };
@@ -149,30 +170,88 @@ pub async fn seed(state: &AppState, admin_email: &str) -> Result<()> {
         .await?;
     // A member who has left: the owner of the legacy export client.
     let former = ids::new_id(ids::USER);
-    crate::accounts::service::insert_user(&mut tx, &former, Some(&org_id), "former.engineer@fjord-analytics.example.com", "Former engineer (left)", crate::accounts::Role::PartnerDeveloper, "disabled", None).await?;
+    crate::accounts::service::insert_user(
+        &mut tx,
+        &former,
+        Some(&org_id),
+        "former.engineer@fjord-analytics.example.com",
+        "Former engineer (left)",
+        crate::accounts::Role::PartnerDeveloper,
+        "disabled",
+        None,
+    )
+    .await?;
     sqlx::query("UPDATE users SET removed_at = $1, is_demo = 1 WHERE id = $2")
         .bind(now - 2 * DAY)
         .bind(&former)
         .execute(&mut *tx)
         .await?;
 
-    let sandbox = client(&mut tx, state, &org_id, Client {
-        name: "Fjord insights (sandbox)", purpose: "Demo: spending insights from account data.", environment: "sandbox",
-        scopes: "reference accounts fundsconfirmations", auth_method: "client_secret_basic", owner_id: &admin_id, created_days_ago: 200,
-    }, now).await?;
-    credential(&mut tx, state, &sandbox, &admin_id, Credential {
-        kind: "client_secret", secret: Some("demo-sandbox-secret-fjord-2026"), material: None,
-        created_days_ago: 60, expires_in_days: 30, last_used_days_ago: 1,
-    }, now).await?;
+    let sandbox = client(
+        &mut tx,
+        state,
+        &org_id,
+        Client {
+            name: "Fjord insights (sandbox)",
+            purpose: "Demo: spending insights from account data.",
+            environment: "sandbox",
+            scopes: "reference accounts fundsconfirmations",
+            auth_method: "client_secret_basic",
+            owner_id: &admin_id,
+            created_days_ago: 200,
+        },
+        now,
+    )
+    .await?;
+    credential(
+        &mut tx,
+        state,
+        &sandbox,
+        &admin_id,
+        Credential {
+            kind: "client_secret",
+            secret: Some("demo-sandbox-secret-fjord-2026"),
+            material: None,
+            created_days_ago: 60,
+            expires_in_days: 30,
+            last_used_days_ago: 1,
+        },
+        now,
+    )
+    .await?;
 
-    let insights = client(&mut tx, state, &org_id, Client {
-        name: "Fjord insights", purpose: "Spending insights for retail customers, from their account data.", environment: "production",
-        scopes: "reference accounts", auth_method: "client_secret_basic", owner_id: &admin_id, created_days_ago: 170,
-    }, now).await?;
-    credential(&mut tx, state, &insights, &admin_id, Credential {
-        kind: "client_secret", secret: Some(DEMO_PRODUCTION_SECRET), material: None,
-        created_days_ago: 160, expires_in_days: 20, last_used_days_ago: 0,
-    }, now).await?;
+    let insights = client(
+        &mut tx,
+        state,
+        &org_id,
+        Client {
+            name: "Fjord insights",
+            purpose: "Spending insights for retail customers, from their account data.",
+            environment: "production",
+            scopes: "reference accounts",
+            auth_method: "client_secret_basic",
+            owner_id: &admin_id,
+            created_days_ago: 170,
+        },
+        now,
+    )
+    .await?;
+    credential(
+        &mut tx,
+        state,
+        &insights,
+        &admin_id,
+        Credential {
+            kind: "client_secret",
+            secret: Some(DEMO_PRODUCTION_SECRET),
+            material: None,
+            created_days_ago: 160,
+            expires_in_days: 20,
+            last_used_days_ago: 0,
+        },
+        now,
+    )
+    .await?;
     // Tier 2 allows keys and certificates only: the secret is kept under an exception
     // while Fjord migrates to private_key_jwt.
     let exception = ids::new_id("exc");
@@ -189,14 +268,38 @@ pub async fn seed(state: &AppState, admin_email: &str) -> Result<()> {
     .execute(&mut *tx)
     .await?;
 
-    let reporting = client(&mut tx, state, &org_id, Client {
-        name: "Fjord reporting", purpose: "Quarterly reporting for business customers.", environment: "production",
-        scopes: "reference accounts fundsconfirmations", auth_method: "private_key_jwt", owner_id: &admin_id, created_days_ago: 120,
-    }, now).await?;
-    credential(&mut tx, state, &reporting, &admin_id, Credential {
-        kind: "jwks_uri", secret: None, material: Some("https://fjord-analytics.example.com/.well-known/reporting-jwks.json"),
-        created_days_ago: 100, expires_in_days: 80, last_used_days_ago: 86,
-    }, now).await?;
+    let reporting = client(
+        &mut tx,
+        state,
+        &org_id,
+        Client {
+            name: "Fjord reporting",
+            purpose: "Quarterly reporting for business customers.",
+            environment: "production",
+            scopes: "reference accounts fundsconfirmations",
+            auth_method: "private_key_jwt",
+            owner_id: &admin_id,
+            created_days_ago: 120,
+        },
+        now,
+    )
+    .await?;
+    credential(
+        &mut tx,
+        state,
+        &reporting,
+        &admin_id,
+        Credential {
+            kind: "jwks_uri",
+            secret: None,
+            material: Some("https://fjord-analytics.example.com/.well-known/reporting-jwks.json"),
+            created_days_ago: 100,
+            expires_in_days: 80,
+            last_used_days_ago: 86,
+        },
+        now,
+    )
+    .await?;
     sqlx::query(
         "INSERT INTO policy_exceptions (id, org_id, app_id, rule, reason, ends_at, status, requested_by, requested_at) \
          VALUES ($1, $2, $3, 'credential_lifetime', 'The reporting job runs quarterly; a 180-day key leaves no margin for the year-end run.', $4, 'pending', $5, $6)",
@@ -210,14 +313,38 @@ pub async fn seed(state: &AppState, admin_email: &str) -> Result<()> {
     .execute(&mut *tx)
     .await?;
 
-    let legacy = client(&mut tx, state, &org_id, Client {
-        name: "Fjord legacy export", purpose: "Nightly export to the old data warehouse.", environment: "production",
-        scopes: "reference accounts", auth_method: "private_key_jwt", owner_id: &former, created_days_ago: 60,
-    }, now).await?;
-    credential(&mut tx, state, &legacy, &former, Credential {
-        kind: "jwks_uri", secret: None, material: Some("https://fjord-analytics.example.com/.well-known/export-jwks.json"),
-        created_days_ago: 30, expires_in_days: 150, last_used_days_ago: 2,
-    }, now).await?;
+    let legacy = client(
+        &mut tx,
+        state,
+        &org_id,
+        Client {
+            name: "Fjord legacy export",
+            purpose: "Nightly export to the old data warehouse.",
+            environment: "production",
+            scopes: "reference accounts",
+            auth_method: "private_key_jwt",
+            owner_id: &former,
+            created_days_ago: 60,
+        },
+        now,
+    )
+    .await?;
+    credential(
+        &mut tx,
+        state,
+        &legacy,
+        &former,
+        Credential {
+            kind: "jwks_uri",
+            secret: None,
+            material: Some("https://fjord-analytics.example.com/.well-known/export-jwks.json"),
+            created_days_ago: 30,
+            expires_in_days: 150,
+            last_used_days_ago: 2,
+        },
+        now,
+    )
+    .await?;
 
     audit::record(
         &mut tx,

@@ -34,12 +34,17 @@ async fn accepted(state: &AppState, org_id: &str) -> Result<Vec<(String, String,
     Ok(rows
         .into_iter()
         // The document is valid through its expiry day.
-        .filter_map(|(id, kind, expires_on)| time::parse_date(&expires_on).map(|t| (id, kind, t + 86_400)))
+        .filter_map(|(id, kind, expires_on)| {
+            time::parse_date(&expires_on).map(|t| (id, kind, t + 86_400))
+        })
         .collect())
 }
 
 /// For each kind a tier requires, the current accepted evidence (the latest expiry).
-fn current<'a>(accepted: &'a [(String, String, i64)], kind: &str) -> Option<&'a (String, String, i64)> {
+fn current<'a>(
+    accepted: &'a [(String, String, i64)],
+    kind: &str,
+) -> Option<&'a (String, String, i64)> {
     accepted.iter().find(|(_, k, _)| k == kind)
 }
 
@@ -69,7 +74,10 @@ pub async fn plan(
                 continue;
             };
             let rules = ctx.policy.for_client("production", Some(tier.level));
-            let suspended = ctx.suspensions.iter().any(|s| s.origin == "evidence" && s.target == app.app_id);
+            let suspended = ctx
+                .suspensions
+                .iter()
+                .any(|s| s.origin == "evidence" && s.target == app.app_id);
             let mut lapsed = Vec::new();
             for rule in &tier.evidence {
                 let kind = rule.kind.as_str();
@@ -83,8 +91,14 @@ pub async fn plan(
                 }
                 let mut leads = rules.warning_days.clone();
                 leads.sort_unstable();
-                let reached: Vec<i64> = leads.iter().copied().filter(|d| expires_at - now <= d * 86_400).collect();
-                let Some(urgent) = reached.first() else { continue };
+                let reached: Vec<i64> = leads
+                    .iter()
+                    .copied()
+                    .filter(|d| expires_at - now <= d * 86_400)
+                    .collect();
+                let Some(urgent) = reached.first() else {
+                    continue;
+                };
                 let key = format!("evidence_warning:{evidence_id}:{urgent}");
                 // One warning per organisation and document, not per client.
                 if done.contains(&key) || plan.iter().any(|a| a.key == key) {
@@ -130,7 +144,10 @@ pub async fn plan(
                     Kind::EvidenceRestored,
                     format!("evidence_restored:{}:{now}", app.app_id),
                     app,
-                    format!("{}: accepted evidence is current again; its suspension is lifted", app.client_name),
+                    format!(
+                        "{}: accepted evidence is current again; its suspension is lifted",
+                        app.client_name
+                    ),
                 ));
             }
         }
@@ -155,7 +172,14 @@ pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> 
             )).await?;
         }
         Kind::SuspendForEvidence => {
-            super::suspension::suspend_for_rule(tx, &app_id, "evidence", "expired evidence: a reviewer must accept the renewed document", now).await?;
+            super::suspension::suspend_for_rule(
+                tx,
+                &app_id,
+                "evidence",
+                "expired evidence: a reviewer must accept the renewed document",
+                now,
+            )
+            .await?;
             sweep::record_action(tx, action, "governance.suspended", json!({ "origin": "evidence", "key": action.key, "evidence_id": action.subject_id })).await?;
             sweep::tell_org(tx, action, "A production client was suspended: evidence expired", &format!(
                 "{}.\n\nUpload the renewed document; the suspension is lifted once a reviewer accepts it: {link}\n", sweep::capitalise(&action.description)
@@ -163,7 +187,13 @@ pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> 
         }
         Kind::EvidenceRestored => {
             super::suspension::lift_for_rule(tx, &app_id, "evidence", now).await?;
-            sweep::resolve_notices(tx, &app_id, &["evidence_warning", "suspend_for_evidence"], now).await?;
+            sweep::resolve_notices(
+                tx,
+                &app_id,
+                &["evidence_warning", "suspend_for_evidence"],
+                now,
+            )
+            .await?;
             sweep::record_action(tx, action, "governance.evidence_restored", details).await?;
         }
         _ => {}
@@ -174,7 +204,9 @@ pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> 
 /// Evidence uploaded since the tier was approved and not yet accepted: the
 /// reviewers' re-attestation queue. (evidence id, org id, organisation, kind,
 /// filename, expires_on, uploaded_at)
-pub async fn awaiting(state: &AppState) -> Result<Vec<(String, String, String, String, String, String, i64)>> {
+pub async fn awaiting(
+    state: &AppState,
+) -> Result<Vec<(String, String, String, String, String, String, i64)>> {
     Ok(sqlx::query_as(
         "SELECT e.id, e.org_id, o.legal_name, e.kind, e.filename, e.expires_on, e.uploaded_at FROM evidence e \
          JOIN organisations o ON o.id = e.org_id \
@@ -188,7 +220,12 @@ pub async fn awaiting(state: &AppState) -> Result<Vec<(String, String, String, S
 
 /// A reviewer accepts renewed evidence; clients suspended for the expired one are
 /// restored by the sweep run that follows at once.
-pub async fn accept(state: &AppState, reviewer: &AuthUser, client: &ClientInfo, evidence_id: &str) -> Result<()> {
+pub async fn accept(
+    state: &AppState,
+    reviewer: &AuthUser,
+    client: &ClientInfo,
+    evidence_id: &str,
+) -> Result<()> {
     let row: Option<(String, String, String)> = sqlx::query_as(
         "SELECT org_id, kind, expires_on FROM evidence WHERE id = $1 AND removed_at IS NULL",
     )
@@ -199,7 +236,9 @@ pub async fn accept(state: &AppState, reviewer: &AuthUser, client: &ClientInfo, 
         return Err(Error::NotFound);
     };
     if time::parse_date(&expires_on).is_some_and(|t| t + 86_400 <= state.clock.now()) {
-        return Err(Error::Conflict("This document has expired itself: it cannot be accepted.".into()));
+        return Err(Error::Conflict(
+            "This document has expired itself: it cannot be accepted.".into(),
+        ));
     }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -210,7 +249,9 @@ pub async fn accept(state: &AppState, reviewer: &AuthUser, client: &ClientInfo, 
         .execute(&mut *tx)
         .await?;
     if accepted.rows_affected() != 1 {
-        return Err(Error::Conflict("This evidence was already accepted.".into()));
+        return Err(Error::Conflict(
+            "This evidence was already accepted.".into(),
+        ));
     }
     audit::record(
         &mut tx,

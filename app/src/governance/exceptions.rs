@@ -20,9 +20,18 @@ use crate::platform::time;
 use super::policy::MAX_EXCEPTION_DAYS;
 
 pub const RULES: [(&str, &str); 3] = [
-    ("client_secret", "A client secret where the tier requires a key or certificate"),
-    ("credential_lifetime", "A credential lifetime above the tier's maximum"),
-    ("ip_allowlist", "No IP allow-list where the tier requires one"),
+    (
+        "client_secret",
+        "A client secret where the tier requires a key or certificate",
+    ),
+    (
+        "credential_lifetime",
+        "A credential lifetime above the tier's maximum",
+    ),
+    (
+        "ip_allowlist",
+        "No IP allow-list where the tier requires one",
+    ),
 ];
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -44,7 +53,23 @@ pub struct Exception {
     pub version: i64,
 }
 
-type ExceptionRow = (String, String, String, String, String, String, String, i64, String, String, i64, Option<String>, Option<i64>, Option<String>, i64);
+type ExceptionRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
 
 const SELECT: &str = "SELECT e.id, e.org_id, o.legal_name, e.app_id, a.name, e.rule, e.reason, e.ends_at, e.status, \
      COALESCE(r.email, e.requested_by), e.requested_at, d.email, e.decided_at, e.decision_reason, e.version \
@@ -52,12 +77,48 @@ const SELECT: &str = "SELECT e.id, e.org_id, o.legal_name, e.app_id, a.name, e.r
      LEFT JOIN users r ON r.id = e.requested_by LEFT JOIN users d ON d.id = e.decided_by";
 
 fn of(row: ExceptionRow) -> Exception {
-    let (id, org_id, organisation, app_id, client_name, rule, reason, ends_at, status, requested_by, requested_at, decided_by, decided_at, decision_reason, version) = row;
-    Exception { id, org_id, organisation, app_id, client_name, rule, reason, ends_at, status, requested_by, requested_at, decided_by, decided_at, decision_reason, version }
+    let (
+        id,
+        org_id,
+        organisation,
+        app_id,
+        client_name,
+        rule,
+        reason,
+        ends_at,
+        status,
+        requested_by,
+        requested_at,
+        decided_by,
+        decided_at,
+        decision_reason,
+        version,
+    ) = row;
+    Exception {
+        id,
+        org_id,
+        organisation,
+        app_id,
+        client_name,
+        rule,
+        reason,
+        ends_at,
+        status,
+        requested_by,
+        requested_at,
+        decided_by,
+        decided_at,
+        decision_reason,
+        version,
+    }
 }
 
 /// The register: every exception (of one organisation, or one client), newest first.
-pub async fn list(state: &AppState, org: Option<&str>, app: Option<&str>) -> Result<Vec<Exception>> {
+pub async fn list(
+    state: &AppState,
+    org: Option<&str>,
+    app: Option<&str>,
+) -> Result<Vec<Exception>> {
     let rows: Vec<ExceptionRow> = sqlx::query_as(&format!(
         "{SELECT} WHERE ($1 = '' OR e.org_id = $1) AND ($2 = '' OR e.app_id = $2) ORDER BY e.requested_at DESC, e.id DESC"
     ))
@@ -89,7 +150,9 @@ pub async fn request(
     let org_id = user.org_id.as_deref().ok_or(Error::NotFound)?;
     let app = super::credentials::production_app(state, org_id, app_id).await?;
     if !app.is_active() {
-        return Err(Error::Conflict("This client is retired: it needs no exception.".into()));
+        return Err(Error::Conflict(
+            "This client is retired: it needs no exception.".into(),
+        ));
     }
     let now = state.clock.now();
     let mut invalid = Invalid::new();
@@ -97,11 +160,16 @@ pub async fn request(
         invalid.add("rule", "Choose the rule the exception is for.");
     }
     if reason.trim().is_empty() || reason.chars().count() > 1000 {
-        invalid.add("reason", "Explain why the exception is needed (at most 1000 characters).");
+        invalid.add(
+            "reason",
+            "Explain why the exception is needed (at most 1000 characters).",
+        );
     }
     let ends_at = match time::parse_date(ends_on.trim()) {
         // The end of the chosen day.
-        Some(day) if day + 86_400 > now && day <= now + MAX_EXCEPTION_DAYS * 86_400 => Some(day + 86_399),
+        Some(day) if day + 86_400 > now && day <= now + MAX_EXCEPTION_DAYS * 86_400 => {
+            Some(day + 86_399)
+        }
         Some(_) => {
             invalid.add("ends_on", format!("Choose an end date from tomorrow to at most {MAX_EXCEPTION_DAYS} days from today."));
             None
@@ -122,7 +190,9 @@ pub async fn request(
     .fetch_one(&mut *tx)
     .await?;
     if pending > 0 {
-        return Err(Error::Conflict("An exception for this rule is already waiting for the bank's decision.".into()));
+        return Err(Error::Conflict(
+            "An exception for this rule is already waiting for the bank's decision.".into(),
+        ));
     }
     let id = ids::new_id("exc");
     sqlx::query(
@@ -194,18 +264,28 @@ pub async fn decide(
         invalid.add("decision", "Choose grant or refuse.");
     }
     if reason.trim().is_empty() || reason.chars().count() > 1000 {
-        invalid.add("decision_reason", "Give the reason for your decision (at most 1000 characters).");
+        invalid.add(
+            "decision_reason",
+            "Give the reason for your decision (at most 1000 characters).",
+        );
     }
     if code.trim().is_empty() {
-        invalid.add("code", "Enter the current code from your authenticator app.");
+        invalid.add(
+            "code",
+            "Enter the current code from your authenticator app.",
+        );
     }
     invalid.into_result()?;
     if exception.status != "pending" || version.trim() != exception.version.to_string() {
-        return Err(Error::Conflict("This exception was already decided, or changed since you opened it.".into()));
+        return Err(Error::Conflict(
+            "This exception was already decided, or changed since you opened it.".into(),
+        ));
     }
     let now = state.clock.now();
     if decision == "grant" && exception.ends_at <= now {
-        return Err(Error::Conflict("The end date asked for has passed: the partner must ask again.".into()));
+        return Err(Error::Conflict(
+            "The end date asked for has passed: the partner must ask again.".into(),
+        ));
     }
     let mut tx = state.db.begin().await?;
     if !totp::verify_limited(&state.db, &mut tx, &state.keys, &approver.id, code).await? {
@@ -216,7 +296,11 @@ pub async fn decide(
             "That code is not valid or was already used. Enter the current code from your authenticator app.",
         )));
     }
-    let status = if decision == "grant" { "granted" } else { "refused" };
+    let status = if decision == "grant" {
+        "granted"
+    } else {
+        "refused"
+    };
     let updated = sqlx::query(
         "UPDATE policy_exceptions SET status = $1, decided_by = $2, decided_at = $3, decision_reason = $4, version = version + 1 \
          WHERE id = $5 AND status = 'pending' AND version = $6",
@@ -230,7 +314,9 @@ pub async fn decide(
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() != 1 {
-        return Err(Error::Conflict("This exception was already decided.".into()));
+        return Err(Error::Conflict(
+            "This exception was already decided.".into(),
+        ));
     }
     if status == "granted" {
         // A renewal replaces the exception it renews.
@@ -243,7 +329,8 @@ pub async fn decide(
         .execute(&mut *tx)
         .await?;
         // Compliance by exception: a suspension for a lapsed exception goes at once.
-        super::suspension::lift_for_rule(&mut tx, &exception.app_id, "exception_lapsed", now).await?;
+        super::suspension::lift_for_rule(&mut tx, &exception.app_id, "exception_lapsed", now)
+            .await?;
     }
     audit::record(
         &mut tx,
@@ -264,7 +351,9 @@ pub async fn decide(
             exception.client_name,
             time::display(exception.ends_at),
             reason.trim(),
-            state.settings.link(&format!("/governance/clients/{}", exception.app_id))
+            state
+                .settings
+                .link(&format!("/governance/clients/{}", exception.app_id))
         ),
     )
     .await?;
@@ -295,7 +384,9 @@ pub async fn breaks_rule(state: &AppState, tx: &mut Tx, id: &str) -> Result<bool
     Ok(match rule.as_str() {
         "client_secret" => tier.is_some_and(|t| !t.client_auth.contains(&auth_method)),
         "credential_lifetime" => {
-            let max = tier.map(|t| t.max_credential_days).unwrap_or(i64::MAX / 86_400 / 2);
+            let max = tier
+                .map(|t| t.max_credential_days)
+                .unwrap_or(i64::MAX / 86_400 / 2);
             let over: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM credentials WHERE app_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
                  AND expires_at - created_at > $3",

@@ -30,22 +30,40 @@ pub fn routes() -> Router<AppState> {
         .route("/governance/inventory/export", get(partner_export))
         .route("/governance/clients/{id}", get(client_page))
         .route("/governance/clients/{id}/owner", post(owner_submit))
-        .route("/governance/clients/{id}/credentials/{credential}/rotate", post(rotate_submit))
-        .route("/governance/clients/{id}/credentials/{credential}/revoke", post(revoke_submit))
+        .route(
+            "/governance/clients/{id}/credentials/{credential}/rotate",
+            post(rotate_submit),
+        )
+        .route(
+            "/governance/clients/{id}/credentials/{credential}/revoke",
+            post(revoke_submit),
+        )
         .route("/governance/clients/{id}/retire", post(retire_submit))
-        .route("/governance/clients/{id}/exceptions", post(exception_submit))
+        .route(
+            "/governance/clients/{id}/exceptions",
+            post(exception_submit),
+        )
         .route("/governance/bank/inventory", get(bank_inventory))
         .route("/governance/bank/inventory/export", get(bank_export))
         .route("/governance/bank/clients/{id}", get(bank_client_page))
-        .route("/governance/bank/suspensions", get(suspensions_page).post(suspend_submit))
+        .route(
+            "/governance/bank/suspensions",
+            get(suspensions_page).post(suspend_submit),
+        )
         .route("/governance/bank/suspensions/{id}/lift", post(lift_submit))
         .route("/governance/bank/exceptions", get(exceptions_page))
         .route("/governance/bank/exceptions/{id}", get(exception_page))
-        .route("/governance/bank/exceptions/{id}/decision", post(decision_submit))
+        .route(
+            "/governance/bank/exceptions/{id}/decision",
+            post(decision_submit),
+        )
         .route("/governance/bank/evidence", get(evidence_page))
         .route("/governance/bank/evidence/{id}/accept", post(accept_submit))
         .route("/governance/bank/runs", get(runs_page))
-        .route("/admin/lifecycle", get(lifecycle_page).post(lifecycle_submit))
+        .route(
+            "/admin/lifecycle",
+            get(lifecycle_page).post(lifecycle_submit),
+        )
 }
 
 fn org(user: &AuthUser) -> Result<&str> {
@@ -63,7 +81,11 @@ fn get_field(values: &BTreeMap<String, String>, name: &str) -> String {
 
 // ---------------------------------------------------------------- inventory
 
-async fn partner_inventory(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Result<Response> {
+async fn partner_inventory(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(filter): Query<Filter>,
+) -> Result<Response> {
     let user = ctx.require(Action::ViewOwnInventory)?;
     let org_id = org(user)?;
     let listing = inventory::list(&state, Some(org_id), &filter, inventory::PAGE_SIZE).await?;
@@ -72,17 +94,37 @@ async fn partner_inventory(State(state): State<AppState>, ctx: Ctx, Query(filter
     Ok(ctx.render("Inventory", body).into_response())
 }
 
-async fn export(state: &AppState, org: Option<&str>, filter: &Filter, format: &str) -> Result<Response> {
+async fn export(
+    state: &AppState,
+    org: Option<&str>,
+    filter: &Filter,
+    format: &str,
+) -> Result<Response> {
     let listing = inventory::list(state, org, filter, usize::MAX).await?;
     let (body, content_type, extension) = match format {
-        "csv" => (inventory::to_csv(&listing.rows)?, "text/csv; charset=utf-8", "csv"),
-        "json" | "" => (inventory::to_json(&listing.rows)?, "application/json", "json"),
-        other => return Err(Error::BadRequest(format!("Unknown export format {other:?}: use csv or json."))),
+        "csv" => (
+            inventory::to_csv(&listing.rows)?,
+            "text/csv; charset=utf-8",
+            "csv",
+        ),
+        "json" | "" => (
+            inventory::to_json(&listing.rows)?,
+            "application/json",
+            "json",
+        ),
+        other => {
+            return Err(Error::BadRequest(format!(
+                "Unknown export format {other:?}: use csv or json."
+            )))
+        }
     };
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"gatehouse-inventory.{extension}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"gatehouse-inventory.{extension}\""),
+            ),
         ],
         body,
     )
@@ -97,18 +139,28 @@ struct ExportQuery {
     filter: Filter,
 }
 
-async fn partner_export(State(state): State<AppState>, ctx: Ctx, Query(query): Query<ExportQuery>) -> Result<Response> {
+async fn partner_export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response> {
     let user = ctx.require(Action::ViewOwnInventory)?;
     export(&state, Some(org(user)?), &query.filter, &query.format).await
 }
 
 async fn organisations(state: &AppState) -> Result<Vec<(String, String)>> {
-    Ok(sqlx::query_as("SELECT id, legal_name FROM organisations ORDER BY legal_name, id")
-        .fetch_all(&state.db.pool)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT id, legal_name FROM organisations ORDER BY legal_name, id")
+            .fetch_all(&state.db.pool)
+            .await?,
+    )
 }
 
-async fn bank_inventory(State(state): State<AppState>, ctx: Ctx, Query(filter): Query<Filter>) -> Result<Response> {
+async fn bank_inventory(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(filter): Query<Filter>,
+) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
     let listing = inventory::list(&state, None, &filter, inventory::PAGE_SIZE).await?;
     let orgs = organisations(&state).await?;
@@ -116,7 +168,11 @@ async fn bank_inventory(State(state): State<AppState>, ctx: Ctx, Query(filter): 
     Ok(ctx.render("Consumer inventory", body).into_response())
 }
 
-async fn bank_export(State(state): State<AppState>, ctx: Ctx, Query(query): Query<ExportQuery>) -> Result<Response> {
+async fn bank_export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response> {
     let user = ctx.require(Action::ViewInventory)?;
     let response = export(&state, None, &query.filter, &query.format).await?;
     // Exporting the inventory of every partner is itself an auditable act.
@@ -134,7 +190,14 @@ async fn bank_export(State(state): State<AppState>, ctx: Ctx, Query(query): Quer
 
 // ---------------------------------------------------------------- client pages
 
-async fn render_client(state: &AppState, ctx: &Ctx, app: crate::sandbox::model::App, bank: bool, form: &Form, status: StatusCode) -> Result<Response> {
+async fn render_client(
+    state: &AppState,
+    ctx: &Ctx,
+    app: crate::sandbox::model::App,
+    bank: bool,
+    form: &Form,
+    status: StatusCode,
+) -> Result<Response> {
     let now = state.clock.now();
     let credentials = credentials::credentials(state, &app.id).await?;
     let tier = credentials::tier_of(state, &app.id).await?;
@@ -144,7 +207,12 @@ async fn render_client(state: &AppState, ctx: &Ctx, app: crate::sandbox::model::
     let owner = rows.first().and_then(|r| r.owner.clone());
     let row_status = rows
         .iter()
-        .map(|r| (r.credential_id.clone().unwrap_or_else(|| "client".into()), r.status.clone()))
+        .map(|r| {
+            (
+                r.credential_id.clone().unwrap_or_else(|| "client".into()),
+                r.status.clone(),
+            )
+        })
         .collect();
     let members: Vec<(String, String)> = members::list_members(state, &app.org_id)
         .await?
@@ -164,7 +232,12 @@ async fn render_client(state: &AppState, ctx: &Ctx, app: crate::sandbox::model::
                 origin: s.origin.clone(),
                 reason: s.reason.clone(),
             }
-            .covers(&app.id, &app.org_id, &app.environment, app.scopes.iter().map(String::as_str))
+            .covers(
+                &app.id,
+                &app.org_id,
+                &app.environment,
+                app.scopes.iter().map(String::as_str),
+            )
         })
         .collect();
     let notices: Vec<_> = super::notices(state, Some(&app.org_id), 50)
@@ -187,22 +260,32 @@ async fn render_client(state: &AppState, ctx: &Ctx, app: crate::sandbox::model::
         notices: &notices,
         max_overlap_hours,
         can_manage,
+        bank,
         csrf: &ctx.csrf,
         form,
         now,
     });
     let suspend = bank && ctx.require(Action::Suspend).is_ok() && app.is_active();
-    let body = pages_bank::with_suspend_form(body, suspend.then_some(app.id.as_str()), form, &ctx.csrf);
+    let body =
+        pages_bank::with_suspend_form(body, suspend.then_some(app.id.as_str()), form, &ctx.csrf);
     Ok((status, ctx.render(&title, body)).into_response())
 }
 
-async fn client_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+async fn client_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response> {
     let user = ctx.require(Action::ViewOwnInventory)?;
     let app = credentials::client(&state, org(user)?, &id).await?;
     render_client(&state, &ctx, app, false, &Form::new(), StatusCode::OK).await
 }
 
-async fn bank_client_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+async fn bank_client_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
     let app = credentials::any_client(&state, &id).await?;
     render_client(&state, &ctx, app, true, &Form::new(), StatusCode::OK).await
@@ -210,7 +293,14 @@ async fn bank_client_page(State(state): State<AppState>, ctx: Ctx, Path(id): Pat
 
 /// Runs a partner admin's action on a client: redirect with a flash on success,
 /// the client page again with the errors and input on `Error::Invalid`.
-async fn client_action<F>(state: &AppState, ctx: &Ctx, id: &str, values: BTreeMap<String, String>, success: &str, action: F) -> Result<Response>
+async fn client_action<F>(
+    state: &AppState,
+    ctx: &Ctx,
+    id: &str,
+    values: BTreeMap<String, String>,
+    success: &str,
+    action: F,
+) -> Result<Response>
 where
     F: std::future::Future<Output = Result<Option<String>>>,
 {
@@ -232,15 +322,37 @@ where
     }
 }
 
-async fn owner_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+async fn owner_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let user = ctx.require(Action::ManageCredentials)?;
     let values = fields(&body);
     let owner = get_field(&values, "owner_id");
-    let action = async { credentials::set_owner(&state, user, &ctx.client, &id, &owner).await.map(|()| None) };
-    client_action(&state, &ctx, &id, values.clone(), "The owner is named.", action).await
+    let action = async {
+        credentials::set_owner(&state, user, &ctx.client, &id, &owner)
+            .await
+            .map(|()| None)
+    };
+    client_action(
+        &state,
+        &ctx,
+        &id,
+        values.clone(),
+        "The owner is named.",
+        action,
+    )
+    .await
 }
 
-async fn rotate_submit(State(state): State<AppState>, ctx: Ctx, Path((id, credential)): Path<(String, String)>, body: Bytes) -> Result<Response> {
+async fn rotate_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, credential)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response> {
     let user = ctx.require(Action::ManageCredentials)?;
     let values = fields(&body);
     let keys = KeyMaterial {
@@ -255,16 +367,38 @@ async fn rotate_submit(State(state): State<AppState>, ctx: Ctx, Path((id, creden
             .await
             .map(|issued| issued.secret)
     };
-    client_action(&state, &ctx, &id, values.clone(), "Rotated: the new credential works now.", action).await
+    client_action(
+        &state,
+        &ctx,
+        &id,
+        values.clone(),
+        "Rotated: the new credential works now.",
+        action,
+    )
+    .await
 }
 
-async fn revoke_submit(State(state): State<AppState>, ctx: Ctx, Path((id, credential)): Path<(String, String)>) -> Result<Response> {
+async fn revoke_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, credential)): Path<(String, String)>,
+) -> Result<Response> {
     let user = ctx.require(Action::ManageCredentials)?;
     credentials::revoke(&state, user, &ctx.client, &id, &credential).await?;
-    redirect(&ctx, &format!("/governance/clients/{id}"), "The credential is revoked: its tokens are inactive now.").await
+    redirect(
+        &ctx,
+        &format!("/governance/clients/{id}"),
+        "The credential is revoked: its tokens are inactive now.",
+    )
+    .await
 }
 
-async fn retire_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+async fn retire_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let user = ctx.require(Action::ManageCredentials)?;
     let values = fields(&body);
     let reason = get_field(&values, "retire_reason");
@@ -282,24 +416,54 @@ async fn retire_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<S
             })
             .map(|()| None)
     };
-    client_action(&state, &ctx, &id, values.clone(), "The client is retired.", action).await
+    client_action(
+        &state,
+        &ctx,
+        &id,
+        values.clone(),
+        "The client is retired.",
+        action,
+    )
+    .await
 }
 
-async fn exception_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+async fn exception_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let user = ctx.require(Action::ManageCredentials)?;
     let values = fields(&body);
-    let (rule, reason, ends_on) = (get_field(&values, "rule"), get_field(&values, "reason"), get_field(&values, "ends_on"));
+    let (rule, reason, ends_on) = (
+        get_field(&values, "rule"),
+        get_field(&values, "reason"),
+        get_field(&values, "ends_on"),
+    );
     let action = async {
         exceptions::request(&state, user, &ctx.client, &id, &rule, &reason, &ends_on)
             .await
             .map(|_| None)
     };
-    client_action(&state, &ctx, &id, values.clone(), "Asked: a bank approver decides.", action).await
+    client_action(
+        &state,
+        &ctx,
+        &id,
+        values.clone(),
+        "Asked: a bank approver decides.",
+        action,
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- the kill switch
 
-async fn render_suspensions(state: &AppState, ctx: &Ctx, form: &Form, status: StatusCode) -> Result<Response> {
+async fn render_suspensions(
+    state: &AppState,
+    ctx: &Ctx,
+    form: &Form,
+    status: StatusCode,
+) -> Result<Response> {
     let user = ctx.require(Action::ViewInventory)?;
     let list = suspension::list(state, None, 500).await?;
     let can_act = ctx.require(Action::Suspend).is_ok();
@@ -308,15 +472,32 @@ async fn render_suspensions(state: &AppState, ctx: &Ctx, form: &Form, status: St
 }
 
 async fn suspensions_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
-    render_suspensions(&state, &ctx, &Form::new().with("target_kind", "client"), StatusCode::OK).await
+    render_suspensions(
+        &state,
+        &ctx,
+        &Form::new().with("target_kind", "client"),
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn suspend_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Result<Response> {
     let user = ctx.require(Action::Suspend)?;
     let values = fields(&body);
-    let (kind, target, reason) = (get_field(&values, "target_kind"), get_field(&values, "target"), get_field(&values, "reason"));
+    let (kind, target, reason) = (
+        get_field(&values, "target_kind"),
+        get_field(&values, "target"),
+        get_field(&values, "reason"),
+    );
     match suspension::suspend(&state, user, &ctx.client, &kind, &target, &reason).await {
-        Ok(_) => redirect(&ctx, "/governance/bank/suspensions", "Suspended: tokens are refused from now on.").await,
+        Ok(_) => {
+            redirect(
+                &ctx,
+                "/governance/bank/suspensions",
+                "Suspended: tokens are refused from now on.",
+            )
+            .await
+        }
         Err(Error::Invalid(invalid)) => {
             let (status, form) = with_errors(form_of(&values), invalid);
             render_suspensions(&state, &ctx, &form, status).await
@@ -325,11 +506,31 @@ async fn suspend_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) ->
     }
 }
 
-async fn lift_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+async fn lift_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let user = ctx.require(Action::Suspend)?;
     let values = fields(&body);
-    match suspension::lift(&state, user, &ctx.client, &id, &get_field(&values, "lift_reason")).await {
-        Ok(()) => redirect(&ctx, "/governance/bank/suspensions", "Lifted: the partner is told.").await,
+    match suspension::lift(
+        &state,
+        user,
+        &ctx.client,
+        &id,
+        &get_field(&values, "lift_reason"),
+    )
+    .await
+    {
+        Ok(()) => {
+            redirect(
+                &ctx,
+                "/governance/bank/suspensions",
+                "Lifted: the partner is told.",
+            )
+            .await
+        }
         Err(Error::Invalid(invalid)) => {
             let (status, form) = with_errors(form_of(&values), invalid);
             render_suspensions(&state, &ctx, &form, status).await
@@ -343,10 +544,18 @@ async fn lift_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Str
 async fn exceptions_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
     let list = exceptions::list(&state, None, None).await?;
-    Ok(ctx.render("Exception register", pages_bank::exceptions(&list)).into_response())
+    Ok(ctx
+        .render("Exception register", pages_bank::exceptions(&list))
+        .into_response())
 }
 
-async fn render_exception(state: &AppState, ctx: &Ctx, id: &str, form: &Form, status: StatusCode) -> Result<Response> {
+async fn render_exception(
+    state: &AppState,
+    ctx: &Ctx,
+    id: &str,
+    form: &Form,
+    status: StatusCode,
+) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
     let exception = exceptions::get(state, id).await?;
     let can_decide = ctx.require(Action::DecideException).is_ok();
@@ -354,11 +563,20 @@ async fn render_exception(state: &AppState, ctx: &Ctx, id: &str, form: &Form, st
     Ok((status, ctx.render("Exception", body)).into_response())
 }
 
-async fn exception_page(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+async fn exception_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response> {
     render_exception(&state, &ctx, &id, &Form::new(), StatusCode::OK).await
 }
 
-async fn decision_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+async fn decision_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let user = ctx.require(Action::DecideException)?;
     let mut values = fields(&body);
     let result = exceptions::decide(
@@ -373,7 +591,14 @@ async fn decision_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path
     )
     .await;
     match result {
-        Ok(()) => redirect(&ctx, &format!("/governance/bank/exceptions/{id}"), "Decided: the partner is told.").await,
+        Ok(()) => {
+            redirect(
+                &ctx,
+                &format!("/governance/bank/exceptions/{id}"),
+                "Decided: the partner is told.",
+            )
+            .await
+        }
         Err(Error::Invalid(invalid)) => {
             values.remove("code");
             let (status, form) = with_errors(form_of(&values), invalid);
@@ -388,24 +613,42 @@ async fn decision_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path
 async fn evidence_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     ctx.require(Action::Review)?;
     let list = evidence::awaiting(&state).await?;
-    Ok(ctx.render("Renewed evidence", pages_bank::evidence(&list, &ctx.csrf)).into_response())
+    Ok(ctx
+        .render("Renewed evidence", pages_bank::evidence(&list, &ctx.csrf))
+        .into_response())
 }
 
-async fn accept_submit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+async fn accept_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response> {
     let user = ctx.require(Action::Review)?;
     evidence::accept(&state, user, &ctx.client, &id).await?;
-    redirect(&ctx, "/governance/bank/evidence", "Accepted: clients suspended for the expired document are restored.").await
+    redirect(
+        &ctx,
+        "/governance/bank/evidence",
+        "Accepted: clients suspended for the expired document are restored.",
+    )
+    .await
 }
 
 async fn runs_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
     let runs = scheduler::recent_runs(&state, 100).await?;
-    Ok(ctx.render("Scheduler runs", pages_bank::runs(&runs)).into_response())
+    Ok(ctx
+        .render("Scheduler runs", pages_bank::runs(&runs))
+        .into_response())
 }
 
 // ---------------------------------------------------------------- lifecycle policy
 
-async fn render_lifecycle(state: &AppState, ctx: &Ctx, form: &Form, status: StatusCode) -> Result<Response> {
+async fn render_lifecycle(
+    state: &AppState,
+    ctx: &Ctx,
+    form: &Form,
+    status: StatusCode,
+) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
     let current = policy::in_force(state).await?;
     let history = policy::versions(state).await?;
@@ -415,7 +658,15 @@ async fn render_lifecycle(state: &AppState, ctx: &Ctx, form: &Form, status: Stat
         .map(|t| (t.level, t.max_credential_days))
         .collect();
     let can_edit = ctx.require(Action::ManageCatalogue).is_ok();
-    let body = pages_bank::lifecycle(&current, &history, &tiers, state.settings.sandbox_credential_days, form, &ctx.csrf, can_edit);
+    let body = pages_bank::lifecycle(
+        &current,
+        &history,
+        &tiers,
+        state.settings.sandbox_credential_days,
+        form,
+        &ctx.csrf,
+        can_edit,
+    );
     Ok((status, ctx.render("Lifecycle policy", body)).into_response())
 }
 
@@ -423,11 +674,22 @@ async fn lifecycle_page(State(state): State<AppState>, ctx: Ctx) -> Result<Respo
     render_lifecycle(&state, &ctx, &Form::new(), StatusCode::OK).await
 }
 
-async fn lifecycle_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Result<Response> {
+async fn lifecycle_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Result<Response> {
     let user = ctx.require(Action::ManageCatalogue)?;
     let values = fields(&body);
     match policy::save(&state, user, &ctx.client, &values).await {
-        Ok(version) => redirect(&ctx, "/admin/lifecycle", &format!("Version {version} is in force.")).await,
+        Ok(version) => {
+            redirect(
+                &ctx,
+                "/admin/lifecycle",
+                &format!("Version {version} is in force."),
+            )
+            .await
+        }
         Err(Error::Invalid(invalid)) => {
             let (status, form) = with_errors(form_of(&values), invalid);
             render_lifecycle(&state, &ctx, &form, status).await

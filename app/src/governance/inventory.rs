@@ -125,14 +125,29 @@ impl Filter {
 
     /// Refuses values that are not one of the choices, rather than ignoring them.
     pub fn check(&self) -> Result<()> {
-        if !self.environment.is_empty() && !["sandbox", "production"].contains(&self.environment.as_str()) {
-            return Err(Error::BadRequest("environment must be sandbox or production.".into()));
+        if !self.environment.is_empty()
+            && !["sandbox", "production"].contains(&self.environment.as_str())
+        {
+            return Err(Error::BadRequest(
+                "environment must be sandbox or production.".into(),
+            ));
         }
         if !self.status.is_empty() && !STATUSES.contains(&self.status.as_str()) {
-            return Err(Error::BadRequest(format!("status must be one of {}.", STATUSES.join(", "))));
+            return Err(Error::BadRequest(format!(
+                "status must be one of {}.",
+                STATUSES.join(", ")
+            )));
         }
         if !self.sort.is_empty()
-            && !["organisation", "client", "created", "last_used", "expires", "status"].contains(&self.sort.as_str())
+            && ![
+                "organisation",
+                "client",
+                "created",
+                "last_used",
+                "expires",
+                "status",
+            ]
+            .contains(&self.sort.as_str())
         {
             return Err(Error::BadRequest(
                 "sort must be organisation, client, created, last_used, expires or status.".into(),
@@ -276,7 +291,11 @@ impl Context {
         let rules = self.policy.for_client(&row.environment, row.tier);
         if let Some((methods, max_days)) = row.tier.and_then(|t| self.tiers.get(&t)) {
             if !methods.contains(&row.auth_method) && !self.excepted(&row.app_id, "client_secret") {
-                out.push(format!("{} is not allowed on Tier {}", row.auth_method, row.tier.unwrap_or_default()));
+                out.push(format!(
+                    "{} is not allowed on Tier {}",
+                    row.auth_method,
+                    row.tier.unwrap_or_default()
+                ));
             }
             if let (Some(expires_at), None) = (row.expires_at, row.revoked_at) {
                 if expires_at - row.created_at > max_days * 86_400 + 3_600
@@ -286,7 +305,10 @@ impl Context {
                 }
             }
         }
-        if rules.require_ip_allowlist && row.ip_allowlist_empty && !self.excepted(&row.app_id, "ip_allowlist") {
+        if rules.require_ip_allowlist
+            && row.ip_allowlist_empty
+            && !self.excepted(&row.app_id, "ip_allowlist")
+        {
             out.push("no IP allow-list".into());
         }
         out
@@ -357,7 +379,11 @@ fn label(kind: &str, hint: Option<String>, material: Option<String>) -> Option<S
             .map(|v| {
                 let kids: Vec<String> = v["keys"]
                     .as_array()
-                    .map(|keys| keys.iter().filter_map(|k| k["kid"].as_str().map(str::to_string)).collect())
+                    .map(|keys| {
+                        keys.iter()
+                            .filter_map(|k| k["kid"].as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 if kids.is_empty() {
                     "JWKS".to_string()
@@ -377,7 +403,11 @@ fn row_of(r: &AnyRow) -> Result<Row> {
         (Some("active" | "invited"), Some(owner_org)) if owner_org == org_id => {
             let name: Option<String> = r.try_get("owner_name")?;
             let email: Option<String> = r.try_get("owner_email")?;
-            Some(format!("{} <{}>", name.unwrap_or_default(), email.unwrap_or_default()))
+            Some(format!(
+                "{} <{}>",
+                name.unwrap_or_default(),
+                email.unwrap_or_default()
+            ))
         }
         _ => None,
     };
@@ -402,9 +432,13 @@ fn row_of(r: &AnyRow) -> Result<Row> {
         scopes: crate::sandbox::catalogue::split(&r.try_get::<String, _>("scopes")?),
         data_classes: Vec::new(),
         auth_method: r.try_get("auth_method")?,
-        credential_label: kind
-            .as_deref()
-            .and_then(|k| label(k, r.try_get("secret_hint").ok().flatten(), r.try_get("material").ok().flatten())),
+        credential_label: kind.as_deref().and_then(|k| {
+            label(
+                k,
+                r.try_get("secret_hint").ok().flatten(),
+                r.try_get("material").ok().flatten(),
+            )
+        }),
         credential_kind: kind,
         credential_id,
         created_at: credential_created_at.unwrap_or(app_created_at),
@@ -425,7 +459,12 @@ fn row_of(r: &AnyRow) -> Result<Row> {
 }
 
 /// Every identity (of one organisation when `org` is given), judged at `now`.
-pub async fn all(state: &AppState, ctx: &Context, org: Option<&str>, environment: &str) -> Result<Vec<Row>> {
+pub async fn all(
+    state: &AppState,
+    ctx: &Context,
+    org: Option<&str>,
+    environment: &str,
+) -> Result<Vec<Row>> {
     let sql = format!(
         "{SELECT} WHERE ($1 = '' OR a.org_id = $1) AND ($2 = '' OR a.environment = $2) ORDER BY a.created_at, a.id, c.created_at, c.id"
     );
@@ -434,7 +473,9 @@ pub async fn all(state: &AppState, ctx: &Context, org: Option<&str>, environment
         .bind(environment)
         .fetch_all(&state.db.pool)
         .await?;
-    rows.iter().map(|r| row_of(r).map(|row| ctx.finish(row))).collect()
+    rows.iter()
+        .map(|r| row_of(r).map(|row| ctx.finish(row)))
+        .collect()
 }
 
 /// One page of the inventory.
@@ -470,7 +511,10 @@ pub async fn list(
     }
     let key = |r: &Row| -> (String, i64) {
         match filter.sort.as_str() {
-            "organisation" => (format!("{}\u{0}{}", r.organisation, r.client_name), r.created_at),
+            "organisation" => (
+                format!("{}\u{0}{}", r.organisation, r.client_name),
+                r.created_at,
+            ),
             "client" => (r.client_name.clone(), r.created_at),
             "created" => (String::new(), r.created_at),
             "last_used" => (String::new(), r.last_use_or_creation()),
@@ -496,7 +540,9 @@ pub async fn list(
     let rows = if page_size == usize::MAX {
         rows
     } else {
-        let skip = usize::try_from(page - 1).unwrap_or(0).saturating_mul(page_size);
+        let skip = usize::try_from(page - 1)
+            .unwrap_or(0)
+            .saturating_mul(page_size);
         rows.into_iter().skip(skip).take(page_size).collect()
     };
     Ok(Listing {
@@ -509,10 +555,30 @@ pub async fn list(
 }
 
 pub const CSV_HEADER: [&str; 24] = [
-    "organisation_id", "organisation", "client_id", "client_name", "environment", "tier", "owner", "purpose",
-    "scopes", "data_classes", "auth_method", "credential_id", "credential_kind", "credential", "created_at",
-    "last_token_at", "last_api_call_at", "expires_at", "status", "revoked_reason", "policy_breaches",
-    "exceptions", "suspension", "app_id",
+    "organisation_id",
+    "organisation",
+    "client_id",
+    "client_name",
+    "environment",
+    "tier",
+    "owner",
+    "purpose",
+    "scopes",
+    "data_classes",
+    "auth_method",
+    "credential_id",
+    "credential_kind",
+    "credential",
+    "created_at",
+    "last_token_at",
+    "last_api_call_at",
+    "expires_at",
+    "status",
+    "revoked_reason",
+    "policy_breaches",
+    "exceptions",
+    "suspension",
+    "app_id",
 ];
 
 fn when(ts: Option<i64>) -> String {
@@ -563,7 +629,14 @@ pub fn to_json(rows: &[Row]) -> Result<String> {
         .iter()
         .map(|r| {
             let mut v = serde_json::to_value(r).unwrap_or_default();
-            for field in ["created_at", "last_token_at", "last_api_call_at", "expires_at", "revoked_at", "owner_lost_at"] {
+            for field in [
+                "created_at",
+                "last_token_at",
+                "last_api_call_at",
+                "expires_at",
+                "revoked_at",
+                "owner_lost_at",
+            ] {
                 if let Some(ts) = v[field].as_i64() {
                     v[field] = serde_json::Value::String(time::rfc3339(ts));
                 }

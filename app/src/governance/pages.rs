@@ -40,7 +40,8 @@ fn status_tag(status: &str) -> AnyView {
 
 fn option(value: &str, text: &str, current: &str) -> AnyView {
     let selected = value == current;
-    view! { <option value=value.to_string() selected=selected>{text.to_string()}</option> }.into_any()
+    view! { <option value=value.to_string() selected=selected>{text.to_string()}</option> }
+        .into_any()
 }
 
 fn checkbox(name: &'static str, label: &'static str, current: &str) -> AnyView {
@@ -76,7 +77,10 @@ pub fn inventory(
             </div>
         }
     });
-    let statuses = STATUSES.iter().map(|s| option(s, status_label(s), &filter.status)).collect_view();
+    let statuses = STATUSES
+        .iter()
+        .map(|s| option(s, status_label(s), &filter.status))
+        .collect_view();
     let sorts = [
         ("expires", "Expiry"),
         ("last_used", "Last used"),
@@ -94,7 +98,11 @@ pub fn inventory(
         .map(|(status, n)| view! { <li>{format!("{}: {n}", status_label(status))}</li> })
         .collect_view();
     let show_org = orgs.is_some();
-    let rows = listing.rows.iter().map(|r| row(r, show_org, client_base)).collect_view();
+    let rows = listing
+        .rows
+        .iter()
+        .map(|r| row(r, show_org, client_base))
+        .collect_view();
     let page = listing.page;
     let prev = (page > 1).then(|| format!("{base}?{query}&page={}", page - 1));
     let next = (page < listing.pages).then(|| format!("{base}?{query}&page={}", page + 1));
@@ -181,7 +189,11 @@ fn row(r: &Row, show_org: bool, client_base: &str) -> AnyView {
         notes.push(format!("revoked: {reason}"));
     }
     let notes = notes.join("; ");
-    let exceptions = if r.exceptions.is_empty() { "—".to_string() } else { r.exceptions.join("; ") };
+    let exceptions = if r.exceptions.is_empty() {
+        "—".to_string()
+    } else {
+        r.exceptions.join("; ")
+    };
     let link = format!("{client_base}/{}", r.app_id);
     view! {
         <tr class=format!("inventory-row status-{}", r.status)>
@@ -203,14 +215,18 @@ fn row(r: &Row, show_org: bool, client_base: &str) -> AnyView {
     .into_any()
 }
 
-pub fn notices(notices: &[Notice]) -> Option<AnyView> {
+/// The sweep's notices; each links to its client under `client_base`.
+pub fn notices(notices: &[Notice], client_base: &str) -> Option<AnyView> {
     if notices.is_empty() {
         return None;
     }
     let items = notices
         .iter()
         .map(|n| {
-            let link = n.app_id.clone().map(|id| view! { " "<a href=format!("/governance/clients/{id}")>"Open the client"</a> });
+            let link = n
+                .app_id
+                .clone()
+                .map(|id| view! { " "<a href=format!("{client_base}/{id}")>"Open the client"</a> });
             view! { <li>{format!("{} ({})", n.message, display(n.created_at))}{link}</li> }
         })
         .collect_view();
@@ -238,6 +254,8 @@ pub struct ClientPage<'a> {
     pub notices: &'a [Notice],
     pub max_overlap_hours: i64,
     pub can_manage: bool,
+    /// The bank's view (no partner links, no partner actions).
+    pub bank: bool,
     pub csrf: &'a str,
     pub form: &'a Form,
     pub now: i64,
@@ -283,7 +301,10 @@ fn rotate_form(page: &ClientPage) -> Option<AnyView> {
     if !page.can_manage || !app.is_active() || app.environment != "production" {
         return None;
     }
-    let current = page.credentials.iter().find(|c| c.status(page.now) == "active")?;
+    let current = page
+        .credentials
+        .iter()
+        .find(|c| c.status(page.now) == "active")?;
     let material = match app.auth_method.as_str() {
         "private_key_jwt" => view! {
             <div class="field">
@@ -368,7 +389,10 @@ fn exceptions_section(page: &ClientPage) -> AnyView {
             }
         })
         .collect_view();
-    let rules = RULES.iter().map(|(v, t)| option(v, t, &page.form.value("rule"))).collect_view();
+    let rules = RULES
+        .iter()
+        .map(|(v, t)| option(v, t, &page.form.value("rule")))
+        .collect_view();
     let request = (page.can_manage && page.app.is_active() && page.app.environment == "production").then(|| view! {
         <h3>"Ask for an exception"</h3>
         <form method="post" action=format!("/governance/clients/{}/exceptions", page.app.id)>
@@ -438,7 +462,7 @@ pub fn client(page: ClientPage) -> AnyView {
                 <p>"Its tokens are refused until the suspension is lifted."</p>
             </div>
         })}
-        {notices(page.notices)}
+        {notices(page.notices, if page.bank { "/governance/bank/clients" } else { "/governance/clients" })}
         <dl class="summary">
             <dt>"Client id"</dt><dd><code>{app.client_id.clone()}</code></dd>
             <dt>"Environment"</dt><dd>{format!("{}{}", app.environment, page.tier.map(|t| format!(" (Tier {t})")).unwrap_or_default())}</dd>
@@ -456,7 +480,7 @@ pub fn client(page: ClientPage) -> AnyView {
             <thead><tr><th scope="col">"Id"</th><th scope="col">"Credential"</th><th scope="col">"Created"</th><th scope="col">"Last token request"</th><th scope="col">"Last API call"</th><th scope="col">"Expires"</th><th scope="col">"Status"</th><th scope="col">"Action"</th></tr></thead>
             <tbody>{credential_rows(&page)}</tbody>
         </table>
-        {(app.environment == "sandbox").then(|| view! { <p><a href=format!("/sandbox/apps/{}", app.id)>"Rotate or revoke sandbox credentials on the app's page"</a></p> })}
+        {(app.environment == "sandbox" && !page.bank).then(|| view! { <p><a href=format!("/sandbox/apps/{}", app.id)>"Rotate or revoke sandbox credentials on the app's page"</a></p> })}
         {rotate_form(&page)}
         {exceptions_section(&page)}
         {retire}
@@ -467,7 +491,7 @@ pub fn client(page: ClientPage) -> AnyView {
 pub fn partner_inventory(listing: &Listing, filter: &Filter, notices: &[Notice]) -> AnyView {
     view! {
         <p class="lead">"Every client and credential of your organisation, with its owner, use, expiry and status. Credentials nobody uses are revoked automatically; the rules are the bank's lifecycle policy for your tier."</p>
-        {self::notices(notices)}
+        {self::notices(notices, "/governance/clients")}
         {inventory(listing, filter, "/governance/inventory", None, "/governance/clients")}
     }
     .into_any()

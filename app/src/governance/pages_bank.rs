@@ -18,7 +18,13 @@ fn error(form: &Form, name: &str) -> Option<AnyView> {
     })
 }
 
-pub fn suspensions(list: &[Listed], form: &Form, csrf: &str, viewer_id: &str, can_act: bool) -> AnyView {
+pub fn suspensions(
+    list: &[Listed],
+    form: &Form,
+    csrf: &str,
+    viewer_id: &str,
+    can_act: bool,
+) -> AnyView {
     let rows = list
         .iter()
         .map(|s| {
@@ -209,10 +215,22 @@ pub fn runs(list: &[Run]) -> AnyView {
     .into_any()
 }
 
-pub fn lifecycle(current: &Version, history: &[(i64, String, String, i64)], tiers: &[(i64, i64)], sandbox_days: i64, form: &Form, csrf: &str, can_edit: bool) -> AnyView {
+pub fn lifecycle(
+    current: &Version,
+    history: &[(i64, String, String, i64)],
+    tiers: &[(i64, i64)],
+    sandbox_days: i64,
+    form: &Form,
+    csrf: &str,
+    can_edit: bool,
+) -> AnyView {
     let value = |key: String, fallback: String| {
         let v = form.value(&key);
-        if v.is_empty() { fallback } else { v }
+        if v.is_empty() {
+            fallback
+        } else {
+            v
+        }
     };
     let sets = prefixes(&current.policy)
         .into_iter()

@@ -178,7 +178,10 @@ fn number(
         _ => {
             invalid.add(
                 key,
-                format!("Enter {what} as a whole number from {} to {}.", range.0, range.1),
+                format!(
+                    "Enter {what} as a whole number from {} to {}.",
+                    range.0, range.1
+                ),
             );
             0
         }
@@ -208,12 +211,38 @@ fn parse_rules(invalid: &mut Invalid, values: &BTreeMap<String, String>, prefix:
     }
     warning_days.sort_unstable_by(|a, b| b.cmp(a));
     Rules {
-        dormancy_days: number(invalid, values, &key("dormancy_days"), (8, 3650), "the dormancy threshold in days"),
+        dormancy_days: number(
+            invalid,
+            values,
+            &key("dormancy_days"),
+            (8, 3650),
+            "the dormancy threshold in days",
+        ),
         warning_days,
-        max_overlap_hours: number(invalid, values, &key("max_overlap_hours"), (1, 720), "the longest overlap in hours"),
-        owner_grace_days: number(invalid, values, &key("owner_grace_days"), (1, 180), "the grace after an owner leaves in days"),
-        evidence_grace_days: number(invalid, values, &key("evidence_grace_days"), (0, 180), "the grace after evidence expires in days"),
-        require_ip_allowlist: values.get(&key("require_ip_allowlist")).is_some_and(|v| v == "on" || v == "1"),
+        max_overlap_hours: number(
+            invalid,
+            values,
+            &key("max_overlap_hours"),
+            (1, 720),
+            "the longest overlap in hours",
+        ),
+        owner_grace_days: number(
+            invalid,
+            values,
+            &key("owner_grace_days"),
+            (1, 180),
+            "the grace after an owner leaves in days",
+        ),
+        evidence_grace_days: number(
+            invalid,
+            values,
+            &key("evidence_grace_days"),
+            (0, 180),
+            "the grace after evidence expires in days",
+        ),
+        require_ip_allowlist: values
+            .get(&key("require_ip_allowlist"))
+            .is_some_and(|v| v == "on" || v == "1"),
     }
 }
 
@@ -229,11 +258,20 @@ pub async fn save(
     let sandbox = parse_rules(&mut invalid, values, "sandbox");
     let mut tiers = BTreeMap::new();
     for level in current.policy.tiers.keys() {
-        tiers.insert(*level, parse_rules(&mut invalid, values, &format!("tier{level}")));
+        tiers.insert(
+            *level,
+            parse_rules(&mut invalid, values, &format!("tier{level}")),
+        );
     }
-    let note = values.get("note").map(|n| n.trim().to_string()).unwrap_or_default();
+    let note = values
+        .get("note")
+        .map(|n| n.trim().to_string())
+        .unwrap_or_default();
     if note.is_empty() || note.chars().count() > 500 {
-        invalid.add("note", "Say why the policy changes (at most 500 characters).");
+        invalid.add(
+            "note",
+            "Say why the policy changes (at most 500 characters).",
+        );
     }
     invalid.into_result()?;
     let policy = Lifecycle { sandbox, tiers };
@@ -304,6 +342,9 @@ mod tests {
         let mut invalid = Invalid::new();
         parse_rules(&mut invalid, &values, "sandbox");
         let fields: Vec<&str> = invalid.fields.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(fields, vec!["sandbox_warning_days", "sandbox_dormancy_days"]);
+        assert_eq!(
+            fields,
+            vec!["sandbox_warning_days", "sandbox_dormancy_days"]
+        );
     }
 }

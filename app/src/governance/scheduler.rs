@@ -53,20 +53,32 @@ pub fn jobs() -> Vec<Job> {
             Ok(report.summary())
         }),
         job!("sessions_prune", 300, |state: AppState, _now| async move {
-            state.sessions.delete_expired_sessions().await.map_err(Error::internal)?;
+            state
+                .sessions
+                .delete_expired_sessions()
+                .await
+                .map_err(Error::internal)?;
             Ok(json!({}))
         }),
-        job!("signin_attempts_prune", 300, |state: AppState, _now| async move {
-            crate::accounts::throttle::prune(&state.db).await?;
-            Ok(json!({}))
-        }),
-        job!("audit_chain_check", 300, |state: AppState, now| async move {
-            let verdict = crate::audit::chain::check_and_record(&state.db, now).await?;
-            if !matches!(verdict, crate::audit::chain::Verdict::Intact { .. }) {
-                tracing::error!(verdict = %verdict, "the audit chain does not verify");
+        job!(
+            "signin_attempts_prune",
+            300,
+            |state: AppState, _now| async move {
+                crate::accounts::throttle::prune(&state.db).await?;
+                Ok(json!({}))
             }
-            Ok(json!({ "verdict": verdict.to_string() }))
-        }),
+        ),
+        job!(
+            "audit_chain_check",
+            300,
+            |state: AppState, now| async move {
+                let verdict = crate::audit::chain::check_and_record(&state.db, now).await?;
+                if !matches!(verdict, crate::audit::chain::Verdict::Intact { .. }) {
+                    tracing::error!(verdict = %verdict, "the audit chain does not verify");
+                }
+                Ok(json!({ "verdict": verdict.to_string() }))
+            }
+        ),
         job!("mail_purge", 300, |state: AppState, now| async move {
             let purged = crate::mail::purge_bodies(&state.db, now).await?;
             Ok(json!({ "purged": purged }))
@@ -80,10 +92,14 @@ pub fn jobs() -> Vec<Job> {
             let written = crate::audit::checkpoint::write_if_due(&state, now, interval).await?;
             Ok(json!({ "written": written.is_some() }))
         }),
-        job!("access_requests_escalate", 60, |state: AppState, _now| async move {
-            let escalated = crate::access_requests::service::escalate_overdue(&state).await?;
-            Ok(json!({ "escalated": escalated }))
-        }),
+        job!(
+            "access_requests_escalate",
+            60,
+            |state: AppState, _now| async move {
+                let escalated = crate::access_requests::service::escalate_overdue(&state).await?;
+                Ok(json!({ "escalated": escalated }))
+            }
+        ),
     ]
 }
 
@@ -113,7 +129,12 @@ async fn claim(state: &AppState, job: &Job, instance: &str, now: i64, force: boo
 
 /// Runs `job` once if this instance wins its lease; records the run and releases
 /// the lease. Returns the run's summary, or `None` when another instance has it.
-pub async fn run_job(state: &AppState, job: &Job, instance: &str, force: bool) -> Result<Option<Value>> {
+pub async fn run_job(
+    state: &AppState,
+    job: &Job,
+    instance: &str,
+    force: bool,
+) -> Result<Option<Value>> {
     let started = state.clock.now();
     if !claim(state, job, instance, started, force).await? {
         return Ok(None);
@@ -184,7 +205,10 @@ pub async fn run_forever(state: AppState) {
 }
 
 /// The latest runs, newest first (the bank's operations page).
-pub async fn recent_runs(state: &AppState, limit: i64) -> Result<Vec<(String, String, i64, i64, String, String)>> {
+pub async fn recent_runs(
+    state: &AppState,
+    limit: i64,
+) -> Result<Vec<(String, String, i64, i64, String, String)>> {
     Ok(sqlx::query_as(
         "SELECT job, instance, started_at, finished_at, outcome, summary FROM job_runs \
          ORDER BY started_at DESC, id DESC LIMIT $1",

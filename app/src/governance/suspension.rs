@@ -41,7 +41,19 @@ pub struct Listed {
     pub lift_reason: Option<String>,
 }
 
-type ListedRow = (String, String, String, String, String, String, i64, Option<i64>, Option<String>, Option<String>, Option<String>);
+type ListedRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Suspensions, open first then the most recently lifted (`limit` of them).
 pub async fn list(state: &AppState, org: Option<&str>, limit: i64) -> Result<Vec<Listed>> {
@@ -63,19 +75,33 @@ pub async fn list(state: &AppState, org: Option<&str>, limit: i64) -> Result<Vec
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, target_kind, target, origin, reason, created_by, created_at, lifted_at, lifted_by, lift_reason, label)| Listed {
-            target_label: label.unwrap_or_else(|| target.clone()),
-            id,
-            target_kind,
-            target,
-            origin,
-            reason,
-            created_by,
-            created_at,
-            lifted_at,
-            lifted_by,
-            lift_reason,
-        })
+        .map(
+            |(
+                id,
+                target_kind,
+                target,
+                origin,
+                reason,
+                created_by,
+                created_at,
+                lifted_at,
+                lifted_by,
+                lift_reason,
+                label,
+            )| Listed {
+                target_label: label.unwrap_or_else(|| target.clone()),
+                id,
+                target_kind,
+                target,
+                origin,
+                reason,
+                created_by,
+                created_at,
+                lifted_at,
+                lifted_by,
+                lift_reason,
+            },
+        )
         .collect())
 }
 
@@ -93,7 +119,10 @@ async fn reached_orgs(tx: &mut Tx, kind: &str, target: &str) -> Result<Vec<Strin
         "issuer" => "SELECT DISTINCT org_id FROM apps WHERE environment = $1 AND status = 'active'",
         _ => "SELECT DISTINCT org_id FROM apps WHERE status = 'active' AND (' ' || scopes || ' ') LIKE ('% ' || $1 || ' %')",
     };
-    Ok(sqlx::query_scalar(sql).bind(target).fetch_all(&mut **tx).await?)
+    Ok(sqlx::query_scalar(sql)
+        .bind(target)
+        .fetch_all(&mut **tx)
+        .await?)
 }
 
 /// A bank admin suspends what `kind` and `target` name, with a reason. Effective at
@@ -113,22 +142,32 @@ pub async fn suspend(
     }
     check_reason(&mut invalid, "reason", reason);
     let exists = match kind {
-        "client" => sqlx::query_scalar::<_, String>("SELECT id FROM apps WHERE id = $1 AND status = 'active'")
-            .bind(target)
-            .fetch_optional(&state.db.pool)
+        "client" => sqlx::query_scalar::<_, String>(
+            "SELECT id FROM apps WHERE id = $1 AND status = 'active'",
+        )
+        .bind(target)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .is_some(),
+        "organisation" => {
+            sqlx::query_scalar::<_, String>("SELECT id FROM organisations WHERE id = $1")
+                .bind(target)
+                .fetch_optional(&state.db.pool)
+                .await?
+                .is_some()
+        }
+        "scope" => crate::onboarding::catalogue::scopes(state)
             .await?
-            .is_some(),
-        "organisation" => sqlx::query_scalar::<_, String>("SELECT id FROM organisations WHERE id = $1")
-            .bind(target)
-            .fetch_optional(&state.db.pool)
-            .await?
-            .is_some(),
-        "scope" => crate::onboarding::catalogue::scopes(state).await?.iter().any(|s| s.scope == target),
+            .iter()
+            .any(|s| s.scope == target),
         "issuer" => target == "sandbox" || target == "production",
         _ => true,
     };
     if !exists {
-        invalid.add("target", "No active client, organisation, scope or issuer has that id.");
+        invalid.add(
+            "target",
+            "No active client, organisation, scope or issuer has that id.",
+        );
     }
     invalid.into_result()?;
     let now = state.clock.now();
@@ -195,7 +234,13 @@ fn describe(kind: &str, target: &str) -> String {
 }
 
 /// A second bank admin lifts a manual suspension, with a reason.
-pub async fn lift(state: &AppState, admin: &AuthUser, client: &ClientInfo, id: &str, reason: &str) -> Result<()> {
+pub async fn lift(
+    state: &AppState,
+    admin: &AuthUser,
+    client: &ClientInfo,
+    id: &str,
+    reason: &str,
+) -> Result<()> {
     let row: Option<(String, String, String, String, Option<i64>)> = sqlx::query_as(
         "SELECT target_kind, target, origin, created_by, lifted_at FROM suspensions WHERE id = $1",
     )
@@ -206,7 +251,9 @@ pub async fn lift(state: &AppState, admin: &AuthUser, client: &ClientInfo, id: &
         return Err(Error::NotFound);
     };
     if lifted_at.is_some() {
-        return Err(Error::Conflict("This suspension was already lifted.".into()));
+        return Err(Error::Conflict(
+            "This suspension was already lifted.".into(),
+        ));
     }
     if origin != "manual" {
         return Err(Error::Conflict(
@@ -233,7 +280,9 @@ pub async fn lift(state: &AppState, admin: &AuthUser, client: &ClientInfo, id: &
     .execute(&mut *tx)
     .await?;
     if lifted.rows_affected() != 1 {
-        return Err(Error::Conflict("This suspension was already lifted.".into()));
+        return Err(Error::Conflict(
+            "This suspension was already lifted.".into(),
+        ));
     }
     let orgs = reached_orgs(&mut tx, &kind, &target).await?;
     for org in orgs.iter().map(Some).chain(orgs.is_empty().then_some(None)) {
@@ -267,7 +316,13 @@ pub async fn lift(state: &AppState, admin: &AuthUser, client: &ClientInfo, id: &
 
 /// The sweep suspends one client for a rule (once: a second open suspension for the
 /// same client and rule is refused by the database).
-pub async fn suspend_for_rule(tx: &mut Tx, app_id: &str, origin: &str, reason: &str, now: i64) -> Result<()> {
+pub async fn suspend_for_rule(
+    tx: &mut Tx,
+    app_id: &str,
+    origin: &str,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO suspensions (id, target_kind, target, origin, reason, created_by, created_at) \
          VALUES ($1, 'client', $2, $3, $4, 'governance sweep', $5) ON CONFLICT DO NOTHING",

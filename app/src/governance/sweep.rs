@@ -172,7 +172,11 @@ fn credential_plan(ctx: &Context, rows: &[&Row], done: &HashSet<String>, plan: &
                     Kind::Expired,
                     key,
                     row,
-                    format!("credential {credential} of {} expired on {}: it is refused", row.client_name, day(expires_at)),
+                    format!(
+                        "credential {credential} of {} expired on {}: it is refused",
+                        row.client_name,
+                        day(expires_at)
+                    ),
                 ));
             }
             continue;
@@ -231,7 +235,8 @@ fn credential_plan(ctx: &Context, rows: &[&Row], done: &HashSet<String>, plan: &
                 row,
                 format!(
                     "warn: credential {credential} of {} expires on {} ({most_urgent}-day warning)",
-                    row.client_name, day(expires_at)
+                    row.client_name,
+                    day(expires_at)
                 ),
             );
             action.also_settles = reached[1..]
@@ -266,14 +271,18 @@ fn owner_plan(ctx: &Context, row: &Row, done: &HashSet<String>, plan: &mut Vec<A
                 ));
             }
         }
-        (None, Some(lost_at)) if now - lost_at >= rules.owner_grace_days * 86_400 && !ownerless_suspended => {
+        (None, Some(lost_at))
+            if now - lost_at >= rules.owner_grace_days * 86_400 && !ownerless_suspended =>
+        {
             plan.push(Action::for_org(
                 Kind::SuspendOwnerless,
                 format!("suspend_ownerless:{}:{lost_at}", row.app_id),
                 row,
                 format!(
                     "suspend {}: no owner since {} ({}-day grace passed)",
-                    row.client_name, day(lost_at), rules.owner_grace_days
+                    row.client_name,
+                    day(lost_at),
+                    rules.owner_grace_days
                 ),
             ));
         }
@@ -282,7 +291,10 @@ fn owner_plan(ctx: &Context, row: &Row, done: &HashSet<String>, plan: &mut Vec<A
                 Kind::OwnerRestored,
                 format!("owner_restored:{}:{lost_at}", row.app_id),
                 row,
-                format!("{} has an owner again: its ownerless flag and suspension are lifted", row.client_name),
+                format!(
+                    "{} has an owner again: its ownerless flag and suspension are lifted",
+                    row.client_name
+                ),
             ));
         }
         _ => {}
@@ -290,7 +302,13 @@ fn owner_plan(ctx: &Context, row: &Row, done: &HashSet<String>, plan: &mut Vec<A
 }
 
 /// Exceptions: warned seven days before their end, lapsed at it.
-async fn exception_plan(state: &AppState, ctx: &Context, clients: &BTreeMap<&str, Vec<&Row>>, done: &HashSet<String>, plan: &mut Vec<Action>) -> Result<()> {
+async fn exception_plan(
+    state: &AppState,
+    ctx: &Context,
+    clients: &BTreeMap<&str, Vec<&Row>>,
+    done: &HashSet<String>,
+    plan: &mut Vec<Action>,
+) -> Result<()> {
     let now = ctx.now;
     let granted: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT id, app_id, rule, ends_at FROM policy_exceptions WHERE status = 'granted' ORDER BY ends_at, id",
@@ -318,20 +336,34 @@ async fn exception_plan(state: &AppState, ctx: &Context, clients: &BTreeMap<&str
                 plan.push(action(
                     Kind::ExceptionWarning,
                     key,
-                    format!("warn: exception {id} ({rule}) of {} ends on {}", row.client_name, day(ends_at)),
+                    format!(
+                        "warn: exception {id} ({rule}) of {} ends on {}",
+                        row.client_name,
+                        day(ends_at)
+                    ),
                 ));
             }
         }
     }
     // A client suspended for a lapsed exception is restored once it complies.
-    for suspension in ctx.suspensions.iter().filter(|s| s.origin == "exception_lapsed") {
-        if let Some(row) = clients.get(suspension.target.as_str()).and_then(|rows| rows.first()) {
+    for suspension in ctx
+        .suspensions
+        .iter()
+        .filter(|s| s.origin == "exception_lapsed")
+    {
+        if let Some(row) = clients
+            .get(suspension.target.as_str())
+            .and_then(|rows| rows.first())
+        {
             if row.policy_breaches.is_empty() || !row.app_active {
                 plan.push(Action::for_org(
                     Kind::PolicyRestored,
                     format!("policy_restored:{}", suspension.id),
                     row,
-                    format!("{} complies again: its suspension for a lapsed exception is lifted", row.client_name),
+                    format!(
+                        "{} complies again: its suspension for a lapsed exception is lifted",
+                        row.client_name
+                    ),
                 ));
             }
         }
@@ -385,7 +417,12 @@ pub async fn run(state: &AppState, now: i64) -> Result<Report> {
         if apply(state, &action, now).await? {
             changed |= !matches!(
                 action.kind,
-                Kind::ExpiryWarning | Kind::DormancyWarning | Kind::ExceptionWarning | Kind::EvidenceWarning | Kind::Expired | Kind::OwnerMissing
+                Kind::ExpiryWarning
+                    | Kind::DormancyWarning
+                    | Kind::ExceptionWarning
+                    | Kind::EvidenceWarning
+                    | Kind::Expired
+                    | Kind::OwnerMissing
             );
             report.applied.push(action);
         } else {
@@ -444,8 +481,16 @@ async fn record(tx: &mut Tx, action: &Action, name: &str, details: Value) -> Res
         Event::new(system(), name)
             .org(Some(&action.org_id))
             .resource(
-                if action.credential_id.is_some() { "credential" } else { "app" },
-                action.credential_id.as_deref().or(action.app_id.as_deref()).unwrap_or_default(),
+                if action.credential_id.is_some() {
+                    "credential"
+                } else {
+                    "app"
+                },
+                action
+                    .credential_id
+                    .as_deref()
+                    .or(action.app_id.as_deref())
+                    .unwrap_or_default(),
             )
             .details(details),
     )
@@ -477,7 +522,8 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
     }
     let app_id = action.app_id.clone().unwrap_or_default();
     let client = action.client_id.clone().unwrap_or_default();
-    let details = json!({ "key": action.key, "client_id": client, "description": action.description });
+    let details =
+        json!({ "key": action.key, "client_id": client, "description": action.description });
     let link = state.settings.link("/governance/inventory");
     match action.kind {
         Kind::ExpiryWarning => {
@@ -488,9 +534,16 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
         }
         Kind::Expired => {
             record(&mut tx, action, "governance.credential_expired", details).await?;
-            tell(&mut tx, action, "A credential has expired", &format!(
-                "{}.\n\nTokens are refused with it from now on. See your inventory: {link}\n", capitalise(&action.description)
-            )).await?;
+            tell(
+                &mut tx,
+                action,
+                "A credential has expired",
+                &format!(
+                    "{}.\n\nTokens are refused with it from now on. See your inventory: {link}\n",
+                    capitalise(&action.description)
+                ),
+            )
+            .await?;
         }
         Kind::DormancyWarning => {
             record(&mut tx, action, "governance.dormancy_warned", details).await?;
@@ -519,20 +572,42 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
             }
         }
         Kind::OwnerMissing => {
-            sqlx::query("UPDATE apps SET owner_lost_at = $1 WHERE id = $2 AND owner_lost_at IS NULL")
-                .bind(now)
-                .bind(&app_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE apps SET owner_lost_at = $1 WHERE id = $2 AND owner_lost_at IS NULL",
+            )
+            .bind(now)
+            .bind(&app_id)
+            .execute(&mut *tx)
+            .await?;
             record(&mut tx, action, "governance.owner_missing", details).await?;
-            tell(&mut tx, action, "Name a new owner for a client", &format!(
-                "{}.\n\nEvery client needs a named owner. Name one on the client's page: {}\n",
-                capitalise(&action.description), state.settings.link(&client_page(action))
-            )).await?;
+            tell(
+                &mut tx,
+                action,
+                "Name a new owner for a client",
+                &format!(
+                    "{}.\n\nEvery client needs a named owner. Name one on the client's page: {}\n",
+                    capitalise(&action.description),
+                    state.settings.link(&client_page(action))
+                ),
+            )
+            .await?;
         }
         Kind::SuspendOwnerless => {
-            super::suspension::suspend_for_rule(&mut tx, &app_id, "ownerless", "no owner: name a new owner to lift", now).await?;
-            record(&mut tx, action, "governance.suspended", json!({ "origin": "ownerless", "key": action.key, "client_id": client })).await?;
+            super::suspension::suspend_for_rule(
+                &mut tx,
+                &app_id,
+                "ownerless",
+                "no owner: name a new owner to lift",
+                now,
+            )
+            .await?;
+            record(
+                &mut tx,
+                action,
+                "governance.suspended",
+                json!({ "origin": "ownerless", "key": action.key, "client_id": client }),
+            )
+            .await?;
             tell(&mut tx, action, "A client was suspended: it has no owner", &format!(
                 "{}.\n\nName a new owner on the client's page and the suspension is lifted at once: {}\n",
                 capitalise(&action.description), state.settings.link(&client_page(action))
@@ -544,14 +619,27 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
                 .execute(&mut *tx)
                 .await?;
             super::suspension::lift_for_rule(&mut tx, &app_id, "ownerless", now).await?;
-            resolve(&mut tx, &app_id, &["owner_missing", "suspend_ownerless"], now).await?;
+            resolve(
+                &mut tx,
+                &app_id,
+                &["owner_missing", "suspend_ownerless"],
+                now,
+            )
+            .await?;
             record(&mut tx, action, "governance.owner_restored", details).await?;
         }
         Kind::ExceptionWarning => {
             record(&mut tx, action, "governance.exception_warned", details).await?;
-            tell(&mut tx, action, "An exception ends soon", &format!(
-                "{}.\n\nComply with the rule before then, or ask for a new exception. {link}\n", capitalise(&action.description)
-            )).await?;
+            tell(
+                &mut tx,
+                action,
+                "An exception ends soon",
+                &format!(
+                    "{}.\n\nComply with the rule before then, or ask for a new exception. {link}\n",
+                    capitalise(&action.description)
+                ),
+            )
+            .await?;
         }
         Kind::ExceptionLapsed => {
             let id = action.subject_id.clone().unwrap_or_default();
@@ -561,15 +649,37 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
                 .await?;
             let still_breaks = super::exceptions::breaks_rule(state, &mut tx, &id).await?;
             if still_breaks {
-                super::suspension::suspend_for_rule(&mut tx, &app_id, "exception_lapsed", "out of policy: an exception lapsed", now).await?;
+                super::suspension::suspend_for_rule(
+                    &mut tx,
+                    &app_id,
+                    "exception_lapsed",
+                    "out of policy: an exception lapsed",
+                    now,
+                )
+                .await?;
             }
-            record(&mut tx, action, "governance.exception_lapsed", json!({ "exception_id": id, "suspended": still_breaks, "client_id": client })).await?;
+            record(
+                &mut tx,
+                action,
+                "governance.exception_lapsed",
+                json!({ "exception_id": id, "suspended": still_breaks, "client_id": client }),
+            )
+            .await?;
             let consequence = if still_breaks {
                 "The client still breaks the rule, so it is suspended until it complies."
             } else {
                 "The client complies with the rule: nothing else changes."
             };
-            tell(&mut tx, action, "An exception has lapsed", &format!("{}.\n\n{consequence} {link}\n", capitalise(&action.description))).await?;
+            tell(
+                &mut tx,
+                action,
+                "An exception has lapsed",
+                &format!(
+                    "{}.\n\n{consequence} {link}\n",
+                    capitalise(&action.description)
+                ),
+            )
+            .await?;
         }
         Kind::PolicyRestored => {
             super::suspension::lift_for_rule(&mut tx, &app_id, "exception_lapsed", now).await?;
@@ -584,7 +694,10 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
 }
 
 pub(super) fn client_page(action: &Action) -> String {
-    format!("/governance/clients/{}", action.app_id.as_deref().unwrap_or_default())
+    format!(
+        "/governance/clients/{}",
+        action.app_id.as_deref().unwrap_or_default()
+    )
 }
 
 pub(super) fn capitalise(text: &str) -> String {
@@ -595,14 +708,29 @@ pub(super) fn capitalise(text: &str) -> String {
     }
 }
 
-pub(super) async fn tell_org(tx: &mut Tx, action: &Action, subject: &str, body: &str) -> Result<()> {
+pub(super) async fn tell_org(
+    tx: &mut Tx,
+    action: &Action,
+    subject: &str,
+    body: &str,
+) -> Result<()> {
     tell(tx, action, subject, body).await
 }
 
-pub(super) async fn record_action(tx: &mut Tx, action: &Action, name: &str, details: Value) -> Result<()> {
+pub(super) async fn record_action(
+    tx: &mut Tx,
+    action: &Action,
+    name: &str,
+    details: Value,
+) -> Result<()> {
     record(tx, action, name, details).await
 }
 
-pub(super) async fn resolve_notices(tx: &mut Tx, app_id: &str, kinds: &[&str], now: i64) -> Result<()> {
+pub(super) async fn resolve_notices(
+    tx: &mut Tx,
+    app_id: &str,
+    kinds: &[&str],
+    now: i64,
+) -> Result<()> {
     resolve(tx, app_id, kinds, now).await
 }

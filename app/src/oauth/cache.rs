@@ -314,6 +314,7 @@ mod tests {
         Some(TokenState {
             app_id: "app".into(),
             org_id: org.into(),
+            scopes: String::new(),
             rate_limit_per_minute: 60,
             app_active: true,
             credential_revoked: false,

@@ -224,7 +224,13 @@ async fn load_app(
     // The kill switch: a suspended client cannot authenticate (RFC 6749 §5.2
     // `invalid_client`), whatever credential it presents.
     let suspension = cache
-        .suspension(&state.db, &app.id, &app.org_id, issuer.name(), app.scopes.iter().map(String::as_str))
+        .suspension(
+            &state.db,
+            &app.id,
+            &app.org_id,
+            issuer.name(),
+            app.scopes.iter().map(String::as_str),
+        )
         .await
         .map_err(|_| fail(None, "the client could not be loaded"))?;
     if let Some(suspension) = suspension {

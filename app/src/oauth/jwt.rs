@@ -150,7 +150,13 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
         claims.consent_id.is_none() || found.consent_status.as_deref() == Some("granted");
     let scopes = found.scopes.split(' ').filter(|s| !s.is_empty());
     let suspended = cache
-        .suspension(&state.db, &found.app_id, &found.org_id, issuer.name(), scopes)
+        .suspension(
+            &state.db,
+            &found.app_id,
+            &found.org_id,
+            issuer.name(),
+            scopes,
+        )
         .await?;
     if suspended.is_some()
         || !found.app_active

@@ -92,7 +92,17 @@ mod tests {
         assert!(suspension("organisation", "org_1").covers("app_1", "org_1", "sandbox", scopes()));
         assert!(suspension("scope", "payments").covers("app_1", "org_1", "sandbox", scopes()));
         assert!(!suspension("scope", "pay").covers("app_1", "org_1", "sandbox", scopes()));
-        assert!(suspension("issuer", "production").covers("app_1", "org_2", "production", std::iter::empty()));
-        assert!(!suspension("issuer", "production").covers("app_1", "org_2", "sandbox", std::iter::empty()));
+        assert!(suspension("issuer", "production").covers(
+            "app_1",
+            "org_2",
+            "production",
+            std::iter::empty()
+        ));
+        assert!(!suspension("issuer", "production").covers(
+            "app_1",
+            "org_2",
+            "sandbox",
+            std::iter::empty()
+        ));
     }
 }
