@@ -952,31 +952,71 @@ async fn evidence_expiry_suspends_until_reattested(server: TestServer) {
     server.state.clock.advance(42 * DAY);
     preview_then_sweep(&server).await;
     assert_eq!(open_suspensions(&server, &reporting, "evidence").await, 1);
-    // The partner uploads the renewed document; a reviewer accepts it; restored at once.
-    insert(
-        "evd_new",
-        date(server.state.clock.now() + 365 * DAY),
-        server.state.clock.now(),
-    )
-    .await;
+    // The partner uploads the renewed document on the re-attestation page (a bad
+    // date is refused, nothing stored); a reviewer accepts it; restored at once.
+    let fjord = server.demo_staff(FJORD, 0).await;
+    let (_, page) = fjord.text("/governance/evidence").await;
+    assert!(
+        page.contains("pen_test") && page.contains("Relied on by the bank"),
+        "{page}"
+    );
+    let upload = |expires: String| {
+        let fjord = &fjord;
+        async move {
+            let token = fjord.csrf("/governance/evidence").await;
+            let form = reqwest::multipart::Form::new()
+                .text("csrf_token", token)
+                .text("kind", "pen_test")
+                .text("issued_on", "2026-11-30")
+                .text("expires_on", expires)
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(crate::onboarding::PDF)
+                        .file_name("pen-test-2027.pdf")
+                        .mime_str("application/pdf")
+                        .unwrap(),
+                );
+            fjord
+                .http
+                .post(format!("{}/governance/evidence", fjord.base))
+                .header("origin", &fjord.base)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let before = server.count("SELECT COUNT(*) FROM evidence").await;
+    let bad = upload("not a date".into()).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM evidence").await,
+        before,
+        "nothing stored"
+    );
+    let uploaded = upload(date(server.state.clock.now() + 365 * DAY)).await;
+    assert_eq!(uploaded.status(), StatusCode::SEE_OTHER);
+    let new_id: String =
+        sqlx::query_scalar("SELECT id FROM evidence WHERE filename = 'pen-test-2027.pdf'")
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        open_suspensions(&server, &reporting, "evidence").await,
+        1,
+        "not before a reviewer accepts it"
+    );
     let reviewer = server.demo_staff("reviewer@bank.example.com", 0).await;
     let (_, queue) = reviewer.text("/governance/bank/evidence").await;
-    assert!(queue.contains("pen-test.pdf"));
+    assert!(queue.contains("pen-test-2027.pdf"));
+    let accept = format!("/governance/bank/evidence/{new_id}/accept");
     let accepted = reviewer
-        .submit(
-            "/governance/bank/evidence",
-            "/governance/bank/evidence/evd_new/accept",
-            &[],
-        )
+        .submit("/governance/bank/evidence", &accept, &[])
         .await;
     assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
     assert_eq!(open_suspensions(&server, &reporting, "evidence").await, 0);
     let again = reviewer
-        .submit(
-            "/governance/bank/evidence",
-            "/governance/bank/evidence/evd_new/accept",
-            &[],
-        )
+        .submit("/governance/bank/evidence", &accept, &[])
         .await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
 }

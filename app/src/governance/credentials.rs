@@ -286,28 +286,9 @@ pub async fn retire(
     }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let retired = sqlx::query(
-        "UPDATE apps SET status = 'revoked', revoked_at = $1, revoked_reason = 'retired', updated_at = $1 WHERE id = $2 AND status = 'active'",
-    )
-    .bind(now)
-    .bind(&app.id)
-    .execute(&mut *tx)
-    .await?;
-    if retired.rows_affected() != 1 {
+    if !crate::sandbox::service::revoke_app_rows(&mut tx, &app.id, now, "retired").await? {
         return Err(Error::Conflict("This client was already retired.".into()));
     }
-    sqlx::query("UPDATE credentials SET revoked_at = $1, revoked_reason = 'retired' WHERE app_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(&app.id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(&app.id)
-    .execute(&mut *tx)
-    .await?;
     audit::record(
         &mut tx,
         Event::new(user.actor(), "production_client.retired")

@@ -89,13 +89,7 @@ pub async fn plan(
                     lapsed.push((kind, evidence_id.clone(), expires_at));
                     continue;
                 }
-                let mut leads = rules.warning_days.clone();
-                leads.sort_unstable();
-                let reached: Vec<i64> = leads
-                    .iter()
-                    .copied()
-                    .filter(|d| expires_at - now <= d * 86_400)
-                    .collect();
+                let reached = rules.leads_reached(expires_at, now);
                 let Some(urgent) = reached.first() else {
                     continue;
                 };
@@ -163,13 +157,20 @@ fn day(ts: i64) -> String {
 pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> Result<()> {
     let app_id = action.app_id.clone().unwrap_or_default();
     let details = json!({ "key": action.key, "evidence_id": action.subject_id, "description": action.description });
-    let link = state.settings.link("/onboarding");
+    let link = state.settings.link("/governance/evidence");
     match action.kind {
         Kind::EvidenceWarning => {
             sweep::record_action(tx, action, "governance.evidence_warned", details).await?;
-            sweep::tell_org(tx, action, "Evidence the bank relies on expires", &format!(
-                "{}.\n\nUpload the renewed document on your onboarding page; a reviewer accepts it: {link}\n", sweep::capitalise(&action.description)
-            )).await?;
+            sweep::tell_org(
+                tx,
+                action,
+                "Evidence the bank relies on expires",
+                &format!(
+                    "{}.\n\nUpload the renewed document; a reviewer accepts it: {link}\n",
+                    sweep::capitalise(&action.description)
+                ),
+            )
+            .await?;
         }
         Kind::SuspendForEvidence => {
             super::suspension::suspend_for_rule(
@@ -272,4 +273,25 @@ pub async fn accept(
     tx.commit().await?;
     sweep::run(state, now).await?;
     Ok(())
+}
+
+/// The organisation's evidence as re-attestation sees it: each document with its
+/// kind, expiry and whether the bank relies on it (accepted) or has yet to accept it.
+/// (kind, filename, expires_on, accepted)
+pub async fn relied_on(
+    state: &AppState,
+    org_id: &str,
+) -> Result<Vec<(String, String, String, bool)>> {
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT e.kind, e.filename, e.expires_on, \
+         CASE WHEN e.accepted_at IS NOT NULL OR e.uploaded_at <= (SELECT MAX(t.approved_at) FROM tier_approvals t WHERE t.org_id = e.org_id) THEN 1 ELSE 0 END \
+         FROM evidence e WHERE e.org_id = $1 AND e.removed_at IS NULL ORDER BY e.kind, e.expires_on DESC, e.id",
+    )
+    .bind(org_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(k, f, e, a)| (k, f, e, a == 1))
+        .collect())
 }

@@ -24,8 +24,14 @@ use crate::platform::state::AppState;
 use crate::sandbox::service::KeyMaterial;
 use crate::ui::Form;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(upload_limit: usize) -> Router<AppState> {
     Router::new()
+        .route(
+            "/governance/evidence",
+            get(partner_evidence_page)
+                .post(reattest_submit)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
         .route("/governance/inventory", get(partner_inventory))
         .route("/governance/inventory/export", get(partner_export))
         .route("/governance/clients/{id}", get(client_page))
@@ -291,8 +297,35 @@ async fn bank_client_page(
     render_client(&state, &ctx, app, true, &Form::new(), StatusCode::OK).await
 }
 
-/// Runs a partner admin's action on a client: redirect with a flash on success,
-/// the client page again with the errors and input on `Error::Invalid`.
+/// What a form's submission becomes: on success, a redirect to `to` with a flash;
+/// on `Error::Invalid`, the page again (`render`) with the input (less the
+/// `forget` fields, such as a one-time code) and the errors, with their status.
+async fn outcome<R, Fut>(
+    ctx: &Ctx,
+    result: Result<String>,
+    to: &str,
+    mut values: BTreeMap<String, String>,
+    forget: &[&str],
+    render: R,
+) -> Result<Response>
+where
+    R: FnOnce(Form, StatusCode) -> Fut,
+    Fut: std::future::Future<Output = Result<Response>>,
+{
+    match result {
+        Ok(message) => redirect(ctx, to, &message).await,
+        Err(Error::Invalid(invalid)) => {
+            for field in forget {
+                values.remove(*field);
+            }
+            let (status, form) = with_errors(form_of(&values), invalid);
+            render(form, status).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Runs a partner admin's action on a client (see [`outcome`]).
 async fn client_action<F>(
     state: &AppState,
     ctx: &Ctx,
@@ -304,22 +337,23 @@ async fn client_action<F>(
 where
     F: std::future::Future<Output = Result<Option<String>>>,
 {
-    match action.await {
-        Ok(shown_once) => {
-            let message = match shown_once {
-                Some(secret) => format!("{success} The new client secret, shown once: {secret}"),
-                None => success.to_string(),
-            };
-            redirect(ctx, &format!("/governance/clients/{id}"), &message).await
-        }
-        Err(Error::Invalid(invalid)) => {
+    let result = action.await.map(|shown_once| match shown_once {
+        Some(secret) => format!("{success} The new client secret, shown once: {secret}"),
+        None => success.to_string(),
+    });
+    outcome(
+        ctx,
+        result,
+        &format!("/governance/clients/{id}"),
+        values,
+        &[],
+        |form, status| async move {
             let user = ctx.require(Action::ViewOwnInventory)?;
             let app = credentials::client(state, org(user)?, id).await?;
-            let (status, form) = with_errors(form_of(&values), invalid);
             render_client(state, ctx, app, false, &form, status).await
-        }
-        Err(err) => Err(err),
-    }
+        },
+    )
+    .await
 }
 
 async fn owner_submit(
@@ -461,13 +495,13 @@ async fn exception_submit(
 async fn render_suspensions(
     state: &AppState,
     ctx: &Ctx,
-    form: &Form,
+    form: Form,
     status: StatusCode,
 ) -> Result<Response> {
     let user = ctx.require(Action::ViewInventory)?;
     let list = suspension::list(state, None, 500).await?;
     let can_act = ctx.require(Action::Suspend).is_ok();
-    let body = pages_bank::suspensions(&list, form, &ctx.csrf, &user.id, can_act);
+    let body = pages_bank::suspensions(&list, &form, &ctx.csrf, &user.id, can_act);
     Ok((status, ctx.render("Suspensions", body)).into_response())
 }
 
@@ -475,7 +509,7 @@ async fn suspensions_page(State(state): State<AppState>, ctx: Ctx) -> Result<Res
     render_suspensions(
         &state,
         &ctx,
-        &Form::new().with("target_kind", "client"),
+        Form::new().with("target_kind", "client"),
         StatusCode::OK,
     )
     .await
@@ -489,21 +523,18 @@ async fn suspend_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) ->
         get_field(&values, "target"),
         get_field(&values, "reason"),
     );
-    match suspension::suspend(&state, user, &ctx.client, &kind, &target, &reason).await {
-        Ok(_) => {
-            redirect(
-                &ctx,
-                "/governance/bank/suspensions",
-                "Suspended: tokens are refused from now on.",
-            )
-            .await
-        }
-        Err(Error::Invalid(invalid)) => {
-            let (status, form) = with_errors(form_of(&values), invalid);
-            render_suspensions(&state, &ctx, &form, status).await
-        }
-        Err(err) => Err(err),
-    }
+    let result = suspension::suspend(&state, user, &ctx.client, &kind, &target, &reason)
+        .await
+        .map(|_| "Suspended: tokens are refused from now on.".to_string());
+    outcome(
+        &ctx,
+        result,
+        "/governance/bank/suspensions",
+        values,
+        &[],
+        |form, status| render_suspensions(&state, &ctx, form, status),
+    )
+    .await
 }
 
 async fn lift_submit(
@@ -514,7 +545,7 @@ async fn lift_submit(
 ) -> Result<Response> {
     let user = ctx.require(Action::Suspend)?;
     let values = fields(&body);
-    match suspension::lift(
+    let result = suspension::lift(
         &state,
         user,
         &ctx.client,
@@ -522,21 +553,16 @@ async fn lift_submit(
         &get_field(&values, "lift_reason"),
     )
     .await
-    {
-        Ok(()) => {
-            redirect(
-                &ctx,
-                "/governance/bank/suspensions",
-                "Lifted: the partner is told.",
-            )
-            .await
-        }
-        Err(Error::Invalid(invalid)) => {
-            let (status, form) = with_errors(form_of(&values), invalid);
-            render_suspensions(&state, &ctx, &form, status).await
-        }
-        Err(err) => Err(err),
-    }
+    .map(|()| "Lifted: the partner is told.".to_string());
+    outcome(
+        &ctx,
+        result,
+        "/governance/bank/suspensions",
+        values,
+        &[],
+        |form, status| render_suspensions(&state, &ctx, form, status),
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- exceptions
@@ -553,13 +579,13 @@ async fn render_exception(
     state: &AppState,
     ctx: &Ctx,
     id: &str,
-    form: &Form,
+    form: Form,
     status: StatusCode,
 ) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
     let exception = exceptions::get(state, id).await?;
     let can_decide = ctx.require(Action::DecideException).is_ok();
-    let body = pages_bank::exception(&exception, form, &ctx.csrf, can_decide);
+    let body = pages_bank::exception(&exception, &form, &ctx.csrf, can_decide);
     Ok((status, ctx.render("Exception", body)).into_response())
 }
 
@@ -568,7 +594,7 @@ async fn exception_page(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    render_exception(&state, &ctx, &id, &Form::new(), StatusCode::OK).await
+    render_exception(&state, &ctx, &id, Form::new(), StatusCode::OK).await
 }
 
 async fn decision_submit(
@@ -578,7 +604,7 @@ async fn decision_submit(
     body: Bytes,
 ) -> Result<Response> {
     let user = ctx.require(Action::DecideException)?;
-    let mut values = fields(&body);
+    let values = fields(&body);
     let result = exceptions::decide(
         &state,
         user,
@@ -590,25 +616,63 @@ async fn decision_submit(
         &get_field(&values, "version"),
     )
     .await;
-    match result {
-        Ok(()) => {
-            redirect(
-                &ctx,
-                &format!("/governance/bank/exceptions/{id}"),
-                "Decided: the partner is told.",
-            )
-            .await
-        }
-        Err(Error::Invalid(invalid)) => {
-            values.remove("code");
-            let (status, form) = with_errors(form_of(&values), invalid);
-            render_exception(&state, &ctx, &id, &form, status).await
-        }
-        Err(err) => Err(err),
-    }
+    let result = result.map(|()| "Decided: the partner is told.".to_string());
+    let to = format!("/governance/bank/exceptions/{id}");
+    outcome(&ctx, result, &to, values, &["code"], |form, status| {
+        render_exception(&state, &ctx, &id, form, status)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- evidence, runs
+
+async fn render_partner_evidence(
+    state: &AppState,
+    ctx: &Ctx,
+    form: Form,
+    status: StatusCode,
+) -> Result<Response> {
+    let user = ctx.require(Action::ViewOwnInventory)?;
+    let org_id = org(user)?;
+    let relied = evidence::relied_on(state, org_id).await?;
+    let can_upload = ctx.require(Action::ManageOnboarding).is_ok();
+    let max_mb = state.settings.evidence_max_bytes / (1024 * 1024);
+    let body = pages::partner_evidence(&relied, &form, &ctx.csrf, can_upload, max_mb);
+    Ok((status, ctx.render("Evidence the bank relies on", body)).into_response())
+}
+
+async fn partner_evidence_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
+    render_partner_evidence(&state, &ctx, Form::new(), StatusCode::OK).await
+}
+
+/// A partner admin uploads a renewed document after approval; a reviewer accepts it.
+async fn reattest_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    mut multipart: axum::extract::Multipart,
+) -> Result<Response> {
+    let user = ctx.require(Action::ManageOnboarding)?;
+    let upload = crate::onboarding::handlers::read_upload(&mut multipart).await?;
+    let values: BTreeMap<String, String> = [
+        ("kind".to_string(), upload.kind.clone()),
+        ("issued_on".to_string(), upload.issued_on.clone()),
+        ("expires_on".to_string(), upload.expires_on.clone()),
+    ]
+    .into_iter()
+    .collect();
+    let result = crate::onboarding::evidence::upload(&state, user, &ctx.client, upload)
+        .await
+        .map(|_| "Uploaded: a reviewer at the bank accepts it.".to_string());
+    outcome(
+        &ctx,
+        result,
+        "/governance/evidence",
+        values,
+        &[],
+        |form, status| render_partner_evidence(&state, &ctx, form, status),
+    )
+    .await
+}
 
 async fn evidence_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     ctx.require(Action::Review)?;
@@ -646,7 +710,7 @@ async fn runs_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> 
 async fn render_lifecycle(
     state: &AppState,
     ctx: &Ctx,
-    form: &Form,
+    form: Form,
     status: StatusCode,
 ) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
@@ -663,7 +727,7 @@ async fn render_lifecycle(
         &history,
         &tiers,
         state.settings.sandbox_credential_days,
-        form,
+        &form,
         &ctx.csrf,
         can_edit,
     );
@@ -671,7 +735,7 @@ async fn render_lifecycle(
 }
 
 async fn lifecycle_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
-    render_lifecycle(&state, &ctx, &Form::new(), StatusCode::OK).await
+    render_lifecycle(&state, &ctx, Form::new(), StatusCode::OK).await
 }
 
 async fn lifecycle_submit(
@@ -681,19 +745,16 @@ async fn lifecycle_submit(
 ) -> Result<Response> {
     let user = ctx.require(Action::ManageCatalogue)?;
     let values = fields(&body);
-    match policy::save(&state, user, &ctx.client, &values).await {
-        Ok(version) => {
-            redirect(
-                &ctx,
-                "/admin/lifecycle",
-                &format!("Version {version} is in force."),
-            )
-            .await
-        }
-        Err(Error::Invalid(invalid)) => {
-            let (status, form) = with_errors(form_of(&values), invalid);
-            render_lifecycle(&state, &ctx, &form, status).await
-        }
-        Err(err) => Err(err),
-    }
+    let result = policy::save(&state, user, &ctx.client, &values)
+        .await
+        .map(|version| format!("Version {version} is in force."));
+    outcome(
+        &ctx,
+        result,
+        "/admin/lifecycle",
+        values,
+        &[],
+        |form, status| render_lifecycle(&state, &ctx, form, status),
+    )
+    .await
 }

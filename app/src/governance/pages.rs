@@ -492,7 +492,42 @@ pub fn partner_inventory(listing: &Listing, filter: &Filter, notices: &[Notice])
     view! {
         <p class="lead">"Every client and credential of your organisation, with its owner, use, expiry and status. Credentials nobody uses are revoked automatically; the rules are the bank's lifecycle policy for your tier."</p>
         {self::notices(notices, "/governance/clients")}
+        <p><a href="/governance/evidence">"Evidence the bank relies on, and renewing it"</a></p>
         {inventory(listing, filter, "/governance/inventory", None, "/governance/clients")}
+    }
+    .into_any()
+}
+
+/// The partner's re-attestation page: the documents the bank relies on, those
+/// waiting for a reviewer, and the upload form (partner admins).
+pub fn partner_evidence(
+    relied: &[(String, String, String, bool)],
+    form: &Form,
+    csrf: &str,
+    can_upload: bool,
+    max_mb: usize,
+) -> AnyView {
+    let rows = relied
+        .iter()
+        .map(|(kind, filename, expires_on, accepted)| {
+            view! {
+                <tr>
+                    <td>{kind.clone()}</td>
+                    <td>{filename.clone()}</td>
+                    <td>{expires_on.clone()}</td>
+                    <td>{if *accepted { "Relied on by the bank" } else { "Waiting for a reviewer" }}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <p class="lead">"Your approved tier relies on these documents. Before one expires, upload the renewed document here: a reviewer accepts it, and any suspension its expiry caused is lifted."</p>
+        <table id="evidence">
+            <caption class="visually-hidden">"Your organisation's evidence"</caption>
+            <thead><tr><th scope="col">"Kind"</th><th scope="col">"File"</th><th scope="col">"Valid until"</th><th scope="col">"State"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+        {can_upload.then(|| crate::onboarding::pages::upload_form("/governance/evidence".into(), form, csrf, max_mb))}
     }
     .into_any()
 }

@@ -90,6 +90,21 @@ impl Default for Lifecycle {
     }
 }
 
+impl Rules {
+    /// The warning lead times already reached for something ending at `until`, most
+    /// urgent (smallest) first.
+    pub fn leads_reached(&self, until: i64, now: i64) -> Vec<i64> {
+        let mut leads: Vec<i64> = self
+            .warning_days
+            .iter()
+            .copied()
+            .filter(|d| until - now <= d * 86_400)
+            .collect();
+        leads.sort_unstable();
+        leads
+    }
+}
+
 impl Lifecycle {
     /// The rules for a client: the sandbox's, or its tier's (a tier the policy does
     /// not name yet gets the strictest tier's rules).

@@ -217,13 +217,7 @@ fn credential_plan(ctx: &Context, rows: &[&Row], done: &HashSet<String>, plan: &
         if !is_latest {
             continue;
         }
-        let mut leads = rules.warning_days.clone();
-        leads.sort_unstable();
-        let reached: Vec<i64> = leads
-            .iter()
-            .copied()
-            .filter(|d| expires_at - now <= d * 86_400)
-            .collect();
+        let reached = rules.leads_reached(expires_at, now);
         let Some(most_urgent) = reached.first().copied() else {
             continue;
         };

@@ -350,55 +350,7 @@ async fn upload_submit(
 ) -> Result<Response> {
     let user = ctx.require(Action::ManageOnboarding)?;
     let app = service::application(&state, Some(org(user)?), &id).await?;
-    let mut upload = Upload::default();
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(Error::PayloadTooLarge(
-                    "The file is larger than Gatehouse accepts.".into(),
-                ))
-            }
-            Err(err) => {
-                return Err(Error::BadRequest(format!(
-                    "The upload could not be read: {}",
-                    err.body_text()
-                )))
-            }
-        };
-        let name = field.name().unwrap_or_default().to_string();
-        if name == "file" {
-            upload.filename = field.file_name().unwrap_or_default().to_string();
-        }
-        let data = match field.bytes().await {
-            Ok(data) => data,
-            Err(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(Error::PayloadTooLarge(
-                    "The file is larger than Gatehouse accepts.".into(),
-                ))
-            }
-            Err(err) => {
-                return Err(Error::BadRequest(format!(
-                    "The upload could not be read: {}",
-                    err.body_text()
-                )))
-            }
-        };
-        let text = || {
-            String::from_utf8_lossy(&data)
-                .chars()
-                .take(100)
-                .collect::<String>()
-        };
-        match name.as_str() {
-            "kind" => upload.kind = text(),
-            "issued_on" => upload.issued_on = text(),
-            "expires_on" => upload.expires_on = text(),
-            "file" => upload.bytes = data,
-            _ => {}
-        }
-    }
+    let upload = read_upload(&mut multipart).await?;
     let form = Form::new()
         .with("kind", upload.kind.clone())
         .with("issued_on", upload.issued_on.clone())
@@ -890,4 +842,59 @@ async fn publish_submit(
         "Published. Choose it on a tier to use it for new applications.",
     )
     .await
+}
+
+/// Reads an evidence upload (kind, dates, file) from a multipart form; an
+/// oversized body is a 413, an unreadable one a 400.
+pub(crate) async fn read_upload(multipart: &mut Multipart) -> Result<Upload> {
+    let mut upload = Upload::default();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(Error::PayloadTooLarge(
+                    "The file is larger than Gatehouse accepts.".into(),
+                ))
+            }
+            Err(err) => {
+                return Err(Error::BadRequest(format!(
+                    "The upload could not be read: {}",
+                    err.body_text()
+                )))
+            }
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            upload.filename = field.file_name().unwrap_or_default().to_string();
+        }
+        let data = match field.bytes().await {
+            Ok(data) => data,
+            Err(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(Error::PayloadTooLarge(
+                    "The file is larger than Gatehouse accepts.".into(),
+                ))
+            }
+            Err(err) => {
+                return Err(Error::BadRequest(format!(
+                    "The upload could not be read: {}",
+                    err.body_text()
+                )))
+            }
+        };
+        let text = || {
+            String::from_utf8_lossy(&data)
+                .chars()
+                .take(100)
+                .collect::<String>()
+        };
+        match name.as_str() {
+            "kind" => upload.kind = text(),
+            "issued_on" => upload.issued_on = text(),
+            "expires_on" => upload.expires_on = text(),
+            "file" => upload.bytes = data,
+            _ => {}
+        }
+    }
+    Ok(upload)
 }

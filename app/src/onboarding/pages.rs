@@ -486,49 +486,13 @@ pub fn evidence_step(
             }
         })
         .collect_view();
-    let kinds = EvidenceKind::ALL
-        .iter()
-        .map(|k| {
-            let selected = form.value("kind") == k.as_str();
-            view! { <option value=k.as_str() selected=selected>{k.label()}</option> }
-        })
-        .collect_view();
     let upload = editable.then(|| {
-        let kind_error = form.error("kind");
-        let issued_error = form.error("issued_on");
-        let expires_error = form.error("expires_on");
-        let file_error = form.error("file");
-        view! {
-            <h2>"Upload a document"</h2>
-            {error_summary(form)}
-            <form method="post" action=format!("/onboarding/{}/evidence", app.id) enctype="multipart/form-data" novalidate>
-                {csrf_field(csrf)}
-                <div class=field_class(&kind_error)>
-                    <label for="kind">"Type of document"</label>
-                    {error_line(&kind_error, "kind-error".into())}
-                    <select id="kind" name="kind"><option value="">"Choose a type"</option>{kinds}</select>
-                </div>
-                <div class=field_class(&issued_error)>
-                    <label for="issued_on">"Issue date"</label>
-                    <p class="hint" id="issued_on-hint">"As YYYY-MM-DD, for example 2026-03-31."</p>
-                    {error_line(&issued_error, "issued_on-error".into())}
-                    <input id="issued_on" name="issued_on" type="text" value=form.value("issued_on") aria-describedby="issued_on-hint" autocomplete="off"/>
-                </div>
-                <div class=field_class(&expires_error)>
-                    <label for="expires_on">"Expiry date"</label>
-                    <p class="hint" id="expires_on-hint">"As YYYY-MM-DD. The reviewer is warned 30 days before it expires."</p>
-                    {error_line(&expires_error, "expires_on-error".into())}
-                    <input id="expires_on" name="expires_on" type="text" value=form.value("expires_on") aria-describedby="expires_on-hint" autocomplete="off"/>
-                </div>
-                <div class=field_class(&file_error)>
-                    <label for="file">"File"</label>
-                    <p class="hint" id="file-hint">{format!("PDF, PNG or JPEG, up to {max_mb} MB.")}</p>
-                    {error_line(&file_error, "file-error".into())}
-                    <input id="file" name="file" type="file" accept="application/pdf,image/png,image/jpeg" aria-describedby="file-hint"/>
-                </div>
-                <button type="submit">"Upload"</button>
-            </form>
-        }
+        upload_form(
+            format!("/onboarding/{}/evidence", app.id),
+            form,
+            csrf,
+            max_mb,
+        )
     });
     view! {
         {needed}
@@ -941,6 +905,7 @@ pub fn catalogue(
     let description_error = form.error("description");
     view! {
         <p class="lead">"The catalogue is decided before any request arrives: what each tier opens and demands. Changes apply to new applications; answers already given keep their questionnaire version."</p>
+        <p>"What happens to credentials once issued (dormancy, expiry warnings, rotation overlap, grace periods) is the "<a href="/admin/lifecycle">"lifecycle policy"</a>", per tier and for the sandbox."</p>
         <h2>"Tiers"</h2>
         <div class="cards">{tier_rows}</div>
         <h2>"Questionnaires"</h2>
@@ -1094,6 +1059,53 @@ pub fn questionnaire_view(q: &QuestionnaireVersion, csrf: &str) -> AnyView {
         <h2>"As JSON"</h2>
         <pre><code>{json}</code></pre>
         <p><a href=format!("/admin/catalogue/questionnaires/new?from={}", q.id)>"Start a new version from this one"</a></p>
+    }
+    .into_any()
+}
+
+/// The evidence upload form (onboarding, and re-attestation after approval).
+pub fn upload_form(action: String, form: &Form, csrf: &str, max_mb: usize) -> AnyView {
+    let kinds = EvidenceKind::ALL
+        .iter()
+        .map(|k| {
+            let selected = form.value("kind") == k.as_str();
+            view! { <option value=k.as_str() selected=selected>{k.label()}</option> }
+        })
+        .collect_view();
+    let kind_error = form.error("kind");
+    let issued_error = form.error("issued_on");
+    let expires_error = form.error("expires_on");
+    let file_error = form.error("file");
+    view! {
+        <h2>"Upload a document"</h2>
+        {error_summary(form)}
+        <form method="post" action=action enctype="multipart/form-data" novalidate>
+            {csrf_field(csrf)}
+            <div class=field_class(&kind_error)>
+                <label for="kind">"Type of document"</label>
+                {error_line(&kind_error, "kind-error".into())}
+                <select id="kind" name="kind"><option value="">"Choose a type"</option>{kinds}</select>
+            </div>
+            <div class=field_class(&issued_error)>
+                <label for="issued_on">"Issue date"</label>
+                <p class="hint" id="issued_on-hint">"As YYYY-MM-DD, for example 2026-03-31."</p>
+                {error_line(&issued_error, "issued_on-error".into())}
+                <input id="issued_on" name="issued_on" type="text" value=form.value("issued_on") aria-describedby="issued_on-hint" autocomplete="off"/>
+            </div>
+            <div class=field_class(&expires_error)>
+                <label for="expires_on">"Expiry date"</label>
+                <p class="hint" id="expires_on-hint">"As YYYY-MM-DD. The reviewer is warned 30 days before it expires."</p>
+                {error_line(&expires_error, "expires_on-error".into())}
+                <input id="expires_on" name="expires_on" type="text" value=form.value("expires_on") aria-describedby="expires_on-hint" autocomplete="off"/>
+            </div>
+            <div class=field_class(&file_error)>
+                <label for="file">"File"</label>
+                <p class="hint" id="file-hint">{format!("PDF, PNG or JPEG, up to {max_mb} MB.")}</p>
+                {error_line(&file_error, "file-error".into())}
+                <input id="file" name="file" type="file" accept="application/pdf,image/png,image/jpeg" aria-describedby="file-hint"/>
+            </div>
+            <button type="submit">"Upload"</button>
+        </form>
     }
     .into_any()
 }

@@ -41,7 +41,9 @@ pub fn router(state: AppState) -> Router {
         .merge(sandbox::handlers::routes())
         .merge(sandbox::data::routes())
         .merge(access_requests::handlers::routes())
-        .merge(crate::governance::handlers::routes())
+        .merge(crate::governance::handlers::routes(csrf::upload_limit(
+            &state.settings,
+        )))
         .merge(onboarding::handlers::routes(csrf::upload_limit(
             &state.settings,
         )))

@@ -604,6 +604,42 @@ pub async fn revoke_credential(
     Ok(())
 }
 
+/// Revokes an active app, its credentials and its refresh tokens at `now`, with the
+/// reason kept on each row (`partner`, `retired`, …). False when it was not active.
+pub(crate) async fn revoke_app_rows(
+    tx: &mut Tx,
+    app_id: &str,
+    now: i64,
+    reason: &str,
+) -> Result<bool> {
+    let revoked = sqlx::query(
+        "UPDATE apps SET status = 'revoked', revoked_at = $1, revoked_reason = $2, updated_at = $1 \
+         WHERE id = $3 AND status = 'active'",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(app_id)
+    .execute(&mut **tx)
+    .await?;
+    if revoked.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE credentials SET revoked_at = $1, revoked_reason = $2 WHERE app_id = $3 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(reason)
+        .bind(app_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(app_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
 /// Revokes the app: it can no longer authenticate, and every token it holds is inactive.
 pub async fn revoke_app(
     state: &AppState,
@@ -615,26 +651,9 @@ pub async fn revoke_app(
     let app = get_app(state, org_id, app_id).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let revoked = sqlx::query("UPDATE apps SET status = 'revoked', revoked_at = $1, updated_at = $1 WHERE id = $2 AND status = 'active'")
-        .bind(now)
-        .bind(&app.id)
-        .execute(&mut *tx)
-        .await?;
-    if revoked.rows_affected() == 0 {
+    if !revoke_app_rows(&mut tx, &app.id, now, "partner").await? {
         return Err(Error::Conflict("This app was already revoked.".into()));
     }
-    sqlx::query("UPDATE credentials SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(&app.id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(&app.id)
-    .execute(&mut *tx)
-    .await?;
     audit::record(
         &mut tx,
         Event::new(actor(user), "sandbox.app_revoked")
