@@ -11,12 +11,13 @@
 #   4. `gatehouse inventory --format csv` (every row).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p gatehouse-server
+# GATEHOUSE_BIN runs a binary built elsewhere (for before/after runs of two builds).
+bin=${GATEHOUSE_BIN:-"${CARGO_TARGET_DIR:-target}"/release/gatehouse}
+[ -n "${GATEHOUSE_BIN:-}" ] || cargo build --release -q -p gatehouse-server
 
 credentials=${CREDENTIALS:-100000}
 dir=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-bin="${CARGO_TARGET_DIR:-target}"/release/gatehouse
 RUST_LOG=warn "$bin" --data-dir "$dir" governance preview >/dev/null
 python3 - "$dir/gatehouse.db" "$credentials" <<'PY'
 import sqlite3, sys, time, random
@@ -36,14 +37,14 @@ for a in range(apps):
     org = a % orgs
     owner = org + orgs * (a % 10)
     env = 'production' if a % 2 else 'sandbox'
-    rows_apps.append((f"app_b{a}", f"org_b{org}", env, f"cli_b{a}", f"Client {a}", "Bench", f"usr_b{owner}", "reference accounts", "", "private_key_jwt", 0, 600, 'active', now - 400 * day, now))
+    rows_apps.append((f"app_b{a}", f"org_b{org}", env, f"cli_b{a}", f"Client {a}", "Bench", f"usr_b{owner}", "reference accounts", "", "private_key_jwt", 0, 600, 'active', 'bench', now - 400 * day, now))
     kind = a % 10
     for k in range(2):
         created = now - 200 * day
         expires = now + (15 if kind == 1 else 300) * day
         last = now - (200 if kind == 2 else 1) * day
         rows_creds.append((f"crd_b{a}_{k}", f"app_b{a}", "jwks_uri", "https://example.com/jwks.json", "bench", created, expires, last, last))
-c.executemany("INSERT INTO apps (id, org_id, environment, client_id, name, purpose, owner_id, scopes, redirect_uris, auth_method, dpop_required, rate_limit_per_minute, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows_apps)
+c.executemany("INSERT INTO apps (id, org_id, environment, client_id, name, purpose, owner_id, scopes, redirect_uris, auth_method, dpop_required, rate_limit_per_minute, status, created_by, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows_apps)
 c.executemany("INSERT INTO credentials (id, app_id, kind, material, created_by, created_at, expires_at, last_used_at, last_token_at) VALUES (?,?,?,?,?,?,?,?,?)", rows_creds)
 c.commit()
 print(f"== {len(rows_creds)} credentials on {len(rows_apps)} clients in {orgs} organisations")

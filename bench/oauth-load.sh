@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk >/dev/null
 fi
-cargo build --release -q -p gatehouse-server
+# GATEHOUSE_BIN runs a binary built elsewhere (for before/after runs of two builds).
+bin=${GATEHOUSE_BIN:-"${CARGO_TARGET_DIR:-target}"/release/gatehouse}
+[ -n "${GATEHOUSE_BIN:-}" ] || cargo build --release -q -p gatehouse-server
 
 duration=${DURATION:-20s}
 connections=${CONNECTIONS:-32}
@@ -22,7 +24,7 @@ dir=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
 base="http://127.0.0.1:$port"
 
 # A fresh demo installation whose demo app may make as many requests as it likes.
-RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/gatehouse --demo --data-dir "$dir" --addr "127.0.0.1:$port" \
+RUST_LOG=warn "$bin" --demo --data-dir "$dir" --addr "127.0.0.1:$port" \
   --sandbox-max-rate-limit 1000000000 >"$dir/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$dir"' EXIT

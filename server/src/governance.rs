@@ -5,21 +5,31 @@ use std::process::ExitCode;
 use app::governance::{inventory, scheduler, sweep};
 use app::AppState;
 
-/// Prints the inventory rows matching `filter`, as the bank's export would.
+/// The inventory rows matching `filter` as text, exactly as the bank's export
+/// writes them.
+pub async fn inventory_text(
+    state: &AppState,
+    filter: &inventory::Filter,
+    format: &str,
+) -> Result<String, String> {
+    let listing = inventory::list(state, None, filter, usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    match format {
+        "csv" => inventory::to_csv(&listing.rows),
+        _ => inventory::to_json(&listing.rows),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// `gatehouse inventory`: prints the rows matching `filter`.
 pub async fn inventory(
     settings: app::Settings,
     filter: &inventory::Filter,
     format: &str,
 ) -> Result<ExitCode, String> {
     let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
-    let listing = inventory::list(&state, None, filter, usize::MAX)
-        .await
-        .map_err(|e| e.to_string())?;
-    let text = match format {
-        "csv" => inventory::to_csv(&listing.rows),
-        _ => inventory::to_json(&listing.rows),
-    }
-    .map_err(|e| e.to_string())?;
+    let text = inventory_text(&state, filter, format).await?;
     print!("{text}");
     if !text.ends_with('\n') {
         println!();

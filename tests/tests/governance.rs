@@ -663,6 +663,25 @@ async fn production_rotation_end_to_end(server: TestServer) {
     assert!(production_token(&server, &insights_client, &new_secret)
         .await
         .is_err());
+    // A revoked credential cannot be rotated or revoked again; nothing is written.
+    let before = credentials().await;
+    let rotate_revoked = fjord
+        .submit(
+            &page,
+            &format!("/governance/clients/{insights}/credentials/{new}/rotate"),
+            &[("overlap_hours", "1")],
+        )
+        .await;
+    assert_eq!(rotate_revoked.status(), StatusCode::CONFLICT);
+    let revoke_again = fjord
+        .submit(
+            &page,
+            &format!("/governance/clients/{insights}/credentials/{new}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(revoke_again.status(), StatusCode::CONFLICT);
+    assert_eq!(credentials().await, before);
     let no_reason = fjord
         .submit(
             &page,
@@ -1055,6 +1074,18 @@ async fn inventory_filters_exports_and_scopes(server: TestServer) {
         listing.total + 1,
         "a header and exactly the filtered rows"
     );
+    // `gatehouse inventory --format csv --expiring-within 30` prints the same rows.
+    let cli = gatehouse_server::governance::inventory_text(
+        &server.state,
+        &inventory::Filter {
+            expiring_within: "30".into(),
+            ..Default::default()
+        },
+        "csv",
+    )
+    .await
+    .unwrap();
+    assert_eq!(cli, csv, "the CLI and the export print the same rows");
     let json: Value = reviewer
         .get("/governance/bank/inventory/export?format=json&no_owner=1")
         .await

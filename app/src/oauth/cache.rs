@@ -40,8 +40,9 @@ const CHANNEL: &str = "gatehouse_state";
 /// Past this many entries a map is emptied before it grows further.
 const MAX_ENTRIES: usize = 50_000;
 
-/// A client and every credential that was usable when it was read.
-pub type Client = Arc<(App, Vec<Credential>)>;
+/// A client, every credential that was usable when it was read, and the reason of
+/// the open suspension covering it, if any.
+pub type Client = Arc<(App, Vec<Credential>, Option<String>)>;
 
 /// What the database says about the things an access token depends on; `None` in
 /// [`StateCache::tokens`] means the client or credential does not exist.
@@ -49,8 +50,9 @@ pub type Client = Arc<(App, Vec<Credential>)>;
 pub struct TokenState {
     pub app_id: String,
     pub org_id: String,
-    /// The client's scopes, space-separated (a suspension may name one).
-    pub scopes: String,
+    /// Whether an open suspension covers the client (judged when this was read;
+    /// every suspension change empties the cache).
+    pub suspended: bool,
     pub rate_limit_per_minute: i64,
     pub app_active: bool,
     pub credential_revoked: bool,
@@ -314,7 +316,7 @@ mod tests {
         Some(TokenState {
             app_id: "app".into(),
             org_id: org.into(),
-            scopes: String::new(),
+            suspended: false,
             rate_limit_per_minute: 60,
             app_active: true,
             credential_revoked: false,

@@ -200,11 +200,24 @@ async fn load_app(
     let cache = &state.oauth.cache;
     let client = cache
         .cached(&cache.clients, client_id.to_string(), || async {
-            model::client_with_credentials(&state.db.pool, client_id, now)
+            let (app, credentials) = model::client_with_credentials(&state.db.pool, client_id, now)
                 .await
                 .map_err(|_| fail(None, "the client could not be loaded"))?
-                .map(std::sync::Arc::new)
-                .ok_or_else(|| fail(None, "unknown client"))
+                .ok_or_else(|| fail(None, "unknown client"))?;
+            // The kill switch, judged on a cache miss: every suspension change
+            // empties the cache, on every instance.
+            let suspension = cache
+                .suspension(
+                    &state.db,
+                    &app.id,
+                    &app.org_id,
+                    app.environment.as_str(),
+                    app.scopes.iter().map(String::as_str),
+                )
+                .await
+                .map_err(|_| fail(None, "the client could not be loaded"))?
+                .map(|s| s.reason);
+            Ok(std::sync::Arc::new((app, credentials, suspension)))
         })
         .await?;
     let app = client.0.clone();
@@ -223,18 +236,8 @@ async fn load_app(
     }
     // The kill switch: a suspended client cannot authenticate (RFC 6749 §5.2
     // `invalid_client`), whatever credential it presents.
-    let suspension = cache
-        .suspension(
-            &state.db,
-            &app.id,
-            &app.org_id,
-            issuer.name(),
-            app.scopes.iter().map(String::as_str),
-        )
-        .await
-        .map_err(|_| fail(None, "the client could not be loaded"))?;
-    if let Some(suspension) = suspension {
-        let reason = format!("the client is suspended: {}", suspension.reason);
+    if let Some(reason) = &client.2 {
+        let reason = format!("the client is suspended: {reason}");
         return Err(fail(Some(app), &reason));
     }
     if app.auth_method != method {

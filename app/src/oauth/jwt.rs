@@ -148,17 +148,7 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
     };
     let consent_ok =
         claims.consent_id.is_none() || found.consent_status.as_deref() == Some("granted");
-    let scopes = found.scopes.split(' ').filter(|s| !s.is_empty());
-    let suspended = cache
-        .suspension(
-            &state.db,
-            &found.app_id,
-            &found.org_id,
-            issuer.name(),
-            scopes,
-        )
-        .await?;
-    if suspended.is_some()
+    if found.suspended
         || !found.app_active
         || found.credential_revoked
         || found.credential_expires_at <= now
@@ -198,10 +188,26 @@ async fn token_state(
     let Some(row) = row else {
         return Ok(None);
     };
+    let app_id: String = row.try_get("id")?;
+    let org_id: String = row.try_get("org_id")?;
+    let scopes: String = row.try_get("scopes")?;
+    // The kill switch, judged here (on a cache miss) rather than per request.
+    let suspended = state
+        .oauth
+        .cache
+        .suspension(
+            &state.db,
+            &app_id,
+            &org_id,
+            issuer.name(),
+            scopes.split(' ').filter(|s| !s.is_empty()),
+        )
+        .await?
+        .is_some();
     Ok(Some(TokenState {
-        app_id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        scopes: row.try_get("scopes")?,
+        app_id,
+        org_id,
+        suspended,
         rate_limit_per_minute: row.try_get("rate_limit_per_minute")?,
         app_active: row.try_get::<String, _>("status")? == "active",
         credential_revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
