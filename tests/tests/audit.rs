@@ -196,7 +196,7 @@ async fn admins_browse_filter_and_export(server: TestServer) {
         .await
         .unwrap();
     assert!(csv.starts_with("seq,id,occurred_at_utc,"));
-    assert_eq!(csv.lines().count(), 1 + 7, "a header and the seven events");
+    assert_eq!(csv.lines().count(), 1 + 9, "a header and the nine events");
     assert_eq!(
         admin.get("/admin/audit/export?format=xml").await.status(),
         StatusCode::BAD_REQUEST
