@@ -1165,3 +1165,171 @@ async fn inventory_filters_exports_and_scopes(server: TestServer) {
     );
 }
 both!(inventory_filters_exports_and_scopes, demo);
+
+/// Every field of the lifecycle form, with the defaults, then `changes`.
+fn lifecycle_fields(changes: &[(&str, &str)]) -> Vec<(String, String)> {
+    let policy = app::governance::policy::Lifecycle::default();
+    let mut fields = Vec::new();
+    for (prefix, rules) in std::iter::once(("sandbox".to_string(), &policy.sandbox))
+        .chain(policy.tiers.iter().map(|(l, r)| (format!("tier{l}"), r)))
+    {
+        let warnings: Vec<String> = rules.warning_days.iter().map(|d| d.to_string()).collect();
+        fields.push((
+            format!("{prefix}_dormancy_days"),
+            rules.dormancy_days.to_string(),
+        ));
+        fields.push((format!("{prefix}_warning_days"), warnings.join(", ")));
+        fields.push((
+            format!("{prefix}_max_overlap_hours"),
+            rules.max_overlap_hours.to_string(),
+        ));
+        fields.push((
+            format!("{prefix}_owner_grace_days"),
+            rules.owner_grace_days.to_string(),
+        ));
+        fields.push((
+            format!("{prefix}_evidence_grace_days"),
+            rules.evidence_grace_days.to_string(),
+        ));
+        if rules.require_ip_allowlist {
+            fields.push((format!("{prefix}_require_ip_allowlist"), "1".to_string()));
+        }
+    }
+    for (name, value) in changes {
+        fields.retain(|(n, _)| n != name);
+        fields.push((name.to_string(), value.to_string()));
+    }
+    fields
+}
+
+/// The lifecycle policy: bad values and a missing note are refused with nothing
+/// saved; a change is a new version, audited, and what the pages use at once.
+async fn lifecycle_policy_is_versioned_and_validated(server: TestServer) {
+    let admin = server.demo_staff("admin@bank.example.com", 0).await;
+    let page = "/admin/lifecycle";
+    let versions = || server.count("SELECT COUNT(*) FROM lifecycle_policies");
+    assert_eq!(versions().await, 1, "the defaults are version 1");
+    let as_refs = |fields: &Vec<(String, String)>| -> Vec<(String, String)> { fields.clone() };
+    let post = |fields: Vec<(String, String)>| {
+        let admin = &admin;
+        async move {
+            let refs: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            admin.submit(page, page, &refs).await
+        }
+    };
+    let bad = post(as_refs(&lifecycle_fields(&[
+        ("sandbox_dormancy_days", "3"),
+        ("note", "shorter"),
+    ])))
+    .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains("dormancy threshold"));
+    let bad_leads = post(lifecycle_fields(&[
+        ("tier2_warning_days", "30, soon"),
+        ("note", "x"),
+    ]))
+    .await;
+    assert_eq!(bad_leads.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let no_note = post(lifecycle_fields(&[("tier2_max_overlap_hours", "12")])).await;
+    assert_eq!(no_note.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let unchanged = post(lifecycle_fields(&[("note", "nothing")])).await;
+    assert_eq!(unchanged.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let reviewer = server.demo_staff("reviewer@bank.example.com", 0).await;
+    let csrf = reviewer.csrf(page).await;
+    let refused = reviewer
+        .post(page, &[("csrf_token", &csrf), ("note", "x")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(versions().await, 1, "nothing saved");
+
+    let saved = post(lifecycle_fields(&[
+        ("tier2_max_overlap_hours", "12"),
+        ("note", "shorter overlaps on Tier 2"),
+    ]))
+    .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(versions().await, 2);
+    assert!(server
+        .audit_actions()
+        .await
+        .iter()
+        .any(|a| a == "lifecycle.policy_saved"));
+    // In force at once: the rotation form's maximum and the service's check.
+    let insights = app_id(&server, "Fjord insights").await;
+    let fjord = server.demo_staff(FJORD, 0).await;
+    let (_, html) = fjord.text(&format!("/governance/clients/{insights}")).await;
+    assert!(
+        html.contains("to 12 hours"),
+        "the page uses the version in force"
+    );
+    let old = credential(&server, &insights).await;
+    let rotate = format!("/governance/clients/{insights}/credentials/{old}/rotate");
+    let too_long = fjord
+        .submit(
+            &format!("/governance/clients/{insights}"),
+            &rotate,
+            &[("overlap_hours", "13")],
+        )
+        .await;
+    assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+both!(lifecycle_policy_is_versioned_and_validated, demo);
+
+/// Naming an owner: only an active member of the organisation, only by its admins.
+async fn owners_are_members(server: TestServer) {
+    let legacy = app_id(&server, "Fjord legacy export").await;
+    let page = format!("/governance/clients/{legacy}");
+    let action = format!("{page}/owner");
+    let fjord = server.demo_staff(FJORD, 0).await;
+    let outsider: String =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'admin@acme-budgeting.example.com'")
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    let former: String = sqlx::query_scalar(
+        "SELECT id FROM users WHERE email = 'former.engineer@fjord-analytics.example.com'",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    for owner in [outsider.as_str(), former.as_str(), "usr_nobody", ""] {
+        let response = fjord.submit(&page, &action, &[("owner_id", owner)]).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{owner}"
+        );
+    }
+    let owner: String = sqlx::query_scalar("SELECT owner_id FROM apps WHERE id = $1")
+        .bind(&legacy)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(owner, former, "unchanged");
+    // Another organisation's admin cannot reach it.
+    let acme = server
+        .demo_partner_user("admin@acme-budgeting.example.com")
+        .await;
+    let csrf = acme.csrf("/dashboard").await;
+    let response = acme
+        .post(&action, &[("csrf_token", &csrf), ("owner_id", &outsider)])
+        .await;
+    assert!(
+        matches!(
+            response.status(),
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND | StatusCode::SEE_OTHER
+        ),
+        "{}",
+        response.status()
+    );
+    let owner: String = sqlx::query_scalar("SELECT owner_id FROM apps WHERE id = $1")
+        .bind(&legacy)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(owner, former, "unchanged");
+}
+both!(owners_are_members, demo);
