@@ -13,20 +13,21 @@ use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::state::AppState;
 use crate::platform::time;
-use crate::sandbox::model::{App, Credential, APP_COLUMNS, CREDENTIAL_COLUMNS};
+use crate::sandbox::model::{App, Credential, APP_COLUMNS};
 use crate::sandbox::service::{credential_material, insert_credential, Issued, KeyMaterial};
 
 fn org_of(user: &AuthUser) -> Result<&str> {
     user.org_id.as_deref().ok_or(Error::NotFound)
 }
 
-/// Any client of the organisation (sandbox or production); another's is not found.
-pub async fn client(state: &AppState, org_id: &str, app_id: &str) -> Result<App> {
+/// A client, sandbox or production: of the organisation `org` when given (another
+/// organisation's is not found), or any client for bank staff (`None`).
+pub async fn client(state: &AppState, org: Option<&str>, app_id: &str) -> Result<App> {
     let row = sqlx::query(&format!(
-        "SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND org_id = $2"
+        "SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND ($2 = '' OR org_id = $2)"
     ))
     .bind(app_id)
-    .bind(org_id)
+    .bind(org.unwrap_or_default())
     .fetch_optional(&state.db.pool)
     .await?;
     row.as_ref()
@@ -35,35 +36,13 @@ pub async fn client(state: &AppState, org_id: &str, app_id: &str) -> Result<App>
         .ok_or(Error::NotFound)
 }
 
-/// Any client, for bank staff.
-pub async fn any_client(state: &AppState, app_id: &str) -> Result<App> {
-    let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
-        .bind(app_id)
-        .fetch_optional(&state.db.pool)
-        .await?;
-    row.as_ref()
-        .map(App::from_row)
-        .transpose()?
-        .ok_or(Error::NotFound)
-}
-
 /// One of the organisation's production clients.
 pub async fn production_app(state: &AppState, org_id: &str, app_id: &str) -> Result<App> {
-    let app = client(state, org_id, app_id).await?;
+    let app = client(state, Some(org_id), app_id).await?;
     if app.environment != "production" {
         return Err(Error::NotFound);
     }
     Ok(app)
-}
-
-pub async fn credentials(state: &AppState, app_id: &str) -> Result<Vec<Credential>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE app_id = $1 ORDER BY created_at DESC, id DESC"
-    ))
-    .bind(app_id)
-    .fetch_all(&state.db.pool)
-    .await?;
-    rows.iter().map(Credential::from_row).collect()
 }
 
 /// The tier a production client was approved under (its request's; for a client
@@ -88,7 +67,7 @@ pub async fn max_overlap_hours(state: &AppState, app: &App) -> Result<i64> {
 
 async fn usable(state: &AppState, app: &App, credential_id: &str) -> Result<Credential> {
     let now = state.clock.now();
-    let credential = credentials(state, &app.id)
+    let credential = crate::sandbox::service::credentials(state, app)
         .await?
         .into_iter()
         .find(|c| c.id == credential_id)
@@ -326,7 +305,7 @@ pub async fn set_owner(
     owner_id: &str,
 ) -> Result<()> {
     let org_id = org_of(user)?;
-    let app = self::client(state, org_id, app_id).await?;
+    let app = self::client(state, Some(org_id), app_id).await?;
     let member: Option<String> = sqlx::query_scalar(
         "SELECT id FROM users WHERE id = $1 AND org_id = $2 AND status = 'active' AND removed_at IS NULL",
     )

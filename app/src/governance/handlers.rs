@@ -205,11 +205,10 @@ async fn render_client(
     status: StatusCode,
 ) -> Result<Response> {
     let now = state.clock.now();
-    let credentials = credentials::credentials(state, &app.id).await?;
+    let credentials = crate::sandbox::service::credentials(state, &app).await?;
     let tier = credentials::tier_of(state, &app.id).await?;
     let ictx = inventory::Context::load(state, now).await?;
-    let rows = inventory::all(state, &ictx, Some(&app.org_id), &app.environment).await?;
-    let rows: Vec<_> = rows.into_iter().filter(|r| r.app_id == app.id).collect();
+    let rows = inventory::of_client(state, &ictx, &app.id).await?;
     let owner = rows.first().and_then(|r| r.owner.clone());
     let row_status = rows
         .iter()
@@ -231,14 +230,9 @@ async fn render_client(
         .await?
         .into_iter()
         .filter(|s| {
-            crate::platform::kill_switch::Suspension {
-                id: s.id.clone(),
-                target_kind: s.target_kind.clone(),
-                target: s.target.clone(),
-                origin: s.origin.clone(),
-                reason: s.reason.clone(),
-            }
-            .covers(
+            crate::platform::kill_switch::covers(
+                &s.target_kind,
+                &s.target,
                 &app.id,
                 &app.org_id,
                 &app.environment,
@@ -283,7 +277,7 @@ async fn client_page(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let user = ctx.require(Action::ViewOwnInventory)?;
-    let app = credentials::client(&state, org(user)?, &id).await?;
+    let app = credentials::client(&state, Some(org(user)?), &id).await?;
     render_client(&state, &ctx, app, false, &Form::new(), StatusCode::OK).await
 }
 
@@ -293,7 +287,7 @@ async fn bank_client_page(
     Path(id): Path<String>,
 ) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
-    let app = credentials::any_client(&state, &id).await?;
+    let app = credentials::client(&state, None, &id).await?;
     render_client(&state, &ctx, app, true, &Form::new(), StatusCode::OK).await
 }
 
@@ -349,7 +343,7 @@ where
         &[],
         |form, status| async move {
             let user = ctx.require(Action::ViewOwnInventory)?;
-            let app = credentials::client(state, org(user)?, id).await?;
+            let app = credentials::client(state, Some(org(user)?), id).await?;
             render_client(state, ctx, app, false, &form, status).await
         },
     )

@@ -123,8 +123,9 @@ impl Filter {
         }
     }
 
-    /// Refuses values that are not one of the choices, rather than ignoring them.
-    pub fn check(&self) -> Result<()> {
+    /// Refuses values that are not one of the choices, rather than ignoring them;
+    /// returns the day counts (expiring within, dormant for), read once.
+    pub fn check(&self) -> Result<(Option<i64>, Option<i64>)> {
         if !self.environment.is_empty()
             && !["sandbox", "production"].contains(&self.environment.as_str())
         {
@@ -156,10 +157,10 @@ impl Filter {
         if !self.order.is_empty() && self.order != "asc" && self.order != "desc" {
             return Err(Error::BadRequest("order must be asc or desc.".into()));
         }
-        Self::days(&self.expiring_within, "expiring_within")?;
-        Self::days(&self.dormant_for, "dormant_for")?;
+        let expiring = Self::days(&self.expiring_within, "expiring_within")?;
+        let dormant = Self::days(&self.dormant_for, "dormant_for")?;
         self.page_number()?;
-        Ok(())
+        Ok((expiring, dormant))
     }
 
     pub fn page_number(&self) -> Result<i64> {
@@ -178,31 +179,25 @@ impl Filter {
         matches!(value, "1" | "on" | "true" | "yes")
     }
 
-    fn keeps(&self, row: &Row, now: i64) -> Result<bool> {
+    /// Whether `row` passes the filters; `days` is what [`Filter::check`] returned.
+    fn keeps(&self, row: &Row, now: i64, (expiring, dormant): (Option<i64>, Option<i64>)) -> bool {
         if !self.status.is_empty() && row.status != self.status {
-            return Ok(false);
+            return false;
         }
-        if let Some(days) = Self::days(&self.expiring_within, "expiring_within")? {
+        if let Some(days) = expiring {
             match row.expires_at {
                 Some(at) if at > now && at <= now + days * 86_400 && row.is_usable() => {}
-                _ => return Ok(false),
+                _ => return false,
             }
         }
-        if let Some(days) = Self::days(&self.dormant_for, "dormant_for")? {
+        if let Some(days) = dormant {
             if !row.is_usable() || row.last_use_or_creation() > now - days * 86_400 {
-                return Ok(false);
+                return false;
             }
         }
-        if Self::flag(&self.no_owner) && row.owner.is_some() {
-            return Ok(false);
-        }
-        if Self::flag(&self.out_of_policy) && row.policy_breaches.is_empty() {
-            return Ok(false);
-        }
-        if Self::flag(&self.has_exception) && row.exceptions.is_empty() {
-            return Ok(false);
-        }
-        Ok(true)
+        !(Self::flag(&self.no_owner) && row.owner.is_some()
+            || Self::flag(&self.out_of_policy) && row.policy_breaches.is_empty()
+            || Self::flag(&self.has_exception) && row.exceptions.is_empty())
     }
 
     /// The query string of these filters without the page (for links and exports).
@@ -465,12 +460,29 @@ pub async fn all(
     org: Option<&str>,
     environment: &str,
 ) -> Result<Vec<Row>> {
+    rows(state, ctx, org.unwrap_or_default(), environment, "").await
+}
+
+/// The identities of one client (its page).
+pub async fn of_client(state: &AppState, ctx: &Context, app_id: &str) -> Result<Vec<Row>> {
+    rows(state, ctx, "", "", app_id).await
+}
+
+async fn rows(
+    state: &AppState,
+    ctx: &Context,
+    org: &str,
+    environment: &str,
+    app_id: &str,
+) -> Result<Vec<Row>> {
     let sql = format!(
-        "{SELECT} WHERE ($1 = '' OR a.org_id = $1) AND ($2 = '' OR a.environment = $2) ORDER BY a.created_at, a.id, c.created_at, c.id"
+        "{SELECT} WHERE ($1 = '' OR a.org_id = $1) AND ($2 = '' OR a.environment = $2) AND ($3 = '' OR a.id = $3) \
+         ORDER BY a.created_at, a.id, c.created_at, c.id"
     );
     let rows = sqlx::query(&sql)
-        .bind(org.unwrap_or_default())
+        .bind(org)
         .bind(environment)
+        .bind(app_id)
         .fetch_all(&state.db.pool)
         .await?;
     rows.iter()
@@ -499,13 +511,13 @@ pub async fn list(
     filter: &Filter,
     page_size: usize,
 ) -> Result<Listing> {
-    filter.check()?;
+    let days = filter.check()?;
     let now = state.clock.now();
     let ctx = Context::load(state, now).await?;
     let org = org.or((!filter.org.is_empty()).then_some(filter.org.as_str()));
     let mut rows = Vec::new();
     for row in all(state, &ctx, org, &filter.environment).await? {
-        if filter.keeps(&row, now)? {
+        if filter.keeps(&row, now, days) {
             rows.push(row);
         }
     }

@@ -162,7 +162,7 @@ pub async fn ensure_default(state: &AppState) -> Result<()> {
     .bind(ids::new_id("lcp"))
     .bind(content)
     .bind(state.clock.now())
-    .execute(&mut *state.db.pool.acquire().await?)
+    .execute(&state.db.pool)
     .await?;
     Ok(())
 }

@@ -450,7 +450,12 @@ async fn take(tx: &mut Tx, action: &Action, key: &str, now: i64) -> Result<bool>
 }
 
 /// The owner (when still a member) and the organisation's partner admins.
-async fn tell(tx: &mut Tx, action: &Action, subject: &str, body: &str) -> Result<()> {
+pub(super) async fn tell_org(
+    tx: &mut Tx,
+    action: &Action,
+    subject: &str,
+    body: &str,
+) -> Result<()> {
     let mut recipients: Vec<String> = sqlx::query_scalar(
         "SELECT email FROM users WHERE org_id = $1 AND status = 'active' AND (role = 'partner_admin' OR id = $2) ORDER BY email",
     )
@@ -469,7 +474,12 @@ fn system() -> Actor {
     Actor::system("governance sweep")
 }
 
-async fn record(tx: &mut Tx, action: &Action, name: &str, details: Value) -> Result<()> {
+pub(super) async fn record_action(
+    tx: &mut Tx,
+    action: &Action,
+    name: &str,
+    details: Value,
+) -> Result<()> {
     audit::record(
         tx,
         Event::new(system(), name)
@@ -493,7 +503,12 @@ async fn record(tx: &mut Tx, action: &Action, name: &str, details: Value) -> Res
 }
 
 /// Marks the notices about a client's subject resolved (they leave the dashboards).
-async fn resolve(tx: &mut Tx, app_id: &str, kinds: &[&str], now: i64) -> Result<()> {
+pub(super) async fn resolve_notices(
+    tx: &mut Tx,
+    app_id: &str,
+    kinds: &[&str],
+    now: i64,
+) -> Result<()> {
     for kind in kinds {
         sqlx::query("UPDATE governance_notices SET resolved_at = $1 WHERE app_id = $2 AND kind = $3 AND resolved_at IS NULL")
             .bind(now)
@@ -521,14 +536,14 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
     let link = state.settings.link("/governance/inventory");
     match action.kind {
         Kind::ExpiryWarning => {
-            record(&mut tx, action, "governance.expiry_warned", details).await?;
-            tell(&mut tx, action, "A credential expires soon", &format!(
+            record_action(&mut tx, action, "governance.expiry_warned", details).await?;
+            tell_org(&mut tx, action, "A credential expires soon", &format!(
                 "{}.\n\nRotate it before then so your software keeps working. See your inventory: {link}\n", capitalise(&action.description)
             )).await?;
         }
         Kind::Expired => {
-            record(&mut tx, action, "governance.credential_expired", details).await?;
-            tell(
+            record_action(&mut tx, action, "governance.credential_expired", details).await?;
+            tell_org(
                 &mut tx,
                 action,
                 "A credential has expired",
@@ -540,8 +555,8 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
             .await?;
         }
         Kind::DormancyWarning => {
-            record(&mut tx, action, "governance.dormancy_warned", details).await?;
-            tell(&mut tx, action, "An unused credential will be revoked", &format!(
+            record_action(&mut tx, action, "governance.dormancy_warned", details).await?;
+            tell_org(&mut tx, action, "An unused credential will be revoked", &format!(
                 "{}.\n\nCredentials nobody uses are revoked automatically. See your inventory: {link}\n", capitalise(&action.description)
             )).await?;
         }
@@ -558,8 +573,8 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
                 // Refresh tokens need the client to authenticate, which this
                 // credential can no longer do; access tokens it obtained are
                 // inactive at once (`oauth::jwt::check`).
-                record(&mut tx, action, "governance.credential_revoked", json!({ "reason": "dormant", "key": action.key, "client_id": client, "description": action.description })).await?;
-                tell(&mut tx, action, "An unused credential was revoked (dormant)", &format!(
+                record_action(&mut tx, action, "governance.credential_revoked", json!({ "reason": "dormant", "key": action.key, "client_id": client, "description": action.description })).await?;
+                tell_org(&mut tx, action, "An unused credential was revoked (dormant)", &format!(
                     "Gatehouse revoked a credential because it was not used: {}.\n\nReason: dormant.\nIssue a new credential if the software still needs access. See your inventory: {link}\n",
                     action.description.trim_start_matches("revoke ")
                 )).await?;
@@ -573,8 +588,8 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
             .bind(&app_id)
             .execute(&mut *tx)
             .await?;
-            record(&mut tx, action, "governance.owner_missing", details).await?;
-            tell(
+            record_action(&mut tx, action, "governance.owner_missing", details).await?;
+            tell_org(
                 &mut tx,
                 action,
                 "Name a new owner for a client",
@@ -595,14 +610,14 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
                 now,
             )
             .await?;
-            record(
+            record_action(
                 &mut tx,
                 action,
                 "governance.suspended",
                 json!({ "origin": "ownerless", "key": action.key, "client_id": client }),
             )
             .await?;
-            tell(&mut tx, action, "A client was suspended: it has no owner", &format!(
+            tell_org(&mut tx, action, "A client was suspended: it has no owner", &format!(
                 "{}.\n\nName a new owner on the client's page and the suspension is lifted at once: {}\n",
                 capitalise(&action.description), state.settings.link(&client_page(action))
             )).await?;
@@ -613,18 +628,18 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
                 .execute(&mut *tx)
                 .await?;
             super::suspension::lift_for_rule(&mut tx, &app_id, "ownerless", now).await?;
-            resolve(
+            resolve_notices(
                 &mut tx,
                 &app_id,
                 &["owner_missing", "suspend_ownerless"],
                 now,
             )
             .await?;
-            record(&mut tx, action, "governance.owner_restored", details).await?;
+            record_action(&mut tx, action, "governance.owner_restored", details).await?;
         }
         Kind::ExceptionWarning => {
-            record(&mut tx, action, "governance.exception_warned", details).await?;
-            tell(
+            record_action(&mut tx, action, "governance.exception_warned", details).await?;
+            tell_org(
                 &mut tx,
                 action,
                 "An exception ends soon",
@@ -652,7 +667,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
                 )
                 .await?;
             }
-            record(
+            record_action(
                 &mut tx,
                 action,
                 "governance.exception_lapsed",
@@ -664,7 +679,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
             } else {
                 "The client complies with the rule: nothing else changes."
             };
-            tell(
+            tell_org(
                 &mut tx,
                 action,
                 "An exception has lapsed",
@@ -677,7 +692,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
         }
         Kind::PolicyRestored => {
             super::suspension::lift_for_rule(&mut tx, &app_id, "exception_lapsed", now).await?;
-            record(&mut tx, action, "governance.policy_restored", details).await?;
+            record_action(&mut tx, action, "governance.policy_restored", details).await?;
         }
         Kind::EvidenceWarning | Kind::SuspendForEvidence | Kind::EvidenceRestored => {
             super::evidence::apply(state, &mut tx, action, now).await?;
@@ -700,31 +715,4 @@ pub(super) fn capitalise(text: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
-}
-
-pub(super) async fn tell_org(
-    tx: &mut Tx,
-    action: &Action,
-    subject: &str,
-    body: &str,
-) -> Result<()> {
-    tell(tx, action, subject, body).await
-}
-
-pub(super) async fn record_action(
-    tx: &mut Tx,
-    action: &Action,
-    name: &str,
-    details: Value,
-) -> Result<()> {
-    record(tx, action, name, details).await
-}
-
-pub(super) async fn resolve_notices(
-    tx: &mut Tx,
-    app_id: &str,
-    kinds: &[&str],
-    now: i64,
-) -> Result<()> {
-    resolve(tx, app_id, kinds, now).await
 }

@@ -27,15 +27,35 @@ impl Suspension {
         app_id: &str,
         org_id: &str,
         issuer: &str,
-        mut scopes: impl Iterator<Item = &'s str>,
+        scopes: impl Iterator<Item = &'s str>,
     ) -> bool {
-        match self.target_kind.as_str() {
-            "client" => self.target == app_id,
-            "organisation" => self.target == org_id,
-            "issuer" => self.target == issuer,
-            "scope" => scopes.any(|s| s == self.target),
-            _ => false,
-        }
+        covers(
+            &self.target_kind,
+            &self.target,
+            app_id,
+            org_id,
+            issuer,
+            scopes,
+        )
+    }
+}
+
+/// Whether a suspension of `target_kind` / `target` covers a client of `org_id` on
+/// `issuer` holding `scopes` (open or lifted: the pages ask this of both).
+pub fn covers<'s>(
+    target_kind: &str,
+    target: &str,
+    app_id: &str,
+    org_id: &str,
+    issuer: &str,
+    mut scopes: impl Iterator<Item = &'s str>,
+) -> bool {
+    match target_kind {
+        "client" => target == app_id,
+        "organisation" => target == org_id,
+        "issuer" => target == issuer,
+        "scope" => scopes.any(|s| s == target),
+        _ => false,
     }
 }
 
