@@ -15,11 +15,15 @@ pub mod ui;
 #[cfg(feature = "ssr")]
 pub mod access_requests;
 #[cfg(feature = "ssr")]
+pub mod evidence_packs;
+#[cfg(feature = "ssr")]
 pub mod governance;
 #[cfg(feature = "ssr")]
 pub mod mail;
 #[cfg(feature = "ssr")]
 pub mod oauth;
+#[cfg(feature = "ssr")]
+pub mod offboarding;
 #[cfg(feature = "ssr")]
 pub mod onboarding;
 #[cfg(feature = "ssr")]

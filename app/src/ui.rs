@@ -119,12 +119,14 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/review/policy", "Risk policy"));
                         links.push(("/governance/bank/inventory", "Inventory"));
                         links.push(("/governance/bank/suspensions", "Suspensions"));
+                        links.push(("/offboarding/bank", "Offboarding"));
                     }
                     Role::Reviewer | Role::Approver => {
                         links.push(("/review", "Review queue"));
                         links.push(("/review/production", "Production requests"));
                         links.push(("/governance/bank/inventory", "Inventory"));
                         links.push(("/governance/bank/exceptions", "Exceptions"));
+                        links.push(("/evidence-packs", "Evidence packs"));
                     }
                 }
             }

@@ -139,6 +139,25 @@ pub struct Config {
     )]
     pub state_cache_ms: u64,
 
+    /// How many identities an offboarding ends per database transaction.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_OFFBOARDING_BATCH",
+        default_value_t = 50,
+        value_parser = clap::value_parser!(u16).range(1..=1000)
+    )]
+    pub offboarding_batch: u16,
+
+    /// A pause between an offboarding's transactions, in milliseconds (0: none).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_OFFBOARDING_PAUSE_MS",
+        default_value_t = 0
+    )]
+    pub offboarding_pause_ms: u64,
+
     /// Lifetime of a new sandbox credential (client secret or key), in days.
     #[arg(
         long,
@@ -322,10 +341,35 @@ pub enum Command {
         #[arg(long)]
         has_exception: bool,
     },
+    /// Signed evidence packs of offboardings and review campaigns.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// The governance sweep (expiry, dormancy, owners, exceptions, evidence).
     Governance {
         #[command(subcommand)]
         command: GovernanceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// List the evidence packs: id, kind, when written, entries, title.
+    List,
+    /// Write one pack (JSON: the signed manifest, readable, and as CSV) to a file.
+    Export {
+        /// The pack's id (pack_…).
+        id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Check a pack: its signature, its CSV, every listed audit event and the chain.
+    /// Exits 1 and names each problem when it does not verify.
+    Verify {
+        /// The pack file.
+        path: std::path::PathBuf,
     },
 }
 
@@ -447,6 +491,8 @@ impl Config {
         settings.access_token_seconds = self.access_token_seconds;
         settings.production_access_token_seconds = self.production_access_token_seconds;
         settings.state_cache_ms = self.state_cache_ms;
+        settings.offboarding_batch = usize::from(self.offboarding_batch);
+        settings.offboarding_pause_ms = self.offboarding_pause_ms;
         settings.sandbox_credential_days = self.sandbox_credential_days;
         settings.signing_alg = self.signing_alg.clone();
         settings.sandbox_max_rate_limit = self.sandbox_max_rate_limit;

@@ -2,6 +2,8 @@
 //! application core, and runs the CLI subcommands.
 
 pub mod config;
+pub mod evidence;
+pub use evidence::{evidence_export, evidence_list, evidence_verify};
 pub mod governance;
 pub use governance::{governance_preview, governance_sweep, inventory};
 pub mod mtls;
@@ -82,6 +84,13 @@ pub async fn start_with_mtls(
     });
     tokio::spawn(app::mail::run_worker(state.clone()));
     tokio::spawn(app::governance::scheduler::run_forever(state.clone()));
+    // An offboarding that a stopped (or killed) process left half-done carries on now.
+    let resumed = state.clone();
+    tokio::spawn(async move {
+        if let Err(err) = app::offboarding::job::resume(&resumed).await {
+            tracing::warn!(error = %err, "resuming offboardings failed; the scheduler retries");
+        }
+    });
     tokio::spawn(instance_maintenance(state.clone()));
     tokio::spawn(reload_signing_keys(state.clone()));
     Ok(Running {

@@ -6,7 +6,7 @@ use app::accounts::{bootstrap, members};
 use app::audit::{chain, Actor};
 use clap::Parser;
 use gatehouse_server::config::{
-    AuditCommand, Command, Config, GovernanceCommand, KeysCommand, ResourceServerCommand,
+    AuditCommand, Command, Config, EvidenceCommand, GovernanceCommand, KeysCommand, ResourceServerCommand,
     StaffCommand,
 };
 
@@ -65,6 +65,33 @@ async fn main() -> ExitCode {
         Some(Command::Governance {
             command: GovernanceCommand::Sweep,
         }) => gatehouse_server::governance_sweep(settings).await,
+        Some(Command::Evidence {
+            command: EvidenceCommand::List,
+        }) => gatehouse_server::evidence_list(settings).await.map(|text| {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }),
+        Some(Command::Evidence {
+            command: EvidenceCommand::Export { id, out },
+        }) => gatehouse_server::evidence_export(settings, &id, &out)
+            .await
+            .map(|message| {
+                println!("{message}");
+                ExitCode::SUCCESS
+            }),
+        Some(Command::Evidence {
+            command: EvidenceCommand::Verify { path },
+        }) => gatehouse_server::evidence_verify(settings, &path)
+            .await
+            .map(|verification| {
+                print!("{verification}");
+                if verification.problems.is_empty() {
+                    println!();
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }),
         Some(Command::Keys {
             command:
                 KeysCommand::Rotate {

@@ -47,6 +47,12 @@ pub enum Action {
     Suspend,
     /// Grant or refuse exceptions.
     DecideException,
+    /// End a partner relationship (offboard an organisation).
+    Offboard,
+    /// See offboardings and download evidence packs.
+    ViewEvidencePacks,
+    /// Ask the bank to close one's organisation.
+    CloseOrganisation,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -74,12 +80,12 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         ViewMembers | UseSandbox | ViewOnboarding => {
             matches!(role, PartnerAdmin | PartnerDeveloper)
         }
-        ManageMembers | RequestProductionAccess | ManageOnboarding | ManageCredentials => {
-            role == PartnerAdmin
-        }
+        ManageMembers | RequestProductionAccess | ManageOnboarding | ManageCredentials
+        | CloseOrganisation => role == PartnerAdmin,
         ViewOwnInventory => matches!(role, PartnerAdmin | PartnerDeveloper),
         ViewInventory => matches!(role, Reviewer | Approver | Admin),
-        Suspend => role == Admin,
+        Suspend | Offboard => role == Admin,
+        ViewEvidencePacks => role.is_staff(),
         DecideException => role == Approver,
         Review => matches!(role, Reviewer | Approver),
         Approve => role == Approver,
@@ -93,7 +99,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
 pub fn needs_mfa(role: Role, action: Action) -> bool {
     matches!(
         action,
-        Action::RequestProductionAccess | Action::ManageCredentials
+        Action::RequestProductionAccess | Action::ManageCredentials | Action::CloseOrganisation
     ) || (role.is_staff() && !allowed_without_mfa(action))
 }
 

@@ -528,6 +528,18 @@ pub async fn set_disabled(
         ("disabled", "active", "user.enabled")
     };
     let mut tx = state.db.begin().await?;
+    let offboarded: Option<String> = sqlx::query_scalar(
+        "SELECT o.id FROM users u JOIN organisations o ON o.id = u.org_id WHERE u.id = $1 \
+         AND (o.status = 'offboarded' OR o.id IN (SELECT org_id FROM offboardings WHERE status = 'running'))",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if !disabled && offboarded.is_some() {
+        return Err(Error::Conflict(
+            "This user's organisation was offboarded: its accounts stay disabled.".into(),
+        ));
+    }
     let row: Option<(String, Option<String>)> = sqlx::query_as(
         "UPDATE users SET status = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3 AND status = $4 \
          RETURNING email, org_id",

@@ -306,6 +306,8 @@ pub fn members(rows: Vec<MemberRow>, can_manage: bool, data: &Form, csrf: &str) 
             <h2 id="invite">"Invite a colleague"</h2>
             <p>"They get an e-mail with a link to join. Developers can build and test in the sandbox; admins also manage the team and request production access."</p>
             {form("/org/members/invite", csrf, data, fields.into_any(), "Send invitation")}
+            <h2 id="close">"Leaving the bank"</h2>
+            <p><a href="/org/close">"Close the organisation"</a>": ask the bank to end every account, client and consent of your organisation."</p>
         }
     });
     view! {

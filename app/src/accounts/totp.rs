@@ -125,6 +125,30 @@ pub async fn verify_limited(
     verify_code(tx, keys, user_id, code).await
 }
 
+/// A step-up for one action: the user's current code, checked in `tx`. A wrong code
+/// ends the transaction, is counted against the account, and is an error on the form's
+/// `code` field; a right one hands the transaction back to carry on with.
+pub async fn step_up(
+    db: &crate::platform::db::Db,
+    mut tx: Tx,
+    keys: &Keys,
+    user_id: &str,
+    code: &str,
+    ip: &str,
+) -> Result<Tx> {
+    if verify_limited(db, &mut tx, keys, user_id, code).await? {
+        return Ok(tx);
+    }
+    drop(tx);
+    record_failed_code(db, user_id, ip).await?;
+    Err(crate::platform::error::Error::Invalid(
+        crate::platform::error::Invalid::field(
+            "code",
+            "That code is not valid or was already used. Enter the current code from your authenticator app.",
+        ),
+    ))
+}
+
 /// Counts a wrong second-factor code against the account.
 pub async fn record_failed_code(
     db: &crate::platform::db::Db,

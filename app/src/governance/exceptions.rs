@@ -287,15 +287,8 @@ pub async fn decide(
             "The end date asked for has passed: the partner must ask again.".into(),
         ));
     }
-    let mut tx = state.db.begin().await?;
-    if !totp::verify_limited(&state.db, &mut tx, &state.keys, &approver.id, code).await? {
-        drop(tx);
-        totp::record_failed_code(&state.db, &approver.id, &client.ip).await?;
-        return Err(Error::Invalid(Invalid::field(
-            "code",
-            "That code is not valid or was already used. Enter the current code from your authenticator app.",
-        )));
-    }
+    let tx = state.db.begin().await?;
+    let mut tx = totp::step_up(&state.db, tx, &state.keys, &approver.id, code, &client.ip).await?;
     let status = if decision == "grant" {
         "granted"
     } else {

@@ -81,7 +81,7 @@ async fn redirect(ctx: &Ctx, to: &str, message: &str) -> Result<Response> {
     Ok(Redirect::to(to).into_response())
 }
 
-fn get_field(values: &BTreeMap<String, String>, name: &str) -> String {
+pub(crate) fn get_field(values: &BTreeMap<String, String>, name: &str) -> String {
     values.get(name).cloned().unwrap_or_default()
 }
 
@@ -294,7 +294,7 @@ async fn bank_client_page(
 /// What a form's submission becomes: on success, a redirect to `to` with a flash;
 /// on `Error::Invalid`, the page again (`render`) with the input (less the
 /// `forget` fields, such as a one-time code) and the errors, with their status.
-async fn outcome<R, Fut>(
+pub(crate) async fn outcome<R, Fut>(
     ctx: &Ctx,
     result: Result<String>,
     to: &str,

@@ -260,6 +260,16 @@ pub async fn lift(
             "The sweep took this suspension; it is lifted when its cause is cured (a new owner, accepted evidence, compliance).".into(),
         ));
     }
+    let offboarding: Option<String> =
+        sqlx::query_scalar("SELECT id FROM offboardings WHERE suspension_id = $1")
+            .bind(id)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    if offboarding.is_some() {
+        return Err(Error::Conflict(
+            "This suspension belongs to an offboarding: it is never lifted.".into(),
+        ));
+    }
     if created_by == admin.id {
         return Err(Error::Forbidden(
             "A second bank user must lift a suspension: you took this one.".into(),

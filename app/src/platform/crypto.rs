@@ -27,6 +27,7 @@ pub struct Keys {
     enc: [u8; 32],
     audit: [u8; 32],
     audit_checkpoint: [u8; 32],
+    evidence_pack: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -42,6 +43,7 @@ impl Keys {
             enc: derive(master, b"gatehouse/enc/v1"),
             audit: derive(master, b"gatehouse/audit-chain/v2"),
             audit_checkpoint: derive(master, b"gatehouse/audit-checkpoint/v1"),
+            evidence_pack: derive(master, b"gatehouse/evidence-pack/v1"),
         }
     }
 
@@ -53,6 +55,11 @@ impl Keys {
     /// The seed of the Ed25519 key that signs audit checkpoints.
     pub fn audit_checkpoint_seed(&self) -> [u8; 32] {
         self.audit_checkpoint
+    }
+
+    /// The seed of the Ed25519 key that signs evidence packs (`evidence_packs`).
+    pub fn evidence_pack_seed(&self) -> [u8; 32] {
+        self.evidence_pack
     }
 
     /// The configured master secret (64 hex digits), or one kept in `data_dir/secret.key`,

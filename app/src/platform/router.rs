@@ -41,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .merge(sandbox::handlers::routes())
         .merge(sandbox::data::routes())
         .merge(access_requests::handlers::routes())
+        .merge(crate::offboarding::handlers::routes())
+        .merge(crate::evidence_packs::handlers::routes())
         .merge(crate::governance::handlers::routes(csrf::upload_limit(
             &state.settings,
         )))
@@ -53,6 +55,7 @@ pub fn router(state: AppState) -> Router {
 
     let app = Router::new()
         .merge(ops::routes())
+        .merge(crate::evidence_packs::handlers::public_routes())
         .merge(oauth::api_routes())
         .merge(sandbox::api::routes(state.clone()))
         .route("/static/gatehouse.css", get(stylesheet))

@@ -68,6 +68,11 @@ pub struct Settings {
     /// in-process cache, in milliseconds (0: never). Changes made by this process empty
     /// it at once; on PostgreSQL, other instances are told through LISTEN/NOTIFY.
     pub state_cache_ms: u64,
+    /// How many identities an offboarding ends per database transaction.
+    pub offboarding_batch: usize,
+    /// A pause between an offboarding's transactions, in milliseconds, so a large
+    /// offboarding never holds the database's writers up for long.
+    pub offboarding_pause_ms: u64,
 }
 
 impl Settings {
@@ -107,6 +112,8 @@ impl Settings {
             evidence_store_url: None,
             evidence_max_bytes: 10 * 1024 * 1024,
             production_audience: None,
+            offboarding_batch: 50,
+            offboarding_pause_ms: 0,
         }
     }
 
