@@ -27,12 +27,18 @@ pub async fn evidence_list(settings: app::Settings) -> Result<String, String> {
 }
 
 /// Writes pack `id` to `out`.
-pub async fn evidence_export(settings: app::Settings, id: &str, out: &Path) -> Result<String, String> {
+pub async fn evidence_export(
+    settings: app::Settings,
+    id: &str,
+    out: &Path,
+) -> Result<String, String> {
     let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
-    let file = evidence_packs::file(&state.db, id).await.map_err(|e| match e {
-        app::platform::error::Error::NotFound => format!("no evidence pack {id}"),
-        other => other.to_string(),
-    })?;
+    let file = evidence_packs::file(&state.db, id)
+        .await
+        .map_err(|e| match e {
+            app::platform::error::Error::NotFound => format!("no evidence pack {id}"),
+            other => other.to_string(),
+        })?;
     std::fs::write(out, file).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     Ok(format!("wrote evidence pack {id} to {}", out.display()))
 }
@@ -44,8 +50,9 @@ pub async fn evidence_verify(settings: app::Settings, path: &Path) -> Result<Ver
     let db = app::platform::db::Db::connect(&settings.effective_database_url())
         .await
         .map_err(|e| e.to_string())?;
-    let keys = app::platform::crypto::Keys::load(settings.secret_key.as_deref(), &settings.data_dir)
-        .map_err(|e| e.to_string())?;
+    let keys =
+        app::platform::crypto::Keys::load(settings.secret_key.as_deref(), &settings.data_dir)
+            .map_err(|e| e.to_string())?;
     app::audit::keyring::load(&db, &keys)
         .await
         .map_err(|e| e.to_string())?;

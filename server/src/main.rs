@@ -6,8 +6,8 @@ use app::accounts::{bootstrap, members};
 use app::audit::{chain, Actor};
 use clap::Parser;
 use gatehouse_server::config::{
-    AuditCommand, Command, Config, EvidenceCommand, GovernanceCommand, KeysCommand, ResourceServerCommand,
-    StaffCommand,
+    AuditCommand, Command, Config, EvidenceCommand, GovernanceCommand, KeysCommand,
+    ResourceServerCommand, StaffCommand,
 };
 
 #[tokio::main]

@@ -22,6 +22,7 @@ mod members;
 mod mtls;
 mod oauth;
 mod oauth_negative;
+mod offboarding;
 mod onboarding;
 mod ops;
 mod production;

@@ -119,7 +119,7 @@ async fn make_payment_with(server: &TestServer, restart: bool) {
 }
 
 /// The form fields of a request; `overrides` replace fields by name.
-fn request_fields(
+pub(crate) fn request_fields(
     app_id: &str,
     scopes: &[&str],
     method: &str,
@@ -177,7 +177,7 @@ async fn submit_request(client: &Client, fields: &[(String, String)]) -> reqwest
 }
 
 /// Submits and returns the new request's id (from the redirect).
-async fn submitted(client: &Client, fields: &[(String, String)]) -> String {
+pub(crate) async fn submitted(client: &Client, fields: &[(String, String)]) -> String {
     let response = submit_request(client, fields).await;
     assert_eq!(
         response.status(),
@@ -192,7 +192,7 @@ async fn submitted(client: &Client, fields: &[(String, String)]) -> String {
         .to_string()
 }
 
-async fn request_row(server: &TestServer, id: &str) -> (String, String, Option<String>) {
+pub(crate) async fn request_row(server: &TestServer, id: &str) -> (String, String, Option<String>) {
     sqlx::query_as("SELECT status, route, production_app_id FROM access_requests WHERE id = $1")
         .bind(id)
         .fetch_one(server.pool())

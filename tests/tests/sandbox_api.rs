@@ -191,7 +191,42 @@ pub async fn authorise(
     customer: (&str, &str),
     choose: Option<usize>,
 ) -> String {
-    let oauth = oauth_client(server, DEMO_ID, DEMO_SECRET, DEMO_REDIRECT);
+    authorise_tokens(server, intent, scope, customer, choose)
+        .await
+        .access_token()
+        .secret()
+        .clone()
+}
+
+/// As [`authorise`], returning the whole token response (with the refresh token).
+pub async fn authorise_tokens(
+    server: &TestServer,
+    intent: &str,
+    scope: &str,
+    customer: (&str, &str),
+    choose: Option<usize>,
+) -> oauth2::basic::BasicTokenResponse {
+    authorise_with(
+        server,
+        (DEMO_ID, DEMO_SECRET, DEMO_REDIRECT),
+        intent,
+        scope,
+        customer,
+        choose,
+    )
+    .await
+}
+
+/// As [`authorise_tokens`], for the app with `client` = (client id, secret, redirect URI).
+pub async fn authorise_with(
+    server: &TestServer,
+    client: (&str, &str, &str),
+    intent: &str,
+    scope: &str,
+    customer: (&str, &str),
+    choose: Option<usize>,
+) -> oauth2::basic::BasicTokenResponse {
+    let oauth = oauth_client(server, client.0, client.1, client.2);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _) = oauth
         .authorize_url(CsrfToken::new_random)
@@ -201,13 +236,12 @@ pub async fn authorise(
         .url();
     let back = customer_approves(server, url.as_str(), customer, choose).await;
     let code = query(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
-    let token = oauth
+    oauth
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
         .request_async(&oauth_http())
         .await
-        .unwrap();
-    token.access_token().secret().clone()
+        .unwrap()
 }
 
 /// A test customer signs in at an authorization URL, keeps the accounts `choose`

@@ -80,7 +80,10 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         ViewMembers | UseSandbox | ViewOnboarding => {
             matches!(role, PartnerAdmin | PartnerDeveloper)
         }
-        ManageMembers | RequestProductionAccess | ManageOnboarding | ManageCredentials
+        ManageMembers
+        | RequestProductionAccess
+        | ManageOnboarding
+        | ManageCredentials
         | CloseOrganisation => role == PartnerAdmin,
         ViewOwnInventory => matches!(role, PartnerAdmin | PartnerDeveloper),
         ViewInventory => matches!(role, Reviewer | Approver | Admin),

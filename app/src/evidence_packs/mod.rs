@@ -254,13 +254,12 @@ fn payload(jws: &str) -> Result<Manifest> {
 
 /// Every pack, newest first.
 pub async fn list(db: &Db) -> Result<Vec<Listed>> {
-    let rows: Vec<(String, String, String, Option<String>, String, i64, String)> =
-        sqlx::query_as(
-            "SELECT id, kind, subject_id, org_id, title, created_at, jws FROM evidence_packs \
+    let rows: Vec<(String, String, String, Option<String>, String, i64, String)> = sqlx::query_as(
+        "SELECT id, kind, subject_id, org_id, title, created_at, jws FROM evidence_packs \
              ORDER BY created_at DESC, id DESC",
-        )
-        .fetch_all(&db.pool)
-        .await?;
+    )
+    .fetch_all(&db.pool)
+    .await?;
     rows.into_iter()
         .map(|(id, kind, subject_id, org_id, title, created_at, jws)| {
             Ok(Listed {
@@ -383,8 +382,7 @@ pub async fn verify(db: &Db, keys: &Keys, text: &str) -> Result<Verification> {
             ));
         }
     }
-    let manifest: Manifest = match serde_json::from_value(signed.unwrap_or_else(|| shown.clone()))
-    {
+    let manifest: Manifest = match serde_json::from_value(signed.unwrap_or_else(|| shown.clone())) {
         Ok(m) => m,
         Err(err) => {
             problems.push(format!("the manifest cannot be read: {err}"));
@@ -397,7 +395,10 @@ pub async fn verify(db: &Db, keys: &Keys, text: &str) -> Result<Verification> {
     };
     let csv = file["csv"].as_str().unwrap_or_default();
     if sha256_hex(csv) != manifest.csv_sha256 {
-        problems.push("the CSV is not the one the manifest signs (its SHA-256 differs): the CSV was edited".into());
+        problems.push(
+            "the CSV is not the one the manifest signs (its SHA-256 differs): the CSV was edited"
+                .into(),
+        );
     } else if to_csv(&manifest.entries)? != csv {
         problems.push("the CSV does not list the manifest's entries".into());
     }

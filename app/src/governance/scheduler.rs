@@ -92,10 +92,14 @@ pub fn jobs() -> Vec<Job> {
             let written = crate::audit::checkpoint::write_if_due(&state, now, interval).await?;
             Ok(json!({ "written": written.is_some() }))
         }),
-        job!("offboarding_resume", 60, |state: AppState, _now| async move {
-            let finished = crate::offboarding::job::resume(&state).await?;
-            Ok(json!({ "finished": finished }))
-        }),
+        job!(
+            "offboarding_resume",
+            60,
+            |state: AppState, _now| async move {
+                let finished = crate::offboarding::job::resume(&state).await?;
+                Ok(json!({ "finished": finished }))
+            }
+        ),
         job!(
             "access_requests_escalate",
             60,

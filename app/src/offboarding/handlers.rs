@@ -26,7 +26,12 @@ pub fn routes() -> Router<AppState> {
         .route("/org/close", get(partner_page).post(ask_submit))
 }
 
-async fn render_bank(state: &AppState, ctx: &Ctx, form: Form, status: StatusCode) -> Result<Response> {
+async fn render_bank(
+    state: &AppState,
+    ctx: &Ctx,
+    form: Form,
+    status: StatusCode,
+) -> Result<Response> {
     ctx.require(Action::ViewEvidencePacks)?;
     let can_act = ctx.require(Action::Offboard).is_ok();
     let list = super::list(state).await?;
@@ -150,7 +155,12 @@ async fn decline_submit(
     .await
 }
 
-async fn render_partner(state: &AppState, ctx: &Ctx, form: Form, status: StatusCode) -> Result<Response> {
+async fn render_partner(
+    state: &AppState,
+    ctx: &Ctx,
+    form: Form,
+    status: StatusCode,
+) -> Result<Response> {
     let user = ctx.require(Action::CloseOrganisation)?;
     let org_id = user.org_id.as_deref().unwrap_or_default();
     let current = super::of_org(state, org_id).await?;
@@ -167,7 +177,10 @@ async fn ask_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Res
     let values = fields(&body);
     let result = super::ask(&state, user, &ctx.client, &get_field(&values, "reason"))
         .await
-        .map(|_| "Asked: a bank admin confirms or declines the closure; you are told by e-mail.".to_string());
+        .map(|_| {
+            "Asked: a bank admin confirms or declines the closure; you are told by e-mail."
+                .to_string()
+        });
     outcome(&ctx, result, "/org/close", values, &[], |form, status| {
         render_partner(&state, &ctx, form, status)
     })

@@ -113,7 +113,11 @@ async fn members(state: &AppState, id: &str, org_id: &str, limit: i64) -> Result
                 "offboarding.member_disabled",
                 ("user", &user_id),
                 json!({ "email": email, "was": status, "sessions_ended": true }),
-                &[("member", user_id.clone(), format!("{email}: account disabled, sessions ended"))],
+                &[(
+                    "member",
+                    user_id.clone(),
+                    format!("{email}: account disabled, sessions ended"),
+                )],
                 now,
             )
             .await?;
@@ -273,7 +277,11 @@ async fn consents(state: &AppState, id: &str, org_id: &str, limit: i64) -> Resul
                 "offboarding.ob_consent_revoked",
                 ("ob_consent", &intent),
                 json!({ "kind": kind, "was": status }),
-                &[("ob_consent", intent.clone(), format!("{kind} consent revoked (was {status})"))],
+                &[(
+                    "ob_consent",
+                    intent.clone(),
+                    format!("{kind} consent revoked (was {status})"),
+                )],
                 now,
             )
             .await?;
@@ -315,7 +323,11 @@ async fn requests(state: &AppState, id: &str, org_id: &str, limit: i64) -> Resul
                 "offboarding.application_withdrawn",
                 ("application", &application),
                 json!({ "tier": tier, "was": status }),
-                &[("application", application.clone(), format!("Tier {tier} application withdrawn (was {status})"))],
+                &[(
+                    "application",
+                    application.clone(),
+                    format!("Tier {tier} application withdrawn (was {status})"),
+                )],
                 now,
             )
             .await?;
@@ -348,7 +360,11 @@ async fn requests(state: &AppState, id: &str, org_id: &str, limit: i64) -> Resul
                 "offboarding.access_request_withdrawn",
                 ("access_request", &request),
                 json!({ "tier": tier, "was": status }),
-                &[("access_request", request.clone(), format!("Tier {tier} production request withdrawn (was {status})"))],
+                &[(
+                    "access_request",
+                    request.clone(),
+                    format!("Tier {tier} production request withdrawn (was {status})"),
+                )],
                 now,
             )
             .await?;
@@ -381,7 +397,11 @@ async fn mail(state: &AppState, id: &str, org_id: &str, limit: i64) -> Result<us
         .execute(&mut *tx)
         .await?;
         if cancelled.rows_affected() == 1 {
-            rows.push(("mail", mail, format!("queued e-mail to {recipient} not sent")));
+            rows.push((
+                "mail",
+                mail,
+                format!("queued e-mail to {recipient} not sent"),
+            ));
         }
     }
     let done = rows.len();
@@ -510,13 +530,15 @@ async fn finish(state: &AppState, id: &str, org_id: &str) -> Result<bool> {
     .await?;
     let entries = entries
         .into_iter()
-        .map(|(kind, target_id, label, done_at, audit_event_id)| NewEntry {
-            kind,
-            target_id,
-            label,
-            done_at,
-            audit_event_id,
-        })
+        .map(
+            |(kind, target_id, label, done_at, audit_event_id)| NewEntry {
+                kind,
+                target_id,
+                label,
+                done_at,
+                audit_event_id,
+            },
+        )
         .collect();
     let title = format!("Offboarding of {legal_name}");
     let pack = evidence_packs::create(

@@ -62,7 +62,8 @@ type Raw = (
     i64,
 );
 
-const SELECT: &str = "SELECT o.id, o.org_id, g.legal_name, o.status, o.reason, r.email, o.requested_at, \
+const SELECT: &str =
+    "SELECT o.id, o.org_id, g.legal_name, o.status, o.reason, r.email, o.requested_at, \
      a.email, o.accepted_at, o.declined_reason, o.step, o.finished_at, o.pack_id, \
      (SELECT COUNT(*) FROM offboarding_actions x WHERE x.offboarding_id = o.id) \
      FROM offboardings o JOIN organisations g ON g.id = o.org_id \
@@ -89,11 +90,10 @@ fn from_raw(r: Raw) -> Offboarding {
 
 /// Every offboarding, newest first (the bank's page).
 pub async fn list(state: &AppState) -> Result<Vec<Offboarding>> {
-    let rows: Vec<Raw> = sqlx::query_as(&format!(
-        "{SELECT} ORDER BY o.requested_at DESC, o.id DESC"
-    ))
-    .fetch_all(&state.db.pool)
-    .await?;
+    let rows: Vec<Raw> =
+        sqlx::query_as(&format!("{SELECT} ORDER BY o.requested_at DESC, o.id DESC"))
+            .fetch_all(&state.db.pool)
+            .await?;
     Ok(rows.into_iter().map(from_raw).collect())
 }
 
@@ -196,7 +196,11 @@ pub async fn ask(
     Ok(id)
 }
 
-async fn notify_bank_admins(tx: &mut crate::platform::db::Tx, subject: &str, body: &str) -> Result<()> {
+async fn notify_bank_admins(
+    tx: &mut crate::platform::db::Tx,
+    subject: &str,
+    body: &str,
+) -> Result<()> {
     let admins: Vec<String> = sqlx::query_scalar(
         "SELECT email FROM users WHERE role = 'admin' AND status = 'active' ORDER BY email",
     )

@@ -41,10 +41,7 @@ fn state_of(o: &Offboarding) -> String {
             o.declined_reason.clone().unwrap_or_default()
         ),
         "running" => format!("running (step: {})", o.step),
-        _ => format!(
-            "done {}",
-            o.finished_at.map(display).unwrap_or_default()
-        ),
+        _ => format!("done {}", o.finished_at.map(display).unwrap_or_default()),
     }
 }
 
