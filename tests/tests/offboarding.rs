@@ -440,7 +440,8 @@ async fn offboarding_ends_everything(server: TestServer) {
 
     // Bad input: a clear error, nothing written.
     let before = written(&server).await;
-    let cases: [(&[(&str, &str)], StatusCode, &str); 5] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], StatusCode, &'a str);
+    let cases: [Case; 5] = [
         (
             &[("org_id", &org), ("reason", ""), ("code", "123456")],
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -252,9 +252,11 @@ fn payload(jws: &str) -> Result<Manifest> {
     serde_json::from_slice(&bytes).map_err(Error::internal)
 }
 
+type ListedRow = (String, String, String, Option<String>, String, i64, String);
+
 /// Every pack, newest first.
 pub async fn list(db: &Db) -> Result<Vec<Listed>> {
-    let rows: Vec<(String, String, String, Option<String>, String, i64, String)> = sqlx::query_as(
+    let rows: Vec<ListedRow> = sqlx::query_as(
         "SELECT id, kind, subject_id, org_id, title, created_at, jws FROM evidence_packs \
              ORDER BY created_at DESC, id DESC",
     )
