@@ -396,3 +396,112 @@ async fn invitation_links_expire_and_can_be_withdrawn(server: TestServer) {
     assert_eq!(active, 0);
 }
 both!(invitation_links_expire_and_can_be_withdrawn);
+
+async fn app_owner(server: &TestServer, app_id: &str) -> String {
+    sqlx::query_scalar("SELECT owner_id FROM apps WHERE id = $1")
+        .bind(app_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap()
+}
+
+/// Issue 15, member offboarding: a member who owns clients leaves only once someone
+/// owns them (or the admin says nobody will), and their sessions end at once.
+async fn removing_an_owner_names_the_next_owner(server: TestServer) {
+    use crate::offboarding::join;
+    use crate::sandbox_helpers::{app_fields, register_app};
+    let admin = server
+        .partner_admin("ada@acme.example.com", "12345678")
+        .await;
+    let ada = member_id(&server, "ada@acme.example.com").await;
+    let dev = join(
+        &server,
+        &admin,
+        (
+            "Grace Hopper",
+            "grace@acme.example.com",
+            "compiler pioneer one",
+        ),
+    )
+    .await;
+    let grace = member_id(&server, "grace@acme.example.com").await;
+    let (app_id, _, _) = register_app(
+        &dev,
+        &app_fields("Grace's app", &grace, "client_secret_basic", ""),
+    )
+    .await;
+    let other = join(
+        &server,
+        &admin,
+        (
+            "Alan Turing",
+            "alan@acme.example.com",
+            "universal machine one",
+        ),
+    )
+    .await;
+    let alan = member_id(&server, "alan@acme.example.com").await;
+    let (alan_app, _, _) = register_app(
+        &other,
+        &app_fields("Alan's app", &alan, "client_secret_basic", ""),
+    )
+    .await;
+
+    // The page asks who owns the member's clients next.
+    let (_, page) = admin.text("/org/members").await;
+    assert!(page.contains(&format!("new-owner-{grace}")), "{page}");
+    assert!(page.contains("Owns Grace&#x27;s app") || page.contains("Owns Grace's app"));
+
+    // Without a choice: refused, nothing changed, the member still signed in.
+    let response = admin
+        .submit("/org/members", &format!("/org/members/{grace}/remove"), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("choose who owns them now"), "{html}");
+    assert_eq!(dev.get("/dashboard").await.status(), StatusCode::OK);
+    assert_eq!(app_owner(&server, &app_id).await, grace);
+    // Another organisation's member is not a possible owner.
+    let response = admin
+        .submit(
+            "/org/members",
+            &format!("/org/members/{grace}/remove"),
+            &[("new_owner_id", "usr_elsewhere")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Handed to Ada: the client is hers, Grace's session ends at once.
+    let response = admin
+        .submit(
+            "/org/members",
+            &format!("/org/members/{grace}/remove"),
+            &[("new_owner_id", &ada)],
+        )
+        .await;
+    assert_location(&response, "/org/members");
+    assert_eq!(app_owner(&server, &app_id).await, ada);
+    let response = dev.get("/dashboard").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // Left without an owner, explicitly: the governance rules take it from there.
+    let response = admin
+        .submit(
+            "/org/members",
+            &format!("/org/members/{alan}/remove"),
+            &[("new_owner_id", app::accounts::members::LEAVE_OWNERLESS)],
+        )
+        .await;
+    assert_location(&response, "/org/members");
+    assert_eq!(app_owner(&server, &alan_app).await, alan);
+    assert_eq!(
+        other.get("/dashboard").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let (_, page) = admin.text("/governance/inventory?no_owner=1").await;
+    assert!(
+        page.contains("Alan&#x27;s app") || page.contains("Alan's app"),
+        "{page}"
+    );
+}
+both!(removing_an_owner_names_the_next_owner);

@@ -89,43 +89,47 @@ async fn production_token(server: &TestServer, id: &str, secret: &str) -> Result
     }
 }
 
-/// A developer joins through an invitation and signs in.
-async fn developer(server: &TestServer, admin: &Client) -> Client {
+/// A developer invited by `admin` joins and signs in.
+pub(crate) async fn join(
+    server: &TestServer,
+    admin: &Client,
+    (name, email, password): (&str, &str, &str),
+) -> Client {
     let response = admin
         .submit(
             "/org/members",
             "/org/members/invite",
             &[
-                ("display_name", "Grace Hopper"),
-                ("email", DEV),
+                ("display_name", name),
+                ("email", email),
                 ("role", "partner_developer"),
             ],
         )
         .await;
     assert_location(&response, "/org/members");
-    let link = server.mailed_link(DEV).await;
+    let link = server.mailed_link(email).await;
     let token = link.split("token=").nth(1).unwrap().to_string();
-    let dev = server.client();
-    let response = dev
+    let member = server.client();
+    let response = member
         .submit(
             &link,
             "/invitation",
             &[
                 ("token", &token),
-                ("display_name", "Grace Hopper"),
-                ("password", DEV_PASSWORD),
+                ("display_name", name),
+                ("password", password),
             ],
         )
         .await;
     assert_location(&response, "/signin");
-    assert_location(&dev.sign_in(DEV, DEV_PASSWORD).await, "/dashboard");
-    dev
+    assert_location(&member.sign_in(email, password).await, "/dashboard");
+    member
 }
 
 pub(crate) async fn fixture(server: &TestServer) -> Fixture {
     let org_id = org_of(server, FJORD).await;
     let admin = server.demo_staff(FJORD, -1).await;
-    let dev = developer(server, &admin).await;
+    let dev = join(server, &admin, ("Grace Hopper", DEV, DEV_PASSWORD)).await;
     let owner = user_id(server, FJORD).await;
     let (app_id, client_id, secret) = register_app(
         &admin,

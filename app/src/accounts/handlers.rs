@@ -740,11 +740,13 @@ async fn members_view(state: &AppState, ctx: &Ctx, form: &Form) -> Result<AnyVie
     let user = ctx.require(Action::ViewMembers)?;
     let org_id = user.org_id.as_deref().ok_or(Error::NotFound)?;
     let can_manage = super::authz::role_allows(user.role, Action::ManageMembers);
+    let mut owned = members::owned_clients(state, org_id).await?;
     let rows = members::list_members(state, org_id)
         .await?
         .into_iter()
         .map(|m| pages::MemberRow {
             is_self: m.id == user.id,
+            owns: owned.remove(&m.id).unwrap_or_default(),
             id: m.id,
             name: m.display_name,
             email: m.email,

@@ -398,6 +398,27 @@ pub async fn change_role(
     Ok(())
 }
 
+/// The removal form's choice of "no new owner" for the member's clients.
+pub const LEAVE_OWNERLESS: &str = "none";
+
+/// The active clients each member owns, by member id (names, sorted).
+pub async fn owned_clients(
+    state: &AppState,
+    org_id: &str,
+) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT owner_id, name FROM apps WHERE org_id = $1 AND status = 'active' ORDER BY name",
+    )
+    .bind(org_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut owned: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (owner, name) in rows {
+        owned.entry(owner).or_default().push(name);
+    }
+    Ok(owned)
+}
+
 /// Removes a member (or withdraws an invitation) from the organisation.
 pub async fn remove(
     state: &AppState,
@@ -422,7 +443,30 @@ pub async fn remove(
             "An organisation needs at least one partner admin.".into(),
         ));
     }
-    let new_owner = new_owner.map(str::trim).filter(|id| !id.is_empty());
+    // A member who owns active clients leaves only once someone owns them, or the
+    // admin says plainly that nobody will (the governance sweep then treats them as
+    // ownerless: a request for an owner, then suspension after the grace period).
+    let owned: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM apps WHERE owner_id = $1 AND org_id = $2 AND status = 'active' ORDER BY name",
+    )
+    .bind(member_id)
+    .bind(&org_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let new_owner = match new_owner.map(str::trim).filter(|id| !id.is_empty()) {
+        None if !owned.is_empty() => {
+            return Err(Error::Invalid(Invalid::field(
+                "new_owner_id",
+                format!(
+                    "{email} owns {} active client(s) ({}): choose who owns them now, or choose to leave them without an owner.",
+                    owned.len(),
+                    owned.join(", ")
+                ),
+            )));
+        }
+        Some(LEAVE_OWNERLESS) => None,
+        other => other,
+    };
     if let Some(new_owner) = new_owner {
         let ok: Option<String> = sqlx::query_scalar(
             "SELECT id FROM users WHERE id = $1 AND org_id = $2 AND status = 'active' AND removed_at IS NULL AND id <> $3",

@@ -260,6 +260,8 @@ pub struct MemberRow {
     pub status: String,
     pub mfa: bool,
     pub is_self: bool,
+    /// The active clients the member owns.
+    pub owns: Vec<String>,
 }
 
 const PARTNER_ROLES: [(&str, &str); 2] = [
@@ -267,8 +269,35 @@ const PARTNER_ROLES: [(&str, &str); 2] = [
     ("partner_admin", "Partner admin"),
 ];
 
+/// Removing a member who owns clients: who owns them next (or nobody, explicitly).
+fn remove_with_owner(csrf: &str, m: &MemberRow, candidates: &[(String, String)]) -> AnyView {
+    let field = format!("new-owner-{}", m.id);
+    let options = candidates
+        .iter()
+        .filter(|(id, _)| *id != m.id)
+        .map(|(id, name)| view! { <option value=id.clone()>{name.clone()}</option> })
+        .collect_view();
+    view! {
+        <form method="post" action=format!("/org/members/{}/remove", m.id) class="inline">
+            {csrf_field(csrf)}
+            <label for=field.clone()>{format!("Owns {}; new owner", m.owns.join(", "))}</label>
+            <select id=field name="new_owner_id">
+                {options}
+                <option value=crate::accounts::members::LEAVE_OWNERLESS>"Nobody: leave them without an owner"</option>
+            </select>
+            <button type="submit" class="danger">"Remove"</button>
+        </form>
+    }
+    .into_any()
+}
+
 pub fn members(rows: Vec<MemberRow>, can_manage: bool, data: &Form, csrf: &str) -> AnyView {
     let csrf_owned = csrf.to_string();
+    let candidates: Vec<(String, String)> = rows
+        .iter()
+        .filter(|m| m.status == "active")
+        .map(|m| (m.id.clone(), format!("{} ({})", m.name, m.email)))
+        .collect();
     let body = rows
         .into_iter()
         .map(|m| {
@@ -281,7 +310,11 @@ pub fn members(rows: Vec<MemberRow>, can_manage: bool, data: &Form, csrf: &str) 
                         {select(&role_form, "role", "Role", &PARTNER_ROLES)}
                         <button type="submit" class="secondary">"Change role"</button>
                     </form>
-                    {action_button(&csrf_owned, format!("/org/members/{}/remove", m.id), if m.status == "invited" { "Withdraw invitation" } else { "Remove" }, "danger")}
+                    {if m.owns.is_empty() {
+                        action_button(&csrf_owned, format!("/org/members/{}/remove", m.id), if m.status == "invited" { "Withdraw invitation" } else { "Remove" }, "danger")
+                    } else {
+                        remove_with_owner(&csrf_owned, &m, &candidates)
+                    }}
                 }
             });
             let status = if m.status == "invited" { "Invited".to_string() } else if m.mfa { "Active, two-step on".into() } else { "Active".into() };
