@@ -309,6 +309,7 @@ async fn item_14_lost_request_log_entries_are_counted_and_shown(server: TestServ
         status: 200,
         latency_us: 10,
         error: None,
+        scope: None,
     };
     // The table is away (as in an outage) for every attempt: the entries are dropped
     // and counted.

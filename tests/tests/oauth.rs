@@ -515,6 +515,7 @@ async fn request_log_batches_arrive_whole(server: TestServer) {
                 status: if n % 5 == 0 { 403 } else { 200 },
                 latency_us: n,
                 error: (n % 5 == 0).then(|| "forbidden".to_string()),
+                scope: None,
             });
     }
     let filter = app::sandbox::reqlog::Filter {

@@ -39,7 +39,16 @@ pub async fn serve<T>(
             Err(err) => Err(err),
         };
         match answer {
-            Ok(value) => Ok((client, into_response(value))),
+            Ok(value) => {
+                // A client-credentials grant names its scopes (or gets all the
+                // client's): each one's last use is kept from the request log.
+                let granted = (params.get("grant_type") == Some("client_credentials"))
+                    .then(|| match params.get("scope") {
+                        Some(scope) => scope.to_string(),
+                        None => client.app.scopes.join(" "),
+                    });
+                Ok((client, granted, into_response(value)))
+            }
             Err(err) => Err(err.for_app(&client.app.id)),
         }
     }
@@ -69,20 +78,22 @@ fn respond(
     state: &AppState,
     endpoint: &str,
     started: Instant,
-    result: OAuthResult<(Authenticated, Response)>,
+    result: OAuthResult<(Authenticated, Option<String>, Response)>,
 ) -> Response {
     let latency_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
-    let (app_id, credential_id, error, response) = match result {
-        Ok((client, response)) => (
+    let (app_id, credential_id, error, scope, response) = match result {
+        Ok((client, scope, response)) => (
             Some(client.app.id),
             Some(client.credential_id),
             None,
+            scope,
             response,
         ),
         Err(err) => (
             err.app_id.clone(),
             None,
             Some(err.code.as_str().to_string()),
+            None,
             err.into_response(),
         ),
     };
@@ -96,6 +107,7 @@ fn respond(
             status: response.status().as_u16(),
             latency_us,
             error,
+            scope,
         });
     }
     response

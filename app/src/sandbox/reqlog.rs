@@ -28,6 +28,25 @@ pub struct Entry {
     pub status: u16,
     pub latency_us: i64,
     pub error: Option<String>,
+    /// The scopes a successful token request was granted (client credentials), kept
+    /// as each scope's last use (`scope_use`); an API call's scope comes from its path.
+    pub scope: Option<String>,
+}
+
+/// The scope a sandbox API path needs (the prefixes readiness also reads).
+pub fn scope_of(endpoint: &str) -> Option<&'static str> {
+    let rest = endpoint.strip_prefix(crate::sandbox::api::BASE)?;
+    if rest.starts_with("/aisp/") {
+        Some("accounts")
+    } else if rest.starts_with("/pisp/") {
+        Some("payments")
+    } else if rest.starts_with("/reference/") {
+        Some("reference")
+    } else if rest.starts_with("/cbpii/") {
+        Some("fundsconfirmations")
+    } else {
+        None
+    }
 }
 
 #[derive(Clone)]
@@ -143,6 +162,8 @@ async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
     let mut tx = db.begin().await?;
     // (credential, is a token request) → the latest successful use in this batch.
     let mut last_used: HashMap<(&str, bool), i64> = HashMap::new();
+    // (app, scope, call or token) → the latest use of the scope in this batch.
+    let mut scope_used: HashMap<(&str, &str, &str), i64> = HashMap::new();
     for chunk in batch.chunks(ROWS_PER_INSERT) {
         let partial;
         let sql = if chunk.len() == ROWS_PER_INSERT {
@@ -171,6 +192,21 @@ async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
                         let latest = last_used.entry((credential, token)).or_insert(entry.at);
                         *latest = (*latest).max(entry.at);
                     }
+                    let scopes = match (&entry.scope, scope_of(&entry.endpoint)) {
+                        (Some(granted), _) if token => granted
+                            .split(' ')
+                            .filter(|s| !s.is_empty())
+                            .map(|s| (s, "token"))
+                            .collect(),
+                        (_, Some(scope)) => vec![(scope, "call")],
+                        _ => Vec::new(),
+                    };
+                    for (scope, kind) in scopes {
+                        let latest = scope_used
+                            .entry((&entry.app_id, scope, kind))
+                            .or_insert(entry.at);
+                        *latest = (*latest).max(entry.at);
+                    }
                 }
             }
         }
@@ -187,6 +223,19 @@ async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
             .bind(credential)
             .execute(&mut *tx)
             .await?;
+    }
+    for ((app_id, scope, kind), at) in scope_used {
+        sqlx::query(
+            "INSERT INTO scope_use (app_id, scope, kind, last_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (app_id, scope, kind) DO UPDATE SET last_at = excluded.last_at \
+             WHERE scope_use.last_at < excluded.last_at",
+        )
+        .bind(app_id)
+        .bind(scope)
+        .bind(kind)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(())

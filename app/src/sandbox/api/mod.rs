@@ -237,6 +237,7 @@ async fn guard(
                     .extensions()
                     .get::<LoggedError>()
                     .map(|e| e.0.to_string()),
+                scope: None,
             });
             response
         }
