@@ -35,6 +35,8 @@ pub struct Summary {
     pub queue_overdue: i64,
     /// The sweep's open notices for the organisation: (message, client page).
     pub credential_notices: Vec<(String, Option<String>)>,
+    /// Access-review items waiting for the organisation: (item id, client, due at).
+    pub reviews_due: Vec<(String, String, String)>,
     /// For the bank: suspensions in force and exceptions waiting for a decision.
     pub suspensions_open: i64,
     pub exceptions_pending: i64,
@@ -79,6 +81,14 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
                     <li>{message.clone()}{link.clone().map(|href| view! { " "<a href=href>"Open the client"</a> })}</li>
                 }).collect_view()}</ul>
                 <p><a href="/governance/inventory">"Your inventory of clients and credentials"</a></p>
+            </section>
+            <section class="card" id="reviews-panel">
+                <h2>"Reviews due"</h2>
+                {summary.reviews_due.is_empty().then(|| view! { <p>"No access review is waiting for you."</p> })}
+                <ul>{summary.reviews_due.iter().map(|(id, client, due)| view! {
+                    <li><a href=format!("/reviews/items/{id}")>{format!("Access review of {client}")}</a>{format!(": due {due}")}</li>
+                }).collect_view()}</ul>
+                <p><a href="/reviews">"All your access reviews"</a></p>
             </section>
             <section class="card">
                 <h2>"Sandbox"</h2>
@@ -204,6 +214,17 @@ pub async fn handler(
         }
     }
     if let Some(org) = &user.org_id {
+        summary.reviews_due = crate::reviews::due_for_org(&state, org)
+            .await?
+            .into_iter()
+            .map(|(item, due)| {
+                (
+                    item.id,
+                    item.client_name,
+                    crate::platform::time::display(due),
+                )
+            })
+            .collect();
         summary.credential_notices = crate::governance::notices(&state, Some(org), 10)
             .await?
             .into_iter()

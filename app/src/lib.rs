@@ -30,6 +30,8 @@ pub mod onboarding;
 pub mod ops;
 #[cfg(feature = "ssr")]
 pub mod platform;
+#[cfg(feature = "ssr")]
+pub mod reviews;
 
 #[cfg(feature = "ssr")]
 pub use platform::{router::router, settings::Settings, state::AppState};

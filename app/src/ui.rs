@@ -110,6 +110,7 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/onboarding", "Onboarding"));
                         links.push(("/production", "Production"));
                         links.push(("/governance/inventory", "Inventory"));
+                        links.push(("/reviews", "Reviews"));
                         links.push(("/org/members", "Team"));
                     }
                     Role::Admin => {
@@ -119,6 +120,7 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/review/policy", "Risk policy"));
                         links.push(("/governance/bank/inventory", "Inventory"));
                         links.push(("/governance/bank/suspensions", "Suspensions"));
+                        links.push(("/reviews/bank", "Access reviews"));
                         links.push(("/offboarding/bank", "Offboarding"));
                     }
                     Role::Reviewer | Role::Approver => {
@@ -126,6 +128,7 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/review/production", "Production requests"));
                         links.push(("/governance/bank/inventory", "Inventory"));
                         links.push(("/governance/bank/exceptions", "Exceptions"));
+                        links.push(("/reviews/bank", "Access reviews"));
                         links.push(("/evidence-packs", "Evidence packs"));
                     }
                 }

@@ -619,6 +619,7 @@ async fn gather(
             "rejected_requests": rejected_requests,
             "open_exceptions": open_exceptions,
             "open_suspensions": open_suspensions,
+            "latest_review": crate::reviews::latest_outcome(state, org_id).await?,
         },
         "readiness": readiness.facts(),
     });

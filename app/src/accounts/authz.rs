@@ -53,6 +53,8 @@ pub enum Action {
     ViewEvidencePacks,
     /// Ask the bank to close one's organisation.
     CloseOrganisation,
+    /// Start access-review campaigns and set their cadence.
+    ManageReviews,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -87,7 +89,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         | CloseOrganisation => role == PartnerAdmin,
         ViewOwnInventory => matches!(role, PartnerAdmin | PartnerDeveloper),
         ViewInventory => matches!(role, Reviewer | Approver | Admin),
-        Suspend | Offboard => role == Admin,
+        Suspend | Offboard | ManageReviews => role == Admin,
         ViewEvidencePacks => role.is_staff(),
         DecideException => role == Approver,
         Review => matches!(role, Reviewer | Approver),
