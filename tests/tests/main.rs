@@ -28,6 +28,7 @@ mod offboarding_resume;
 mod onboarding;
 mod ops;
 mod production;
+mod reviews;
 mod sandbox;
 mod sandbox_api;
 mod sandbox_helpers;

@@ -42,8 +42,10 @@ pub async fn serve<T>(
             Ok(value) => {
                 // A client-credentials grant names its scopes (or gets all the
                 // client's): each one's last use is kept from the request log.
-                let granted = (params.get("grant_type") == Some("client_credentials"))
-                    .then(|| match params.get("scope") {
+                let granted =
+                    (params.get("grant_type") == Some("client_credentials")).then(|| match params
+                        .get("scope")
+                    {
                         Some(scope) => scope.to_string(),
                         None => client.app.scopes.join(" "),
                     });

@@ -18,7 +18,10 @@ pub const COVERAGE: [(&str, &str); 4] = [
 
 pub const OUTCOMES: [(&str, &str); 3] = [
     ("suspend", "Suspend the client"),
-    ("suspend_then_revoke", "Suspend, then revoke after the grace period"),
+    (
+        "suspend_then_revoke",
+        "Suspend, then revoke after the grace period",
+    ),
     ("none", "No change (recorded as unanswered)"),
 ];
 
@@ -68,10 +71,15 @@ async fn covered(tx: &mut Tx, kind: &str, value: &str) -> Result<Vec<(String, St
     let sql = match kind {
         "tier" => format!("{base} AND {tier} = CAST($1 AS BIGINT) ORDER BY a.id"),
         "organisation" => format!("{base} AND a.org_id = $1 ORDER BY a.id"),
-        "scope" => format!("{base} AND (' ' || a.scopes || ' ') LIKE ('% ' || $1 || ' %') ORDER BY a.id"),
-        _ => format!("{base} AND $1 = $1 ORDER BY a.id"),
+        "scope" => {
+            format!("{base} AND (' ' || a.scopes || ' ') LIKE ('% ' || $1 || ' %') ORDER BY a.id")
+        }
+        _ => format!("{base} AND $1 = '' ORDER BY a.id"),
     };
-    Ok(sqlx::query_as(&sql).bind(value).fetch_all(&mut **tx).await?)
+    Ok(sqlx::query_as(&sql)
+        .bind(value)
+        .fetch_all(&mut **tx)
+        .await?)
 }
 
 /// Freezes one client's item: scopes, last use per scope, owner, exceptions.
@@ -208,10 +216,10 @@ pub(super) async fn insert(
     audit::record(
         tx,
         event.details(json!({
-                "title": plan.title, "covers": { "kind": plan.scope_kind, "value": plan.scope_value },
-                "due_at": time::rfc3339(plan.due_at), "items": apps.len(), "organisations": orgs.len(),
-                "on_unanswered": plan.on_unanswered, "recurring_tier": plan.recurring.map(|r| r.0),
-            })),
+            "title": plan.title, "covers": { "kind": plan.scope_kind, "value": plan.scope_value },
+            "due_at": time::rfc3339(plan.due_at), "items": apps.len(), "organisations": orgs.len(),
+            "on_unanswered": plan.on_unanswered, "recurring_tier": plan.recurring.map(|r| r.0),
+        })),
     )
     .await?;
     for org in &orgs {
@@ -245,7 +253,10 @@ pub async fn create(
     let mut invalid = Invalid::new();
     let title = form.title.trim();
     if title.is_empty() || title.chars().count() > 200 {
-        invalid.add("title", "Give the campaign a title (at most 200 characters).");
+        invalid.add(
+            "title",
+            "Give the campaign a title (at most 200 characters).",
+        );
     }
     if !COVERAGE.iter().any(|(k, _)| *k == form.scope_kind) {
         invalid.add("scope_kind", "Choose what the campaign covers.");
@@ -283,12 +294,19 @@ pub async fn create(
         );
     }
     if !OUTCOMES.iter().any(|(k, _)| *k == form.on_unanswered) {
-        invalid.add("on_unanswered", "Choose what happens to an unanswered item.");
+        invalid.add(
+            "on_unanswered",
+            "Choose what happens to an unanswered item.",
+        );
     }
     let grace_days = if form.grace_days.trim().is_empty() {
         Some(14)
     } else {
-        form.grace_days.trim().parse::<i64>().ok().filter(|d| (1..=90).contains(d))
+        form.grace_days
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|d| (1..=90).contains(d))
     };
     if grace_days.is_none() {
         invalid.add("grace_days", "The grace period is 1 to 90 days.");
@@ -296,7 +314,11 @@ pub async fn create(
     let period_days = if form.period_days.trim().is_empty() {
         Some(90)
     } else {
-        form.period_days.trim().parse::<i64>().ok().filter(|d| (7..=730).contains(d))
+        form.period_days
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|d| (7..=730).contains(d))
     };
     if period_days.is_none() {
         invalid.add("period_days", "The review period is 7 to 730 days.");
@@ -330,7 +352,16 @@ pub async fn create(
         grace_days,
         recurring: None,
     };
-    let created = insert(state, &mut tx, &plan, admin.actor(), Some(client), &admin.id, now).await?;
+    let created = insert(
+        state,
+        &mut tx,
+        &plan,
+        admin.actor(),
+        Some(client),
+        &admin.id,
+        now,
+    )
+    .await?;
     let Some((id, _)) = created else {
         return Err(Error::Conflict("This campaign exists already.".into()));
     };

@@ -36,7 +36,12 @@ pub fn routes() -> Router<AppState> {
 
 // ---------------------------------------------------------------- bank
 
-async fn render_bank(state: &AppState, ctx: &Ctx, form: Form, status: StatusCode) -> Result<Response> {
+async fn render_bank(
+    state: &AppState,
+    ctx: &Ctx,
+    form: Form,
+    status: StatusCode,
+) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
     let can_manage = ctx.require(Action::ManageReviews).is_ok();
     let mut list = Vec::new();
@@ -50,7 +55,14 @@ async fn render_bank(state: &AppState, ctx: &Ctx, form: Form, status: StatusCode
         list.push((campaign, counts.into_iter().collect::<BTreeMap<_, _>>()));
     }
     let cadences = schedule::recurring_cadences(state).await?;
-    let body = pages::campaigns(&list, &cadences, &form, &ctx.csrf, can_manage, state.clock.now());
+    let body = pages::campaigns(
+        &list,
+        &cadences,
+        &form,
+        &ctx.csrf,
+        can_manage,
+        state.clock.now(),
+    );
     Ok((status, ctx.render("Access reviews", body)).into_response())
 }
 
@@ -89,7 +101,11 @@ async fn create_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> 
     .await
 }
 
-async fn recurring_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Result<Response> {
+async fn recurring_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Result<Response> {
     let user = ctx.require(Action::ManageReviews)?;
     let values = fields(&body);
     let mut cadences = Vec::new();
@@ -107,9 +123,14 @@ async fn recurring_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) 
     let result = schedule::set_recurring(&state, user, &ctx.client, &cadences)
         .await
         .map(|()| "Saved: the scheduler starts each tier's campaign once per period.".to_string());
-    outcome(&ctx, result, "/reviews/bank", values, &[], |form, status| {
-        render_bank(&state, &ctx, form, status)
-    })
+    outcome(
+        &ctx,
+        result,
+        "/reviews/bank",
+        values,
+        &[],
+        |form, status| render_bank(&state, &ctx, form, status),
+    )
     .await
 }
 
@@ -156,11 +177,19 @@ async fn report(state: &AppState, ctx: &Ctx, id: &str, format: &str) -> Result<R
         .into_response())
 }
 
-async fn report_csv(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+async fn report_csv(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response> {
     report(&state, &ctx, &id, "csv").await
 }
 
-async fn report_json(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+async fn report_json(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response> {
     report(&state, &ctx, &id, "json").await
 }
 
@@ -179,7 +208,11 @@ async fn render_bank_item(
     Ok((status, ctx.render(&title, body)).into_response())
 }
 
-async fn bank_item(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+async fn bank_item(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response> {
     render_bank_item(&state, &ctx, &id, Form::new(), StatusCode::OK).await
 }
 
@@ -235,7 +268,11 @@ async fn render_partner_item(
     Ok((status, ctx.render(&title, body)).into_response())
 }
 
-async fn partner_item(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response> {
+async fn partner_item(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response> {
     render_partner_item(&state, &ctx, &id, Form::new(), StatusCode::OK).await
 }
 

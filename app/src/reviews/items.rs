@@ -14,27 +14,31 @@ use crate::platform::state::AppState;
 const JUSTIFICATION_MAX: usize = 500;
 
 fn field<'a>(values: &'a BTreeMap<String, String>, name: &str) -> &'a str {
-    values.get(name).map(String::as_str).unwrap_or_default().trim()
+    values
+        .get(name)
+        .map(String::as_str)
+        .unwrap_or_default()
+        .trim()
 }
 
-/// The scopes a form keeps (`keep_<scope>` = 1), and any it names outside `allowed`.
+/// The scopes a form keeps (`keep_<scope>` = 1), in `allowed`'s order, and any it
+/// names outside `allowed`.
 fn kept(values: &BTreeMap<String, String>, allowed: &[String]) -> (Vec<String>, Vec<String>) {
-    let mut keep = Vec::new();
-    let mut outside = Vec::new();
-    for (name, value) in values {
-        let Some(scope) = name.strip_prefix("keep_") else {
-            continue;
-        };
-        if value != "1" {
-            continue;
-        }
-        if allowed.iter().any(|s| s == scope) {
-            keep.push(scope.to_string());
-        } else {
-            outside.push(scope.to_string());
-        }
-    }
-    keep.sort();
+    let named: Vec<&str> = values
+        .iter()
+        .filter(|(_, value)| value.as_str() == "1")
+        .filter_map(|(name, _)| name.strip_prefix("keep_"))
+        .collect();
+    let keep = allowed
+        .iter()
+        .filter(|s| named.contains(&s.as_str()))
+        .cloned()
+        .collect();
+    let outside = named
+        .iter()
+        .filter(|s| !allowed.iter().any(|a| a == *s))
+        .map(|s| s.to_string())
+        .collect();
     (keep, outside)
 }
 
@@ -58,9 +62,7 @@ async fn set_scopes(tx: &mut Tx, app_id: &str, scopes: &[String], now: i64) -> R
 }
 
 fn stale() -> Error {
-    Error::Conflict(
-        "This review item was already answered, or changed since you opened it.".into(),
-    )
+    Error::Conflict("This review item was already answered, or changed since you opened it.".into())
 }
 
 /// The partner admin attests: whether the client is still needed, which of its
@@ -256,7 +258,15 @@ pub async fn decide(
     let mut tx = state.db.begin().await?;
     let (result_state, resulting) = match (decision, item.still_needed) {
         ("revoke", _) | ("confirm", Some(false)) => ("revoked", Vec::new()),
-        ("narrow", _) => ("narrowed", keep.clone()),
+        // In the client's own order.
+        ("narrow", _) => (
+            "narrowed",
+            kept_by_partner
+                .iter()
+                .filter(|s| keep.contains(s))
+                .cloned()
+                .collect(),
+        ),
         _ => ("confirmed", kept_by_partner.clone()),
     };
     let updated = sqlx::query(
@@ -309,8 +319,16 @@ pub async fn decide(
             item.client_name,
             item.client_id,
             super::state_label(result_state).to_lowercase(),
-            if resulting.is_empty() { "none: the client is revoked".to_string() } else { resulting.join(" ") },
-            if note.is_empty() { String::new() } else { format!("\nNote: {note}\n") }
+            if resulting.is_empty() {
+                "none: the client is revoked".to_string()
+            } else {
+                resulting.join(" ")
+            },
+            if note.is_empty() {
+                String::new()
+            } else {
+                format!("\nNote: {note}\n")
+            }
         ),
     )
     .await?;

@@ -290,7 +290,11 @@ pub async fn latest_outcome(state: &AppState, org_id: &str) -> Result<Value> {
         .filter(|(c, _, _)| *c == latest)
         .map(|(_, s, _)| s.as_str())
         .collect();
-    let worst = states.iter().max_by_key(|s| rank(s)).copied().unwrap_or("confirmed");
+    let worst = states
+        .iter()
+        .max_by_key(|s| rank(s))
+        .copied()
+        .unwrap_or("confirmed");
     Ok(serde_json::json!({
         "outcome": worst, "items": states.len(), "campaign": latest, "at": at,
     }))

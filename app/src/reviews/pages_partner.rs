@@ -71,7 +71,8 @@ pub(super) fn scopes_table(item: &Item, form: &Form, editable: bool) -> AnyView 
         })
         .collect_view();
     let extra = if editable {
-        view! { <th scope="col">"Keep"</th><th scope="col">"Why it is still needed"</th> }.into_any()
+        view! { <th scope="col">"Keep"</th><th scope="col">"Why it is still needed"</th> }
+            .into_any()
     } else {
         view! { <th scope="col">"Justification"</th> }.into_any()
     };

@@ -50,11 +50,16 @@ pub fn to_csv(items: &[Item]) -> Result<String> {
                 i.scopes.join(" "),
                 i.unused_scopes.join(" "),
                 i.state.clone(),
-                i.still_needed.map(|n| if n { "yes" } else { "no" }.to_string()).unwrap_or_default(),
+                i.still_needed
+                    .map(|n| if n { "yes" } else { "no" }.to_string())
+                    .unwrap_or_default(),
                 joined(&i.kept_scopes),
                 i.attested_by.clone().unwrap_or_default(),
                 when(i.attested_at),
-                i.bank_decision.clone().or_else(|| i.outcome.clone()).unwrap_or_default(),
+                i.bank_decision
+                    .clone()
+                    .or_else(|| i.outcome.clone())
+                    .unwrap_or_default(),
                 i.decided_by.clone().unwrap_or_default(),
                 when(i.decided_at),
                 joined(&i.resulting_scopes),

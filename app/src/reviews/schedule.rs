@@ -83,7 +83,11 @@ async fn remind(state: &AppState, campaign: &super::Campaign, now: i64) -> Resul
         return Ok(0);
     }
     let mut sent = 0;
-    for offset in campaign.reminders.iter().filter(|o| now >= campaign.due_at - **o) {
+    for offset in campaign
+        .reminders
+        .iter()
+        .filter(|o| now >= campaign.due_at - **o)
+    {
         let items: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT i.id, i.org_id, a.name FROM review_items i JOIN apps a ON a.id = i.app_id \
              WHERE i.campaign_id = $1 AND i.state = 'awaiting_partner' ORDER BY i.id",
@@ -213,7 +217,11 @@ async fn unanswered(state: &AppState, campaign: &super::Campaign, now: i64) -> R
     Ok(done)
 }
 
-async fn revoke_after_grace(state: &AppState, campaign: &super::Campaign, now: i64) -> Result<usize> {
+async fn revoke_after_grace(
+    state: &AppState,
+    campaign: &super::Campaign,
+    now: i64,
+) -> Result<usize> {
     let items: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT id, org_id, app_id FROM review_items WHERE campaign_id = $1 AND state = 'unanswered' \
          AND revoke_due_at IS NOT NULL AND revoke_due_at <= $2 ORDER BY id",
