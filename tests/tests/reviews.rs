@@ -436,6 +436,12 @@ async fn campaign_on_a_controlled_clock(server: TestServer) {
     .unwrap();
     assert_eq!(open, 1);
     assert_eq!(mails(&server, "An access review was not answered").await, 1);
+    // The partner can still answer late; the page says where the item stands.
+    let (_, page) = fjord.text(&format!("/reviews/items/{legacy_item}")).await;
+    assert!(
+        page.contains("Unanswered") && page.contains("Send the answer"),
+        "{page}"
+    );
 
     // The report: every item with both decisions, who and when, and the resulting scopes.
     let response = reviewer
@@ -553,7 +559,7 @@ async fn campaign_on_a_controlled_clock(server: TestServer) {
     server.state.clock.advance(11 * DAY);
     // Reporting and legacy export (suspended since the first campaign) go unanswered.
     assert_eq!(run(&server).await.unanswered, 2);
-    let (reporting_item, state, _) = item_of(&server, &second, &reporting).await;
+    let (_, state, _) = item_of(&server, &second, &reporting).await;
     assert_eq!(state, "unanswered");
     server.state.clock.advance(6 * DAY);
     assert_eq!(
@@ -571,7 +577,6 @@ async fn campaign_on_a_controlled_clock(server: TestServer) {
         .await
         .unwrap();
     assert_eq!(status, "revoked");
-    let _ = reporting_item;
     assert_eq!(
         app::reviews::latest_outcome(&server.state, &fjord_org)
             .await

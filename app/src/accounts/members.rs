@@ -398,8 +398,7 @@ pub async fn change_role(
     Ok(())
 }
 
-/// The removal form's choice of "no new owner" for the member's clients.
-pub const LEAVE_OWNERLESS: &str = "none";
+pub use super::LEAVE_OWNERLESS;
 
 /// The active clients each member owns, by member id (names, sorted).
 pub async fn owned_clients(

@@ -76,3 +76,6 @@ impl Role {
         Self::STAFF.contains(&self)
     }
 }
+
+/// The member-removal form's choice of "no new owner" for the member's clients.
+pub const LEAVE_OWNERLESS: &str = "none";

@@ -283,7 +283,7 @@ fn remove_with_owner(csrf: &str, m: &MemberRow, candidates: &[(String, String)])
             <label for=field.clone()>{format!("Owns {}; new owner", m.owns.join(", "))}</label>
             <select id=field name="new_owner_id">
                 {options}
-                <option value=crate::accounts::members::LEAVE_OWNERLESS>"Nobody: leave them without an owner"</option>
+                <option value=crate::accounts::LEAVE_OWNERLESS>"Nobody: leave them without an owner"</option>
             </select>
             <button type="submit" class="danger">"Remove"</button>
         </form>

@@ -262,7 +262,10 @@ async fn render_partner_item(
     let org = user.org_id.as_deref().ok_or(Error::NotFound)?;
     let item = super::item(state, Some(org), id).await?;
     let campaign = super::campaign(state, &item.campaign_id).await?;
-    let can_attest = ctx.require(Action::ManageCredentials).is_ok() && campaign.status == "open";
+    // An unanswered item can be answered late, even once its campaign has closed: the
+    // bank's confirmation then lifts the suspension the due date brought.
+    let can_attest = ctx.require(Action::ManageCredentials).is_ok()
+        && (campaign.status == "open" || item.state == "unanswered");
     let body = pages_partner::item(&item, campaign.due_at, &form, &ctx.csrf, can_attest);
     let title = format!("Access review of {}", item.client_name);
     Ok((status, ctx.render(&title, body)).into_response())

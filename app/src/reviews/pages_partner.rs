@@ -86,6 +86,15 @@ pub(super) fn scopes_table(item: &Item, form: &Form, editable: bool) -> AnyView 
     .into_any()
 }
 
+fn outcome_text(outcome: &str) -> String {
+    match outcome.strip_prefix("suspended:") {
+        Some(suspension) => format!(
+            "Not answered: the client was suspended ({suspension}) until the partner answers and the bank confirms."
+        ),
+        None => format!("Not answered: {outcome}."),
+    }
+}
+
 pub(super) fn facts(item: &Item) -> AnyView {
     view! {
         <dl class="facts">
@@ -96,7 +105,7 @@ pub(super) fn facts(item: &Item) -> AnyView {
             <dt>"State"</dt><dd id="review-state">{super::state_label(&item.state)}</dd>
             {item.attested_by.clone().map(|by| view! { <dt>"Partner's answer"</dt><dd>{format!("{} by {by} on {}: keeps {}", if item.still_needed == Some(false) { "no longer needed" } else { "still needed" }, item.attested_at.map(display).unwrap_or_default(), item.kept_scopes.clone().unwrap_or_default().join(" "))}</dd> })}
             {item.decided_at.map(|at| view! { <dt>"Bank's decision"</dt><dd>{format!("{} by {} on {}; scopes now: {}. {}", item.bank_decision.clone().unwrap_or_default(), item.decided_by.clone().unwrap_or_else(|| "the schedule".into()), display(at), item.resulting_scopes.clone().unwrap_or_default().join(" "), item.bank_note.clone().unwrap_or_default())}</dd> })}
-            {item.outcome.clone().map(|o| view! { <dt>"At the due date"</dt><dd>{o}</dd> })}
+            {item.outcome.as_deref().map(outcome_text).map(|o| view! { <dt>"At the due date"</dt><dd>{o}</dd> })}
         </dl>
     }
     .into_any()
