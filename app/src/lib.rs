@@ -19,6 +19,8 @@ pub mod evidence_packs;
 #[cfg(feature = "ssr")]
 pub mod governance;
 #[cfg(feature = "ssr")]
+pub mod incidents;
+#[cfg(feature = "ssr")]
 pub mod mail;
 #[cfg(feature = "ssr")]
 pub mod oauth;

@@ -122,6 +122,7 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/governance/bank/suspensions", "Suspensions"));
                         links.push(("/reviews/bank", "Access reviews"));
                         links.push(("/offboarding/bank", "Offboarding"));
+                        links.push(("/incidents", "Incidents"));
                     }
                     Role::Reviewer | Role::Approver => {
                         links.push(("/review", "Review queue"));
@@ -130,6 +131,7 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/governance/bank/exceptions", "Exceptions"));
                         links.push(("/reviews/bank", "Access reviews"));
                         links.push(("/evidence-packs", "Evidence packs"));
+                        links.push(("/incidents", "Incidents"));
                     }
                 }
             }

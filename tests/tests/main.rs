@@ -16,6 +16,7 @@ mod evidence_packs;
 mod gateway;
 mod governance;
 mod hardening;
+mod incidents;
 mod integrity;
 mod interop;
 mod mail;

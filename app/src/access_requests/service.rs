@@ -560,6 +560,8 @@ async fn gather(
         }
     }
     let now = state.clock.now();
+    // Incidents the bank recorded count with those the partner reported.
+    incidents += crate::incidents::recent_count(state, org_id, now).await?;
     let previous_revocations: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM apps WHERE org_id = $1 AND environment = 'production' AND status = 'revoked' \
          AND (revoked_reason IS NULL OR revoked_reason <> 'retired')",

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(access_requests::handlers::routes())
         .merge(crate::offboarding::handlers::routes())
         .merge(crate::reviews::handlers::routes())
+        .merge(crate::incidents::handlers::routes())
         .merge(crate::evidence_packs::handlers::routes())
         .merge(crate::governance::handlers::routes(csrf::upload_limit(
             &state.settings,
