@@ -11,6 +11,16 @@ CREATE TABLE scope_use (
     last_at BIGINT NOT NULL,
     PRIMARY KEY (app_id, scope, kind)
 );
+-- An upgraded installation starts from its request log's history of API calls.
+INSERT INTO scope_use (app_id, scope, kind, last_at)
+    SELECT app_id, 'accounts', 'call', MAX(at) FROM request_log
+    WHERE endpoint LIKE '/sandbox/open-banking/v3.1/aisp/%' AND status < 400 GROUP BY app_id;
+INSERT INTO scope_use (app_id, scope, kind, last_at)
+    SELECT app_id, 'payments', 'call', MAX(at) FROM request_log
+    WHERE endpoint LIKE '/sandbox/open-banking/v3.1/pisp/%' AND status < 400 GROUP BY app_id;
+INSERT INTO scope_use (app_id, scope, kind, last_at)
+    SELECT app_id, 'reference', 'call', MAX(at) FROM request_log
+    WHERE endpoint LIKE '/sandbox/open-banking/v3.1/reference/%' AND status < 400 GROUP BY app_id;
 
 -- A campaign: which production clients it covers (every one, a tier, an
 -- organisation, or the holders of a scope), when it is due, when reminders go out

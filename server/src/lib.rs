@@ -57,6 +57,7 @@ pub async fn start_with_mtls(
     app::governance::policy::ensure_default(&state).await?;
     let admin_setup_link = if demo {
         bootstrap::seed_demo(&state).await?;
+        seed_demo_oversight(&state).await?;
         None
     } else {
         bootstrap::ensure_first_admin(&state).await?
@@ -99,6 +100,25 @@ pub async fn start_with_mtls(
         server,
         admin_setup_link,
     })
+}
+
+/// Demo mode's access review in progress, offboarded organisation and closed
+/// incident (issue 15), each made through the real services.
+async fn seed_demo_oversight(state: &AppState) -> Result<(), app::platform::error::Error> {
+    app::reviews::demo::seed(
+        state,
+        "admin@bank.example.com",
+        "reviewer@bank.example.com",
+        "admin@fjord-analytics.example.com",
+    )
+    .await?;
+    app::offboarding::demo::seed(state, "admin@bank.example.com").await?;
+    app::incidents::demo::seed(
+        state,
+        "reviewer@bank.example.com",
+        "admin@northwind-pay.example.com",
+    )
+    .await
 }
 
 /// Every minute, what each instance keeps in its own memory: repeated CSRF

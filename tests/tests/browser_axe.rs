@@ -23,6 +23,7 @@ const MAX_SHOTS: usize = 12;
 fn skipped(path: &str) -> bool {
     [
         "export",
+        "/report.",
         "download",
         "/static/",
         "token=",

@@ -490,7 +490,7 @@ async fn suspension_is_immediate_and_two_person(server: TestServer) {
     assert_eq!(alone.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         server
-            .count("SELECT COUNT(*) FROM suspensions WHERE lifted_at IS NULL")
+            .count("SELECT COUNT(*) FROM suspensions WHERE lifted_at IS NULL AND id NOT IN (SELECT suspension_id FROM offboardings)")
             .await,
         1
     );

@@ -19,17 +19,17 @@ pub const DEMO_PRODUCTION_SECRET: &str = "demo-production-secret-fjord-2026";
 
 const DAY: i64 = 86_400;
 
-struct Client<'a> {
-    name: &'a str,
-    purpose: &'a str,
-    environment: &'a str,
-    scopes: &'a str,
-    auth_method: &'a str,
-    owner_id: &'a str,
-    created_days_ago: i64,
+pub(crate) struct Client<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) purpose: &'a str,
+    pub(crate) environment: &'a str,
+    pub(crate) scopes: &'a str,
+    pub(crate) auth_method: &'a str,
+    pub(crate) owner_id: &'a str,
+    pub(crate) created_days_ago: i64,
 }
 
-async fn client(
+pub(crate) async fn client(
     tx: &mut Tx,
     state: &AppState,
     org_id: &str,
@@ -58,16 +58,16 @@ async fn client(
     Ok(id)
 }
 
-struct Credential<'a> {
-    kind: &'a str,
-    secret: Option<&'a str>,
-    material: Option<&'a str>,
-    created_days_ago: i64,
-    expires_in_days: i64,
-    last_used_days_ago: i64,
+pub(crate) struct Credential<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) secret: Option<&'a str>,
+    pub(crate) material: Option<&'a str>,
+    pub(crate) created_days_ago: i64,
+    pub(crate) expires_in_days: i64,
+    pub(crate) last_used_days_ago: i64,
 }
 
-async fn credential(
+pub(crate) async fn credential(
     tx: &mut Tx,
     state: &AppState,
     app_id: &str,

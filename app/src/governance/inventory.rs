@@ -195,7 +195,8 @@ impl Filter {
                 return false;
             }
         }
-        !(Self::flag(&self.no_owner) && row.owner.is_some()
+        // A revoked client needs no owner: "no owner" lists what someone must take on.
+        !(Self::flag(&self.no_owner) && (row.owner.is_some() || row.status == "revoked")
             || Self::flag(&self.out_of_policy) && row.policy_breaches.is_empty()
             || Self::flag(&self.has_exception) && row.exceptions.is_empty())
     }

@@ -5,6 +5,7 @@
 //! incidents of the last 12 months are a fact of the risk policy (`dossier.incidents`,
 //! with those it reported in its questionnaire).
 
+pub mod demo;
 pub mod handlers;
 mod pages;
 
@@ -144,16 +145,18 @@ pub async fn get(state: &AppState, id: &str) -> Result<Incident> {
     from_raw(state, raw_of(&row)?).await
 }
 
+type EntryRow = (
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    String,
+    i64,
+);
+
 pub async fn entries(state: &AppState, id: &str) -> Result<Vec<Entry>> {
-    let rows: Vec<(
-        String,
-        String,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-        String,
-        i64,
-    )> = sqlx::query_as(
+    let rows: Vec<EntryRow> = sqlx::query_as(
         "SELECT e.kind, e.body, e.told, e.told_at, e.suspension_id, u.email, e.created_at \
              FROM incident_entries e JOIN users u ON u.id = e.created_by WHERE e.incident_id = $1 \
              ORDER BY e.created_at, e.id",

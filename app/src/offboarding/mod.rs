@@ -13,6 +13,7 @@
 //! (even `kill -9`) is resumed on the next start, or by the scheduler, and finishes
 //! with the same end state; two instances running it never do anything twice.
 
+pub mod demo;
 pub mod handlers;
 pub mod job;
 mod pages;
@@ -237,16 +238,44 @@ pub async fn start(
             .bind(org_id)
             .fetch_optional(&state.db.pool)
             .await?;
-    let Some((legal_name, org_status)) = org else {
+    let Some((_, org_status)) = org else {
         return Err(Error::NotFound);
     };
     let existing = of_org(state, org_id).await?;
     if org_status != "active" || existing.as_ref().is_some_and(|o| o.status != "requested") {
         return Err(already());
     }
-    let now = state.clock.now();
     let tx = state.db.begin().await?;
-    let mut tx = totp::step_up(&state.db, tx, &state.keys, &admin.id, code, &client.ip).await?;
+    let tx = totp::step_up(&state.db, tx, &state.keys, &admin.id, code, &client.ip).await?;
+    let id = accept(
+        state,
+        tx,
+        (&admin.id, admin.actor(), Some(client)),
+        org_id,
+        reason,
+        existing.as_ref().map(|o| o.id.as_str()),
+    )
+    .await?;
+    state.oauth.cache.changed();
+    Ok(id)
+}
+
+/// Accepts an offboarding in `tx` (after the caller's checks): the organisation's
+/// suspension and the offboarding, running, with its first audit event.
+pub(crate) async fn accept(
+    state: &AppState,
+    mut tx: crate::platform::db::Tx,
+    (admin_id, actor, client): (&str, crate::audit::Actor, Option<&ClientInfo>),
+    org_id: &str,
+    reason: &str,
+    requested: Option<&str>,
+) -> Result<String> {
+    let now = state.clock.now();
+    let legal_name: String =
+        sqlx::query_scalar("SELECT legal_name FROM organisations WHERE id = $1")
+            .bind(org_id)
+            .fetch_one(&mut *tx)
+            .await?;
     let suspension = ids::new_id("sus");
     sqlx::query(
         "INSERT INTO suspensions (id, target_kind, target, origin, reason, created_by, created_at) \
@@ -255,27 +284,27 @@ pub async fn start(
     .bind(&suspension)
     .bind(org_id)
     .bind(format!("Offboarding: {}", reason.trim()))
-    .bind(&admin.id)
+    .bind(admin_id)
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    let id = match &existing {
+    let id = match requested {
         Some(requested) => {
             let confirmed = sqlx::query(
                 "UPDATE offboardings SET status = 'running', accepted_by = $1, accepted_at = $2, suspension_id = $3, \
                  reason = reason || ' (confirmed by the bank: ' || $4 || ')' WHERE id = $5 AND status = 'requested'",
             )
-            .bind(&admin.id)
+            .bind(admin_id)
             .bind(now)
             .bind(&suspension)
             .bind(reason.trim())
-            .bind(&requested.id)
+            .bind(requested)
             .execute(&mut *tx)
             .await?;
             if confirmed.rows_affected() != 1 {
                 return Err(already());
             }
-            requested.id.clone()
+            requested.to_string()
         }
         None => {
             let id = ids::new_id("off");
@@ -286,7 +315,7 @@ pub async fn start(
             .bind(&id)
             .bind(org_id)
             .bind(reason.trim())
-            .bind(&admin.id)
+            .bind(admin_id)
             .bind(now)
             .bind(&suspension)
             .execute(&mut *tx)
@@ -297,16 +326,18 @@ pub async fn start(
             id
         }
     };
+    let mut event = Event::new(actor, "offboarding.started")
+        .org(Some(org_id))
+        .resource("offboarding", &id);
+    if let Some(client) = client {
+        event = event.client(client);
+    }
     let event = audit::record(
         &mut tx,
-        Event::new(admin.actor(), "offboarding.started")
-            .client(client)
-            .org(Some(org_id))
-            .resource("offboarding", &id)
-            .details(json!({
-                "organisation": legal_name, "reason": reason.trim(), "suspension": suspension,
-                "step_up": true, "confirms_request": existing.is_some(),
-            })),
+        event.details(json!({
+            "organisation": legal_name, "reason": reason.trim(), "suspension": suspension,
+            "step_up": client.is_some(), "confirms_request": requested.is_some(),
+        })),
     )
     .await?;
     sqlx::query(

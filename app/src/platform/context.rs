@@ -53,6 +53,33 @@ impl AuthUser {
     pub fn actor(&self) -> Actor {
         Actor::user(&self.id, &self.email)
     }
+
+    /// The active user with this e-mail address, as if signed in (demo seeding acts
+    /// through the same services a signed-in user would).
+    pub async fn by_email(state: &AppState, email: &str) -> Result<Option<Self>> {
+        let row: Option<(String, String, String, String, Option<String>, Option<String>, Option<i64>, Option<i64>)> =
+            sqlx::query_as(
+                "SELECT u.id, u.email, u.display_name, u.role, u.org_id, o.legal_name, u.email_verified_at, u.totp_enabled_at \
+                 FROM users u LEFT JOIN organisations o ON o.id = u.org_id WHERE u.email = $1 AND u.status = 'active'",
+            )
+            .bind(email)
+            .fetch_optional(&state.db.pool)
+            .await?;
+        Ok(row.and_then(
+            |(id, email, display_name, role, org_id, org_name, verified, totp)| {
+                Some(Self {
+                    id,
+                    email,
+                    display_name,
+                    role: Role::parse(&role)?,
+                    org_id,
+                    org_name,
+                    email_verified: verified.is_some(),
+                    mfa_enabled: totp.is_some(),
+                })
+            },
+        ))
+    }
 }
 
 /// Where a request came from, for the audit trail.

@@ -13,6 +13,7 @@
 //! its report and signed evidence pack.
 
 pub mod campaigns;
+pub mod demo;
 pub mod handlers;
 pub mod items;
 mod pages;
