@@ -29,7 +29,7 @@ pub fn page(signed_in: bool) -> AnyView {
             </section>
             <section class="card">
                 <h2>"4. Stay in control"</h2>
-                <p>"Every client has a named owner, a purpose, scopes and credentials that expire, in one inventory with its last use. Access tokens live minutes; partners rotate credentials with an overlap window and revoke them at once. Credentials nobody uses are revoked automatically, clients whose owner left are suspended, exceptions are explicit and temporary, and the bank can suspend any client at once. Every security event is in a hash-chained audit trail."</p>
+                <p>"Every client has a named owner, a purpose, scopes and credentials that expire, in one inventory with its last use. Access tokens live minutes; partners rotate credentials with an overlap window and revoke them at once. Credentials nobody uses are revoked automatically, clients whose owner left are suspended, exceptions are explicit and temporary, and the bank can suspend any client at once. On a fixed cadence, partners confirm each client still needs its access, and the bank confirms, narrows or revokes it. Ending a partnership revokes everything in one action and leaves a signed evidence pack. Every security event is in a hash-chained audit trail."</p>
             </section>
         </div>
         <h2>"Security you can check"</h2>

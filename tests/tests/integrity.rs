@@ -382,11 +382,12 @@ async fn item_9_removing_an_owner_always_works(server: TestServer) {
         StatusCode::BAD_REQUEST,
         "a stranger cannot take over"
     );
+    // (Since issue 15 the admin must say so: a new owner, or nobody.)
     let response = admin
         .submit(
             "/org/members",
             &format!("/org/members/{dev_id}/remove"),
-            &[],
+            &[("new_owner_id", app::accounts::LEAVE_OWNERLESS)],
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);

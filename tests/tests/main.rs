@@ -11,6 +11,7 @@ mod browser_axe;
 mod browser_governance;
 mod browser_onboarding;
 mod browser_production;
+mod browser_reviews;
 mod conformance;
 mod evidence_packs;
 mod gateway;

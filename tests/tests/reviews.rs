@@ -662,7 +662,7 @@ async fn recurring_campaign_once_per_period_with_two_instances() {
         let _ = (a.unwrap(), b.unwrap());
     }
     let campaigns: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT recurring_tier, period FROM review_campaigns ORDER BY recurring_tier",
+        "SELECT recurring_tier, period FROM review_campaigns WHERE recurring_tier IS NOT NULL ORDER BY recurring_tier",
     )
     .fetch_all(first.pool())
     .await

@@ -57,7 +57,17 @@ impl AuthUser {
     /// The active user with this e-mail address, as if signed in (demo seeding acts
     /// through the same services a signed-in user would).
     pub async fn by_email(state: &AppState, email: &str) -> Result<Option<Self>> {
-        let row: Option<(String, String, String, String, Option<String>, Option<String>, Option<i64>, Option<i64>)> =
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let row: Option<Row> =
             sqlx::query_as(
                 "SELECT u.id, u.email, u.display_name, u.role, u.org_id, o.legal_name, u.email_verified_at, u.totp_enabled_at \
                  FROM users u LEFT JOIN organisations o ON o.id = u.org_id WHERE u.email = $1 AND u.status = 'active'",
