@@ -102,6 +102,7 @@ async fn incident_lifecycle(server: TestServer) {
             .unwrap(),
         0
     );
+    assert_eq!(server.count(incidents).await, before, "nothing written");
     let partner = server.demo_partner().await;
     assert_eq!(
         partner.get("/incidents").await.status(),

@@ -285,6 +285,7 @@ async fn campaign_on_a_controlled_clock(server: TestServer) {
     let acme = server
         .demo_partner_user("admin@acme-budgeting.example.com")
         .await;
+    acme.enrol_totp().await;
     assert_eq!(
         acme.get(&format!("/reviews/items/{insights_item}"))
             .await
@@ -292,6 +293,22 @@ async fn campaign_on_a_controlled_clock(server: TestServer) {
         StatusCode::NOT_FOUND
     );
     let v = version(&server, &insights_item).await;
+    let token = acme.csrf("/reviews").await;
+    let response = acme
+        .post(
+            &format!("/reviews/items/{insights_item}"),
+            &[
+                ("csrf_token", &token),
+                ("version", &v),
+                ("still_needed", "no"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "another organisation's item"
+    );
     let response = attest(
         &fjord,
         &insights_item,
