@@ -62,3 +62,6 @@ CREATE TABLE evidence_packs (
 ALTER TABLE applications ADD COLUMN withdrawn_at BIGINT;
 ALTER TABLE access_requests ADD COLUMN withdrawn_at BIGINT;
 ALTER TABLE organisations ADD COLUMN offboarded_at BIGINT;
+-- When an offboarded organisation's evidence file was deleted at the end of the
+-- retention the bank sets (the row stays: dossiers and the audit trail cite it).
+ALTER TABLE evidence ADD COLUMN purged_at BIGINT;

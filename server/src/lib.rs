@@ -105,6 +105,8 @@ pub async fn start_with_mtls(
 /// Demo mode's access review in progress, offboarded organisation and closed
 /// incident (issue 15), each made through the real services.
 async fn seed_demo_oversight(state: &AppState) -> Result<(), app::platform::error::Error> {
+    // Harbour first: the spring review's history refers to its revoked client.
+    app::offboarding::demo::seed(state, "admin@bank.example.com").await?;
     app::reviews::demo::seed(
         state,
         "admin@bank.example.com",
@@ -112,7 +114,6 @@ async fn seed_demo_oversight(state: &AppState) -> Result<(), app::platform::erro
         "admin@fjord-analytics.example.com",
     )
     .await?;
-    app::offboarding::demo::seed(state, "admin@bank.example.com").await?;
     app::incidents::demo::seed(
         state,
         "reviewer@bank.example.com",

@@ -27,6 +27,7 @@ mod oauth;
 mod oauth_negative;
 mod offboarding;
 mod offboarding_resume;
+mod offboarding_retention;
 mod onboarding;
 mod ops;
 mod production;

@@ -76,6 +76,30 @@ pub async fn seed(state: &AppState, bank_admin: &str) -> Result<()> {
         now,
     )
     .await?;
+    // A production client the spring access review revoked, before the offboarding.
+    let loans = client(
+        &mut tx,
+        state,
+        &org_id,
+        Client {
+            name: "Harbour loans",
+            purpose: "Affordability checks for loan applications.",
+            environment: "production",
+            scopes: "reference accounts",
+            auth_method: "private_key_jwt",
+            owner_id: &user_id,
+            created_days_ago: 300,
+        },
+        now,
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE apps SET status = 'revoked', revoked_at = $1, revoked_reason = 'review' WHERE id = $2",
+    )
+    .bind(now - 130 * 86_400)
+    .bind(&loans)
+    .execute(&mut *tx)
+    .await?;
     set_setting(&mut tx, "demo_offboarding_seeded", "true").await?;
     tx.commit().await?;
     let tx = state.db.begin().await?;

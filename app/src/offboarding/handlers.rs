@@ -20,6 +20,7 @@ use crate::ui::Form;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/offboarding/bank", get(bank_page).post(start_submit))
+        .route("/offboarding/bank/retention", post(retention_submit))
         .route("/offboarding/bank/{id}", get(detail_page))
         .route("/offboarding/bank/{id}/confirm", post(confirm_submit))
         .route("/offboarding/bank/{id}/decline", post(decline_submit))
@@ -41,7 +42,13 @@ async fn render_bank(
     )
     .fetch_all(&state.db.pool)
     .await?;
-    let body = pages::bank_list(&list, &organisations, &form, &ctx.csrf, can_act);
+    let retention = super::retention::days(state).await?;
+    let form = if form.value("retention_days").is_empty() {
+        form.with("retention_days", retention.to_string())
+    } else {
+        form
+    };
+    let body = pages::bank_list(&list, &organisations, retention, &form, &ctx.csrf, can_act);
     Ok((status, ctx.render("Offboarding", body)).into_response())
 }
 
@@ -75,6 +82,32 @@ async fn start_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> R
     outcome(&ctx, result, &to, values, &["code"], |form, status| {
         render_bank(&state, &ctx, form, status)
     })
+    .await
+}
+
+async fn retention_submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Result<Response> {
+    let user = ctx.require(Action::Offboard)?;
+    let values = fields(&body);
+    let result = super::retention::set_days(
+        &state,
+        user,
+        &ctx.client,
+        &get_field(&values, "retention_days"),
+    )
+    .await
+    .map(|days| format!("Saved: evidence files are kept {days} days after an offboarding."));
+    outcome(
+        &ctx,
+        result,
+        "/offboarding/bank",
+        values,
+        &[],
+        |form, status| render_bank(&state, &ctx, form, status),
+    )
     .await
 }
 

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod handlers;
 pub mod job;
 mod pages;
+pub mod retention;
 
 use serde_json::json;
 

@@ -49,6 +49,7 @@ fn state_of(o: &Offboarding) -> String {
 pub fn bank_list(
     list: &[Offboarding],
     organisations: &[(String, String)],
+    retention_days: i64,
     form: &Form,
     csrf: &str,
     can_act: bool,
@@ -102,8 +103,22 @@ pub fn bank_list(
             </section>
         }
     });
+    let retention = view! {
+        <section class="card">
+            <h2>"Retention"</h2>
+            <p>{format!("An offboarded organisation's evidence files are kept for {retention_days} days after its offboarding, then deleted by the scheduler (their hashes and dates stay, and each deletion is audited). The audit trail is kept whole.")}</p>
+            {can_act.then(|| view! {
+                <form method="post" action="/offboarding/bank/retention">
+                    {csrf_field(csrf)}
+                    {Input::text("retention_days", "Keep evidence files for (days, 365 to 3650)").render(form)}
+                    <button type="submit" class="secondary">"Save the retention"</button>
+                </form>
+            })}
+        </section>
+    };
     view! {
         {start}
+        {retention}
         <h2>"Offboardings"</h2>
         {list.is_empty().then(|| view! { <p>"No organisation has been offboarded."</p> })}
         <table id="offboardings">

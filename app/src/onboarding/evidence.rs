@@ -325,7 +325,12 @@ pub async fn remove(
 /// The file's bytes.
 pub async fn read(state: &AppState, evidence: &Evidence) -> Result<bytes::Bytes> {
     let path = ObjectPath::from(evidence.object_key.as_str());
-    let object = state.evidence.get(&path).await.map_err(Error::internal)?;
+    let object = match state.evidence.get(&path).await {
+        Ok(object) => object,
+        // Purged at the end of an offboarded organisation's retention.
+        Err(object_store::Error::NotFound { .. }) => return Err(Error::NotFound),
+        Err(err) => return Err(Error::internal(err)),
+    };
     object.bytes().await.map_err(Error::internal)
 }
 

@@ -263,7 +263,7 @@ async fn revoke_after_grace(
 }
 
 /// Closes the campaign once nothing in it can change, with its evidence pack.
-async fn close(state: &AppState, campaign: &super::Campaign, now: i64) -> Result<bool> {
+pub(super) async fn close(state: &AppState, campaign: &super::Campaign, now: i64) -> Result<bool> {
     let pending: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM review_items WHERE campaign_id = $1 AND (state IN ('awaiting_partner', 'awaiting_bank') \
          OR (state = 'unanswered' AND revoke_due_at IS NOT NULL))",
