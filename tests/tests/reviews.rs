@@ -612,9 +612,39 @@ async fn campaign_on_a_controlled_clock(server: TestServer) {
             .0,
         StatusCode::UNAUTHORIZED
     );
+    // Legacy export is no longer needed: the partner says so, the client is retired at
+    // once (not a revocation by the bank), and the reviewer confirms.
+    let (legacy_item, _, _) = item_of(&server, &second, &legacy).await;
+    let v = version(&server, &legacy_item).await;
+    let response = attest(
+        &fjord,
+        &legacy_item,
+        &[("version", &v), ("still_needed", "no")],
+    )
+    .await;
+    assert_location(&response, &format!("/reviews/items/{legacy_item}"));
+    let (status, reason): (String, Option<String>) =
+        sqlx::query_as("SELECT status, revoked_reason FROM apps WHERE id = $1")
+            .bind(&legacy)
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_deref()),
+        ("revoked", Some("retired"))
+    );
+    let v = version(&server, &legacy_item).await;
+    let response = decide(
+        &reviewer,
+        &legacy_item,
+        &[("version", &v), ("decision", "confirm")],
+    )
+    .await;
+    assert_location(&response, &format!("/reviews/bank/items/{legacy_item}"));
+    assert_eq!(item_of(&server, &second, &legacy).await.1, "revoked");
     server.state.clock.advance(11 * DAY);
-    // Reporting and legacy export (suspended since the first campaign) go unanswered.
-    assert_eq!(run(&server).await.unanswered, 2);
+    // Reporting goes unanswered.
+    assert_eq!(run(&server).await.unanswered, 1);
     let (_, state, _) = item_of(&server, &second, &reporting).await;
     assert_eq!(state, "unanswered");
     server.state.clock.advance(6 * DAY);
@@ -625,7 +655,7 @@ async fn campaign_on_a_controlled_clock(server: TestServer) {
     );
     server.state.clock.advance(2 * DAY);
     let report = run(&server).await;
-    assert_eq!((report.revoked, report.closed), (2, 1));
+    assert_eq!((report.revoked, report.closed), (1, 1));
     assert_eq!(item_of(&server, &second, &reporting).await.1, "revoked");
     let status: String = sqlx::query_scalar("SELECT status FROM apps WHERE id = $1")
         .bind(&reporting)

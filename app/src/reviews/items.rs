@@ -160,7 +160,9 @@ pub async fn attest(
     }
     let removed: Vec<&String> = allowed.iter().filter(|s| !keep.contains(s)).collect();
     if !still_needed {
-        crate::sandbox::service::revoke_app_rows(&mut tx, &item.app_id, now, "review").await?;
+        // The partner's own choice: a retirement, which the risk policy does not count
+        // as a revocation by the bank.
+        crate::sandbox::service::revoke_app_rows(&mut tx, &item.app_id, now, "retired").await?;
     } else if !removed.is_empty() {
         let remaining: Vec<String> = current
             .iter()
