@@ -217,11 +217,11 @@ pub async fn handler(
         summary.reviews_due = crate::reviews::due_for_org(&state, org)
             .await?
             .into_iter()
-            .map(|(item, due)| {
+            .map(|item| {
                 (
                     item.id,
                     item.client_name,
-                    crate::platform::time::display(due),
+                    crate::platform::time::display(item.due_at),
                 )
             })
             .collect();

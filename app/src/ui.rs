@@ -338,6 +338,28 @@ impl Input {
     }
 }
 
+/// The class of a field's wrapper: marked when the field has an error.
+pub fn field_class(error: &Option<String>) -> &'static str {
+    if error.is_some() {
+        "field field-error"
+    } else {
+        "field"
+    }
+}
+
+/// A field's error message, with the id its input's `aria-describedby` names.
+pub fn error_line(error: &Option<String>, id: String) -> Option<AnyView> {
+    error.clone().map(|message| {
+        view! { <p class="error-message" id=id><span class="visually-hidden">"Error: "</span>{message}</p> }
+            .into_any()
+    })
+}
+
+/// The form's error for field `name`, as [`error_line`] with the id `<name>-error`.
+pub fn field_error(form: &Form, name: &str) -> Option<AnyView> {
+    error_line(&form.error(name), format!("{name}-error"))
+}
+
 /// A labelled `<select>`.
 pub fn select(
     form: &Form,

@@ -11,10 +11,9 @@ use super::readiness::{Readiness, MAX_ERROR_RATE, MIN_SUCCESSES, WINDOW_DAYS};
 use super::service::{PolicyVersion, QueueItem, Review};
 use crate::onboarding::catalogue::ScopeRow;
 use crate::onboarding::model::{Tier, CLIENT_AUTH_METHODS};
-use crate::onboarding::pages::{error_line, field_class};
 use crate::platform::time::display;
 use crate::sandbox::model::{App, Credential};
-use crate::ui::{csrf_field, error_summary, Form};
+use crate::ui::{csrf_field, error_line, error_summary, field_class, Form};
 
 fn status_tag(status: &str) -> AnyView {
     let class = match status {

@@ -9,14 +9,7 @@ use super::inventory::{Filter, Listing};
 use super::policy::{field, prefixes, Version};
 use super::suspension::{Listed, TARGET_KINDS};
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, select, Form, Input, TextArea};
-
-fn error(form: &Form, name: &str) -> Option<AnyView> {
-    form.error(name).map(|m| {
-        let id = format!("{name}-error");
-        view! { <p class="error-message" id=id><span class="visually-hidden">"Error: "</span>{m}</p> }.into_any()
-    })
-}
+use crate::ui::{csrf_field, error_summary, field_error, select, Form, Input, TextArea};
 
 pub fn suspensions(
     list: &[Listed],
@@ -127,7 +120,7 @@ pub fn exception(e: &Exception, form: &Form, csrf: &str, can_decide: bool) -> An
                 {select(form, "decision", "Decision", &[("grant", "Grant until the end date"), ("refuse", "Refuse")])}
                 <div class="field">
                     <label for="decision_reason">"Reason (the partner sees it)"</label>
-                    {error(form, "decision_reason")}
+                    {field_error(form, "decision_reason")}
                     {TextArea::new("decision_reason", 3).render(form.value("decision_reason"))}
                 </div>
                 {Input::text("code", "Code from your authenticator app").autocomplete("one-time-code").render(form)}
@@ -256,7 +249,7 @@ pub fn lifecycle(
                 view! {
                     <div class="field">
                         <label for=key.clone()>{label}</label>
-                        {error(form, &key)}
+                        {field_error(form, &key)}
                         <input id=key.clone() name=key type="number" value=v disabled=!can_edit/>
                     </div>
                 }
@@ -271,7 +264,7 @@ pub fn lifecycle(
                     {number("dormancy_days", "Dormancy threshold (days without use before revocation)", rules.dormancy_days)}
                     <div class="field">
                         <label for=warnings_key.clone()>"Expiry warnings (days before, comma-separated)"</label>
-                        {error(form, &warnings_key)}
+                        {field_error(form, &warnings_key)}
                         <input id=warnings_key.clone() name=warnings_key type="text" value=warnings disabled=!can_edit/>
                     </div>
                     {number("max_overlap_hours", "Longest rotation overlap (hours)", rules.max_overlap_hours)}

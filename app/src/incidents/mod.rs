@@ -55,26 +55,15 @@ pub struct Entry {
     pub created_at: i64,
 }
 
-type Raw = (
-    (String, String, String, String, String, String, i64, String),
-    (
-        String,
-        i64,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        i64,
-    ),
-);
-
 const SELECT: &str = "SELECT i.id, i.org_id, o.legal_name, i.title, i.severity, i.status, i.detected_at, i.detection, \
      u.email, i.opened_at, i.review, c.email, i.closed_at, i.version \
      FROM incidents i JOIN organisations o ON o.id = i.org_id JOIN users u ON u.id = i.opened_by \
      LEFT JOIN users c ON c.id = i.closed_by";
 
-async fn from_raw(state: &AppState, raw: Raw) -> Result<Incident> {
-    let ((id, org_id, organisation, title, severity, status, detected_at, detection), rest) = raw;
-    let (opened_by, opened_at, review, closed_by, closed_at, version) = rest;
+/// An incident from a row of [`SELECT`], with its clients.
+async fn from_row(state: &AppState, row: &sqlx::any::AnyRow) -> Result<Incident> {
+    use sqlx::Row;
+    let id: String = row.try_get(0)?;
     let clients = sqlx::query_as(
         "SELECT a.id, a.name, a.client_id FROM incident_clients x JOIN apps a ON a.id = x.app_id \
          WHERE x.incident_id = $1 ORDER BY a.name",
@@ -84,45 +73,21 @@ async fn from_raw(state: &AppState, raw: Raw) -> Result<Incident> {
     .await?;
     Ok(Incident {
         id,
-        org_id,
-        organisation,
-        title,
-        severity,
-        status,
-        detected_at,
-        detection,
-        opened_by,
-        opened_at,
-        review,
-        closed_by,
-        closed_at,
-        version,
+        org_id: row.try_get(1)?,
+        organisation: row.try_get(2)?,
+        title: row.try_get(3)?,
+        severity: row.try_get(4)?,
+        status: row.try_get(5)?,
+        detected_at: row.try_get(6)?,
+        detection: row.try_get(7)?,
+        opened_by: row.try_get(8)?,
+        opened_at: row.try_get(9)?,
+        review: row.try_get(10)?,
+        closed_by: row.try_get(11)?,
+        closed_at: row.try_get(12)?,
+        version: row.try_get(13)?,
         clients,
     })
-}
-
-fn raw_of(row: &sqlx::any::AnyRow) -> Result<Raw> {
-    use sqlx::Row;
-    Ok((
-        (
-            row.try_get(0)?,
-            row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
-            row.try_get(4)?,
-            row.try_get(5)?,
-            row.try_get(6)?,
-            row.try_get(7)?,
-        ),
-        (
-            row.try_get(8)?,
-            row.try_get(9)?,
-            row.try_get(10)?,
-            row.try_get(11)?,
-            row.try_get(12)?,
-            row.try_get(13)?,
-        ),
-    ))
 }
 
 pub async fn list(state: &AppState) -> Result<Vec<Incident>> {
@@ -131,7 +96,7 @@ pub async fn list(state: &AppState) -> Result<Vec<Incident>> {
         .await?;
     let mut out = Vec::new();
     for row in &rows {
-        out.push(from_raw(state, raw_of(row)?).await?);
+        out.push(from_row(state, row).await?);
     }
     Ok(out)
 }
@@ -142,7 +107,7 @@ pub async fn get(state: &AppState, id: &str) -> Result<Incident> {
         .fetch_optional(&state.db.pool)
         .await?
         .ok_or(Error::NotFound)?;
-    from_raw(state, raw_of(&row)?).await
+    from_row(state, &row).await
 }
 
 type EntryRow = (
@@ -210,13 +175,6 @@ fn moment(date: &str, at: &str) -> Option<i64> {
     ((0..24).contains(&h) && (0..60).contains(&m)).then_some(day + h * 3600 + m * 60)
 }
 
-fn text(invalid: &mut Invalid, field: &str, value: &str, what: &str, max: usize) {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
-        invalid.add(field, format!("{what} (at most {max} characters)."));
-    }
-}
-
 /// What a bank user records when opening an incident.
 #[derive(Clone, Debug, Default)]
 pub struct NewIncident {
@@ -237,20 +195,8 @@ pub async fn open(
 ) -> Result<String> {
     let now = state.clock.now();
     let mut invalid = Invalid::new();
-    text(
-        &mut invalid,
-        "title",
-        &new.title,
-        "Give the incident a title",
-        200,
-    );
-    text(
-        &mut invalid,
-        "detection",
-        &new.detection,
-        "Say how it was detected",
-        2000,
-    );
+    invalid.text("title", &new.title, "Give the incident a title", 200);
+    invalid.text("detection", &new.detection, "Say how it was detected", 2000);
     if !SEVERITIES.iter().any(|(s, _)| *s == new.severity) {
         invalid.add("severity", "Choose a severity.");
     }
@@ -376,9 +322,9 @@ pub async fn record_entry(
 ) -> Result<()> {
     let incident = editable(state, id, version).await?;
     let mut invalid = Invalid::new();
-    text(&mut invalid, "body", body, "Say what happened", 2000);
+    invalid.text("body", body, "Say what happened", 2000);
     let told_at = if kind == "escalation" {
-        text(&mut invalid, "told", told, "Say who was told", 300);
+        invalid.text("told", told, "Say who was told", 300);
         let at = moment(told_date, told_time);
         if at.is_none_or(|at| at > state.clock.now()) {
             invalid.add(
@@ -489,13 +435,7 @@ pub async fn close(
 ) -> Result<()> {
     let incident = editable(state, id, version).await?;
     let mut invalid = Invalid::new();
-    text(
-        &mut invalid,
-        "review",
-        review,
-        "Write the post-incident review",
-        5000,
-    );
+    invalid.text("review", review, "Write the post-incident review", 5000);
     invalid.into_result()?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;

@@ -4,14 +4,7 @@ use leptos::prelude::*;
 
 use super::{Entry, Incident, TimelineEvent, SEVERITIES};
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, select, Form, Input};
-
-fn error(form: &Form, name: &'static str) -> Option<AnyView> {
-    form.error(name).map(|m| {
-        view! { <p class="error-message" id=format!("{name}-error")><span class="visually-hidden">"Error: "</span>{m}</p> }
-            .into_any()
-    })
-}
+use crate::ui::{csrf_field, error_summary, field_error, select, Form, Input};
 
 /// (org id, name, its clients: (app id, label))
 pub type OrgClients = (String, String, Vec<(String, String)>);
@@ -63,7 +56,7 @@ pub fn register(list: &[Incident], orgs: &[OrgClients], form: &Form, csrf: &str)
                 {csrf_field(csrf)}
                 <div class="field">
                     <label for="org_id">"Organisation"</label>
-                    {error(form, "org_id")}
+                    {field_error(form, "org_id")}
                     <select id="org_id" name="org_id">{org_options}</select>
                 </div>
                 {Input::text("title", "Title").render(form)}
@@ -73,7 +66,7 @@ pub fn register(list: &[Incident], orgs: &[OrgClients], form: &Form, csrf: &str)
                 {Input::text("detection", "How it was detected").render(form)}
                 <fieldset>
                     <legend>"Clients concerned"</legend>
-                    {error(form, "app_ids")}
+                    {field_error(form, "app_ids")}
                     {clients}
                 </fieldset>
                 <button type="submit">"Open the incident"</button>
@@ -130,7 +123,7 @@ pub fn detail(
                 <form method="post" action=format!("/incidents/{}/contain", i.id)>
                     {csrf_field(csrf)}
                     <input type="hidden" name="version" value=version.clone()/>
-                    <div class="field"><label for="app_id">"Client"</label>{error(form, "app_id")}<select id="app_id" name="app_id">{client_options}</select></div>
+                    <div class="field"><label for="app_id">"Client"</label>{field_error(form, "app_id")}<select id="app_id" name="app_id">{client_options}</select></div>
                     {Input::text("reason", "Reason (the partner sees it)").render(form)}
                     <button type="submit" class="warning">"Suspend now"</button>
                 </form>

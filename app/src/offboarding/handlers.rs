@@ -121,7 +121,7 @@ async fn render_detail(
     ctx.require(Action::ViewEvidencePacks)?;
     let can_act = ctx.require(Action::Offboard).is_ok();
     let offboarding = super::get(state, id).await?;
-    let actions = super::actions(state, id).await?;
+    let actions = super::actions(&state.db.pool, id).await?;
     let body = pages::bank_detail(&offboarding, &actions, &form, &ctx.csrf, can_act);
     let title = format!("Offboarding of {}", offboarding.organisation);
     Ok((status, ctx.render(&title, body)).into_response())

@@ -521,14 +521,8 @@ async fn finish(state: &AppState, id: &str, org_id: &str) -> Result<bool> {
         &completed,
     )
     .await?;
-    let entries: Vec<(String, String, String, i64, String)> = sqlx::query_as(
-        "SELECT kind, target_id, label, done_at, audit_event_id FROM offboarding_actions \
-         WHERE offboarding_id = $1 ORDER BY done_at, kind, target_id",
-    )
-    .bind(id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let entries = entries
+    let entries = super::actions(&mut *tx, id)
+        .await?
         .into_iter()
         .map(
             |(kind, target_id, label, done_at, audit_event_id)| NewEntry {

@@ -122,13 +122,8 @@ pub async fn of_org(state: &AppState, org_id: &str) -> Result<Option<Offboarding
 const REASON_MAX: usize = 1000;
 
 fn check_reason(invalid: &mut Invalid, field: &str, reason: &str) {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > REASON_MAX {
-        invalid.add(
-            field,
-            format!("Give the reason (at most {REASON_MAX} characters)."),
-        );
-    } else if reason
+    invalid.text(field, reason, "Give the reason", REASON_MAX);
+    if reason
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
     {
@@ -248,7 +243,7 @@ pub async fn start(
     }
     let tx = state.db.begin().await?;
     let tx = totp::step_up(&state.db, tx, &state.keys, &admin.id, code, &client.ip).await?;
-    let id = accept(
+    accept(
         state,
         tx,
         (&admin.id, admin.actor(), Some(client)),
@@ -256,9 +251,7 @@ pub async fn start(
         reason,
         existing.as_ref().map(|o| o.id.as_str()),
     )
-    .await?;
-    state.oauth.cache.changed();
-    Ok(id)
+    .await
 }
 
 /// Accepts an offboarding in `tx` (after the caller's checks): the organisation's
@@ -409,16 +402,19 @@ pub async fn decline(
     Ok(())
 }
 
-/// Every action of an offboarding, in the order done.
-pub async fn actions(
-    state: &AppState,
-    id: &str,
-) -> Result<Vec<(String, String, String, i64, String)>> {
+/// One thing an offboarding ended: (kind, target, label, when, audit event).
+pub type Action = (String, String, String, i64, String);
+
+/// Every action of an offboarding, in the order done (its page and its pack).
+pub async fn actions<'e, E>(db: E, id: &str) -> Result<Vec<Action>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     Ok(sqlx::query_as(
         "SELECT kind, target_id, label, done_at, audit_event_id FROM offboarding_actions \
          WHERE offboarding_id = $1 ORDER BY done_at, kind, target_id",
     )
     .bind(id)
-    .fetch_all(&state.db.pool)
+    .fetch_all(db)
     .await?)
 }

@@ -4,20 +4,13 @@ use leptos::prelude::*;
 
 use super::Offboarding;
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, Form, Input, TextArea};
+use crate::ui::{csrf_field, error_summary, field_class, field_error, Form, Input, TextArea};
 
 fn reason_field(form: &Form, name: &'static str, label: &'static str) -> AnyView {
-    let error = form.error(name);
-    let error_id = format!("{name}-error");
-    let class = if error.is_some() {
-        "field field-error"
-    } else {
-        "field"
-    };
     view! {
-        <div class=class>
+        <div class=field_class(&form.error(name))>
             <label for=name>{label}</label>
-            {error.map(|m| view! { <p class="error-message" id=error_id.clone()><span class="visually-hidden">"Error: "</span>{m}</p> })}
+            {field_error(form, name)}
             {TextArea::new(name, 3)
                 .described_by(form.error(name).map(|_| format!("{name}-error")))
                 .invalid(form.error(name).is_some())
@@ -77,12 +70,6 @@ pub fn bank_list(
             view! { <option value=id.clone() selected=selected>{format!("{name} ({id})")}</option> }
         })
         .collect_view();
-    let org_error = form.error("org_id");
-    let org_class = if org_error.is_some() {
-        "field field-error"
-    } else {
-        "field"
-    };
     let start = can_act.then(|| {
         view! {
             <section class="card">
@@ -91,9 +78,9 @@ pub fn bank_list(
                 {error_summary(form)}
                 <form method="post" action="/offboarding/bank">
                     {csrf_field(csrf)}
-                    <div class=org_class>
+                    <div class=field_class(&form.error("org_id"))>
                         <label for="org_id">"Organisation"</label>
-                        {org_error.map(|m| view! { <p class="error-message" id="org_id-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
+                        {field_error(form, "org_id")}
                         <select id="org_id" name="org_id">{options}</select>
                     </div>
                     {reason_field(form, "reason", "Reason (kept in the audit trail and the evidence pack)")}
@@ -133,7 +120,7 @@ pub fn bank_list(
 /// One offboarding: its state, its actions, and the decision on a partner's request.
 pub fn bank_detail(
     o: &Offboarding,
-    actions: &[(String, String, String, i64, String)],
+    actions: &[super::Action],
     form: &Form,
     csrf: &str,
     can_act: bool,

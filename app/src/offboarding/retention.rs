@@ -68,7 +68,8 @@ pub async fn set_days(
 /// Deletes the evidence files of organisations offboarded longer ago than the
 /// retention. Returns how many files it purged.
 pub async fn purge(state: &AppState, now: i64) -> Result<usize> {
-    let cutoff = now - days(state).await? * DAY;
+    let retention = days(state).await?;
+    let cutoff = now - retention * DAY;
     let due: Vec<(String, String, String, String)> = sqlx::query_as(
         "SELECT e.id, e.org_id, e.object_key, e.sha256 FROM evidence e JOIN organisations o ON o.id = e.org_id \
          WHERE o.status = 'offboarded' AND o.offboarded_at <= $1 AND e.purged_at IS NULL ORDER BY e.id LIMIT 200",
@@ -98,7 +99,7 @@ pub async fn purge(state: &AppState, now: i64) -> Result<usize> {
             Event::new(Actor::system("evidence retention"), "evidence.purged")
                 .org(Some(&org_id))
                 .resource("evidence", &id)
-                .details(json!({ "sha256": sha256, "retention_days": days(state).await? })),
+                .details(json!({ "sha256": sha256, "retention_days": retention })),
         )
         .await?;
         tx.commit().await?;

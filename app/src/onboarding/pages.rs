@@ -12,22 +12,7 @@ use super::review::{History, QueueFilter, QueueItem, QUEUE_STATUSES};
 use super::service::{Application, Dossier, Message, Task};
 use crate::audit::AuditRow;
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, Form};
-
-pub(crate) fn field_class(error: &Option<String>) -> &'static str {
-    if error.is_some() {
-        "field field-error"
-    } else {
-        "field"
-    }
-}
-
-pub(crate) fn error_line(error: &Option<String>, id: String) -> Option<AnyView> {
-    error.clone().map(|message| {
-        view! { <p class="error-message" id=id><span class="visually-hidden">"Error: "</span>{message}</p> }
-            .into_any()
-    })
-}
+use crate::ui::{csrf_field, error_line, error_summary, field_class, Form};
 
 /// One question as a form field (radios in a fieldset, or a labelled input).
 pub fn question_field(question: &Question, form: &Form, tier: i64) -> AnyView {

@@ -178,6 +178,14 @@ impl Invalid {
             }
         }
     }
+    /// A required text field: `value`, trimmed, must be 1 to `max` characters, or
+    /// the field gets "`what` (at most `max` characters)."
+    pub fn text(&mut self, name: &str, value: &str, what: &str, max: usize) {
+        let value = value.trim();
+        if value.is_empty() || value.chars().count() > max {
+            self.add(name, format!("{what} (at most {max} characters)."));
+        }
+    }
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
     }

@@ -252,12 +252,7 @@ pub async fn create(
     let now = state.clock.now();
     let mut invalid = Invalid::new();
     let title = form.title.trim();
-    if title.is_empty() || title.chars().count() > 200 {
-        invalid.add(
-            "title",
-            "Give the campaign a title (at most 200 characters).",
-        );
-    }
+    invalid.text("title", title, "Give the campaign a title", 200);
     if !COVERAGE.iter().any(|(k, _)| *k == form.scope_kind) {
         invalid.add("scope_kind", "Choose what the campaign covers.");
     }

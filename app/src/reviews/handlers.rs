@@ -1,7 +1,7 @@
 //! Access-review routes: the bank's under `/reviews/bank`, the partner's under
 //! `/reviews`. Thin over the services.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -240,14 +240,7 @@ async fn partner_list(State(state): State<AppState>, ctx: Ctx) -> Result<Respons
     let user = ctx.require(Action::ViewOwnInventory)?;
     let org = user.org_id.as_deref().ok_or(Error::NotFound)?;
     let items = super::items_for_org(&state, org).await?;
-    let mut due = HashMap::new();
-    for item in &items {
-        if !due.contains_key(&item.campaign_id) {
-            let campaign = super::campaign(&state, &item.campaign_id).await?;
-            due.insert(item.campaign_id.clone(), campaign.due_at);
-        }
-    }
-    let body = pages_partner::list(&items, &due);
+    let body = pages_partner::list(&items);
     Ok(ctx.render("Access reviews", body).into_response())
 }
 
@@ -261,12 +254,11 @@ async fn render_partner_item(
     let user = ctx.require(Action::ViewOwnInventory)?;
     let org = user.org_id.as_deref().ok_or(Error::NotFound)?;
     let item = super::item(state, Some(org), id).await?;
-    let campaign = super::campaign(state, &item.campaign_id).await?;
     // An unanswered item can be answered late, even once its campaign has closed: the
     // bank's confirmation then lifts the suspension the due date brought.
     let can_attest = ctx.require(Action::ManageCredentials).is_ok()
-        && (campaign.status == "open" || item.state == "unanswered");
-    let body = pages_partner::item(&item, campaign.due_at, &form, &ctx.csrf, can_attest);
+        && (item.campaign_open || item.state == "unanswered");
+    let body = pages_partner::item(&item, &form, &ctx.csrf, can_attest);
     let title = format!("Access review of {}", item.client_name);
     Ok((status, ctx.render(&title, body)).into_response())
 }

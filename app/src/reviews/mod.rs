@@ -81,6 +81,9 @@ pub struct Item {
     pub outcome: Option<String>,
     pub revoke_due_at: Option<i64>,
     pub version: i64,
+    /// The campaign's due date, and whether it is still open.
+    pub due_at: i64,
+    pub campaign_open: bool,
 }
 
 pub const STATES: [(&str, &str); 6] = [
@@ -159,8 +162,9 @@ pub async fn campaign(state: &AppState, id: &str) -> Result<Campaign> {
 const ITEM_SELECT: &str = "SELECT i.id, i.campaign_id, i.org_id, o.legal_name, i.app_id, a.client_id, a.name, i.scopes, \
      i.unused_scopes, i.last_use, i.owner_label, i.exceptions, i.state, i.still_needed, i.kept_scopes, i.justifications, \
      au.email AS attested_by, i.attested_at, i.bank_decision, i.bank_note, du.email AS decided_by, i.decided_at, \
-     i.resulting_scopes, i.outcome, i.revoke_due_at, i.version \
-     FROM review_items i JOIN organisations o ON o.id = i.org_id JOIN apps a ON a.id = i.app_id \
+     i.resulting_scopes, i.outcome, i.revoke_due_at, i.version, c.due_at, c.status AS campaign_status \
+     FROM review_items i JOIN review_campaigns c ON c.id = i.campaign_id \
+     JOIN organisations o ON o.id = i.org_id JOIN apps a ON a.id = i.app_id \
      LEFT JOIN users au ON au.id = i.attested_by LEFT JOIN users du ON du.id = i.decided_by";
 
 fn item_from(row: &sqlx::any::AnyRow) -> Result<Item> {
@@ -204,6 +208,8 @@ fn item_from(row: &sqlx::any::AnyRow) -> Result<Item> {
         outcome: row.try_get("outcome")?,
         revoke_due_at: row.try_get("revoke_due_at")?,
         version: row.try_get("version")?,
+        due_at: row.try_get("due_at")?,
+        campaign_open: row.try_get::<String, _>("campaign_status")? == "open",
     })
 }
 
@@ -233,31 +239,22 @@ pub async fn item(state: &AppState, org: Option<&str>, id: &str) -> Result<Item>
 }
 
 /// The organisation's items still waiting for it (the dashboard's "reviews due"),
-/// with their campaign's due date, soonest first.
-pub async fn due_for_org(state: &AppState, org_id: &str) -> Result<Vec<(Item, i64)>> {
+/// soonest due first.
+pub async fn due_for_org(state: &AppState, org_id: &str) -> Result<Vec<Item>> {
     let rows = sqlx::query(&format!(
-        "{ITEM_SELECT} JOIN review_campaigns c ON c.id = i.campaign_id \
-         WHERE i.org_id = $1 AND i.state IN ('awaiting_partner', 'unanswered') AND c.status = 'open' \
-         ORDER BY i.id"
+        "{ITEM_SELECT} WHERE i.org_id = $1 AND i.state IN ('awaiting_partner', 'unanswered') AND c.status = 'open' \
+         ORDER BY c.due_at, i.id"
     ))
     .bind(org_id)
     .fetch_all(&state.db.pool)
     .await?;
-    let mut due = Vec::new();
-    for row in &rows {
-        let item = item_from(row)?;
-        let campaign = campaign(state, &item.campaign_id).await?;
-        due.push((item, campaign.due_at));
-    }
-    due.sort_by_key(|(_, at)| *at);
-    Ok(due)
+    rows.iter().map(item_from).collect()
 }
 
 /// Every item of the organisation, newest campaign first (the partner's list).
 pub async fn items_for_org(state: &AppState, org_id: &str) -> Result<Vec<Item>> {
     let rows = sqlx::query(&format!(
-        "{ITEM_SELECT} JOIN review_campaigns c ON c.id = i.campaign_id WHERE i.org_id = $1 \
-         ORDER BY c.created_at DESC, a.name, i.id"
+        "{ITEM_SELECT} WHERE i.org_id = $1 ORDER BY c.created_at DESC, a.name, i.id"
     ))
     .bind(org_id)
     .fetch_all(&state.db.pool)

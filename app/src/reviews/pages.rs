@@ -9,7 +9,7 @@ use super::items::DECISIONS;
 use super::pages_partner::{facts, scopes_table};
 use super::{Campaign, Item, STATES};
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, select, Form, Input};
+use crate::ui::{csrf_field, error_summary, field_error, select, Form, Input};
 
 fn covers(c: &Campaign) -> String {
     match c.scope_kind.as_str() {
@@ -183,7 +183,6 @@ pub fn item(item: &Item, form: &Form, csrf: &str, can_decide: bool) -> AnyView {
                 }
             })
             .collect_view();
-        let scopes_error = form.error("scopes");
         view! {
             <section class="card">
                 <h2>"Your decision"</h2>
@@ -194,7 +193,7 @@ pub fn item(item: &Item, form: &Form, csrf: &str, can_decide: bool) -> AnyView {
                     {select(form, "decision", "Decision", &DECISIONS)}
                     <fieldset>
                         <legend>"Scopes kept when narrowing"</legend>
-                        {scopes_error.map(|m| view! { <p class="error-message" id="scopes-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
+                        {field_error(form, "scopes")}
                         {boxes}
                     </fieldset>
                     {Input::text("note", "Note to the partner (needed to narrow or revoke)").render(form)}

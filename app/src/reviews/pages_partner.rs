@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::Item;
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, Form};
+use crate::ui::{csrf_field, error_summary, field_error, Form};
 
 fn last_use_text(item: &Item, scope: &str) -> String {
     let use_of = &item.last_use[scope];
@@ -40,7 +40,6 @@ pub(super) fn scopes_table(item: &Item, form: &Form, editable: bool) -> AnyView 
             } else {
                 form.value(&keep_name) == "1"
             };
-            let reason_error = form.error(&reason_name);
             let reason_error_id = format!("{reason_name}-error");
             let controls = editable.then(|| {
                 view! {
@@ -50,7 +49,7 @@ pub(super) fn scopes_table(item: &Item, form: &Form, editable: bool) -> AnyView 
                     </td>
                     <td>
                         <label for=reason_name.clone() class="visually-hidden">{format!("Why {scope} is still needed")}</label>
-                        {reason_error.map(|m| view! { <p class="error-message" id=reason_error_id.clone()><span class="visually-hidden">"Error: "</span>{m}</p> })}
+                        {field_error(form, &reason_name)}
                         <input type="text" id=reason_name.clone() name=reason_name.clone() value=form.value(&reason_name)
                             aria-describedby=form.error(&reason_name).map(|_| reason_error_id.clone())/>
                     </td>
@@ -111,7 +110,7 @@ pub(super) fn facts(item: &Item) -> AnyView {
     .into_any()
 }
 
-pub fn list(items: &[Item], due: &std::collections::HashMap<String, i64>) -> AnyView {
+pub fn list(items: &[Item]) -> AnyView {
     let rows = items
         .iter()
         .map(|i| {
@@ -119,7 +118,7 @@ pub fn list(items: &[Item], due: &std::collections::HashMap<String, i64>) -> Any
                 <tr>
                     <td><a href=format!("/reviews/items/{}", i.id)>{i.client_name.clone()}</a></td>
                     <td>{super::state_label(&i.state)}</td>
-                    <td>{due.get(&i.campaign_id).map(|at| display(*at)).unwrap_or_default()}</td>
+                    <td>{display(i.due_at)}</td>
                     <td>{i.scopes.join(" ")}</td>
                     <td>{i.resulting_scopes.clone().map(|s| s.join(" ")).unwrap_or_default()}</td>
                 </tr>
@@ -138,12 +137,10 @@ pub fn list(items: &[Item], due: &std::collections::HashMap<String, i64>) -> Any
     .into_any()
 }
 
-pub fn item(item: &Item, due_at: i64, form: &Form, csrf: &str, can_attest: bool) -> AnyView {
+pub fn item(item: &Item, form: &Form, csrf: &str, can_attest: bool) -> AnyView {
     let open = matches!(item.state.as_str(), "awaiting_partner" | "unanswered");
     let answer = if can_attest && open {
         let needed = form.value("still_needed");
-        let needed_error = form.error("still_needed");
-        let scopes_error = form.error("scopes");
         view! {
             <section class="card">
                 <h2>"Your answer"</h2>
@@ -153,13 +150,13 @@ pub fn item(item: &Item, due_at: i64, form: &Form, csrf: &str, can_attest: bool)
                     <input type="hidden" name="version" value=item.version.to_string()/>
                     <fieldset>
                         <legend>"Is this client still needed?"</legend>
-                        {needed_error.map(|m| view! { <p class="error-message" id="still_needed-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
+                        {field_error(form, "still_needed")}
                         <input type="radio" id="still_needed_yes" name="still_needed" value="yes" checked=needed != "no"/>
                         <label for="still_needed_yes">"Yes: it keeps the scopes ticked below"</label>
                         <input type="radio" id="still_needed_no" name="still_needed" value="no" checked=needed == "no"/>
                         <label for="still_needed_no">"No: revoke it now"</label>
                     </fieldset>
-                    {scopes_error.map(|m| view! { <p class="error-message" id="scopes-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
+                    {field_error(form, "scopes")}
                     {scopes_table(item, form, true)}
                     <button type="submit">"Send the answer"</button>
                 </form>
@@ -170,7 +167,7 @@ pub fn item(item: &Item, due_at: i64, form: &Form, csrf: &str, can_attest: bool)
         scopes_table(item, form, false)
     };
     view! {
-        <p>{format!("Due {}.", display(due_at))}</p>
+        <p>{format!("Due {}.", display(item.due_at))}</p>
         {facts(item)}
         {answer}
     }

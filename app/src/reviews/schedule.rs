@@ -82,21 +82,26 @@ async fn remind(state: &AppState, campaign: &super::Campaign, now: i64) -> Resul
     if now >= campaign.due_at {
         return Ok(0);
     }
-    let mut sent = 0;
-    for offset in campaign
+    let due: Vec<i64> = campaign
         .reminders
         .iter()
-        .filter(|o| now >= campaign.due_at - **o)
-    {
-        let items: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT i.id, i.org_id, a.name FROM review_items i JOIN apps a ON a.id = i.app_id \
-             WHERE i.campaign_id = $1 AND i.state = 'awaiting_partner' ORDER BY i.id",
-        )
-        .bind(&campaign.id)
-        .fetch_all(&state.db.pool)
-        .await?;
-        for (item, org, name) in items {
-            let days = (campaign.due_at - now + DAY - 1) / DAY;
+        .copied()
+        .filter(|o| now >= campaign.due_at - *o)
+        .collect();
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let items: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT i.id, i.org_id, a.name FROM review_items i JOIN apps a ON a.id = i.app_id \
+         WHERE i.campaign_id = $1 AND i.state = 'awaiting_partner' ORDER BY i.id",
+    )
+    .bind(&campaign.id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let days = (campaign.due_at - now + DAY - 1) / DAY;
+    let mut sent = 0;
+    for offset in due {
+        for (item, org, name) in &items {
             let message = format!(
                 "access review of {name}: answer within {days} days (by {})",
                 clock::display(campaign.due_at)
@@ -108,8 +113,8 @@ async fn remind(state: &AppState, campaign: &super::Campaign, now: i64) -> Resul
                  ON CONFLICT (key) DO NOTHING",
             )
             .bind(format!("review:{item}:{offset}"))
-            .bind(&org)
-            .bind(&item)
+            .bind(org)
+            .bind(item)
             .bind(&message)
             .bind(now)
             .execute(&mut *tx)
@@ -119,7 +124,7 @@ async fn remind(state: &AppState, campaign: &super::Campaign, now: i64) -> Resul
             }
             crate::onboarding::service::notify_partner_admins(
                 &mut tx,
-                &org,
+                org,
                 "Reminder: an access review is due",
                 &format!(
                     "The {} is still waiting for your answer: {}.\n\n{}\n",
