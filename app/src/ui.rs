@@ -123,6 +123,8 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/reviews/bank", "Access reviews"));
                         links.push(("/offboarding/bank", "Offboarding"));
                         links.push(("/incidents", "Incidents"));
+                        links.push(("/oversight", "Oversight"));
+                        links.push(("/alerts", "Alerts"));
                     }
                     Role::Reviewer | Role::Approver => {
                         links.push(("/review", "Review queue"));
@@ -132,6 +134,8 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/reviews/bank", "Access reviews"));
                         links.push(("/evidence-packs", "Evidence packs"));
                         links.push(("/incidents", "Incidents"));
+                        links.push(("/oversight", "Oversight"));
+                        links.push(("/alerts", "Alerts"));
                     }
                 }
             }

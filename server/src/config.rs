@@ -158,6 +158,54 @@ pub struct Config {
     )]
     pub offboarding_pause_ms: u64,
 
+    /// Days the raw request log is kept; at least 30, the window sandbox readiness
+    /// reads. Older rows are deleted by the scheduler in small batches.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_REQUEST_LOG_DAYS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(i64).range(30..=3650)
+    )]
+    pub request_log_days: i64,
+
+    /// Days the per-minute usage buckets are kept (the 24-hour charts and the alert
+    /// rules read them).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_USAGE_MINUTE_DAYS",
+        default_value_t = 7,
+        value_parser = clap::value_parser!(i64).range(1..=90)
+    )]
+    pub usage_minute_days: i64,
+
+    /// Days the per-hour usage buckets are kept; at least 8, the traffic baseline's
+    /// 7 days and the current one.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_USAGE_HOUR_DAYS",
+        default_value_t = 90,
+        value_parser = clap::value_parser!(i64).range(8..=3650)
+    )]
+    pub usage_hour_days: i64,
+
+    /// The bearer token `/metrics` asks for (`Authorization: Bearer …`). Without it,
+    /// `/metrics` is not served on the public listener.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+
+    /// A separate address that serves `/metrics` only, without a token (for a
+    /// Prometheus on a private network), e.g. `127.0.0.1:9464`. Off when not set.
+    #[arg(long, global = true, env = "GATEHOUSE_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Lifetime of a new sandbox credential (client secret or key), in days.
     #[arg(
         long,
@@ -493,6 +541,10 @@ impl Config {
         settings.state_cache_ms = self.state_cache_ms;
         settings.offboarding_batch = usize::from(self.offboarding_batch);
         settings.offboarding_pause_ms = self.offboarding_pause_ms;
+        settings.request_log_days = self.request_log_days;
+        settings.usage_minute_days = self.usage_minute_days;
+        settings.usage_hour_days = self.usage_hour_days;
+        settings.metrics_token = self.metrics_token.clone().filter(|t| !t.is_empty());
         settings.sandbox_credential_days = self.sandbox_credential_days;
         settings.signing_alg = self.signing_alg.clone();
         settings.sandbox_max_rate_limit = self.sandbox_max_rate_limit;

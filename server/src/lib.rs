@@ -119,7 +119,8 @@ async fn seed_demo_oversight(state: &AppState) -> Result<(), app::platform::erro
         "reviewer@bank.example.com",
         "admin@northwind-pay.example.com",
     )
-    .await
+    .await?;
+    app::oversight::demo::seed(state).await
 }
 
 /// Every minute, what each instance keeps in its own memory: repeated CSRF

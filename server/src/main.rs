@@ -179,9 +179,25 @@ async fn serve(config: &Config, settings: app::Settings) -> Result<ExitCode, Str
             })
         }
     };
+    let metrics_listener = match config.metrics_addr {
+        None => None,
+        Some(metrics_addr) => Some(
+            tokio::net::TcpListener::bind(metrics_addr)
+                .await
+                .map_err(|e| format!("cannot listen on {metrics_addr}: {e}"))?,
+        ),
+    };
     let running = gatehouse_server::start_with_mtls(settings, listener, mtls)
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(metrics_listener) = metrics_listener {
+        let router = app::ops::metrics_only(running.state.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(metrics_listener, router).await {
+                tracing::error!(error = %err, "the metrics listener stopped");
+            }
+        });
+    }
     println!("{}", gatehouse_server::banner(&running));
     running.server.await.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)

@@ -310,6 +310,7 @@ async fn item_14_lost_request_log_entries_are_counted_and_shown(server: TestServ
         latency_us: 10,
         error: None,
         scope: None,
+        source: None,
     };
     // The table is away (as in an outage) for every attempt: the entries are dropped
     // and counted.
@@ -328,12 +329,7 @@ async fn item_14_lost_request_log_entries_are_counted_and_shown(server: TestServ
     .await;
     rename("request_log_away", "request_log").await;
     assert_eq!(server.state.oauth.request_log.dropped(), 2);
-    let metrics = reqwest::get(format!("{}/metrics", server.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("gatehouse_request_log_dropped_total 2"),
         "{metrics}"

@@ -30,6 +30,7 @@ mod offboarding_resume;
 mod offboarding_retention;
 mod onboarding;
 mod ops;
+mod oversight;
 mod production;
 mod reviews;
 mod sandbox;

@@ -516,6 +516,7 @@ async fn request_log_batches_arrive_whole(server: TestServer) {
                 latency_us: n,
                 error: (n % 5 == 0).then(|| "forbidden".to_string()),
                 scope: None,
+                source: None,
             });
     }
     let filter = app::sandbox::reqlog::Filter {

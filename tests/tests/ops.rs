@@ -35,8 +35,17 @@ async fn operations_endpoints_and_headers(server: TestServer) {
     let (status, html) = client.text("/no/such/page").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(html.contains("Page not found"));
-    let (status, metrics) = client.text("/metrics").await;
-    assert_eq!(status, StatusCode::OK);
+    // Issue 17: /metrics asks for the configured bearer token.
+    let (status, _) = client.text("/metrics").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let wrong = reqwest::Client::new()
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth("not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains(
             "gatehouse_http_requests_total{method=\"GET\",route=\"/signin\",status=\"200\"}"

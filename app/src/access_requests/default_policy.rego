@@ -6,7 +6,7 @@
 #   input.tier       the tier that governs the scopes (maximum lifetime, rate limit)
 #   input.dossier    questionnaire risk points, evidence expired or expiring soon,
 #                    incidents the partner reported
-#   input.history    earlier revocations and rejected requests
+#   input.history    earlier revocations and rejected requests, open anomaly alerts
 #   input.readiness  sandbox calls per scope and the flows completed
 #
 # Output: data.gatehouse.access.decision, an object with a score, a band, a route
@@ -127,6 +127,13 @@ factors contains {
 	"detail": sprintf("%d production requests rejected in the last year.", [input.history.rejected_requests]),
 	"hint": "Address the reasons given for earlier rejections.",
 } if input.history.rejected_requests > 0
+
+factors contains {
+	"factor": "alerts",
+	"points": 20,
+	"detail": sprintf("%d anomaly alerts open on the organisation's API access.", [input.history.open_alerts]),
+	"hint": "Open alerts are looked at by a reviewer before production access is granted.",
+} if input.history.open_alerts > 0
 
 not_ready contains scope if {
 	some scope, facts in input.readiness.scopes

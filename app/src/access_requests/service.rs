@@ -622,6 +622,7 @@ async fn gather(
             "open_exceptions": open_exceptions,
             "open_suspensions": open_suspensions,
             "latest_review": crate::reviews::latest_outcome(state, org_id).await?,
+            "open_alerts": crate::oversight::alert_life::open_count(state, org_id).await?,
         },
         "readiness": readiness.facts(),
     });

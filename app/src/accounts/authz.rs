@@ -55,6 +55,12 @@ pub enum Action {
     CloseOrganisation,
     /// Start access-review campaigns and set their cadence.
     ManageReviews,
+    /// Usage analytics of every partner and the alert register.
+    ViewOversight,
+    /// Acknowledge and resolve alerts.
+    HandleAlerts,
+    /// Change the anomaly rules' thresholds and the escalation settings.
+    ManageAlertRules,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -89,7 +95,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         | CloseOrganisation => role == PartnerAdmin,
         ViewOwnInventory => matches!(role, PartnerAdmin | PartnerDeveloper),
         ViewInventory => matches!(role, Reviewer | Approver | Admin),
-        Suspend | Offboard | ManageReviews => role == Admin,
+        Suspend | Offboard | ManageReviews | ManageAlertRules => role == Admin,
+        ViewOversight | HandleAlerts => role.is_staff(),
         ViewEvidencePacks => role.is_staff(),
         DecideException => role == Approver,
         Review => matches!(role, Reviewer | Approver),

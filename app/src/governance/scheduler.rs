@@ -100,6 +100,24 @@ pub fn jobs() -> Vec<Job> {
                 Ok(json!({ "finished": finished }))
             }
         ),
+        job!("usage_rollup", 60, |state: AppState, now| async move {
+            let rolled =
+                crate::oversight::rollup::run(&state.db, now, Some(&state.metrics.partner_calls))
+                    .await?;
+            // The rules read complete minutes: up to the roll-up's watermark.
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT done_until FROM usage_rollups WHERE granularity = 60")
+                    .fetch_optional(&state.db.pool)
+                    .await?;
+            let alerts = match done {
+                Some(done) => crate::oversight::alerts::evaluate(&state, done).await?,
+                None => json!({}),
+            };
+            Ok(json!({ "rollup": rolled, "alerts": alerts }))
+        }),
+        job!("usage_prune", 300, |state: AppState, now| async move {
+            crate::oversight::prune::run(&state.db, &state.settings, now).await
+        }),
         job!(
             "access_requests_escalate",
             60,

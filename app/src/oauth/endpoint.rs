@@ -55,7 +55,7 @@ pub async fn serve<T>(
         }
     }
     .await;
-    respond(state, &issuer.path(path), started, result)
+    respond(state, &issuer.path(path), caller, started, result)
 }
 
 /// Counts the request against the client's own rate limit.
@@ -79,6 +79,7 @@ pub fn json_no_store(body: Value) -> Response {
 fn respond(
     state: &AppState,
     endpoint: &str,
+    caller: &Caller,
     started: Instant,
     result: OAuthResult<(Authenticated, Option<String>, Response)>,
 ) -> Response {
@@ -110,6 +111,7 @@ fn respond(
             latency_us,
             error,
             scope,
+            source: Some(caller.info.ip.clone()),
         });
     }
     response

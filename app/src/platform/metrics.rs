@@ -11,6 +11,7 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -35,6 +36,15 @@ pub struct Metrics {
     latency: Family<LatencyLabels, Histogram>,
     /// Request-log entries lost (queue full, or a batch that failed every retry).
     pub request_log_dropped: Counter,
+    /// Partner calls by organisation, environment and outcome, from the usage roll-up.
+    pub partner_calls: crate::oversight::rollup::PartnerCalls,
+    /// Alerts not resolved, by severity, as of the last rule evaluation.
+    pub alerts_open: Family<SeverityLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeverityLabels {
+    pub severity: String,
 }
 
 impl Default for Metrics {
@@ -66,11 +76,25 @@ impl Metrics {
             "Request-log entries lost: the queue was full, or a batch failed every retry",
             request_log_dropped.clone(),
         );
+        let partner_calls = crate::oversight::rollup::PartnerCalls::default();
+        registry.register(
+            "gatehouse_partner_calls",
+            "Partner calls (token requests and API calls) by organisation, environment and outcome, as rolled up",
+            partner_calls.family.clone(),
+        );
+        let alerts_open = Family::<SeverityLabels, Gauge>::default();
+        registry.register(
+            "gatehouse_alerts_open",
+            "Anomaly alerts not yet resolved, by severity",
+            alerts_open.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
             latency,
             request_log_dropped,
+            partner_calls,
+            alerts_open,
         }
     }
 

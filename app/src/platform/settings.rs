@@ -73,6 +73,15 @@ pub struct Settings {
     /// A pause between an offboarding's transactions, in milliseconds, so a large
     /// offboarding never holds the database's writers up for long.
     pub offboarding_pause_ms: u64,
+    /// Days the raw request log is kept (never fewer than sandbox readiness reads).
+    pub request_log_days: i64,
+    /// Days the per-minute usage buckets are kept.
+    pub usage_minute_days: i64,
+    /// Days the per-hour usage buckets are kept.
+    pub usage_hour_days: i64,
+    /// The bearer token `/metrics` asks for. `None`: `/metrics` is not served on the
+    /// public listener (only on `--metrics-listen`, when one is configured).
+    pub metrics_token: Option<String>,
 }
 
 impl Settings {
@@ -114,6 +123,10 @@ impl Settings {
             production_audience: None,
             offboarding_batch: 50,
             offboarding_pause_ms: 0,
+            request_log_days: 30,
+            usage_minute_days: 7,
+            usage_hour_days: 90,
+            metrics_token: None,
         }
     }
 

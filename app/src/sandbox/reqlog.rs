@@ -31,6 +31,8 @@ pub struct Entry {
     /// The scopes a successful token request was granted (client credentials), kept
     /// as each scope's last use (`scope_use`); an API call's scope comes from its path.
     pub scope: Option<String>,
+    /// The caller's address (after the trusted-proxy rules).
+    pub source: Option<String>,
 }
 
 /// The scope a sandbox API path needs (the prefixes readiness also reads).
@@ -129,21 +131,24 @@ pub async fn write_with_retries(db: &Db, batch: &[Entry], dropped: &Counter) {
     }
 }
 
-/// Rows per INSERT statement: 8 parameters each. Binding a parameter costs SQLite a
+/// Rows per INSERT statement: 9 parameters each. Binding a parameter costs SQLite a
 /// scan of the statement's parameter list (`sqlite3_bind_parameter_name`, which
 /// sqlx calls for every argument), so a statement's binding cost grows with the
 /// square of its parameters: under token load, 100 rows (800 parameters) spent 7-8%
 /// of the server's CPU there. 25 rows keep the batching and a quarter of that scan.
 const ROWS_PER_INSERT: usize = 25;
 
-/// `INSERT INTO request_log … VALUES ($1, …, $8), ($9, …), …` for `rows` rows.
+/// Columns of one request-log row.
+const COLUMNS: usize = 9;
+
+/// `INSERT INTO request_log … VALUES ($1, …, $9), ($10, …), …` for `rows` rows.
 fn insert_statement(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error) VALUES ",
+        "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error, source) VALUES ",
     );
     for row in 0..rows {
-        let first = row * 8 + 1;
-        let placeholders: Vec<String> = (first..first + 8).map(|n| format!("${n}")).collect();
+        let first = row * COLUMNS + 1;
+        let placeholders: Vec<String> = (first..first + COLUMNS).map(|n| format!("${n}")).collect();
         if row > 0 {
             sql.push_str(", ");
         }
@@ -182,7 +187,8 @@ async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
                 .bind(&entry.endpoint)
                 .bind(i64::from(entry.status))
                 .bind(entry.latency_us)
-                .bind(&entry.error);
+                .bind(&entry.error)
+                .bind(&entry.source);
             if let Some(credential) = &entry.credential_id {
                 if entry.status < 400 {
                     let token = entry.endpoint.ends_with(crate::oauth::token::PATH);

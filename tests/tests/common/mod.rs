@@ -157,6 +157,7 @@ impl TestServer {
         settings.signin_attempts_per_minute = 1000;
         // Many servers share this process (and its one hashing limit): room for all.
         settings.password_hash_concurrency = 32;
+        settings.metrics_token = Some(METRICS_TOKEN.into());
         configure(&mut settings);
         let mut mtls = None;
         let mut mtls_listener = None;
@@ -300,6 +301,18 @@ impl TestServer {
             .await
     }
 
+    /// `/metrics`, with the test servers' bearer token.
+    pub async fn metrics(&self) -> String {
+        let response = reqwest::Client::new()
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
     /// Signs in a demo partner user by e-mail.
     pub async fn demo_partner_user(&self, email: &str) -> Client {
         let client = self.client();
@@ -345,6 +358,9 @@ pub fn signup_fields<'a>(email: &'a str, registration: &'a str) -> Vec<(&'a str,
 }
 
 /// The password `signup_fields` signs up with.
+/// The bearer token `/metrics` asks the test servers for.
+pub const METRICS_TOKEN: &str = "test-metrics-token";
+
 pub const SIGNUP_PASSWORD: &str = "tidal ferret oboe lantern";
 
 /// The TOTP code `offset` 30-second steps from now.

@@ -238,6 +238,7 @@ async fn guard(
                     .get::<LoggedError>()
                     .map(|e| e.0.to_string()),
                 scope: None,
+                source: Some(caller.info.ip.clone()),
             });
             response
         }

@@ -1,0 +1,202 @@
+//! Demo data for oversight, through the real roll-up and rules: 30 days of plausible
+//! traffic for the demo clients (the last 7 days as request-log rows the roll-up
+//! turns into buckets; the older days as hour buckets), one resolved and one open
+//! alert.
+
+use serde_json::json;
+
+use crate::platform::error::Result;
+use crate::platform::ids;
+use crate::platform::state::AppState;
+
+const DAY: i64 = 86_400;
+
+/// Seeds once (the roll-up's watermark tells whether it ran).
+pub async fn seed(state: &AppState) -> Result<()> {
+    let seeded: Option<i64> =
+        sqlx::query_scalar("SELECT done_until FROM usage_rollups WHERE granularity = 60")
+            .fetch_optional(&state.db.pool)
+            .await?;
+    if seeded.is_some() {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let apps: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, environment FROM apps WHERE status = 'active' AND is_demo = 1 ORDER BY created_at, id",
+    )
+    .fetch_all(&state.db.pool)
+    .await?;
+    let apps: Vec<(String, String)> = if apps.is_empty() {
+        sqlx::query_as("SELECT id, environment FROM apps WHERE status = 'active' ORDER BY created_at, id LIMIT 6")
+            .fetch_all(&state.db.pool)
+            .await?
+    } else {
+        apps
+    };
+    let endpoints = [
+        ("POST", "/oauth/token"),
+        ("GET", "/sandbox/open-banking/v3.1/aisp/accounts"),
+        (
+            "GET",
+            "/sandbox/open-banking/v3.1/aisp/accounts/acc_demo_1/balances",
+        ),
+        (
+            "GET",
+            "/sandbox/open-banking/v3.1/aisp/accounts/acc_demo_1/transactions",
+        ),
+        ("GET", "/sandbox/open-banking/v3.1/reference/products"),
+    ];
+    let start = now - now.rem_euclid(60) - 7 * DAY;
+    let mut tx = state.db.begin().await?;
+    for (n, (app_id, environment)) in apps.iter().enumerate() {
+        let weight = 3 + (n as i64 % 4);
+        let source = if environment == "production" {
+            format!("203.0.113.{}", 10 + n)
+        } else {
+            format!("198.51.100.{}", 20 + n)
+        };
+        // Last 7 days: a few calls every 10 minutes, busier in the working day.
+        let mut at = start;
+        let mut k = 0_i64;
+        while at < now - 120 {
+            let hour = (at.rem_euclid(DAY)) / 3_600;
+            let busy = if (8..18).contains(&hour) { 2 } else { 1 };
+            for j in 0..(weight * busy) {
+                let (method, endpoint) = endpoints[((k + j) % endpoints.len() as i64) as usize];
+                let endpoint = if environment == "production" {
+                    "/production/oauth/token"
+                } else {
+                    endpoint
+                };
+                let method = if environment == "production" {
+                    "POST"
+                } else {
+                    method
+                };
+                let status = if (k + j) % 41 == 0 {
+                    404
+                } else if (k + j) % 97 == 0 {
+                    500
+                } else {
+                    200
+                };
+                sqlx::query(
+                    "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(ids::new_id(ids::REQUEST))
+                .bind(app_id)
+                .bind(at + j)
+                .bind(method)
+                .bind(endpoint)
+                .bind(status)
+                .bind(800 + ((k * 37 + j * 11) % 40) * 150)
+                .bind((status == 404).then_some("UK.OBIE.Resource.NotFound"))
+                .bind(&source)
+                .execute(&mut *tx)
+                .await?;
+            }
+            at += 600;
+            k += 1;
+        }
+        // Days 8 to 30: hour buckets.
+        let first_hour = start - start.rem_euclid(3_600);
+        for h in 1..=(23 * 24) {
+            let bucket = first_hour - h * 3_600;
+            let hour = bucket.rem_euclid(DAY) / 3_600;
+            let calls = weight * 6 * if (8..18).contains(&hour) { 2 } else { 1 };
+            let mut bins = [0_i64; super::series::BINS];
+            bins[2] = calls * 3 / 10;
+            bins[3] = calls * 5 / 10;
+            bins[4] = calls - bins[2] - bins[3];
+            sqlx::query(
+                "INSERT INTO usage_series (app_id, granularity, bucket_at, calls, ok, client_errors, server_errors, latency_bins, sources, peak_per_second) \
+                 VALUES ($1, 3600, $2, $3, $4, $5, 0, $6, 1, 1)",
+            )
+            .bind(app_id)
+            .bind(bucket)
+            .bind(calls)
+            .bind(calls - calls / 40)
+            .bind(calls / 40)
+            .bind(super::series::format_bins(&bins))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    // The roll-up makes the last 7 days' buckets (in steps, as after a pause).
+    for _ in 0..(7 * 24 * 60 / 180 + 2) {
+        super::rollup::run(&state.db, now, None).await?;
+    }
+    seed_alerts(state, &apps).await
+}
+
+async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> {
+    let now = state.clock.now();
+    let Some((app_id, _)) = apps.first() else {
+        return Ok(());
+    };
+    let org: String = sqlx::query_scalar("SELECT org_id FROM apps WHERE id = $1")
+        .bind(app_id)
+        .fetch_one(&state.db.pool)
+        .await?;
+    let admin: Option<String> =
+        sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' ORDER BY created_at LIMIT 1")
+            .fetch_optional(&state.db.pool)
+            .await?;
+    let mut tx = state.db.begin().await?;
+    for (rule, severity, summary, state_name, opened, evidence) in [
+        (
+            "rate_limit_saturation",
+            "low",
+            "31 answers 429 over 4 minutes (at least 5 a minute).",
+            "resolved",
+            now - 5 * DAY,
+            json!({ "answers_429": 31, "saturated_minutes": 4 }),
+        ),
+        (
+            "enumeration",
+            "high",
+            "42 answers 403/404 for 37 distinct paths in 5 minutes.",
+            "open",
+            now - 1_800,
+            json!({ "answers_403_404": 42, "distinct_paths": 37, "sources": ["198.51.100.20"] }),
+        ),
+    ] {
+        let id = ids::new_id("alr");
+        let resolved = state_name == "resolved";
+        sqlx::query(
+            "INSERT INTO alerts (id, rule, severity, group_key, app_id, org_id, summary, thresholds, evidence, occurrences, state, \
+             first_seen_at, last_seen_at, acknowledged_by, acknowledged_at, resolved_by, resolved_at, resolution) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 3, $10, $11, $12, $13, $14, $13, $14, $15)",
+        )
+        .bind(&id)
+        .bind(rule)
+        .bind(severity)
+        .bind(format!("{rule}:{app_id}"))
+        .bind(app_id)
+        .bind(&org)
+        .bind(summary)
+        .bind(json!(super::alerts::configs(&state.db).await?.get(rule).map(|c| c.params.clone())).to_string())
+        .bind(json!(evidence).to_string())
+        .bind(state_name)
+        .bind(opened)
+        .bind(opened + 240)
+        .bind(if resolved { admin.clone() } else { None })
+        .bind(resolved.then_some(opened + 3_600))
+        .bind(resolved.then_some("The partner's nightly batch job retried without back-off; they fixed it the same day."))
+        .execute(&mut *tx)
+        .await?;
+        crate::audit::record(
+            &mut tx,
+            crate::audit::Event::new(crate::audit::Actor::system("alert rules"), "alerts.opened")
+                .org(Some(&org))
+                .resource("alert", &id)
+                .details(
+                    json!({ "rule": rule, "severity": severity, "summary": summary, "demo": true }),
+                ),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
