@@ -463,6 +463,7 @@ pub fn client(page: ClientPage) -> AnyView {
             </div>
         })}
         {notices(page.notices, if page.bank { "/governance/bank/clients" } else { "/governance/clients" })}
+        <p><a id="client-usage" href=if page.bank { format!("/oversight/clients/{}", app.id) } else { format!("/usage/apps/{}", app.id) }>"Usage: calls, errors and latency"</a></p>
         <dl class="summary">
             <dt>"Client id"</dt><dd><code>{app.client_id.clone()}</code></dd>
             <dt>"Environment"</dt><dd>{format!("{}{}", app.environment, page.tier.map(|t| format!(" (Tier {t})")).unwrap_or_default())}</dd>

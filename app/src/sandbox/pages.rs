@@ -303,7 +303,7 @@ pub fn detail(d: Detail<'_>) -> AnyView {
             <dt>"DPoP required"</dt><dd>{if app.dpop_required { "yes" } else { "no" }}</dd>
             <dt>"Rate limit"</dt><dd>{format!("{} requests per minute", app.rate_limit_per_minute)}</dd>
         </dl>
-        <p><a href=format!("/sandbox/apps/{}/log", app.id)>"Request log"</a>" · "<a href="/sandbox/docs">"How to call the sandbox"</a></p>
+        <p><a href=format!("/sandbox/apps/{}/log", app.id)>"Request log"</a>" · "<a href=format!("/usage/apps/{}", app.id)>"Usage"</a>" · "<a href="/sandbox/docs">"How to call the sandbox"</a></p>
         <h2>"Credentials"</h2>
         <table id="credentials">
             <thead><tr><th>"Id"</th><th>"Credential"</th><th>"Created"</th><th>"Last token request"</th><th>"Last API call"</th><th>"Expires"</th><th>"Status"</th><th></th></tr></thead>
