@@ -1,7 +1,7 @@
 //! Demo data for oversight, through the real roll-up and rules: 30 days of plausible
 //! traffic for the demo clients (the last 7 days as request-log rows the roll-up
 //! turns into buckets; the older days as hour buckets), one resolved and one open
-//! alert.
+//! alert (not at the newcomer's organisation, Acme, whose journey starts empty).
 
 use serde_json::json;
 
@@ -26,6 +26,18 @@ pub async fn seed(state: &AppState) -> Result<()> {
     )
     .fetch_all(&state.db.pool)
     .await?;
+    // The newcomer's organisation (Acme) starts with no recent calls: its sandbox
+    // readiness, and the journey the README walks through, begin empty. Its clients
+    // get the older history (hour buckets) only.
+    let newcomer: Option<String> =
+        sqlx::query_scalar("SELECT org_id FROM apps WHERE client_id = $1")
+            .bind(crate::accounts::bootstrap::DEMO_CLIENT_ID)
+            .fetch_optional(&state.db.pool)
+            .await?;
+    let newcomer_apps: Vec<String> = sqlx::query_scalar("SELECT id FROM apps WHERE org_id = $1")
+        .bind(newcomer.unwrap_or_default())
+        .fetch_all(&state.db.pool)
+        .await?;
     let apps: Vec<(String, String)> = if apps.is_empty() {
         sqlx::query_as("SELECT id, environment FROM apps WHERE status = 'active' ORDER BY created_at, id LIMIT 6")
             .fetch_all(&state.db.pool)
@@ -56,7 +68,11 @@ pub async fn seed(state: &AppState) -> Result<()> {
             format!("198.51.100.{}", 20 + n)
         };
         // Last 7 days: a few calls every 10 minutes, busier in the working day.
-        let mut at = start;
+        let mut at = if newcomer_apps.contains(app_id) {
+            now
+        } else {
+            start
+        };
         let mut k = 0_i64;
         while at < now - 120 {
             let hour = (at.rem_euclid(DAY)) / 3_600;
@@ -127,7 +143,11 @@ pub async fn seed(state: &AppState) -> Result<()> {
     for _ in 0..(7 * 24 * 60 / 180 + 2) {
         super::rollup::run(&state.db, now, None).await?;
     }
-    seed_alerts(state, &apps).await
+    let others: Vec<(String, String)> = apps
+        .into_iter()
+        .filter(|(id, _)| !newcomer_apps.contains(id))
+        .collect();
+    seed_alerts(state, &others).await
 }
 
 async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> {
