@@ -67,7 +67,7 @@ pub async fn seed(state: &AppState) -> Result<()> {
         } else {
             format!("198.51.100.{}", 20 + n)
         };
-        // Last 7 days: a few calls every 10 minutes, busier in the working day.
+        // The last 7 days: a few calls every 30 minutes, busier in the working day.
         let mut at = if newcomer_apps.contains(app_id) {
             now
         } else {
@@ -111,10 +111,10 @@ pub async fn seed(state: &AppState) -> Result<()> {
                 .execute(&mut *tx)
                 .await?;
             }
-            at += 600;
+            at += 1_800;
             k += 1;
         }
-        // Days 8 to 30: hour buckets.
+        // Days 8 to 30: hour buckets (the roll-up reaches 7 days back).
         let first_hour = start - start.rem_euclid(3_600);
         for h in 1..=(23 * 24) {
             let bucket = first_hour - h * 3_600;
