@@ -5,7 +5,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use subtle::ConstantTimeEq;
 
 use crate::platform::state::AppState;
 
@@ -55,8 +54,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let matches: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
-    if !matches {
+    if !crate::platform::crypto::ct_eq(presented, expected) {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],

@@ -105,15 +105,8 @@ pub fn jobs() -> Vec<Job> {
                 crate::oversight::rollup::run(&state.db, now, Some(&state.metrics.partner_calls))
                     .await?;
             // The rules read complete minutes: up to the roll-up's watermark.
-            let done: Option<i64> =
-                sqlx::query_scalar("SELECT done_until FROM usage_rollups WHERE granularity = 60")
-                    .fetch_optional(&state.db.pool)
-                    .await?;
-            let alerts = match done {
-                Some(done) => crate::oversight::alerts::evaluate(&state, done).await?,
-                None => json!({}),
-            };
-            Ok(json!({ "rollup": rolled, "alerts": alerts }))
+            let alerts = crate::oversight::alerts::evaluate(&state, rolled.minutes_until).await?;
+            Ok(json!({ "rollup": rolled.summary, "alerts": alerts }))
         }),
         job!("usage_prune", 300, |state: AppState, now| async move {
             crate::oversight::prune::run(&state.db, &state.settings, now).await

@@ -59,24 +59,7 @@ async fn render_detail(
 ) -> Result<Response> {
     ctx.require(Action::ViewOversight)?;
     let alert = alert_life::get(state, id).await?;
-    let requests = match &alert.app_id {
-        Some(app) => {
-            let from = alert.evidence["window"]["from"]
-                .as_i64()
-                .unwrap_or(alert.first_seen_at);
-            let to = alert.last_seen_at + super::MINUTE;
-            sqlx::query_as(
-                "SELECT id, at, method, endpoint, status, COALESCE(error, ''), COALESCE(source, '') FROM request_log \
-                 WHERE app_id = $1 AND at >= $2 AND at < $3 ORDER BY at DESC, id DESC LIMIT 50",
-            )
-            .bind(app)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&state.db.pool)
-            .await?
-        }
-        None => Vec::new(),
-    };
+    let requests = alert_life::requests_in_window(state, &alert).await?;
     let can_suspend = ctx.require(Action::Suspend).is_ok();
     let body = alert_pages::detail(&alert, &requests, can_suspend, &form, &ctx.csrf);
     Ok((status, ctx.render(alerts::title_of(&alert.rule), body)).into_response())

@@ -111,6 +111,29 @@ pub async fn get(state: &AppState, id: &str) -> Result<Alert> {
     from_row(&row)
 }
 
+/// The client's requests in the alert's window, newest first (at most 50): what
+/// its page shows, with the evidence's samples among them.
+pub async fn requests_in_window(
+    state: &AppState,
+    alert: &Alert,
+) -> Result<Vec<super::alert_pages::RequestRow>> {
+    let Some(app) = &alert.app_id else {
+        return Ok(Vec::new());
+    };
+    let from = alert.evidence["window"]["from"]
+        .as_i64()
+        .unwrap_or(alert.first_seen_at);
+    Ok(sqlx::query_as(
+        "SELECT id, at, method, endpoint, status, COALESCE(error, ''), COALESCE(source, '') FROM request_log \
+         WHERE app_id = $1 AND at >= $2 AND at < $3 ORDER BY at DESC, id DESC LIMIT 50",
+    )
+    .bind(app)
+    .bind(from)
+    .bind(alert.last_seen_at + super::MINUTE)
+    .fetch_all(&state.db.pool)
+    .await?)
+}
+
 /// Alerts not yet resolved at an organisation (the `history.open_alerts` fact).
 pub async fn open_count(state: &AppState, org_id: &str) -> Result<i64> {
     Ok(
@@ -128,31 +151,27 @@ fn version_of(version: &str) -> Result<i64> {
         .map_err(|_| Error::BadRequest("The form's version is missing or not a number.".into()))
 }
 
-/// Moves the alert from one of `from` to `to` at `version`; a 409 otherwise.
-async fn transition(
-    tx: &mut crate::platform::db::Tx,
-    id: &str,
-    version: i64,
-    set: &str,
-    from: &str,
-    binds: (&str, i64, Option<&str>),
-) -> Result<()> {
-    let changed = sqlx::query(&format!(
-        "UPDATE alerts SET {set}, version = version + 1 WHERE id = $4 AND version = $5 AND state IN ({from})"
-    ))
-    .bind(binds.0)
-    .bind(binds.1)
-    .bind(binds.2)
-    .bind(id)
-    .bind(version)
-    .execute(&mut **tx)
-    .await?;
-    if changed.rows_affected() != 1 {
-        return Err(Error::Conflict(
-            "This alert changed since the page was loaded: reload it and try again.".into(),
-        ));
+fn changed() -> Error {
+    Error::Conflict("This alert changed since the page was loaded: reload it and try again.".into())
+}
+
+/// The alert as the form was loaded: a 400 for a version that is not a number, a
+/// 409 when the alert changed since (every update also checks the version).
+async fn as_loaded(state: &AppState, id: &str, version: &str) -> Result<Alert> {
+    let alert = get(state, id).await?;
+    if alert.version != version_of(version)? {
+        return Err(changed());
     }
-    Ok(())
+    Ok(alert)
+}
+
+/// A conditional update changed the one alert, or it changed in between: a 409.
+fn one_changed(result: sqlx::any::AnyQueryResult) -> Result<()> {
+    if result.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(changed())
+    }
 }
 
 pub async fn acknowledge(
@@ -162,18 +181,20 @@ pub async fn acknowledge(
     id: &str,
     version: &str,
 ) -> Result<()> {
-    let alert = get(state, id).await?;
-    let version = version_of(version)?;
+    let alert = as_loaded(state, id, version).await?;
     let mut tx = state.db.begin().await?;
-    transition(
-        &mut tx,
-        id,
-        version,
-        "state = 'acknowledged', acknowledged_by = $1, acknowledged_at = $2, resolution = COALESCE($3, resolution)",
-        "'open'",
-        (&user.id, state.clock.now(), None),
-    )
-    .await?;
+    one_changed(
+        sqlx::query(
+            "UPDATE alerts SET state = 'acknowledged', acknowledged_by = $1, acknowledged_at = $2, version = version + 1 \
+             WHERE id = $3 AND version = $4 AND state = 'open'",
+        )
+        .bind(&user.id)
+        .bind(state.clock.now())
+        .bind(id)
+        .bind(alert.version)
+        .execute(&mut *tx)
+        .await?,
+    )?;
     audit::record(
         &mut tx,
         Event::new(user.actor(), "alerts.acknowledged")
@@ -194,21 +215,24 @@ pub async fn resolve(
     version: &str,
     note: &str,
 ) -> Result<()> {
-    let alert = get(state, id).await?;
-    let version = version_of(version)?;
+    let alert = as_loaded(state, id, version).await?;
     let mut invalid = Invalid::new();
     invalid.text("resolution", note, "Say how the alert was resolved", 2000);
     invalid.into_result()?;
     let mut tx = state.db.begin().await?;
-    transition(
-        &mut tx,
-        id,
-        version,
-        "state = 'resolved', resolved_by = $1, resolved_at = $2, resolution = $3",
-        "'open', 'acknowledged'",
-        (&user.id, state.clock.now(), Some(note.trim())),
-    )
-    .await?;
+    one_changed(
+        sqlx::query(
+            "UPDATE alerts SET state = 'resolved', resolved_by = $1, resolved_at = $2, resolution = $3, version = version + 1 \
+             WHERE id = $4 AND version = $5 AND state IN ('open', 'acknowledged')",
+        )
+        .bind(&user.id)
+        .bind(state.clock.now())
+        .bind(note.trim())
+        .bind(id)
+        .bind(alert.version)
+        .execute(&mut *tx)
+        .await?,
+    )?;
     audit::record(
         &mut tx,
         Event::new(user.actor(), "alerts.resolved")
@@ -243,9 +267,7 @@ pub async fn suspend_client(
         ));
     }
     if alert.version != version {
-        return Err(Error::Conflict(
-            "This alert changed since the page was loaded: reload it and try again.".into(),
-        ));
+        return Err(changed());
     }
     let mut invalid = Invalid::new();
     invalid.text("reason", reason, "Give a reason for the suspension", 1000);
@@ -301,13 +323,7 @@ pub async fn open_incident(
     id: &str,
     version: &str,
 ) -> Result<String> {
-    let alert = get(state, id).await?;
-    let version = version_of(version)?;
-    if alert.version != version {
-        return Err(Error::Conflict(
-            "This alert changed since the page was loaded: reload it and try again.".into(),
-        ));
-    }
+    let alert = as_loaded(state, id, version).await?;
     if let Some(existing) = &alert.incident_id {
         return Err(Error::Conflict(format!(
             "Incident {existing} is already open for this alert."

@@ -372,14 +372,17 @@ pub async fn facts(db: &Db, now: i64) -> Result<Vec<ClientFacts>> {
     ))
     .fetch_all(&db.pool)
     .await?;
+    let baseline: std::collections::HashMap<(String, i64), i64> = baseline
+        .into_iter()
+        .map(|(app, at, calls)| ((app, at), calls))
+        .collect();
     for client in clients.values_mut() {
         client.baseline_hours = marks
             .iter()
             .map(|mark| {
                 baseline
-                    .iter()
-                    .find(|(app, at, _)| *app == client.app_id && at == mark)
-                    .map(|(_, _, calls)| *calls)
+                    .get(&(client.app_id.clone(), *mark))
+                    .copied()
                     .unwrap_or(0)
             })
             .collect();
@@ -405,16 +408,17 @@ pub async fn evaluate(state: &AppState, now: i64) -> Result<Value> {
             }
         }
     }
+    let escalation = escalation(&state.db).await?;
     let mut opened = 0;
     let mut grouped = 0;
     for (finding, severity) in &findings {
-        match record(state, finding, severity).await? {
+        match record(state, finding, severity, &escalation).await? {
             Recorded::Opened => opened += 1,
             Recorded::Grouped => grouped += 1,
             Recorded::Skipped => {}
         }
     }
-    let escalated = escalate(state, state.clock.now()).await?;
+    let escalated = escalate(state, state.clock.now(), &escalation).await?;
     refresh_gauge(state).await?;
     Ok(
         json!({ "clients": clients.len(), "opened": opened, "grouped": grouped, "escalated": escalated }),
@@ -430,15 +434,21 @@ enum Recorded {
 /// Records one finding: adds to the alert of its group that is not resolved, or
 /// opens one (and tells the on-call roles), unless the group was resolved after
 /// the finding's evidence.
-async fn record(state: &AppState, finding: &Finding, severity: &str) -> Result<Recorded> {
+async fn record(
+    state: &AppState,
+    finding: &Finding,
+    severity: &str,
+    escalation: &Escalation,
+) -> Result<Recorded> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
+    let evidence = evidence_json(&mut tx, finding).await?.to_string();
     let grouped = sqlx::query(
         "UPDATE alerts SET occurrences = occurrences + 1, last_seen_at = $1, evidence = $2, summary = $3, version = version + 1 \
          WHERE group_key = $4 AND state <> 'resolved' AND last_seen_at < $1",
     )
     .bind(finding.latest_at)
-    .bind(evidence_json(&mut tx, finding).await?.to_string())
+    .bind(&evidence)
     .bind(&finding.summary)
     .bind(&finding.group_key)
     .execute(&mut *tx)
@@ -458,7 +468,6 @@ async fn record(state: &AppState, finding: &Finding, severity: &str) -> Result<R
         return Ok(Recorded::Skipped);
     }
     let id = ids::new_id("alr");
-    let evidence = evidence_json(&mut tx, finding).await?;
     let inserted = sqlx::query(
         "INSERT INTO alerts (id, rule, severity, group_key, app_id, org_id, source, summary, thresholds, evidence, \
          occurrences, state, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, 'open', $11, $12) \
@@ -473,7 +482,7 @@ async fn record(state: &AppState, finding: &Finding, severity: &str) -> Result<R
     .bind(&finding.source)
     .bind(&finding.summary)
     .bind(finding.thresholds.to_string())
-    .bind(evidence.to_string())
+    .bind(&evidence)
     .bind(now)
     .bind(finding.latest_at)
     .execute(&mut *tx)
@@ -489,7 +498,6 @@ async fn record(state: &AppState, finding: &Finding, severity: &str) -> Result<R
             .details(json!({ "rule": finding.rule, "severity": severity, "summary": finding.summary, "app_id": finding.app_id, "source": finding.source })),
     )
     .await?;
-    let escalation = escalation(&state.db).await?;
     let link = state.settings.link(&format!("/alerts/{id}"));
     let subject = format!("[{severity}] Gatehouse alert: {}", title_of(finding.rule));
     let body = format!(
@@ -527,11 +535,11 @@ async fn evidence_json(tx: &mut Tx, finding: &Finding) -> Result<Value> {
     let samples: Vec<String> = match (&finding.app_id, &finding.source) {
         (Some(app), _) => {
             let condition = match finding.rule {
-                "auth_failures" => "AND error IN ('invalid_client', 'invalid_grant', 'invalid_dpop_proof')",
-                "enumeration" => "AND status IN (403, 404)",
-                "rate_limit_saturation" => "AND status = 429",
-                "allowlist_miss" => "AND error = 'unauthorized_client'",
-                _ => "",
+                "auth_failures" => format!("AND error IN ({})", super::auth_failures_sql()),
+                "enumeration" => "AND status IN (403, 404)".to_string(),
+                "rate_limit_saturation" => "AND status = 429".to_string(),
+                "allowlist_miss" => "AND error = 'unauthorized_client'".to_string(),
+                _ => String::new(),
             };
             sqlx::query_scalar(&format!(
                 "SELECT id FROM request_log WHERE app_id = $1 AND at >= $2 AND at < $3 {condition} ORDER BY at DESC, id DESC LIMIT 5"
@@ -584,8 +592,7 @@ async fn staff_emails(tx: &mut Tx, roles: &[String]) -> Result<Vec<String>> {
 
 /// Alerts still open (not acknowledged) past the escalation time go to the admins,
 /// once each.
-pub async fn escalate(state: &AppState, now: i64) -> Result<u64> {
-    let escalation = escalation(&state.db).await?;
+pub async fn escalate(state: &AppState, now: i64, escalation: &Escalation) -> Result<u64> {
     let due: Vec<(String, String, String, String)> = sqlx::query_as(
         "SELECT id, rule, severity, summary FROM alerts WHERE state = 'open' AND escalated_at IS NULL AND first_seen_at <= $1",
     )

@@ -163,6 +163,7 @@ async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> 
         sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' ORDER BY created_at LIMIT 1")
             .fetch_optional(&state.db.pool)
             .await?;
+    let configs = super::alerts::configs(&state.db).await?;
     let mut tx = state.db.begin().await?;
     for (rule, severity, summary, state_name, opened, evidence) in [
         (
@@ -196,7 +197,7 @@ async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> 
         .bind(app_id)
         .bind(&org)
         .bind(summary)
-        .bind(json!(super::alerts::configs(&state.db).await?.get(rule).map(|c| c.params.clone())).to_string())
+        .bind(json!(configs.get(rule).map(|c| c.params.clone())).to_string())
         .bind(json!(evidence).to_string())
         .bind(state_name)
         .bind(opened)

@@ -98,6 +98,15 @@ pub fn network_of(source: &str) -> Option<String> {
 /// Error codes that are a failed authentication of the client.
 pub const AUTH_FAILURES: &[&str] = &["invalid_client", "invalid_grant", "invalid_dpop_proof"];
 
+/// `AUTH_FAILURES` as an SQL list (`'invalid_client', …`) for `error IN (…)`.
+pub fn auth_failures_sql() -> String {
+    AUTH_FAILURES
+        .iter()
+        .map(|code| format!("'{code}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

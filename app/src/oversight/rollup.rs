@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use super::series::{bin_sql, format_bins, parse_bins, Bins, BINS};
-use super::{network_of, template, AUTH_FAILURES, HOUR, MINUTE};
+use super::{auth_failures_sql, network_of, template, HOUR, MINUTE};
 use crate::platform::db::{Db, Tx};
 use crate::platform::error::Result;
 
@@ -40,18 +40,39 @@ struct Minute {
     peak_per_second: i64,
 }
 
+/// What a run did, and how far the minutes are rolled up now (the rules read up
+/// to there).
+pub struct Rolled {
+    pub summary: Value,
+    pub minutes_until: i64,
+}
+
 /// Rolls up what is due at `now`: complete minutes, then complete hours.
-pub async fn run(db: &Db, now: i64, calls_metric: Option<&PartnerCalls>) -> Result<Value> {
-    let (minutes, counted) = roll_minutes(db, now).await?;
+pub async fn run(db: &Db, now: i64, calls_metric: Option<&PartnerCalls>) -> Result<Rolled> {
+    let (minutes, minutes_until, counted) = roll_minutes(db, now).await?;
     if let Some(metric) = calls_metric {
         metric.add(&counted);
     }
-    let hours = roll_hours(db).await?;
-    Ok(json!({ "minutes": minutes, "hours": hours }))
+    let hours = roll_hours(db, minutes_until).await?;
+    Ok(Rolled {
+        summary: json!({ "minutes": minutes, "hours": hours }),
+        minutes_until,
+    })
 }
 
-/// The watermark of `granularity`, started at `initial` when there is none.
-async fn watermark(db: &Db, granularity: i64, initial: i64) -> Result<i64> {
+/// The watermark of `granularity`, if the roll-up has started it.
+async fn watermark(db: &Db, granularity: i64) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT done_until FROM usage_rollups WHERE granularity = $1")
+            .bind(granularity)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
+}
+
+/// Starts the watermark of `granularity` at `initial`, unless another instance
+/// started it first; returns the watermark in effect.
+async fn start_watermark(db: &Db, granularity: i64, initial: i64) -> Result<i64> {
     sqlx::query(
         "INSERT INTO usage_rollups (granularity, done_until) VALUES ($1, $2) ON CONFLICT (granularity) DO NOTHING",
     )
@@ -59,12 +80,7 @@ async fn watermark(db: &Db, granularity: i64, initial: i64) -> Result<i64> {
     .bind(initial)
     .execute(&db.pool)
     .await?;
-    Ok(
-        sqlx::query_scalar("SELECT done_until FROM usage_rollups WHERE granularity = $1")
-            .bind(granularity)
-            .fetch_one(&db.pool)
-            .await?,
-    )
+    Ok(watermark(db, granularity).await?.unwrap_or(initial))
 }
 
 /// Moves the watermark from `from` to `to`; false when another run moved it first.
@@ -80,30 +96,42 @@ async fn advance(tx: &mut Tx, granularity: i64, from: i64, to: i64) -> Result<bo
     Ok(moved.rows_affected() == 1)
 }
 
-async fn roll_minutes(db: &Db, now: i64) -> Result<(i64, Counted)> {
+async fn roll_minutes(db: &Db, now: i64) -> Result<(i64, i64, Counted)> {
     let end_limit = (now - LAG).div_euclid(MINUTE) * MINUTE;
-    // A first run starts at the oldest minute still in the request log (within the
-    // minute buckets' reach), so an upgraded installation gets its recent history.
-    let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(at) FROM request_log WHERE at >= $1")
-        .bind(end_limit - 7 * 86_400)
-        .fetch_one(&db.pool)
-        .await?;
-    let initial = oldest
-        .map(|at| at.div_euclid(MINUTE) * MINUTE)
-        .unwrap_or(end_limit)
-        .min(end_limit);
-    let done = watermark(db, MINUTE, initial).await?;
+    let done = match watermark(db, MINUTE).await? {
+        Some(done) => done,
+        None => {
+            // A first run starts at the oldest minute still in the request log
+            // (within the minute buckets' reach), so an upgraded installation gets
+            // its recent history.
+            let oldest: Option<i64> =
+                sqlx::query_scalar("SELECT MIN(at) FROM request_log WHERE at >= $1")
+                    .bind(end_limit - 7 * 86_400)
+                    .fetch_one(&db.pool)
+                    .await?;
+            let initial = oldest
+                .map(|at| at.div_euclid(MINUTE) * MINUTE)
+                .unwrap_or(end_limit)
+                .min(end_limit);
+            start_watermark(db, MINUTE, initial).await?
+        }
+    };
     let end = end_limit.min(done + MAX_MINUTES * MINUTE);
     if end <= done {
-        return Ok((0, Counted::new()));
+        return Ok((0, done, Counted::new()));
     }
     let mut tx = db.begin().await?;
     if !advance(&mut tx, MINUTE, done, end).await? {
-        return Ok((0, Counted::new()));
+        // Another instance rolled this range up.
+        return Ok((
+            0,
+            watermark(db, MINUTE).await?.unwrap_or(done),
+            Counted::new(),
+        ));
     }
     let counted = write_minutes(&mut tx, done, end).await?;
     tx.commit().await?;
-    Ok(((end - done) / MINUTE, counted))
+    Ok(((end - done) / MINUTE, end, counted))
 }
 
 /// Writes the minute buckets of `[from, to)` from the request log.
@@ -151,11 +179,7 @@ async fn write_minutes(tx: &mut Tx, from: i64, to: i64) -> Result<Counted> {
         "SELECT app_id, at - (at % 60), COALESCE(source, ''), COUNT(*), \
          CAST(SUM(CASE WHEN error IN ({}) THEN 1 ELSE 0 END) AS BIGINT) FROM request_log \
          WHERE at >= $1 AND at < $2 GROUP BY app_id, at - (at % 60), COALESCE(source, '')",
-        AUTH_FAILURES
-            .iter()
-            .map(|code| format!("'{code}'"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        auth_failures_sql()
     ))
     .bind(from)
     .bind(to)
@@ -278,44 +302,59 @@ async fn counted(tx: &mut Tx, minutes: &BTreeMap<(String, i64), Minute>) -> Resu
         entry.1 += m.client_errors;
         entry.2 += m.server_errors;
     }
+    // Each client's organisation and environment, in one query for the range.
+    let (Some(from), Some(to)) = (
+        minutes.keys().map(|k| k.1).min(),
+        minutes.keys().map(|k| k.1).max(),
+    ) else {
+        return Ok(Counted::new());
+    };
+    let owners: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT id, org_id, environment FROM apps WHERE id IN \
+         (SELECT DISTINCT app_id FROM usage_series WHERE granularity = 60 AND bucket_at >= $1 AND bucket_at <= $2)",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut **tx)
+    .await?;
     let mut out = Counted::new();
-    for (app_id, (ok, client, server)) in per_app {
-        let Some(row) = sqlx::query("SELECT org_id, environment FROM apps WHERE id = $1")
-            .bind(app_id)
-            .fetch_optional(&mut **tx)
-            .await?
-        else {
+    for (app_id, org, environment) in owners {
+        let Some((ok, client, server)) = per_app.get(app_id.as_str()) else {
             continue;
         };
-        let org: String = row.try_get(0)?;
-        let environment: String = row.try_get(1)?;
         for (class, n) in [
             ("ok", ok),
             ("client_error", client),
             ("server_error", server),
         ] {
-            if n > 0 {
+            if *n > 0 {
                 *out.entry((org.clone(), environment.clone(), class))
-                    .or_default() += u64::try_from(n).unwrap_or(0);
+                    .or_default() += u64::try_from(*n).unwrap_or(0);
             }
         }
     }
     Ok(out)
 }
 
-/// Hour buckets from the minute buckets of every complete hour the minutes reached.
-async fn roll_hours(db: &Db) -> Result<i64> {
-    let minutes_done = watermark(db, MINUTE, 0).await?;
+/// Hour buckets from the minute buckets of every complete hour the minutes reached
+/// (`minutes_done`).
+async fn roll_hours(db: &Db, minutes_done: i64) -> Result<i64> {
     let end_limit = minutes_done.div_euclid(HOUR) * HOUR;
-    let first_minute: Option<i64> =
-        sqlx::query_scalar("SELECT MIN(bucket_at) FROM usage_series WHERE granularity = 60")
+    let done = match watermark(db, HOUR).await? {
+        Some(done) => done,
+        None => {
+            let first_minute: Option<i64> = sqlx::query_scalar(
+                "SELECT MIN(bucket_at) FROM usage_series WHERE granularity = 60",
+            )
             .fetch_one(&db.pool)
             .await?;
-    let initial = first_minute
-        .map(|at| at.div_euclid(HOUR) * HOUR)
-        .unwrap_or(end_limit)
-        .min(end_limit);
-    let done = watermark(db, HOUR, initial).await?;
+            let initial = first_minute
+                .map(|at| at.div_euclid(HOUR) * HOUR)
+                .unwrap_or(end_limit)
+                .min(end_limit);
+            start_watermark(db, HOUR, initial).await?
+        }
+    };
     let end = end_limit.min(done + 24 * HOUR);
     if end <= done {
         return Ok(0);

@@ -60,12 +60,14 @@ fn partner_org(ctx: &Ctx) -> Result<String> {
     user.org_id.clone().ok_or(Error::NotFound)
 }
 
-fn csv_response(usage: &series::Usage, name: &str) -> Response {
+/// The CSV download of `subject`'s series over `range`, named after `name`.
+async fn csv_of(state: &AppState, subject: Subject, range: Range, name: &str) -> Result<Response> {
+    let usage = series::read(&state.db, &subject, range, state.clock.now()).await?;
     let filename: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    (
+    Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
@@ -73,9 +75,9 @@ fn csv_response(usage: &series::Usage, name: &str) -> Response {
                 format!("attachment; filename=\"usage-{filename}.csv\""),
             ),
         ],
-        series::csv(usage),
+        series::csv(&usage),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn partner_app(
@@ -111,8 +113,7 @@ async fn partner_app_csv(
 ) -> Result<Response> {
     let org = partner_org(&ctx)?;
     let (name, _, _) = app_named(&state, Some(&org), &id).await?;
-    let usage = series::read(&state.db, &Subject::App(id), q.range()?, state.clock.now()).await?;
-    Ok(csv_response(&usage, &name))
+    csv_of(&state, Subject::App(id), q.range()?, &name).await
 }
 
 async fn bank_client(
@@ -143,8 +144,7 @@ async fn bank_client_csv(
 ) -> Result<Response> {
     ctx.require(Action::ViewOversight)?;
     let (name, _, _) = app_named(&state, None, &id).await?;
-    let usage = series::read(&state.db, &Subject::App(id), q.range()?, state.clock.now()).await?;
-    Ok(csv_response(&usage, &name))
+    csv_of(&state, Subject::App(id), q.range()?, &name).await
 }
 
 async fn org_name(state: &AppState, id: &str) -> Result<String> {
@@ -180,8 +180,7 @@ async fn bank_org_csv(
 ) -> Result<Response> {
     ctx.require(Action::ViewOversight)?;
     let name = org_name(&state, &id).await?;
-    let usage = series::read(&state.db, &Subject::Org(id), q.range()?, state.clock.now()).await?;
-    Ok(csv_response(&usage, &name))
+    csv_of(&state, Subject::Org(id), q.range()?, &name).await
 }
 
 /// Clients by calls over the range (or, with `by_limit`, by their busiest minute of
@@ -245,6 +244,5 @@ async fn overview_csv(
     Query(q): Query<RangeQuery>,
 ) -> Result<Response> {
     ctx.require(Action::ViewOversight)?;
-    let usage = series::read(&state.db, &Subject::All, q.range()?, state.clock.now()).await?;
-    Ok(csv_response(&usage, "all-partners"))
+    csv_of(&state, Subject::All, q.range()?, "all-partners").await
 }
