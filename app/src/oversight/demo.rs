@@ -179,7 +179,7 @@ async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> 
             "high",
             "42 answers 403/404 for 37 distinct paths in 5 minutes.",
             "open",
-            now - 1_800,
+            now - 2 * 3_600,
             json!({ "answers_403_404": 42, "distinct_paths": 37, "sources": ["198.51.100.20"] }),
         ),
     ] {
@@ -187,8 +187,8 @@ async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> 
         let resolved = state_name == "resolved";
         sqlx::query(
             "INSERT INTO alerts (id, rule, severity, group_key, app_id, org_id, summary, thresholds, evidence, occurrences, state, \
-             first_seen_at, last_seen_at, acknowledged_by, acknowledged_at, resolved_by, resolved_at, resolution) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 3, $10, $11, $12, $13, $14, $13, $14, $15)",
+             first_seen_at, last_seen_at, acknowledged_by, acknowledged_at, resolved_by, resolved_at, resolution, escalated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 3, $10, $11, $12, $13, $14, $13, $14, $15, $16)",
         )
         .bind(&id)
         .bind(rule)
@@ -205,6 +205,9 @@ async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> 
         .bind(if resolved { admin.clone() } else { None })
         .bind(resolved.then_some(opened + 3_600))
         .bind(resolved.then_some("The partner's nightly batch job retried without back-off; they fixed it the same day."))
+        // The open one has waited past the escalation time: it was escalated
+        // then, not by the first scheduler tick of a demo server.
+        .bind((!resolved).then_some(opened + 1_800))
         .execute(&mut *tx)
         .await?;
         crate::audit::record(
@@ -217,6 +220,18 @@ async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> 
                 ),
         )
         .await?;
+        if !resolved {
+            crate::audit::record(
+                &mut tx,
+                crate::audit::Event::new(
+                    crate::audit::Actor::system("alert escalation"),
+                    "alerts.escalated",
+                )
+                .resource("alert", &id)
+                .details(json!({ "after_minutes": 30, "demo": true })),
+            )
+            .await?;
+        }
     }
     tx.commit().await?;
     Ok(())
