@@ -46,10 +46,7 @@ fn org(user: &AuthUser) -> Result<&str> {
     user.org_id.as_deref().ok_or(Error::NotFound)
 }
 
-async fn redirect(ctx: &Ctx, to: &str, message: &str) -> Result<Response> {
-    ctx.set_flash(message).await?;
-    Ok(Redirect::to(to).into_response())
-}
+use crate::platform::forms::redirect;
 
 fn split(values: &BTreeMap<String, String>, name: &str) -> Vec<String> {
     values

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
@@ -17,9 +17,11 @@ use super::{credentials, evidence, exceptions, pages, pages_bank, policy, schedu
 use crate::accounts::authz::Action;
 use crate::accounts::members;
 use crate::audit::{self, Event};
-use crate::onboarding::handlers::{fields, form_of, with_errors};
+use crate::onboarding::handlers::fields;
 use crate::platform::context::{AuthUser, Ctx};
 use crate::platform::error::{Error, Result};
+use crate::platform::forms::redirect;
+pub(crate) use crate::platform::forms::{get_field, outcome};
 use crate::platform::state::AppState;
 use crate::sandbox::service::KeyMaterial;
 use crate::ui::Form;
@@ -74,15 +76,6 @@ pub fn routes(upload_limit: usize) -> Router<AppState> {
 
 fn org(user: &AuthUser) -> Result<&str> {
     user.org_id.as_deref().ok_or(Error::NotFound)
-}
-
-async fn redirect(ctx: &Ctx, to: &str, message: &str) -> Result<Response> {
-    ctx.set_flash(message).await?;
-    Ok(Redirect::to(to).into_response())
-}
-
-pub(crate) fn get_field(values: &BTreeMap<String, String>, name: &str) -> String {
-    values.get(name).cloned().unwrap_or_default()
 }
 
 // ---------------------------------------------------------------- inventory
@@ -289,34 +282,6 @@ async fn bank_client_page(
     ctx.require(Action::ViewInventory)?;
     let app = credentials::client(&state, None, &id).await?;
     render_client(&state, &ctx, app, true, &Form::new(), StatusCode::OK).await
-}
-
-/// What a form's submission becomes: on success, a redirect to `to` with a flash;
-/// on `Error::Invalid`, the page again (`render`) with the input (less the
-/// `forget` fields, such as a one-time code) and the errors, with their status.
-pub(crate) async fn outcome<R, Fut>(
-    ctx: &Ctx,
-    result: Result<String>,
-    to: &str,
-    mut values: BTreeMap<String, String>,
-    forget: &[&str],
-    render: R,
-) -> Result<Response>
-where
-    R: FnOnce(Form, StatusCode) -> Fut,
-    Fut: std::future::Future<Output = Result<Response>>,
-{
-    match result {
-        Ok(message) => redirect(ctx, to, &message).await,
-        Err(Error::Invalid(invalid)) => {
-            for field in forget {
-                values.remove(*field);
-            }
-            let (status, form) = with_errors(form_of(&values), invalid);
-            render(form, status).await
-        }
-        Err(err) => Err(err),
-    }
 }
 
 /// Runs a partner admin's action on a client (see [`outcome`]).

@@ -3,12 +3,10 @@
 //! `/admin/catalogue`. Forms post and redirect (post/redirect/get); a form with
 //! errors comes back with the user's input, the errors and the right status.
 
-use std::collections::BTreeMap;
-
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
@@ -21,7 +19,7 @@ use super::service::{self, Application};
 use super::{model, pages};
 use crate::accounts::authz::Action;
 use crate::platform::context::{AuthUser, Ctx};
-use crate::platform::error::{Error, Invalid, Result};
+use crate::platform::error::{Error, Result};
 use crate::platform::state::AppState;
 use crate::platform::time::display;
 use crate::ui::Form;
@@ -71,44 +69,11 @@ pub fn routes(upload_limit: usize) -> Router<AppState> {
         )
 }
 
-/// A url-encoded form as field → value; repeated fields (checkboxes) are joined
-/// with spaces. The CSRF token is left out.
-pub(crate) fn fields(body: &Bytes) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for (key, value) in url::form_urlencoded::parse(body) {
-        if key == crate::platform::csrf::FIELD {
-            continue;
-        }
-        out.entry(key.into_owned())
-            .and_modify(|v| {
-                v.push(' ');
-                v.push_str(&value);
-            })
-            .or_insert_with(|| value.into_owned());
-    }
-    out
-}
-
-pub(crate) fn form_of(values: &BTreeMap<String, String>) -> Form {
-    values
-        .iter()
-        .fold(Form::new(), |form, (k, v)| form.with(k, v.clone()))
-}
-
-pub(crate) fn with_errors(mut form: Form, invalid: Invalid) -> (StatusCode, Form) {
-    for (field, message) in invalid.fields {
-        form.add_error(&field, message);
-    }
-    (invalid.status, form)
-}
+use crate::platform::forms::redirect;
+pub(crate) use crate::platform::forms::{fields, form_of, with_errors};
 
 fn org(user: &AuthUser) -> Result<&str> {
     user.org_id.as_deref().ok_or(Error::NotFound)
-}
-
-async fn redirect(ctx: &Ctx, to: &str, message: &str) -> Result<Response> {
-    ctx.set_flash(message).await?;
-    Ok(Redirect::to(to).into_response())
 }
 
 // ---- the partner's side ----

@@ -11,6 +11,7 @@ pub mod csv {
 pub mod csrf;
 pub mod db;
 pub mod error;
+pub mod forms;
 pub mod headers;
 pub mod ids;
 pub mod kill_switch;

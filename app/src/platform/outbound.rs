@@ -1,5 +1,5 @@
-//! Every request Gatehouse itself sends to an address a partner chose (today: JWKS
-//! URLs of `private_key_jwt` clients, sandbox and production) goes through `fetch`,
+//! Every request Gatehouse itself sends to an address a partner chose (JWKS URLs of
+//! `private_key_jwt` clients, partners' webhook endpoints) goes through `Policy`,
 //! which guards against server-side request forgery (OWASP SSRF prevention):
 //! - https only;
 //! - the host is resolved here, and every address it resolves to must be public: no
@@ -71,37 +71,115 @@ fn is_public_v4(v4: Ipv4Addr) -> bool {
         || a >= 240) // reserved
 }
 
-/// GETs `url` under the rules above; returns the body.
+/// What this installation may reach besides public addresses, and how names resolve.
+/// The default is the strict policy above.
+#[derive(Default)]
+pub struct Policy {
+    /// Exact socket addresses reachable even though they are not public (an operator's
+    /// internal relay; the tests' loopback receiver). Nothing else private is.
+    pub allow: Vec<SocketAddr>,
+    /// Extra root certificates trusted for https (an internal CA), besides the web's.
+    pub roots: Vec<reqwest::Certificate>,
+    /// Fixed answers for host names, looked up before the system resolver (tests use
+    /// it to make a name resolve to a chosen address, as a rebinding DNS server would).
+    pub hosts: std::sync::RwLock<std::collections::HashMap<String, Vec<IpAddr>>>,
+}
+
+/// A checked destination: the URL, its host, and the addresses that may be dialled.
+pub struct Target {
+    pub url: url::Url,
+    host: String,
+    addresses: Vec<SocketAddr>,
+}
+
+impl Policy {
+    /// The policy for the configured exceptions; `ca_pem` holds extra roots.
+    pub fn new(allow: Vec<SocketAddr>, ca_pem: Option<&[u8]>) -> Result<Self, Refused> {
+        let roots = match ca_pem {
+            Some(pem) => reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| Refused::Failed(format!("the outbound CA file: {e}")))?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            allow,
+            roots,
+            hosts: Default::default(),
+        })
+    }
+
+    fn permitted(&self, address: SocketAddr) -> bool {
+        is_public(address.ip()) || self.allow.contains(&address)
+    }
+
+    /// Parses `url` and resolves its host under the rules above, once: the addresses
+    /// returned are the ones the request will go to.
+    pub async fn check(&self, url: &str, timeout: Duration) -> Result<Target, Refused> {
+        let parsed = url::Url::parse(url).map_err(|_| Refused::BadUrl)?;
+        if parsed.scheme() != "https" {
+            return Err(Refused::NotHttps);
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(Refused::BadUrl);
+        }
+        let host = parsed.host_str().ok_or(Refused::BadUrl)?.to_string();
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let fixed = self
+            .hosts
+            .read()
+            .ok()
+            .and_then(|hosts| hosts.get(&bare.to_ascii_lowercase()).cloned());
+        let addresses: Vec<SocketAddr> = match (bare.parse::<IpAddr>(), fixed) {
+            (Ok(ip), _) => vec![SocketAddr::new(ip, port)],
+            (Err(_), Some(ips)) => ips
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect(),
+            (Err(_), None) => {
+                tokio::time::timeout(timeout, tokio::net::lookup_host((bare.as_str(), port)))
+                    .await
+                    .map_err(|_| Refused::Unresolved)?
+                    .map_err(|_| Refused::Unresolved)?
+                    .collect()
+            }
+        };
+        if addresses.is_empty() {
+            return Err(Refused::Unresolved);
+        }
+        if let Some(bad) = addresses.iter().find(|a| !self.permitted(**a)) {
+            return Err(Refused::NotPublic(host, bad.ip()));
+        }
+        Ok(Target {
+            url: parsed,
+            host: bare,
+            addresses,
+        })
+    }
+
+    /// An HTTP client that reaches `target` at its checked addresses only, follows
+    /// no redirects and gives up after `timeout`.
+    pub fn client(&self, target: &Target, timeout: Duration) -> Result<reqwest::Client, Refused> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .resolve_to_addrs(&target.host, &target.addresses);
+        for root in &self.roots {
+            builder = builder.add_root_certificate(root.clone());
+        }
+        builder.build().map_err(|e| Refused::Failed(e.to_string()))
+    }
+}
+
+/// GETs `url` under the strict rules above; returns the body.
 pub async fn fetch(url: &str, max_bytes: usize, timeout: Duration) -> Result<Vec<u8>, Refused> {
-    let parsed = url::Url::parse(url).map_err(|_| Refused::BadUrl)?;
-    if parsed.scheme() != "https" {
-        return Err(Refused::NotHttps);
-    }
-    let host = parsed.host_str().ok_or(Refused::BadUrl)?.to_string();
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addresses: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::time::timeout(timeout, tokio::net::lookup_host((bare, port)))
-            .await
-            .map_err(|_| Refused::Unresolved)?
-            .map_err(|_| Refused::Unresolved)?
-            .collect(),
-    };
-    let Some(first) = addresses.first().copied() else {
-        return Err(Refused::Unresolved);
-    };
-    if let Some(bad) = addresses.iter().find(|a| !is_public(a.ip())) {
-        return Err(Refused::NotPublic(host, bad.ip()));
-    }
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .resolve(bare, first)
-        .build()
-        .map_err(|e| Refused::Failed(e.to_string()))?;
+    let policy = Policy::default();
+    let target = policy.check(url, timeout).await?;
+    let client = policy.client(&target, timeout)?;
     let mut response = client
-        .get(parsed)
+        .get(target.url)
         .send()
         .await
         .map_err(|e| Refused::Failed(e.to_string()))?;

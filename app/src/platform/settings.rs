@@ -82,6 +82,13 @@ pub struct Settings {
     /// The bearer token `/metrics` asks for. `None`: `/metrics` is not served on the
     /// public listener (only on `--metrics-listen`, when one is configured).
     pub metrics_token: Option<String>,
+    /// Socket addresses outbound requests (webhooks) may reach although they are not
+    /// public, e.g. an internal relay. Empty by default: only public addresses.
+    pub outbound_allow: Vec<std::net::SocketAddr>,
+    /// A PEM file of extra root certificates trusted by outbound https requests.
+    pub outbound_ca_file: Option<PathBuf>,
+    /// A webhook endpoint failing this many days without one success is disabled.
+    pub webhook_disable_days: i64,
 }
 
 impl Settings {
@@ -127,6 +134,9 @@ impl Settings {
             usage_minute_days: 7,
             usage_hour_days: 90,
             metrics_token: None,
+            outbound_allow: Vec::new(),
+            outbound_ca_file: None,
+            webhook_disable_days: 5,
         }
     }
 

@@ -39,6 +39,10 @@ pub struct Inner {
     pub datasets: crate::sandbox::api::dataset::Datasets,
     /// Where onboarding evidence files are kept.
     pub evidence: crate::onboarding::evidence::Store,
+    /// What outbound requests (webhooks) may reach.
+    pub outbound: super::outbound::Policy,
+    /// Wakes the webhook worker when a message is queued.
+    pub webhook_wakeup: Notify,
     /// This instance's name in the scheduler.
     pub governance: crate::governance::Runtime,
 }
@@ -97,6 +101,15 @@ impl AppState {
             crate::oauth::cache::share_changes(oauth.cache.clone(), db.clone());
         }
         let evidence = crate::onboarding::evidence::open_store(&settings)?;
+        let ca = match &settings.outbound_ca_file {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| Error::Internal(format!("cannot read {}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
+        let outbound = super::outbound::Policy::new(settings.outbound_allow.clone(), ca.as_deref())
+            .map_err(Error::internal)?;
         Ok(Self(Arc::new(Inner {
             db,
             settings,
@@ -111,6 +124,8 @@ impl AppState {
             oauth,
             datasets: Default::default(),
             evidence,
+            outbound,
+            webhook_wakeup: Notify::new(),
             governance: Default::default(),
         })))
     }
