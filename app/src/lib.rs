@@ -36,6 +36,8 @@ pub mod oversight;
 pub mod platform;
 #[cfg(feature = "ssr")]
 pub mod reviews;
+#[cfg(feature = "ssr")]
+pub mod webhooks;
 
 #[cfg(feature = "ssr")]
 pub use platform::{router::router, settings::Settings, state::AppState};

@@ -112,6 +112,9 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                         links.push(("/governance/inventory", "Inventory"));
                         links.push(("/reviews", "Reviews"));
                         links.push(("/org/members", "Team"));
+                        if viewer.role == Role::PartnerAdmin {
+                            links.push(("/webhooks", "Webhooks"));
+                        }
                     }
                     Role::Admin => {
                         links.push(("/admin/users", "Users"));

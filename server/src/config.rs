@@ -206,6 +206,44 @@ pub struct Config {
     #[arg(long, global = true, env = "GATEHOUSE_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 
+    /// Socket addresses webhook deliveries may reach although they are not public
+    /// (e.g. `10.0.0.5:8443`, an internal relay), comma-separated. Every other
+    /// loopback, private, link-local or metadata address is refused.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_OUTBOUND_ALLOW",
+        value_delimiter = ','
+    )]
+    pub outbound_allow: Vec<SocketAddr>,
+
+    /// A PEM file of extra root certificates (an internal CA) that webhook deliveries
+    /// trust besides the web's.
+    #[arg(long, global = true, env = "GATEHOUSE_OUTBOUND_CA")]
+    pub outbound_ca: Option<PathBuf>,
+
+    /// A webhook endpoint that fails every delivery for this many days is disabled
+    /// and its organisation's admins are e-mailed.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_WEBHOOK_DISABLE_DAYS",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(i64).range(1..=60)
+    )]
+    pub webhook_disable_days: i64,
+
+    /// Whether this instance delivers webhooks. Set it to false on instances that
+    /// should only serve requests; the others deliver what they queue.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_WEBHOOK_DELIVERY",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub webhook_delivery: bool,
+
     /// Lifetime of a new sandbox credential (client secret or key), in days.
     #[arg(
         long,
@@ -545,6 +583,10 @@ impl Config {
         settings.usage_minute_days = self.usage_minute_days;
         settings.usage_hour_days = self.usage_hour_days;
         settings.metrics_token = self.metrics_token.clone().filter(|t| !t.is_empty());
+        settings.outbound_allow = self.outbound_allow.clone();
+        settings.outbound_ca_file = self.outbound_ca.clone();
+        settings.webhook_disable_days = self.webhook_disable_days;
+        settings.deliver_webhooks = self.webhook_delivery;
         settings.sandbox_credential_days = self.sandbox_credential_days;
         settings.signing_alg = self.signing_alg.clone();
         settings.sandbox_max_rate_limit = self.sandbox_max_rate_limit;

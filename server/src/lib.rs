@@ -84,6 +84,9 @@ pub async fn start_with_mtls(
         }
     });
     tokio::spawn(app::mail::run_worker(state.clone()));
+    if state.settings.deliver_webhooks {
+        tokio::spawn(app::webhooks::delivery::run_worker(state.clone()));
+    }
     tokio::spawn(app::governance::scheduler::run_forever(state.clone()));
     // An offboarding that a stopped (or killed) process left half-done carries on now.
     let resumed = state.clone();
@@ -120,7 +123,8 @@ async fn seed_demo_oversight(state: &AppState) -> Result<(), app::platform::erro
         "admin@northwind-pay.example.com",
     )
     .await?;
-    app::oversight::demo::seed(state).await
+    app::oversight::demo::seed(state).await?;
+    app::webhooks::demo::seed(state, "admin@acme-budgeting.example.com").await
 }
 
 /// Every minute, what each instance keeps in its own memory: repeated CSRF

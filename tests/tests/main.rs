@@ -36,3 +36,4 @@ mod reviews;
 mod sandbox;
 mod sandbox_api;
 mod sandbox_helpers;
+mod webhooks;

@@ -834,6 +834,7 @@ async fn follow_route(
                 "The bank's risk policy did not approve your production request for {}.\n\nWhat would change the outcome:\n{}\n\nDetails: {}\n",
                 request.app_name, hints(decision), link(state, request),
             )).await?;
+            decided(tx, request, "rejected", now).await?;
         }
         Route::OneReviewer | Route::FourEyes => {
             notify_reviewers(tx, state, request, "pending_review").await?;
@@ -843,6 +844,20 @@ async fn follow_route(
             )).await?;
         }
     }
+    Ok(())
+}
+
+/// Tells the partner's webhooks that the bank decided `request` (`decision`:
+/// approved, rejected or more_information).
+async fn decided(tx: &mut Tx, request: &AccessRequest, decision: &str, now: i64) -> Result<()> {
+    crate::webhooks::emit(
+        tx,
+        &request.org_id,
+        "access_request.decided",
+        json!({ "access_request_id": request.id, "app_name": request.app_name, "decision": decision }),
+        now,
+    )
+    .await?;
     Ok(())
 }
 
@@ -1432,6 +1447,7 @@ pub async fn decide(
                 "The bank rejected your production request for {}.\n\nReason: {reason}\n\nDetails: {}\n",
                 request.app_name, link(state, &request),
             )).await?;
+            decided(&mut tx, &request, "rejected", now).await?;
         }
         Outcome::MoreInformation => {
             add_message(&mut tx, &request, &reviewer.id, true, reason, now).await?;
@@ -1439,6 +1455,7 @@ pub async fn decide(
                 "The bank asks about your production request for {}:\n\n{reason}\n\nAnswer here: {}\n",
                 request.app_name, link(state, &request),
             )).await?;
+            decided(&mut tx, &request, "more_information", now).await?;
         }
     }
     tx.commit().await?;
@@ -1711,6 +1728,7 @@ async fn issue(
         ),
     )
     .await?;
+    decided(tx, request, "approved", now).await?;
     Ok(())
 }
 

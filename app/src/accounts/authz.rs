@@ -61,6 +61,8 @@ pub enum Action {
     HandleAlerts,
     /// Change the anomaly rules' thresholds and the escalation settings.
     ManageAlertRules,
+    /// Register the organisation's webhook endpoints and see their deliveries.
+    ManageWebhooks,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -92,6 +94,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         | RequestProductionAccess
         | ManageOnboarding
         | ManageCredentials
+        | ManageWebhooks
         | CloseOrganisation => role == PartnerAdmin,
         ViewOwnInventory => matches!(role, PartnerAdmin | PartnerDeveloper),
         ViewInventory => matches!(role, Reviewer | Approver | Admin),

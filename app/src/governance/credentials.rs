@@ -241,6 +241,14 @@ pub async fn revoke(
         ),
     )
     .await?;
+    crate::webhooks::emit(
+        &mut tx,
+        org_id,
+        "credential.revoked",
+        json!({ "app_id": app.id, "client_id": app.client_id, "credential_id": credential.id, "reason": "partner" }),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     state.oauth.cache.changed();
     Ok(())
@@ -288,6 +296,14 @@ pub async fn retire(
             app.client_id,
             reason.trim()
         ),
+    )
+    .await?;
+    crate::webhooks::emit(
+        &mut tx,
+        org_id,
+        "credential.revoked",
+        json!({ "app_id": app.id, "client_id": app.client_id, "credential_id": null, "reason": "retired" }),
+        now,
     )
     .await?;
     tx.commit().await?;

@@ -208,6 +208,14 @@ pub async fn suspend(
             ),
         )
         .await?;
+        crate::webhooks::emit(
+            &mut tx,
+            org,
+            "client.suspended",
+            json!({ "suspension_id": id, "target_kind": kind, "target": target, "reason": reason.trim() }),
+            now,
+        )
+        .await?;
     }
     if orgs.is_empty() {
         audit::record(

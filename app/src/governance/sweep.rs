@@ -698,6 +698,14 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
             super::evidence::apply(state, &mut tx, action, now).await?;
         }
     }
+    if let Some(event) = crate::webhooks::sweep_event(action.kind.as_str()) {
+        let data = json!({
+            "app_id": action.app_id, "client_id": action.client_id,
+            "credential_id": action.credential_id, "subject_id": action.subject_id,
+            "description": action.description,
+        });
+        crate::webhooks::emit(&mut tx, &action.org_id, event, data, now).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }

@@ -404,6 +404,12 @@ async fn mail(state: &AppState, id: &str, org_id: &str, limit: i64) -> Result<us
             ));
         }
     }
+    // The organisation's webhooks stop with its mail: endpoints disabled, queued
+    // deliveries cancelled.
+    for (kind, endpoint, description) in crate::webhooks::stop_for_org(&mut tx, org_id, now).await?
+    {
+        rows.push((kind, endpoint, description));
+    }
     let done = rows.len();
     if done > 0 {
         ended(

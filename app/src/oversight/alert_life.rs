@@ -11,6 +11,7 @@ use crate::audit::{self, Event};
 use crate::platform::context::AuthUser;
 use crate::platform::context::ClientInfo;
 use crate::platform::error::{Error, Invalid, Result};
+use crate::platform::forms::version_of;
 use crate::platform::state::AppState;
 
 #[derive(Clone, Debug, Serialize)]
@@ -142,13 +143,6 @@ pub async fn open_count(state: &AppState, org_id: &str) -> Result<i64> {
             .fetch_one(&state.db.pool)
             .await?,
     )
-}
-
-fn version_of(version: &str) -> Result<i64> {
-    version
-        .trim()
-        .parse()
-        .map_err(|_| Error::BadRequest("The form's version is missing or not a number.".into()))
 }
 
 fn changed() -> Error {

@@ -524,6 +524,16 @@ async fn record(
             .await?;
         }
     }
+    if let Some(org) = &finding.org_id {
+        crate::webhooks::emit(
+            &mut tx,
+            org,
+            "alert.opened",
+            json!({ "alert_id": id, "rule": finding.rule, "severity": severity, "summary": finding.summary, "app_id": finding.app_id }),
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(Recorded::Opened)
 }

@@ -47,6 +47,14 @@ pub fn get_field(values: &BTreeMap<String, String>, name: &str) -> String {
     values.get(name).cloned().unwrap_or_default()
 }
 
+/// A form's hidden `version` field: a 400 when it is missing or not a number.
+pub fn version_of(version: &str) -> Result<i64> {
+    version
+        .trim()
+        .parse()
+        .map_err(|_| Error::BadRequest("The form's version is missing or not a number.".into()))
+}
+
 /// Sets `message` as the flash and redirects to `to` (303).
 pub async fn redirect(ctx: &Ctx, to: &str, message: &str) -> Result<Response> {
     ctx.set_flash(message).await?;

@@ -24,6 +24,8 @@ pub const MESSAGE: &str = "amg";
 pub const ACCESS_REQUEST: &str = "req";
 pub const ACCESS_REVIEW: &str = "rvw";
 pub const POLICY: &str = "pol";
+pub const WEBHOOK_ENDPOINT: &str = "ep";
+pub const WEBHOOK_MESSAGE: &str = "whmsg";
 
 #[cfg(test)]
 mod tests {

@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::incidents::handlers::routes())
         .merge(crate::oversight::usage_handlers::routes())
         .merge(crate::oversight::alert_handlers::routes())
+        .merge(crate::webhooks::handlers::routes())
         .merge(crate::evidence_packs::handlers::routes())
         .merge(crate::governance::handlers::routes(csrf::upload_limit(
             &state.settings,

@@ -89,6 +89,9 @@ pub struct Settings {
     pub outbound_ca_file: Option<PathBuf>,
     /// A webhook endpoint failing this many days without one success is disabled.
     pub webhook_disable_days: i64,
+    /// Whether this instance delivers webhooks (off: it only serves requests, and
+    /// other instances deliver what it queues).
+    pub deliver_webhooks: bool,
 }
 
 impl Settings {
@@ -137,6 +140,7 @@ impl Settings {
             outbound_allow: Vec::new(),
             outbound_ca_file: None,
             webhook_disable_days: 5,
+            deliver_webhooks: true,
         }
     }
 

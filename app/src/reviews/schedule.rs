@@ -134,6 +134,14 @@ async fn remind(state: &AppState, campaign: &super::Campaign, now: i64) -> Resul
                 ),
             )
             .await?;
+            crate::webhooks::emit(
+                &mut tx,
+                org,
+                "review.due",
+                serde_json::json!({ "review_item_id": item, "campaign_id": campaign.id, "app_name": name, "due_at": clock::rfc3339(campaign.due_at) }),
+                now,
+            )
+            .await?;
             tx.commit().await?;
             sent += 1;
         }
