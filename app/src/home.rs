@@ -29,13 +29,13 @@ pub fn page(signed_in: bool) -> AnyView {
             </section>
             <section class="card">
                 <h2>"4. Stay in control"</h2>
-                <p>"Every client has a named owner, a purpose, scopes and credentials that expire, in one inventory with its last use. Access tokens live minutes; partners rotate credentials with an overlap window and revoke them at once. Credentials nobody uses are revoked automatically, clients whose owner left are suspended, exceptions are explicit and temporary, and the bank can suspend any client at once. On a fixed cadence, partners confirm each client still needs its access, and the bank confirms, narrows or revokes it. Ending a partnership revokes everything in one action and leaves a signed evidence pack. Every security event is in a hash-chained audit trail."</p>
+                <p>"Every client has a named owner, a purpose, scopes and credentials that expire, in one inventory with its last use. Access tokens live minutes; partners rotate credentials with an overlap window and revoke them at once. Credentials nobody uses are revoked automatically, clients whose owner left are suspended, exceptions are explicit and temporary, and the bank can suspend any client at once. On a fixed cadence, partners confirm each client still needs its access, and the bank confirms, narrows or revokes it. Ending a partnership revokes everything in one action and leaves a signed evidence pack. The bank watches each client's usage for abuse, and signed webhooks tell your systems about expiring credentials, suspensions and decisions without polling. Every security event is in a hash-chained audit trail."</p>
             </section>
         </div>
         <h2>"Security you can check"</h2>
         <ul>
             <li>"Two-step verification for everyone who can request or approve production access."</li>
-            <li>"Secrets are shown once and stored only as hashes."</li>
+            <li>"Secrets are shown once. Client secrets are stored only as hashes; webhook signing secrets, which Gatehouse needs to sign with, are stored encrypted."</li>
             <li>"Every page works without JavaScript, and loads nothing from third parties."</li>
         </ul>
     }

@@ -437,6 +437,42 @@ pub enum Command {
         #[command(subcommand)]
         command: GovernanceCommand,
     },
+    /// Send traffic to a running Gatehouse as a partner's software would: normal use,
+    /// or an attack pattern that fires one anomaly rule (see README, "Oversight").
+    Traffic {
+        /// The Gatehouse to call.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        target: String,
+        /// normal, auth-failures, enumeration, scope, new-endpoint, spike,
+        /// rate-limit, new-network or allow-list.
+        #[arg(long, default_value = "normal")]
+        pattern: String,
+        /// The client (default: the demo sandbox app).
+        #[arg(long, default_value = "cli_demo_acme_sandbox")]
+        client_id: String,
+        /// Its secret (default: the demo sandbox app's).
+        #[arg(
+            long,
+            default_value = "demo-sandbox-secret-acme-2026",
+            hide_default_value = true
+        )]
+        client_secret: String,
+        /// The token endpoint's path (`/production/oauth/token` for a production client).
+        #[arg(long, default_value = "/oauth/token")]
+        token_path: String,
+        /// The API's base path.
+        #[arg(long, default_value = "/sandbox/open-banking/v3.1")]
+        api_path: String,
+        /// How long `normal` and `rate-limit` run.
+        #[arg(long, default_value_t = 2)]
+        minutes: u64,
+        /// Calls a minute for `normal`.
+        #[arg(long, default_value_t = 30)]
+        rate: u64,
+        /// The address `new-network` and `allow-list` present in X-Forwarded-For.
+        #[arg(long)]
+        forwarded_for: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

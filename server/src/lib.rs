@@ -7,6 +7,7 @@ pub use evidence::{evidence_export, evidence_list, evidence_verify};
 pub mod governance;
 pub use governance::{governance_preview, governance_sweep, inventory};
 pub mod mtls;
+pub mod traffic;
 
 use std::net::SocketAddr;
 use std::time::Duration;

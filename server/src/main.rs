@@ -33,6 +33,39 @@ async fn main() -> ExitCode {
             command: AuditCommand::Checkpoint,
         }) => audit_checkpoint(settings).await,
         Some(Command::DemoCode) => demo_code(),
+        Some(Command::Traffic {
+            target,
+            pattern,
+            client_id,
+            client_secret,
+            token_path,
+            api_path,
+            minutes,
+            rate,
+            forwarded_for,
+        }) => {
+            let plan = gatehouse_server::traffic::Plan {
+                target,
+                token_path,
+                api_path,
+                client_id,
+                client_secret,
+                pattern,
+                minutes,
+                rate,
+                forwarded_for,
+            };
+            match gatehouse_server::traffic::run(plan).await {
+                Ok(report) => {
+                    println!("{report}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problem) => {
+                    eprintln!("gatehouse traffic: {problem}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Some(Command::ResourceServer { command }) => resource_server(settings, command).await,
         Some(Command::Inventory {
             format,

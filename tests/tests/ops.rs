@@ -56,6 +56,31 @@ async fn operations_endpoints_and_headers(server: TestServer) {
 }
 both!(operations_endpoints_and_headers);
 
+/// Without `--metrics-token`, the public listener does not serve `/metrics` at all;
+/// the `--metrics-addr` listener serves it alone, without a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_without_a_token_or_on_their_own_listener() {
+    let server = TestServer::start_with(crate::common::Backend::Sqlite, |s| s.metrics_token = None)
+        .await
+        .unwrap();
+    let (status, body) = server.client().text("/metrics").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("--metrics-addr"), "{body}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app::ops::metrics_only(server.state.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    server.client().get("/signin").await;
+    let private = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(private.status(), StatusCode::OK);
+    let text = private.text().await.unwrap();
+    assert!(text.contains("gatehouse_http_requests_total"), "{text}");
+    let other = reqwest::get(format!("http://{addr}/signin")).await.unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND, "nothing else there");
+}
+
 async fn demo_accounts_sign_in_for_every_role(server: TestServer) {
     for (email, expected) in [
         ("admin@acme-budgeting.example.com", "Manage your team"),

@@ -946,3 +946,71 @@ async fn a_delivery_cut_off_by_kill_9_is_sent_again_once() {
     .unwrap();
     assert!(error.contains("interrupted"), "{error}");
 }
+
+/// The governance sweep's events reach the partner's endpoints, queued in the
+/// sweep's own transaction: a dormant credential revoked, a credential about to
+/// expire. Each once, whichever sweep (this one or the scheduler's) applied them.
+async fn the_sweep_reports_through_webhooks(server: TestServer) {
+    let fjord = server
+        .demo_staff("admin@fjord-analytics.example.com", 0)
+        .await;
+    let (id, _) = register(
+        &fjord,
+        "https://8.8.8.8/fjord",
+        &[
+            "credential.expiring",
+            "credential.revoked",
+            "client.suspended",
+        ],
+    )
+    .await;
+    server.state.clock.advance(25 * 86_400);
+    app::governance::sweep::run(&server.state, server.state.clock.now())
+        .await
+        .unwrap();
+    app::governance::sweep::run(&server.state, server.state.clock.now())
+        .await
+        .unwrap();
+    let events: Vec<(String, String)> = sqlx::query_as(
+        "SELECT event_type, payload FROM webhook_messages WHERE endpoint_id = $1 ORDER BY created_at, id",
+    )
+    .bind(&id)
+    .fetch_all(server.pool())
+    .await
+    .unwrap();
+    let revoked: Vec<&(String, String)> = events
+        .iter()
+        .filter(|(t, _)| t == "credential.revoked")
+        .collect();
+    assert_eq!(revoked.len(), 1, "{events:?}");
+    let payload: Value = serde_json::from_str(&revoked[0].1).unwrap();
+    assert_eq!(payload["type"], "credential.revoked");
+    assert!(
+        payload["data"]["credential_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("crd_"),
+        "{payload}"
+    );
+    assert!(
+        payload["data"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Fjord reporting"),
+        "{payload}"
+    );
+    assert!(
+        events.iter().any(|(t, _)| t == "credential.expiring"),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|(t, _)| [
+            "credential.expiring",
+            "credential.revoked",
+            "client.suspended"
+        ]
+        .contains(&t.as_str())),
+        "only the subscribed events: {events:?}"
+    );
+}
+crate::both!(the_sweep_reports_through_webhooks, demo);
