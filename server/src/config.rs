@@ -466,8 +466,8 @@ pub enum Command {
         /// How long `normal` and `rate-limit` run.
         #[arg(long, default_value_t = 2)]
         minutes: u64,
-        /// Calls a minute for `normal`.
-        #[arg(long, default_value_t = 30)]
+        /// Calls a minute for `normal` (8 stays below the traffic-spike floor).
+        #[arg(long, default_value_t = 8)]
         rate: u64,
         /// The address `new-network` and `allow-list` present in X-Forwarded-For.
         #[arg(long)]

@@ -3,14 +3,16 @@
 //! token endpoint and sandbox API over HTTP, as a partner's software would.
 //!
 //! Patterns (`--pattern`):
-//! - `normal`: a token, then an account-access consent created and read, at `--rate`
-//!   calls a minute, for `--minutes`;
+//! - `normal`: a token, then account-access consents created and read, at `--rate`
+//!   calls a minute (default 8: below the traffic-spike floor of 600 an hour, so a
+//!   client without a baseline stays quiet), for `--minutes`;
 //! - `auth-failures`: 12 token requests with a wrong secret (authentication-failure
 //!   burst);
-//! - `enumeration`: 25 reads of consents and accounts that do not exist (403/404
-//!   for many distinct ids);
-//! - `scope`: payment consents with a token that holds only `accounts` (calls
-//!   outside the client's scopes);
+//! - `enumeration`: 25 reads of accounts that are not the client's (403 for many
+//!   distinct ids);
+//! - `scope`: payment consents (calls outside the client's scopes, for a client that
+//!   does not hold `payments`: the demo app does, so register one with `accounts`
+//!   only and pass its id and secret);
 //! - `new-endpoint`: a call to an endpoint the client never used (after a day of
 //!   history);
 //! - `spike`: 300 calls in about a minute (a traffic spike against the baseline);
@@ -163,7 +165,8 @@ pub async fn run(plan: Plan) -> Result<String, String> {
     match plan.pattern.as_str() {
         "normal" => {
             let deadline = started + Duration::from_secs(plan.minutes.max(1) * 60);
-            let pause = Duration::from_millis(60_000 / plan.rate.clamp(1, 6000));
+            // Two calls a round: the consent is created, then read.
+            let pause = Duration::from_millis(120_000 / plan.rate.clamp(1, 6000));
             let mut token = None;
             while Instant::now() < deadline {
                 if token.is_none() {
@@ -197,11 +200,7 @@ pub async fn run(plan: Plan) -> Result<String, String> {
                 .await
                 .ok_or("no token: check the client id and secret")?;
             for n in 0..25 {
-                let path = if n % 2 == 0 {
-                    format!("/aisp/account-access-consents/aac_guess{n:04}")
-                } else {
-                    format!("/aisp/accounts/acc-guess-{n:04}")
-                };
+                let path = format!("/aisp/accounts/acc-guess-{n:04}");
                 caller.api(&token, reqwest::Method::GET, &path, None).await;
             }
         }

@@ -52,8 +52,8 @@ pub async fn run_worker(state: AppState) {
     }
 }
 
-/// One round: claims up to 50 due messages and attempts them, 8 at a time.
-/// Returns how many were attempted.
+/// One round: up to 50 due messages, 8 at a time, each claimed and attempted.
+/// Returns how many were attempted (the others were another instance's).
 pub async fn deliver_due(state: &AppState) -> Result<usize> {
     let now = state.clock.now();
     let due: Vec<String> = sqlx::query_scalar(
@@ -64,21 +64,23 @@ pub async fn deliver_due(state: &AppState) -> Result<usize> {
     .bind(BATCH)
     .fetch_all(&state.db.pool)
     .await?;
-    let mut claimed = Vec::new();
-    for id in due {
-        if let Some(attempt) = claim(state, &id, now).await? {
-            claimed.push((id, attempt));
-        }
-    }
-    let count = claimed.len();
-    let results: Vec<Result<()>> = futures_util::stream::iter(claimed)
-        .map(|(id, attempt)| async move { attempt_once(state, &id, attempt).await })
+    // Each message is claimed just before it is attempted, so a claim always covers
+    // its own attempt (resolution and the timeout), however long the round takes.
+    let results: Vec<Result<bool>> = futures_util::stream::iter(due)
+        .map(|id| async move {
+            match claim(state, &id, state.clock.now()).await? {
+                Some(attempt) => attempt_once(state, &id, attempt).await.map(|()| true),
+                None => Ok(false),
+            }
+        })
         .buffer_unordered(PARALLEL)
         .collect()
         .await;
+    let mut count = 0;
     for result in results {
-        if let Err(err) = result {
-            tracing::warn!(error = %err, "a webhook attempt could not be recorded");
+        match result {
+            Ok(attempted) => count += usize::from(attempted),
+            Err(err) => tracing::warn!(error = %err, "a webhook attempt could not be recorded"),
         }
     }
     Ok(count)
