@@ -119,6 +119,19 @@ impl Caller {
         response.json().await.ok()
     }
 
+    /// A token with the `accounts` scope, or why there is none.
+    async fn session(&mut self) -> Result<String, String> {
+        let secret = self.plan.client_secret.clone();
+        self.token(&secret, "accounts", None)
+            .await
+            .ok_or_else(|| "no token: check the client id and secret".to_string())
+    }
+
+    async fn read_consent(&mut self, token: &str, id: &str) {
+        let path = format!("/aisp/account-access-consents/{id}");
+        self.api(token, reqwest::Method::GET, &path, None).await;
+    }
+
     async fn consent(&mut self, token: &str) -> Option<String> {
         let body = json!({
             "Data": { "Permissions": ["ReadAccountsDetail", "ReadBalances"] },
@@ -174,14 +187,7 @@ pub async fn run(plan: Plan) -> Result<String, String> {
                 }
                 if let Some(t) = token.clone() {
                     if let Some(id) = caller.consent(&t).await {
-                        caller
-                            .api(
-                                &t,
-                                reqwest::Method::GET,
-                                &format!("/aisp/account-access-consents/{id}"),
-                                None,
-                            )
-                            .await;
+                        caller.read_consent(&t, &id).await;
                     } else {
                         token = None;
                     }
@@ -195,20 +201,14 @@ pub async fn run(plan: Plan) -> Result<String, String> {
             }
         }
         "enumeration" => {
-            let token = caller
-                .token(&secret, "accounts", None)
-                .await
-                .ok_or("no token: check the client id and secret")?;
+            let token = caller.session().await?;
             for n in 0..25 {
                 let path = format!("/aisp/accounts/acc-guess-{n:04}");
                 caller.api(&token, reqwest::Method::GET, &path, None).await;
             }
         }
         "scope" => {
-            let token = caller
-                .token(&secret, "accounts", None)
-                .await
-                .ok_or("no token: check the client id and secret")?;
+            let token = caller.session().await?;
             for _ in 0..3 {
                 let body = json!({ "Data": { "Initiation": {
                     "InstructionIdentification": "traffic", "EndToEndIdentification": "traffic",
@@ -226,54 +226,31 @@ pub async fn run(plan: Plan) -> Result<String, String> {
             }
         }
         "new-endpoint" => {
-            let token = caller
-                .token(&secret, "accounts", None)
-                .await
-                .ok_or("no token: check the client id and secret")?;
+            let token = caller.session().await?;
             caller
                 .api(&token, reqwest::Method::GET, "/aisp/accounts", None)
                 .await;
         }
         "spike" => {
-            let token = caller
-                .token(&secret, "accounts", None)
-                .await
-                .ok_or("no token: check the client id and secret")?;
+            let token = caller.session().await?;
             let id = caller
                 .consent(&token)
                 .await
                 .ok_or("could not create a consent")?;
             for _ in 0..300 {
-                caller
-                    .api(
-                        &token,
-                        reqwest::Method::GET,
-                        &format!("/aisp/account-access-consents/{id}"),
-                        None,
-                    )
-                    .await;
+                caller.read_consent(&token, &id).await;
                 tokio::time::sleep(Duration::from_millis(150)).await;
             }
         }
         "rate-limit" => {
-            let token = caller
-                .token(&secret, "accounts", None)
-                .await
-                .ok_or("no token: check the client id and secret")?;
+            let token = caller.session().await?;
             let id = caller
                 .consent(&token)
                 .await
                 .ok_or("could not create a consent")?;
             let deadline = started + Duration::from_secs(plan.minutes.max(4) * 60);
             while Instant::now() < deadline {
-                caller
-                    .api(
-                        &token,
-                        reqwest::Method::GET,
-                        &format!("/aisp/account-access-consents/{id}"),
-                        None,
-                    )
-                    .await;
+                caller.read_consent(&token, &id).await;
             }
         }
         _ => {

@@ -38,4 +38,6 @@ mod reviews;
 mod sandbox;
 mod sandbox_api;
 mod sandbox_helpers;
+mod webhook_receiver;
 mod webhooks;
+mod webhooks_resilience;
