@@ -191,3 +191,57 @@ async fn spike_saturation_and_allowlist(server: TestServer) {
         .await;
 }
 both!(spike_saturation_and_allowlist, demo);
+
+/// The traffic generator (`gatehouse traffic`) against a real server: normal use,
+/// then the authentication-failure pattern, which opens its alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_traffic_generator_fires_an_alert() {
+    let server = TestServer::start(crate::common::Backend::Sqlite, true)
+        .await
+        .unwrap();
+    server.state.clock.advance(120);
+    rollup(&server).await;
+    let plan = |pattern: &str| gatehouse_server::traffic::Plan {
+        target: server.base.clone(),
+        token_path: "/oauth/token".into(),
+        api_path: "/sandbox/open-banking/v3.1".into(),
+        client_id: app::accounts::bootstrap::DEMO_CLIENT_ID.into(),
+        client_secret: app::accounts::bootstrap::DEMO_CLIENT_SECRET.into(),
+        pattern: pattern.into(),
+        minutes: 0,
+        rate: 6000,
+        forwarded_for: None,
+    };
+    let report = gatehouse_server::traffic::run(plan("auth-failures"))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.split(" in ").next(),
+        Some("auth-failures: 12"),
+        "{report}"
+    );
+    assert!(report.contains("12× 401"), "{report}");
+    let report = gatehouse_server::traffic::run(plan("enumeration"))
+        .await
+        .unwrap();
+    assert!(report.contains("25× 403"), "{report}");
+    assert!(gatehouse_server::traffic::run(plan("nonsense"))
+        .await
+        .is_err());
+    let demo_app: String = sqlx::query_scalar("SELECT id FROM apps WHERE client_id = $1")
+        .bind(app::accounts::bootstrap::DEMO_CLIENT_ID)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    wait_for_log(&server, &demo_app, 38).await;
+    server.state.clock.advance(150);
+    rollup(&server).await;
+    assert!(
+        alert(&server, "auth_failures", &demo_app).await.is_some(),
+        "the burst's alert"
+    );
+    assert!(
+        alert(&server, "enumeration", &demo_app).await.is_some(),
+        "the enumeration's alert"
+    );
+}

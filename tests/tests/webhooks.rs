@@ -373,6 +373,31 @@ async fn deliveries_are_signed_retried_and_stopped(backend: Backend) {
             .unwrap();
     assert!(error.contains("non-public address (127.0.0.2)"), "{error}");
     assert_eq!(receiver.count("/rebind").await, 0, "never contacted");
+    // The same on a port the operator did not allow: 127.0.0.1 itself, the metadata
+    // address and a private one.
+    let hosts = || server.state.outbound.hosts.write().unwrap();
+    hosts().insert(
+        "rebind.partner.test".into(),
+        vec!["93.184.215.14".parse().unwrap()],
+    );
+    let other_port = format!("https://rebind.partner.test:{}/rebind", receiver.port + 1);
+    let (other, _) = register(&admin, &other_port, &ALL_EVENTS).await;
+    for address in ["127.0.0.1", "169.254.169.254", "10.0.0.7"] {
+        hosts().insert("rebind.partner.test".into(), vec![address.parse().unwrap()]);
+        send_test(&admin, &other).await;
+        let refused = newest_message(&server, &other).await;
+        settle(&server, &refused, 1).await;
+        let error: String =
+            sqlx::query_scalar("SELECT error FROM webhook_attempts WHERE message_id = $1")
+                .bind(&refused)
+                .fetch_one(server.pool())
+                .await
+                .unwrap();
+        assert!(
+            error.contains(&format!("non-public address ({address})")),
+            "{error}"
+        );
+    }
 
     // 410 Gone: no retry, the endpoint is disabled and its owners told.
     let (gone, gone_secret) = register(&admin, &receiver.url("/gone"), &ALL_EVENTS).await;
