@@ -191,6 +191,19 @@ async fn mailbox_bodies_are_purged(server: TestServer) {
         .await;
     let (_, body) = server.last_mail("ada@acme.example.com").await;
     assert!(body.contains("/verify-email?token="));
+    // The hour starts when the worker puts the message in the mailbox.
+    for _ in 0..200 {
+        let shown: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE recipient = 'ada@acme.example.com' AND status = 'mailbox'",
+        )
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+        if shown == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let now = server.state.clock.now();
     assert_eq!(
         app::mail::purge_bodies(&server.state.db, now)
