@@ -42,6 +42,8 @@ pub async fn broken_at(server: &TestServer) -> (i64, Option<String>) {
 
 pub async fn fresh(backend: Backend) -> Option<TestServer> {
     let server = TestServer::start(backend, true).await?;
+    // The first scheduler tick appends the sweep's events: tamper after it.
+    server.wait_for_first_tick().await;
     assert!(server.count("SELECT COUNT(*) FROM audit_events").await >= 6);
     assert!(matches!(
         verify(server.pool()).await.unwrap(),

@@ -301,6 +301,24 @@ impl TestServer {
             .await
     }
 
+    /// Waits until this instance's scheduler has finished its first tick (which runs
+    /// every job at start-up, the demo's sweep among them, writing audit events).
+    pub async fn wait_for_first_tick(&self) {
+        for _ in 0..600 {
+            let done: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM job_runs WHERE job = 'access_requests_escalate'",
+            )
+            .fetch_one(self.pool())
+            .await
+            .unwrap();
+            if done > 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the scheduler's first tick did not finish");
+    }
+
     /// `/metrics`, with the test servers' bearer token.
     pub async fn metrics(&self) -> String {
         let response = reqwest::Client::new()
