@@ -34,29 +34,18 @@ pub async fn seed(state: &AppState, admin_email: &str) -> Result<()> {
     }
     let now = state.clock.now();
     let created = now - 20 * 86_400;
-    let id = crate::platform::ids::new_id(crate::platform::ids::WEBHOOK_ENDPOINT);
-    let secret = format!(
-        "whsec_{}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            crate::platform::crypto::random_bytes::<32>()
-        )
-    );
     let events: Vec<&str> = super::EVENTS.iter().map(|(e, _)| *e).collect();
     let mut tx = state.db.begin().await?;
-    sqlx::query(
-        "INSERT INTO webhook_endpoints (id, org_id, url, description, events, secret, state, created_by, created_at, version) \
-         VALUES ($1, $2, $3, 'Operations alerts in our on-call channel', $4, $5, 'active', $6, $7, 1)",
-    )
-    .bind(&id)
-    .bind(org_id)
-    .bind(DEMO_URL)
-    .bind(events.join(" "))
-    .bind(state.keys.encrypt(secret.as_bytes())?)
-    .bind(admin_id)
-    .bind(created)
-    .execute(&mut *tx)
-    .await?;
+    let registered = super::endpoints::Registered {
+        org_id,
+        url: DEMO_URL,
+        description: "Operations alerts in our on-call channel",
+        events: &events.join(" "),
+        created_by: admin_id,
+        created_at: created,
+    };
+    // The secret is never shown: rotating it on the endpoint's page shows a new one.
+    let (id, _) = super::endpoints::insert(state, &mut tx, &registered).await?;
     let history: [Past; 6] = [
         (super::TEST_EVENT, 20, &[(200, 84)]),
         ("credential.expiring", 14, &[(200, 112)]),

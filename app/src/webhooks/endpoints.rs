@@ -99,6 +99,43 @@ fn new_secret() -> String {
     )
 }
 
+/// An endpoint as it is written: by registration, or by the demo.
+pub(crate) struct Registered<'a> {
+    pub org_id: &'a str,
+    pub url: &'a str,
+    pub description: &'a str,
+    /// Space-separated event types.
+    pub events: &'a str,
+    pub created_by: &'a str,
+    pub created_at: i64,
+}
+
+/// Writes an active endpoint with a new secret, sealed; returns its id and the
+/// secret (to show once).
+pub(crate) async fn insert(
+    state: &AppState,
+    tx: &mut Tx,
+    endpoint: &Registered<'_>,
+) -> Result<(String, String)> {
+    let id = ids::new_id(ids::WEBHOOK_ENDPOINT);
+    let secret = new_secret();
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, org_id, url, description, events, secret, state, created_by, created_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, 1)",
+    )
+    .bind(&id)
+    .bind(endpoint.org_id)
+    .bind(endpoint.url)
+    .bind(endpoint.description)
+    .bind(endpoint.events)
+    .bind(state.keys.encrypt(secret.as_bytes())?)
+    .bind(endpoint.created_by)
+    .bind(endpoint.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok((id, secret))
+}
+
 /// What a partner admin submits to register an endpoint.
 pub struct NewEndpoint {
     pub url: String,
@@ -173,8 +210,6 @@ pub async fn create(
     let events = chosen_events(&mut invalid, &input.events);
     invalid.into_result()?;
     let now = state.clock.now();
-    let secret = new_secret();
-    let id = ids::new_id(ids::WEBHOOK_ENDPOINT);
     let mut tx = state.db.begin().await?;
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE org_id = $1")
         .bind(org_id)
@@ -186,20 +221,15 @@ pub async fn create(
             format!("An organisation has at most {MAX_ENDPOINTS} endpoints: disable or reuse one."),
         )));
     }
-    sqlx::query(
-        "INSERT INTO webhook_endpoints (id, org_id, url, description, events, secret, state, created_by, created_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, 1)",
-    )
-    .bind(&id)
-    .bind(org_id)
-    .bind(url)
-    .bind(description)
-    .bind(events.join(" "))
-    .bind(state.keys.encrypt(secret.as_bytes())?)
-    .bind(&user.id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    let registered = Registered {
+        org_id,
+        url,
+        description,
+        events: &events.join(" "),
+        created_by: &user.id,
+        created_at: now,
+    };
+    let (id, secret) = insert(state, &mut tx, &registered).await?;
     audit::record(
         &mut tx,
         Event::new(user.actor(), "webhook.endpoint_created")
