@@ -13,6 +13,7 @@ mod browser_onboarding;
 mod browser_oversight;
 mod browser_production;
 mod browser_reviews;
+mod child_server;
 mod conformance;
 mod evidence_packs;
 mod gateway;

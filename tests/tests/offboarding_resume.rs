@@ -2,90 +2,30 @@
 //! process) is resumed when Gatehouse starts again, and ends in the same state, with
 //! nothing done twice and nothing that was revoked coming back.
 //!
-//! The server processes are this test binary started again on one ignored test,
-//! `child_server`, which runs Gatehouse on the parent's database and data directory
-//! (so the same master key) until it is killed.
+//! The server processes are this test binary started again (`child_server`): each
+//! runs Gatehouse on the parent's database and data directory until it is killed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use app::accounts::Role;
 use app::platform::context::{AuthUser, ClientInfo};
 
+use crate::child_server::{self, Process};
 use crate::common::{Backend, TestServer};
 use crate::offboarding::{
     active_apps, assert_all_ended, assert_no_token_works, fixture, gateways, step_up,
     wait_until_done, BANK_ADMIN,
 };
 
-const DATA_DIR: &str = "GATEHOUSE_CHILD_DATA_DIR";
-const DATABASE_URL: &str = "GATEHOUSE_CHILD_DATABASE_URL";
-const BATCH: &str = "GATEHOUSE_CHILD_OFFBOARDING_BATCH";
-const PAUSE: &str = "GATEHOUSE_CHILD_OFFBOARDING_PAUSE_MS";
-
-/// The child process: Gatehouse on the parent's database, until killed. Does nothing
-/// when run on its own (`cargo test -- --ignored`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a server process started by offboarding_survives_kill_9"]
-async fn child_server() {
-    let Ok(data_dir) = std::env::var(DATA_DIR) else {
-        return;
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut settings = app::Settings::new(
-        url::Url::parse(&base).unwrap(),
-        std::path::PathBuf::from(data_dir),
-    );
-    settings.database_url = std::env::var(DATABASE_URL).ok().filter(|u| !u.is_empty());
-    settings.demo = true;
-    settings.offboarding_batch = std::env::var(BATCH).unwrap().parse().unwrap();
-    settings.offboarding_pause_ms = std::env::var(PAUSE).unwrap().parse().unwrap();
-    let _running = gatehouse_server::start(settings, listener).await.unwrap();
-    loop {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
-}
-
-struct Process(Child);
-
-impl Process {
-    /// `kill -9`: SIGKILL, no chance to finish anything.
-    fn kill_9(&mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn spawn(server: &TestServer, batch: usize, pause_ms: u64) -> Process {
-    let settings = &server.state.settings;
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "offboarding_resume::child_server",
-            "--exact",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(DATA_DIR, &settings.data_dir)
-        .env(
-            DATABASE_URL,
-            settings.database_url.clone().unwrap_or_default(),
-        )
-        .env(BATCH, batch.to_string())
-        .env(PAUSE, pause_ms.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Process(child)
+    child_server::spawn(
+        server,
+        &[
+            (child_server::OFFBOARDING_BATCH, batch.to_string()),
+            (child_server::OFFBOARDING_PAUSE_MS, pause_ms.to_string()),
+        ],
+    )
 }
 
 async fn actions(server: &TestServer, id: &str) -> i64 {

@@ -29,7 +29,7 @@ async fn run_job(server: &TestServer, name: &str) -> Value {
     panic!("the job {name} never became free");
 }
 
-async fn run_rollup(server: &TestServer) -> Value {
+pub(crate) async fn run_rollup(server: &TestServer) -> Value {
     run_job(server, "usage_rollup").await
 }
 

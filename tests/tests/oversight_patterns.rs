@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 
 use crate::both;
 use crate::common::TestServer;
+use crate::oversight::run_rollup;
 use crate::sandbox_helpers::{app_fields, oauth_post, register_app, user_id, wait_for_log};
 
 const FJORD: &str = "admin@fjord-analytics.example.com";
@@ -38,20 +39,6 @@ async fn alert(server: &TestServer, rule: &str, app_id: &str) -> Option<(String,
     .fetch_optional(server.pool())
     .await
     .unwrap()
-}
-
-async fn rollup(server: &TestServer) {
-    for _ in 0..100 {
-        if app::governance::scheduler::run_now(&server.state, "usage_rollup")
-            .await
-            .unwrap()
-            .is_some()
-        {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("usage_rollup never became free");
 }
 
 async fn spike_saturation_and_allowlist(server: TestServer) {
@@ -89,7 +76,7 @@ async fn spike_saturation_and_allowlist(server: TestServer) {
     server.forget_cached_state();
     // The roll-up and the rules have caught up with the demo's history.
     server.state.clock.advance(120);
-    rollup(&server).await;
+    run_rollup(&server).await;
 
     // A burst: 80 tokens in a minute, 960 an hour on the 5-minute window, against a
     // baseline of nothing (the floor is 600 an hour).
@@ -157,7 +144,7 @@ async fn spike_saturation_and_allowlist(server: TestServer) {
 
     // Every minute above is complete and a minute old.
     server.state.clock.advance(150);
-    rollup(&server).await;
+    run_rollup(&server).await;
     let (severity, summary, _) = alert(&server, "traffic_spike", &burst_app)
         .await
         .expect("a traffic-spike alert");
@@ -200,7 +187,7 @@ async fn the_traffic_generator_fires_an_alert() {
         .await
         .unwrap();
     server.state.clock.advance(120);
-    rollup(&server).await;
+    run_rollup(&server).await;
     let plan = |pattern: &str| gatehouse_server::traffic::Plan {
         target: server.base.clone(),
         token_path: "/oauth/token".into(),
@@ -235,7 +222,7 @@ async fn the_traffic_generator_fires_an_alert() {
         .unwrap();
     wait_for_log(&server, &demo_app, 38).await;
     server.state.clock.advance(150);
-    rollup(&server).await;
+    run_rollup(&server).await;
     assert!(
         alert(&server, "auth_failures", &demo_app).await.is_some(),
         "the burst's alert"

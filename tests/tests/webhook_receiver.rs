@@ -145,6 +145,12 @@ impl Receiver {
         self.control(json!({ "clockOffsetMs": offset })).await;
     }
 
+    /// Moves Gatehouse's clock on by `seconds` and tells the receiver.
+    pub async fn advance(&self, server: &TestServer, seconds: i64) {
+        server.state.clock.advance(seconds);
+        self.follow_clock(server).await;
+    }
+
     pub async fn log(&self) -> Vec<Value> {
         self.http
             .get(format!("https://localhost:{}/_log", self.port))

@@ -258,16 +258,14 @@ async fn deliveries_are_signed_retried_and_stopped(backend: Backend) {
         3,
         "nothing before the retry is due"
     );
-    server.state.clock.advance(5);
-    receiver.follow_clock(&server).await;
+    receiver.advance(&server, 5).await;
     settle(&server, &retried, 2).await;
     let (_, _, next) = message(&server, &retried).await;
     assert!(
         (next.unwrap() - server.state.clock.now() - 300).abs() <= 2,
         "then 5 minutes"
     );
-    server.state.clock.advance(300);
-    receiver.follow_clock(&server).await;
+    receiver.advance(&server, 300).await;
     settle(&server, &retried, 3).await;
     assert_eq!(statuses(&server, &retried).await, [500, 500, 200]);
     assert_eq!(message(&server, &retried).await.0, "delivered");
@@ -293,8 +291,7 @@ async fn deliveries_are_signed_retried_and_stopped(backend: Backend) {
         (next.unwrap() - server.state.clock.now() - 120).abs() <= 2,
         "Retry-After honoured"
     );
-    server.state.clock.advance(120);
-    receiver.follow_clock(&server).await;
+    receiver.advance(&server, 120).await;
     settle(&server, &later, 2).await;
     assert_eq!(statuses(&server, &later).await, [503, 200]);
 
@@ -329,8 +326,7 @@ async fn deliveries_are_signed_retried_and_stopped(backend: Backend) {
         json!([0, 1]),
         "each secret verifies alone"
     );
-    server.state.clock.advance(24 * 3600 + 1);
-    receiver.follow_clock(&server).await;
+    receiver.advance(&server, 24 * 3600 + 1).await;
     send_test(&admin, &id).await;
     let seen = tests(before + 2).await;
     assert_eq!(seen[before + 1]["signatures"], 1);

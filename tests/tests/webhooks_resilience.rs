@@ -3,7 +3,6 @@
 //! PostgreSQL delivering each message once, and a `kill -9` of the instance that was
 //! delivering.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -44,8 +43,9 @@ async fn an_endpoint_failing_for_days_is_disabled() {
                 .await
                 .unwrap();
         assert_eq!(next - last, *wait, "wait before retry {}", n + 1);
-        server.state.clock.advance(next - server.state.clock.now());
-        receiver.follow_clock(&server).await;
+        receiver
+            .advance(&server, next - server.state.clock.now())
+            .await;
         settle(&server, &first, i64::try_from(n).unwrap() + 2).await;
     }
     assert_eq!(
@@ -68,8 +68,7 @@ async fn an_endpoint_failing_for_days_is_disabled() {
 
     // Two days later, more failures: five days without a success.
     let elapsed = server.state.clock.now() - started;
-    server.state.clock.advance(5 * 86_400 - elapsed - 60);
-    receiver.follow_clock(&server).await;
+    receiver.advance(&server, 5 * 86_400 - elapsed - 60).await;
     send_test(&admin, &id).await;
     let second = newest_message(&server, &id).await;
     settle(&server, &second, 1).await;
@@ -78,9 +77,10 @@ async fn an_endpoint_failing_for_days_is_disabled() {
         "active",
         "just under five days"
     );
-    server.state.clock.advance(SCHEDULE_FIRST);
-    server.state.clock.advance(60);
-    receiver.follow_clock(&server).await;
+    // The first retry is due 5 s later: a minute past the five days.
+    receiver
+        .advance(&server, app::webhooks::delivery::SCHEDULE[0] + 60)
+        .await;
     settle(&server, &second, 2).await;
     let (state, reason) = endpoint_state(&server, &id).await;
     assert_eq!(state, "disabled");
@@ -90,8 +90,6 @@ async fn an_endpoint_failing_for_days_is_disabled() {
         .wait_for_mails(ADMIN, "A webhook endpoint was disabled", 1)
         .await;
 }
-
-const SCHEDULE_FIRST: i64 = app::webhooks::delivery::SCHEDULE[0];
 
 /// Two instances on one PostgreSQL, both delivering: each of 20 messages reaches
 /// the receiver once.
@@ -147,38 +145,6 @@ async fn two_instances_deliver_each_message_once() {
     assert_eq!(once, 20);
 }
 
-const CHILD_DATA_DIR: &str = "GATEHOUSE_CHILD_WEBHOOK_DATA_DIR";
-const CHILD_ALLOW: &str = "GATEHOUSE_CHILD_WEBHOOK_ALLOW";
-const CHILD_CA: &str = "GATEHOUSE_CHILD_WEBHOOK_CA";
-
-/// The child process of `a_delivery_cut_off_by_kill_9_is_sent_again_once`: Gatehouse
-/// on the parent's SQLite file, delivering webhooks, until killed. Does nothing when
-/// run on its own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a server process started by a_delivery_cut_off_by_kill_9_is_sent_again_once"]
-async fn child_delivery_server() {
-    let Ok(data_dir) = std::env::var(CHILD_DATA_DIR) else {
-        return;
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut settings = app::Settings::new(
-        url::Url::parse(&base).unwrap(),
-        std::path::PathBuf::from(data_dir),
-    );
-    settings.demo = true;
-    settings.outbound_allow = std::env::var(CHILD_ALLOW)
-        .unwrap()
-        .split(',')
-        .map(|a| a.parse().unwrap())
-        .collect();
-    settings.outbound_ca_file = Some(std::env::var(CHILD_CA).unwrap().into());
-    let _running = gatehouse_server::start(settings, listener).await.unwrap();
-    loop {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
-}
-
 /// An instance killed (`kill -9`) while its delivery is in flight: no other
 /// instance sends the message while the claim holds; after it, the message goes out
 /// again with the same `webhook-id`, and the receiver never gets a message it had
@@ -200,25 +166,20 @@ async fn a_delivery_cut_off_by_kill_9_is_sent_again_once() {
         .control(json!({ "path": "/slow", "secrets": [secret], "plan": [{ "status": 200, "delayMs": 4000 }] }))
         .await;
     let allow: Vec<String> = receiver.allow().iter().map(ToString::to_string).collect();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "webhooks_resilience::child_delivery_server",
-            "--exact",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DATA_DIR, &server.state.settings.data_dir)
-        .env(CHILD_ALLOW, allow.join(","))
-        .env(CHILD_CA, &receiver.ca_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crate::child_server::spawn(
+        &server,
+        &[
+            (crate::child_server::OUTBOUND_ALLOW, allow.join(",")),
+            (
+                crate::child_server::OUTBOUND_CA,
+                receiver.ca_path.display().to_string(),
+            ),
+        ],
+    );
     send_test(&admin, &id).await;
     let seen = receiver.wait_for("/slow", 1).await;
     assert_eq!(seen[0]["answered"], false, "the answer is held back");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill_9();
     let message_id = seen[0]["id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(4500)).await;
     assert_eq!(
