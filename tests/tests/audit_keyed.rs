@@ -209,6 +209,10 @@ async fn item_11_two_instances_write_one_checkpoint() {
         return;
     };
     let second = server.second_instance(|_| {}).await;
+    // Each instance's first scheduler tick appends the sweep's events and checkpoints
+    // the head: the rounds start after both.
+    server.wait_for_first_tick().await;
+    second.wait_for_first_tick().await;
     for round in 0..3 {
         let mut tx = server.state.db.begin().await.unwrap();
         app::audit::record(

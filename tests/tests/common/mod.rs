@@ -301,8 +301,9 @@ impl TestServer {
             .await
     }
 
-    /// Waits until this instance's scheduler has finished its first tick (which runs
-    /// every job at start-up, the demo's sweep among them, writing audit events).
+    /// Waits until the scheduler has finished its first tick (which runs every job at
+    /// start-up, the demo's sweep among them, writing audit events) and no instance
+    /// on this database is running a job.
     pub async fn wait_for_first_tick(&self) {
         for _ in 0..600 {
             let done: i64 = sqlx::query_scalar(
@@ -311,7 +312,13 @@ impl TestServer {
             .fetch_one(self.pool())
             .await
             .unwrap();
-            if done > 0 {
+            let running: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM scheduler_jobs WHERE lease_owner IS NOT NULL",
+            )
+            .fetch_one(self.pool())
+            .await
+            .unwrap();
+            if done > 0 && running == 0 {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
