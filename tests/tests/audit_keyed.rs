@@ -108,8 +108,11 @@ both!(item_11_the_head_and_the_table_are_guarded, demo);
 /// file, the object store and through `gatehouse audit verify --checkpoints`.
 async fn item_11_checkpoints_catch_a_cut_off_tail(server: TestServer) {
     let state = &server.state;
-    // The scheduler's own start-up checkpoint may race this one: append until this
-    // call is the one that signs the head.
+    // The first scheduler tick appends the sweep's events and checkpoints the head;
+    // an append under the cut below would change what the checkpoint finds.
+    server.wait_for_first_tick().await;
+    // A later checkpoint job may still race this one: append until this call is the
+    // one that signs the head.
     let mut written = None;
     for _ in 0..5 {
         let mut tx = state.db.begin().await.unwrap();
