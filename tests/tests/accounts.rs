@@ -53,7 +53,7 @@ async fn signup_verify_signin_totp_dashboard(server: TestServer) {
         .submit(
             "/account/totp",
             "/account/totp",
-            &[("code", &totp_code(&secret, 0))],
+            &[("code", &totp_code(&server.state.clock, &secret, 0))],
         )
         .await;
     assert_location(&response, "/account/totp/codes");
@@ -82,7 +82,7 @@ async fn signup_verify_signin_totp_dashboard(server: TestServer) {
         .submit(
             "/signin/code",
             "/signin/code",
-            &[("code", &totp_code(&secret, 0))],
+            &[("code", &totp_code(&server.state.clock, &secret, 0))],
         )
         .await;
     assert_eq!(replay.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -91,7 +91,7 @@ async fn signup_verify_signin_totp_dashboard(server: TestServer) {
         .submit(
             "/signin/code",
             "/signin/code",
-            &[("code", &totp_code(&secret, 1))],
+            &[("code", &totp_code(&server.state.clock, &secret, 1))],
         )
         .await;
     assert_location(&response, "/dashboard");
@@ -377,10 +377,11 @@ async fn links_are_single_use_and_expire(server: TestServer) {
         .wait_for_mails("ada@acme.example.com", "Reset your Gatehouse password", 1)
         .await;
     let link = server.mailed_link("ada@acme.example.com").await;
-    sqlx::query("UPDATE email_tokens SET expires_at = 0 WHERE purpose = 'password_reset'")
-        .execute(server.pool())
-        .await
-        .unwrap();
+    // A reset link lives an hour by the application's clock.
+    server.state.clock.advance(3600 - 60);
+    let (status, _) = client.text(&link).await;
+    assert_eq!(status, StatusCode::OK, "59 minutes: still valid");
+    server.state.clock.advance(61);
     let (status, html) = client.text(&link).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("This link has expired"));
@@ -564,7 +565,7 @@ async fn totp_enrolment_refuses_wrong_codes(server: TestServer) {
     let (_, html) = client.text("/account/totp").await;
     let key = element_text(&html, "totp-secret").unwrap().replace(' ', "");
     let secret = app::accounts::totp::from_base32(&key).unwrap();
-    let right = totp_code(&secret, 0);
+    let right = totp_code(&server.state.clock, &secret, 0);
     let wrong = if right == "000000" {
         "111111"
     } else {

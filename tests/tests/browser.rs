@@ -237,7 +237,7 @@ async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript()
         browser
             .find(Locator::Id("code"))
             .await?
-            .send_keys(&totp_code(&secret, 0))
+            .send_keys(&totp_code(&server.state.clock, &secret, 0))
             .await?;
         browser
             .find(Locator::Css(

@@ -88,7 +88,7 @@ async fn every_page_of_every_role_passes_axe() {
             let start = if role == "visitor" {
                 "/".to_string()
             } else {
-                let code = totp.then(|| totp_code(&secret, 0));
+                let code = totp.then(|| totp_code(&server.state.clock, &secret, 0));
                 sign_in_with(&browser, &base, role, code).await?;
                 "/dashboard".to_string()
             };

@@ -32,7 +32,7 @@ async fn bank_filters_and_exports_the_inventory_and_a_partner_rotates_in_a_brows
     let base = server.base.clone();
     let result = async {
         // The reviewer: Inventory, expiring within 30 days, then the CSV export.
-        sign_in(&reviewer, &base, REVIEWER, Some(0)).await?;
+        sign_in(&server, &reviewer, &base, REVIEWER, Some(0)).await?;
         click(&reviewer, Locator::LinkText("Inventory")).await?;
         fill(&reviewer, "expiring_within", "30").await?;
         click(&reviewer, Locator::Css("form.filters button[type=submit]")).await?;
@@ -90,7 +90,7 @@ async fn bank_filters_and_exports_the_inventory_and_a_partner_rotates_in_a_brows
         assert!(csv.contains("Fjord insights"));
 
         // The partner admin rotates the production secret with a one-hour overlap.
-        sign_in(&partner, &base, FJORD, Some(0)).await?;
+        sign_in(&server, &partner, &base, FJORD, Some(0)).await?;
         click(&partner, Locator::LinkText("Inventory")).await?;
         partner
             .goto(&format!("{base}/governance/clients/{insights}"))
@@ -133,7 +133,7 @@ async fn bank_filters_and_exports_the_inventory_and_a_partner_rotates_in_a_brows
         vec![
             (
                 FJORD,
-                Some(totp_code(&secret, 1)),
+                Some(totp_code(&server.state.clock, &secret, 1)),
                 vec![
                     "/governance/inventory".into(),
                     format!("/governance/clients/{insights}"),
@@ -143,7 +143,7 @@ async fn bank_filters_and_exports_the_inventory_and_a_partner_rotates_in_a_brows
             ),
             (
                 "approver@bank.example.com",
-                Some(totp_code(&secret, 0)),
+                Some(totp_code(&server.state.clock, &secret, 0)),
                 vec![
                     "/governance/bank/inventory".into(),
                     "/governance/bank/inventory?status=dormant".into(),

@@ -14,6 +14,7 @@ use crate::onboarding::{date, ACME_ADMIN, REVIEWER};
 /// Signs in; bank staff also give the demo TOTP code `staff` steps ahead (a code is
 /// single-use, so a second sign-in in the same 30 seconds takes the next one).
 pub(crate) async fn sign_in(
+    server: &TestServer,
     browser: &Browser,
     base: &str,
     email: &str,
@@ -22,7 +23,7 @@ pub(crate) async fn sign_in(
     let code = staff.map(|offset| {
         let secret = app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET)
             .expect("the demo secret");
-        totp_code(&secret, offset)
+        totp_code(&server.state.clock, &secret, offset)
     });
     sign_in_with(browser, base, email, code).await
 }
@@ -127,7 +128,7 @@ async fn partner_completes_tier_2_and_a_reviewer_approves_in_a_browser() {
     let base = server.base.clone();
     let mut pages = Vec::new();
     let result = async {
-        sign_in(&browser, &base, ACME_ADMIN, None).await?;
+        sign_in(&server, &browser, &base, ACME_ADMIN, None).await?;
         click(&browser, Locator::LinkText("Onboarding")).await?;
         click(&browser, Locator::Id("tier-2")).await?;
         click(
@@ -261,7 +262,7 @@ async fn partner_completes_tier_2_and_a_reviewer_approves_in_a_browser() {
         sign_out(&browser).await?;
 
         // The reviewer finds it in the queue and approves.
-        sign_in(&browser, &base, REVIEWER, Some(0)).await?;
+        sign_in(&server, &browser, &base, REVIEWER, Some(0)).await?;
         click(&browser, Locator::LinkText("Review queue")).await?;
         click(&browser, Locator::LinkText("Acme Budgeting Ltd (demo)")).await?;
         pages.push(browser.current_url().await?.path().to_string());
@@ -323,7 +324,7 @@ async fn accessibility(
     let demo = |offset: i64| {
         let secret = app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET)
             .expect("the demo secret");
-        Some(totp_code(&secret, offset))
+        Some(totp_code(&server.state.clock, &secret, offset))
     };
     check_accessibility(
         server,

@@ -36,7 +36,14 @@ async fn partner_sees_charts_and_bank_acknowledges_and_suspends_in_a_browser() {
     let base = server.base.clone();
     let result = async {
         // The developer: the app's page, "Usage", the last 30 days.
-        sign_in(&partner, &base, "dev@acme-budgeting.example.com", None).await?;
+        sign_in(
+            &server,
+            &partner,
+            &base,
+            "dev@acme-budgeting.example.com",
+            None,
+        )
+        .await?;
         partner
             .goto(&format!("{base}/sandbox/apps/{demo_app}"))
             .await?;
@@ -65,7 +72,7 @@ async fn partner_sees_charts_and_bank_acknowledges_and_suspends_in_a_browser() {
         assert!(calls > 0, "the demo's history is on the chart");
 
         // The bank admin: Alerts, the open enumeration alert, acknowledge, suspend.
-        sign_in(&bank, &base, "admin@bank.example.com", Some(0)).await?;
+        sign_in(&server, &bank, &base, "admin@bank.example.com", Some(0)).await?;
         click(&bank, Locator::LinkText("Alerts")).await?;
         bank.goto(&format!("{base}/alerts/{alert}")).await?;
         click(
@@ -126,7 +133,7 @@ async fn partner_sees_charts_and_bank_acknowledges_and_suspends_in_a_browser() {
             ),
             (
                 "admin@bank.example.com",
-                Some(totp_code(&secret, 1)),
+                Some(totp_code(&server.state.clock, &secret, 1)),
                 vec![
                     "/oversight".into(),
                     "/alerts".into(),

@@ -43,7 +43,7 @@ async fn partner_requests_tier_2_access_and_a_reviewer_approves_in_a_browser() {
             &partner,
             &base,
             ACME_ADMIN,
-            Some(totp_code(&partner_secret, 1)),
+            Some(totp_code(&server.state.clock, &partner_secret, 1)),
         )
         .await?;
         click(&partner, Locator::LinkText("Production")).await?;
@@ -92,7 +92,7 @@ async fn partner_requests_tier_2_access_and_a_reviewer_approves_in_a_browser() {
         );
 
         // The reviewer reads the explanation and approves with a step-up code.
-        sign_in(&reviewer, &base, REVIEWER, Some(0)).await?;
+        sign_in(&server, &reviewer, &base, REVIEWER, Some(0)).await?;
         click(&reviewer, Locator::LinkText("Production requests")).await?;
         click(&reviewer, Locator::LinkText("Acme Budgeting Ltd (demo)")).await?;
         let explanation = reviewer
@@ -114,7 +114,12 @@ async fn partner_requests_tier_2_access_and_a_reviewer_approves_in_a_browser() {
         .await?;
         let secret = app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET)
             .expect("the demo secret");
-        fill(&reviewer, "code", &totp_code(&secret, 1)).await?;
+        fill(
+            &reviewer,
+            "code",
+            &totp_code(&server.state.clock, &secret, 1),
+        )
+        .await?;
         click(
             &reviewer,
             Locator::Css("#decision-form button[type=submit]"),
@@ -195,7 +200,7 @@ async fn partner_requests_tier_2_access_and_a_reviewer_approves_in_a_browser() {
             ),
             (
                 APPROVER,
-                Some(totp_code(&secret, 1)),
+                Some(totp_code(&server.state.clock, &secret, 1)),
                 vec![
                     "/review/production".into(),
                     format!("/review/production/{request}"),

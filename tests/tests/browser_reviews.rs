@@ -47,7 +47,7 @@ async fn partner_attests_and_bank_offboards_in_a_browser() {
     let base = server.base.clone();
     let result = async {
         // The partner admin: Reviews, the item, keep reference only, with a reason.
-        sign_in(&partner, &base, FJORD, Some(0)).await?;
+        sign_in(&server, &partner, &base, FJORD, Some(0)).await?;
         click(&partner, Locator::LinkText("Reviews")).await?;
         click(&partner, Locator::LinkText("Fjord legacy export")).await?;
         // Both scopes went unused, so both come pre-marked for removal: keep reference.
@@ -79,14 +79,14 @@ async fn partner_attests_and_bank_offboards_in_a_browser() {
         assert_eq!(state, "Awaiting the bank");
 
         // The bank admin: Offboarding, Acme, a reason and a step-up code.
-        sign_in(&bank, &base, BANK_ADMIN, Some(-1)).await?;
+        sign_in(&server, &bank, &base, BANK_ADMIN, Some(-1)).await?;
         click(&bank, Locator::LinkText("Offboarding")).await?;
         bank.find(Locator::Css(&format!("#org_id option[value='{acme}']")))
             .await?
             .click()
             .await?;
         fill(&bank, "reason", "The partner asked to end the contract.").await?;
-        fill(&bank, "code", &totp_code(&secret, 0)).await?;
+        fill(&bank, "code", &totp_code(&server.state.clock, &secret, 0)).await?;
         click(
             &bank,
             Locator::Css("form[action='/offboarding/bank'] button[type=submit]"),
@@ -164,7 +164,7 @@ async fn partner_attests_and_bank_offboards_in_a_browser() {
         vec![
             (
                 FJORD,
-                Some(totp_code(&secret, 1)),
+                Some(totp_code(&server.state.clock, &secret, 1)),
                 vec![
                     "/reviews".into(),
                     format!("/reviews/items/{item}"),
@@ -175,7 +175,7 @@ async fn partner_attests_and_bank_offboards_in_a_browser() {
             ),
             (
                 BANK_ADMIN,
-                Some(totp_code(&secret, 1)),
+                Some(totp_code(&server.state.clock, &secret, 1)),
                 vec![
                     "/reviews/bank".into(),
                     format!("/reviews/bank/{campaign}"),

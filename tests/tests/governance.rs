@@ -844,7 +844,7 @@ async fn exceptions_are_explicit_and_temporary(server: TestServer) {
             &[
                 ("decision", "grant"),
                 ("decision_reason", "temporary"),
-                ("code", &totp_code(&secret, 0)),
+                ("code", &totp_code(&server.state.clock, &secret, 0)),
                 ("version", "1"),
             ],
         )
@@ -863,7 +863,7 @@ async fn exceptions_are_explicit_and_temporary(server: TestServer) {
             &[
                 ("decision", "refuse"),
                 ("decision_reason", "changed my mind"),
-                ("code", &totp_code(&secret, 1)),
+                ("code", &totp_code(&server.state.clock, &secret, 1)),
                 ("version", "1"),
             ],
         )

@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod app_clock;
 mod audit;
 mod audit_keyed;
 mod browser;

@@ -31,10 +31,10 @@ const REVIEWER: &str = "reviewer@bank.example.com";
 const REDIRECT: &str = "https://app.example.com/callback";
 const MIA: (&str, &str) = ("mia.salaried", "sandbox-mia-2026");
 
-pub(crate) fn step_up(offset: i64) -> String {
+pub(crate) fn step_up(server: &TestServer, offset: i64) -> String {
     let secret =
         app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET).unwrap();
-    totp_code(&secret, offset)
+    totp_code(&server.state.clock, &secret, offset)
 }
 
 pub(crate) async fn org_of(server: &TestServer, email: &str) -> String {
@@ -478,7 +478,7 @@ async fn offboarding_ends_everything(server: TestServer) {
             &[
                 ("org_id", "org_nope"),
                 ("reason", "Contract ended"),
-                ("code", &step_up(0)),
+                ("code", &step_up(&server, 0)),
             ],
             StatusCode::NOT_FOUND,
             "",
@@ -501,7 +501,7 @@ async fn offboarding_ends_everything(server: TestServer) {
                 ("csrf_token", &token),
                 ("org_id", &org),
                 ("reason", "x"),
-                ("code", &step_up(1)),
+                ("code", &step_up(&server, 1)),
             ],
         )
         .await;
@@ -542,7 +542,7 @@ async fn offboarding_ends_everything(server: TestServer) {
             &format!("/offboarding/bank/{id}/confirm"),
             &[
                 ("reason", "Confirmed with the partner by phone."),
-                ("code", &step_up(1)),
+                ("code", &step_up(&server, 1)),
             ],
         )
         .await;
@@ -560,7 +560,11 @@ async fn offboarding_ends_everything(server: TestServer) {
         .submit(
             "/offboarding/bank",
             "/offboarding/bank",
-            &[("org_id", &org), ("reason", "Again"), ("code", &step_up(2))],
+            &[
+                ("org_id", &org),
+                ("reason", "Again"),
+                ("code", &step_up(&server, 2)),
+            ],
         )
         .await;
     assert_eq!(response.status(), StatusCode::CONFLICT);

@@ -71,7 +71,7 @@ async fn offboarding_survives_kill_9(server: TestServer) {
         &ClientInfo::default(),
         &fx.org_id,
         "The partnership ended.",
-        &step_up(0),
+        &step_up(&server, 0),
     )
     .await
     .unwrap();

@@ -90,7 +90,7 @@ async fn evidence_kept_for_the_retention(server: TestServer) {
         &ClientInfo::default(),
         &org,
         "Contract ended.",
-        &step_up(0),
+        &step_up(&server, 0),
     )
     .await
     .unwrap();

@@ -535,7 +535,7 @@ async fn item_15_step_up_attempts_are_limited(server: TestServer) {
     let session = other;
     let secret =
         app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET).unwrap();
-    let code = totp_code(&secret, 1);
+    let code = totp_code(&server.state.clock, &secret, 1);
     let mut right = approve("");
     right.retain(|(k, _)| *k != "code");
     right.push(("code", &code));
@@ -708,7 +708,7 @@ async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
     // Widening is refused too.
     let secret =
         app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET).unwrap();
-    let code = totp_code(&secret, 0);
+    let code = totp_code(&server.state.clock, &secret, 0);
     let mut wider = conditions.to_vec();
     wider[3] = ("rate_limit_per_minute", "100000");
     wider.push(("code", &code));
@@ -717,7 +717,7 @@ async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
         StatusCode::UNPROCESSABLE_ENTITY
     );
 
-    let code = totp_code(&secret, 1);
+    let code = totp_code(&server.state.clock, &secret, 1);
     let mut approve = conditions.to_vec();
     approve.push(("code", &code));
     let response = review(&reviewer, &id, &approve).await;
@@ -926,7 +926,7 @@ async fn four_eyes_and_auto_reject(server: TestServer) {
     let approver = server.demo_staff(APPROVER, -1).await;
     let secret =
         app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET).unwrap();
-    let code = totp_code(&secret, 0);
+    let code = totp_code(&server.state.clock, &secret, 0);
     let first = review(
         &approver,
         &id,
@@ -940,7 +940,7 @@ async fn four_eyes_and_auto_reject(server: TestServer) {
     assert_location(&first, &format!("/review/production/{id}"));
     assert_eq!(request_row(&server, &id).await.0, "pending_second_review");
     let token = approver.csrf(&format!("/review/production/{id}")).await;
-    let code = totp_code(&secret, 1);
+    let code = totp_code(&server.state.clock, &secret, 1);
     let (_, page) = approver.text(&format!("/review/production/{id}")).await;
     let version = input_value(&page, "version").unwrap_or_else(|| "2".into());
     let same = approver
@@ -957,7 +957,7 @@ async fn four_eyes_and_auto_reject(server: TestServer) {
     assert_eq!(same.status(), StatusCode::FORBIDDEN);
     // A reviewer without the approver role cannot make the second either.
     let token = reviewer.csrf(&format!("/review/production/{id}")).await;
-    let code = totp_code(&secret, 0);
+    let code = totp_code(&server.state.clock, &secret, 0);
     let not_approver = reviewer
         .post(
             &format!("/review/production/{id}/decision"),
@@ -982,7 +982,7 @@ async fn four_eyes_and_auto_reject(server: TestServer) {
     let token = insider.csrf(&format!("/review/production/{id}")).await;
     let (_, page) = insider.text(&format!("/review/production/{id}")).await;
     assert!(page.contains("you cannot review an organisation you belong to"));
-    let code = totp_code(&insider_secret, 1);
+    let code = totp_code(&server.state.clock, &insider_secret, 1);
     let conflicted = insider
         .post(
             &format!("/review/production/{id}/decision"),
@@ -1017,8 +1017,8 @@ async fn four_eyes_and_auto_reject(server: TestServer) {
     let version = input_value(&html, "version").unwrap();
     let t2 = second.csrf(&page).await;
     let t3 = third.csrf(&page).await;
-    let c2 = totp_code(&second_secret, 1);
-    let c3 = totp_code(&third_secret, 1);
+    let c2 = totp_code(&server.state.clock, &second_secret, 1);
+    let c3 = totp_code(&server.state.clock, &third_secret, 1);
     let path = format!("{page}/decision");
     let f2 = [
         ("csrf_token", t2.as_str()),

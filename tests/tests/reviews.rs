@@ -280,6 +280,11 @@ async fn campaign_on_a_controlled_clock(server: TestServer) {
     assert_eq!(run(&server).await.reminders, 0);
     assert_eq!(mails(&server, "Reminder: an access review is due").await, 3);
 
+    // A session lasts 12 hours of the clock: after 16 days both sign in again.
+    let (reviewer, fjord) = (
+        server.demo_staff(REVIEWER, 0).await,
+        server.demo_staff(FJORD, 0).await,
+    );
     // The partner attests insights: another organisation cannot, widening is refused,
     // every kept scope needs a reason.
     let acme = server
@@ -492,6 +497,11 @@ async fn campaign_on_a_controlled_clock(server: TestServer) {
     .unwrap();
     assert_eq!(open, 1);
     assert_eq!(mails(&server, "An access review was not answered").await, 1);
+    let (bank, reviewer, fjord) = (
+        server.demo_staff(BANK_ADMIN, 0).await,
+        server.demo_staff(REVIEWER, 1).await,
+        server.demo_staff(FJORD, 1).await,
+    );
     // The partner can still answer late; the page says where the item stands.
     let (_, page) = fjord.text(&format!("/reviews/items/{legacy_item}")).await;
     assert!(

@@ -481,7 +481,9 @@ async fn private_key_jwt_rotation_and_dpop_binding(server: TestServer) {
     let (status, _, _) = call(second.assertion(&server, &client_id, json!({})), None).await;
     assert_eq!(status, StatusCode::OK);
 
-    // A client that requires DPoP gets no unbound token.
+    // A client that requires DPoP gets no unbound token. (A day on, the developer's
+    // session has ended: sessions last 12 hours of the clock.)
+    let developer = server.demo_partner().await;
     let (_, dpop_client, dpop_secret) = register_app(
         &developer,
         &[

@@ -327,6 +327,8 @@ async fn deliveries_are_signed_retried_and_stopped(backend: Backend) {
         "each secret verifies alone"
     );
     receiver.advance(&server, 24 * 3600 + 1).await;
+    // A day on: the admin's session has ended (12 hours of the clock).
+    let admin = server.demo_partner_user(ADMIN).await;
     send_test(&admin, &id).await;
     let seen = tests(before + 2).await;
     assert_eq!(seen[before + 1]["signatures"], 1);

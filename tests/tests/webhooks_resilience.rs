@@ -77,6 +77,8 @@ async fn an_endpoint_failing_for_days_is_disabled() {
     // Two days later, more failures: five days without a success.
     let elapsed = server.state.clock.now() - started;
     receiver.advance(&server, 5 * 86_400 - elapsed - 60).await;
+    // Days on, the admin signs in again (a session lasts 12 hours of the clock).
+    let admin = server.demo_partner_user(ADMIN).await;
     send_test(&admin, &id).await;
     let second = newest_message(&server, &id).await;
     settle(&server, &second, 1).await;

@@ -416,7 +416,7 @@ async fn check(state: &AppState, org_id: &str, form: &RequestForm) -> Result<Che
     let ip_allowlist = invalid
         .check("ip_allowlist", model::parse_allowlist(&form.ip_allowlist))
         .unwrap_or_default();
-    let today = evidence::today();
+    let today = evidence::today(&state.clock);
     let go_live = match crate::platform::time::parse_day(form.go_live.trim()) {
         Some(day) if day >= today && day <= today + time::Duration::days(366) => {
             form.go_live.trim().to_string()
@@ -538,7 +538,7 @@ async fn gather(
     // Evidence freshness against the governing tier's rules, on the files held today.
     let files = evidence::list(state, org_id).await?;
     let facts: Vec<_> = files.iter().map(|f| f.facts()).collect();
-    let today = evidence::today();
+    let today = evidence::today(&state.clock);
     let mut expired = Vec::new();
     let mut expiring = Vec::new();
     let mut cited = Vec::new();
@@ -1356,9 +1356,9 @@ pub async fn decide(
     let mut tx = state.db.begin().await?;
     let mut step_up_at = None;
     if form.decision == "approve" {
-        if !totp::verify_limited(&state.db, &mut tx, &state.keys, &reviewer.id, &form.code).await? {
+        if !totp::verify_limited(state, &mut tx, &reviewer.id, &form.code).await? {
             drop(tx);
-            totp::record_failed_code(&state.db, &reviewer.id, &client.ip).await?;
+            totp::record_failed_code(state, &reviewer.id, &client.ip).await?;
             let mut tx = state.db.begin().await?;
             audit::record(
                 &mut tx,

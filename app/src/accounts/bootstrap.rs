@@ -10,8 +10,8 @@ use crate::audit::{self, Actor, Event};
 use crate::platform::crypto;
 use crate::platform::db::{get_setting, set_setting};
 use crate::platform::error::Result;
+use crate::platform::ids;
 use crate::platform::state::AppState;
-use crate::platform::{ids, time::now};
 
 /// The password of every demo account (printed at start-up and in the README).
 pub const DEMO_PASSWORD: &str = "gatehouse-demo-2026";
@@ -165,7 +165,7 @@ async fn seed_demo_accounts(state: &AppState) -> Result<bool> {
     let secret = totp::from_base32(DEMO_TOTP_SECRET).unwrap_or_default();
     let sealed = state.keys.encrypt(&secret)?;
     let mut tx = state.db.begin().await?;
-    let now = now();
+    let now = state.clock.now();
     let mut org_ids = Vec::new();
     for (name, number, country, website) in DEMO_ORGS {
         let id = ids::new_id(ids::ORG);
@@ -244,7 +244,7 @@ async fn seed_demo_app(state: &AppState) -> Result<()> {
     let Some((owner_id, org_id)) = owner else {
         return Ok(());
     };
-    let now = now();
+    let now = state.clock.now();
     let app_id = ids::new_id(ids::APP);
     let credential_id = ids::new_id(ids::CREDENTIAL);
     let mut tx = state.db.begin().await?;

@@ -251,11 +251,19 @@ async fn signin_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> 
     let next = safe_next(&input.next);
     match service::check_password(&state, &input.email, &input.password, &ctx.client).await {
         Ok(PasswordStep::SignedIn(signed)) => {
-            start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch, false).await?;
+            start_signed_in_session(
+                &ctx.session,
+                &signed.user_id,
+                signed.epoch,
+                false,
+                ctx.state.clock.now(),
+            )
+            .await?;
             Ok(Redirect::to(&next).into_response())
         }
         Ok(PasswordStep::NeedsSecondFactor { user_id }) => {
-            let pending = serde_json::json!({ "uid": user_id, "at": crate::platform::time::now(), "next": next });
+            let pending =
+                serde_json::json!({ "uid": user_id, "at": ctx.state.clock.now(), "next": next });
             ctx.session
                 .insert(keys::MFA_PENDING, pending)
                 .await
@@ -282,7 +290,7 @@ async fn pending_second_factor(ctx: &Ctx) -> Result<(String, String)> {
         .map_err(Error::internal)?;
     let fresh = pending.as_ref().and_then(|p| {
         let at = p.get("at")?.as_i64()?;
-        (crate::platform::time::now() - at < 300).then_some(())?;
+        (ctx.state.clock.now() - at < 300).then_some(())?;
         Some((
             p.get("uid")?.as_str()?.to_string(),
             p.get("next")?.as_str()?.to_string(),
@@ -314,7 +322,14 @@ async fn signin_code_submit(
     let (input, form): (Code, Form) = parse(&body)?;
     match service::check_second_factor(&state, &user_id, &input.code, &ctx.client).await {
         Ok(signed) => {
-            start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch, true).await?;
+            start_signed_in_session(
+                &ctx.session,
+                &signed.user_id,
+                signed.epoch,
+                true,
+                ctx.state.clock.now(),
+            )
+            .await?;
             Ok(Redirect::to(&safe_next(&next)).into_response())
         }
         Err(Error::Invalid(invalid)) => Ok(invalid_page(
@@ -366,7 +381,14 @@ async fn reset_page(
     ctx: Ctx,
     Query(query): Query<TokenQuery>,
 ) -> Result<Html<String>> {
-    super::tokens::peek(&state.db, &state.keys, &query.token, Purpose::PasswordReset).await?;
+    super::tokens::peek(
+        &state.db,
+        &state.keys,
+        &query.token,
+        Purpose::PasswordReset,
+        state.clock.now(),
+    )
+    .await?;
     Ok(ctx.render(
         "Choose a new password",
         pages::reset(&Form::new(), &ctx.csrf, &query.token),
@@ -432,7 +454,14 @@ async fn password_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -
     {
         Ok(epoch) => {
             // The new password does not change which factors this session proved.
-            start_signed_in_session(&ctx.session, &user.id, epoch, user.mfa_enabled).await?;
+            start_signed_in_session(
+                &ctx.session,
+                &user.id,
+                epoch,
+                user.mfa_enabled,
+                ctx.state.clock.now(),
+            )
+            .await?;
             redirect_with(
                 &ctx,
                 "/account",

@@ -15,8 +15,8 @@ use crate::mail;
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::db::Tx;
 use crate::platform::error::{Error, Result};
+use crate::platform::ids;
 use crate::platform::state::AppState;
-use crate::platform::{ids, time::now};
 
 /// Ids of notices start with this; users' never do.
 pub const PREFIX: &str = "inv_";
@@ -35,6 +35,7 @@ pub async fn record(
     name: &str,
     role: Role,
     client: &ClientInfo,
+    now: i64,
 ) -> Result<String> {
     let id = format!("{PREFIX}{}", ids::new_id("n"));
     let inserted = sqlx::query(
@@ -47,7 +48,7 @@ pub async fn record(
     .bind(name)
     .bind(role.as_str())
     .bind(&admin.id)
-    .bind(now())
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     if inserted.rows_affected() == 0 {

@@ -13,8 +13,8 @@ use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::crypto;
 use crate::platform::db::Tx;
 use crate::platform::error::{Error, Invalid, Result};
+use crate::platform::ids;
 use crate::platform::state::AppState;
-use crate::platform::{ids, time::now};
 
 #[derive(Clone, Debug)]
 pub struct Member {
@@ -116,7 +116,14 @@ pub async fn invite(
     let user_id = match existing {
         Some((_, their_org, _)) if their_org.as_deref() != Some(org_id.as_str()) => {
             let id = super::invitation_notices::record(
-                &mut tx, admin, &org_id, &email, &name, role, client,
+                &mut tx,
+                admin,
+                &org_id,
+                &email,
+                &name,
+                role,
+                client,
+                state.clock.now(),
             )
             .await?;
             tx.commit().await?;
@@ -132,7 +139,7 @@ pub async fn invite(
             )
             .bind(&name)
             .bind(role.as_str())
-            .bind(now())
+            .bind(state.clock.now())
             .bind(&id)
             .bind(&org_id)
             .execute(&mut *tx)
@@ -159,7 +166,14 @@ pub async fn invite(
             user_id
         }
     };
-    let token = tokens::issue(&mut tx, &state.keys, &user_id, Purpose::Invitation).await?;
+    let token = tokens::issue(
+        &mut tx,
+        &state.keys,
+        &user_id,
+        Purpose::Invitation,
+        state.clock.now(),
+    )
+    .await?;
     let link = state.settings.link(&format!("/invitation?token={token}"));
     let org = admin.org_name.clone().unwrap_or_default();
     let body = format!(
@@ -239,7 +253,14 @@ pub(crate) async fn staff_setup_link(
     email: &str,
     name: &str,
 ) -> Result<String> {
-    let token = tokens::issue(tx, &state.keys, user_id, Purpose::StaffSetup).await?;
+    let token = tokens::issue(
+        tx,
+        &state.keys,
+        user_id,
+        Purpose::StaffSetup,
+        state.clock.now(),
+    )
+    .await?;
     let link = state.settings.link(&format!("/setup?token={token}"));
     let body = format!(
         "Hello {name},\n\nA Gatehouse bank account was created for you. Open this link within 72 hours to choose a password; you will then set up two-step verification:\n\n{link}\n"
@@ -254,7 +275,7 @@ pub async fn invitation_for(
     token: &str,
     purpose: Purpose,
 ) -> Result<(String, String)> {
-    let user_id = tokens::peek(&state.db, &state.keys, token, purpose).await?;
+    let user_id = tokens::peek(&state.db, &state.keys, token, purpose, state.clock.now()).await?;
     let row: (String, String) = sqlx::query_as(
         "SELECT email, display_name FROM users WHERE id = $1 AND status = 'invited'",
     )
@@ -293,8 +314,8 @@ pub async fn accept(
     invalid.into_result()?;
     let hash = crypto::hash_password(password.to_string()).await?;
     let mut tx = state.db.begin().await?;
-    let user_id = tokens::consume(&mut tx, &state.keys, token, purpose).await?;
-    let now = now();
+    let user_id = tokens::consume(&mut tx, &state.keys, token, purpose, state.clock.now()).await?;
+    let now = state.clock.now();
     let org_id: Option<String> = sqlx::query_scalar(
         "UPDATE users SET display_name = $1, password_hash = $2, status = 'active', email_verified_at = $3, updated_at = $3 \
          WHERE id = $4 AND status = 'invited' RETURNING org_id",
@@ -380,7 +401,7 @@ pub async fn change_role(
     }
     sqlx::query("UPDATE users SET role = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3 AND org_id = $4")
         .bind(role.as_str())
-        .bind(now())
+        .bind(state.clock.now())
         .bind(member_id)
         .bind(&org_id)
         .execute(&mut *tx)
@@ -511,7 +532,7 @@ pub async fn remove(
     }
     // The row stays (apps, requests and messages refer to it): the account is
     // disabled, every session ends, and it leaves the members list.
-    let now = now();
+    let now = state.clock.now();
     let removed = sqlx::query(
         "UPDATE users SET status = 'disabled', removed_at = $1, session_epoch = session_epoch + 1, updated_at = $1 \
          WHERE id = $2 AND org_id = $3 AND removed_at IS NULL",
@@ -588,7 +609,7 @@ pub async fn set_disabled(
          RETURNING email, org_id",
     )
     .bind(to)
-    .bind(now())
+    .bind(state.clock.now())
     .bind(user_id)
     .bind(from)
     .fetch_optional(&mut *tx)

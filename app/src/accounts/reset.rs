@@ -10,7 +10,6 @@ use crate::platform::context::ClientInfo;
 use crate::platform::crypto;
 use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::state::AppState;
-use crate::platform::time::now;
 
 /// Reset e-mails one account gets at most, per hour.
 pub const RESETS_PER_HOUR: i64 = 3;
@@ -57,7 +56,7 @@ async fn send_password_reset(state: &AppState, email: &str, client: &ClientInfo)
         "SELECT COUNT(*) FROM audit_events WHERE action = 'password.reset_requested' AND resource_id = $1 AND occurred_at > $2",
     )
     .bind(&user_id)
-    .bind(now() - 3600)
+    .bind(state.clock.now() - 3600)
     .fetch_one(&mut *tx)
     .await?;
     if recent >= RESETS_PER_HOUR {
@@ -73,7 +72,14 @@ async fn send_password_reset(state: &AppState, email: &str, client: &ClientInfo)
         tx.commit().await?;
         return Ok(());
     }
-    let token = tokens::issue(&mut tx, &state.keys, &user_id, Purpose::PasswordReset).await?;
+    let token = tokens::issue(
+        &mut tx,
+        &state.keys,
+        &user_id,
+        Purpose::PasswordReset,
+        state.clock.now(),
+    )
+    .await?;
     let link = state
         .settings
         .link(&format!("/password/reset?token={token}"));
@@ -101,7 +107,14 @@ pub async fn reset_password(
     password: &str,
     client: &ClientInfo,
 ) -> Result<()> {
-    let user_id = tokens::peek(&state.db, &state.keys, token, Purpose::PasswordReset).await?;
+    let user_id = tokens::peek(
+        &state.db,
+        &state.keys,
+        token,
+        Purpose::PasswordReset,
+        state.clock.now(),
+    )
+    .await?;
     let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
         .bind(&user_id)
         .fetch_one(&state.db.pool)
@@ -110,13 +123,20 @@ pub async fn reset_password(
         .map_err(|m| Error::Invalid(Invalid::field("password", m)))?;
     let hash = crypto::hash_password(password.to_string()).await?;
     let mut tx = state.db.begin().await?;
-    let user_id = tokens::consume(&mut tx, &state.keys, token, Purpose::PasswordReset).await?;
+    let user_id = tokens::consume(
+        &mut tx,
+        &state.keys,
+        token,
+        Purpose::PasswordReset,
+        state.clock.now(),
+    )
+    .await?;
     let org_id: Option<String> = sqlx::query_scalar(
         "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1, \
          email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2 WHERE id = $3 RETURNING org_id",
     )
     .bind(&hash)
-    .bind(now())
+    .bind(state.clock.now())
     .bind(&user_id)
     .fetch_one(&mut *tx)
     .await?;

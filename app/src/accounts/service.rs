@@ -162,7 +162,7 @@ pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Re
         return Ok(());
     }
 
-    let now = now();
+    let now = state.clock.now();
     let org_id = ids::new_id(ids::ORG);
     let user_id = ids::new_id(ids::USER);
     let inserted = sqlx::query(
@@ -276,7 +276,14 @@ async fn send_verification(
     email: &str,
     name: &str,
 ) -> Result<()> {
-    let token = tokens::issue(tx, &state.keys, user_id, Purpose::VerifyEmail).await?;
+    let token = tokens::issue(
+        tx,
+        &state.keys,
+        user_id,
+        Purpose::VerifyEmail,
+        state.clock.now(),
+    )
+    .await?;
     let link = state.settings.link(&format!("/verify-email?token={token}"));
     let body = format!(
         "Hello {name},\n\nConfirm your e-mail address for Gatehouse by opening this link within 24 hours:\n\n{link}\n\n\
@@ -299,10 +306,17 @@ pub async fn resend_verification(state: &AppState, user: &AuthUser) -> Result<()
 
 pub async fn verify_email(state: &AppState, token: &str, client: &ClientInfo) -> Result<String> {
     let mut tx = state.db.begin().await?;
-    let user_id = tokens::consume(&mut tx, &state.keys, token, Purpose::VerifyEmail).await?;
+    let user_id = tokens::consume(
+        &mut tx,
+        &state.keys,
+        token,
+        Purpose::VerifyEmail,
+        state.clock.now(),
+    )
+    .await?;
     let (email, org_id): (String, Option<String>) =
         sqlx::query_as("UPDATE users SET email_verified_at = $1, updated_at = $1 WHERE id = $2 RETURNING email, org_id")
-            .bind(now())
+            .bind(state.clock.now())
             .bind(&user_id)
             .fetch_one(&mut *tx)
             .await?;
@@ -361,7 +375,7 @@ pub async fn check_password(
         return Err(Error::Invalid(invalid));
     }
     let email_key: String = email_key.chars().take(validate::MAX_EMAIL).collect();
-    throttle::claim_slot(&state.db, &email_key).await?;
+    throttle::claim_slot(&state.db, &email_key, state.clock.now()).await?;
 
     let row: Option<CredentialRow> = sqlx::query_as(
         "SELECT id, status, password_hash, org_id, totp_enabled_at, session_epoch FROM users WHERE email = $1",
@@ -378,7 +392,7 @@ pub async fn check_password(
         .as_ref()
         .is_some_and(|r| r.1 == "active" && r.2.is_some());
     let ok = password_ok && usable;
-    throttle::record_attempt(&state.db, &email_key, &client.ip, ok).await?;
+    throttle::record_attempt(&state.db, &email_key, &client.ip, ok, state.clock.now()).await?;
 
     let Some((user_id, _, _, org_id, totp_enabled, epoch)) = row.filter(|_| ok) else {
         let mut tx = state.db.begin().await?;
@@ -443,16 +457,16 @@ pub async fn check_second_factor(
     .ok_or_else(|| Error::SignInRequired {
         next: "/dashboard".into(),
     })?;
-    throttle::claim_slot(&state.db, &email).await?;
+    throttle::claim_slot(&state.db, &email, state.clock.now()).await?;
     let mut tx = state.db.begin().await?;
-    let by_totp = totp::verify_limited(&state.db, &mut tx, &state.keys, user_id, code).await?;
-    let by_recovery =
-        !by_totp && totp::use_recovery_code(&mut tx, &state.keys, user_id, code).await?;
+    let by_totp = totp::verify_limited(state, &mut tx, user_id, code).await?;
+    let by_recovery = !by_totp
+        && totp::use_recovery_code(&mut tx, &state.keys, user_id, code, state.clock.now()).await?;
     let actor = Actor::user(user_id, &email);
     if !by_totp && !by_recovery {
         tx.rollback().await?;
-        throttle::record_attempt(&state.db, &email, &client.ip, false).await?;
-        totp::record_failed_code(&state.db, user_id, &client.ip).await?;
+        throttle::record_attempt(&state.db, &email, &client.ip, false, state.clock.now()).await?;
+        totp::record_failed_code(state, user_id, &client.ip).await?;
         let mut tx = state.db.begin().await?;
         audit::record(
             &mut tx,
@@ -481,7 +495,7 @@ pub async fn check_second_factor(
     )
     .await?;
     tx.commit().await?;
-    throttle::record_attempt(&state.db, &email, &client.ip, true).await?;
+    throttle::record_attempt(&state.db, &email, &client.ip, true, state.clock.now()).await?;
     Ok(SignedIn {
         user_id: user_id.to_string(),
         epoch,
@@ -497,7 +511,7 @@ pub async fn enrol_totp(
     code: &str,
     client: &ClientInfo,
 ) -> Result<Vec<String>> {
-    let Some(step) = totp::matching_step(secret, code, now())? else {
+    let Some(step) = totp::matching_step(secret, code, state.clock.now())? else {
         return Err(Error::Invalid(Invalid::field(
             "code",
             "The code is not right: enter the 6-digit code your app shows now",
@@ -509,7 +523,7 @@ pub async fn enrol_totp(
         "UPDATE users SET totp_secret = $1, totp_enabled_at = $2, totp_last_step = $3, updated_at = $2 WHERE id = $4",
     )
     .bind(sealed)
-    .bind(now())
+    .bind(state.clock.now())
     .bind(step)
     .bind(&user.id)
     .execute(&mut *tx)
@@ -549,16 +563,16 @@ pub async fn disable_totp(
         ));
     }
     let mut tx = state.db.begin().await?;
-    if !totp::verify_limited(&state.db, &mut tx, &state.keys, &user.id, code).await? {
+    if !totp::verify_limited(state, &mut tx, &user.id, code).await? {
         drop(tx);
-        totp::record_failed_code(&state.db, &user.id, &client.ip).await?;
+        totp::record_failed_code(state, &user.id, &client.ip).await?;
         return Err(Error::Invalid(Invalid::field(
             "code",
             "The code is not right: enter the current code from your app",
         )));
     }
     sqlx::query("UPDATE users SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = NULL, updated_at = $1 WHERE id = $2")
-        .bind(now())
+        .bind(state.clock.now())
         .bind(&user.id)
         .execute(&mut *tx)
         .await?;
@@ -586,9 +600,9 @@ pub async fn regenerate_recovery_codes(
     client: &ClientInfo,
 ) -> Result<Vec<String>> {
     let mut tx = state.db.begin().await?;
-    if !totp::verify_limited(&state.db, &mut tx, &state.keys, &user.id, code).await? {
+    if !totp::verify_limited(state, &mut tx, &user.id, code).await? {
         drop(tx);
-        totp::record_failed_code(&state.db, &user.id, &client.ip).await?;
+        totp::record_failed_code(state, &user.id, &client.ip).await?;
         return Err(Error::Invalid(Invalid::field(
             "code",
             "The code is not right: enter the current code from your app",
@@ -646,7 +660,7 @@ pub async fn change_password(
         "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1, updated_at = $2 WHERE id = $3 RETURNING session_epoch",
     )
     .bind(&hash)
-    .bind(now())
+    .bind(state.clock.now())
     .bind(&user.id)
     .fetch_one(&mut *tx)
     .await?;

@@ -18,7 +18,6 @@ use crate::platform::db::Db;
 use crate::platform::error::{Error, Result};
 use crate::platform::ids;
 use crate::platform::state::AppState;
-use crate::platform::time::now;
 
 /// Failures older than this no longer count.
 const WINDOW_SECS: i64 = 15 * 60;
@@ -40,13 +39,13 @@ pub fn check_address(state: &AppState, ip: &str) -> Result<()> {
 }
 
 /// How long to hold this attempt back, from the recent failures on the account.
-pub async fn account_delay(db: &Db, email_key: &str) -> Result<Duration> {
+pub async fn account_delay(db: &Db, email_key: &str, now: i64) -> Result<Duration> {
     let failures: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM signin_attempts WHERE email_key = $1 AND succeeded = 0 AND at > $2 \
          AND at > COALESCE((SELECT MAX(at) FROM signin_attempts WHERE email_key = $1 AND succeeded = 1), 0)",
     )
     .bind(email_key)
-    .bind(now() - WINDOW_SECS)
+    .bind(now - WINDOW_SECS)
     .fetch_one(&db.pool)
     .await?;
     Ok(delay_for(failures))
@@ -54,12 +53,12 @@ pub async fn account_delay(db: &Db, email_key: &str) -> Result<Duration> {
 
 /// Claims this account's next attempt slot once it has failures enough to be paced:
 /// `Ok` to go on and check the password, or 429 with when to retry.
-pub async fn claim_slot(db: &Db, email_key: &str) -> Result<()> {
-    let spacing = account_delay(db, email_key).await?.as_secs() as i64;
+pub async fn claim_slot(db: &Db, email_key: &str, now: i64) -> Result<()> {
+    let spacing = account_delay(db, email_key, now).await?.as_secs() as i64;
     if spacing == 0 {
         return Ok(());
     }
-    let at = now();
+    let at = now;
     sqlx::query("INSERT INTO signin_slots (email_key, next_at) VALUES ($1, 0) ON CONFLICT (email_key) DO NOTHING")
         .bind(email_key)
         .execute(&db.pool)
@@ -91,26 +90,32 @@ pub fn delay_for(failures: i64) -> Duration {
     Duration::from_secs(2u64.saturating_pow(exponent).min(MAX_DELAY_SECS))
 }
 
-pub async fn record_attempt(db: &Db, email_key: &str, ip: &str, succeeded: bool) -> Result<()> {
+pub async fn record_attempt(
+    db: &Db,
+    email_key: &str,
+    ip: &str,
+    succeeded: bool,
+    now: i64,
+) -> Result<()> {
     sqlx::query("INSERT INTO signin_attempts (id, email_key, ip, succeeded, at) VALUES ($1, $2, $3, $4, $5)")
         .bind(ids::new_id(ids::ATTEMPT))
         .bind(email_key)
         .bind(ip)
         .bind(i64::from(succeeded))
-        .bind(now())
+        .bind(now)
         .execute(&db.pool)
         .await?;
     Ok(())
 }
 
 /// Drops attempts older than a day (run by the maintenance job).
-pub async fn prune(db: &Db) -> Result<()> {
+pub async fn prune(db: &Db, now: i64) -> Result<()> {
     sqlx::query("DELETE FROM signin_attempts WHERE at < $1")
-        .bind(now() - 86_400)
+        .bind(now - 86_400)
         .execute(&db.pool)
         .await?;
     sqlx::query("DELETE FROM signin_slots WHERE next_at < $1")
-        .bind(now() - 86_400)
+        .bind(now - 86_400)
         .execute(&db.pool)
         .await?;
     Ok(())

@@ -3,7 +3,6 @@
 use crate::platform::crypto::{random_token, Keys};
 use crate::platform::db::{Db, Tx};
 use crate::platform::error::{Error, Result};
-use crate::platform::time::now;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
@@ -36,8 +35,13 @@ impl Purpose {
 }
 
 /// Issues a new link token for `user_id`; earlier unused ones of the same purpose stop working.
-pub async fn issue(tx: &mut Tx, keys: &Keys, user_id: &str, purpose: Purpose) -> Result<String> {
-    let now = now();
+pub async fn issue(
+    tx: &mut Tx,
+    keys: &Keys,
+    user_id: &str,
+    purpose: Purpose,
+    now: i64,
+) -> Result<String> {
     sqlx::query("UPDATE email_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL")
         .bind(now)
         .bind(user_id)
@@ -63,7 +67,7 @@ const INVALID: &str =
 const EXPIRED: &str = "This link has expired. Ask for a new one.";
 
 /// The user a still-valid token belongs to, without using it up (to show a form).
-pub async fn peek(db: &Db, keys: &Keys, token: &str, purpose: Purpose) -> Result<String> {
+pub async fn peek(db: &Db, keys: &Keys, token: &str, purpose: Purpose, now: i64) -> Result<String> {
     let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
         "SELECT user_id, expires_at, used_at FROM email_tokens WHERE token_hash = $1 AND purpose = $2",
     )
@@ -73,18 +77,21 @@ pub async fn peek(db: &Db, keys: &Keys, token: &str, purpose: Purpose) -> Result
     .await?;
     match row {
         Some((_, _, Some(_))) | None => Err(Error::BadRequest(INVALID.into())),
-        Some((_, expires_at, None)) if expires_at <= now() => {
-            Err(Error::BadRequest(EXPIRED.into()))
-        }
+        Some((_, expires_at, None)) if expires_at <= now => Err(Error::BadRequest(EXPIRED.into())),
         Some((user_id, _, None)) => Ok(user_id),
     }
 }
 
 /// Uses a token up and returns its user. The conditional update makes a replayed or
 /// concurrent second use fail.
-pub async fn consume(tx: &mut Tx, keys: &Keys, token: &str, purpose: Purpose) -> Result<String> {
+pub async fn consume(
+    tx: &mut Tx,
+    keys: &Keys,
+    token: &str,
+    purpose: Purpose,
+    now: i64,
+) -> Result<String> {
     let hash = keys.keyed_hash(token);
-    let now = now();
     let user: Option<String> = sqlx::query_scalar(
         "UPDATE email_tokens SET used_at = $1 \
          WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",

@@ -10,7 +10,7 @@ use totp_rs::{Algorithm, Secret, TOTP};
 use crate::platform::crypto::{ct_eq, random_bytes, Keys};
 use crate::platform::db::Tx;
 use crate::platform::error::{Error, Result};
-use crate::platform::time::now;
+use crate::platform::state::AppState;
 
 pub const STEP: i64 = 30;
 pub const RECOVERY_CODES: usize = 10;
@@ -60,7 +60,13 @@ pub fn matching_step(secret: &[u8], code: &str, at: i64) -> Result<Option<i64>> 
 }
 
 /// Checks a TOTP code for an enrolled user and uses it up.
-pub async fn verify_code(tx: &mut Tx, keys: &Keys, user_id: &str, code: &str) -> Result<bool> {
+pub async fn verify_code(
+    tx: &mut Tx,
+    keys: &Keys,
+    user_id: &str,
+    code: &str,
+    now: i64,
+) -> Result<bool> {
     let row: Option<(Option<Vec<u8>>, Option<i64>)> =
         sqlx::query_as("SELECT totp_secret, totp_last_step FROM users WHERE id = $1 AND totp_enabled_at IS NOT NULL")
             .bind(user_id)
@@ -70,7 +76,7 @@ pub async fn verify_code(tx: &mut Tx, keys: &Keys, user_id: &str, code: &str) ->
         return Ok(false);
     };
     let secret = keys.decrypt(&sealed)?;
-    let Some(step) = matching_step(&secret, code, now())? else {
+    let Some(step) = matching_step(&secret, code, now)? else {
         return Ok(false);
     };
     if last_step.is_some_and(|last| step <= last) {
@@ -103,44 +109,43 @@ fn attempts_key(user_id: &str) -> String {
 /// transaction is over (on SQLite, a write from another connection in between would
 /// invalidate the transaction's snapshot).
 pub async fn verify_limited(
-    db: &crate::platform::db::Db,
+    state: &AppState,
     tx: &mut Tx,
-    keys: &Keys,
     user_id: &str,
     code: &str,
 ) -> Result<bool> {
+    let now = state.clock.now();
     let key = attempts_key(user_id);
     let failures: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM signin_attempts WHERE email_key = $1 AND succeeded = 0 AND at > $2",
     )
     .bind(&key)
-    .bind(now() - ATTEMPT_WINDOW_SECS)
-    .fetch_one(&db.pool)
+    .bind(now - ATTEMPT_WINDOW_SECS)
+    .fetch_one(&state.db.pool)
     .await?;
     if failures >= MAX_FAILED_CODES {
         return Err(crate::platform::error::Error::TooManyRequests {
             retry_after: ATTEMPT_WINDOW_SECS.unsigned_abs(),
         });
     }
-    verify_code(tx, keys, user_id, code).await
+    verify_code(tx, &state.keys, user_id, code, now).await
 }
 
 /// A step-up for one action: the user's current code, checked in `tx`. A wrong code
 /// ends the transaction, is counted against the account, and is an error on the form's
 /// `code` field; a right one hands the transaction back to carry on with.
 pub async fn step_up(
-    db: &crate::platform::db::Db,
+    state: &AppState,
     mut tx: Tx,
-    keys: &Keys,
     user_id: &str,
     code: &str,
     ip: &str,
 ) -> Result<Tx> {
-    if verify_limited(db, &mut tx, keys, user_id, code).await? {
+    if verify_limited(state, &mut tx, user_id, code).await? {
         return Ok(tx);
     }
     drop(tx);
-    record_failed_code(db, user_id, ip).await?;
+    record_failed_code(state, user_id, ip).await?;
     Err(crate::platform::error::Error::Invalid(
         crate::platform::error::Invalid::field(
             "code",
@@ -150,12 +155,15 @@ pub async fn step_up(
 }
 
 /// Counts a wrong second-factor code against the account.
-pub async fn record_failed_code(
-    db: &crate::platform::db::Db,
-    user_id: &str,
-    ip: &str,
-) -> Result<()> {
-    super::throttle::record_attempt(db, &attempts_key(user_id), ip, false).await
+pub async fn record_failed_code(state: &AppState, user_id: &str, ip: &str) -> Result<()> {
+    super::throttle::record_attempt(
+        &state.db,
+        &attempts_key(user_id),
+        ip,
+        false,
+        state.clock.now(),
+    )
+    .await
 }
 
 /// Normalises a typed recovery code (case, spaces and dashes do not matter).
@@ -172,6 +180,7 @@ pub async fn use_recovery_code(
     keys: &Keys,
     user_id: &str,
     code: &str,
+    now: i64,
 ) -> Result<bool> {
     let normalised = normalise_recovery(code);
     if normalised.len() != 10 {
@@ -180,7 +189,7 @@ pub async fn use_recovery_code(
     let updated = sqlx::query(
         "UPDATE recovery_codes SET used_at = $1 WHERE code_hash = $2 AND user_id = $3 AND used_at IS NULL",
     )
-    .bind(now())
+    .bind(now)
     .bind(keys.keyed_hash(&normalised))
     .bind(user_id)
     .execute(&mut **tx)

@@ -288,7 +288,7 @@ pub async fn decide(
         ));
     }
     let tx = state.db.begin().await?;
-    let mut tx = totp::step_up(&state.db, tx, &state.keys, &approver.id, code, &client.ip).await?;
+    let mut tx = totp::step_up(state, tx, &approver.id, code, &client.ip).await?;
     let status = if decision == "grant" {
         "granted"
     } else {

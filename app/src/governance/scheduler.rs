@@ -63,8 +63,8 @@ pub fn jobs() -> Vec<Job> {
         job!(
             "signin_attempts_prune",
             300,
-            |state: AppState, _now| async move {
-                crate::accounts::throttle::prune(&state.db).await?;
+            |state: AppState, now| async move {
+                crate::accounts::throttle::prune(&state.db, now).await?;
                 Ok(json!({}))
             }
         ),

@@ -89,7 +89,7 @@ pub async fn deliver_due(
     state: &AppState,
     transport: Option<&AsyncSmtpTransport<Tokio1Executor>>,
 ) -> Result<()> {
-    let now = now();
+    let now = state.clock.now();
     let due: Vec<(String, String, String, String, i64)> = sqlx::query_as(
         "SELECT id, recipient, subject, body, attempts FROM outbox \
          WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND next_attempt_at <= $1) \
@@ -132,7 +132,7 @@ pub async fn deliver_due(
                 // Delivered: the body (set-up, invitation and reset links among them)
                 // is not kept (issue 18 item 20).
                 sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL, body = '' WHERE id = $2")
-                    .bind(crate::platform::time::now())
+                    .bind(state.clock.now())
                     .bind(&id)
                     .execute(&state.db.pool)
                     .await?;

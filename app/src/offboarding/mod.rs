@@ -242,7 +242,7 @@ pub async fn start(
         return Err(already());
     }
     let tx = state.db.begin().await?;
-    let tx = totp::step_up(&state.db, tx, &state.keys, &admin.id, code, &client.ip).await?;
+    let tx = totp::step_up(state, tx, &admin.id, code, &client.ip).await?;
     accept(
         state,
         tx,

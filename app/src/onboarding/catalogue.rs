@@ -12,8 +12,8 @@ use super::model::{self, EvidenceRule, Question, Questionnaire, Step, Tier};
 use crate::audit::{self, Actor, Event};
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::error::{Error, Invalid, Result};
+use crate::platform::ids;
 use crate::platform::state::AppState;
-use crate::platform::{ids, time::now};
 
 #[derive(Deserialize)]
 struct Default {
@@ -85,7 +85,7 @@ pub async fn ensure_default(state: &AppState) -> Result<()> {
         return Ok(());
     }
     let default: Default = serde_json::from_str(DEFAULT).map_err(Error::internal)?;
-    let now = now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     for scope in &default.scopes {
         sqlx::query(
@@ -313,7 +313,7 @@ pub async fn save_scope(
     .bind(input.description.trim())
     .bind(&input.data_class)
     .bind(&input.sensitivity)
-    .bind(now())
+    .bind(state.clock.now())
     .execute(&mut *tx)
     .await?;
     audit::record(
@@ -469,7 +469,7 @@ pub async fn save_tier(
     .bind(days)
     .bind(rate)
     .bind(sla)
-    .bind(now())
+    .bind(state.clock.now())
     .bind(level)
     .execute(&mut *tx)
     .await?;
@@ -557,7 +557,7 @@ pub async fn save_questionnaire_draft(
             .bind(next)
             .bind(&content)
             .bind(&admin.id)
-            .bind(now())
+            .bind(state.clock.now())
             .execute(&mut *tx)
             .await
             .map_err(|err| conflict_or(err, "Another draft of this questionnaire was saved at the same time."))?;
@@ -595,7 +595,7 @@ pub async fn publish_questionnaire(
     let done = sqlx::query(
         "UPDATE questionnaires SET status = 'published', published_at = $1 WHERE id = $2 AND status = 'draft'",
     )
-    .bind(now())
+    .bind(state.clock.now())
     .bind(id)
     .execute(&mut *tx)
     .await?;

@@ -14,9 +14,9 @@ use super::model::{self, EvidenceFacts, EvidenceKind};
 use crate::audit::{self, Event};
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::error::{Error, Invalid, Result};
+use crate::platform::ids;
 use crate::platform::settings::Settings;
 use crate::platform::state::AppState;
-use crate::platform::{ids, time::now};
 
 /// The object store evidence lives in.
 pub type Store = Arc<dyn ObjectStore>;
@@ -165,8 +165,11 @@ pub async fn get(state: &AppState, org_id: Option<&str>, id: &str) -> Result<Evi
     row.map(of).ok_or(Error::NotFound)?
 }
 
-pub fn today() -> time::Date {
-    time::OffsetDateTime::now_utc().date()
+/// Today's date by the application's clock: evidence validity is counted in days.
+pub fn today(clock: &crate::platform::time::Clock) -> time::Date {
+    time::OffsetDateTime::from_unix_timestamp(clock.now())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .date()
 }
 
 /// Checks and stores an upload. Nothing is written unless every check passes; the
@@ -183,7 +186,7 @@ pub async fn upload(
     if kind.is_none() {
         invalid.add("kind", "Choose the type of evidence.");
     }
-    let today = today();
+    let today = today(&state.clock);
     let issued = model::parse_date(upload.issued_on.trim());
     match issued {
         None => invalid.add(
@@ -259,7 +262,7 @@ pub async fn upload(
         .bind(&key)
         .bind(upload.issued_on.trim())
         .bind(upload.expires_on.trim())
-        .bind(now())
+        .bind(state.clock.now())
         .bind(&user.id)
         .execute(&mut *tx)
         .await?;
@@ -302,7 +305,7 @@ pub async fn remove(
     let done = sqlx::query(
         "UPDATE evidence SET removed_at = $1 WHERE id = $2 AND org_id = $3 AND removed_at IS NULL",
     )
-    .bind(now())
+    .bind(state.clock.now())
     .bind(id)
     .bind(org_id)
     .execute(&mut *tx)

@@ -180,10 +180,18 @@ async fn render_step(
     if step == Step::Evidence {
         let tier = catalogue::tier(state, app.tier).await?;
         let files = evidence::list(state, &app.org_id).await?;
-        let (_, notes) = service::evidence_status(&tier, &files, evidence::today());
+        let (_, notes) = service::evidence_status(&tier, &files, evidence::today(&state.clock));
         let max_mb = state.settings.evidence_max_bytes / (1024 * 1024);
         let body = pages::evidence_step(
-            app, &tier, &files, &notes, form, editable, max_mb, &ctx.csrf,
+            app,
+            &tier,
+            &files,
+            &notes,
+            form,
+            editable,
+            max_mb,
+            &ctx.csrf,
+            evidence::today(&state.clock),
         );
         return Ok((status, ctx.render(title, body)).into_response());
     }
@@ -520,6 +528,7 @@ async fn render_dossier(
         conflict,
         csrf: &ctx.csrf,
         form,
+        today: evidence::today(&state.clock),
     });
     Ok((
         status,

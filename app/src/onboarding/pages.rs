@@ -431,8 +431,8 @@ pub fn evidence_step(
     editable: bool,
     max_mb: usize,
     csrf: &str,
+    today: time::Date,
 ) -> AnyView {
-    let today = super::evidence::today();
     let needed = tier
         .evidence
         .iter()
@@ -594,13 +594,15 @@ pub struct DossierPage<'a> {
     pub conflict: Option<String>,
     pub csrf: &'a str,
     pub form: &'a Form,
+    /// Today by the application's clock, for the evidence's expiry warnings.
+    pub today: time::Date,
 }
 
 /// `/review/applications/{id}`: the latest dossier round with weights, evidence with
 /// expiry warnings, the conversation, the organisation's history and the audit trail.
 pub fn dossier(page: DossierPage<'_>) -> AnyView {
     let app = page.app;
-    let today = super::evidence::today();
+    let today = page.today;
     let latest = page.dossiers.last();
     let content = latest.map(|d| &d.content);
     let steps = content.and_then(|c| c.get("steps"));

@@ -14,7 +14,6 @@ use crate::audit::{self, AuditFilter, AuditRow, Event};
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::state::AppState;
-use crate::platform::time::now;
 
 /// Queue filters (all optional).
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -73,7 +72,7 @@ pub async fn queue(state: &AppState, filter: &QueueFilter) -> Result<Vec<QueueIt
             .filter(|d| (0..=3650).contains(d))
             .ok_or_else(|| Error::BadRequest("The age filter is a number of days.".into()))?,
     };
-    let now = now();
+    let now = state.clock.now();
     let rows = sqlx::query_as(&format!(
         "{APP_SELECT} WHERE a.status <> 'draft' AND ($1 = 'all' OR a.status = $1) AND ($2 = 0 OR a.tier = $2) \
          AND a.submitted_at <= $3 ORDER BY a.submitted_at, a.id LIMIT 500"
@@ -190,7 +189,7 @@ pub async fn assign(
         "UPDATE applications SET assigned_to = $1, updated_at = $2 WHERE id = $3 AND status = 'submitted'",
     )
     .bind(&target)
-    .bind(now())
+    .bind(state.clock.now())
     .bind(&app.id)
     .execute(&mut *tx)
     .await?;
@@ -274,7 +273,7 @@ pub async fn decide(
         Decision::MoreInfo => message_text("text", text, "your questions to the partner")?,
     };
     let tier = catalogue::tier(state, app.tier).await?;
-    let now = now();
+    let now = state.clock.now();
     let final_decision = decision != Decision::MoreInfo;
     let mut tx = state.db.begin().await?;
     let done = sqlx::query(
@@ -328,7 +327,7 @@ pub async fn decide(
         Decision::MoreInfo => "question",
     };
     if !text.is_empty() {
-        add_message(&mut tx, app, reviewer, "bank", kind, &text).await?;
+        add_message(&mut tx, app, reviewer, "bank", kind, &text, now).await?;
     }
     audit::record(
         &mut tx,

@@ -15,8 +15,8 @@ use crate::audit::{self, Event};
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::db::{is_unique_violation, Tx};
 use crate::platform::error::{Error, Invalid, Result};
+use crate::platform::ids;
 use crate::platform::state::AppState;
-use crate::platform::{ids, time::now};
 
 #[derive(Clone, Debug)]
 pub struct Application {
@@ -171,7 +171,7 @@ pub async fn start(
         }
     }
     let id = ids::new_id(ids::APPLICATION);
-    let now = now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     sqlx::query(
         "INSERT INTO applications (id, org_id, tier, questionnaire_id, status, round, version, created_by, created_at, updated_at) \
@@ -291,7 +291,7 @@ pub async fn save_step(
         }
     }
     let body = serde_json::to_string(&answers).map_err(Error::internal)?;
-    let now = now();
+    let now = state.clock.now();
     let stale = || {
         Error::Conflict(
             "Someone else in your organisation saved this step after you opened it, so your changes were not saved. \
@@ -413,7 +413,7 @@ pub async fn tasks(state: &AppState, app: &Application, tier: &Tier) -> Result<V
     for step in Step::ALL {
         if step == Step::Evidence {
             let files = evidence::list(state, &app.org_id).await?;
-            let (status, notes) = evidence_status(tier, &files, evidence::today());
+            let (status, notes) = evidence_status(tier, &files, evidence::today(&state.clock));
             tasks.push(Task {
                 step,
                 status,
@@ -508,6 +508,7 @@ pub(super) async fn add_message(
     side: &str,
     kind: &str,
     body: &str,
+    now: i64,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO application_messages (id, application_id, round, author_id, author_side, kind, body, created_at) \
@@ -520,7 +521,7 @@ pub(super) async fn add_message(
     .bind(side)
     .bind(kind)
     .bind(body)
-    .bind(now())
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -541,7 +542,16 @@ pub async fn answer(
     }
     let text = message_text("answer", text, "your answer")?;
     let mut tx = state.db.begin().await?;
-    add_message(&mut tx, app, user, "partner", "answer", &text).await?;
+    add_message(
+        &mut tx,
+        app,
+        user,
+        "partner",
+        "answer",
+        &text,
+        state.clock.now(),
+    )
+    .await?;
     audit::record(
         &mut tx,
         Event::new(user.actor(), "onboarding.info_answered")
@@ -612,7 +622,7 @@ pub async fn submit(
         .collect();
     let files = evidence::list(state, &app.org_id).await?;
     let facts: Vec<_> = files.iter().map(Evidence::facts).collect();
-    let today = evidence::today();
+    let today = evidence::today(&state.clock);
     let cited: Vec<&Evidence> = tier
         .evidence
         .iter()
@@ -641,7 +651,7 @@ pub async fn submit(
         })).collect::<Vec<Value>>(),
     });
     let dossier_id = ids::new_id(ids::DOSSIER);
-    let now = now();
+    let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let done = sqlx::query(
         "UPDATE applications SET status = 'submitted', round = $1, version = version + 1, submitted_at = $2, updated_at = $2 \

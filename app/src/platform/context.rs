@@ -15,7 +15,6 @@ use tower_sessions::Session;
 use super::crypto;
 use super::error::{Error, Result};
 use super::state::AppState;
-use super::time::now;
 use crate::accounts::authz::{self, Action};
 use crate::accounts::Role;
 use crate::audit::Actor;
@@ -229,7 +228,7 @@ async fn load_user(state: &AppState, session: &Session) -> Result<Option<AuthUse
         .bind(&user_id)
         .fetch_optional(&state.db.pool)
         .await?;
-    let expired = now() - auth_at > state.settings.session_absolute_hours * 3600;
+    let expired = state.clock.now() - auth_at > state.settings.session_absolute_hours * 3600;
     match row {
         Some((
             id,
@@ -271,12 +270,14 @@ async fn load_user(state: &AppState, session: &Session) -> Result<Option<AuthUse
 }
 
 /// Marks the session as signed in as `user_id`, recording whether it proved a second
-/// factor. The session id is cycled (no fixation) and the CSRF token renewed.
+/// factor, and when (`now`, the application's clock: the absolute lifetime counts
+/// from it). The session id is cycled (no fixation) and the CSRF token renewed.
 pub async fn start_signed_in_session(
     session: &Session,
     user_id: &str,
     epoch: i64,
     second_factor: bool,
+    now: i64,
 ) -> Result<()> {
     session.cycle_id().await.map_err(Error::internal)?;
     session
@@ -296,7 +297,7 @@ pub async fn start_signed_in_session(
         .await
         .map_err(Error::internal)?;
     session
-        .insert(keys::AUTH_AT, now())
+        .insert(keys::AUTH_AT, now)
         .await
         .map_err(Error::internal)?;
     session

@@ -194,6 +194,7 @@ impl TestServer {
 
     pub fn client(&self) -> Client {
         Client {
+            state: self.state.clone(),
             base: self.base.clone(),
             http: reqwest::Client::builder()
                 .cookie_store(true)
@@ -361,7 +362,7 @@ impl TestServer {
             .submit(
                 "/signin/code",
                 "/signin/code",
-                &[("code", &totp_code(&secret, offset))],
+                &[("code", &totp_code(&self.state.clock, &secret, offset))],
             )
             .await;
         assert_location(&response, "/dashboard");
@@ -388,12 +389,10 @@ pub const METRICS_TOKEN: &str = "test-metrics-token";
 
 pub const SIGNUP_PASSWORD: &str = "tidal ferret oboe lantern";
 
-/// The TOTP code `offset` 30-second steps from now.
-pub fn totp_code(secret: &[u8], offset: i64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+/// The TOTP code `offset` 30-second steps from now by the server's clock (the
+/// server checks codes against its own clock, which tests move).
+pub fn totp_code(clock: &app::platform::time::Clock, secret: &[u8], offset: i64) -> String {
+    let now = clock.now();
     let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret.to_vec()).unwrap();
     totp.generate((now + offset * 30) as u64)
 }
@@ -435,6 +434,8 @@ pub fn element_text(html: &str, id: &str) -> Option<String> {
 pub struct Client {
     pub base: String,
     pub http: reqwest::Client,
+    /// The server's state: its clock, for second-factor codes.
+    pub state: AppState,
 }
 
 impl Client {
@@ -480,7 +481,7 @@ impl Client {
             .submit(
                 "/account/totp",
                 "/account/totp",
-                &[("code", &totp_code(&secret, 0))],
+                &[("code", &totp_code(&self.state.clock, &secret, 0))],
             )
             .await;
         assert_location(&response, "/account/totp/codes");
