@@ -15,6 +15,8 @@ pub mod ui;
 #[cfg(feature = "ssr")]
 pub mod access_requests;
 #[cfg(feature = "ssr")]
+pub mod clients;
+#[cfg(feature = "ssr")]
 pub mod evidence_packs;
 #[cfg(feature = "ssr")]
 pub mod governance;

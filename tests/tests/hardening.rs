@@ -300,7 +300,7 @@ both!(item_10_repeated_refusals_are_aggregated);
 /// Item 14: a request-log batch whose write fails is retried, and what is still lost
 /// is counted in a metric and shown to bank admins (readiness is judged on the log).
 async fn item_14_lost_request_log_entries_are_counted_and_shown(server: TestServer) {
-    let entry = app::sandbox::reqlog::Entry {
+    let entry = app::clients::reqlog::Entry {
         app_id: "app_that_does_not_exist".into(),
         credential_id: None,
         at: server.state.clock.now(),
@@ -321,7 +321,7 @@ async fn item_14_lost_request_log_entries_are_counted_and_shown(server: TestServ
             .unwrap();
     };
     rename("request_log", "request_log_away").await;
-    app::sandbox::reqlog::write_with_retries(
+    app::clients::reqlog::write_with_retries(
         &server.state.db,
         &[entry.clone(), entry],
         &server.state.metrics.request_log_dropped,

@@ -506,7 +506,7 @@ async fn request_log_batches_arrive_whole(server: TestServer) {
             .state
             .oauth
             .request_log
-            .record(app::sandbox::reqlog::Entry {
+            .record(app::clients::reqlog::Entry {
                 app_id: app_id.clone(),
                 credential_id: Some(credential.clone()),
                 at: 1_800_000_000 + n,
@@ -519,13 +519,13 @@ async fn request_log_batches_arrive_whole(server: TestServer) {
                 source: None,
             });
     }
-    let filter = app::sandbox::reqlog::Filter {
+    let filter = app::clients::reqlog::Filter {
         status_class: String::new(),
         endpoint: "/batch-check/".into(),
     };
     let mut rows = Vec::new();
     for _ in 0..100 {
-        rows = app::sandbox::reqlog::list(&server.state.db, &app_id, &filter, 1000)
+        rows = app::clients::reqlog::list(&server.state.db, &app_id, &filter, 1000)
             .await
             .unwrap();
         if rows.len() >= 250 {

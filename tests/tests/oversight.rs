@@ -535,8 +535,8 @@ async fn request_log_retention(server: TestServer) {
         .fetch_one(server.pool())
         .await
         .unwrap();
-    let rows: Vec<app::sandbox::reqlog::Entry> = (0..(app::oversight::prune::BATCH + 30))
-        .map(|n| app::sandbox::reqlog::Entry {
+    let rows: Vec<app::clients::reqlog::Entry> = (0..(app::oversight::prune::BATCH + 30))
+        .map(|n| app::clients::reqlog::Entry {
             app_id: app_id.clone(),
             credential_id: None,
             at: now - 31 * 86_400 + n % 600,
@@ -550,7 +550,7 @@ async fn request_log_retention(server: TestServer) {
         })
         .collect();
     let dropped = app::platform::metrics::Metrics::new().request_log_dropped;
-    app::sandbox::reqlog::write_with_retries(&server.state.db, &rows, &dropped).await;
+    app::clients::reqlog::write_with_retries(&server.state.db, &rows, &dropped).await;
     let recent_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM request_log WHERE at >= $1")
         .bind(now - 30 * 86_400)
         .fetch_one(server.pool())
@@ -603,8 +603,8 @@ async fn two_instances_roll_up_and_alert_once() {
     let now = first.state.clock.now() + 600;
     let app_id: String = sqlx::query_scalar("SELECT id FROM apps WHERE environment = 'sandbox' AND status = 'active' ORDER BY created_at DESC LIMIT 1").fetch_one(first.pool()).await.unwrap();
     let minute = now - now % 60 - 240;
-    let rows: Vec<app::sandbox::reqlog::Entry> = (0..15)
-        .map(|n| app::sandbox::reqlog::Entry {
+    let rows: Vec<app::clients::reqlog::Entry> = (0..15)
+        .map(|n| app::clients::reqlog::Entry {
             app_id: app_id.clone(),
             credential_id: None,
             at: minute + n,
@@ -618,7 +618,7 @@ async fn two_instances_roll_up_and_alert_once() {
         })
         .collect();
     let dropped = app::platform::metrics::Metrics::new().request_log_dropped;
-    app::sandbox::reqlog::write_with_retries(&first.state.db, &rows, &dropped).await;
+    app::clients::reqlog::write_with_retries(&first.state.db, &rows, &dropped).await;
     for _ in 0..60 {
         let (a, b) = tokio::join!(
             app::oversight::rollup::run(&first.state.db, now, None),
@@ -686,9 +686,9 @@ proptest! {
             let start = 1_800_000_000; // a whole minute
             let endpoints = ["/oauth/token", "/sandbox/open-banking/v3.1/aisp/accounts", "/sandbox/open-banking/v3.1/aisp/accounts/a1/balances", "/sandbox/open-banking/v3.1/pisp/domestic-payments"];
             let statuses = [200u16, 201, 404, 429, 500];
-            let entries: Vec<app::sandbox::reqlog::Entry> = stream
+            let entries: Vec<app::clients::reqlog::Entry> = stream
                 .iter()
-                .map(|(offset, e, s, latency, app)| app::sandbox::reqlog::Entry {
+                .map(|(offset, e, s, latency, app)| app::clients::reqlog::Entry {
                     app_id: format!("app_{app}"),
                     credential_id: None,
                     at: start + offset,
@@ -702,7 +702,7 @@ proptest! {
                 })
                 .collect();
             let dropped = app::platform::metrics::Metrics::new().request_log_dropped;
-            app::sandbox::reqlog::write_with_retries(&db, &entries, &dropped).await;
+            app::clients::reqlog::write_with_retries(&db, &entries, &dropped).await;
             assert_eq!(dropped.get(), 0);
             app::oversight::rollup::run(&db, start + 2 * 3_600, None).await.unwrap();
             let logged: Vec<(String, i64, i64, i64, i64, i64)> = sqlx::query_as(

@@ -104,7 +104,7 @@ impl AccessRequest {
     }
 
     pub fn uses_secret(&self) -> bool {
-        crate::sandbox::model::is_secret_method(&self.auth_method)
+        crate::clients::model::is_secret_method(&self.auth_method)
     }
 }
 

@@ -9,10 +9,10 @@ use super::model::{status_label, AccessRequest};
 use super::policy::{Decision, Reason, Route};
 use super::readiness::{Readiness, MAX_ERROR_RATE, MIN_SUCCESSES, WINDOW_DAYS};
 use super::service::{PolicyVersion, QueueItem, Review};
+use crate::clients::model::{App, Credential};
 use crate::onboarding::catalogue::ScopeRow;
 use crate::onboarding::model::{Tier, CLIENT_AUTH_METHODS};
 use crate::platform::time::display;
-use crate::sandbox::model::{App, Credential};
 use crate::ui::{csrf_field, error_line, error_summary, field_class, Form};
 
 fn status_tag(status: &str) -> AnyView {

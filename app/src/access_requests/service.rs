@@ -17,6 +17,7 @@ use super::readiness::{self, Readiness};
 use crate::accounts::authz::Action;
 use crate::accounts::{authz, totp, Role};
 use crate::audit::{self, Actor, Event};
+use crate::clients::model::App;
 use crate::onboarding::model::{freshness, Freshness, Tier};
 use crate::onboarding::service::{approved_tier, notify_partner_admins};
 use crate::onboarding::{catalogue, evidence};
@@ -25,7 +26,6 @@ use crate::platform::db::Tx;
 use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::ids;
 use crate::platform::state::AppState;
-use crate::sandbox::model::App;
 use crate::sandbox::service::{self as sandbox, KeyMaterial};
 
 /// Evidence expiring within this many days counts as "expiring" for the policy.
@@ -378,7 +378,7 @@ async fn check(state: &AppState, org_id: &str, form: &RequestForm) -> Result<Che
     let mut key_material = None;
     match tier {
         Some(t) if !t.client_auth.contains(&auth_method) => {
-            let message = if crate::sandbox::model::is_secret_method(&auth_method) {
+            let message = if crate::clients::model::is_secret_method(&auth_method) {
                 format!(
                     "{} does not allow client secrets: use {}.",
                     t.name,
@@ -943,7 +943,7 @@ fn request_of(row: &AnyRow) -> Result<AccessRequest> {
         app_id: row.try_get("app_id")?,
         app_name: row.try_get("app_name")?,
         tier: row.try_get("tier")?,
-        scopes: crate::sandbox::catalogue::split(&row.try_get::<String, _>("scopes")?),
+        scopes: crate::clients::catalogue::split(&row.try_get::<String, _>("scopes")?),
         justifications: serde_json::from_value(json("justifications")?).map_err(Error::internal)?,
         calls_per_day: row.try_get("calls_per_day")?,
         peak_per_second: row.try_get("peak_per_second")?,
@@ -1806,10 +1806,10 @@ pub async fn collect_secret(
 pub async fn production_apps(
     state: &AppState,
     org_id: &str,
-) -> Result<Vec<(App, Vec<crate::sandbox::model::Credential>)>> {
+) -> Result<Vec<(App, Vec<crate::clients::model::Credential>)>> {
     let rows = sqlx::query(&format!(
         "SELECT {} FROM apps WHERE org_id = $1 AND environment = 'production' ORDER BY created_at DESC, id DESC",
-        crate::sandbox::model::APP_COLUMNS
+        crate::clients::model::APP_COLUMNS
     ))
     .bind(org_id)
     .fetch_all(&state.db.pool)

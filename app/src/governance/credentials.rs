@@ -9,11 +9,11 @@
 use serde_json::json;
 
 use crate::audit::{self, Event};
+use crate::clients::model::{App, Credential, APP_COLUMNS};
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::state::AppState;
 use crate::platform::time;
-use crate::sandbox::model::{App, Credential, APP_COLUMNS};
 use crate::sandbox::service::{credential_material, insert_credential, Issued, KeyMaterial};
 
 fn org_of(user: &AuthUser) -> Result<&str> {

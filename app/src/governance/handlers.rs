@@ -192,7 +192,7 @@ async fn bank_export(
 async fn render_client(
     state: &AppState,
     ctx: &Ctx,
-    app: crate::sandbox::model::App,
+    app: crate::clients::model::App,
     bank: bool,
     form: &Form,
     status: StatusCode,

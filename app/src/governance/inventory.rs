@@ -425,7 +425,7 @@ fn row_of(r: &AnyRow) -> Result<Row> {
         owner_id: r.try_get("owner_id")?,
         owner,
         purpose: r.try_get("purpose")?,
-        scopes: crate::sandbox::catalogue::split(&r.try_get::<String, _>("scopes")?),
+        scopes: crate::clients::catalogue::split(&r.try_get::<String, _>("scopes")?),
         data_classes: Vec::new(),
         auth_method: r.try_get("auth_method")?,
         credential_label: kind.as_deref().and_then(|k| {

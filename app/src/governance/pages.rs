@@ -8,8 +8,8 @@ use super::exceptions::{Exception, RULES};
 use super::inventory::{Filter, Listing, Row, STATUSES};
 use super::suspension::Listed;
 use super::Notice;
+use crate::clients::model::{App, Credential};
 use crate::platform::time::display;
-use crate::sandbox::model::{App, Credential};
 use crate::ui::{csrf_field, error_summary, Form, Input, TextArea};
 
 fn when(ts: Option<i64>) -> String {

@@ -13,13 +13,13 @@ use sqlx::Row;
 use super::params::Params;
 use super::request::{self, AuthRequest, Invalid};
 use crate::audit::{self, Actor, Event};
+use crate::clients::intents::{self as consents, Intent};
+use crate::clients::model;
 use crate::platform::context::Ctx;
 use crate::platform::crypto::{self, ct_eq};
 use crate::platform::error::{Error, Invalid as FormInvalid, Result};
 use crate::platform::ids;
 use crate::platform::state::AppState;
-use crate::sandbox::api::consents::{self, Intent};
-use crate::sandbox::model;
 use crate::ui::Form;
 use sandbox_data::customers::TestCustomer;
 
@@ -59,7 +59,7 @@ pub async fn start(
         None => match request::validate(
             &app,
             &params,
-            &crate::sandbox::catalogue::scopes(&state).await?,
+            &crate::clients::catalogue::scopes(&state).await?,
         ) {
             Ok(valid) => valid,
             Err(Invalid::NoRedirect(message)) => return Err(Error::BadRequest(message)),
@@ -376,7 +376,7 @@ async fn consent_response(
     } else {
         "Do you allow this app to access your bank?"
     };
-    let offered = crate::sandbox::catalogue::scopes(state).await?;
+    let offered = crate::clients::catalogue::scopes(state).await?;
     let body = super::pages::consent(
         &ctx.csrf,
         &pending_id(ctx).await?,

@@ -27,10 +27,10 @@ use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 
 use super::jwt::AccessClaims;
+use crate::clients::intents::Intent;
+use crate::clients::model::{App, Credential};
 use crate::platform::db::Db;
 use crate::platform::kill_switch::{self, Suspension};
-use crate::sandbox::api::consents::Intent;
-use crate::sandbox::model::{App, Credential};
 
 /// The longest a cached value is used by default (`--state-cache-ms`): the delay
 /// before a change made outside Gatehouse takes effect.

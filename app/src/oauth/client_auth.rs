@@ -24,10 +24,10 @@ use super::params::Params;
 use super::replay::{self, Kind};
 use super::{Caller, Issuer};
 use crate::audit::{self, Actor, Event};
+use crate::clients::model::{self, App, Credential};
 use crate::platform::context::ClientInfo;
 use crate::platform::crypto::ct_eq;
 use crate::platform::state::AppState;
-use crate::sandbox::model::{self, App, Credential};
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// An assertion may be valid for at most this long from now (FAPI 2.0: short-lived).

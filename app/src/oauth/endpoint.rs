@@ -13,8 +13,8 @@ use super::client_auth::{self, Authenticated};
 use super::error::{OAuthError, OAuthResult};
 use super::params::Params;
 use super::{Caller, Issuer};
+use crate::clients::reqlog::Entry;
 use crate::platform::state::AppState;
-use crate::sandbox::reqlog::Entry;
 
 /// Runs `endpoint` for an authenticated client and answers with `into_response` of
 /// its result, or with the OAuth error.

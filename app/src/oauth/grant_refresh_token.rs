@@ -74,7 +74,7 @@ pub async fn grant(
     let original: String = row.try_get("scopes")?;
     let scope = granted_scopes(
         params.get("scope"),
-        &crate::sandbox::catalogue::split(&original),
+        &crate::clients::catalogue::split(&original),
     )?;
     let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL")
         .bind(now)

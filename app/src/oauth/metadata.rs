@@ -14,7 +14,7 @@ use crate::platform::state::AppState;
 /// not in Gatehouse).
 pub async fn metadata(State(state): State<AppState>, issuer: Issuer) -> Response {
     // The scopes are the bank's catalogue, as the admin keeps it.
-    let scopes = match crate::sandbox::catalogue::scopes(&state).await {
+    let scopes = match crate::clients::catalogue::scopes(&state).await {
         Ok(scopes) => scopes.into_iter().map(|s| s.name).collect::<Vec<_>>(),
         Err(err) => return axum::response::IntoResponse::into_response(err),
     };

@@ -47,12 +47,12 @@ use jsonwebtoken::jwk::JwkSet;
 
 pub use self::issuer::Issuer;
 use crate::audit::Actor;
+use crate::clients::model::App;
+use crate::clients::reqlog::RequestLog;
 use crate::platform::context::ClientInfo;
 use crate::platform::db::Db;
 use crate::platform::error::Result;
 use crate::platform::state::AppState;
-use crate::sandbox::model::App;
-use crate::sandbox::reqlog::RequestLog;
 
 /// The authorization server's in-memory state.
 pub struct Runtime {

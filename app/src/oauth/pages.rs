@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::sandbox::catalogue;
+use crate::clients::catalogue;
 use crate::ui::{csrf_field, error_summary, Form, Input};
 use sandbox_data::customers::TestCustomer;
 

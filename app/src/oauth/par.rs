@@ -54,7 +54,7 @@ async fn push(state: &AppState, client: &Authenticated, params: &Params) -> OAut
             "client_id differs from the authenticated client.",
         ));
     }
-    let offered = crate::sandbox::catalogue::scopes(state).await?;
+    let offered = crate::clients::catalogue::scopes(state).await?;
     let validated =
         request::validate(&client.app, params, &offered).map_err(request::Invalid::into_oauth)?;
     let reference = crypto::random_token();

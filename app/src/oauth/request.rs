@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Code, OAuthError};
 use super::params::Params;
-use crate::sandbox::catalogue;
-use crate::sandbox::model::App;
+use crate::clients::catalogue;
+use crate::clients::model::App;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuthRequest {

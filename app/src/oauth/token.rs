@@ -18,7 +18,7 @@ use super::{
 };
 use crate::platform::state::AppState;
 
-pub const PATH: &str = "/oauth/token";
+pub const PATH: &str = crate::clients::paths::TOKEN;
 
 /// Serves both issuers: which one is read from the request's path.
 pub async fn endpoint(
@@ -132,7 +132,7 @@ pub fn granted_scopes(requested: Option<&str>, allowed: &[String]) -> OAuthResul
     let Some(requested) = requested else {
         return Ok(allowed.join(" "));
     };
-    let requested = crate::sandbox::catalogue::split(requested);
+    let requested = crate::clients::catalogue::split(requested);
     if let Some(unknown) = requested.iter().find(|s| !allowed.contains(s)) {
         return Err(OAuthError::invalid_scope(format!(
             "The client may not ask for the scope {unknown}."

@@ -266,7 +266,7 @@ pub async fn facts(db: &Db, now: i64) -> Result<Vec<ClientFacts>> {
         if error == "unauthorized_client" && endpoint.ends_with("/oauth/token") {
             m.allowlist_refusals += calls;
         }
-        if let Some(scope) = crate::sandbox::reqlog::scope_of(&endpoint) {
+        if let Some(scope) = crate::clients::reqlog::scope_of(&endpoint) {
             if !client.scopes.iter().any(|s| s == scope) {
                 client.outside_scopes.push((
                     at,

@@ -284,7 +284,7 @@ pub async fn read(db: &Db, subject: &Subject, range: Range, now: i64) -> Result<
             entry.1 += calls;
             *errors.entry((status, error)).or_default() += calls;
         }
-        let scope = crate::sandbox::reqlog::scope_of(&endpoint)
+        let scope = crate::clients::reqlog::scope_of(&endpoint)
             .map(str::to_string)
             .unwrap_or_else(|| {
                 if endpoint.ends_with("/oauth/token") {

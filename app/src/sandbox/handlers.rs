@@ -12,11 +12,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::reqlog::{self, Filter};
+use super::pages;
 use super::service::{self, Issued, KeyMaterial, NewApp};
-use super::{model, pages};
 use crate::accounts::authz::Action;
 use crate::accounts::members;
+use crate::clients::model;
+use crate::clients::reqlog::{self, Filter};
 use crate::platform::context::{AuthUser, Ctx};
 use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::state::AppState;
@@ -132,7 +133,7 @@ async fn new_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
             "rate_limit_per_minute",
             service::DEFAULT_RATE_LIMIT.to_string(),
         );
-    let scopes = super::catalogue::scopes(&state).await?;
+    let scopes = crate::clients::catalogue::scopes(&state).await?;
     let body = pages::new_app(
         &form,
         &ctx.csrf,
@@ -151,7 +152,7 @@ async fn create_submit(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> 
         Err(Error::Invalid(invalid)) => {
             let members = member_options(&state, org(user)?).await?;
             let (status, form) = with_errors(form, invalid);
-            let scopes = super::catalogue::scopes(&state).await?;
+            let scopes = crate::clients::catalogue::scopes(&state).await?;
             let body = pages::new_app(
                 &form,
                 &ctx.csrf,

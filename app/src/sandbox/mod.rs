@@ -1,7 +1,6 @@
 //! The sandbox: partners' sandbox apps (OAuth2 clients) and their credentials,
-//! customer consents, the request log, and the docs page.
-
-pub mod catalogue;
+//! the synthetic data and the API over it, customer consents, and the docs page.
+//! The apps' model, scopes and request log are `clients`'.
 
 #[cfg(feature = "ssr")]
 pub mod api;
@@ -10,10 +9,6 @@ pub mod data;
 #[cfg(feature = "ssr")]
 pub mod handlers;
 #[cfg(feature = "ssr")]
-pub mod model;
-#[cfg(feature = "ssr")]
 pub mod pages;
-#[cfg(feature = "ssr")]
-pub mod reqlog;
 #[cfg(feature = "ssr")]
 pub mod service;

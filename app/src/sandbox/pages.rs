@@ -3,10 +3,10 @@
 
 use leptos::prelude::*;
 
-use super::catalogue::Scope;
-use super::model::{App, Credential, AUTH_METHODS};
-use super::reqlog::{Filter, LogRow};
 use super::service::{Consent, Issued, OVERLAPS};
+use crate::clients::catalogue::Scope;
+use crate::clients::model::{App, Credential, AUTH_METHODS};
+use crate::clients::reqlog::{Filter, LogRow};
 use crate::platform::time::display;
 use crate::ui::{action_button, csrf_field, error_summary, select, Form, Input};
 
@@ -262,7 +262,7 @@ pub fn detail(d: Detail<'_>) -> AnyView {
             }
         })
         .collect_view();
-    let is_key = !crate::sandbox::model::is_secret_method(&app.auth_method);
+    let is_key = !crate::clients::model::is_secret_method(&app.auth_method);
     let rotate = active.then(|| {
         let key_fields = is_key.then(|| match app.auth_method.as_str() {
             "tls_client_auth" => view! {

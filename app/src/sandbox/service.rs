@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use super::catalogue;
-use super::model::{self, App, Credential, APP_COLUMNS, CREDENTIAL_COLUMNS};
 use crate::audit::{self, Actor, Event};
+use crate::clients::catalogue;
+use crate::clients::model::{self, App, Credential, APP_COLUMNS, CREDENTIAL_COLUMNS};
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::db::{is_unique_violation, Tx};
 use crate::platform::error::{Error, Invalid, Result};

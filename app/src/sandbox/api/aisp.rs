@@ -20,12 +20,13 @@ use serde_json::{json, Value};
 use sqlx::Row;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
-use super::consents::{self, Intent, ACCOUNT_ACCESS};
+use super::consents;
 use super::envelope::ObQuery;
 use super::error::{ObError, ObResult};
 use super::obie;
 use super::transactions::{self, asked_range, Asked};
 use super::{now, Bearer, BASE};
+use crate::clients::intents::{Intent, ACCOUNT_ACCESS};
 use crate::platform::state::AppState;
 
 pub fn routes() -> Router<AppState> {

@@ -33,12 +33,12 @@ use axum::Router;
 use time::OffsetDateTime;
 
 use self::error::{LoggedError, ObError, ObResult};
+use crate::clients::reqlog::Entry;
 use crate::oauth::jwt::{self, AccessClaims};
 use crate::oauth::{dpop, Caller};
 use crate::platform::state::AppState;
-use crate::sandbox::reqlog::Entry;
 
-pub const BASE: &str = "/sandbox/open-banking/v3.1";
+pub const BASE: &str = crate::clients::paths::SANDBOX_API_BASE;
 pub const INTERACTION_ID: HeaderName = HeaderName::from_static("x-fapi-interaction-id");
 
 /// The caller of an API call, once its token has been checked.

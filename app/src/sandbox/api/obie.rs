@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
-use super::consents::Intent;
+use crate::clients::intents::Intent;
 
 pub fn format_time(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)

@@ -13,13 +13,14 @@ use sandbox_data::{ids, money};
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use super::consents::{self, Intent, DOMESTIC_PAYMENT};
+use super::consents;
 use super::envelope::ObJson;
 use super::error::{ObError, ObResult};
 use super::obie::{format_time, meta};
 use super::schema;
 use super::{idempotency, now, Bearer, BASE};
 use crate::audit::{self, Event};
+use crate::clients::intents::{Intent, DOMESTIC_PAYMENT};
 use crate::platform::ids as gh_ids;
 use crate::platform::state::AppState;
 

@@ -37,7 +37,7 @@ pub struct Entry {
 
 /// The scope a sandbox API path needs (the prefixes readiness also reads).
 pub fn scope_of(endpoint: &str) -> Option<&'static str> {
-    let rest = endpoint.strip_prefix(crate::sandbox::api::BASE)?;
+    let rest = endpoint.strip_prefix(super::paths::SANDBOX_API_BASE)?;
     if rest.starts_with("/aisp/") {
         Some("accounts")
     } else if rest.starts_with("/pisp/") {
@@ -191,7 +191,7 @@ async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
                 .bind(&entry.source);
             if let Some(credential) = &entry.credential_id {
                 if entry.status < 400 {
-                    let token = entry.endpoint.ends_with(crate::oauth::token::PATH);
+                    let token = entry.endpoint.ends_with(super::paths::TOKEN);
                     // Other OAuth endpoints (PAR, introspection, revocation) are
                     // neither a token request nor an API call.
                     if token || !entry.endpoint.contains("/oauth/") {
