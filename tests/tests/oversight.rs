@@ -124,7 +124,8 @@ async fn attacks_open_alerts_that_escalate_and_suspend(server: TestServer) {
         .await
         .unwrap();
     assert!(response.status().is_client_error());
-    assert!(wait_for_log(&server, &app_id, 12 + 1 + 25 + 1).await >= 39);
+    let logged = wait_for_log(&server, &app_id, 12 + 1 + 25 + 1).await;
+    assert!(logged >= 39, "{logged} of the 39 requests in the log");
 
     // Nothing is rolled up before the minute is complete and a minute old.
     let summary = run_rollup(&server).await;

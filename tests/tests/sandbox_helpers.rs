@@ -279,10 +279,11 @@ pub async fn introspect(server: &TestServer, id: &str, secret: &str, token: &str
     body
 }
 
-/// Waits (briefly) until the request-log writer has stored `n` entries for the app.
+/// Waits (up to 30 s, for a loaded machine) until the request-log writer has stored
+/// `n` entries for the app.
 pub async fn wait_for_log(server: &TestServer, app_id: &str, n: i64) -> i64 {
     let mut count = 0;
-    for _ in 0..100 {
+    for _ in 0..600 {
         count = sqlx::query_scalar("SELECT COUNT(*) FROM request_log WHERE app_id = $1")
             .bind(app_id)
             .fetch_one(server.pool())
