@@ -177,6 +177,63 @@ async fn registration_is_validated(server: TestServer) {
 }
 crate::both!(registration_is_validated, demo);
 
+/// The limit of endpoints per organisation holds when registrations arrive at once:
+/// exactly enough of them succeed to reach it, and the others are told why.
+async fn the_endpoint_limit_holds_under_concurrent_registrations(server: TestServer) {
+    let admin = server.demo_partner_user(ADMIN).await;
+    let org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE email = $1")
+        .bind(ADMIN)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM webhook_endpoints WHERE org_id = $1")
+            .bind(&org)
+            .fetch_one(server.pool())
+            .await
+            .unwrap()
+    };
+    let max = app::webhooks::endpoints::MAX_ENDPOINTS;
+    let room = max - count().await;
+    assert!(room > 0);
+    let token = admin.csrf("/webhooks").await;
+    let urls: Vec<String> = (0..room + 4)
+        .map(|n| format!("https://8.8.8.8/concurrent-{n}"))
+        .collect();
+    let forms: Vec<[(&str, &str); 4]> = urls
+        .iter()
+        .map(|url| {
+            [
+                ("csrf_token", token.as_str()),
+                ("url", url.as_str()),
+                ("description", "Registered at once"),
+                ("events", "review.due"),
+            ]
+        })
+        .collect();
+    let responses =
+        futures_util::future::join_all(forms.iter().map(|form| admin.post("/webhooks", form)))
+            .await;
+    let mut registered = 0;
+    for response in responses {
+        match response.status() {
+            StatusCode::SEE_OTHER => registered += 1,
+            StatusCode::UNPROCESSABLE_ENTITY => assert!(response
+                .text()
+                .await
+                .unwrap()
+                .contains(&format!("at most {max} endpoints"))),
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(registered, room, "exactly the room left");
+    assert_eq!(count().await, max);
+}
+crate::both!(
+    the_endpoint_limit_holds_under_concurrent_registrations,
+    demo
+);
+
 /// Deliveries, verified by the receiver's own library: a test event and a real one
 /// (a suspension by the bank), the retry schedule after 500s with one `webhook-id`,
 /// `Retry-After`, both signatures during a rotation's overlap and one after it,

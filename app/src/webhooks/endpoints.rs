@@ -211,6 +211,13 @@ pub async fn create(
     invalid.into_result()?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
+    // Registrations of one organisation take turns: this update holds the
+    // organisation's row (PostgreSQL) or the write lock (SQLite) until the commit, so
+    // two at once cannot both count nine and both insert.
+    sqlx::query("UPDATE organisations SET status = status WHERE id = $1")
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE org_id = $1")
         .bind(org_id)
         .fetch_one(&mut *tx)
