@@ -193,9 +193,12 @@ pub async fn save_escalation(
 }
 
 /// What the rules know of every client that called in the last hour, as of the end
-/// of the last rolled-up minute `now`.
-pub async fn facts(db: &Db, now: i64) -> Result<Vec<ClientFacts>> {
+/// of the last rolled-up minute `now`. The minute buckets and their detail are read
+/// for the last `span_minutes` only (`rules::span_minutes`: the longest window an
+/// enabled rule looks at); sources, first uses and networks for the hour.
+pub async fn facts(db: &Db, now: i64, span_minutes: i64) -> Result<Vec<ClientFacts>> {
     let since = now - HOUR;
+    let recent = now - span_minutes.clamp(1, 60) * MINUTE;
     let rows = sqlx::query(
         "SELECT a.id, a.org_id, a.name, a.environment, a.scopes, a.ip_allowlist, \
          (SELECT r.peak_per_second FROM access_requests r WHERE r.id = a.access_request_id) AS peak, \
@@ -233,7 +236,7 @@ pub async fn facts(db: &Db, now: i64) -> Result<Vec<ClientFacts>> {
         "SELECT app_id, bucket_at, method, endpoint, status, error, calls FROM usage_detail \
          WHERE granularity = 60 AND bucket_at >= $1 AND bucket_at < $2 ORDER BY bucket_at",
     )
-    .bind(since)
+    .bind(recent)
     .bind(now)
     .fetch_all(&db.pool)
     .await?;
@@ -280,7 +283,7 @@ pub async fn facts(db: &Db, now: i64) -> Result<Vec<ClientFacts>> {
     let peaks = sqlx::query(
         "SELECT app_id, bucket_at, peak_per_second FROM usage_series WHERE granularity = 60 AND bucket_at >= $1 AND bucket_at < $2",
     )
-    .bind(since)
+    .bind(recent)
     .bind(now)
     .fetch_all(&db.pool)
     .await?;
@@ -354,7 +357,7 @@ pub async fn facts(db: &Db, now: i64) -> Result<Vec<ClientFacts>> {
         "SELECT app_id, at - (at % 60), COUNT(DISTINCT endpoint) FROM request_log \
          WHERE at >= $1 AND at < $2 AND status IN (403, 404) GROUP BY app_id, at - (at % 60)",
     )
-    .bind(since)
+    .bind(recent)
     .bind(now)
     .fetch_all(&db.pool)
     .await?;
@@ -394,7 +397,7 @@ pub async fn facts(db: &Db, now: i64) -> Result<Vec<ClientFacts>> {
 /// the findings, and escalates what waited too long.
 pub async fn evaluate(state: &AppState, now: i64) -> Result<Value> {
     let configs = configs(&state.db).await?;
-    let clients = facts(&state.db, now).await?;
+    let clients = facts(&state.db, now, rules::span_minutes(configs.values())).await?;
     let mut findings: Vec<(Finding, String)> = Vec::new();
     for (id, config) in &configs {
         for client in &clients {

@@ -142,6 +142,19 @@ impl RuleConfig {
     }
 }
 
+/// The most minutes any enabled rule looks back over the minute buckets (its window,
+/// or the sustained minutes of rate-limit saturation): `alerts::facts` reads that
+/// many minutes of buckets, not the whole hour. At least one, at most the hour.
+pub fn span_minutes<'a>(configs: impl IntoIterator<Item = &'a RuleConfig>) -> i64 {
+    configs
+        .into_iter()
+        .filter(|c| c.enabled)
+        .map(|c| c.get("window_minutes").max(c.get("minutes")))
+        .max()
+        .unwrap_or(0)
+        .clamp(1, 60)
+}
+
 /// One minute of a client's usage.
 #[derive(Clone, Debug, Default)]
 pub struct MinuteFacts {

@@ -229,3 +229,31 @@ fn repeats_group_under_one_key_and_disabled_rules_are_silent() {
     off.enabled = false;
     assert!(evaluate("auth_failures", &off, &c, NOW).is_empty());
 }
+
+#[test]
+fn the_facts_span_the_longest_enabled_window() {
+    let mut configs: Vec<RuleConfig> = RULES.iter().map(RuleConfig::default_for).collect();
+    assert_eq!(
+        span_minutes(&configs),
+        5,
+        "the defaults look back 5 minutes"
+    );
+    let saturation = configs
+        .iter()
+        .position(|c| c.get("minutes") > 0)
+        .expect("rate-limit saturation");
+    configs[saturation].params.insert("minutes".into(), 12);
+    assert_eq!(span_minutes(&configs), 12, "12 sustained minutes");
+    let widest = configs
+        .iter()
+        .position(|c| c.get("minutes") == 0 && c.get("window_minutes") > 0)
+        .expect("another windowed rule");
+    configs[widest].params.insert("window_minutes".into(), 45);
+    assert_eq!(span_minutes(&configs), 45);
+    configs[widest].enabled = false;
+    assert_eq!(span_minutes(&configs), 12, "a disabled rule reads nothing");
+    for c in &mut configs {
+        c.enabled = false;
+    }
+    assert_eq!(span_minutes(&configs), 1);
+}
