@@ -2,8 +2,6 @@
 //! a session's absolute lifetime, second-factor codes, and the throttle's window. A
 //! test moves the clock; nothing here waits.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use reqwest::StatusCode;
 
 use crate::both;
@@ -11,16 +9,10 @@ use crate::common::{assert_location, totp_code, TestServer};
 
 const REVIEWER: &str = "reviewer@bank.example.com";
 
-/// The code for wall-clock time, which the server no longer goes by once a test has
-/// moved its clock.
+/// The code for wall-clock time (a clock never moved), which the server no longer goes
+/// by once a test has moved its clock.
 fn wall_clock_code(secret: &[u8]) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret.to_vec())
-        .unwrap()
-        .generate(now)
+    totp_code(&app::platform::time::Clock::default(), secret, 0)
 }
 
 /// A signed-in session ends at its absolute lifetime by the application's clock.

@@ -58,7 +58,6 @@ pub async fn claim_slot(db: &Db, email_key: &str, now: i64) -> Result<()> {
     if spacing == 0 {
         return Ok(());
     }
-    let at = now;
     sqlx::query("INSERT INTO signin_slots (email_key, next_at) VALUES ($1, 0) ON CONFLICT (email_key) DO NOTHING")
         .bind(email_key)
         .execute(&db.pool)
@@ -66,8 +65,8 @@ pub async fn claim_slot(db: &Db, email_key: &str, now: i64) -> Result<()> {
     let claimed =
         sqlx::query("UPDATE signin_slots SET next_at = $2 WHERE email_key = $1 AND next_at <= $3")
             .bind(email_key)
-            .bind(at + spacing)
-            .bind(at)
+            .bind(now + spacing)
+            .bind(now)
             .execute(&db.pool)
             .await?;
     if claimed.rows_affected() == 1 {
@@ -78,7 +77,7 @@ pub async fn claim_slot(db: &Db, email_key: &str, now: i64) -> Result<()> {
         .fetch_one(&db.pool)
         .await?;
     Err(Error::TooManyRequests {
-        retry_after: u64::try_from((next_at - at).max(1)).unwrap_or(1),
+        retry_after: u64::try_from((next_at - now).max(1)).unwrap_or(1),
     })
 }
 

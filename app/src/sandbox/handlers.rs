@@ -176,8 +176,7 @@ async fn show_once(ctx: &Ctx, issued: Issued, message: &str) -> Result<Response>
             .await
             .map_err(Error::internal)?;
     }
-    ctx.set_flash(message).await?;
-    Ok(Redirect::to(&to).into_response())
+    crate::platform::forms::redirect(ctx, &to, message).await
 }
 
 async fn render_detail(

@@ -18,6 +18,7 @@ use super::tokens::Purpose;
 use super::{pages, totp};
 use crate::platform::context::{keys, start_signed_in_session, Ctx};
 use crate::platform::error::{Error, Invalid, Result};
+use crate::platform::forms::{redirect, with_errors};
 use crate::platform::state::AppState;
 use crate::ui::Form;
 
@@ -91,15 +92,13 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<(T, Form)> {
 fn invalid_page(
     ctx: &Ctx,
     title: &str,
-    mut form: Form,
+    form: Form,
     invalid: Invalid,
     page: impl FnOnce(&Form, &str) -> AnyView,
 ) -> Response {
-    for (field, message) in invalid.fields {
-        form.add_error(&field, message);
-    }
+    let (status, form) = with_errors(form, invalid);
     let body = page(&form, &ctx.csrf);
-    (invalid.status, ctx.render(&format!("Error: {title}"), body)).into_response()
+    (status, ctx.render(&format!("Error: {title}"), body)).into_response()
 }
 
 /// Only local paths may be redirect targets (no open redirect): anything else is
@@ -149,11 +148,6 @@ mod tests {
             assert_eq!(safe_next(hostile), "/dashboard", "{hostile:?}");
         }
     }
-}
-
-async fn redirect_with(ctx: &Ctx, to: &str, message: &str) -> Result<Response> {
-    ctx.set_flash(message).await?;
-    Ok(Redirect::to(to).into_response())
 }
 
 /// A link's `?token=` (verification, reset, invitation and set-up links).

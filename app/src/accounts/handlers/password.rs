@@ -22,7 +22,7 @@ pub(super) async fn forgot_submit(
 ) -> Result<Response> {
     let (input, form): (Email, Form) = parse(&body)?;
     match crate::accounts::reset::request_password_reset(&state, &input.email, &ctx.client).await {
-        Ok(()) => redirect_with(&ctx, "/signin", "If that address has an account, we have sent it a link to reset the password. The link works for an hour.").await,
+        Ok(()) => redirect(&ctx, "/signin", "If that address has an account, we have sent it a link to reset the password. The link works for an hour.").await,
         Err(Error::Invalid(invalid)) => Ok(invalid_page(&ctx, "Reset your password", form, invalid, pages::forgot)),
         Err(err) => Err(err),
     }
@@ -124,7 +124,7 @@ pub(super) async fn password_submit(
                 ctx.state.clock.now(),
             )
             .await?;
-            redirect_with(
+            redirect(
                 &ctx,
                 "/account",
                 "Your password was changed. Your other sessions were signed out.",

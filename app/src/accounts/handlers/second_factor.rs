@@ -192,7 +192,7 @@ pub(super) async fn disable_submit(
     let user = ctx.require(Action::ManageOwnAccount)?;
     let (input, form): (Code, Form) = parse(&body)?;
     match service::disable_totp(&state, user, &input.code, &ctx.client).await {
-        Ok(()) => redirect_with(&ctx, "/account", "Two-step verification is off.").await,
+        Ok(()) => redirect(&ctx, "/account", "Two-step verification is off.").await,
         Err(Error::Invalid(invalid)) => Ok(invalid_page(
             &ctx,
             "Turn off two-step verification",

@@ -45,7 +45,7 @@ pub(super) async fn verify_email(
     } else {
         "/signin"
     };
-    redirect_with(&ctx, to, "Your e-mail address is confirmed.").await
+    redirect(&ctx, to, "Your e-mail address is confirmed.").await
 }
 
 pub(super) async fn verify_pending(ctx: Ctx) -> Result<Response> {
@@ -65,7 +65,7 @@ pub(super) async fn verify_pending(ctx: Ctx) -> Result<Response> {
 pub(super) async fn verify_resend(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     let user = ctx.require(Action::ManageOwnAccount)?;
     service::resend_verification(&state, user).await?;
-    redirect_with(
+    redirect(
         &ctx,
         "/verify-email/pending",
         "We sent a new link. The previous one no longer works.",

@@ -157,7 +157,7 @@ pub(super) async fn invite_submit(
     .await
     {
         Ok(_) => {
-            redirect_with(
+            redirect(
                 &ctx,
                 "/org/members",
                 &format!("Invitation sent to {}.", input.email.trim().to_lowercase()),
@@ -190,7 +190,7 @@ pub(super) async fn role_submit(
     let admin = ctx.require(Action::ManageMembers)?;
     let (input, _): (RoleChange, Form) = parse(&body)?;
     members::change_role(&state, admin, &id, &input.role, &ctx.client).await?;
-    redirect_with(
+    redirect(
         &ctx,
         "/org/members",
         "Role changed. They will need to sign in again.",
@@ -213,7 +213,7 @@ pub(super) async fn remove_submit(
 ) -> Result<Response> {
     let admin = ctx.require(Action::ManageMembers)?;
     members::remove(&state, admin, &id, Some(&input.new_owner_id), &ctx.client).await?;
-    redirect_with(&ctx, "/org/members", "Removed from the organisation.").await
+    redirect(&ctx, "/org/members", "Removed from the organisation.").await
 }
 
 // bank users (admin)
@@ -260,7 +260,7 @@ pub(super) async fn create_staff_submit(
     .await
     {
         Ok(_) => {
-            redirect_with(
+            redirect(
                 &ctx,
                 "/admin/users",
                 "Bank user created: they have been e-mailed a set-up link.",
@@ -285,7 +285,7 @@ pub(super) async fn disable_user(
 ) -> Result<Response> {
     let admin = ctx.require(Action::ManageUsers)?;
     members::set_disabled(&state, admin, &id, true, &ctx.client).await?;
-    redirect_with(
+    redirect(
         &ctx,
         "/admin/users",
         "User disabled: all their sessions have ended.",
@@ -300,5 +300,5 @@ pub(super) async fn enable_user(
 ) -> Result<Response> {
     let admin = ctx.require(Action::ManageUsers)?;
     members::set_disabled(&state, admin, &id, false, &ctx.client).await?;
-    redirect_with(&ctx, "/admin/users", "User enabled.").await
+    redirect(&ctx, "/admin/users", "User enabled.").await
 }

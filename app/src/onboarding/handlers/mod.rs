@@ -4,6 +4,7 @@
 //! errors comes back with the user's input, the errors and the right status.
 
 use axum::body::Bytes;
+use axum::extract::multipart::MultipartError;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -86,44 +87,29 @@ fn org(user: &AuthUser) -> Result<&str> {
     user.org_id.as_deref().ok_or(Error::NotFound)
 }
 
+/// A multipart error as the upload forms answer it: 413 for a body over the limit,
+/// 400 for one that cannot be read.
+fn upload_error(err: MultipartError) -> Error {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::PayloadTooLarge("The file is larger than Gatehouse accepts.".into())
+    } else {
+        Error::BadRequest(format!("The upload could not be read: {}", err.body_text()))
+    }
+}
+
 /// Reads an evidence upload (kind, dates, file) from a multipart form; an
 /// oversized body is a 413, an unreadable one a 400.
 pub(crate) async fn read_upload(multipart: &mut Multipart) -> Result<Upload> {
     let mut upload = Upload::default();
     loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(Error::PayloadTooLarge(
-                    "The file is larger than Gatehouse accepts.".into(),
-                ))
-            }
-            Err(err) => {
-                return Err(Error::BadRequest(format!(
-                    "The upload could not be read: {}",
-                    err.body_text()
-                )))
-            }
+        let Some(field) = multipart.next_field().await.map_err(upload_error)? else {
+            break;
         };
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
             upload.filename = field.file_name().unwrap_or_default().to_string();
         }
-        let data = match field.bytes().await {
-            Ok(data) => data,
-            Err(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(Error::PayloadTooLarge(
-                    "The file is larger than Gatehouse accepts.".into(),
-                ))
-            }
-            Err(err) => {
-                return Err(Error::BadRequest(format!(
-                    "The upload could not be read: {}",
-                    err.body_text()
-                )))
-            }
-        };
+        let data = field.bytes().await.map_err(upload_error)?;
         let text = || {
             String::from_utf8_lossy(&data)
                 .chars()

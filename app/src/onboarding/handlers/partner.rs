@@ -109,18 +109,11 @@ pub(super) async fn render_step(
     if step == Step::Evidence {
         let tier = catalogue::tier(state, app.tier).await?;
         let files = evidence::list(state, &app.org_id).await?;
-        let (_, notes) = service::evidence_status(&tier, &files, evidence::today(&state.clock));
+        let today = evidence::today(&state.clock);
+        let (_, notes) = service::evidence_status(&tier, &files, today);
         let max_mb = state.settings.evidence_max_bytes / (1024 * 1024);
         let body = pages::evidence_step(
-            app,
-            &tier,
-            &files,
-            &notes,
-            form,
-            editable,
-            max_mb,
-            &ctx.csrf,
-            evidence::today(&state.clock),
+            app, &tier, &files, &notes, form, editable, max_mb, &ctx.csrf, today,
         );
         return Ok((status, ctx.render(title, body)).into_response());
     }
