@@ -42,4 +42,4 @@ pub mod reviews;
 pub mod webhooks;
 
 #[cfg(feature = "ssr")]
-pub use platform::{router::router, settings::Settings, state::AppState};
+pub use platform::{settings::Settings, state::AppState};

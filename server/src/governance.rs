@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use app::governance::{inventory, scheduler, sweep};
+use app::governance::{inventory, sweep};
 use app::AppState;
 
 /// The inventory rows matching `filter` as text, exactly as the bank's export
@@ -87,7 +87,7 @@ pub async fn governance_preview(
 /// Runs the sweep now through the scheduler (so never beside another instance's run).
 pub async fn governance_sweep(settings: app::Settings) -> Result<ExitCode, String> {
     let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
-    match scheduler::run_now(&state, "governance_sweep")
+    match crate::compose::run_job_now(&state, "governance_sweep")
         .await
         .map_err(|e| e.to_string())?
     {

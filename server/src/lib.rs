@@ -1,6 +1,7 @@
 //! The Gatehouse server: starts the HTTP listener and the background jobs over the
 //! application core, and runs the CLI subcommands.
 
+pub mod compose;
 pub mod config;
 pub mod evidence;
 pub use evidence::{evidence_export, evidence_list, evidence_verify};
@@ -66,7 +67,7 @@ pub async fn start_with_mtls(
     let addr = listener
         .local_addr()
         .map_err(app::platform::error::Error::internal)?;
-    let router = app::router(state.clone());
+    let router = compose::router(state.clone());
     if let Some(mtls) = mtls {
         tokio::spawn(mtls::serve(
             mtls.listener,
@@ -86,9 +87,12 @@ pub async fn start_with_mtls(
     });
     tokio::spawn(app::mail::run_worker(state.clone()));
     if state.settings.deliver_webhooks {
-        tokio::spawn(app::webhooks::delivery::run_worker(state.clone()));
+        tokio::spawn(app::webhooks::dispatch::run_worker(state.clone()));
     }
-    tokio::spawn(app::governance::scheduler::run_forever(state.clone()));
+    tokio::spawn(app::platform::scheduler::run_forever(
+        state.clone(),
+        compose::jobs(),
+    ));
     // An offboarding that a stopped (or killed) process left half-done carries on now.
     let resumed = state.clone();
     tokio::spawn(async move {
@@ -130,13 +134,13 @@ async fn seed_demo_oversight(state: &AppState) -> Result<(), app::platform::erro
 
 /// Every minute, what each instance keeps in its own memory: repeated CSRF
 /// refusals are summed here before they reach the audit trail. Every job that works
-/// on the database runs in the one scheduler (`app::governance::scheduler`).
+/// on the database runs in the one scheduler (`compose::jobs`).
 async fn instance_maintenance(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        if let Err(err) = app::platform::csrf::flush_refusals(&state).await {
-            tracing::warn!(error = %err, "auditing repeated CSRF refusals failed");
+        if let Err(err) = app::platform::repeats::flush(&state).await {
+            tracing::warn!(error = %err, "auditing repeated security events failed");
         }
     }
 }

@@ -6,7 +6,8 @@
 
 use std::collections::HashSet;
 
-use app::governance::{inventory, scheduler, sweep};
+use app::governance::{inventory, sweep};
+use app::platform::scheduler;
 use oauth2::basic::BasicClient;
 use oauth2::{ClientId, ClientSecret, Scope, TokenUrl};
 use reqwest::StatusCode;
@@ -338,7 +339,7 @@ async fn two_instances_send_each_notice_once() {
         );
     }
     // The scheduler: both instances asking for the same job at once, one runs it.
-    let job = scheduler::jobs()
+    let job = gatehouse_server::compose::jobs()
         .into_iter()
         .find(|j| j.name == "governance_sweep")
         .unwrap();

@@ -279,9 +279,9 @@ async fn item_10_repeated_refusals_are_aggregated(server: TestServer) {
     server
         .state
         .clock
-        .advance(app::platform::csrf::REFUSAL_WINDOW + 1);
+        .advance(app::platform::repeats::WINDOW + 1);
     assert_eq!(
-        app::platform::csrf::flush_refusals(&server.state)
+        app::platform::repeats::flush(&server.state)
             .await
             .unwrap(),
         1

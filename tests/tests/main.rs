@@ -40,6 +40,7 @@ mod reviews;
 mod sandbox;
 mod sandbox_api;
 mod sandbox_helpers;
+mod scheduler_jobs;
 mod webhook_receiver;
 mod webhooks;
 mod webhooks_resilience;

@@ -17,16 +17,7 @@ const BASE: &str = "/sandbox/open-banking/v3.1";
 /// lease at that moment (its first tick runs every job): then this waits for it
 /// and runs the job once more.
 async fn run_job(server: &TestServer, name: &str) -> Value {
-    for _ in 0..100 {
-        if let Some(summary) = app::governance::scheduler::run_now(&server.state, name)
-            .await
-            .unwrap()
-        {
-            return summary;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the job {name} never became free");
+    server.run_job(name).await
 }
 
 pub(crate) async fn run_rollup(server: &TestServer) -> Value {

@@ -265,7 +265,7 @@ pub(crate) async fn endpoint_state(server: &TestServer, id: &str) -> (String, Op
 /// attempt in flight (the instance's own worker may be the one that makes them).
 pub(crate) async fn settle(server: &TestServer, id: &str, attempts: i64) {
     for _ in 0..300 {
-        app::webhooks::delivery::deliver_due(&server.state)
+        app::webhooks::dispatch::deliver_due(&server.state)
             .await
             .unwrap();
         let in_flight: i64 = sqlx::query_scalar(

@@ -307,7 +307,7 @@ async fn deliveries_are_signed_retried_and_stopped(backend: Backend) {
     assert_eq!(state, "pending");
     let at = server.state.clock.now();
     assert!((next.unwrap() - at - 5).abs() <= 2, "first retry after 5 s");
-    app::webhooks::delivery::deliver_due(&server.state)
+    app::webhooks::dispatch::deliver_due(&server.state)
         .await
         .unwrap();
     assert_eq!(
@@ -470,7 +470,7 @@ async fn deliveries_are_signed_retried_and_stopped(backend: Backend) {
         .wait_for_mails(ADMIN, "A webhook endpoint was disabled", 1)
         .await;
     server.state.clock.advance(3600);
-    app::webhooks::delivery::deliver_due(&server.state)
+    app::webhooks::dispatch::deliver_due(&server.state)
         .await
         .unwrap();
     assert_eq!(receiver.count("/gone").await, 1, "not retried");

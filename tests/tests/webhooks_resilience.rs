@@ -125,8 +125,8 @@ async fn two_instances_deliver_each_message_once() {
     // Both instances' workers race for them; the test adds rounds on both at once.
     for _ in 0..3 {
         let (a, b) = tokio::join!(
-            app::webhooks::delivery::deliver_due(&server.state),
-            app::webhooks::delivery::deliver_due(&second.state)
+            app::webhooks::dispatch::deliver_due(&server.state),
+            app::webhooks::dispatch::deliver_due(&second.state)
         );
         a.unwrap();
         b.unwrap();
@@ -202,7 +202,7 @@ async fn a_delivery_cut_off_by_kill_9_is_sent_again_once() {
     let (state, attempts, _) = message(&server, &message_id).await;
     assert_eq!((state.as_str(), attempts), ("pending", 1));
     assert_eq!(
-        app::webhooks::delivery::deliver_due(&server.state)
+        app::webhooks::dispatch::deliver_due(&server.state)
             .await
             .unwrap(),
         0

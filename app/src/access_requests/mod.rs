@@ -9,3 +9,15 @@ pub mod pages;
 pub mod policy;
 pub mod readiness;
 pub mod service;
+
+/// Production requests' periodic job: escalating requests past their review SLA.
+pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
+    vec![crate::job!(
+        "access_requests_escalate",
+        60,
+        |state: crate::platform::state::AppState, _now| async move {
+            let escalated = service::escalate_overdue(&state).await?;
+            Ok(serde_json::json!({ "escalated": escalated }))
+        }
+    )]
+}

@@ -79,3 +79,16 @@ impl Role {
 
 /// The member-removal form's choice of "no new owner" for the member's clients.
 pub const LEAVE_OWNERLESS: &str = "none";
+
+/// Accounts' periodic job: forgetting old sign-in attempts.
+#[cfg(feature = "ssr")]
+pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
+    vec![crate::job!(
+        "signin_attempts_prune",
+        300,
+        |state: crate::platform::state::AppState, now| async move {
+            throttle::prune(&state.db, now).await?;
+            Ok(serde_json::json!({}))
+        }
+    )]
+}

@@ -14,6 +14,9 @@ use crate::platform::state::AppState;
 /// Reset e-mails one account gets at most, per hour.
 pub const RESETS_PER_HOUR: i64 = 3;
 
+/// The range of the pause before a reset request's work, in milliseconds.
+pub const RESET_PAUSE_MS: (u64, u64) = (300, 1500);
+
 /// Answers at once, the same for every well-formed address: whether it has an
 /// account is looked up after the answer, so neither the answer nor its timing tells
 /// (issue 19 item 7). Limited per client address like sign-in, and per account to
@@ -27,7 +30,16 @@ pub async fn request_password_reset(
     let email = validate::email(email).map_err(|m| Error::Invalid(Invalid::field("email", m)))?;
     let state = state.clone();
     let client = client.clone();
+    // The account's work (its token, mail and audit events, which an unknown address
+    // does not have) starts after a random pause, well after this answer has gone:
+    // the answer's timing cannot depend on it, and the work cannot be lined up with
+    // the next request's answer either.
+    let pause = std::time::Duration::from_millis(rand::Rng::gen_range(
+        &mut rand::thread_rng(),
+        RESET_PAUSE_MS.0..RESET_PAUSE_MS.1,
+    ));
     tokio::spawn(async move {
+        tokio::time::sleep(pause).await;
         if let Err(err) = send_password_reset(&state, &email, &client).await {
             tracing::warn!(error = %err, "sending a password reset failed");
         }

@@ -94,3 +94,27 @@ pub struct AuditFilter {
     #[serde(default)]
     pub before: Option<i64>,
 }
+
+/// The audit trail's periodic jobs: verifying the chain, and signing checkpoints.
+#[cfg(feature = "ssr")]
+pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
+    use crate::platform::state::AppState;
+    vec![
+        crate::job!(
+            "audit_chain_check",
+            300,
+            |state: AppState, now| async move {
+                let verdict = chain::check_and_record(&state.db, now).await?;
+                if !matches!(verdict, chain::Verdict::Intact { .. }) {
+                    tracing::error!(verdict = %verdict, "the audit chain does not verify");
+                }
+                Ok(serde_json::json!({ "verdict": verdict.to_string() }))
+            }
+        ),
+        crate::job!("audit_checkpoint", 60, |state: AppState, now| async move {
+            let interval = state.settings.audit_checkpoint_seconds;
+            let written = checkpoint::write_if_due(&state, now, interval).await?;
+            Ok(serde_json::json!({ "written": written.is_some() }))
+        }),
+    ]
+}

@@ -130,12 +130,13 @@ pub async fn rotate(
     let until = now + overlap * 3_600;
     let mut tx = state.db.begin().await?;
     // Only the credential being rotated is shortened; a conditional update, so a
-    // double submission cannot rotate a credential that was just revoked.
+    // double submission cannot rotate a credential that was just revoked, nor one
+    // already rotated (it has its successor: rotate that one).
     let shortened = sqlx::query(
         "UPDATE credentials SET expires_at = CASE WHEN expires_at > $1 THEN $1 ELSE expires_at END, \
          revoked_at = CASE WHEN $1 <= $2 THEN $2 ELSE revoked_at END, \
-         revoked_reason = CASE WHEN $1 <= $2 THEN 'rotated' ELSE revoked_reason END \
-         WHERE id = $3 AND app_id = $4 AND revoked_at IS NULL AND expires_at > $2",
+         revoked_reason = CASE WHEN $1 <= $2 THEN 'rotated' ELSE revoked_reason END, rotated_at = $2 \
+         WHERE id = $3 AND app_id = $4 AND revoked_at IS NULL AND expires_at > $2 AND rotated_at IS NULL",
     )
     .bind(until)
     .bind(now)
@@ -145,7 +146,7 @@ pub async fn rotate(
     .await?;
     if shortened.rows_affected() != 1 {
         return Err(Error::Conflict(
-            "This credential changed meanwhile: reload the page.".into(),
+            "This credential was rotated or changed meanwhile: it has a successor, rotate that one instead. Reload the page.".into(),
         ));
     }
     let (new_id, secret) = insert_credential(

@@ -355,5 +355,45 @@ pub async fn seed(state: &AppState, admin_email: &str) -> Result<()> {
     .await?;
     set_setting(&mut tx, "demo_governance_seeded", "true").await?;
     tx.commit().await?;
+    seed_evidence(state, admin_email, approved_at, now).await
+}
+
+/// A one-page PDF standing in for each demo document.
+const DEMO_PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+/// The evidence Tier 2 requires, uploaded by Fjord's admin through the onboarding
+/// service and dated before the approval, so the approval relies on it (and the
+/// sweep's evidence rules apply to Fjord as to any approved partner).
+async fn seed_evidence(state: &AppState, admin_email: &str, approved_at: i64, now: i64) -> Result<()> {
+    use crate::onboarding::evidence::{upload, Upload};
+    let Some(admin) = crate::platform::context::AuthUser::by_email(state, admin_email).await? else {
+        return Ok(());
+    };
+    let client = crate::platform::context::ClientInfo::default();
+    let date = |ts: i64| crate::platform::time::rfc3339(ts).chars().take(10).collect::<String>();
+    for (kind, issued_days_ago, expires_in_days) in [
+        ("pen_test", 200, 165),
+        ("iso27001_soc2", 400, 700),
+        ("incident_response_plan", 200, 530),
+    ] {
+        let id = upload(
+            state,
+            &admin,
+            &client,
+            Upload {
+                kind: kind.into(),
+                issued_on: date(now - issued_days_ago * DAY),
+                expires_on: date(now + expires_in_days * DAY),
+                filename: format!("fjord-{kind}.pdf"),
+                bytes: bytes::Bytes::from_static(DEMO_PDF),
+            },
+        )
+        .await?;
+        sqlx::query("UPDATE evidence SET uploaded_at = $1 WHERE id = $2")
+            .bind(approved_at - 8 * DAY)
+            .bind(&id)
+            .execute(&state.db.pool)
+            .await?;
+    }
     Ok(())
 }

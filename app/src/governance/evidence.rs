@@ -6,6 +6,12 @@
 //! it). Once the grace period after expiry has passed, the organisation's
 //! production clients under that tier are suspended until a reviewer accepts new
 //! evidence.
+//!
+//! A kind the tier requires with no accepted evidence at all (a requirement the bank
+//! added after the approval, or evidence gone from the record) is not compliant: the
+//! sweep warns at once and suspends once the grace has passed since that warning.
+//! Partners cannot remove evidence the bank relies on (`onboarding::evidence::remove`
+//! refuses it), so removing the expired document is no way out of a suspension.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -48,6 +54,17 @@ fn current<'a>(
     accepted.iter().find(|(_, k, _)| k == kind)
 }
 
+/// When the sweep first found no accepted evidence of a required kind (its notice
+/// `key`), if it did.
+async fn missing_since(state: &AppState, key: &str) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT created_at FROM governance_notices WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&state.db.pool)
+            .await?,
+    )
+}
+
 /// The evidence actions due: warnings, suspensions, and lifts once cured.
 pub async fn plan(
     state: &AppState,
@@ -81,11 +98,30 @@ pub async fn plan(
             let mut lapsed = Vec::new();
             for rule in &tier.evidence {
                 let kind = rule.kind.as_str();
+                let grace = rules.evidence_grace_days * 86_400;
                 let Some((evidence_id, _, expires_at)) = current(&accepted, kind) else {
+                    let key = format!("evidence_missing:{org_id}:{kind}");
+                    match missing_since(state, &key).await? {
+                        Some(since) if now >= since + grace => {
+                            lapsed.push((kind, format!("missing-{kind}"), since));
+                        }
+                        Some(_) => {}
+                        None if plan.iter().any(|a| a.key == key) => {}
+                        None => plan.push(Action::for_org(
+                            Kind::EvidenceWarning,
+                            key,
+                            app,
+                            format!(
+                                "warn: Tier {} relies on {kind} evidence and none is accepted: upload it before {}",
+                                tier.level,
+                                day(now + grace)
+                            ),
+                        )),
+                    }
                     continue;
                 };
                 let expires_at = *expires_at;
-                if now >= expires_at + rules.evidence_grace_days * 86_400 {
+                if now >= expires_at + grace {
                     lapsed.push((kind, evidence_id.clone(), expires_at));
                     continue;
                 }
@@ -121,16 +157,24 @@ pub async fn plan(
             }
             if let Some((kind, evidence_id, expires_at)) = lapsed.first() {
                 if !suspended {
+                    let missing = evidence_id.starts_with("missing-");
                     let mut action = Action::for_org(
                         Kind::SuspendForEvidence,
                         format!("suspend_for_evidence:{}:{evidence_id}", app.app_id),
                         app,
-                        format!(
-                            "suspend {}: the {kind} evidence Tier {} relies on expired on {} and the {}-day grace has passed",
-                            app.client_name, tier.level, day(*expires_at), rules.evidence_grace_days
-                        ),
+                        if missing {
+                            format!(
+                                "suspend {}: Tier {} relies on {kind} evidence, none has been accepted since {} and the {}-day grace has passed",
+                                app.client_name, tier.level, day(*expires_at), rules.evidence_grace_days
+                            )
+                        } else {
+                            format!(
+                                "suspend {}: the {kind} evidence Tier {} relies on expired on {} and the {}-day grace has passed",
+                                app.client_name, tier.level, day(*expires_at), rules.evidence_grace_days
+                            )
+                        },
                     );
-                    action.subject_id = Some(evidence_id.clone());
+                    action.subject_id = (!missing).then(|| evidence_id.clone());
                     plan.push(action);
                 }
             } else if suspended {
@@ -153,8 +197,10 @@ fn day(ts: i64) -> String {
     time::rfc3339(ts).chars().take(10).collect()
 }
 
-/// Applies an evidence action (inside the sweep's transaction).
-pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> Result<()> {
+/// Applies an evidence action (inside the sweep's transaction). False when it
+/// changed nothing (the client was suspended already).
+pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> Result<bool> {
+    let mut changed = true;
     let app_id = action.app_id.clone().unwrap_or_default();
     let details = json!({ "key": action.key, "evidence_id": action.subject_id, "description": action.description });
     let link = state.settings.link("/governance/evidence");
@@ -173,7 +219,7 @@ pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> 
             .await?;
         }
         Kind::SuspendForEvidence => {
-            super::suspension::suspend_for_rule(
+            changed = super::suspension::suspend_for_rule(
                 tx,
                 &app_id,
                 "evidence",
@@ -199,7 +245,7 @@ pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> 
         }
         _ => {}
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Evidence uploaded since the tier was approved and not yet accepted: the
@@ -236,6 +282,9 @@ pub async fn accept(
     let Some((org_id, kind, expires_on)) = row else {
         return Err(Error::NotFound);
     };
+    if let Some(reason) = crate::onboarding::review::conflict(state, &reviewer.email, &org_id).await? {
+        return Err(Error::Forbidden(reason));
+    }
     if time::parse_date(&expires_on).is_some_and(|t| t + 86_400 <= state.clock.now()) {
         return Err(Error::Conflict(
             "This document has expired itself: it cannot be accepted.".into(),

@@ -259,6 +259,12 @@ pub async fn decide(
     if approver.org_id.is_some() {
         return Err(Error::Forbidden("Only the bank decides exceptions.".into()));
     }
+    // Never a member of the organisation (review finding L5).
+    if let Some(reason) =
+        crate::onboarding::review::conflict(state, &approver.email, &exception.org_id).await?
+    {
+        return Err(Error::Forbidden(reason));
+    }
     let mut invalid = Invalid::new();
     if decision != "grant" && decision != "refuse" {
         invalid.add("decision", "Choose grant or refuse.");
@@ -321,9 +327,14 @@ pub async fn decide(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        // Compliance by exception: a suspension for a lapsed exception goes at once.
-        super::suspension::lift_for_rule(&mut tx, &exception.app_id, "exception_lapsed", now)
-            .await?;
+        // Compliance by exception: a suspension for a lapsed exception goes at once,
+        // but only when no lapsed exception left uncovered still has the client
+        // breaking its rule. A grant for one rule never lifts a suspension another
+        // rule caused (review finding N3); otherwise the next sweep decides.
+        if !breaks_an_uncovered_rule(state, &mut tx, &exception.app_id).await? {
+            super::suspension::lift_for_rule(&mut tx, &exception.app_id, "exception_lapsed", now)
+                .await?;
+        }
     }
     audit::record(
         &mut tx,
@@ -353,6 +364,25 @@ pub async fn decide(
     tx.commit().await?;
     state.oauth.cache.changed();
     Ok(())
+}
+
+/// Whether the client still breaks the rule of one of its lapsed exceptions that no
+/// granted exception covers now.
+async fn breaks_an_uncovered_rule(state: &AppState, tx: &mut Tx, app_id: &str) -> Result<bool> {
+    let lapsed: Vec<String> = sqlx::query_scalar(
+        "SELECT e.id FROM policy_exceptions e WHERE e.app_id = $1 AND e.status = 'lapsed' \
+         AND NOT EXISTS (SELECT 1 FROM policy_exceptions g WHERE g.app_id = e.app_id AND g.rule = e.rule AND g.status = 'granted') \
+         ORDER BY e.id",
+    )
+    .bind(app_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for id in lapsed {
+        if breaks_rule(state, tx, &id).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Whether the client of exception `id` breaks the exception's rule right now.

@@ -13,7 +13,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::inventory::{self, Filter};
-use super::{credentials, evidence, exceptions, pages, pages_bank, policy, scheduler, suspension};
+use super::{credentials, evidence, exceptions, pages, pages_bank, policy, suspension};
 use crate::accounts::authz::Action;
 use crate::accounts::members;
 use crate::audit::{self, Event};
@@ -658,7 +658,7 @@ async fn accept_submit(
 
 async fn runs_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
-    let runs = scheduler::recent_runs(&state, 100).await?;
+    let runs = crate::platform::scheduler::recent_runs(&state, 100).await?;
     Ok(ctx
         .render("Scheduler runs", pages_bank::runs(&runs))
         .into_response())

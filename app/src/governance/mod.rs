@@ -19,26 +19,11 @@ pub mod inventory;
 mod pages;
 mod pages_bank;
 pub mod policy;
-pub mod scheduler;
 pub mod suspension;
 pub mod sweep;
 
 use crate::platform::error::Result;
 use crate::platform::state::AppState;
-
-/// What one instance keeps for governance.
-pub struct Runtime {
-    /// Names this instance in scheduler leases and job runs.
-    pub instance: String,
-}
-
-impl Default for Runtime {
-    fn default() -> Self {
-        Self {
-            instance: crate::platform::ids::new_id("ins"),
-        }
-    }
-}
 
 /// A notice of the sweep still open for an organisation (dashboard, inventory).
 #[derive(Clone, Debug)]
@@ -76,4 +61,16 @@ pub async fn notices(state: &AppState, org: Option<&str>, limit: i64) -> Result<
             created_at,
         })
         .collect())
+}
+
+/// Governance's periodic job: the sweep that keeps the inventory true.
+pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
+    vec![crate::job!(
+        "governance_sweep",
+        300,
+        |state: AppState, now| async move {
+            let report = sweep::run(&state, now).await?;
+            Ok(report.summary())
+        }
+    )]
 }

@@ -340,8 +340,8 @@ pub async fn suspend_for_rule(
     origin: &str,
     reason: &str,
     now: i64,
-) -> Result<()> {
-    sqlx::query(
+) -> Result<bool> {
+    let taken = sqlx::query(
         "INSERT INTO suspensions (id, target_kind, target, origin, reason, created_by, created_at) \
          VALUES ($1, 'client', $2, $3, $4, 'governance sweep', $5) ON CONFLICT DO NOTHING",
     )
@@ -352,7 +352,8 @@ pub async fn suspend_for_rule(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    // False when the client already had a suspension of this origin.
+    Ok(taken.rows_affected() == 1)
 }
 
 /// Lifts the client's open suspension for a rule whose cause is cured.

@@ -534,6 +534,10 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
     let details =
         json!({ "key": action.key, "client_id": client, "description": action.description });
     let link = state.settings.link("/governance/inventory");
+    // Whether the action changed anything: a webhook tells partners of changes only
+    // (review finding L2: no second `credential.revoked` for a credential the
+    // partner had revoked already, no `client.suspended` for a client that was).
+    let mut changed = true;
     match action.kind {
         Kind::ExpiryWarning => {
             record_action(&mut tx, action, "governance.expiry_warned", details).await?;
@@ -569,7 +573,8 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
             .bind(&credential)
             .execute(&mut *tx)
             .await?;
-            if revoked.rows_affected() == 1 {
+            changed = revoked.rows_affected() == 1;
+            if changed {
                 // Refresh tokens need the client to authenticate, which this
                 // credential can no longer do; access tokens it obtained are
                 // inactive at once (`oauth::jwt::check`).
@@ -602,7 +607,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
             .await?;
         }
         Kind::SuspendOwnerless => {
-            super::suspension::suspend_for_rule(
+            changed = super::suspension::suspend_for_rule(
                 &mut tx,
                 &app_id,
                 "ownerless",
@@ -658,7 +663,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
                 .await?;
             let still_breaks = super::exceptions::breaks_rule(state, &mut tx, &id).await?;
             if still_breaks {
-                super::suspension::suspend_for_rule(
+                let _ = super::suspension::suspend_for_rule(
                     &mut tx,
                     &app_id,
                     "exception_lapsed",
@@ -695,10 +700,10 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
             record_action(&mut tx, action, "governance.policy_restored", details).await?;
         }
         Kind::EvidenceWarning | Kind::SuspendForEvidence | Kind::EvidenceRestored => {
-            super::evidence::apply(state, &mut tx, action, now).await?;
+            changed = super::evidence::apply(state, &mut tx, action, now).await?;
         }
     }
-    if let Some(event) = crate::webhooks::sweep_event(action.kind.as_str()) {
+    if let Some(event) = crate::webhooks::sweep_event(action.kind.as_str()).filter(|_| changed) {
         let data = json!({
             "app_id": action.app_id, "client_id": action.client_id,
             "credential_id": action.credential_id, "subject_id": action.subject_id,

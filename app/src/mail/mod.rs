@@ -178,3 +178,11 @@ async fn send(
     transport.send(message).await.map_err(Error::internal)?;
     Ok(())
 }
+
+/// Mail's periodic job: dropping delivered messages' bodies after their retention.
+pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
+    vec![crate::job!("mail_purge", 300, |state: AppState, now| async move {
+        let purged = purge_bodies(&state.db, now).await?;
+        Ok(serde_json::json!({ "purged": purged }))
+    })]
+}

@@ -539,11 +539,31 @@ async fn key_set(state: &AppState, credential: &Credential) -> Option<JwkSet> {
     }
 }
 
+/// Audits a failed client authentication. Repeats from one address are aggregated
+/// (`platform::repeats`): the first of a window is an event of its own, the rest
+/// one summary with their count, so guessing secrets cannot grow the audit trail at
+/// will (review finding M6). The request log still records each one against the
+/// client it named, for the partner's own view.
 async fn record_failure(
     state: &AppState,
     failure: &Failure,
     client: &ClientInfo,
 ) -> OAuthResult<()> {
+    use crate::platform::repeats::{self, Seen};
+    const ACTION: &str = "oauth.client_auth_failed";
+    let seen = state.repeats.see(
+        &client.ip,
+        ACTION,
+        json!({ "client_id": failure.client_id, "method": failure.method, "reason": failure.reason }),
+        state.clock.now(),
+    );
+    match seen {
+        Seen::Repeat => return Ok(()),
+        Seen::Restarted(closed) => {
+            repeats::record_summary(state, &client.ip, ACTION, &closed).await?;
+        }
+        Seen::First => {}
+    }
     let mut tx = state.db.begin().await?;
     let label = failure
         .client_id
@@ -554,7 +574,7 @@ async fn record_failure(
         id: failure.client_id.clone(),
         label: Some(label),
     };
-    let mut event = Event::new(actor, "oauth.client_auth_failed")
+    let mut event = Event::new(actor, ACTION)
         .client(client)
         .outcome("failure")
         .details(json!({ "method": failure.method, "reason": failure.reason }));

@@ -71,11 +71,22 @@ pub async fn grant(
     if row.try_get::<String, _>("consent_status")? != "granted" {
         return Err(invalid("The customer's consent has been revoked."));
     }
+    // The grant's scopes as the client may still use them: a review or a bank
+    // decision that removed a scope from the client removes it from every grant it
+    // holds, at the next refresh (RFC 6749 §6: never more than originally granted;
+    // review finding N4). The narrowed set is what the rotated token carries on.
     let original: String = row.try_get("scopes")?;
-    let scope = granted_scopes(
-        params.get("scope"),
-        &crate::clients::catalogue::split(&original),
-    )?;
+    let still_allowed: Vec<String> = crate::clients::catalogue::split(&original)
+        .into_iter()
+        .filter(|scope| client.app.scopes.contains(scope))
+        .collect();
+    if still_allowed.is_empty() {
+        return Err(invalid(
+            "The client may no longer use any scope of this grant: the customer must authorise again.",
+        ));
+    }
+    let original = still_allowed.join(" ");
+    let scope = granted_scopes(params.get("scope"), &still_allowed)?;
     let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL")
         .bind(now)
         .bind(&hash)

@@ -232,3 +232,15 @@ pub fn page_routes() -> Router<AppState> {
             get(authorize::consent_page).post(authorize::consent_submit),
         )
 }
+
+/// The authorization server's periodic job: forgetting spent JWT ids.
+pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
+    vec![crate::job!(
+        "jwt_ids_prune",
+        60,
+        |state: AppState, now| async move {
+            let pruned = replay::prune(&state.db, now).await?;
+            Ok(serde_json::json!({ "pruned": pruned }))
+        }
+    )]
+}

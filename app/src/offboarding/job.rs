@@ -6,6 +6,10 @@
 //! dies between two transactions is resumed ([`resume`]: at start-up and by the
 //! scheduler) and carries on where it stopped; a second instance running the same
 //! job at the same time finds nothing left to update for what the first one did.
+//! On PostgreSQL only one run works on an offboarding at a time (a session advisory
+//! lock on a connection of the run's own, released when the run ends or its process
+//! dies), and `finish` signs the pack only once nothing of the organisation is left
+//! active (review finding N5).
 //! Nothing a step ended is ever started again: no step un-revokes, and the
 //! organisation's suspension, taken when the offboarding was accepted, is never lifted.
 
@@ -20,11 +24,14 @@ use crate::platform::error::Result;
 use crate::platform::state::AppState;
 
 /// The steps, in order.
+/// Open requests are withdrawn before clients are revoked, so no approval can issue a
+/// client behind the "clients" step (issuance also refuses an organisation being
+/// offboarded).
 pub const STEPS: [&str; 7] = [
     "members",
+    "requests",
     "clients",
     "consents",
-    "requests",
     "mail",
     "sandbox_dataset",
     "evidence_pack",
@@ -472,10 +479,31 @@ async fn sandbox_dataset(state: &AppState, id: &str, org_id: &str, _limit: i64) 
     Ok(1)
 }
 
-/// Marks the organisation offboarded and writes the evidence pack, once.
+/// What of the organisation is still active: clients (revoking one revokes its
+/// credentials and refresh tokens in the same transaction), granted consents, open
+/// production requests. The pack is signed only when all are zero.
+async fn left_active(tx: &mut Tx, org_id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM apps WHERE org_id = $1 AND status = 'active') \
+         + (SELECT COUNT(*) FROM access_requests WHERE org_id = $1 AND status IN ('pending_review', 'pending_second_review', 'more_info')) \
+         + (SELECT COUNT(*) FROM consents WHERE org_id = $1 AND status = 'granted')",
+    )
+    .bind(org_id)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Marks the organisation offboarded and writes the evidence pack, once, and only
+/// when nothing of the organisation is left active; otherwise the next run
+/// (the scheduler's `offboarding_resume`) goes through the steps again.
 async fn finish(state: &AppState, id: &str, org_id: &str) -> Result<bool> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
+    let left = left_active(&mut tx, org_id).await?;
+    if left > 0 {
+        tracing::warn!(offboarding = id, left, "offboarding not finished: some of the organisation is still active; it is resumed");
+        return Ok(false);
+    }
     let (reason, accepted_by, requested_by): (String, Option<String>, Option<String>) =
         sqlx::query_as(
             "SELECT o.reason, a.email, r.email FROM offboardings o LEFT JOIN users a ON a.id = o.accepted_by \
@@ -590,6 +618,18 @@ pub async fn run(state: &AppState, id: &str) -> Result<bool> {
     if status != "running" {
         return Ok(false);
     }
+    let Some(lock) = RunLock::take(state, id).await? else {
+        // Another run (this instance's or another's) is working on it.
+        return Ok(false);
+    };
+    let result = run_steps(state, id, &org_id).await;
+    lock.release().await;
+    result
+}
+
+/// The steps and the end of a run that holds the offboarding's lock.
+async fn run_steps(state: &AppState, id: &str, org_id: &str) -> Result<bool> {
+    let org_id = org_id.to_string();
     let limit = i64::try_from(state.settings.offboarding_batch.max(1)).unwrap_or(50);
     let pause = Duration::from_millis(state.settings.offboarding_pause_ms);
     for step in &STEPS[..STEPS.len() - 1] {
@@ -620,6 +660,48 @@ pub async fn run(state: &AppState, id: &str) -> Result<bool> {
         tracing::info!(offboarding = id, org = org_id, "offboarding finished");
     }
     Ok(finished)
+}
+
+/// One run of an offboarding at a time. On PostgreSQL, a session advisory lock on a
+/// connection of the run's own (not the pool's, so the lock can never stay behind
+/// on a pooled connection): released at the end of the run, or by the server when
+/// the process dies. On SQLite every step's transaction already takes the write
+/// lock, so two runs cannot interleave a step.
+struct RunLock(Option<sqlx::AnyConnection>);
+
+impl RunLock {
+    async fn take(state: &AppState, id: &str) -> Result<Option<Self>> {
+        use sha2::{Digest, Sha256};
+        use sqlx::Connection;
+        if state.db.backend != crate::platform::db::Backend::Postgres {
+            return Ok(Some(Self(None)));
+        }
+        let mut conn =
+            sqlx::AnyConnection::connect(&state.settings.effective_database_url()).await?;
+        let digest = Sha256::digest(format!("offboarding:{id}").as_bytes());
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&digest[..8]);
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(i64::from_be_bytes(key))
+            .fetch_one(&mut conn)
+            .await?;
+        if taken {
+            Ok(Some(Self(Some(conn))))
+        } else {
+            let _ = conn.close().await;
+            Ok(None)
+        }
+    }
+
+    /// Closing the connection ends its session, and with it the lock.
+    async fn release(self) {
+        use sqlx::Connection;
+        if let Some(conn) = self.0 {
+            if let Err(err) = conn.close().await {
+                tracing::warn!(error = %err, "closing an offboarding's lock connection failed");
+            }
+        }
+    }
 }
 
 /// Runs every offboarding still running (start-up, the scheduler). The number finished.

@@ -418,3 +418,28 @@ where
     .fetch_all(db)
     .await?)
 }
+
+/// Offboarding's periodic jobs: resuming offboardings a stopped process left
+/// half-done, and deleting offboarded organisations' evidence files after the
+/// retention the bank set.
+pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
+    use crate::platform::state::AppState;
+    vec![
+        crate::job!(
+            "offboarding_resume",
+            60,
+            |state: AppState, _now| async move {
+                let finished = job::resume(&state).await?;
+                Ok(serde_json::json!({ "finished": finished }))
+            }
+        ),
+        crate::job!(
+            "evidence_retention",
+            3600,
+            |state: AppState, now| async move {
+                let purged = retention::purge(&state, now).await?;
+                Ok(serde_json::json!({ "purged": purged }))
+            }
+        ),
+    ]
+}

@@ -302,6 +302,23 @@ pub async fn remove(
 ) -> Result<()> {
     let org_id = user.org_id.as_deref().ok_or(Error::NotFound)?;
     let mut tx = state.db.begin().await?;
+    // Evidence an approved tier relies on (accepted by a reviewer, or uploaded before
+    // the approval) stays: the bank's decision cites it, and removing an expired
+    // document must not end the suspension its expiry caused. A renewal replaces it
+    // once a reviewer accepts the new document.
+    let relied_on: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM evidence e WHERE e.id = $1 AND e.org_id = $2 AND e.removed_at IS NULL \
+         AND (e.accepted_at IS NOT NULL OR e.uploaded_at <= (SELECT MAX(t.approved_at) FROM tier_approvals t WHERE t.org_id = e.org_id))",
+    )
+    .bind(id)
+    .bind(org_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if relied_on.is_some() {
+        return Err(Error::Conflict(
+            "The bank relies on this document for your approved tier, so it cannot be removed. Upload its renewal instead: a reviewer accepts it.".into(),
+        ));
+    }
     let done = sqlx::query(
         "UPDATE evidence SET removed_at = $1 WHERE id = $2 AND org_id = $3 AND removed_at IS NULL",
     )

@@ -4,7 +4,6 @@
 //! 2. a per-session token (synchroniser token pattern) in every form, as the
 //!    `csrf_token` field, or the `X-CSRF-Token` header for non-form bodies.
 
-use std::collections::HashMap;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -189,128 +188,41 @@ fn bad_text(refused: &text_input::Refused, json: bool) -> Response {
         .into_response()
 }
 
-/// Refusals per (source address, reason) in the current window: the first of a
-/// window is audited at once; the rest are counted and audited as one summary event
-/// when the window closes (`flush_refusals`), so forged posts cannot grow the trail
-/// at will (issue 19 item 10).
-#[derive(Default)]
-pub struct Refusals(std::sync::Mutex<HashMap<(String, &'static str), Window>>);
-/// The aggregation window, in seconds.
-pub const REFUSAL_WINDOW: i64 = 60;
-/// Sources tracked at once; beyond it new sources are audited individually.
-const MAX_SOURCES: usize = 10_000;
-
-struct Window {
-    started: i64,
-    repeated: u64,
-    path: String,
-}
-
-/// Whether this refusal is the first of its window (and so audited now).
-fn first_in_window(
-    refusals: &Refusals,
-    ip: &str,
-    reason: &'static str,
-    path: &str,
-    now: i64,
-) -> bool {
-    let Ok(mut map) = refusals.0.lock() else {
-        return true;
-    };
-    let full = map.len() >= MAX_SOURCES;
-    match map.get_mut(&(ip.to_string(), reason)) {
-        Some(window) if now - window.started < REFUSAL_WINDOW => {
-            window.repeated += 1;
-            false
-        }
-        Some(_) => true, // closed: flushed by the maintenance job, restarted below
-        None if full => true,
-        None => {
-            map.insert(
-                (ip.to_string(), reason),
-                Window {
-                    started: now,
-                    repeated: 0,
-                    path: path.to_string(),
-                },
-            );
-            true
-        }
-    }
-}
-
-/// Audits one summary event per closed window that saw repeats (run every minute).
-pub async fn flush_refusals(state: &AppState) -> super::error::Result<usize> {
-    let now = state.clock.now();
-    let closed: Vec<((String, &'static str), Window)> = {
-        let Ok(mut map) = state.refusals.0.lock() else {
-            return Ok(0);
-        };
-        let keys: Vec<(String, &'static str)> = map
-            .iter()
-            .filter(|(_, w)| now - w.started >= REFUSAL_WINDOW)
-            .map(|(k, _)| k.clone())
-            .collect();
-        keys.into_iter()
-            .filter_map(|k| map.remove(&k).map(|w| (k, w)))
-            .collect()
-    };
-    let mut written = 0;
-    for ((ip, reason), window) in closed.into_iter().filter(|(_, w)| w.repeated > 0) {
-        let mut tx = state.db.begin().await?;
-        let client = ClientInfo {
-            ip,
-            user_agent: String::new(),
-        };
-        crate::audit::record(
-            &mut tx,
-            crate::audit::Event::new(
-                crate::audit::Actor::anonymous(),
-                "security.csrf_refused_repeated",
-            )
-            .client(&client)
-            .outcome("failure")
-            .details(serde_json::json!({
-                "reason": reason, "repeated": window.repeated, "first_path": window.path,
-                "window_started_at": window.started, "window_seconds": REFUSAL_WINDOW,
-            })),
-        )
-        .await?;
-        tx.commit().await?;
-        written += 1;
-    }
-    Ok(written)
-}
+/// The audit action of a refusal.
+const ACTION: &str = "security.csrf_refused";
 
 /// Refuses the request and records it: a refused CSRF check is either a stale form or
 /// an attack, and both are worth seeing in the audit trail (repeats from one source
-/// are aggregated, see `Refusals`).
+/// are aggregated, see `platform::repeats`).
 async fn refuse(state: &AppState, refusal: Refusal) -> Response {
     tracing::warn!(reason = refusal.reason, path = %refusal.path, "CSRF check refused a request");
-    if first_in_window(
-        &state.refusals,
+    let seen = state.repeats.see(
         &refusal.client.ip,
-        refusal.reason,
-        &refusal.path,
+        ACTION,
+        serde_json::json!({ "reason": refusal.reason, "path": refusal.path }),
         state.clock.now(),
-    ) {
-        let recorded = async {
+    );
+    let recorded = async {
+        if let super::repeats::Seen::Restarted(closed) = &seen {
+            super::repeats::record_summary(state, &refusal.client.ip, ACTION, closed).await?;
+        }
+        if !matches!(seen, super::repeats::Seen::Repeat) {
             let mut tx = state.db.begin().await?;
             crate::audit::record(
                 &mut tx,
-                crate::audit::Event::new(crate::audit::Actor::anonymous(), "security.csrf_refused")
+                crate::audit::Event::new(crate::audit::Actor::anonymous(), ACTION)
                     .client(&refusal.client)
                     .outcome("failure")
                     .details(serde_json::json!({ "reason": refusal.reason, "path": refusal.path })),
             )
             .await?;
             tx.commit().await?;
-            Ok::<_, super::error::Error>(())
         }
-        .await;
-        if let Err(err) = recorded {
-            tracing::error!(error = %err, "could not record a CSRF refusal");
-        }
+        Ok::<_, super::error::Error>(())
+    }
+    .await;
+    if let Err(err) = recorded {
+        tracing::error!(error = %err, "could not record a CSRF refusal");
     }
     let page = ui::MessagePage::new(
         "This form has expired",

@@ -41,16 +41,36 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public_v4(v4);
             }
-            let first = v6.segments()[0];
-            let nat64 = v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            let segments = v6.segments();
+            let first = segments[0];
+            let nat64 = segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            // Local-use NAT64, 64:ff9b:1::/48 (RFC 8215).
+            let local_nat64 = segments[..3] == [0x64, 0xff9b, 1];
+            // IPv4-translated, ::ffff:0:a.b.c.d (RFC 2765).
+            let translated = segments[..6] == [0, 0, 0, 0, 0xffff, 0];
+            // 6to4, 2002::/16, whose embedded IPv4 address is not public.
+            let six_to_four = first == 0x2002
+                && !is_public_v4(Ipv4Addr::new(
+                    (segments[1] >> 8) as u8,
+                    segments[1] as u8,
+                    (segments[2] >> 8) as u8,
+                    segments[2] as u8,
+                ));
+            // Teredo, 2001::/32: the client's IPv4 address is embedded inverted.
+            let teredo = first == 0x2001 && segments[1] == 0;
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local, fc00::/7
                 || (first & 0xffc0) == 0xfe80 // link-local, fe80::/10
                 || v6.segments()[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible (deprecated)
+                || (first & 0xffc0) == 0xfec0 // site-local (deprecated), fec0::/10
                 || nat64
-                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+                || local_nat64
+                || translated
+                || six_to_four
+                || teredo
+                || first == 0x2001 && segments[1] == 0x0db8) // documentation
         }
     }
 }
@@ -162,7 +182,11 @@ impl Policy {
     /// An HTTP client that reaches `target` at its checked addresses only, follows
     /// no redirects and gives up after `timeout`.
     pub fn client(&self, target: &Target, timeout: Duration) -> Result<reqwest::Client, Refused> {
+        // No proxy, whatever the environment says (`HTTPS_PROXY`, `ALL_PROXY`): a
+        // proxy would resolve the name again and connect wherever it likes, and the
+        // checked address would never be used (review finding N7).
         let mut builder = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .resolve_to_addrs(&target.host, &target.addresses);
@@ -237,10 +261,18 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
             "192.0.0.170",
+            // Review finding L9: local-use NAT64, 6to4 and Teredo around a private
+            // address, site-local, IPv4-translated.
+            "64:ff9b:1::a00:1",
+            "2002:a00:1::1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+            "::ffff:0:a00:1",
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }
-        for public in ["8.8.8.8", "151.101.1.1", "2606:4700::1111"] {
+        for public in ["8.8.8.8", "151.101.1.1", "2606:4700::1111", "2002:808:808::1"] {
             assert!(is_public(ip(public)), "{public}");
         }
     }

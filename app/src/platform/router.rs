@@ -1,4 +1,4 @@
-//! The whole HTTP application: every feature's routes and the middleware stack.
+//! The HTTP application's mechanism: the middleware stack around the composed routes.
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Request, StatusCode};
@@ -15,13 +15,15 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use super::context::Ctx;
 use super::state::AppState;
 use super::{csrf, headers, metrics, proxy};
-use crate::{
-    access_requests, accounts, audit, dashboard, home, mail, oauth, onboarding, ops, sandbox,
-};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(state: AppState) -> Router {
+/// Wraps the composed routes in the middleware stack. `pages` are the routes people
+/// use in a browser (sessions and CSRF protection apply); `api` are the machine
+/// endpoints (OAuth, the sandbox API, operations), which carry their own
+/// authentication. The routes themselves come from each feature's `routes()`, composed
+/// by the server (`gatehouse_server::compose`).
+pub fn router(state: AppState, pages: Router<AppState>, api: Router<AppState>) -> Router {
     let sessions = SessionManagerLayer::new(state.sessions.clone())
         .with_name("gatehouse_session")
         .with_secure(state.settings.secure_cookies())
@@ -31,38 +33,12 @@ pub fn router(state: AppState) -> Router {
             tower_sessions::cookie::time::Duration::minutes(state.settings.session_idle_minutes),
         ));
 
-    let pages = Router::new()
-        .route("/", get(home::handler))
-        .route("/dashboard", get(dashboard::handler))
-        .route("/dev/mailbox", get(mail::mailbox::page))
-        .merge(accounts::handlers::routes())
-        .merge(audit::handlers::routes())
-        .merge(oauth::page_routes())
-        .merge(sandbox::handlers::routes())
-        .merge(sandbox::data::routes())
-        .merge(access_requests::handlers::routes())
-        .merge(crate::offboarding::handlers::routes())
-        .merge(crate::reviews::handlers::routes())
-        .merge(crate::incidents::handlers::routes())
-        .merge(crate::oversight::usage_handlers::routes())
-        .merge(crate::oversight::alert_handlers::routes())
-        .merge(crate::webhooks::handlers::routes())
-        .merge(crate::evidence_packs::handlers::routes())
-        .merge(crate::governance::handlers::routes(csrf::upload_limit(
-            &state.settings,
-        )))
-        .merge(onboarding::handlers::routes(csrf::upload_limit(
-            &state.settings,
-        )))
+    let pages = pages
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(sessions);
 
-    let app = Router::new()
-        .merge(ops::routes())
-        .merge(crate::evidence_packs::handlers::public_routes())
-        .merge(oauth::api_routes())
-        .merge(sandbox::api::routes(state.clone()))
+    let app = api
         .route("/static/gatehouse.css", get(stylesheet))
         .merge(pages)
         .route_layer(from_fn_with_state(state.clone(), metrics::track))

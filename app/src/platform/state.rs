@@ -26,8 +26,9 @@ pub struct Inner {
     /// Sign-in attempts per client address (password and second-factor steps).
     pub signin_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub metrics: Metrics,
-    /// Repeated CSRF refusals per source, aggregated before they reach the audit trail.
-    pub refusals: super::csrf::Refusals,
+    /// Repeated security events per source (CSRF refusals, failed client
+    /// authentication), aggregated before they reach the audit trail.
+    pub repeats: super::repeats::Repeats,
     /// A real argon2 hash of a random password, verified against when the account is
     /// unknown, so an unknown e-mail costs the same time as a wrong password.
     pub dummy_password_hash: String,
@@ -43,8 +44,8 @@ pub struct Inner {
     pub outbound: super::outbound::Policy,
     /// Wakes the webhook worker when a message is queued.
     pub webhook_wakeup: Notify,
-    /// This instance's name in the scheduler.
-    pub governance: crate::governance::Runtime,
+    /// Names this instance in scheduler leases, job runs and webhook claims.
+    pub instance: String,
 }
 
 #[derive(Clone)]
@@ -118,7 +119,7 @@ impl AppState {
             mail_wakeup: Notify::new(),
             signin_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             metrics,
-            refusals: Default::default(),
+            repeats: Default::default(),
             dummy_password_hash,
             clock: Clock::default(),
             oauth,
@@ -126,7 +127,7 @@ impl AppState {
             evidence,
             outbound,
             webhook_wakeup: Notify::new(),
-            governance: Default::default(),
+            instance: super::ids::new_id("ins"),
         })))
     }
 }

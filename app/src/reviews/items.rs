@@ -217,6 +217,11 @@ pub async fn decide(
         ));
     }
     let item = super::item(state, None, id).await?;
+    if let Some(reason) =
+        crate::onboarding::review::conflict(state, &reviewer.email, &item.org_id).await?
+    {
+        return Err(Error::Forbidden(reason));
+    }
     if item.state != "awaiting_bank" || field(values, "version") != item.version.to_string() {
         return Err(Error::Conflict(
             "This review item is not waiting for the bank, or changed since you opened it.".into(),

@@ -297,3 +297,16 @@ pub async fn latest_outcome(state: &AppState, org_id: &str) -> Result<Value> {
         "outcome": worst, "items": states.len(), "campaign": latest, "at": at,
     }))
 }
+
+/// Access reviews' periodic job: reminders, outcomes at the due date, revocation
+/// after the grace period, closing campaigns with their evidence pack, and starting
+/// recurring campaigns (`schedule::run`).
+pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
+    vec![crate::job!(
+        "access_reviews",
+        300,
+        |state: crate::platform::state::AppState, now| async move {
+            Ok(schedule::run(&state, now).await?.summary())
+        }
+    )]
+}

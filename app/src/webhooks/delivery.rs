@@ -12,7 +12,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::json;
 use standardwebhooks::Webhook;
 
@@ -33,57 +32,17 @@ const MAX_RETRY_AFTER: i64 = 86_400;
 /// A claim outlives the slowest attempt (resolution and the timeout) with room to
 /// spare; an instance that died holding one frees the message after it.
 pub const CLAIM_SECONDS: i64 = 60;
-const BATCH: i64 = 50;
-const PARALLEL: usize = 8;
 /// What an attempt reads as while it is in flight (and forever, if its instance
 /// stopped before the answer was recorded).
 const IN_FLIGHT: &str = "no answer recorded: the delivery was interrupted";
 
-/// Delivers due messages until the server stops.
-pub async fn run_worker(state: AppState) {
-    loop {
-        if let Err(err) = deliver_due(&state).await {
-            tracing::warn!(error = %err, "webhook delivery round failed");
-        }
-        tokio::select! {
-            _ = state.webhook_wakeup.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
+/// Claims the message and, when this instance won it, makes the attempt. False when
+/// another instance had it.
+pub(super) async fn claim_and_attempt(state: &AppState, id: &str) -> Result<bool> {
+    match claim(state, id, state.clock.now()).await? {
+        Some(attempt) => attempt_once(state, id, attempt).await.map(|()| true),
+        None => Ok(false),
     }
-}
-
-/// One round: up to 50 due messages, 8 at a time, each claimed and attempted.
-/// Returns how many were attempted (the others were another instance's).
-pub async fn deliver_due(state: &AppState) -> Result<usize> {
-    let now = state.clock.now();
-    let due: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM webhook_messages WHERE state = 'pending' AND next_attempt_at <= $1 \
-         AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at, id LIMIT $2",
-    )
-    .bind(now)
-    .bind(BATCH)
-    .fetch_all(&state.db.pool)
-    .await?;
-    // Each message is claimed just before it is attempted, so a claim always covers
-    // its own attempt (resolution and the timeout), however long the round takes.
-    let results: Vec<Result<bool>> = futures_util::stream::iter(due)
-        .map(|id| async move {
-            match claim(state, &id, state.clock.now()).await? {
-                Some(attempt) => attempt_once(state, &id, attempt).await.map(|()| true),
-                None => Ok(false),
-            }
-        })
-        .buffer_unordered(PARALLEL)
-        .collect()
-        .await;
-    let mut count = 0;
-    for result in results {
-        match result {
-            Ok(attempted) => count += usize::from(attempted),
-            Err(err) => tracing::warn!(error = %err, "a webhook attempt could not be recorded"),
-        }
-    }
-    Ok(count)
 }
 
 /// Takes the message for this instance and writes its attempt as in flight; the
@@ -96,7 +55,7 @@ async fn claim(state: &AppState, id: &str, now: i64) -> Result<Option<i64>> {
          AND (claimed_until IS NULL OR claimed_until < $4)",
     )
     .bind(now + CLAIM_SECONDS)
-    .bind(&state.governance.instance)
+    .bind(&state.instance)
     .bind(id)
     .bind(now)
     .execute(&mut *tx)
@@ -276,8 +235,11 @@ async fn attempt_once(state: &AppState, id: &str, attempt: i64) -> Result<()> {
             None => ("failed", None),
         }
     };
-    // Only the claim that made this attempt may settle it.
-    sqlx::query(
+    // Only the claim that made this attempt may settle it. A claim that expired and
+    // was taken by another instance's attempt settles nothing, and so must not mark
+    // the endpoint failing or disable it either (review finding L12): its answer is
+    // recorded, nothing more.
+    let settled = sqlx::query(
         "UPDATE webhook_messages SET state = $1, next_attempt_at = $2, claimed_until = NULL, claimed_by = NULL, \
          finished_at = CASE WHEN $1 = 'pending' THEN NULL ELSE $3 END WHERE id = $4 AND attempts = $5 AND state = 'pending'",
     )
@@ -288,6 +250,10 @@ async fn attempt_once(state: &AppState, id: &str, attempt: i64) -> Result<()> {
     .bind(attempt)
     .execute(&mut *tx)
     .await?;
+    if settled.rows_affected() != 1 {
+        tx.commit().await?;
+        return Ok(());
+    }
     if answer.succeeded() {
         sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1")
             .bind(&endpoint_id)
@@ -464,6 +430,28 @@ async fn active_endpoint(
     Ok(endpoint)
 }
 
+/// Deliveries a partner admin queues by hand (test events, "send again") are
+/// limited per organisation (`dispatch::MANUAL_PER_MINUTE`). The organisation's row is
+/// updated first, so two requests at once take turns and cannot both count one
+/// below the limit.
+async fn within_manual_limit(tx: &mut Tx, org_id: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE organisations SET status = status WHERE id = $1")
+        .bind(org_id)
+        .execute(&mut **tx)
+        .await?;
+    let recent: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE org_id = $1          AND action IN ('webhook.test_sent', 'webhook.resent') AND occurred_at > $2",
+    )
+    .bind(org_id)
+    .bind(now - 60)
+    .fetch_one(&mut **tx)
+    .await?;
+    if recent >= super::dispatch::MANUAL_PER_MINUTE {
+        return Err(Error::TooManyRequests { retry_after: 60 });
+    }
+    Ok(())
+}
+
 /// "Send a test event": a `webhook.test` message to this endpoint only.
 pub async fn send_test(
     state: &AppState,
@@ -479,6 +467,7 @@ pub async fn send_test(
         now,
     );
     let mut tx = state.db.begin().await?;
+    within_manual_limit(&mut tx, &endpoint.org_id, now).await?;
     let id = super::queue(
         &mut tx,
         &endpoint.id,
@@ -514,6 +503,7 @@ pub async fn resend(
     let endpoint = active_endpoint(state, user, endpoint_id).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
+    within_manual_limit(&mut tx, &endpoint.org_id, now).await?;
     let current: Option<String> =
         sqlx::query_scalar("SELECT state FROM webhook_messages WHERE id = $1 AND endpoint_id = $2")
             .bind(message_id)

@@ -2,14 +2,16 @@
 //! tells them about, and their delivery under the Standard Webhooks specification.
 //!
 //! - `endpoints`: registering, rotating the secret, disabling and enabling.
-//! - `delivery`: the outbox worker (signing, the retry schedule, `Retry-After`,
+//! - `delivery`: one attempt (signing, the retry schedule, `Retry-After`,
 //!   disabling an endpoint that keeps failing), "send again" and "send a test event".
+//! - `dispatch`: the outbox worker, fair between endpoints, and pruning.
 //! - `emit` (here): the one way a feature reports an event. It writes one outbox row
 //!   per subscribed endpoint in the caller's transaction, so an event is delivered if
 //!   and only if the change that caused it committed.
 
 pub mod delivery;
 pub mod demo;
+pub mod dispatch;
 pub mod endpoints;
 pub mod handlers;
 mod pages;
@@ -151,4 +153,16 @@ pub async fn stop_for_org(
         }
     }
     Ok(ended)
+}
+
+/// Webhooks' periodic job: deleting finished deliveries after their retention.
+pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
+    vec![crate::job!(
+        "webhooks_prune",
+        3600,
+        |state: crate::platform::state::AppState, now| async move {
+            let pruned = dispatch::prune(&state, now).await?;
+            Ok(json!({ "pruned": pruned }))
+        }
+    )]
 }

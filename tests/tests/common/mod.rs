@@ -327,6 +327,23 @@ impl TestServer {
         panic!("the scheduler's first tick did not finish");
     }
 
+    /// Runs scheduler job `name` now, through the composed job list and the
+    /// scheduler's lease, as the server's own scheduler does. When that scheduler
+    /// holds the lease at the moment (its first tick runs every job), this waits for
+    /// it and runs the job once more. The run's summary.
+    pub async fn run_job(&self, name: &str) -> serde_json::Value {
+        for _ in 0..300 {
+            if let Some(summary) = gatehouse_server::compose::run_job_now(&self.state, name)
+                .await
+                .unwrap()
+            {
+                return summary;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the job {name} never became free");
+    }
+
     /// `/metrics`, with the test servers' bearer token.
     pub async fn metrics(&self) -> String {
         let response = reqwest::Client::new()

@@ -15,6 +15,20 @@ pub(super) async fn issue(
     by: &Actor,
     now: i64,
 ) -> Result<()> {
+    // No production client for an organisation being offboarded, or offboarded
+    // (review finding L1): the offboarding's pack must list every client it ended.
+    let leaving: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM organisations o WHERE o.id = $1 AND (o.status = 'offboarded' \
+         OR EXISTS (SELECT 1 FROM offboardings f WHERE f.org_id = o.id AND f.status = 'running'))",
+    )
+    .bind(&request.org_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if leaving > 0 {
+        return Err(Error::Conflict(
+            "This organisation is being offboarded: no production client can be issued to it.".into(),
+        ));
+    }
     let sandbox_app: (String, String, String) =
         sqlx::query_as("SELECT name, purpose, owner_id FROM apps WHERE id = $1")
             .bind(&request.app_id)

@@ -20,7 +20,7 @@ use crate::platform::error::{Error, Result};
 use crate::platform::ids;
 use crate::platform::state::AppState;
 
-type Run = fn(AppState, i64) -> Pin<Box<dyn Future<Output = Result<Value>> + Send>>;
+pub type Run = fn(AppState, i64) -> Pin<Box<dyn Future<Output = Result<Value>> + Send>>;
 
 /// A periodic job: its name, how often it runs, and what it does at a given time.
 pub struct Job {
@@ -35,91 +35,43 @@ const LEASE_SECONDS: i64 = 600;
 /// How often each instance looks for due jobs.
 pub const TICK: Duration = Duration::from_secs(10);
 
+impl Job {
+    /// A job named `name` that runs `run` every `every_seconds` (use the `job!` macro).
+    pub const fn new(name: &'static str, every_seconds: i64, run: Run) -> Self {
+        Self {
+            name,
+            every_seconds,
+            run,
+        }
+    }
+}
+
+/// `job!("name", every_seconds, |state, now| async move { … })`: a [`Job`] whose body
+/// returns the run's JSON summary. Each feature lists its own in a `jobs()` function;
+/// the server composes them (`gatehouse_server::compose::jobs`).
+#[macro_export]
 macro_rules! job {
     ($name:literal, $every:expr, $body:expr) => {
-        Job {
-            name: $name,
-            every_seconds: $every,
-            run: |state, now| Box::pin(async move { $body(state, now).await }),
-        }
+        $crate::platform::scheduler::Job::new($name, $every, |state, now| {
+            Box::pin(async move { $body(state, now).await })
+        })
     };
 }
 
-/// Every job the scheduler runs.
+/// The jobs of the platform's own mechanisms (not of any feature).
 pub fn jobs() -> Vec<Job> {
-    vec![
-        job!("governance_sweep", 300, |state: AppState, now| async move {
-            let report = super::sweep::run(&state, now).await?;
-            Ok(report.summary())
-        }),
-        job!("sessions_prune", 300, |state: AppState, _now| async move {
+    vec![crate::job!(
+        "sessions_prune",
+        300,
+        |state: AppState, _now| async move {
             state
                 .sessions
                 .delete_expired_sessions()
                 .await
                 .map_err(Error::internal)?;
             Ok(json!({}))
-        }),
-        job!(
-            "signin_attempts_prune",
-            300,
-            |state: AppState, now| async move {
-                crate::accounts::throttle::prune(&state.db, now).await?;
-                Ok(json!({}))
-            }
-        ),
-        job!(
-            "audit_chain_check",
-            300,
-            |state: AppState, now| async move {
-                let verdict = crate::audit::chain::check_and_record(&state.db, now).await?;
-                if !matches!(verdict, crate::audit::chain::Verdict::Intact { .. }) {
-                    tracing::error!(verdict = %verdict, "the audit chain does not verify");
-                }
-                Ok(json!({ "verdict": verdict.to_string() }))
-            }
-        ),
-        job!("mail_purge", 300, |state: AppState, now| async move {
-            let purged = crate::mail::purge_bodies(&state.db, now).await?;
-            Ok(json!({ "purged": purged }))
-        }),
-        job!("jwt_ids_prune", 60, |state: AppState, now| async move {
-            let pruned = crate::oauth::replay::prune(&state.db, now).await?;
-            Ok(json!({ "pruned": pruned }))
-        }),
-        job!("audit_checkpoint", 60, |state: AppState, now| async move {
-            let interval = state.settings.audit_checkpoint_seconds;
-            let written = crate::audit::checkpoint::write_if_due(&state, now, interval).await?;
-            Ok(json!({ "written": written.is_some() }))
-        }),
-        job!(
-            "offboarding_resume",
-            60,
-            |state: AppState, _now| async move {
-                let finished = crate::offboarding::job::resume(&state).await?;
-                Ok(json!({ "finished": finished }))
-            }
-        ),
-        job!("usage_rollup", 60, |state: AppState, now| async move {
-            let rolled =
-                crate::oversight::rollup::run(&state.db, now, Some(&state.metrics.partner_calls))
-                    .await?;
-            // The rules read complete minutes: up to the roll-up's watermark.
-            let alerts = crate::oversight::alerts::evaluate(&state, rolled.minutes_until).await?;
-            Ok(json!({ "rollup": rolled.summary, "alerts": alerts }))
-        }),
-        job!("usage_prune", 300, |state: AppState, now| async move {
-            crate::oversight::prune::run(&state.db, &state.settings, now).await
-        }),
-        job!(
-            "access_requests_escalate",
-            60,
-            |state: AppState, _now| async move {
-                let escalated = crate::access_requests::service::escalate_overdue(&state).await?;
-                Ok(json!({ "escalated": escalated }))
-            }
-        ),
-    ]
+        }
+    )]
 }
 
 /// Takes `job`'s lease for `instance` if it is due at `now` (or at once when
@@ -192,11 +144,11 @@ pub async fn run_job(
     result.map(Some)
 }
 
-/// Runs every due job this instance can take, one after another.
-pub async fn run_due(state: &AppState, instance: &str) -> Vec<(&'static str, Value)> {
+/// Runs every due job of `jobs` this instance can take, one after another.
+pub async fn run_due(state: &AppState, jobs: &[Job], instance: &str) -> Vec<(&'static str, Value)> {
     let mut ran = Vec::new();
-    for job in jobs() {
-        match run_job(state, &job, instance, false).await {
+    for job in jobs {
+        match run_job(state, job, instance, false).await {
             Ok(Some(summary)) => ran.push((job.name, summary)),
             Ok(None) => {}
             Err(err) => tracing::warn!(job = job.name, error = %err, "a scheduled job failed"),
@@ -205,21 +157,21 @@ pub async fn run_due(state: &AppState, instance: &str) -> Vec<(&'static str, Val
     ran
 }
 
-/// Runs the job named `name` now if no instance holds it (the CLI, tests).
-pub async fn run_now(state: &AppState, name: &str) -> Result<Option<Value>> {
-    let job = jobs()
-        .into_iter()
+/// Runs the job of `jobs` named `name` now if no instance holds it (the CLI, tests).
+pub async fn run_now(state: &AppState, jobs: &[Job], name: &str) -> Result<Option<Value>> {
+    let job = jobs
+        .iter()
         .find(|j| j.name == name)
         .ok_or_else(|| Error::BadRequest(format!("no job named {name}")))?;
-    run_job(state, &job, &state.governance.instance, true).await
+    run_job(state, job, &state.instance, true).await
 }
 
-/// The scheduler loop of one instance.
-pub async fn run_forever(state: AppState) {
+/// The scheduler loop of one instance over the composed `jobs`.
+pub async fn run_forever(state: AppState, jobs: Vec<Job>) {
     let mut tick = tokio::time::interval(TICK);
     loop {
         tick.tick().await;
-        run_due(&state, &state.governance.instance).await;
+        run_due(&state, &jobs, &state.instance).await;
     }
 }
 

@@ -1,0 +1,200 @@
+//! Repeated security events from one source, aggregated before they reach the audit
+//! trail, so that forged requests cannot grow it at will (review finding M6).
+//!
+//! Per (source address, event) a window of `WINDOW` seconds: the first event of a
+//! window is audited at once, the rest are counted. When the window has closed, the
+//! next event from that source starts a new window, and the closed window's count is
+//! audited as one summary event (`<action>_repeated`); the per-instance flush every
+//! minute audits the windows nobody restarted. Beyond `MAX_SOURCES` sources tracked
+//! at once, new sources share one overflow window (source `*`), so an attacker with
+//! many addresses (IPv6 gives plenty) costs one summary a minute, not an event each.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+
+use super::context::ClientInfo;
+use super::error::Result;
+use super::state::AppState;
+
+/// The aggregation window, in seconds.
+pub const WINDOW: i64 = 60;
+/// Sources tracked at once; beyond it new sources share the overflow window.
+const MAX_SOURCES: usize = 10_000;
+/// The source of the shared overflow window.
+pub const OVERFLOW: &str = "*";
+
+/// A window's count of repeats, with the first event's details.
+#[derive(Debug)]
+pub struct Window {
+    pub started: i64,
+    pub repeated: u64,
+    pub first: Value,
+}
+
+/// What to do with one event.
+#[derive(Debug)]
+pub enum Seen {
+    /// The first of its window: audit it now.
+    First,
+    /// A repeat inside the window: counted only.
+    Repeat,
+    /// The first of a new window for a source whose previous window closed with
+    /// repeats: audit it now, and the closed window's summary.
+    Restarted(Window),
+}
+
+type Key = (String, &'static str);
+
+/// The windows of one instance (each instance aggregates what it sees).
+#[derive(Default)]
+pub struct Repeats(Mutex<HashMap<Key, Window>>);
+
+impl Repeats {
+    /// Counts one `action` from `source` at `now`; `first` describes it.
+    pub fn see(&self, source: &str, action: &'static str, first: Value, now: i64) -> Seen {
+        let Ok(mut map) = self.0.lock() else {
+            return Seen::First;
+        };
+        let full = map.len() >= MAX_SOURCES;
+        let mut key = (source.to_string(), action);
+        if full && !map.contains_key(&key) {
+            key = (OVERFLOW.to_string(), action);
+        }
+        let fresh = Window {
+            started: now,
+            repeated: 0,
+            first,
+        };
+        match map.get_mut(&key) {
+            Some(window) if now - window.started < WINDOW => {
+                window.repeated += 1;
+                Seen::Repeat
+            }
+            Some(window) => {
+                let closed = std::mem::replace(window, fresh);
+                if closed.repeated > 0 {
+                    Seen::Restarted(closed)
+                } else {
+                    Seen::First
+                }
+            }
+            None => {
+                map.insert(key, fresh);
+                Seen::First
+            }
+        }
+    }
+
+    /// Repeats of `action` counted in windows not yet audited (the operations view,
+    /// tests).
+    pub fn pending(&self, action: &str) -> u64 {
+        self.0.lock().map_or(0, |map| {
+            map.iter()
+                .filter(|((_, a), _)| *a == action)
+                .map(|(_, w)| w.repeated)
+                .sum()
+        })
+    }
+
+    /// Takes the windows closed at `now`.
+    fn take_closed(&self, now: i64) -> Vec<(Key, Window)> {
+        let Ok(mut map) = self.0.lock() else {
+            return Vec::new();
+        };
+        let keys: Vec<Key> = map
+            .iter()
+            .filter(|(_, w)| now - w.started >= WINDOW)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| map.remove(&k).map(|w| (k, w)))
+            .collect()
+    }
+}
+
+/// Audits the summary of a closed window that saw repeats.
+pub async fn record_summary(
+    state: &AppState,
+    source: &str,
+    action: &str,
+    window: &Window,
+) -> Result<()> {
+    let mut tx = state.db.begin().await?;
+    let client = ClientInfo {
+        ip: source.to_string(),
+        user_agent: String::new(),
+    };
+    crate::audit::record(
+        &mut tx,
+        crate::audit::Event::new(
+            crate::audit::Actor::anonymous(),
+            &format!("{action}_repeated"),
+        )
+        .client(&client)
+        .outcome("failure")
+        .details(json!({
+            "repeated": window.repeated, "first": window.first,
+            "window_started_at": window.started, "window_seconds": WINDOW,
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Audits one summary event per closed window that saw repeats (each instance,
+/// every minute). The number written.
+pub async fn flush(state: &AppState) -> Result<usize> {
+    let mut written = 0;
+    for ((source, action), window) in state.repeats.take_closed(state.clock.now()) {
+        if window.repeated > 0 {
+            record_summary(state, &source, action, &window).await?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_window_is_restarted_with_its_summary() {
+        let repeats = Repeats::default();
+        let a = "203.0.113.7";
+        assert!(matches!(repeats.see(a, "x", json!(1), 0), Seen::First));
+        assert!(matches!(repeats.see(a, "x", json!(2), 10), Seen::Repeat));
+        assert!(matches!(repeats.see(a, "x", json!(3), 59), Seen::Repeat));
+        match repeats.see(a, "x", json!(4), 61) {
+            Seen::Restarted(closed) => {
+                assert_eq!(closed.repeated, 2);
+                assert_eq!(closed.first, json!(1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(repeats.see(a, "x", json!(5), 70), Seen::Repeat));
+        // A window without repeats restarts quietly.
+        assert!(matches!(repeats.see("b", "x", json!(1), 0), Seen::First));
+        assert!(matches!(repeats.see("b", "x", json!(1), 100), Seen::First));
+    }
+
+    #[test]
+    fn beyond_the_tracked_sources_new_ones_share_one_window() {
+        let repeats = Repeats::default();
+        for n in 0..MAX_SOURCES {
+            assert!(matches!(
+                repeats.see(&format!("s{n}"), "x", json!(n), 0),
+                Seen::First
+            ));
+        }
+        assert!(matches!(repeats.see("new-1", "x", json!(0), 1), Seen::First));
+        assert!(matches!(repeats.see("new-2", "x", json!(0), 2), Seen::Repeat));
+        assert!(matches!(repeats.see("new-3", "x", json!(0), 3), Seen::Repeat));
+        let closed = repeats.take_closed(100);
+        let overflow = closed.iter().find(|((s, _), _)| s == OVERFLOW).unwrap();
+        assert_eq!(overflow.1.repeated, 2);
+    }
+}
