@@ -17,3 +17,7 @@ CREATE INDEX webhook_messages_claimed ON webhook_messages (state, claimed_until)
 -- When a credential was rotated: it has a successor and cannot be rotated again,
 -- so a rotation is one credential replaced by one (review finding L6).
 ALTER TABLE credentials ADD COLUMN rotated_at BIGINT;
+
+-- The operations page reads the latest runs, and `job_runs_prune` deletes the old
+-- ones: both by start time (review finding L11).
+CREATE INDEX job_runs_started ON job_runs (started_at);

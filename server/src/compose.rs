@@ -33,7 +33,10 @@ pub fn jobs() -> Vec<Job> {
 }
 
 /// Runs the job named `name` now unless another instance holds it (the CLI, tests).
-pub async fn run_job_now(state: &AppState, name: &str) -> app::platform::error::Result<Option<Value>> {
+pub async fn run_job_now(
+    state: &AppState,
+    name: &str,
+) -> app::platform::error::Result<Option<Value>> {
     scheduler::run_now(state, &jobs(), name).await
 }
 

@@ -187,6 +187,10 @@ async fn date_and_statement_filters_follow_the_specification() {
         "fromBookingDateTime=2026-13-01",
         "toBookingDateTime=2026-09-01T25:00:00",
         "fromBookingDateTime=2026-09-01T00:00:00%2B5",
+        // Issue 27: offsets out of RFC 3339's range (hour 00-23, minute 00-59).
+        "fromBookingDateTime=2026-11-01T00:00:00%2B99:00",
+        "fromBookingDateTime=2026-11-01T00:00:00-12:60",
+        "toBookingDateTime=2026-11-01T00:00:00%2B2400",
         "fromBookingDateTime=2026-10-01&toBookingDateTime=2026-09-01",
     ] {
         let answer = api.get(&format!("{t}?{bad}"), &token).await;

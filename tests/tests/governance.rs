@@ -619,6 +619,15 @@ async fn production_rotation_end_to_end(server: TestServer) {
         "new works"
     );
     assert!(mails(&server, FJORD, "A production credential was rotated").await >= 1);
+    // Issue 27, L6: inside the overlap the old credential is still active, but it has
+    // its successor: rotating it again is refused, so one rotation is one credential
+    // replaced by one, not a fan of live secrets.
+    let before = credentials().await;
+    let again = fjord
+        .submit(&page, &rotate, &[("overlap_hours", "1")])
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(credentials().await, before, "nothing written");
 
     // After the overlap, only the new one.
     server.state.clock.advance(2 * 3_600 + 1);
@@ -961,6 +970,14 @@ async fn evidence_expiry_suspends_until_reattested(server: TestServer) {
         }
     };
     // Uploaded before the tier was approved (180 days ago): relied on. Expires in 10 days.
+    // It stands in for the demo's own pen-test report (valid for months), which this
+    // test takes out of the record first.
+    sqlx::query("UPDATE evidence SET removed_at = $1 WHERE org_id = $2 AND kind = 'pen_test'")
+        .bind(now)
+        .bind(&org)
+        .execute(server.pool())
+        .await
+        .unwrap();
     insert("evd_old", date(now + 10 * DAY), now - 200 * DAY).await;
     sweep_now(&server).await;
     assert_eq!(

@@ -281,9 +281,7 @@ async fn item_10_repeated_refusals_are_aggregated(server: TestServer) {
         .clock
         .advance(app::platform::repeats::WINDOW + 1);
     assert_eq!(
-        app::platform::repeats::flush(&server.state)
-            .await
-            .unwrap(),
+        app::platform::repeats::flush(&server.state).await.unwrap(),
         1
     );
     let details: String = sqlx::query_scalar(

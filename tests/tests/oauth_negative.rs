@@ -521,10 +521,7 @@ both!(every_mutation_of_a_valid_request_is_refused, demo);
 /// the repeats counted in summaries, and the repeats counted in windows still open
 /// (audited when they close).
 pub(crate) async fn audited_auth_failures(server: &TestServer) -> i64 {
-    let pending = server
-        .state
-        .repeats
-        .pending("oauth.client_auth_failed");
+    let pending = server.state.repeats.pending("oauth.client_auth_failed");
     let events = server
         .count("SELECT COUNT(*) FROM audit_events WHERE action = 'oauth.client_auth_failed'")
         .await;
@@ -536,7 +533,11 @@ pub(crate) async fn audited_auth_failures(server: &TestServer) -> i64 {
     .unwrap();
     let repeated: i64 = summaries
         .iter()
-        .map(|d| serde_json::from_str::<serde_json::Value>(d).unwrap()["repeated"].as_i64().unwrap())
+        .map(|d| {
+            serde_json::from_str::<serde_json::Value>(d).unwrap()["repeated"]
+                .as_i64()
+                .unwrap()
+        })
         .sum();
     events + repeated + i64::try_from(pending).unwrap()
 }

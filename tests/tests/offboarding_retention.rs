@@ -128,7 +128,10 @@ async fn evidence_kept_for_the_retention(server: TestServer) {
             .unwrap();
     assert_eq!(sha256, file.sha256);
     let purged_at = purged_at.unwrap();
-    assert!((later..later + 120).contains(&purged_at), "purged at the run");
+    assert!(
+        (later..later + 120).contains(&purged_at),
+        "purged at the run"
+    );
     let events: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM audit_events WHERE action = 'evidence.purged' AND org_id = $1",
     )

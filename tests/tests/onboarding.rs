@@ -772,13 +772,25 @@ async fn bad_input_is_refused_and_writes_nothing(server: TestServer) {
     )
     .await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(server.count("SELECT COUNT(*) FROM evidence").await, 0);
-    // (The audit checkpoints share the object store, under their own prefix.)
-    let stored = std::fs::read_dir(server.state.settings.data_dir.join("evidence"))
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM evidence WHERE filename NOT LIKE 'fjord-%'")
+            .await,
+        0
+    );
+    // (The audit checkpoints share the object store, under their own prefix, and
+    // the demo's Fjord Analytics has its Tier 2 evidence there.)
+    let fjord_org: String = sqlx::query_scalar(
+        "SELECT org_id FROM users WHERE email = 'admin@fjord-analytics.example.com'",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    let stored = std::fs::read_dir(server.state.settings.data_dir.join("evidence/evidence"))
         .map(|dir| {
             dir.filter(|e| {
                 e.as_ref()
-                    .is_ok_and(|e| e.file_name() != "audit-checkpoints")
+                    .is_ok_and(|e| e.file_name() != fjord_org.as_str())
             })
             .count()
         })
@@ -795,10 +807,11 @@ async fn bad_input_is_refused_and_writes_nothing(server: TestServer) {
     )
     .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let content_type: String = sqlx::query_scalar("SELECT content_type FROM evidence")
-        .fetch_one(server.pool())
-        .await
-        .unwrap();
+    let content_type: String =
+        sqlx::query_scalar("SELECT content_type FROM evidence WHERE filename NOT LIKE 'fjord-%'")
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
     assert_eq!(content_type, "image/png");
 
     // Submitting an incomplete application says what is missing and writes nothing.
@@ -816,10 +829,11 @@ async fn bad_input_is_refused_and_writes_nothing(server: TestServer) {
     assert_eq!(server.count("SELECT COUNT(*) FROM dossiers").await, 0);
 
     // Another organisation's application and evidence are not found.
-    let evidence_id: String = sqlx::query_scalar("SELECT id FROM evidence")
-        .fetch_one(server.pool())
-        .await
-        .unwrap();
+    let evidence_id: String =
+        sqlx::query_scalar("SELECT id FROM evidence WHERE filename NOT LIKE 'fjord-%'")
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
     let northwind = server.demo_partner_user(NORTHWIND_ADMIN).await;
     let (code, _) = northwind.text(&format!("/onboarding/{app}")).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
@@ -863,7 +877,7 @@ async fn bad_input_is_refused_and_writes_nothing(server: TestServer) {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         server
-            .count("SELECT COUNT(*) FROM evidence WHERE removed_at IS NULL")
+            .count("SELECT COUNT(*) FROM evidence WHERE removed_at IS NULL AND filename NOT LIKE 'fjord-%'")
             .await,
         1
     );

@@ -14,8 +14,12 @@ use crate::common::TestServer;
 fn readme_jobs() -> BTreeSet<String> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("README.md");
-    let start = readme.find("<!-- jobs -->").expect("the README's job table");
-    let end = readme.find("<!-- /jobs -->").expect("the end of the job table");
+    let start = readme
+        .find("<!-- jobs -->")
+        .expect("the README's job table");
+    let end = readme
+        .find("<!-- /jobs -->")
+        .expect("the end of the job table");
     readme[start..end]
         .lines()
         .filter_map(|line| line.strip_prefix("| `"))

@@ -359,6 +359,13 @@ async fn own_member(tx: &mut Tx, admin: &AuthUser, member_id: &str) -> Result<(S
 }
 
 async fn other_active_admins(tx: &mut Tx, org_id: &str, except: &str) -> Result<i64> {
+    // The organisation's row first: two admins removing (or demoting) each other at
+    // once take turns, and the second sees the first's change, so an organisation
+    // never ends without a partner admin (review finding L7).
+    sqlx::query("UPDATE organisations SET status = status WHERE id = $1")
+        .bind(org_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM users WHERE org_id = $1 AND role = 'partner_admin' AND status = 'active' AND id <> $2",
     )

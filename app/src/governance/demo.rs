@@ -359,18 +359,30 @@ pub async fn seed(state: &AppState, admin_email: &str) -> Result<()> {
 }
 
 /// A one-page PDF standing in for each demo document.
-const DEMO_PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+const DEMO_PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
 /// The evidence Tier 2 requires, uploaded by Fjord's admin through the onboarding
 /// service and dated before the approval, so the approval relies on it (and the
 /// sweep's evidence rules apply to Fjord as to any approved partner).
-async fn seed_evidence(state: &AppState, admin_email: &str, approved_at: i64, now: i64) -> Result<()> {
+async fn seed_evidence(
+    state: &AppState,
+    admin_email: &str,
+    approved_at: i64,
+    now: i64,
+) -> Result<()> {
     use crate::onboarding::evidence::{upload, Upload};
-    let Some(admin) = crate::platform::context::AuthUser::by_email(state, admin_email).await? else {
+    let Some(admin) = crate::platform::context::AuthUser::by_email(state, admin_email).await?
+    else {
         return Ok(());
     };
     let client = crate::platform::context::ClientInfo::default();
-    let date = |ts: i64| crate::platform::time::rfc3339(ts).chars().take(10).collect::<String>();
+    let date = |ts: i64| {
+        crate::platform::time::rfc3339(ts)
+            .chars()
+            .take(10)
+            .collect::<String>()
+    };
     for (kind, issued_days_ago, expires_in_days) in [
         ("pen_test", 200, 165),
         ("iso27001_soc2", 400, 700),

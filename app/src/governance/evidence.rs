@@ -282,7 +282,9 @@ pub async fn accept(
     let Some((org_id, kind, expires_on)) = row else {
         return Err(Error::NotFound);
     };
-    if let Some(reason) = crate::onboarding::review::conflict(state, &reviewer.email, &org_id).await? {
+    if let Some(reason) =
+        crate::onboarding::review::conflict(state, &reviewer.email, &org_id).await?
+    {
         return Err(Error::Forbidden(reason));
     }
     if time::parse_date(&expires_on).is_some_and(|t| t + 86_400 <= state.clock.now()) {

@@ -182,6 +182,12 @@ pub async fn request(
     invalid.into_result()?;
     let ends_at = ends_at.ok_or_else(|| Error::Internal("validated date missing".into()))?;
     let mut tx = state.db.begin().await?;
+    // Requests for one client take turns (its row first), so two at once cannot both
+    // count none pending (review finding L7).
+    sqlx::query("UPDATE apps SET status = status WHERE id = $1")
+        .bind(&app.id)
+        .execute(&mut *tx)
+        .await?;
     let pending: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM policy_exceptions WHERE app_id = $1 AND rule = $2 AND status = 'pending'",
     )

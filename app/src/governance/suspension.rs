@@ -135,6 +135,25 @@ pub async fn suspend(
     target: &str,
     reason: &str,
 ) -> Result<String> {
+    let mut tx = state.db.begin().await?;
+    let id = suspend_in(state, &mut tx, admin, client, kind, target, reason).await?;
+    tx.commit().await?;
+    state.oauth.cache.changed();
+    Ok(id)
+}
+
+/// `suspend` inside the caller's transaction (an incident's containment records the
+/// suspension and its entry together). The caller commits, then calls
+/// `state.oauth.cache.changed()`.
+pub async fn suspend_in(
+    state: &AppState,
+    tx: &mut Tx,
+    admin: &AuthUser,
+    client: &ClientInfo,
+    kind: &str,
+    target: &str,
+    reason: &str,
+) -> Result<String> {
     let target = target.trim();
     let mut invalid = Invalid::new();
     if !TARGET_KINDS.iter().any(|(k, _)| *k == kind) {
@@ -172,7 +191,6 @@ pub async fn suspend(
     invalid.into_result()?;
     let now = state.clock.now();
     let id = ids::new_id("sus");
-    let mut tx = state.db.begin().await?;
     sqlx::query(
         "INSERT INTO suspensions (id, target_kind, target, origin, reason, created_by, created_at) \
          VALUES ($1, $2, $3, 'manual', $4, $5, $6)",
@@ -183,12 +201,12 @@ pub async fn suspend(
     .bind(reason.trim())
     .bind(&admin.id)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    let orgs = reached_orgs(&mut tx, kind, target).await?;
+    let orgs = reached_orgs(tx, kind, target).await?;
     for org in &orgs {
         audit::record(
-            &mut tx,
+            tx,
             Event::new(admin.actor(), "governance.suspended")
                 .client(client)
                 .org(Some(org))
@@ -197,7 +215,7 @@ pub async fn suspend(
         )
         .await?;
         crate::onboarding::service::notify_partner_admins(
-            &mut tx,
+            tx,
             org,
             "Your API access is suspended",
             &format!(
@@ -209,7 +227,7 @@ pub async fn suspend(
         )
         .await?;
         crate::webhooks::emit(
-            &mut tx,
+            tx,
             org,
             "client.suspended",
             json!({ "suspension_id": id, "target_kind": kind, "target": target, "reason": reason.trim() }),
@@ -219,7 +237,7 @@ pub async fn suspend(
     }
     if orgs.is_empty() {
         audit::record(
-            &mut tx,
+            tx,
             Event::new(admin.actor(), "governance.suspended")
                 .client(client)
                 .resource("suspension", &id)
@@ -227,8 +245,6 @@ pub async fn suspend(
         )
         .await?;
     }
-    tx.commit().await?;
-    state.oauth.cache.changed();
     Ok(id)
 }
 

@@ -393,12 +393,16 @@ pub async fn contain(
         )));
     }
     let reason = format!("Incident {}: {}", incident.title, reason.trim());
-    let suspension =
-        crate::governance::suspension::suspend(state, admin, client, "client", app_id, &reason)
-            .await?;
+    // One transaction: the version check first, then the suspension and its entry,
+    // so a conflict or a double click leaves no suspension outside the incident
+    // (review finding L8).
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     bump(&mut tx, id, incident.version, Some("contained")).await?;
+    let suspension = crate::governance::suspension::suspend_in(
+        state, &mut tx, admin, client, "client", app_id, &reason,
+    )
+    .await?;
     sqlx::query(
         "INSERT INTO incident_entries (id, incident_id, kind, body, suspension_id, created_by, created_at) \
          VALUES ($1, $2, 'containment', $3, $4, $5, $6)",
@@ -421,6 +425,7 @@ pub async fn contain(
     )
     .await?;
     tx.commit().await?;
+    state.oauth.cache.changed();
     Ok(suspension)
 }
 

@@ -181,8 +181,12 @@ async fn send(
 
 /// Mail's periodic job: dropping delivered messages' bodies after their retention.
 pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
-    vec![crate::job!("mail_purge", 300, |state: AppState, now| async move {
-        let purged = purge_bodies(&state.db, now).await?;
-        Ok(serde_json::json!({ "purged": purged }))
-    })]
+    vec![crate::job!(
+        "mail_purge",
+        300,
+        |state: AppState, now| async move {
+            let purged = purge_bodies(&state.db, now).await?;
+            Ok(serde_json::json!({ "purged": purged }))
+        }
+    )]
 }

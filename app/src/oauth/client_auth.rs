@@ -554,6 +554,7 @@ async fn record_failure(
     let seen = state.repeats.see(
         &client.ip,
         ACTION,
+        failure.method,
         json!({ "client_id": failure.client_id, "method": failure.method, "reason": failure.reason }),
         state.clock.now(),
     );

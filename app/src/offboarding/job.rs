@@ -501,7 +501,11 @@ async fn finish(state: &AppState, id: &str, org_id: &str) -> Result<bool> {
     let mut tx = state.db.begin().await?;
     let left = left_active(&mut tx, org_id).await?;
     if left > 0 {
-        tracing::warn!(offboarding = id, left, "offboarding not finished: some of the organisation is still active; it is resumed");
+        tracing::warn!(
+            offboarding = id,
+            left,
+            "offboarding not finished: some of the organisation is still active; it is resumed"
+        );
         return Ok(false);
     }
     let (reason, accepted_by, requested_by): (String, Option<String>, Option<String>) =

@@ -107,6 +107,22 @@ pub fn auth_failures_sql() -> String {
         .join(", ")
 }
 
+/// Oversight's periodic jobs: the usage roll-up with the alert rules, and pruning.
+pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
+    use crate::platform::state::AppState;
+    vec![
+        crate::job!("usage_rollup", 60, |state: AppState, now| async move {
+            let rolled = rollup::run(&state.db, now, Some(&state.metrics.partner_calls)).await?;
+            // The rules read complete minutes: up to the roll-up's watermark.
+            let alerts = alerts::evaluate(&state, rolled.minutes_until).await?;
+            Ok(serde_json::json!({ "rollup": rolled.summary, "alerts": alerts }))
+        }),
+        crate::job!("usage_prune", 300, |state: AppState, now| async move {
+            prune::run(&state.db, &state.settings, now).await
+        }),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,20 +150,4 @@ mod tests {
         );
         assert_eq!(network_of("not an address"), None);
     }
-}
-
-/// Oversight's periodic jobs: the usage roll-up with the alert rules, and pruning.
-pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
-    use crate::platform::state::AppState;
-    vec![
-        crate::job!("usage_rollup", 60, |state: AppState, now| async move {
-            let rolled = rollup::run(&state.db, now, Some(&state.metrics.partner_calls)).await?;
-            // The rules read complete minutes: up to the roll-up's watermark.
-            let alerts = alerts::evaluate(&state, rolled.minutes_until).await?;
-            Ok(serde_json::json!({ "rollup": rolled.summary, "alerts": alerts }))
-        }),
-        crate::job!("usage_prune", 300, |state: AppState, now| async move {
-            prune::run(&state.db, &state.settings, now).await
-        }),
-    ]
 }

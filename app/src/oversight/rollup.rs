@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use prometheus_client::metrics::counter::Counter;
 use serde_json::{json, Value};
 use sqlx::Row;
 
@@ -19,6 +18,7 @@ use super::series::{bin_sql, format_bins, parse_bins, Bins, BINS};
 use super::{auth_failures_sql, network_of, template, HOUR, MINUTE};
 use crate::platform::db::{Db, Tx};
 use crate::platform::error::Result;
+pub use crate::platform::metrics::{PartnerCalls, PartnerLabels};
 
 /// A minute is rolled up once it ended this long ago.
 pub const LAG: i64 = 60;
@@ -51,7 +51,7 @@ pub struct Rolled {
 pub async fn run(db: &Db, now: i64, calls_metric: Option<&PartnerCalls>) -> Result<Rolled> {
     let (minutes, minutes_until, counted) = roll_minutes(db, now).await?;
     if let Some(metric) = calls_metric {
-        metric.add(&counted);
+        add(metric, &counted);
     }
     let hours = roll_hours(db, minutes_until).await?;
     Ok(Rolled {
@@ -419,29 +419,16 @@ async fn roll_hours(db: &Db, minutes_done: i64) -> Result<i64> {
     Ok((end - done) / HOUR)
 }
 
-/// `gatehouse_partner_calls_total{organisation, environment, outcome}`.
-#[derive(Clone, Default)]
-pub struct PartnerCalls {
-    pub family: prometheus_client::metrics::family::Family<PartnerLabels, Counter>,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
-pub struct PartnerLabels {
-    pub organisation: String,
-    pub environment: String,
-    pub outcome: String,
-}
-
-impl PartnerCalls {
-    fn add(&self, counted: &Counted) {
-        for ((organisation, environment, outcome), n) in counted {
-            self.family
-                .get_or_create(&PartnerLabels {
-                    organisation: organisation.clone(),
-                    environment: environment.clone(),
-                    outcome: (*outcome).to_string(),
-                })
-                .inc_by(*n);
-        }
+/// Adds a roll-up's counts to `gatehouse_partner_calls_total`.
+fn add(metric: &PartnerCalls, counted: &Counted) {
+    for ((organisation, environment, outcome), n) in counted {
+        metric
+            .family
+            .get_or_create(&PartnerLabels {
+                organisation: organisation.clone(),
+                environment: environment.clone(),
+                outcome: (*outcome).to_string(),
+            })
+            .inc_by(*n);
     }
 }

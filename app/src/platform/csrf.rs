@@ -4,7 +4,6 @@
 //! 2. a per-session token (synchroniser token pattern) in every form, as the
 //!    `csrf_token` field, or the `X-CSRF-Token` header for non-form bodies.
 
-
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -199,6 +198,7 @@ async fn refuse(state: &AppState, refusal: Refusal) -> Response {
     let seen = state.repeats.see(
         &refusal.client.ip,
         ACTION,
+        refusal.reason,
         serde_json::json!({ "reason": refusal.reason, "path": refusal.path }),
         state.clock.now(),
     );

@@ -17,6 +17,20 @@ use prometheus_client::registry::Registry;
 
 use super::state::AppState;
 
+/// `gatehouse_partner_calls_total{organisation, environment, outcome}`, counted by
+/// the usage roll-up (`oversight::rollup`).
+#[derive(Clone, Default)]
+pub struct PartnerCalls {
+    pub family: Family<PartnerLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartnerLabels {
+    pub organisation: String,
+    pub environment: String,
+    pub outcome: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
@@ -37,7 +51,7 @@ pub struct Metrics {
     /// Request-log entries lost (queue full, or a batch that failed every retry).
     pub request_log_dropped: Counter,
     /// Partner calls by organisation, environment and outcome, from the usage roll-up.
-    pub partner_calls: crate::oversight::rollup::PartnerCalls,
+    pub partner_calls: PartnerCalls,
     /// Alerts not resolved, by severity, as of the last rule evaluation.
     pub alerts_open: Family<SeverityLabels, Gauge>,
 }
@@ -76,7 +90,7 @@ impl Metrics {
             "Request-log entries lost: the queue was full, or a batch failed every retry",
             request_log_dropped.clone(),
         );
-        let partner_calls = crate::oversight::rollup::PartnerCalls::default();
+        let partner_calls = PartnerCalls::default();
         registry.register(
             "gatehouse_partner_calls",
             "Partner calls (token requests and API calls) by organisation, environment and outcome, as rolled up",

@@ -272,7 +272,12 @@ mod tests {
         ] {
             assert!(!is_public(ip(private)), "{private}");
         }
-        for public in ["8.8.8.8", "151.101.1.1", "2606:4700::1111", "2002:808:808::1"] {
+        for public in [
+            "8.8.8.8",
+            "151.101.1.1",
+            "2606:4700::1111",
+            "2002:808:808::1",
+        ] {
             assert!(is_public(ip(public)), "{public}");
         }
     }

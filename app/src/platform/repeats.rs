@@ -1,7 +1,9 @@
 //! Repeated security events from one source, aggregated before they reach the audit
 //! trail, so that forged requests cannot grow it at will (review finding M6).
 //!
-//! Per (source address, event) a window of `WINDOW` seconds: the first event of a
+//! Per (source address, event, class) a window of `WINDOW` seconds (the class tells
+//! kinds of one event apart: a CSRF refusal's reason, a client authentication's
+//! method): the first event of a
 //! window is audited at once, the rest are counted. When the window has closed, the
 //! next event from that source starts a new window, and the closed window's count is
 //! audited as one summary event (`<action>_repeated`); the per-instance flush every
@@ -45,22 +47,29 @@ pub enum Seen {
     Restarted(Window),
 }
 
-type Key = (String, &'static str);
+type Key = (String, &'static str, &'static str);
 
 /// The windows of one instance (each instance aggregates what it sees).
 #[derive(Default)]
 pub struct Repeats(Mutex<HashMap<Key, Window>>);
 
 impl Repeats {
-    /// Counts one `action` from `source` at `now`; `first` describes it.
-    pub fn see(&self, source: &str, action: &'static str, first: Value, now: i64) -> Seen {
+    /// Counts one `action` of `class` from `source` at `now`; `first` describes it.
+    pub fn see(
+        &self,
+        source: &str,
+        action: &'static str,
+        class: &'static str,
+        first: Value,
+        now: i64,
+    ) -> Seen {
         let Ok(mut map) = self.0.lock() else {
             return Seen::First;
         };
         let full = map.len() >= MAX_SOURCES;
-        let mut key = (source.to_string(), action);
+        let mut key = (source.to_string(), action, class);
         if full && !map.contains_key(&key) {
-            key = (OVERFLOW.to_string(), action);
+            key = (OVERFLOW.to_string(), action, class);
         }
         let fresh = Window {
             started: now,
@@ -92,7 +101,7 @@ impl Repeats {
     pub fn pending(&self, action: &str) -> u64 {
         self.0.lock().map_or(0, |map| {
             map.iter()
-                .filter(|((_, a), _)| *a == action)
+                .filter(|((_, a, _), _)| *a == action)
                 .map(|(_, w)| w.repeated)
                 .sum()
         })
@@ -148,7 +157,7 @@ pub async fn record_summary(
 /// every minute). The number written.
 pub async fn flush(state: &AppState) -> Result<usize> {
     let mut written = 0;
-    for ((source, action), window) in state.repeats.take_closed(state.clock.now()) {
+    for ((source, action, _), window) in state.repeats.take_closed(state.clock.now()) {
         if window.repeated > 0 {
             record_summary(state, &source, action, &window).await?;
             written += 1;
@@ -165,20 +174,35 @@ mod tests {
     fn a_closed_window_is_restarted_with_its_summary() {
         let repeats = Repeats::default();
         let a = "203.0.113.7";
-        assert!(matches!(repeats.see(a, "x", json!(1), 0), Seen::First));
-        assert!(matches!(repeats.see(a, "x", json!(2), 10), Seen::Repeat));
-        assert!(matches!(repeats.see(a, "x", json!(3), 59), Seen::Repeat));
-        match repeats.see(a, "x", json!(4), 61) {
+        assert!(matches!(repeats.see(a, "x", "c", json!(1), 0), Seen::First));
+        assert!(matches!(
+            repeats.see(a, "x", "c", json!(2), 10),
+            Seen::Repeat
+        ));
+        assert!(matches!(
+            repeats.see(a, "x", "c", json!(3), 59),
+            Seen::Repeat
+        ));
+        match repeats.see(a, "x", "c", json!(4), 61) {
             Seen::Restarted(closed) => {
                 assert_eq!(closed.repeated, 2);
                 assert_eq!(closed.first, json!(1));
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(repeats.see(a, "x", json!(5), 70), Seen::Repeat));
+        assert!(matches!(
+            repeats.see(a, "x", "c", json!(5), 70),
+            Seen::Repeat
+        ));
         // A window without repeats restarts quietly.
-        assert!(matches!(repeats.see("b", "x", json!(1), 0), Seen::First));
-        assert!(matches!(repeats.see("b", "x", json!(1), 100), Seen::First));
+        assert!(matches!(
+            repeats.see("b", "x", "c", json!(1), 0),
+            Seen::First
+        ));
+        assert!(matches!(
+            repeats.see("b", "x", "c", json!(1), 100),
+            Seen::First
+        ));
     }
 
     #[test]
@@ -186,15 +210,24 @@ mod tests {
         let repeats = Repeats::default();
         for n in 0..MAX_SOURCES {
             assert!(matches!(
-                repeats.see(&format!("s{n}"), "x", json!(n), 0),
+                repeats.see(&format!("s{n}"), "x", "c", json!(n), 0),
                 Seen::First
             ));
         }
-        assert!(matches!(repeats.see("new-1", "x", json!(0), 1), Seen::First));
-        assert!(matches!(repeats.see("new-2", "x", json!(0), 2), Seen::Repeat));
-        assert!(matches!(repeats.see("new-3", "x", json!(0), 3), Seen::Repeat));
+        assert!(matches!(
+            repeats.see("new-1", "x", "c", json!(0), 1),
+            Seen::First
+        ));
+        assert!(matches!(
+            repeats.see("new-2", "x", "c", json!(0), 2),
+            Seen::Repeat
+        ));
+        assert!(matches!(
+            repeats.see("new-3", "x", "c", json!(0), 3),
+            Seen::Repeat
+        ));
         let closed = repeats.take_closed(100);
-        let overflow = closed.iter().find(|((s, _), _)| s == OVERFLOW).unwrap();
-        assert_eq!(overflow.1.repeated, 2);
+        let overflow = closed.iter().find(|((s, _, _), _)| s == OVERFLOW);
+        assert_eq!(overflow.map(|(_, w)| w.repeated), Some(2));
     }
 }

@@ -58,20 +58,29 @@ macro_rules! job {
     };
 }
 
+/// Job runs are kept this long (the operations page shows the latest).
+pub const RUNS_KEPT_DAYS: i64 = 30;
+
 /// The jobs of the platform's own mechanisms (not of any feature).
 pub fn jobs() -> Vec<Job> {
-    vec![crate::job!(
-        "sessions_prune",
-        300,
-        |state: AppState, _now| async move {
+    vec![
+        crate::job!("sessions_prune", 300, |state: AppState, _now| async move {
             state
                 .sessions
                 .delete_expired_sessions()
                 .await
                 .map_err(Error::internal)?;
             Ok(json!({}))
-        }
-    )]
+        }),
+        crate::job!("job_runs_prune", 3600, |state: AppState, now| async move {
+            let pruned = sqlx::query("DELETE FROM job_runs WHERE started_at < $1")
+                .bind(now - RUNS_KEPT_DAYS * 86_400)
+                .execute(&state.db.pool)
+                .await?
+                .rows_affected();
+            Ok(json!({ "pruned": pruned }))
+        }),
+    ]
 }
 
 /// Takes `job`'s lease for `instance` if it is due at `now` (or at once when

@@ -43,6 +43,13 @@ fn kept(values: &BTreeMap<String, String>, allowed: &[String]) -> (Vec<String>, 
 }
 
 async fn current_scopes(tx: &mut Tx, app_id: &str) -> Result<(Vec<String>, String)> {
+    // The client's row first: two reviews answered at once (a tier campaign and an
+    // organisation campaign) take turns, so neither writes back scopes the other
+    // removed (review finding L7).
+    sqlx::query("UPDATE apps SET scopes = scopes WHERE id = $1")
+        .bind(app_id)
+        .execute(&mut **tx)
+        .await?;
     let (scopes, status): (String, String) =
         sqlx::query_as("SELECT scopes, status FROM apps WHERE id = $1")
             .bind(app_id)

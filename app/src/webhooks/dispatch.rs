@@ -171,11 +171,12 @@ pub async fn prune(state: &AppState, now: i64) -> Result<u64> {
     .bind(cutoff)
     .execute(&mut *tx)
     .await?;
-    let deleted = sqlx::query("DELETE FROM webhook_messages WHERE state <> 'pending' AND finished_at < $1")
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let deleted =
+        sqlx::query("DELETE FROM webhook_messages WHERE state <> 'pending' AND finished_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     sqlx::query("DELETE FROM webhook_manual_sends WHERE at < $1")
         .bind(now - 3600)
         .execute(&mut *tx)

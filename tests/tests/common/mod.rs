@@ -235,7 +235,7 @@ impl TestServer {
     /// Waits until `to` has `count` e-mails with `subject` (some are written after
     /// the request has been answered, such as password resets).
     pub async fn wait_for_mails(&self, to: &str, subject: &str, count: i64) {
-        for _ in 0..100 {
+        for _ in 0..400 {
             let have: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND subject = $2",
             )

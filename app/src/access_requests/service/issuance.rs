@@ -26,7 +26,8 @@ pub(super) async fn issue(
     .await?;
     if leaving > 0 {
         return Err(Error::Conflict(
-            "This organisation is being offboarded: no production client can be issued to it.".into(),
+            "This organisation is being offboarded: no production client can be issued to it."
+                .into(),
         ));
     }
     let sandbox_app: (String, String, String) =

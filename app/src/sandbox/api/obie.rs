@@ -63,8 +63,14 @@ pub fn parse_filter_time(text: &str) -> Option<OffsetDateTime> {
         let digits: String = zone.chars().filter(|c| *c != ':').collect();
         // RFC 3339 §5.6: time-numoffset is a time-hour (00-23) and a
         // time-minute (00-59); `+99:00` is no offset.
-        let in_range = digits.get(..2).and_then(|h| h.parse::<u8>().ok()).is_some_and(|h| h <= 23)
-            && digits.get(2..).and_then(|m| m.parse::<u8>().ok()).is_some_and(|m| m <= 59);
+        let in_range = digits
+            .get(..2)
+            .and_then(|h| h.parse::<u8>().ok())
+            .is_some_and(|h| h <= 23)
+            && digits
+                .get(2..)
+                .and_then(|m| m.parse::<u8>().ok())
+                .is_some_and(|m| m <= 59);
         let zone_ok = digits.len() == 4
             && digits.bytes().all(|b| b.is_ascii_digit())
             && in_range

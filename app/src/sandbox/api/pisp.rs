@@ -251,7 +251,15 @@ async fn authorised(state: &AppState, bearer: &Bearer, consent_id: &str) -> ObRe
 }
 
 /// The customer's balance plus arranged credit on the account the consent pays from.
-async fn available(state: &AppState, bearer: &Bearer, intent: &Intent) -> ObResult<(String, i64)> {
+/// The debtor account and its available funds, from `dataset` (loaded by the caller
+/// before any transaction: loading it inside one could wait on SQLite's write lock
+/// the caller holds, review finding L10).
+async fn available(
+    state: &AppState,
+    bearer: &Bearer,
+    intent: &Intent,
+    dataset: &sandbox_data::Dataset,
+) -> ObResult<(String, i64)> {
     let account_id = intent.accounts.first().cloned().ok_or_else(|| {
         ObError::forbidden(
             "UK.OBIE.Resource.InvalidConsentStatus",
@@ -259,10 +267,6 @@ async fn available(state: &AppState, bearer: &Bearer, intent: &Intent) -> ObResu
         )
     })?;
     let now = now(state);
-    let dataset = state
-        .datasets
-        .for_org(&state.db, &bearer.org_id, now.unix_timestamp())
-        .await?;
     let (_, account) = dataset.account(&account_id).ok_or_else(|| {
         ObError::forbidden(
             "UK.OBIE.Resource.InvalidConsentStatus",
@@ -295,7 +299,11 @@ async fn funds_confirmation(
             format!("The consent is {}.", intent.status),
         ));
     }
-    let (_, available) = available(&state, &bearer, &intent).await?;
+    let dataset = state
+        .datasets
+        .for_org(&state.db, &bearer.org_id, now(&state).unix_timestamp())
+        .await?;
+    let (_, available) = available(&state, &bearer, &intent, &dataset).await?;
     let body = json!({
         "Data": { "FundsAvailableResult": { "FundsAvailableDateTime": format_time(state.clock.now()), "FundsAvailable": available >= amount_of(&intent) } },
         "Links": { "Self": bearer.url },
@@ -366,7 +374,7 @@ async fn create_payment(
     // The dataset is loaded (and, after a restart or an eviction, its row written)
     // before the transaction takes SQLite's write lock: loading it inside would wait,
     // on another pooled connection, for the lock this request holds (issue 18 item 7).
-    state
+    let dataset = state
         .datasets
         .for_org(&state.db, &bearer.org_id, at)
         .await?;
@@ -390,7 +398,7 @@ async fn create_payment(
         )
         .at("Data.Initiation"));
     }
-    let (account_id, available) = available(&state, &bearer, &intent).await?;
+    let (account_id, available) = available(&state, &bearer, &intent, &dataset).await?;
     let amount = amount_of(&intent);
     let outcome = if available >= amount {
         "accepted"
