@@ -314,7 +314,9 @@ pub struct Config {
     /// it, mTLS clients may register a subject DN (`tls_client_auth`, RFC 8705 §2.1)
     /// and a certificate is trusted for its subject only when its chain validates
     /// against one of these CAs. Without it, mTLS clients register the certificate
-    /// itself (`self_signed_tls_client_auth`, §2.2).
+    /// itself (`self_signed_tls_client_auth`, §2.2). Put here only CAs the bank
+    /// controls (or trusts to issue for every partner): a subject is not bound to the
+    /// CA that issued it, so any CA here can issue any registered subject.
     #[arg(long, global = true, env = "GATEHOUSE_MTLS_CLIENT_CA")]
     pub mtls_client_ca: Option<PathBuf>,
 

@@ -192,6 +192,12 @@ async fn item_11_checkpoints_catch_a_cut_off_tail(server: TestServer) {
         matches!(finding, Some(Finding::Fails { .. })),
         "{finding:?}"
     );
+    // The scheduler's routine check reads the checkpoints too (review finding L3):
+    // the audit page's last verdict says the chain does not hold.
+    server.run_job("audit_chain_check").await;
+    let (_, intact, text) = chain::last_check(server.pool()).await.unwrap().unwrap();
+    assert!(!intact, "{text}");
+    assert!(text.contains("cut off"), "{text}");
 
     // A forged or altered checkpoint does not verify.
     let mut forged = written.clone();

@@ -13,7 +13,13 @@ use crate::common::{Backend, TestServer};
 use crate::webhook_receiver::{Receiver, ADMIN};
 
 const ENDPOINTS: usize = 40;
-const HANGING: usize = 4;
+/// A tenth of the endpoints hang, unless `WEBHOOKS_BENCH_HANGING` says how many.
+fn hanging_endpoints() -> usize {
+    std::env::var("WEBHOOKS_BENCH_HANGING")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ENDPOINTS / 10)
+}
 const MESSAGES_PER_ENDPOINT: usize = 40;
 /// The run stops when every healthy delivery is made, or after this long.
 const LIMIT_SECONDS: u64 = 120;
@@ -36,13 +42,14 @@ async fn webhooks_bench() {
             .await
             .unwrap();
     let now = server.state.clock.now();
+    let hanging_count = hanging_endpoints();
     for n in 0..ENDPOINTS {
-        let path = if n < HANGING {
+        let path = if n < hanging_count {
             format!("/hang/{n}")
         } else {
             format!("/ok/{n}")
         };
-        if n < HANGING {
+        if n < hanging_count {
             let plan: Vec<_> = (0..MESSAGES_PER_ENDPOINT)
                 .map(|_| json!({ "status": 200, "delayMs": 12_000 }))
                 .collect();
@@ -74,7 +81,7 @@ async fn webhooks_bench() {
     }
     let started = Instant::now();
     let worker = tokio::spawn(app::webhooks::dispatch::run_worker(server.state.clone()));
-    let queued_healthy = (ENDPOINTS - HANGING) * MESSAGES_PER_ENDPOINT;
+    let queued_healthy = (ENDPOINTS - hanging_count) * MESSAGES_PER_ENDPOINT;
     let mut healthy = 0;
     while started.elapsed() < Duration::from_secs(LIMIT_SECONDS) {
         healthy = server
@@ -97,7 +104,7 @@ async fn webhooks_bench() {
         .filter(|e| e["path"].as_str().is_some_and(|p| p.starts_with("/hang/")))
         .count();
     println!(
-        "webhooks_bench: {ENDPOINTS} endpoints, {HANGING} hanging (10 s timeout), {MESSAGES_PER_ENDPOINT} messages each"
+        "webhooks_bench: {ENDPOINTS} endpoints, {hanging_count} hanging (10 s timeout), {MESSAGES_PER_ENDPOINT} messages each"
     );
     println!(
         "  healthy deliveries: {healthy} of {queued_healthy} in {elapsed:.1} s = {:.0} a minute",
