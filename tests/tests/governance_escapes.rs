@@ -263,24 +263,54 @@ async fn n3_an_unrelated_exception_does_not_lift_the_suspension(server: TestServ
 }
 both!(n3_an_unrelated_exception_does_not_lift_the_suspension, demo);
 
-/// L5: a bank user whose e-mail domain is the organisation's cannot decide its
-/// exception.
+/// L5: a bank user whose e-mail domain is an active member's of the organisation
+/// cannot decide its exception; an address at the bank that the partner merely
+/// invited blocks nobody.
 async fn l5_a_member_of_the_organisation_cannot_decide_its_exception(server: TestServer) {
     let (insights, _) = app_named(&server, "Fjord insights").await;
-    let id = pending_exception(&server, &insights, "ip_allowlist").await;
-    // The approver's address moves to Fjord's domain (a bank user seconded there).
-    sqlx::query("UPDATE organisations SET website = 'https://bank.example.com' WHERE id = (SELECT org_id FROM apps WHERE id = $1)")
+    let org: String = sqlx::query_scalar("SELECT org_id FROM apps WHERE id = $1")
         .bind(&insights)
-        .execute(server.pool())
+        .fetch_one(server.pool())
         .await
         .unwrap();
+    // The partner invites an address at the bank (never accepted).
+    let fjord = server.demo_staff(FJORD, 0).await;
+    let invited = fjord
+        .submit(
+            "/org/members",
+            "/org/members/invite",
+            &[
+                ("display_name", "Someone at the bank"),
+                ("email", "someone@bank.example.com"),
+                ("role", "partner_developer"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status(), StatusCode::SEE_OTHER);
     let approver = server.demo_staff("approver@bank.example.com", -1).await;
+    let first = pending_exception(&server, &insights, "ip_allowlist").await;
     assert_eq!(
-        grant(&server, &approver, &id, 0).await,
+        grant(&server, &approver, &first, 0).await,
+        StatusCode::SEE_OTHER,
+        "an invitation the partner sent to the bank's domain blocks nobody"
+    );
+    // Someone at the bank's domain is an active member of Fjord (a bank employee
+    // seconded there): the bank's approvers share that domain.
+    sqlx::query(
+        "UPDATE users SET status = 'active', removed_at = NULL, email = 'seconded@bank.example.com' \
+         WHERE email = 'former.engineer@fjord-analytics.example.com' AND org_id = $1",
+    )
+    .bind(&org)
+    .execute(server.pool())
+    .await
+    .unwrap();
+    let second = pending_exception(&server, &insights, "credential_lifetime").await;
+    assert_eq!(
+        grant(&server, &approver, &second, 1).await,
         StatusCode::FORBIDDEN
     );
     let status: String = sqlx::query_scalar("SELECT status FROM policy_exceptions WHERE id = $1")
-        .bind(&id)
+        .bind(&second)
         .fetch_one(server.pool())
         .await
         .unwrap();

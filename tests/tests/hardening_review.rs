@@ -96,6 +96,17 @@ both!(m6_a_closed_window_restarts_at_once);
 /// a summary, not an event per guess.
 async fn m6_guessing_a_client_secret_does_not_grow_the_trail(server: TestServer) {
     let before = events(&server, "oauth.client_auth_failed").await;
+    // A failure for a made-up client first: it must not hide the guesses against the
+    // real one behind its window.
+    let (status, _, _) = crate::sandbox_helpers::oauth_post(
+        &server,
+        "/oauth/token",
+        Some(("cli_made_up", "x")),
+        &[("grant_type", "client_credentials")],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     for _ in 0..40 {
         let (status, _, _) = crate::sandbox_helpers::oauth_post(
             &server,
@@ -109,7 +120,19 @@ async fn m6_guessing_a_client_secret_does_not_grow_the_trail(server: TestServer)
     }
     assert_eq!(
         events(&server, "oauth.client_auth_failed").await,
-        before + 1
+        before + 2,
+        "one for the made-up client, one for the guessed one"
+    );
+    let against_the_client: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'oauth.client_auth_failed' \
+         AND resource_type = 'app' AND org_id IS NOT NULL",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    assert!(
+        against_the_client >= 1,
+        "recorded against the client's organisation"
     );
     assert_eq!(
         server.state.repeats.pending("oauth.client_auth_failed"),

@@ -337,7 +337,7 @@ pub async fn decide(
         // but only when no lapsed exception left uncovered still has the client
         // breaking its rule. A grant for one rule never lifts a suspension another
         // rule caused (review finding N3); otherwise the next sweep decides.
-        if !breaks_an_uncovered_rule(state, &mut tx, &exception.app_id).await? {
+        if !breaks_an_uncovered_rule(state, &mut tx, &exception.app_id, now).await? {
             super::suspension::lift_for_rule(&mut tx, &exception.app_id, "exception_lapsed", now)
                 .await?;
         }
@@ -374,13 +374,20 @@ pub async fn decide(
 
 /// Whether the client still breaks the rule of one of its lapsed exceptions that no
 /// granted exception covers now.
-async fn breaks_an_uncovered_rule(state: &AppState, tx: &mut Tx, app_id: &str) -> Result<bool> {
+async fn breaks_an_uncovered_rule(
+    state: &AppState,
+    tx: &mut Tx,
+    app_id: &str,
+    now: i64,
+) -> Result<bool> {
     let lapsed: Vec<String> = sqlx::query_scalar(
         "SELECT e.id FROM policy_exceptions e WHERE e.app_id = $1 AND e.status = 'lapsed' \
-         AND NOT EXISTS (SELECT 1 FROM policy_exceptions g WHERE g.app_id = e.app_id AND g.rule = e.rule AND g.status = 'granted') \
+         AND NOT EXISTS (SELECT 1 FROM policy_exceptions g WHERE g.app_id = e.app_id AND g.rule = e.rule \
+             AND g.status = 'granted' AND g.ends_at > $2) \
          ORDER BY e.id",
     )
     .bind(app_id)
+    .bind(now)
     .fetch_all(&mut **tx)
     .await?;
     for id in lapsed {

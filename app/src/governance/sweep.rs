@@ -98,6 +98,10 @@ pub struct Action {
     /// Lead times already passed that this action also settles (their keys).
     #[serde(skip)]
     pub also_settles: Vec<String>,
+    /// A dormancy revocation: the last use the plan saw. A use recorded since (the
+    /// request-log writer records in batches) cancels it.
+    #[serde(skip)]
+    pub idle_since: Option<i64>,
 }
 
 impl Action {
@@ -122,6 +126,7 @@ impl Action {
             owner_id: row.owner.as_ref().map(|_| row.owner_id.clone()),
             description,
             also_settles: Vec::new(),
+            idle_since: None,
         }
     }
 }
@@ -187,7 +192,7 @@ fn credential_plan(ctx: &Context, rows: &[&Row], done: &HashSet<String>, plan: &
         if now - idle_since >= threshold {
             let key = format!("dormant:{credential}");
             if !done.contains(&key) {
-                plan.push(Action::for_row(
+                let mut action = Action::for_row(
                     Kind::RevokeDormant,
                     key,
                     row,
@@ -195,7 +200,9 @@ fn credential_plan(ctx: &Context, rows: &[&Row], done: &HashSet<String>, plan: &
                         "revoke credential {credential} of {}: no successful use since {} ({} days; the threshold is {})",
                         row.client_name, day(idle_since), (now - idle_since) / 86_400, rules.dormancy_days
                     ),
-                ));
+                );
+                action.idle_since = Some(idle_since);
+                plan.push(action);
             }
             continue;
         }
@@ -566,15 +573,23 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
         }
         Kind::RevokeDormant => {
             let credential = action.credential_id.clone().unwrap_or_default();
+            // Not if it was used since the plan looked (review finding L2).
             let revoked = sqlx::query(
-                "UPDATE credentials SET revoked_at = $1, revoked_reason = 'dormant' WHERE id = $2 AND revoked_at IS NULL",
+                "UPDATE credentials SET revoked_at = $1, revoked_reason = 'dormant' WHERE id = $2 AND revoked_at IS NULL \
+                 AND COALESCE(last_token_at, 0) <= $3 AND COALESCE(last_used_at, 0) <= $3",
             )
             .bind(now)
             .bind(&credential)
+            .bind(action.idle_since.unwrap_or(i64::MAX))
             .execute(&mut *tx)
             .await?;
-            changed = revoked.rows_affected() == 1;
-            if changed {
+            if revoked.rows_affected() != 1 {
+                // Revoked meanwhile, or used again: nothing happens, and the key is not
+                // spent (the transaction rolls back), so a later idle spell is judged
+                // again.
+                return Ok(false);
+            }
+            {
                 // Refresh tokens need the client to authenticate, which this
                 // credential can no longer do; access tokens it obtained are
                 // inactive at once (`oauth::jwt::check`).

@@ -551,17 +551,29 @@ async fn record_failure(
 ) -> OAuthResult<()> {
     use crate::platform::repeats::{self, Seen};
     const ACTION: &str = "oauth.client_auth_failed";
+    // Per address and client: guesses against one client are not hidden behind a
+    // failure for another, and the summary names the client's organisation.
+    let app_id = failure.app.as_ref().map(|app| app.id.clone());
+    let org_id = failure.app.as_ref().map(|app| app.org_id.clone());
+    let source = format!(
+        "{} {}",
+        client.ip,
+        failure.client_id.as_deref().unwrap_or("-")
+    );
     let seen = state.repeats.see(
-        &client.ip,
+        &source,
         ACTION,
         failure.method,
-        json!({ "client_id": failure.client_id, "method": failure.method, "reason": failure.reason }),
+        json!({
+            "client_id": failure.client_id, "method": failure.method, "reason": failure.reason,
+            "app_id": app_id, "org_id": org_id,
+        }),
         state.clock.now(),
     );
     match seen {
         Seen::Repeat => return Ok(()),
         Seen::Restarted(closed) => {
-            repeats::record_summary(state, &client.ip, ACTION, &closed).await?;
+            repeats::record_summary(state, &source, ACTION, &closed).await?;
         }
         Seen::First => {}
     }

@@ -79,7 +79,21 @@ pub async fn grant(
     }
     let consent_id: String = row.try_get("consent_id")?;
     let customer: String = row.try_get("customer")?;
-    let scopes: String = row.try_get("scopes")?;
+    // The scopes the customer authorised that the client still holds: a scope a
+    // review removed between the consent and the exchange is not minted (as for
+    // refresh, review finding N4).
+    let authorised: String = row.try_get("scopes")?;
+    let scopes = crate::clients::catalogue::split(&authorised)
+        .into_iter()
+        .filter(|scope| client.app.scopes.contains(scope))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if scopes.is_empty() {
+        tx.commit().await?;
+        return Err(OAuthError::invalid_grant(
+            "The client may no longer use any scope the customer authorised.",
+        ));
+    }
     let issued = jwt::mint(
         state,
         &Grant {

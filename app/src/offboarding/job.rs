@@ -479,12 +479,13 @@ async fn sandbox_dataset(state: &AppState, id: &str, org_id: &str, _limit: i64) 
     Ok(1)
 }
 
-/// What of the organisation is still active: clients (revoking one revokes its
-/// credentials and refresh tokens in the same transaction), granted consents, open
-/// production requests. The pack is signed only when all are zero.
+/// What of the organisation is still active: members, clients (revoking one revokes
+/// its credentials and refresh tokens in the same transaction), granted consents,
+/// open production requests. The pack is signed only when all are zero.
 async fn left_active(tx: &mut Tx, org_id: &str) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM apps WHERE org_id = $1 AND status = 'active') \
+         + (SELECT COUNT(*) FROM users WHERE org_id = $1 AND status <> 'disabled') \
          + (SELECT COUNT(*) FROM access_requests WHERE org_id = $1 AND status IN ('pending_review', 'pending_second_review', 'more_info')) \
          + (SELECT COUNT(*) FROM consents WHERE org_id = $1 AND status = 'granted')",
     )

@@ -103,11 +103,33 @@ pub async fn queue(state: &AppState, filter: &QueueFilter) -> Result<Vec<QueueIt
 /// Why the bank user with `reviewer_email` may not review `org_id`, if they may not:
 /// they belong to it. Bank staff have no organisation in Gatehouse (the schema forbids
 /// it), so belonging is read from e-mail domains: the reviewer's domain is one of the
-/// organisation's members' or its website's.
+/// organisation's active members' or its website's. Invited, disabled and removed
+/// members do not count: a partner cannot make every reviewer "conflicted" by
+/// inviting an address at the bank.
 pub async fn conflict(
     state: &AppState,
     reviewer_email: &str,
     org_id: &str,
+) -> Result<Option<String>> {
+    conflict_with(state, reviewer_email, org_id, true).await
+}
+
+/// `conflict` by membership only, not by the website the partner sets: for bank
+/// decisions the partner would rather not get (an access review's narrowing), a
+/// website naming the bank's domain must not block every reviewer.
+pub async fn conflict_by_membership(
+    state: &AppState,
+    reviewer_email: &str,
+    org_id: &str,
+) -> Result<Option<String>> {
+    conflict_with(state, reviewer_email, org_id, false).await
+}
+
+async fn conflict_with(
+    state: &AppState,
+    reviewer_email: &str,
+    org_id: &str,
+    by_website: bool,
 ) -> Result<Option<String>> {
     let Some(domain) = reviewer_email
         .rsplit_once('@')
@@ -115,10 +137,12 @@ pub async fn conflict(
     else {
         return Ok(None);
     };
-    let emails: Vec<String> = sqlx::query_scalar("SELECT email FROM users WHERE org_id = $1")
-        .bind(org_id)
-        .fetch_all(&state.db.pool)
-        .await?;
+    let emails: Vec<String> = sqlx::query_scalar(
+        "SELECT email FROM users WHERE org_id = $1 AND status = 'active' AND removed_at IS NULL",
+    )
+    .bind(org_id)
+    .fetch_all(&state.db.pool)
+    .await?;
     let website: String = sqlx::query_scalar("SELECT website FROM organisations WHERE id = $1")
         .bind(org_id)
         .fetch_one(&state.db.pool)
@@ -131,7 +155,7 @@ pub async fn conflict(
         e.rsplit_once('@')
             .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&domain))
     });
-    if member_domain || website_host.as_deref() == Some(domain.as_str()) {
+    if member_domain || (by_website && website_host.as_deref() == Some(domain.as_str())) {
         return Ok(Some(format!(
             "Your e-mail domain ({domain}) is this organisation's: you cannot review an organisation you belong to."
         )));

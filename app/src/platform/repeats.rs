@@ -8,8 +8,9 @@
 //! next event from that source starts a new window, and the closed window's count is
 //! audited as one summary event (`<action>_repeated`); the per-instance flush every
 //! minute audits the windows nobody restarted. Beyond `MAX_SOURCES` sources tracked
-//! at once, new sources share one overflow window (source `*`), so an attacker with
-//! many addresses (IPv6 gives plenty) costs one summary a minute, not an event each.
+//! at once, new sources share one overflow window (source `*`), and an IPv6 source
+//! counts as its /64 (what one subscriber gets), so an attacker with many addresses
+//! costs a bounded number of events a minute, not one per request.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -67,7 +68,7 @@ impl Repeats {
             return Seen::First;
         };
         let full = map.len() >= MAX_SOURCES;
-        let mut key = (source.to_string(), action, class);
+        let mut key = (source_key(source), action, class);
         if full && !map.contains_key(&key) {
             key = (OVERFLOW.to_string(), action, class);
         }
@@ -123,7 +124,26 @@ impl Repeats {
     }
 }
 
-/// Audits the summary of a closed window that saw repeats.
+/// The source a window is kept for: an IPv6 address by its /64, anything else as it
+/// is (an IPv4 address, or a caller-chosen key such as "address client").
+fn source_key(source: &str) -> String {
+    let (address, rest) = source.split_once(' ').unwrap_or((source, ""));
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            let prefix = format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]);
+            if rest.is_empty() {
+                prefix
+            } else {
+                format!("{prefix} {rest}")
+            }
+        }
+        _ => source.to_string(),
+    }
+}
+
+/// Audits the summary of a closed window that saw repeats, against the organisation
+/// and resource its first event named (`org_id`, `app_id` in `first`), if any.
 pub async fn record_summary(
     state: &AppState,
     source: &str,
@@ -131,24 +151,28 @@ pub async fn record_summary(
     window: &Window,
 ) -> Result<()> {
     let mut tx = state.db.begin().await?;
+    // The address, without the key's other parts ("address client").
     let client = ClientInfo {
-        ip: source.to_string(),
+        ip: source.split(' ').next().unwrap_or(source).to_string(),
         user_agent: String::new(),
     };
-    crate::audit::record(
-        &mut tx,
-        crate::audit::Event::new(
-            crate::audit::Actor::anonymous(),
-            &format!("{action}_repeated"),
-        )
+    let action = format!("{action}_repeated");
+    let mut event = crate::audit::Event::new(crate::audit::Actor::anonymous(), &action)
         .client(&client)
         .outcome("failure")
         .details(json!({
             "repeated": window.repeated, "first": window.first,
             "window_started_at": window.started, "window_seconds": WINDOW,
-        })),
-    )
-    .await?;
+        }));
+    let org = window.first.get("org_id").and_then(Value::as_str);
+    let app = window.first.get("app_id").and_then(Value::as_str);
+    if let Some(org) = org {
+        event = event.org(Some(org));
+    }
+    if let Some(app) = app {
+        event = event.resource("app", app);
+    }
+    crate::audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -202,6 +226,25 @@ mod tests {
         assert!(matches!(
             repeats.see("b", "x", "c", json!(1), 100),
             Seen::First
+        ));
+    }
+
+    #[test]
+    fn an_ipv6_source_counts_as_its_64() {
+        assert_eq!(source_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            source_key("2001:db8:1:2:bbbb::9 cli_x"),
+            "2001:db8:1:2::/64 cli_x"
+        );
+        assert_eq!(source_key("203.0.113.7"), "203.0.113.7");
+        let repeats = Repeats::default();
+        assert!(matches!(
+            repeats.see("2001:db8:1:2::1", "x", "c", json!(1), 0),
+            Seen::First
+        ));
+        assert!(matches!(
+            repeats.see("2001:db8:1:2::ffff", "x", "c", json!(2), 1),
+            Seen::Repeat
         ));
     }
 

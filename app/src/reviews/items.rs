@@ -225,7 +225,8 @@ pub async fn decide(
     }
     let item = super::item(state, None, id).await?;
     if let Some(reason) =
-        crate::onboarding::review::conflict(state, &reviewer.email, &item.org_id).await?
+        crate::onboarding::review::conflict_by_membership(state, &reviewer.email, &item.org_id)
+            .await?
     {
         return Err(Error::Forbidden(reason));
     }
@@ -306,7 +307,21 @@ pub async fn decide(
         "revoked" => {
             crate::sandbox::service::revoke_app_rows(&mut tx, &item.app_id, now, "review").await?;
         }
-        "narrowed" => set_scopes(&mut tx, &item.app_id, &resulting, now).await?,
+        "narrowed" => {
+            // The client's scopes as they are now (its row locked): a scope another
+            // review removed meanwhile is not written back (review finding L7).
+            let (current, _) = current_scopes(&mut tx, &item.app_id).await?;
+            let removed: Vec<&String> = kept_by_partner
+                .iter()
+                .filter(|s| !resulting.contains(s))
+                .collect();
+            let remaining: Vec<String> = current
+                .iter()
+                .filter(|s| !removed.contains(s))
+                .cloned()
+                .collect();
+            set_scopes(&mut tx, &item.app_id, &remaining, now).await?;
+        }
         _ => {}
     }
     if result_state != "revoked" {

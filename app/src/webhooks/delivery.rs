@@ -49,10 +49,22 @@ pub(super) async fn claim_and_attempt(state: &AppState, id: &str) -> Result<bool
 /// attempt's number, or `None` when another instance has it.
 async fn claim(state: &AppState, id: &str, now: i64) -> Result<Option<i64>> {
     let mut tx = state.db.begin().await?;
+    // The endpoint's row first: claims for one endpoint take turns, and a claim is
+    // refused while another message of the endpoint is in flight, on any instance
+    // (one attempt in flight per endpoint, `dispatch`).
+    sqlx::query(
+        "UPDATE webhook_endpoints SET version = version \
+         WHERE id = (SELECT endpoint_id FROM webhook_messages WHERE id = $1)",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     let taken = sqlx::query(
         "UPDATE webhook_messages SET claimed_until = $1, claimed_by = $2, attempts = attempts + 1 \
          WHERE id = $3 AND state = 'pending' AND next_attempt_at <= $4 \
-         AND (claimed_until IS NULL OR claimed_until < $4)",
+         AND (claimed_until IS NULL OR claimed_until < $4) \
+         AND NOT EXISTS (SELECT 1 FROM webhook_messages f WHERE f.endpoint_id = webhook_messages.endpoint_id \
+             AND f.id <> $3 AND f.state = 'pending' AND f.claimed_until >= $4)",
     )
     .bind(now + CLAIM_SECONDS)
     .bind(&state.instance)
@@ -440,7 +452,7 @@ async fn within_manual_limit(tx: &mut Tx, org_id: &str, now: i64) -> Result<()> 
         .execute(&mut **tx)
         .await?;
     let recent: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_events WHERE org_id = $1          AND action IN ('webhook.test_sent', 'webhook.resent') AND occurred_at > $2",
+        "SELECT COUNT(*) FROM webhook_manual_sends WHERE org_id = $1 AND at > $2",
     )
     .bind(org_id)
     .bind(now - 60)
@@ -449,6 +461,11 @@ async fn within_manual_limit(tx: &mut Tx, org_id: &str, now: i64) -> Result<()> 
     if recent >= super::dispatch::MANUAL_PER_MINUTE {
         return Err(Error::TooManyRequests { retry_after: 60 });
     }
+    sqlx::query("INSERT INTO webhook_manual_sends (org_id, at) VALUES ($1, $2)")
+        .bind(org_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
