@@ -40,6 +40,7 @@ mod oversight;
 mod oversight_patterns;
 mod production;
 mod reviews;
+mod routes_reached;
 mod sandbox;
 mod sandbox_api;
 mod sandbox_helpers;
