@@ -43,7 +43,7 @@ async fn succeeded_since(server: &TestServer, since: i64) -> BTreeSet<String> {
 
 async fn wait_for_every_job(server: &TestServer, expected: &BTreeSet<String>, since: i64) {
     let mut ran = BTreeSet::new();
-    for _ in 0..600 {
+    for _ in 0..1200 {
         ran = succeeded_since(server, since).await;
         if expected.is_subset(&ran) {
             return;

@@ -15,7 +15,7 @@ use crate::platform::state::AppState;
 pub const RESETS_PER_HOUR: i64 = 3;
 
 /// The range of the pause before a reset request's work, in milliseconds.
-pub const RESET_PAUSE_MS: (u64, u64) = (300, 1500);
+pub const RESET_PAUSE_MS: (u64, u64) = (500, 2000);
 
 /// Answers at once, the same for every well-formed address: whether it has an
 /// account is looked up after the answer, so neither the answer nor its timing tells
