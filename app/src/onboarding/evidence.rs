@@ -3,8 +3,6 @@
 //! filesystem by default, S3-compatible storage when configured. Only the uploading
 //! organisation and bank staff can read them back.
 
-use std::sync::Arc;
-
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 use serde_json::json;
@@ -15,38 +13,9 @@ use crate::audit::{self, Event};
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::ids;
-use crate::platform::settings::Settings;
 use crate::platform::state::AppState;
 
-/// The object store evidence lives in.
-pub type Store = Arc<dyn ObjectStore>;
-
-pub fn open_store(settings: &Settings) -> Result<Store> {
-    match &settings.evidence_store_url {
-        None => {
-            let dir = settings.data_dir.join("evidence");
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
-            let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                .map_err(Error::internal)?;
-            Ok(Arc::new(store))
-        }
-        Some(url) => {
-            let url = url::Url::parse(url).map_err(|e| {
-                Error::Internal(format!("the evidence store URL is not valid: {e}"))
-            })?;
-            // Options (credentials, region, endpoint) come from the AWS_* environment.
-            let (store, prefix) = object_store::parse_url_opts(
-                &url,
-                std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v)),
-            )
-            .map_err(Error::internal)?;
-            Ok(Arc::new(object_store::prefix::PrefixStore::new(
-                store, prefix,
-            )))
-        }
-    }
-}
+pub use crate::platform::object_store::{open_store, Store};
 
 /// The media type of a file, read from its first bytes; only PDF, PNG and JPEG pass.
 pub fn sniff(bytes: &[u8]) -> Option<&'static str> {

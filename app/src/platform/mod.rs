@@ -16,6 +16,7 @@ pub mod headers;
 pub mod ids;
 pub mod kill_switch;
 pub mod metrics;
+pub mod object_store;
 pub mod outbound;
 pub mod proxy;
 pub mod repeats;

@@ -39,7 +39,7 @@ pub struct Inner {
     /// Each organisation's synthetic sandbox dataset, cached.
     pub datasets: crate::sandbox::api::dataset::Datasets,
     /// Where onboarding evidence files are kept.
-    pub evidence: crate::onboarding::evidence::Store,
+    pub evidence: super::object_store::Store,
     /// What outbound requests (webhooks) may reach.
     pub outbound: super::outbound::Policy,
     /// Wakes the webhook worker when a message is queued.
@@ -101,7 +101,7 @@ impl AppState {
         if db.backend == super::db::Backend::Postgres {
             crate::oauth::cache::share_changes(oauth.cache.clone(), db.clone());
         }
-        let evidence = crate::onboarding::evidence::open_store(&settings)?;
+        let evidence = super::object_store::open_store(&settings)?;
         let ca = match &settings.outbound_ca_file {
             Some(path) => Some(
                 std::fs::read(path)
