@@ -68,7 +68,7 @@ async fn revoked_reason(server: &TestServer, credential: &str) -> Option<String>
         .unwrap()
 }
 
-async fn open_suspensions(server: &TestServer, target: &str, origin: &str) -> i64 {
+pub(crate) async fn open_suspensions(server: &TestServer, target: &str, origin: &str) -> i64 {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM suspensions WHERE target = $1 AND origin = $2 AND lifted_at IS NULL",
     )

@@ -11,48 +11,16 @@
 //! - L6: a credential already rotated cannot be rotated again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::sandbox_helpers::oauth_post;
 use reqwest::StatusCode;
-use serde_json::Value;
 
 use crate::both;
 use crate::common::{totp_code, TestServer};
-use crate::sandbox_helpers::oauth_post;
+use crate::governance::open_suspensions;
+use crate::reviews::{app_named, insights_token};
 
 const FJORD: &str = "admin@fjord-analytics.example.com";
 const DAY: i64 = 86_400;
-
-async fn app_named(server: &TestServer, name: &str) -> (String, String) {
-    sqlx::query_as("SELECT id, client_id FROM apps WHERE name = $1")
-        .bind(name)
-        .fetch_one(server.pool())
-        .await
-        .unwrap()
-}
-
-/// Fjord insights asks the production token endpoint for `accounts`.
-async fn insights_token(server: &TestServer, client_id: &str) -> (StatusCode, Value) {
-    server.forget_cached_state();
-    let (status, _, body) = oauth_post(
-        server,
-        "/production/oauth/token",
-        Some((client_id, app::governance::demo::DEMO_PRODUCTION_SECRET)),
-        &[("grant_type", "client_credentials"), ("scope", "accounts")],
-        None,
-    )
-    .await;
-    (status, body)
-}
-
-async fn open_suspensions(server: &TestServer, target: &str, origin: &str) -> i64 {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM suspensions WHERE target = $1 AND origin = $2 AND lifted_at IS NULL",
-    )
-    .bind(target)
-    .bind(origin)
-    .fetch_one(server.pool())
-    .await
-    .unwrap()
-}
 
 async fn evidence_of(server: &TestServer, kind: &str) -> String {
     sqlx::query_scalar(
@@ -75,7 +43,10 @@ fn date(ts: i64) -> String {
 /// sweep.
 async fn n2_removing_the_expired_document_does_not_lift_the_suspension(server: TestServer) {
     let (insights, client_id) = app_named(&server, "Fjord insights").await;
-    assert_eq!(insights_token(&server, &client_id).await.0, StatusCode::OK);
+    assert_eq!(
+        insights_token(&server, &client_id, "accounts").await.0,
+        StatusCode::OK
+    );
     let pen_test = evidence_of(&server, "pen_test").await;
     // The report expired 60 days ago (the 30-day grace has passed).
     sqlx::query("UPDATE evidence SET expires_on = $1 WHERE id = $2")
@@ -86,7 +57,7 @@ async fn n2_removing_the_expired_document_does_not_lift_the_suspension(server: T
         .unwrap();
     server.run_job("governance_sweep").await;
     assert_eq!(open_suspensions(&server, &insights, "evidence").await, 1);
-    let (status, body) = insights_token(&server, &client_id).await;
+    let (status, body) = insights_token(&server, &client_id, "accounts").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
     // The partner admin removes the expired document: refused, and it stays.
@@ -113,7 +84,7 @@ async fn n2_removing_the_expired_document_does_not_lift_the_suspension(server: T
     server.run_job("governance_sweep").await;
     assert_eq!(open_suspensions(&server, &insights, "evidence").await, 1);
     assert_eq!(
-        insights_token(&server, &client_id).await.0,
+        insights_token(&server, &client_id, "accounts").await.0,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -140,7 +111,10 @@ async fn n2_a_required_kind_without_evidence_lapses(server: TestServer) {
         .await;
     assert_eq!(warned, 1, "warned once, at once");
     assert_eq!(open_suspensions(&server, &insights, "evidence").await, 0);
-    assert_eq!(insights_token(&server, &client_id).await.0, StatusCode::OK);
+    assert_eq!(
+        insights_token(&server, &client_id, "accounts").await.0,
+        StatusCode::OK
+    );
     // The grace (30 days) passes since the warning.
     sqlx::query(
         "UPDATE governance_notices SET created_at = created_at - $1 WHERE key LIKE 'evidence_missing:%'",
@@ -152,7 +126,7 @@ async fn n2_a_required_kind_without_evidence_lapses(server: TestServer) {
     server.run_job("governance_sweep").await;
     assert_eq!(open_suspensions(&server, &insights, "evidence").await, 1);
     assert_eq!(
-        insights_token(&server, &client_id).await.0,
+        insights_token(&server, &client_id, "accounts").await.0,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -224,7 +198,7 @@ async fn n3_an_unrelated_exception_does_not_lift_the_suspension(server: TestServ
         1
     );
     assert_eq!(
-        insights_token(&server, &client_id).await.0,
+        insights_token(&server, &client_id, "accounts").await.0,
         StatusCode::UNAUTHORIZED
     );
 
@@ -240,7 +214,7 @@ async fn n3_an_unrelated_exception_does_not_lift_the_suspension(server: TestServ
         "an exception for another rule lifts nothing"
     );
     assert_eq!(
-        insights_token(&server, &client_id).await.0,
+        insights_token(&server, &client_id, "accounts").await.0,
         StatusCode::UNAUTHORIZED
     );
     server.run_job("governance_sweep").await;
@@ -259,7 +233,10 @@ async fn n3_an_unrelated_exception_does_not_lift_the_suspension(server: TestServ
         open_suspensions(&server, &insights, "exception_lapsed").await,
         0
     );
-    assert_eq!(insights_token(&server, &client_id).await.0, StatusCode::OK);
+    assert_eq!(
+        insights_token(&server, &client_id, "accounts").await.0,
+        StatusCode::OK
+    );
 }
 both!(n3_an_unrelated_exception_does_not_lift_the_suspension, demo);
 

@@ -662,3 +662,31 @@ async fn offboarding_ends_everything_postgres() {
         offboarding_ends_everything(server).await;
     }
 }
+
+/// Accepts the offboarding of `org_id` as the demo bank admin without running its job:
+/// the test takes the scheduler's `offboarding_resume` lease first, so that this
+/// process's servers never run the job by themselves; the test decides who runs it.
+pub(crate) async fn accept_without_running(server: &TestServer, org_id: &str) -> String {
+    sqlx::query(
+        "INSERT INTO scheduler_jobs (name, next_due_at, lease_owner, lease_until) \
+         VALUES ('offboarding_resume', 0, 'test', 99999999999) \
+         ON CONFLICT (name) DO UPDATE SET lease_owner = 'test', lease_until = 99999999999",
+    )
+    .execute(server.pool())
+    .await
+    .unwrap();
+    let admin = app::platform::context::AuthUser::by_email(&server.state, BANK_ADMIN)
+        .await
+        .unwrap()
+        .unwrap();
+    app::offboarding::start(
+        &server.state,
+        &admin,
+        &app::platform::context::ClientInfo::default(),
+        org_id,
+        "The partnership ended.",
+        &step_up(server, 0),
+    )
+    .await
+    .unwrap()
+}

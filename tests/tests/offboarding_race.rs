@@ -4,12 +4,9 @@
 //! in the signed pack, never early.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use app::accounts::Role;
-use app::platform::context::{AuthUser, ClientInfo};
-
 use crate::common::{Backend, TestServer};
 use crate::offboarding::{
-    assert_all_ended, fixture, gateways, org_of, step_up, wait_until_done, BANK_ADMIN, FJORD,
+    accept_without_running, assert_all_ended, fixture, gateways, org_of, wait_until_done, FJORD,
 };
 
 fn small_batches(settings: &mut app::Settings) {
@@ -27,15 +24,6 @@ async fn n5_two_runs_at_once_end_everything_before_the_pack() {
     let fx = fixture(&first).await;
     let gw = gateways(&first).await;
     let org = org_of(&first, FJORD).await;
-    // The servers' own schedulers stay out: the test runs the two overlapping runs.
-    sqlx::query(
-        "INSERT INTO scheduler_jobs (name, next_due_at, lease_owner, lease_until) \
-         VALUES ('offboarding_resume', 0, 'test', 99999999999) \
-         ON CONFLICT (name) DO UPDATE SET lease_owner = 'test', lease_until = 99999999999",
-    )
-    .execute(first.pool())
-    .await
-    .unwrap();
     let clients: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM apps WHERE org_id = $1 AND status = 'active'")
             .bind(&org)
@@ -43,31 +31,8 @@ async fn n5_two_runs_at_once_end_everything_before_the_pack() {
             .await
             .unwrap();
     assert!(clients > 2, "more than one batch of clients");
-    let admin_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(BANK_ADMIN)
-        .fetch_one(first.pool())
-        .await
-        .unwrap();
-    let admin = AuthUser {
-        id: admin_id,
-        email: BANK_ADMIN.into(),
-        display_name: "Bank admin".into(),
-        role: Role::Admin,
-        org_id: None,
-        org_name: None,
-        email_verified: true,
-        mfa_enabled: true,
-    };
-    let id = app::offboarding::start(
-        &first.state,
-        &admin,
-        &ClientInfo::default(),
-        &fx.org_id,
-        "The partnership ended.",
-        &step_up(&first, 0),
-    )
-    .await
-    .unwrap();
+    // The servers' own schedulers stay out: the test runs the two overlapping runs.
+    let id = accept_without_running(&first, &fx.org_id).await;
     let (a, b) = tokio::join!(
         app::offboarding::job::run(&first.state, &id),
         app::offboarding::job::run(&second.state, &id)

@@ -8,14 +8,11 @@
 
 use std::time::Duration;
 
-use app::accounts::Role;
-use app::platform::context::{AuthUser, ClientInfo};
-
 use crate::child_server::{self, Process};
 use crate::common::{Backend, TestServer};
 use crate::offboarding::{
-    active_apps, assert_all_ended, assert_no_token_works, fixture, gateways, step_up,
-    wait_until_done, BANK_ADMIN,
+    accept_without_running, active_apps, assert_all_ended, assert_no_token_works, fixture,
+    gateways, wait_until_done,
 };
 
 fn spawn(server: &TestServer, batch: usize, pause_ms: u64) -> Process {
@@ -40,41 +37,9 @@ async fn offboarding_survives_kill_9(server: TestServer) {
     let fx = fixture(&server).await;
     let gw = gateways(&server).await;
     // This process's own server must not run the job: the test holds the scheduler's
-    // lease on it, so only the child processes' start-up resume does.
-    sqlx::query(
-        "INSERT INTO scheduler_jobs (name, next_due_at, lease_owner, lease_until) \
-         VALUES ('offboarding_resume', 0, 'test', 99999999999) \
-         ON CONFLICT (name) DO UPDATE SET lease_owner = 'test', lease_until = 99999999999",
-    )
-    .execute(server.pool())
-    .await
-    .unwrap();
-    let admin_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(BANK_ADMIN)
-        .fetch_one(server.pool())
-        .await
-        .unwrap();
-    let admin = AuthUser {
-        id: admin_id,
-        email: BANK_ADMIN.into(),
-        display_name: "Bank admin".into(),
-        role: Role::Admin,
-        org_id: None,
-        org_name: None,
-        email_verified: true,
-        mfa_enabled: true,
-    };
-    // The action is accepted (and the organisation suspended) without running the job.
-    let id = app::offboarding::start(
-        &server.state,
-        &admin,
-        &ClientInfo::default(),
-        &fx.org_id,
-        "The partnership ended.",
-        &step_up(&server, 0),
-    )
-    .await
-    .unwrap();
+    // lease on it, so only the child processes' start-up resume does. The action is
+    // accepted (and the organisation suspended) without running the job.
+    let id = accept_without_running(&server, &fx.org_id).await;
     assert_eq!(actions(&server, &id).await, 1);
     assert_no_token_works(&server, &fx, &gw).await;
 

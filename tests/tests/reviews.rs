@@ -30,7 +30,7 @@ fn day(server: &TestServer, offset_days: i64) -> String {
     )
 }
 
-async fn app_named(server: &TestServer, name: &str) -> (String, String) {
+pub(crate) async fn app_named(server: &TestServer, name: &str) -> (String, String) {
     sqlx::query_as("SELECT id, client_id FROM apps WHERE name = $1")
         .bind(name)
         .fetch_one(server.pool())
@@ -91,7 +91,11 @@ async fn run(server: &TestServer) -> app::reviews::schedule::Report {
 }
 
 /// The production token endpoint's answer for Fjord insights asking for `scope`.
-async fn insights_token(server: &TestServer, client_id: &str, scope: &str) -> (StatusCode, Value) {
+pub(crate) async fn insights_token(
+    server: &TestServer,
+    client_id: &str,
+    scope: &str,
+) -> (StatusCode, Value) {
     server.forget_cached_state();
     let (status, _, body) = oauth_post(
         server,

@@ -549,7 +549,7 @@ async fn record_failure(
     failure: &Failure,
     client: &ClientInfo,
 ) -> OAuthResult<()> {
-    use crate::platform::repeats::{self, Seen};
+    use crate::platform::repeats;
     const ACTION: &str = "oauth.client_auth_failed";
     // Per address and client: guesses against one client are not hidden behind a
     // failure for another, and the summary names the client's organisation.
@@ -560,22 +560,12 @@ async fn record_failure(
         client.ip,
         failure.client_id.as_deref().unwrap_or("-")
     );
-    let seen = state.repeats.see(
-        &source,
-        ACTION,
-        failure.method,
-        json!({
-            "client_id": failure.client_id, "method": failure.method, "reason": failure.reason,
-            "app_id": app_id, "org_id": org_id,
-        }),
-        state.clock.now(),
-    );
-    match seen {
-        Seen::Repeat => return Ok(()),
-        Seen::Restarted(closed) => {
-            repeats::record_summary(state, &source, ACTION, &closed).await?;
-        }
-        Seen::First => {}
+    let first = json!({
+        "client_id": failure.client_id, "method": failure.method, "reason": failure.reason,
+        "app_id": app_id, "org_id": org_id,
+    });
+    if !repeats::admit(state, &source, ACTION, failure.method, first).await? {
+        return Ok(());
     }
     let mut tx = state.db.begin().await?;
     let label = failure

@@ -195,25 +195,24 @@ const ACTION: &str = "security.csrf_refused";
 /// are aggregated, see `platform::repeats`).
 async fn refuse(state: &AppState, refusal: Refusal) -> Response {
     tracing::warn!(reason = refusal.reason, path = %refusal.path, "CSRF check refused a request");
-    let seen = state.repeats.see(
-        &refusal.client.ip,
-        ACTION,
-        refusal.reason,
-        serde_json::json!({ "reason": refusal.reason, "path": refusal.path }),
-        state.clock.now(),
-    );
+    let details = serde_json::json!({ "reason": refusal.reason, "path": refusal.path });
     let recorded = async {
-        if let super::repeats::Seen::Restarted(closed) = &seen {
-            super::repeats::record_summary(state, &refusal.client.ip, ACTION, closed).await?;
-        }
-        if !matches!(seen, super::repeats::Seen::Repeat) {
+        let now = super::repeats::admit(
+            state,
+            &refusal.client.ip,
+            ACTION,
+            refusal.reason,
+            details.clone(),
+        )
+        .await?;
+        if now {
             let mut tx = state.db.begin().await?;
             crate::audit::record(
                 &mut tx,
                 crate::audit::Event::new(crate::audit::Actor::anonymous(), ACTION)
                     .client(&refusal.client)
                     .outcome("failure")
-                    .details(serde_json::json!({ "reason": refusal.reason, "path": refusal.path })),
+                    .details(details),
             )
             .await?;
             tx.commit().await?;

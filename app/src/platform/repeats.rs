@@ -144,7 +144,7 @@ fn source_key(source: &str) -> String {
 
 /// Audits the summary of a closed window that saw repeats, against the organisation
 /// and resource its first event named (`org_id`, `app_id` in `first`), if any.
-pub async fn record_summary(
+async fn record_summary(
     state: &AppState,
     source: &str,
     action: &str,
@@ -175,6 +175,29 @@ pub async fn record_summary(
     crate::audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Counts one event (as [`Repeats::see`]) and audits the summary of the window it
+/// closed, if any. True when the caller audits this event now (the first of its
+/// window); false for a repeat, which is only counted.
+pub async fn admit(
+    state: &AppState,
+    source: &str,
+    action: &'static str,
+    class: &'static str,
+    first: Value,
+) -> Result<bool> {
+    match state
+        .repeats
+        .see(source, action, class, first, state.clock.now())
+    {
+        Seen::Repeat => Ok(false),
+        Seen::First => Ok(true),
+        Seen::Restarted(closed) => {
+            record_summary(state, source, action, &closed).await?;
+            Ok(true)
+        }
+    }
 }
 
 /// Audits one summary event per closed window that saw repeats (each instance,

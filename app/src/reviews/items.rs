@@ -58,9 +58,23 @@ async fn current_scopes(tx: &mut Tx, app_id: &str) -> Result<(Vec<String>, Strin
     Ok((super::words(&scopes), status))
 }
 
-async fn set_scopes(tx: &mut Tx, app_id: &str, scopes: &[String], now: i64) -> Result<()> {
+/// Writes the client's `current` scopes without the `removed` ones, in their order.
+async fn narrow(
+    tx: &mut Tx,
+    app_id: &str,
+    current: &[String],
+    removed: &[&String],
+    now: i64,
+) -> Result<()> {
+    let remaining: Vec<&String> = current.iter().filter(|s| !removed.contains(s)).collect();
     sqlx::query("UPDATE apps SET scopes = $1, updated_at = $2 WHERE id = $3 AND status = 'active'")
-        .bind(scopes.join(" "))
+        .bind(
+            remaining
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
         .bind(now)
         .bind(app_id)
         .execute(&mut **tx)
@@ -171,12 +185,7 @@ pub async fn attest(
         // as a revocation by the bank.
         crate::sandbox::service::revoke_app_rows(&mut tx, &item.app_id, now, "retired").await?;
     } else if !removed.is_empty() {
-        let remaining: Vec<String> = current
-            .iter()
-            .filter(|s| !removed.contains(s))
-            .cloned()
-            .collect();
-        set_scopes(&mut tx, &item.app_id, &remaining, now).await?;
+        narrow(&mut tx, &item.app_id, &current, &removed, now).await?;
     }
     sqlx::query(
         "UPDATE governance_notices SET resolved_at = $1 WHERE key LIKE $2 AND resolved_at IS NULL",
@@ -315,12 +324,7 @@ pub async fn decide(
                 .iter()
                 .filter(|s| !resulting.contains(s))
                 .collect();
-            let remaining: Vec<String> = current
-                .iter()
-                .filter(|s| !removed.contains(s))
-                .cloned()
-                .collect();
-            set_scopes(&mut tx, &item.app_id, &remaining, now).await?;
+            narrow(&mut tx, &item.app_id, &current, &removed, now).await?;
         }
         _ => {}
     }
