@@ -245,8 +245,17 @@ fn main() {
             dir.path().to_path_buf(),
         );
         settings.demo = true;
-        let state = AppState::new(settings).await.unwrap();
+        // The state as the server composes it (server/src/compose.rs::state).
+        let mut base = app::platform::state::Inner::open(settings).await.unwrap();
+        let oauth = app::oauth::Runtime::start(&base).await.unwrap();
+        base.parts.insert(oauth);
+        base.parts
+            .insert(app::sandbox::api::dataset::Datasets::start().unwrap());
+        let state = AppState::from(base);
         app::accounts::bootstrap::seed_demo(&state).await.unwrap();
+        app::governance::demo::seed(&state, "admin@fjord-analytics.example.com")
+            .await
+            .unwrap();
         let now = state.clock.now();
         rules(&state, now).await;
         request_log(&state, now).await;

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::accounts::Role;
+use crate::platform::authz::Role;
 
 /// What the dashboard shows; each role reads the parts that concern it.
 #[derive(Clone, Debug, Default)]
@@ -149,7 +149,7 @@ pub async fn handler(
     axum::extract::State(state): axum::extract::State<crate::AppState>,
     ctx: crate::platform::context::Ctx,
 ) -> crate::platform::error::Result<axum::response::Html<String>> {
-    use crate::accounts::authz::Action;
+    use crate::platform::authz::Action;
     let user = ctx.require(Action::ViewDashboard)?;
     let count = |sql: &'static str, bind: Option<String>| {
         let pool = state.db.pool.clone();
@@ -267,7 +267,7 @@ pub async fn handler(
         )
         .await?;
         summary.audit_events = count("SELECT COUNT(*) FROM audit_events", None).await?;
-        summary.request_log_dropped = state.oauth.request_log.dropped();
+        summary.request_log_dropped = state.oauth().request_log.dropped();
     }
     Ok(ctx.render("Dashboard", page(user.role, summary)))
 }

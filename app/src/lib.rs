@@ -9,8 +9,8 @@ pub mod accounts;
 pub mod audit;
 pub mod dashboard;
 pub mod home;
+pub mod platform;
 pub mod sandbox;
-pub mod ui;
 
 #[cfg(feature = "ssr")]
 pub mod access_requests;
@@ -23,6 +23,8 @@ pub mod governance;
 #[cfg(feature = "ssr")]
 pub mod incidents;
 #[cfg(feature = "ssr")]
+pub mod instances;
+#[cfg(feature = "ssr")]
 pub mod mail;
 #[cfg(feature = "ssr")]
 pub mod oauth;
@@ -34,8 +36,6 @@ pub mod onboarding;
 pub mod ops;
 #[cfg(feature = "ssr")]
 pub mod oversight;
-#[cfg(feature = "ssr")]
-pub mod platform;
 #[cfg(feature = "ssr")]
 pub mod reviews;
 #[cfg(feature = "ssr")]

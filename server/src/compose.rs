@@ -4,11 +4,51 @@
 //! scheduler's leases and runs) and imports no feature.
 
 use app::platform::csrf;
+use app::platform::error::Result;
 use app::platform::scheduler::{self, Job};
+use app::platform::state::Inner;
 use app::AppState;
 use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
+
+/// The application's state: the platform's (database, keys, sessions, settings)
+/// with each feature's long-lived part put in before it is shared.
+pub async fn state(settings: app::Settings) -> Result<AppState> {
+    let mut base = Inner::open(settings).await?;
+    let oauth = app::oauth::Runtime::start(&base).await?;
+    base.parts.insert(oauth);
+    base.parts
+        .insert(app::sandbox::api::dataset::Datasets::start()?);
+    Ok(AppState::from(base))
+}
+
+/// Demo mode's data, each feature's made through its real services: the accounts
+/// and the sandbox app first, then the governance exceptions, the offboarded
+/// organisation (the spring review's history refers to its revoked client), the
+/// access review in progress, the closed incident, traffic and webhooks.
+pub async fn seed_demo(state: &AppState) -> Result<bool> {
+    let seeded = app::accounts::bootstrap::seed_demo(state).await?;
+    let partner_admin = app::accounts::bootstrap::DEMO_ACCOUNTS[3].email;
+    app::governance::demo::seed(state, partner_admin).await?;
+    app::offboarding::demo::seed(state, "admin@bank.example.com").await?;
+    app::reviews::demo::seed(
+        state,
+        "admin@bank.example.com",
+        "reviewer@bank.example.com",
+        "admin@fjord-analytics.example.com",
+    )
+    .await?;
+    app::incidents::demo::seed(
+        state,
+        "reviewer@bank.example.com",
+        "admin@northwind-pay.example.com",
+    )
+    .await?;
+    app::oversight::demo::seed(state).await?;
+    app::webhooks::demo::seed(state, "admin@acme-budgeting.example.com").await?;
+    Ok(seeded)
+}
 
 /// Every periodic job, in the order one scheduler tick runs them. A job missing here
 /// never runs in a server: `tests/tests/scheduler_jobs.rs` starts a server and waits
@@ -26,6 +66,7 @@ pub fn jobs() -> Vec<Job> {
         app::oversight::jobs(),
         app::webhooks::jobs(),
         app::access_requests::jobs(),
+        app::instances::jobs(),
     ]
     .into_iter()
     .flatten()
@@ -33,10 +74,7 @@ pub fn jobs() -> Vec<Job> {
 }
 
 /// Runs the job named `name` now unless another instance holds it (the CLI, tests).
-pub async fn run_job_now(
-    state: &AppState,
-    name: &str,
-) -> app::platform::error::Result<Option<Value>> {
+pub async fn run_job_now(state: &AppState, name: &str) -> Result<Option<Value>> {
     scheduler::run_now(state, &jobs(), name).await
 }
 
@@ -62,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::oversight::alert_handlers::routes())
         .merge(app::webhooks::handlers::routes())
         .merge(app::evidence_packs::handlers::routes())
+        .merge(app::instances::handlers::routes())
         .merge(app::governance::handlers::routes(upload_limit))
         .merge(app::onboarding::handlers::routes(upload_limit));
     // Machine endpoints: their own authentication, no session.

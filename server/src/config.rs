@@ -429,6 +429,9 @@ pub enum Command {
         #[arg(long)]
         has_exception: bool,
     },
+    /// List the instances seen in the last day (id, live/gone/stopped, version,
+    /// address, start, last heartbeat, the scheduler jobs each holds).
+    Instances,
     /// Signed evidence packs of offboardings and review campaigns.
     Evidence {
         #[command(subcommand)]
@@ -445,7 +448,7 @@ pub enum Command {
         /// The Gatehouse to call.
         #[arg(long, default_value = "http://127.0.0.1:3000")]
         target: String,
-        /// normal, auth-failures, enumeration, scope, new-endpoint, spike,
+        /// normal, auth-failures, grant-failures, enumeration, scope, new-endpoint, spike,
         /// rate-limit, new-network or allow-list.
         #[arg(long, default_value = "normal")]
         pattern: String,

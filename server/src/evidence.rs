@@ -4,11 +4,12 @@ use std::path::Path;
 
 use app::evidence_packs::{self, Verification};
 use app::platform::time;
-use app::AppState;
 
 /// One line per pack: id, kind, written, entries, title.
 pub async fn evidence_list(settings: app::Settings) -> Result<String, String> {
-    let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
+    let state = crate::compose::state(settings)
+        .await
+        .map_err(|e| e.to_string())?;
     let packs = evidence_packs::list(&state.db)
         .await
         .map_err(|e| e.to_string())?;
@@ -32,7 +33,9 @@ pub async fn evidence_export(
     id: &str,
     out: &Path,
 ) -> Result<String, String> {
-    let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
+    let state = crate::compose::state(settings)
+        .await
+        .map_err(|e| e.to_string())?;
     let file = evidence_packs::file(&state.db, id)
         .await
         .map_err(|e| match e {

@@ -28,7 +28,9 @@ pub async fn inventory(
     filter: &inventory::Filter,
     format: &str,
 ) -> Result<ExitCode, String> {
-    let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
+    let state = crate::compose::state(settings)
+        .await
+        .map_err(|e| e.to_string())?;
     let text = inventory_text(&state, filter, format).await?;
     print!("{text}");
     if !text.ends_with('\n') {
@@ -65,7 +67,9 @@ pub async fn governance_preview(
     as_of: Option<&str>,
     json: bool,
 ) -> Result<ExitCode, String> {
-    let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
+    let state = crate::compose::state(settings)
+        .await
+        .map_err(|e| e.to_string())?;
     let at = match as_of {
         Some(text) => parse_time(text)?,
         None => state.clock.now(),
@@ -86,7 +90,9 @@ pub async fn governance_preview(
 
 /// Runs the sweep now through the scheduler (so never beside another instance's run).
 pub async fn governance_sweep(settings: app::Settings) -> Result<ExitCode, String> {
-    let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
+    let state = crate::compose::state(settings)
+        .await
+        .map_err(|e| e.to_string())?;
     match crate::compose::run_job_now(&state, "governance_sweep")
         .await
         .map_err(|e| e.to_string())?

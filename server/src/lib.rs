@@ -53,13 +53,12 @@ pub async fn start_with_mtls(
     mtls: Option<MtlsListener>,
 ) -> Result<Running, app::platform::error::Error> {
     let demo = settings.demo;
-    let state = AppState::new(settings).await?;
+    let state = compose::state(settings).await?;
     app::onboarding::catalogue::ensure_default(&state).await?;
     app::access_requests::service::ensure_default_policy(&state).await?;
     app::governance::policy::ensure_default(&state).await?;
     let admin_setup_link = if demo {
-        bootstrap::seed_demo(&state).await?;
-        seed_demo_oversight(&state).await?;
+        compose::seed_demo(&state).await?;
         None
     } else {
         bootstrap::ensure_first_admin(&state).await?
@@ -76,6 +75,11 @@ pub async fn start_with_mtls(
             mtls.partner_cas,
         ));
     }
+    // Registered before it serves, so the limiter counts it from the first request.
+    if let Err(err) = app::instances::beat(&state, &addr.to_string()).await {
+        tracing::warn!(error = %err, "registering this instance failed; the heartbeat retries");
+    }
+    let stopping = state.clone();
     let server = tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(err) = axum::serve(listener, service)
@@ -83,6 +87,10 @@ pub async fn start_with_mtls(
             .await
         {
             tracing::error!(error = %err, "server stopped");
+        }
+        // A clean stop (a rolling restart): no longer counted, leases handed on.
+        if let Err(err) = app::instances::stop(&stopping).await {
+            tracing::warn!(error = %err, "marking this instance stopped failed");
         }
     });
     tokio::spawn(app::mail::run_worker(state.clone()));
@@ -101,6 +109,7 @@ pub async fn start_with_mtls(
         }
     });
     tokio::spawn(instance_maintenance(state.clone()));
+    tokio::spawn(heartbeat(state.clone(), addr.to_string()));
     tokio::spawn(reload_signing_keys(state.clone()));
     Ok(Running {
         addr,
@@ -108,28 +117,6 @@ pub async fn start_with_mtls(
         server,
         admin_setup_link,
     })
-}
-
-/// Demo mode's access review in progress, offboarded organisation and closed
-/// incident (issue 15), each made through the real services.
-async fn seed_demo_oversight(state: &AppState) -> Result<(), app::platform::error::Error> {
-    // Harbour first: the spring review's history refers to its revoked client.
-    app::offboarding::demo::seed(state, "admin@bank.example.com").await?;
-    app::reviews::demo::seed(
-        state,
-        "admin@bank.example.com",
-        "reviewer@bank.example.com",
-        "admin@fjord-analytics.example.com",
-    )
-    .await?;
-    app::incidents::demo::seed(
-        state,
-        "reviewer@bank.example.com",
-        "admin@northwind-pay.example.com",
-    )
-    .await?;
-    app::oversight::demo::seed(state).await?;
-    app::webhooks::demo::seed(state, "admin@acme-budgeting.example.com").await
 }
 
 /// Every minute, what each instance keeps in its own memory: repeated CSRF
@@ -141,6 +128,18 @@ async fn instance_maintenance(state: AppState) {
         tick.tick().await;
         if let Err(err) = app::platform::repeats::flush(&state).await {
             tracing::warn!(error = %err, "auditing repeated security events failed");
+        }
+    }
+}
+
+/// Every few seconds: this instance's heartbeat, which also tells the rate limiter
+/// how many instances share the limits.
+async fn heartbeat(state: AppState, address: String) {
+    let mut tick = tokio::time::interval(Duration::from_secs(app::instances::BEAT_SECONDS));
+    loop {
+        tick.tick().await;
+        if let Err(err) = app::instances::beat(&state, &address).await {
+            tracing::warn!(error = %err, "the instance heartbeat failed");
         }
     }
 }
@@ -160,6 +159,33 @@ async fn reload_signing_keys(state: AppState) {
     }
 }
 
+/// `gatehouse instances`: one line per instance seen in the last day.
+pub async fn instances_list(settings: app::Settings) -> Result<String, String> {
+    let state = compose::state(settings).await.map_err(|e| e.to_string())?;
+    let now = state.clock.now();
+    let instances = app::instances::list(&state.db, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    for i in instances {
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\tstarted {}\tlast beat {}\tjobs: {}\n",
+            i.id,
+            i.state(now),
+            i.version,
+            i.address,
+            app::platform::time::rfc3339(i.started_at),
+            app::platform::time::rfc3339(i.last_beat_at),
+            if i.jobs.is_empty() {
+                "none".to_string()
+            } else {
+                i.jobs.join(",")
+            },
+        ));
+    }
+    Ok(out)
+}
+
 /// `gatehouse keys retire`: the key leaves the JWKS and is refused at once.
 pub async fn keys_retire(
     settings: app::Settings,
@@ -167,7 +193,7 @@ pub async fn keys_retire(
     kid: &str,
     reason: &str,
 ) -> Result<String, String> {
-    let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
+    let state = compose::state(settings).await.map_err(|e| e.to_string())?;
     let retired = app::oauth::keys::retire(
         &state.db,
         &state.keys,
@@ -210,7 +236,7 @@ pub async fn keys_rotate(
             app::oauth::keys::JWKS_CACHE_SECONDS
         ));
     }
-    let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
+    let state = compose::state(settings).await.map_err(|e| e.to_string())?;
     let now = state.clock.now();
     let kid = app::oauth::keys::create(
         &state.db,
@@ -231,7 +257,7 @@ pub async fn keys_rotate(
 
 /// `gatehouse keys list`.
 pub async fn keys_list(settings: app::Settings, issuer: &str) -> Result<String, String> {
-    let state = AppState::new(settings).await.map_err(|e| e.to_string())?;
+    let state = compose::state(settings).await.map_err(|e| e.to_string())?;
     let ring = app::oauth::keys::load(&state.db, &state.keys, issuer)
         .await
         .map_err(|e| e.to_string())?;
@@ -270,7 +296,25 @@ pub async fn keys_list(settings: app::Settings, issuer: &str) -> Result<String, 
     Ok(out)
 }
 
+/// Ctrl-C, or SIGTERM (what a process manager or an orchestrator sends to stop an
+/// instance in a rolling restart).
 async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
 }
 

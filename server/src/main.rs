@@ -98,6 +98,12 @@ async fn main() -> ExitCode {
         Some(Command::Governance {
             command: GovernanceCommand::Sweep,
         }) => gatehouse_server::governance_sweep(settings).await,
+        Some(Command::Instances) => gatehouse_server::instances_list(settings)
+            .await
+            .map(|text| {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }),
         Some(Command::Evidence {
             command: EvidenceCommand::List,
         }) => gatehouse_server::evidence_list(settings).await.map(|text| {
@@ -237,7 +243,7 @@ async fn serve(config: &Config, settings: app::Settings) -> Result<ExitCode, Str
 }
 
 async fn state(settings: app::Settings) -> Result<app::AppState, String> {
-    app::AppState::new(settings)
+    gatehouse_server::compose::state(settings)
         .await
         .map_err(|e| e.to_string())
 }

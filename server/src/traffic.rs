@@ -6,8 +6,10 @@
 //! - `normal`: a token, then account-access consents created and read, at `--rate`
 //!   calls a minute (default 8: below the traffic-spike floor of 600 an hour, so a
 //!   client without a baseline stays quiet), for `--minutes`;
-//! - `auth-failures`: 12 token requests with a wrong secret (authentication-failure
-//!   burst);
+//! - `auth-failures`: 12 token requests with a wrong secret (the authentication-failure
+//!   burst of the source address: a failed authentication is not the client's);
+//! - `grant-failures`: 12 refresh tokens the client does not hold, sent with its real
+//!   secret (the client's own authentication-failure burst);
 //! - `enumeration`: 25 reads of accounts that are not the client's (403 for many
 //!   distinct ids);
 //! - `scope`: payment consents (calls outside the client's scopes, for a client that
@@ -45,9 +47,10 @@ pub struct Plan {
     pub forwarded_for: Option<String>,
 }
 
-pub const PATTERNS: [&str; 9] = [
+pub const PATTERNS: [&str; 10] = [
     "normal",
     "auth-failures",
+    "grant-failures",
     "enumeration",
     "scope",
     "new-endpoint",
@@ -100,6 +103,21 @@ impl Caller {
         self.tally.add(response.status().as_u16());
         let body: Value = response.json().await.ok()?;
         body["access_token"].as_str().map(str::to_string)
+    }
+
+    /// A refresh-token grant, with the client's real secret.
+    async fn refresh(&mut self, refresh_token: &str) {
+        let request = self
+            .http
+            .post(self.url(&self.plan.token_path))
+            .basic_auth(&self.plan.client_id, Some(&self.plan.client_secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ]);
+        if let Ok(response) = request.send().await {
+            self.tally.add(response.status().as_u16());
+        }
     }
 
     async fn api(
@@ -198,6 +216,11 @@ pub async fn run(plan: Plan) -> Result<String, String> {
         "auth-failures" => {
             for _ in 0..12 {
                 caller.token("a-wrong-secret", "accounts", None).await;
+            }
+        }
+        "grant-failures" => {
+            for n in 0..12 {
+                caller.refresh(&format!("not-this-clients-{n}")).await;
             }
         }
         "enumeration" => {

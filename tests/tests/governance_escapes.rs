@@ -8,10 +8,11 @@
 //!   exception caused;
 //! - N4: a refresh token cannot mint a scope the client no longer has;
 //! - L5: a bank user who belongs to the organisation cannot decide its exception;
-//! - L6: a credential already rotated cannot be rotated again.
+//! - L6: a credential already rotated cannot be rotated again;
+//! - L13: an outsider who knows a client id cannot open alerts against the client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::sandbox_helpers::oauth_post;
+use crate::sandbox_helpers::{app_fields, oauth_post, register_app, user_id, wait_for_log};
 use reqwest::StatusCode;
 
 use crate::both;
@@ -383,3 +384,82 @@ async fn n4_a_refresh_token_cannot_mint_a_removed_scope(server: TestServer) {
     );
 }
 both!(n4_a_refresh_token_cannot_mint_a_removed_scope, demo);
+
+/// L13, as an outsider who knows a partner's client id: twelve wrong secrets open no
+/// alert on the client and mail nobody at the partner. The alert is the source
+/// address's: it names no organisation and its page offers no suspension.
+async fn l13_failed_authentication_is_the_sources_alert_not_the_clients(server: TestServer) {
+    let developer = server.demo_partner().await;
+    let owner = user_id(&server, "dev@acme-budgeting.example.com").await;
+    let (app_id, client_id, _) = register_app(
+        &developer,
+        &app_fields("Targeted", &owner, "client_secret_basic", ""),
+    )
+    .await;
+    let admin = server.demo_staff("admin@bank.example.com", 1).await;
+    server.state.clock.advance(120);
+    server.run_job("usage_rollup").await;
+    for n in 0..12 {
+        let (status, _, body) = oauth_post(
+            &server,
+            "/oauth/token",
+            Some((&client_id, &format!("guess-{n}"))),
+            &[("grant_type", "client_credentials")],
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    // The partner still sees the refusals in its request log.
+    wait_for_log(&server, &app_id, 12).await;
+    server.state.clock.advance(150);
+    let summary = server.run_job("usage_rollup").await;
+
+    let on_client: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts WHERE app_id = $1")
+        .bind(&app_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(on_client, 0, "no alert on the client: {summary}");
+    let (alert_id, org, evidence): (String, Option<String>, String) = sqlx::query_as(
+        "SELECT id, org_id, evidence FROM alerts WHERE group_key = 'auth_failures:source:127.0.0.1'",
+    )
+    .fetch_one(server.pool())
+    .await
+    .expect("the source address's alert");
+    assert_eq!(org, None);
+    assert!(
+        evidence.contains(&app_id),
+        "the targeted client is in the evidence"
+    );
+    let partner_told: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE recipient LIKE '%@acme-budgeting.example.com' AND subject LIKE 'Security alert%'",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    assert_eq!(partner_told, 0);
+    let (status, page) = admin.text(&format!("/alerts/{alert_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("127.0.0.1"), "the page names the source");
+    assert!(!page.contains("Suspend the client"), "nothing to suspend");
+    // Nor can the form be posted by hand.
+    let response = admin
+        .submit(
+            &format!("/alerts/{alert_id}"),
+            &format!("/alerts/{alert_id}/suspend"),
+            &[("reason", "stuffing")],
+        )
+        .await;
+    assert!(response.status().is_client_error(), "{}", response.status());
+    let suspended: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suspensions WHERE target = $1")
+        .bind(&app_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(suspended, 0);
+}
+both!(
+    l13_failed_authentication_is_the_sources_alert_not_the_clients,
+    demo
+);

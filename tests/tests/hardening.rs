@@ -326,7 +326,7 @@ async fn item_14_lost_request_log_entries_are_counted_and_shown(server: TestServ
     )
     .await;
     rename("request_log_away", "request_log").await;
-    assert_eq!(server.state.oauth.request_log.dropped(), 2);
+    assert_eq!(server.state.oauth().request_log.dropped(), 2);
     let metrics = server.metrics().await;
     assert!(
         metrics.contains("gatehouse_request_log_dropped_total 2"),

@@ -504,7 +504,7 @@ async fn request_log_batches_arrive_whole(server: TestServer) {
     for n in 0..250_i64 {
         server
             .state
-            .oauth
+            .oauth()
             .request_log
             .record(app::clients::reqlog::Entry {
                 app_id: app_id.clone(),

@@ -79,10 +79,23 @@ async fn attacks_open_alerts_that_escalate_and_suspend(server: TestServer) {
         .await
         .unwrap();
 
-    // Credential stuffing: 12 wrong secrets (the threshold is 10 in 5 minutes).
+    // The client's own failures: 12 refresh tokens it does not hold, sent with its
+    // real secret (the threshold is 10 in 5 minutes). Wrong secrets are the source
+    // address's alert, never the client's (governance_escapes, review L13).
     for n in 0..12 {
-        let (status, body) = token(&server, &client_id, &format!("wrong-{n}")).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        let (status, _, body) = oauth_post(
+            &server,
+            "/oauth/token",
+            Some((&client_id, &secret)),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &format!("stolen-{n}")),
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "invalid_grant");
     }
     // Enumeration: a valid token, then 25 account ids that are not the client's.
     let (status, body) = token(&server, &client_id, &secret).await;
@@ -152,7 +165,7 @@ async fn attacks_open_alerts_that_escalate_and_suspend(server: TestServer) {
         .fetch_one(server.pool())
         .await
         .unwrap();
-    assert_eq!(logged, "invalid_client");
+    assert_eq!(logged, "invalid_grant");
     // The on-call roles (reviewers and admins) were told; a high-severity alert
     // also reached the partner's admins.
     let told = mails_like(&server, "Gatehouse alert: Authentication-failure burst").await;

@@ -180,7 +180,7 @@ async fn spike_saturation_and_allowlist(server: TestServer) {
 both!(spike_saturation_and_allowlist, demo);
 
 /// The traffic generator (`gatehouse traffic`) against a real server: normal use,
-/// then the authentication-failure pattern, which opens its alert.
+/// then the authentication-failure patterns, which open their alerts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_traffic_generator_fires_an_alert() {
     let server = TestServer::start(crate::common::Backend::Sqlite, true)
@@ -208,6 +208,10 @@ async fn the_traffic_generator_fires_an_alert() {
         "{report}"
     );
     assert!(report.contains("12× 401"), "{report}");
+    let report = gatehouse_server::traffic::run(plan("grant-failures"))
+        .await
+        .unwrap();
+    assert!(report.contains("12× 400"), "{report}");
     let report = gatehouse_server::traffic::run(plan("enumeration"))
         .await
         .unwrap();
@@ -220,13 +224,27 @@ async fn the_traffic_generator_fires_an_alert() {
         .fetch_one(server.pool())
         .await
         .unwrap();
-    wait_for_log(&server, &demo_app, 38).await;
+    wait_for_log(&server, &demo_app, 50).await;
     server.state.clock.advance(150);
     run_rollup(&server).await;
-    assert!(
-        alert(&server, "auth_failures", &demo_app).await.is_some(),
-        "the burst's alert"
-    );
+    // The wrong secrets are the source address's alert, the refused grants the
+    // client's own.
+    let (org, evidence): (Option<String>, String) = sqlx::query_as(
+        "SELECT org_id, evidence FROM alerts WHERE group_key = 'auth_failures:source:127.0.0.1'",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    assert_eq!(org, None);
+    assert!(evidence.contains(&demo_app), "{evidence}");
+    let own: String = sqlx::query_scalar(
+        "SELECT evidence FROM alerts WHERE rule = 'auth_failures' AND app_id = $1",
+    )
+    .bind(&demo_app)
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    assert!(own.contains("\"failures\":12"), "{own}");
     assert!(
         alert(&server, "enumeration", &demo_app).await.is_some(),
         "the enumeration's alert"

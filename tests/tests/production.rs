@@ -109,7 +109,7 @@ async fn make_payment_with(server: &TestServer, restart: bool) {
         .await;
     assert_eq!(funds.status, StatusCode::OK, "{}", funds.body);
     if restart {
-        server.state.datasets.forget_all();
+        server.state.datasets().forget_all();
     }
     let payment_id = pay(&api, &payer, &body, &consent_id, "ready-payment").await;
     let status = api

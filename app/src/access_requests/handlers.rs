@@ -16,15 +16,15 @@ use serde::Deserialize;
 use super::policy::Route;
 use super::service::{self, Outcome, RequestForm, ReviewForm};
 use super::{pages, readiness};
-use crate::accounts::authz::Action;
 use crate::oauth::Issuer;
 use crate::onboarding::catalogue;
 use crate::onboarding::handlers::{fields, form_of, with_errors};
 use crate::onboarding::service::approved_tier;
+use crate::platform::authz::Action;
 use crate::platform::context::{AuthUser, Ctx};
 use crate::platform::error::{Error, Result};
 use crate::platform::state::AppState;
-use crate::ui::Form;
+use crate::platform::ui::Form;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

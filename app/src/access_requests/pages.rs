@@ -13,7 +13,7 @@ use crate::clients::model::{App, Credential};
 use crate::onboarding::catalogue::ScopeRow;
 use crate::onboarding::model::{Tier, CLIENT_AUTH_METHODS};
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_line, error_summary, field_class, Form};
+use crate::platform::ui::{csrf_field, error_line, error_summary, field_class, Form};
 
 fn status_tag(status: &str) -> AnyView {
     let class = match status {
@@ -41,7 +41,7 @@ fn text_field(form: &Form, name: &str, label: &str, hint: Option<&str>, long: bo
     let invalid = error.is_some().then_some("true");
     let value = form.value(name);
     let input = if long {
-        crate::ui::TextArea::new(name, 5)
+        crate::platform::ui::TextArea::new(name, 5)
             .described_by(described)
             .invalid(invalid.is_some())
             .render(value)

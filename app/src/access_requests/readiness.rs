@@ -10,8 +10,9 @@ use crate::platform::error::Result;
 use crate::platform::state::AppState;
 use crate::sandbox::api::BASE;
 
-/// How far back sandbox calls count.
-pub const WINDOW_DAYS: i64 = 30;
+/// How far back sandbox calls count: the request log's shortest retention, so the
+/// calls a partner made are never pruned before they stop counting.
+pub const WINDOW_DAYS: i64 = crate::oversight::prune::MIN_REQUEST_LOG_DAYS;
 /// Successful calls needed per scope.
 pub const MIN_SUCCESSES: i64 = 3;
 /// The highest acceptable share of failed calls (4xx and 5xx).

@@ -5,8 +5,9 @@ use serde_json::json;
 
 use super::members::staff_setup_link;
 use super::service::insert_user;
-use super::{totp, Role};
+use super::totp;
 use crate::audit::{self, Actor, Event};
+use crate::platform::authz::Role;
 use crate::platform::crypto;
 use crate::platform::db::{get_setting, set_setting};
 use crate::platform::error::Result;
@@ -149,11 +150,12 @@ pub async fn ensure_first_admin(state: &AppState) -> Result<Option<String>> {
     Ok(Some(link))
 }
 
-/// Seeds the demo organisations and users once. Returns whether anything was created.
+/// Seeds the demo organisations, users and sandbox app once (the other features'
+/// demo data follows in `server/src/compose.rs::seed_demo`). Returns whether
+/// anything was created.
 pub async fn seed_demo(state: &AppState) -> Result<bool> {
     let seeded = seed_demo_accounts(state).await?;
     seed_demo_app(state).await?;
-    crate::governance::demo::seed(state, DEMO_ACCOUNTS[3].email).await?;
     Ok(seeded)
 }
 

@@ -9,9 +9,9 @@
 use serde_json::json;
 
 use super::members::Member;
-use super::Role;
 use crate::audit::{self, Event};
 use crate::mail;
+use crate::platform::authz::Role;
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::db::Tx;
 use crate::platform::error::{Error, Result};

@@ -6,9 +6,10 @@ use serde_json::json;
 
 use super::service::insert_user;
 use super::tokens::{self, Purpose};
-use super::{validate, Role};
+use super::validate;
 use crate::audit::{self, Actor, Event};
 use crate::mail;
+use crate::platform::authz::Role;
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::crypto;
 use crate::platform::db::Tx;

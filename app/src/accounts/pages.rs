@@ -2,8 +2,8 @@
 
 use leptos::prelude::*;
 
-use super::Role;
-use crate::ui::{action_button, csrf_field, error_summary, select, Form, Input};
+use crate::platform::authz::Role;
+use crate::platform::ui::{action_button, csrf_field, error_summary, select, Form, Input};
 
 /// A form with its error summary, fields and one submit button.
 pub fn form(

@@ -26,7 +26,7 @@ pub async fn request_password_reset(
     email: &str,
     client: &ClientInfo,
 ) -> Result<()> {
-    throttle::check_address(state, &client.ip)?;
+    throttle::check_address(state, &client.ip).await?;
     let email = validate::email(email).map_err(|m| Error::Invalid(Invalid::field("email", m)))?;
     let state = state.clone();
     let client = client.clone();

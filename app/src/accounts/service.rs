@@ -4,9 +4,10 @@
 use serde_json::json;
 
 use super::tokens::{self, Purpose};
-use super::{throttle, totp, validate, Role};
+use super::{throttle, totp, validate};
 use crate::audit::{self, Actor, Event};
 use crate::mail;
+use crate::platform::authz::Role;
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::crypto;
 use crate::platform::db::{is_unique_violation, Tx};
@@ -48,7 +49,7 @@ pub struct SignedIn {
 /// user enumeration), nothing is created, and its owner is told by e-mail instead.
 pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Result<()> {
     // Anonymous and expensive (an argon2id hash): limited per address like sign-in.
-    throttle::check_address(state, &client.ip)?;
+    throttle::check_address(state, &client.ip).await?;
     let mut invalid = Invalid::new();
     let legal_name = invalid.check(
         "legal_name",
@@ -362,7 +363,7 @@ pub async fn check_password(
     password: &str,
     client: &ClientInfo,
 ) -> Result<PasswordStep> {
-    throttle::check_address(state, &client.ip)?;
+    throttle::check_address(state, &client.ip).await?;
     let email_key = email.trim().to_lowercase();
     if email_key.is_empty() || password.is_empty() {
         let mut invalid = Invalid::new();
@@ -441,7 +442,7 @@ pub async fn check_second_factor(
     code: &str,
     client: &ClientInfo,
 ) -> Result<SignedIn> {
-    throttle::check_address(state, &client.ip)?;
+    throttle::check_address(state, &client.ip).await?;
     if code.trim().is_empty() {
         return Err(Error::Invalid(Invalid::field(
             "code",

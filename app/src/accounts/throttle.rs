@@ -1,6 +1,7 @@
 //! Brute-force defence on sign-in that cannot be turned into a lock-out
 //! (OWASP authentication cheat sheet, NIST SP 800-63B §5.2.2):
-//! - per client address, a token bucket (`governor`) answers 429 when exceeded;
+//! - per client address, a limit per minute (`platform::limiter`, shared by the
+//!   instances on PostgreSQL) answers 429 when exceeded;
 //! - per account, repeated failures slow every further attempt down (exponential,
 //!   capped) instead of locking the account, so an attacker can make sign-in slower
 //!   for a victim but never impossible. Unknown accounts are slowed exactly alike;
@@ -9,14 +10,13 @@
 //!   so parallel attempts from many addresses cannot multiply the guessing rate. An
 //!   attempt in a taken slot gets 429 with `Retry-After`: slower, never locked out.
 
-use std::net::IpAddr;
 use std::time::Duration;
-
-use governor::clock::{Clock, DefaultClock};
 
 use crate::platform::db::Db;
 use crate::platform::error::{Error, Result};
 use crate::platform::ids;
+use crate::platform::limiter::Limit;
+use crate::platform::repeats;
 use crate::platform::state::AppState;
 
 /// Failures older than this no longer count.
@@ -26,16 +26,24 @@ const FREE_FAILURES: i64 = 5;
 /// The longest slow-down of one attempt.
 const MAX_DELAY_SECS: u64 = 8;
 
-pub fn check_address(state: &AppState, ip: &str) -> Result<()> {
-    let Ok(ip) = ip.parse::<IpAddr>() else {
-        return Ok(());
-    };
-    state.signin_limiter.check_key(&ip).map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        Error::TooManyRequests {
-            retry_after: wait.as_secs().max(1),
-        }
-    })
+/// Counts one sign-in, second-factor, sign-up or reset attempt from `ip` against
+/// `--signin-attempts-per-minute` (an IPv6 address by its /64): 429 with when to retry
+/// past it. On PostgreSQL the count is shared by every instance, checked and counted
+/// in one statement, so N instances allow no more than one would (issue 30).
+pub async fn check_address(state: &AppState, ip: &str) -> Result<()> {
+    let limit = Limit::per_minute(
+        "signin",
+        i64::from(state.settings.signin_attempts_per_minute),
+    );
+    let key = format!("signin:{}", repeats::source_key(ip));
+    let verdict = state
+        .limits
+        .admit(&state.db, &key, limit, state.clock.now())
+        .await;
+    match verdict.retry_after() {
+        None => Ok(()),
+        Some(retry_after) => Err(Error::TooManyRequests { retry_after }),
+    }
 }
 
 /// How long to hold this attempt back, from the recent failures on the account.

@@ -8,7 +8,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::{chain, pages, AuditFilter, AuditRow};
-use crate::accounts::authz::Action;
+use crate::platform::authz::Action;
 use crate::platform::context::Ctx;
 use crate::platform::error::{Error, Result};
 use crate::platform::state::AppState;

@@ -7,8 +7,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::accounts::authz::Action;
 use crate::audit::{self, Event};
+use crate::platform::authz::Action;
 use crate::platform::context::Ctx;
 use crate::platform::error::Result;
 use crate::platform::state::AppState;

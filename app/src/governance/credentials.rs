@@ -188,7 +188,7 @@ pub async fn rotate(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(Issued {
         app_id: app.id,
         client_id: app.client_id,
@@ -251,7 +251,7 @@ pub async fn revoke(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(())
 }
 
@@ -308,7 +308,7 @@ pub async fn retire(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(())
 }
 
@@ -363,6 +363,6 @@ pub async fn set_owner(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(())
 }

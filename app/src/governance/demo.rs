@@ -176,7 +176,7 @@ pub async fn seed(state: &AppState, admin_email: &str) -> Result<()> {
         Some(&org_id),
         "former.engineer@fjord-analytics.example.com",
         "Former engineer (left)",
-        crate::accounts::Role::PartnerDeveloper,
+        crate::platform::authz::Role::PartnerDeveloper,
         "disabled",
         None,
     )

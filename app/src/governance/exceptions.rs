@@ -368,7 +368,7 @@ pub async fn decide(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(())
 }
 

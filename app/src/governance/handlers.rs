@@ -14,17 +14,17 @@ use serde::Deserialize;
 
 use super::inventory::{self, Filter};
 use super::{credentials, evidence, exceptions, pages, pages_bank, policy, suspension};
-use crate::accounts::authz::Action;
 use crate::accounts::members;
 use crate::audit::{self, Event};
 use crate::onboarding::handlers::fields;
+use crate::platform::authz::Action;
 use crate::platform::context::{AuthUser, Ctx};
 use crate::platform::error::{Error, Result};
 use crate::platform::forms::redirect;
 pub(crate) use crate::platform::forms::{get_field, outcome};
 use crate::platform::state::AppState;
+use crate::platform::ui::Form;
 use crate::sandbox::service::KeyMaterial;
-use crate::ui::Form;
 
 pub fn routes(upload_limit: usize) -> Router<AppState> {
     Router::new()

@@ -10,7 +10,7 @@ use super::suspension::Listed;
 use super::Notice;
 use crate::clients::model::{App, Credential};
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, Form, Input, TextArea};
+use crate::platform::ui::{csrf_field, error_summary, Form, Input, TextArea};
 
 fn when(ts: Option<i64>) -> String {
     ts.map(display).unwrap_or_else(|| "never".into())

@@ -9,7 +9,7 @@ use super::inventory::{Filter, Listing};
 use super::policy::{field, prefixes, Version};
 use super::suspension::{Listed, TARGET_KINDS};
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, field_error, select, Form, Input, TextArea};
+use crate::platform::ui::{csrf_field, error_summary, field_error, select, Form, Input, TextArea};
 
 pub fn suspensions(
     list: &[Listed],

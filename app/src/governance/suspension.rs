@@ -138,13 +138,13 @@ pub async fn suspend(
     let mut tx = state.db.begin().await?;
     let id = suspend_in(state, &mut tx, admin, client, kind, target, reason).await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(id)
 }
 
 /// `suspend` inside the caller's transaction (an incident's containment records the
 /// suspension and its entry together). The caller commits, then calls
-/// `state.oauth.cache.changed()`.
+/// `state.oauth().cache.changed()`.
 pub async fn suspend_in(
     state: &AppState,
     tx: &mut Tx,
@@ -344,7 +344,7 @@ pub async fn lift(
         }
     }
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(())
 }
 

@@ -431,7 +431,7 @@ pub async fn run(state: &AppState, now: i64) -> Result<Report> {
         }
     }
     if changed {
-        state.oauth.cache.changed();
+        state.oauth().cache.changed();
     }
     Ok(report)
 }

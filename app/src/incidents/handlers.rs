@@ -9,13 +9,13 @@ use axum::Router;
 
 use super::pages::{self, OrgClients};
 use super::NewIncident;
-use crate::accounts::authz::Action;
 use crate::governance::handlers::{get_field, outcome};
 use crate::onboarding::handlers::fields;
+use crate::platform::authz::Action;
 use crate::platform::context::Ctx;
 use crate::platform::error::Result;
 use crate::platform::state::AppState;
-use crate::ui::Form;
+use crate::platform::ui::Form;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

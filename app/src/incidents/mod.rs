@@ -425,7 +425,7 @@ pub async fn contain(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(suspension)
 }
 

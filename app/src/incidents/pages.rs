@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::{Entry, Incident, TimelineEvent, SEVERITIES};
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, field_error, select, Form, Input};
+use crate::platform::ui::{csrf_field, error_summary, field_error, select, Form, Input};
 
 /// (org id, name, its clients: (app id, label))
 pub type OrgClients = (String, String, Vec<(String, String)>);

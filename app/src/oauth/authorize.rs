@@ -20,7 +20,7 @@ use crate::platform::crypto::{self, ct_eq};
 use crate::platform::error::{Error, Invalid as FormInvalid, Result};
 use crate::platform::ids;
 use crate::platform::state::AppState;
-use crate::ui::Form;
+use crate::platform::ui::Form;
 use sandbox_data::customers::TestCustomer;
 
 pub const PATH: &str = "/oauth/authorize";
@@ -165,7 +165,7 @@ async fn intent_view(
         .await?
         .map_err(Error::BadRequest)?;
     let dataset = state
-        .datasets
+        .datasets()
         .for_org(&state.db, &intent.org_id, state.clock.now())
         .await?;
     let payment = intent.kind == consents::DOMESTIC_PAYMENT;
@@ -481,7 +481,7 @@ pub async fn consent_submit(
             )
             .await?;
             tx.commit().await?;
-            state.oauth.cache.changed();
+            state.oauth().cache.changed();
             request::redirect_with(
                 &request.redirect_uri,
                 &issuer,
@@ -598,7 +598,7 @@ async fn grant(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(code)
 }
 

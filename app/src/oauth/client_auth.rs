@@ -197,7 +197,7 @@ async fn load_app(
         reason: reason.into(),
     };
     let now = state.clock.now();
-    let cache = &state.oauth.cache;
+    let cache = &state.oauth().cache;
     let client = cache
         .cached(&cache.clients, client_id.to_string(), || async {
             let (app, credentials) = model::client_with_credentials(&state.db.pool, client_id, now)
@@ -534,7 +534,7 @@ async fn key_set(state: &AppState, credential: &Credential) -> Option<JwkSet> {
     let material = credential.material.as_deref()?;
     match credential.kind.as_str() {
         "jwks" => serde_json::from_str(material).ok(),
-        "jwks_uri" => state.oauth.remote_jwks(material).await,
+        "jwks_uri" => state.oauth().remote_jwks(material).await,
         _ => None,
     }
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::client_auth::{self, Authenticated};
 use super::error::{OAuthError, OAuthResult};
+use super::limits;
 use super::params::Params;
 use super::{Caller, Issuer};
 use crate::clients::reqlog::Entry;
@@ -30,13 +31,21 @@ pub async fn serve<T>(
     into_response: impl FnOnce(T) -> Response,
 ) -> Response {
     let started = Instant::now();
+    let mut rate = None;
     let result = async {
         let params = Params::from_form(headers, body)?;
         let client =
             client_auth::authenticate(state, issuer, headers, &params, caller, path).await?;
-        let answer = match limit(state, &client) {
-            Ok(()) => endpoint(&client, &params).await,
-            Err(err) => Err(err),
+        let verdict = limits::admit(
+            state,
+            &client.app.client_id,
+            client.app.rate_limit_per_minute,
+        )
+        .await;
+        rate = Some(verdict);
+        let answer = match verdict.retry_after() {
+            None => endpoint(&client, &params).await,
+            Some(seconds) => Err(OAuthError::rate_limited(seconds)),
         };
         match answer {
             Ok(value) => {
@@ -55,16 +64,11 @@ pub async fn serve<T>(
         }
     }
     .await;
-    respond(state, &issuer.path(path), caller, started, result)
-}
-
-/// Counts the request against the client's own rate limit.
-fn limit(state: &AppState, client: &Authenticated) -> OAuthResult<()> {
-    state
-        .oauth
-        .limiters
-        .check(&client.app.client_id, client.app.rate_limit_per_minute)
-        .map_err(OAuthError::rate_limited)
+    let mut response = respond(state, &issuer.path(path), caller, started, result);
+    if let Some(verdict) = rate {
+        verdict.apply(response.headers_mut());
+    }
+    response
 }
 
 pub fn json_no_store(body: Value) -> Response {
@@ -101,7 +105,7 @@ fn respond(
         ),
     };
     if let Some(app_id) = app_id {
-        state.oauth.request_log.record(Entry {
+        state.oauth().request_log.record(Entry {
             app_id,
             credential_id,
             at: state.clock.now(),

@@ -183,7 +183,7 @@ async fn reused(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Err(OAuthError::invalid_grant(
         "The authorization code has already been used; the tokens issued for it are now revoked.",
     ))

@@ -59,7 +59,7 @@ pub async fn grant(
         )
         .await?;
         tx.commit().await?;
-        state.oauth.cache.changed();
+        state.oauth().cache.changed();
         return Err(invalid(
             "The refresh token has already been used; every token of its grant is now revoked.",
         ));

@@ -85,7 +85,7 @@ pub struct Issued {
 
 pub fn mint(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
     let now = state.clock.now();
-    let ring = state.oauth.key_ring(grant.issuer);
+    let ring = state.oauth().key_ring(grant.issuer);
     let key = ring
         .signing(now)
         .ok_or_else(|| Error::Internal("no signing key is active".into()))?;
@@ -139,7 +139,7 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
         claims.jti.clone(),
         claims.consent_id.clone(),
     );
-    let cache = &state.oauth.cache;
+    let cache = &state.oauth().cache;
     let found = cache
         .cached(&cache.tokens, key, || token_state(state, issuer, &claims))
         .await?;
@@ -193,7 +193,7 @@ async fn token_state(
     let scopes: String = row.try_get("scopes")?;
     // The kill switch, judged here (on a cache miss) rather than per request.
     let suspended = state
-        .oauth
+        .oauth()
         .cache
         .suspension(
             &state.db,
@@ -220,7 +220,7 @@ async fn token_state(
 /// The claims of a token signed by one of our published keys, or `None`. A token
 /// verified within the cache's lifetime is not verified again (`oauth::cache`).
 pub fn verify_signature(state: &AppState, issuer: Issuer, token: &str) -> Option<AccessClaims> {
-    let cache = &state.oauth.cache;
+    let cache = &state.oauth().cache;
     if let Some(claims) = cache.verified(token) {
         // The same text under another issuer's path is still refused.
         return (claims.iss == issuer.identifier(&state.settings)).then(|| (*claims).clone());
@@ -229,7 +229,7 @@ pub fn verify_signature(state: &AppState, issuer: Issuer, token: &str) -> Option
     if header.typ.as_deref() != Some("at+jwt") {
         return None;
     }
-    let ring = state.oauth.key_ring(issuer);
+    let ring = state.oauth().key_ring(issuer);
     let key = ring.find(header.kid.as_deref()?)?;
     if key.alg != header.alg {
         return None;

@@ -1,59 +1,21 @@
-//! Per-client rate limiting with `governor`: each client gets its own GCRA limiter
-//! with the quota in its configuration (`apps.rate_limit_per_minute`); a changed
-//! quota replaces the limiter. Limits are per instance.
+//! Each client's rate limit (`apps.rate_limit_per_minute`, set by the partner within
+//! the bank's ceiling, or the quota of a production request): counted by the
+//! platform's limiter, so on PostgreSQL it is one limit for all instances together
+//! (issue 30), and every answer says where the client stands (`RateLimit` headers).
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use crate::platform::limiter::{Limit, Verdict};
+use crate::platform::state::AppState;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-
-#[derive(Default)]
-pub struct ClientLimiters {
-    limiters: Mutex<HashMap<String, (i64, Arc<DefaultDirectRateLimiter>)>>,
-}
-
-impl ClientLimiters {
-    /// Counts one request of `client_id`; `Err(seconds)` to wait when over the limit.
-    pub fn check(&self, client_id: &str, per_minute: i64) -> Result<(), u64> {
-        let limiter = {
-            let mut map = match self.limiters.lock() {
-                Ok(map) => map,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            match map.get(client_id) {
-                Some((quota, limiter)) if *quota == per_minute => limiter.clone(),
-                _ => {
-                    let n = u32::try_from(per_minute.max(1)).unwrap_or(u32::MAX);
-                    let quota = Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
-                    let limiter = Arc::new(RateLimiter::direct(quota));
-                    map.insert(client_id.to_string(), (per_minute, limiter.clone()));
-                    limiter
-                }
-            }
-        };
-        limiter.check().map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs() + 1
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_client_is_limited_to_its_own_quota() {
-        let limiters = ClientLimiters::default();
-        for _ in 0..3 {
-            assert!(limiters.check("cli_a", 3).is_ok());
-        }
-        let wait = limiters.check("cli_a", 3);
-        assert!(matches!(wait, Err(seconds) if seconds >= 1), "{wait:?}");
-        // Another client is not affected; a raised quota takes effect at once.
-        assert!(limiters.check("cli_b", 3).is_ok());
-        assert!(limiters.check("cli_a", 100).is_ok());
-    }
+/// Counts one request of `client_id` at the token endpoint or the API. A changed quota
+/// applies from the next request; refused requests are not counted.
+pub async fn admit(state: &AppState, client_id: &str, per_minute: i64) -> Verdict {
+    state
+        .limits
+        .admit(
+            &state.db,
+            &format!("client:{client_id}"),
+            Limit::per_minute("client", per_minute),
+            state.clock.now(),
+        )
+        .await
 }

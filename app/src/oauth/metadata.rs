@@ -120,7 +120,7 @@ fn document(state: &AppState, issuer: Issuer, scopes: Vec<String>) -> serde_json
 pub const JWKS_PATH: &str = "/oauth/jwks";
 
 pub async fn jwks(State(state): State<AppState>, issuer: Issuer) -> Response {
-    let ring = state.oauth.key_ring(issuer);
+    let ring = state.oauth().key_ring(issuer);
     let retention = issuer.access_token_seconds(&state.settings) + 600;
     with_cache(axum::Json(ring.jwks(state.clock.now(), retention)).into_response())
 }

@@ -51,14 +51,20 @@ use crate::clients::model::App;
 use crate::clients::reqlog::RequestLog;
 use crate::platform::context::ClientInfo;
 use crate::platform::db::Db;
-use crate::platform::error::Result;
-use crate::platform::state::AppState;
+use crate::platform::error::{Error, Result};
+use crate::platform::state::{AppState, Inner};
+
+impl AppState {
+    /// The authorization server's keys, state cache and request log.
+    pub fn oauth(&self) -> &Runtime {
+        self.parts.get::<Runtime>()
+    }
+}
 
 /// The authorization server's in-memory state.
 pub struct Runtime {
     keys: RwLock<Arc<keys::KeyRing>>,
     production_keys: RwLock<Arc<keys::KeyRing>>,
-    pub limiters: limits::ClientLimiters,
     /// Clients, token state, verified signatures, consents and payments, kept in
     /// process (see `cache`).
     pub cache: Arc<cache::StateCache>,
@@ -80,11 +86,38 @@ impl Runtime {
         Self {
             keys: RwLock::new(ring),
             production_keys: RwLock::new(production),
-            limiters: limits::ClientLimiters::default(),
             cache: Arc::new(cache::StateCache::new(cache_ttl)),
             request_log: RequestLog::start(db, request_log_dropped),
             remote_keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The authorization server's part of the state: installs the JWT crypto
+    /// provider, makes sure both issuers have a signing key, starts the request-log
+    /// writer and, on PostgreSQL, shares the state cache's changes between instances.
+    pub async fn start(base: &Inner) -> Result<Self> {
+        ring_crypto::install();
+        let settings = &base.settings;
+        let alg = keys::parse_alg(&settings.signing_alg).ok_or_else(|| {
+            Error::Internal(format!(
+                "the signing algorithm must be ES256, PS256 or EdDSA, not {}",
+                settings.signing_alg
+            ))
+        })?;
+        let now = crate::platform::time::now();
+        let ring = keys::ensure(&base.db, &base.keys, "sandbox", alg, now).await?;
+        let production = keys::ensure(&base.db, &base.keys, "production", alg, now).await?;
+        let runtime = Self::new(
+            ring,
+            production,
+            base.db.clone(),
+            std::time::Duration::from_millis(settings.state_cache_ms),
+            base.metrics.request_log_dropped.clone(),
+        );
+        if base.db.backend == crate::platform::db::Backend::Postgres {
+            cache::share_changes(runtime.cache.clone(), base.db.clone());
+        }
+        Ok(runtime)
     }
 
     fn ring(&self, issuer: Issuer) -> &RwLock<Arc<keys::KeyRing>> {
@@ -136,14 +169,14 @@ pub async fn reload_keys(state: &AppState) -> Result<()> {
         // Only the key ids are read every few seconds; the keys themselves (decrypted
         // private halves) are loaded when the set changed.
         let stored = keys::kids(&state.db, issuer.name()).await?;
-        let current = state.oauth.key_ring(issuer);
+        let current = state.oauth().key_ring(issuer);
         if current.all().iter().map(|k| &k.kid).eq(stored.iter()) {
             continue;
         }
         let ring = keys::load(&state.db, &state.keys, issuer.name()).await?;
-        state.oauth.replace_keys(issuer, ring);
+        state.oauth().replace_keys(issuer, ring);
         // A retired key's signatures must not stay remembered as verified.
-        state.oauth.cache.forget();
+        state.oauth().cache.forget();
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::clients::catalogue;
-use crate::ui::{csrf_field, error_summary, Form, Input};
+use crate::platform::ui::{csrf_field, error_summary, Form, Input};
 use sandbox_data::customers::TestCustomer;
 
 fn sandbox_banner() -> AnyView {

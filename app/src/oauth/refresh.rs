@@ -86,7 +86,7 @@ pub async fn record_descendant(
 /// Revokes every refresh token of the family and every access token minted from it
 /// (RFC 9700 §4.14.2: a replayed refresh token means the grant is compromised; RFC
 /// 7009 §2.1: revoking a refresh token should revoke the access tokens of the same
-/// grant). The caller commits, then calls `state.oauth.cache.changed()`.
+/// grant). The caller commits, then calls `state.oauth().cache.changed()`.
 pub async fn revoke_family(tx: &mut Tx, family_id: &str, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",

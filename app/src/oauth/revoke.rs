@@ -71,7 +71,7 @@ async fn revoke(state: &AppState, client: &Authenticated, token: &str) -> OAuthR
             jwt::revoke_in(&mut tx, state, &client.app.id, &claims).await?;
             audited(&mut tx, client, "access_token", &claims.jti).await?;
             tx.commit().await?;
-            state.oauth.cache.changed();
+            state.oauth().cache.changed();
         }
         return Ok(());
     }
@@ -87,7 +87,7 @@ async fn revoke(state: &AppState, client: &Authenticated, token: &str) -> OAuthR
         refresh::revoke_family(&mut tx, &family_id, state.clock.now()).await?;
         audited(&mut tx, client, "refresh_token", &family_id).await?;
         tx.commit().await?;
-        state.oauth.cache.changed();
+        state.oauth().cache.changed();
     }
     Ok(())
 }

@@ -475,7 +475,7 @@ async fn sandbox_dataset(state: &AppState, id: &str, org_id: &str, _limit: i64) 
     )
     .await?;
     tx.commit().await?;
-    state.datasets.forget(org_id);
+    state.datasets().forget(org_id);
     Ok(1)
 }
 
@@ -649,7 +649,7 @@ async fn run_steps(state: &AppState, id: &str, org_id: &str) -> Result<bool> {
                 _ => sandbox_dataset(state, id, &org_id, limit).await?,
             };
             if done > 0 {
-                state.oauth.cache.changed();
+                state.oauth().cache.changed();
             }
             if !pause.is_zero() && done > 0 {
                 tokio::time::sleep(pause).await;

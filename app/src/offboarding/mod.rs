@@ -346,7 +346,7 @@ pub(crate) async fn accept(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(id)
 }
 

@@ -4,7 +4,9 @@ use leptos::prelude::*;
 
 use super::Offboarding;
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, field_class, field_error, Form, Input, TextArea};
+use crate::platform::ui::{
+    csrf_field, error_summary, field_class, field_error, Form, Input, TextArea,
+};
 
 fn reason_field(form: &Form, name: &'static str, label: &'static str) -> AnyView {
     view! {

@@ -9,7 +9,9 @@ use super::alert_life::Alert;
 use super::alerts::{Escalation, ONCALL_ROLES};
 use super::rules::{RuleConfig, RULES};
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_line, error_summary, field_class, field_error, Form, TextArea};
+use crate::platform::ui::{
+    csrf_field, error_line, error_summary, field_class, field_error, Form, TextArea,
+};
 
 fn state_label(state: &str) -> &'static str {
     match state {

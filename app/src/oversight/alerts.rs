@@ -563,9 +563,11 @@ async fn evidence_json(tx: &mut Tx, finding: &Finding) -> Result<Value> {
             .fetch_all(&mut **tx)
             .await?
         }
-        (None, Some(source)) => sqlx::query_scalar(
-            "SELECT id FROM request_log WHERE source = $1 AND at >= $2 AND at < $3 ORDER BY at DESC, id DESC LIMIT 5",
-        )
+        (None, Some(source)) => sqlx::query_scalar(&format!(
+            "SELECT id FROM request_log WHERE source = $1 AND at >= $2 AND at < $3 AND error IN ({}) \
+             ORDER BY at DESC, id DESC LIMIT 5",
+            super::unauthenticated_sql()
+        ))
         .bind(source)
         .bind(from)
         .bind(to)

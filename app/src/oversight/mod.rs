@@ -95,12 +95,28 @@ pub fn network_of(source: &str) -> Option<String> {
         .map(|net| net.trunc().to_string())
 }
 
-/// Error codes that are a failed authentication of the client.
-pub const AUTH_FAILURES: &[&str] = &["invalid_client", "invalid_grant", "invalid_dpop_proof"];
+/// Error codes of a client's own failed attempts, made after it authenticated (a
+/// grant it does not hold, a bad DPoP proof): they count against the client.
+pub const AUTH_FAILURES: &[&str] = &["invalid_grant", "invalid_dpop_proof"];
 
-/// `AUTH_FAILURES` as an SQL list (`'invalid_client', …`) for `error IN (…)`.
+/// The error code of a failed client authentication. Anyone who knows a client id can
+/// cause one, so it counts against the source address, never against the client: an
+/// outsider must not open alerts that mail a partner's admins and invite the bank to
+/// suspend its client (review finding L13).
+pub const UNAUTHENTICATED: &[&str] = &["invalid_client"];
+
+/// `AUTH_FAILURES` as an SQL list (`'invalid_grant', …`) for `error IN (…)`.
 pub fn auth_failures_sql() -> String {
-    AUTH_FAILURES
+    sql_list(AUTH_FAILURES)
+}
+
+/// `UNAUTHENTICATED` as an SQL list for `error IN (…)`.
+pub fn unauthenticated_sql() -> String {
+    sql_list(UNAUTHENTICATED)
+}
+
+fn sql_list(codes: &[&str]) -> String {
+    codes
         .iter()
         .map(|code| format!("'{code}'"))
         .collect::<Vec<_>>()

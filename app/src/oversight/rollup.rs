@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use super::series::{bin_sql, format_bins, parse_bins, Bins, BINS};
-use super::{auth_failures_sql, network_of, template, HOUR, MINUTE};
+use super::{network_of, template, unauthenticated_sql, HOUR, MINUTE};
 use crate::platform::db::{Db, Tx};
 use crate::platform::error::Result;
 pub use crate::platform::metrics::{PartnerCalls, PartnerLabels};
@@ -179,7 +179,7 @@ async fn write_minutes(tx: &mut Tx, from: i64, to: i64) -> Result<Counted> {
         "SELECT app_id, at - (at % 60), COALESCE(source, ''), COUNT(*), \
          CAST(SUM(CASE WHEN error IN ({}) THEN 1 ELSE 0 END) AS BIGINT) FROM request_log \
          WHERE at >= $1 AND at < $2 GROUP BY app_id, at - (at % 60), COALESCE(source, '')",
-        auth_failures_sql()
+        unauthenticated_sql()
     ))
     .bind(from)
     .bind(to)

@@ -45,7 +45,7 @@ pub const RULES: &[RuleDef] = &[
     RuleDef {
         id: "auth_failures",
         title: "Authentication-failure burst",
-        description: "Many invalid_client, invalid_grant or bad DPoP proofs for one client, or from one source address across clients.",
+        description: "Many invalid_grant answers or bad DPoP proofs to one client after it authenticated; or many failed client authentications (invalid_client) from one source address, raised on the address: anyone who knows a client id can fail it, so the client is not blamed.",
         severity: "high",
         params: &[param("threshold", "Failures", 10, 1, 100_000), WINDOW],
     },
@@ -173,6 +173,8 @@ pub struct SourceFacts {
     pub at: i64,
     pub source: String,
     pub calls: i64,
+    /// Failed client authentications (`invalid_client`): the caller did not prove it
+    /// holds the client's credential.
     pub failures: i64,
 }
 
@@ -516,8 +518,11 @@ fn traffic_spike(
     )]
 }
 
-/// The source-address side of the authentication rule: one address failing against
-/// more than one client (credential stuffing across clients).
+/// The source-address side of the authentication rule: one address failing client
+/// authentication against one client or many (guessing a secret, credential
+/// stuffing across clients). The alert is the address's: a failed authentication is
+/// not the client's doing, so neither its organisation nor the client is named, the
+/// partner is not mailed and nothing offers to suspend the client (review L13).
 pub fn auth_failures_by_source(
     config: &RuleConfig,
     clients: &[ClientFacts],
@@ -546,14 +551,14 @@ pub fn auth_failures_by_source(
     let threshold = config.get("threshold");
     by_source
         .into_iter()
-        .filter(|(_, (failures, apps, _))| *failures >= threshold && apps.len() > 1)
+        .filter(|(_, (failures, _, _))| *failures >= threshold)
         .map(|(source, (failures, apps, latest))| Finding {
             rule: "auth_failures",
             group_key: format!("auth_failures:source:{source}"),
             app_id: None,
             org_id: None,
             source: Some(source.to_string()),
-            summary: format!("{failures} failed authentications from {source} against {} clients in {window_minutes} minutes.", apps.len()),
+            summary: format!("{failures} failed client authentications from {source} against {} client(s) in {window_minutes} minutes.", apps.len()),
             thresholds: json!(config.params),
             evidence: json!({ "failures": failures, "clients": apps }),
             latest_at: latest,

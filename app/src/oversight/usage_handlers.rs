@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::series::{self, Range, Subject};
 use super::usage_pages::{self, Consumer};
-use crate::accounts::authz::Action;
+use crate::platform::authz::Action;
 use crate::platform::context::Ctx;
 use crate::platform::error::{Error, Result};
 use crate::platform::state::AppState;

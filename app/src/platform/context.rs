@@ -12,13 +12,13 @@ use leptos::prelude::AnyView;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
+use super::authz::Role;
+use super::authz::{self, Action};
 use super::crypto;
 use super::error::{Error, Result};
 use super::state::AppState;
-use crate::accounts::authz::{self, Action};
-use crate::accounts::Role;
-use crate::audit::Actor;
-use crate::ui::{self, Chrome, Viewer};
+use super::ui::{self, Chrome, Viewer};
+use crate::platform::audit::Actor;
 
 /// Session keys.
 pub mod keys {

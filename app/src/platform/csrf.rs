@@ -15,7 +15,7 @@ use super::context::{keys, ClientInfo};
 use super::crypto::ct_eq;
 use super::state::AppState;
 use super::text_input;
-use crate::ui;
+use super::ui;
 
 /// Larger form bodies are refused before they are parsed (uploads come later with their own limit).
 pub const FORM_BODY_LIMIT: usize = 64 * 1024;
@@ -207,12 +207,15 @@ async fn refuse(state: &AppState, refusal: Refusal) -> Response {
         .await?;
         if now {
             let mut tx = state.db.begin().await?;
-            crate::audit::record(
+            crate::platform::audit::record(
                 &mut tx,
-                crate::audit::Event::new(crate::audit::Actor::anonymous(), ACTION)
-                    .client(&refusal.client)
-                    .outcome("failure")
-                    .details(details),
+                crate::platform::audit::Event::new(
+                    crate::platform::audit::Actor::anonymous(),
+                    ACTION,
+                )
+                .client(&refusal.client)
+                .outcome("failure")
+                .details(details),
             )
             .await?;
             tx.commit().await?;

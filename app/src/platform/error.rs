@@ -5,7 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::ui;
+use super::ui;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

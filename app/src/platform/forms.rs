@@ -8,9 +8,9 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::ui::Form;
 use crate::platform::context::Ctx;
 use crate::platform::error::{Error, Invalid, Result};
-use crate::ui::Form;
 
 /// A url-encoded form as field → value; repeated fields (checkboxes) are joined
 /// with spaces. The CSRF token is left out.

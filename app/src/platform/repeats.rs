@@ -126,7 +126,7 @@ impl Repeats {
 
 /// The source a window is kept for: an IPv6 address by its /64, anything else as it
 /// is (an IPv4 address, or a caller-chosen key such as "address client").
-fn source_key(source: &str) -> String {
+pub fn source_key(source: &str) -> String {
     let (address, rest) = source.split_once(' ').unwrap_or((source, ""));
     match address.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
@@ -157,13 +157,14 @@ async fn record_summary(
         user_agent: String::new(),
     };
     let action = format!("{action}_repeated");
-    let mut event = crate::audit::Event::new(crate::audit::Actor::anonymous(), &action)
-        .client(&client)
-        .outcome("failure")
-        .details(json!({
-            "repeated": window.repeated, "first": window.first,
-            "window_started_at": window.started, "window_seconds": WINDOW,
-        }));
+    let mut event =
+        crate::platform::audit::Event::new(crate::platform::audit::Actor::anonymous(), &action)
+            .client(&client)
+            .outcome("failure")
+            .details(json!({
+                "repeated": window.repeated, "first": window.first,
+                "window_started_at": window.started, "window_seconds": WINDOW,
+            }));
     let org = window.first.get("org_id").and_then(Value::as_str);
     let app = window.first.get("app_id").and_then(Value::as_str);
     if let Some(org) = org {
@@ -172,7 +173,7 @@ async fn record_summary(
     if let Some(app) = app {
         event = event.resource("app", app);
     }
-    crate::audit::record(&mut tx, event).await?;
+    crate::platform::audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(())
 }

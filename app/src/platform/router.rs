@@ -63,10 +63,10 @@ pub fn router(state: AppState, pages: Router<AppState>, api: Router<AppState>) -
 }
 
 async fn not_found(ctx: Ctx) -> Response {
-    let page = crate::ui::MessagePage::not_found();
+    let page = super::ui::MessagePage::not_found();
     (
         StatusCode::NOT_FOUND,
-        ctx.render(&page.title, crate::ui::message_body(page.message)),
+        ctx.render(&page.title, super::ui::message_body(page.message)),
     )
         .into_response()
 }

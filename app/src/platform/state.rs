@@ -1,11 +1,10 @@
 //! Application state shared by every handler and job.
 
-use std::net::IpAddr;
-use std::num::NonZeroU32;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
 
 use super::crypto::{self, Keys};
@@ -23,8 +22,9 @@ pub struct Inner {
     pub sessions: SessionBackend,
     /// Wakes the mail worker when a message is queued.
     pub mail_wakeup: Notify,
-    /// Sign-in attempts per client address (password and second-factor steps).
-    pub signin_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Every rate limit (sign-in attempts per address, each client's quota): in
+    /// process on SQLite, shared by the instances on PostgreSQL.
+    pub limits: super::limiter::Limiter,
     pub metrics: Metrics,
     /// Repeated security events per source (CSRF refusals, failed client
     /// authentication), aggregated before they reach the audit trail.
@@ -34,10 +34,9 @@ pub struct Inner {
     pub dummy_password_hash: String,
     /// The clock of the authorization server (tests move it forward).
     pub clock: Clock,
-    /// The authorization server's keys, rate limiters and request log writer.
-    pub oauth: crate::oauth::Runtime,
-    /// Each organisation's synthetic sandbox dataset, cached.
-    pub datasets: crate::sandbox::api::dataset::Datasets,
+    /// What features keep for the life of the process (the authorization server's
+    /// keys and caches, the sandbox's datasets), put here by the composition root.
+    pub parts: Parts,
     /// Where onboarding evidence files are kept.
     pub evidence: super::object_store::Store,
     /// What outbound requests (webhooks) may reach.
@@ -58,49 +57,32 @@ impl Deref for AppState {
     }
 }
 
-impl AppState {
+impl From<Inner> for AppState {
+    fn from(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Inner {
     /// Connects to the database (creating the data directory and SQLite file if
-    /// needed), applies migrations and loads the keys.
-    pub async fn new(settings: Settings) -> Result<Self> {
+    /// needed), applies migrations and loads the keys. The features' parts are added
+    /// by the composition root (`server/src/compose.rs`) before the state is shared.
+    pub async fn open(settings: Settings) -> Result<Self> {
         std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
             Error::Internal(format!(
                 "cannot create data directory {}: {e}",
                 settings.data_dir.display()
             ))
         })?;
-        crate::oauth::ring_crypto::install();
         let url = settings.effective_database_url();
         let db = Db::connect(&url).await?;
         db.migrate().await.map_err(Error::internal)?;
         let sessions = SessionBackend::connect(&url).await?;
         let keys = Keys::load(settings.secret_key.as_deref(), &settings.data_dir)?;
-        crate::audit::keyring::load(&db, &keys).await?;
-        crate::sandbox::api::schema::warm_up().map_err(Error::Internal)?;
-        let per_minute =
-            NonZeroU32::new(settings.signin_attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        super::audit::keyring::load(&db, &keys).await?;
         crypto::set_hash_concurrency(settings.password_hash_concurrency);
         let dummy_password_hash = crypto::hash_password(crypto::random_token()).await?;
-        let alg = crate::oauth::keys::parse_alg(&settings.signing_alg).ok_or_else(|| {
-            Error::Internal(format!(
-                "the signing algorithm must be ES256, PS256 or EdDSA, not {}",
-                settings.signing_alg
-            ))
-        })?;
-        let ring =
-            crate::oauth::keys::ensure(&db, &keys, "sandbox", alg, super::time::now()).await?;
-        let production =
-            crate::oauth::keys::ensure(&db, &keys, "production", alg, super::time::now()).await?;
         let metrics = Metrics::new();
-        let oauth = crate::oauth::Runtime::new(
-            ring,
-            production,
-            db.clone(),
-            std::time::Duration::from_millis(settings.state_cache_ms),
-            metrics.request_log_dropped.clone(),
-        );
-        if db.backend == super::db::Backend::Postgres {
-            crate::oauth::cache::share_changes(oauth.cache.clone(), db.clone());
-        }
         let evidence = super::object_store::open_store(&settings)?;
         let ca = match &settings.outbound_ca_file {
             Some(path) => Some(
@@ -111,23 +93,52 @@ impl AppState {
         };
         let outbound = super::outbound::Policy::new(settings.outbound_allow.clone(), ca.as_deref())
             .map_err(Error::internal)?;
-        Ok(Self(Arc::new(Inner {
+        let limits = super::limiter::Limiter::new(&db);
+        Ok(Inner {
             db,
             settings,
             keys,
             sessions,
             mail_wakeup: Notify::new(),
-            signin_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            limits,
             metrics,
             repeats: Default::default(),
             dummy_password_hash,
             clock: Clock::default(),
-            oauth,
-            datasets: Default::default(),
+            parts: Parts::default(),
             evidence,
             outbound,
             webhook_wakeup: Notify::new(),
             instance: super::ids::new_id("ins"),
-        })))
+        })
+    }
+}
+
+/// A feature's long-lived part of the state, by type: the platform keeps them without
+/// naming the features (which would make it import every feature), and each feature
+/// reads its own through an accessor of its own (`AppState::oauth`, `::datasets`).
+#[derive(Default)]
+pub struct Parts(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
+
+impl Parts {
+    pub fn insert<T: Any + Send + Sync>(&mut self, part: T) {
+        self.0.insert(TypeId::of::<T>(), Box::new(part));
+    }
+
+    /// The part of type `T`. Every part is put in before the state is shared, by the
+    /// one function that builds it, so a missing part is a composition bug that the
+    /// first request or test finds.
+    pub fn get<T: Any + Send + Sync>(&self) -> &T {
+        match self
+            .0
+            .get(&TypeId::of::<T>())
+            .and_then(|p| p.downcast_ref::<T>())
+        {
+            Some(part) => part,
+            None => panic!(
+                "{} is not in the state: server/src/compose.rs::state puts every part there",
+                std::any::type_name::<T>()
+            ),
+        }
     }
 }

@@ -12,14 +12,14 @@ use axum::Router;
 
 use super::campaigns::{self, NewCampaign, DEFAULT_REMINDERS};
 use super::{items, pages, pages_partner, report, schedule};
-use crate::accounts::authz::Action;
 use crate::audit::{self, Event};
 use crate::governance::handlers::{get_field, outcome};
 use crate::onboarding::handlers::fields;
+use crate::platform::authz::Action;
 use crate::platform::context::Ctx;
 use crate::platform::error::{Error, Result};
 use crate::platform::state::AppState;
-use crate::ui::Form;
+use crate::platform::ui::Form;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -208,7 +208,7 @@ pub async fn attest(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(())
 }
 
@@ -366,7 +366,7 @@ pub async fn decide(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     super::item(state, None, id).await
 }
 

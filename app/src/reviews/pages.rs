@@ -9,7 +9,7 @@ use super::items::DECISIONS;
 use super::pages_partner::{facts, scopes_table};
 use super::{Campaign, Item, STATES};
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, field_error, select, Form, Input};
+use crate::platform::ui::{csrf_field, error_summary, field_error, select, Form, Input};
 
 fn covers(c: &Campaign) -> String {
     match c.scope_kind.as_str() {

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::Item;
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, field_error, Form};
+use crate::platform::ui::{csrf_field, error_summary, field_error, Form};
 
 fn last_use_text(item: &Item, scope: &str) -> String {
     let use_of = &item.last_use[scope];

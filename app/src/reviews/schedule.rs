@@ -225,7 +225,7 @@ async fn unanswered(state: &AppState, campaign: &super::Campaign, now: i64) -> R
         done += 1;
     }
     if done > 0 {
-        state.oauth.cache.changed();
+        state.oauth().cache.changed();
     }
     Ok(done)
 }
@@ -270,7 +270,7 @@ async fn revoke_after_grace(
         done += 1;
     }
     if done > 0 {
-        state.oauth.cache.changed();
+        state.oauth().cache.changed();
     }
     Ok(done)
 }

@@ -14,13 +14,13 @@ use serde::Deserialize;
 use serde_json::json;
 use time::{Date, Duration};
 
-use crate::accounts::authz::Action;
 use crate::audit::{self, Event};
+use crate::platform::authz::Action;
 use crate::platform::context::Ctx;
 use crate::platform::error::{Error, Result};
 use crate::platform::state::AppState;
+use crate::platform::ui::csrf_field;
 use crate::sandbox::api;
-use crate::ui::csrf_field;
 
 /// The longest range one download covers.
 pub const MAX_DAYS: i64 = 366;
@@ -40,7 +40,7 @@ fn org(ctx: &Ctx) -> Result<String> {
 async fn page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     let org_id = org(&ctx)?;
     let dataset = state
-        .datasets
+        .datasets()
         .for_org(&state.db, &org_id, state.clock.now())
         .await?;
     let now = api::now(&state);
@@ -152,7 +152,7 @@ async fn download(
         ),
     };
     let dataset = state
-        .datasets
+        .datasets()
         .for_org(&state.db, &org_id, state.clock.now())
         .await?;
     let selection = Selection { persona, from, to };
@@ -212,7 +212,7 @@ async fn reset(
     }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let seed = state.datasets.reset(&mut tx, &org_id, now).await?;
+    let seed = state.datasets().reset(&mut tx, &org_id, now).await?;
     audit::record(
         &mut tx,
         Event::new(user.actor(), "sandbox.dataset_reset")
@@ -223,7 +223,7 @@ async fn reset(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
-    state.datasets.forget(&org_id);
+    state.oauth().cache.changed();
+    state.datasets().forget(&org_id);
     Ok(Redirect::to("/sandbox/data").into_response())
 }

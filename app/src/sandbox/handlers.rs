@@ -14,14 +14,14 @@ use serde_json::json;
 
 use super::pages;
 use super::service::{self, Issued, KeyMaterial, NewApp};
-use crate::accounts::authz::Action;
 use crate::accounts::members;
 use crate::clients::model;
 use crate::clients::reqlog::{self, Filter};
+use crate::platform::authz::Action;
 use crate::platform::context::{AuthUser, Ctx};
 use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::state::AppState;
-use crate::ui::Form;
+use crate::platform::ui::Form;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

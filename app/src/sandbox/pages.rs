@@ -8,7 +8,7 @@ use crate::clients::catalogue::Scope;
 use crate::clients::model::{App, Credential, AUTH_METHODS};
 use crate::clients::reqlog::{Filter, LogRow};
 use crate::platform::time::display;
-use crate::ui::{action_button, csrf_field, error_summary, select, Form, Input};
+use crate::platform::ui::{action_button, csrf_field, error_summary, select, Form, Input};
 
 pub fn list(apps: &[App]) -> AnyView {
     let rows = apps
@@ -54,7 +54,7 @@ fn textarea(form: &Form, name: &'static str, label: &'static str, hint: &'static
             <label for=name>{label}</label>
             <p class="hint" id=hint_id.clone()>{hint}</p>
             {error.map(|message| view! { <p class="error-message" id=format!("{name}-error")><span class="visually-hidden">"Error: "</span>{message}</p> })}
-            {crate::ui::TextArea::new(name, 4).described_by(Some(hint_id)).invalid(invalid).render(form.value(name))}
+            {crate::platform::ui::TextArea::new(name, 4).described_by(Some(hint_id)).invalid(invalid).render(form.value(name))}
         </div>
     }
     .into_any()

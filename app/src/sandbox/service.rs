@@ -422,7 +422,7 @@ pub async fn create_app(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(Issued {
         app_id,
         client_id,
@@ -529,7 +529,7 @@ pub async fn rotate(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(Issued {
         app_id: app.id,
         client_id: app.client_id,
@@ -600,7 +600,7 @@ pub async fn revoke_credential(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(())
 }
 
@@ -664,7 +664,7 @@ pub async fn revoke_app(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(())
 }
 
@@ -746,6 +746,6 @@ pub async fn revoke_consent(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(())
 }

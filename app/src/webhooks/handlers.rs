@@ -9,12 +9,12 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::{delivery, endpoints, pages};
-use crate::accounts::authz::Action;
+use crate::platform::authz::Action;
 use crate::platform::context::Ctx;
 use crate::platform::error::{Error, Result};
 use crate::platform::forms::{fields, get_field, outcome};
 use crate::platform::state::AppState;
-use crate::ui::Form;
+use crate::platform::ui::Form;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -7,7 +7,7 @@ use super::delivery::Delivery;
 use super::endpoints::Endpoint;
 use super::EVENTS;
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_summary, field_error, Form, Input};
+use crate::platform::ui::{csrf_field, error_summary, field_error, Form, Input};
 
 fn state_label(state: &str) -> &'static str {
     match state {

@@ -208,7 +208,7 @@ impl TestServer {
     /// in-process cache of clients and token state forget, as its one-second expiry
     /// would.
     pub fn forget_cached_state(&self) {
-        self.state.oauth.cache.changed();
+        self.state.oauth().cache.changed();
     }
 
     pub fn pool(&self) -> &sqlx::AnyPool {

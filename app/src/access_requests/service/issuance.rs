@@ -222,7 +222,7 @@ pub async fn collect_secret(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     let client_id: String = sqlx::query_scalar("SELECT client_id FROM apps WHERE id = $1")
         .bind(app_id)
         .fetch_one(&state.db.pool)

@@ -11,16 +11,16 @@ use leptos::prelude::AnyView;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::authz::Action;
 use super::members;
 use super::service::{self, PasswordStep, SignUp};
 use super::tokens::Purpose;
 use super::{pages, totp};
+use crate::platform::authz::Action;
 use crate::platform::context::{keys, start_signed_in_session, Ctx};
 use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::forms::{redirect, with_errors};
 use crate::platform::state::AppState;
-use crate::ui::Form;
+use crate::platform::ui::Form;
 
 // The handlers by flow; each reads the imports and helpers here with `use super::*`.
 mod password;

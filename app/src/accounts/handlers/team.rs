@@ -104,7 +104,7 @@ pub(super) async fn accept_submit(
 pub(super) async fn members_view(state: &AppState, ctx: &Ctx, form: &Form) -> Result<AnyView> {
     let user = ctx.require(Action::ViewMembers)?;
     let org_id = user.org_id.as_deref().ok_or(Error::NotFound)?;
-    let can_manage = crate::accounts::authz::role_allows(user.role, Action::ManageMembers);
+    let can_manage = crate::platform::authz::role_allows(user.role, Action::ManageMembers);
     let mut owned = members::owned_clients(state, org_id).await?;
     let rows = members::list_members(state, org_id)
         .await?

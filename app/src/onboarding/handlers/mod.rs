@@ -18,12 +18,12 @@ use super::model::Step;
 use super::review::{self, QueueFilter};
 use super::service::{self, Application};
 use super::{model, pages};
-use crate::accounts::authz::Action;
+use crate::platform::authz::Action;
 use crate::platform::context::{AuthUser, Ctx};
 use crate::platform::error::{Error, Result};
 use crate::platform::state::AppState;
 use crate::platform::time::display;
-use crate::ui::Form;
+use crate::platform::ui::Form;
 
 pub fn routes(upload_limit: usize) -> Router<AppState> {
     Router::new()

@@ -75,7 +75,7 @@ pub fn catalogue(
             {csrf_field(csrf)}
             <div class=field_class(&scope_error)><label for="scope">"Scope name"</label>{error_line(&scope_error, "scope-error".into())}<input id="scope" name="scope" type="text" value=form.value("scope")/></div>
             <div class=field_class(&product_error)><label for="product">"API product"</label>{error_line(&product_error, "product-error".into())}<input id="product" name="product" type="text" value=form.value("product")/></div>
-            <div class=field_class(&description_error)><label for="description">"Description"</label>{error_line(&description_error, "description-error".into())}{crate::ui::TextArea::new("description", 3).invalid(description_error.is_some()).render(form.value("description"))}</div>
+            <div class=field_class(&description_error)><label for="description">"Description"</label>{error_line(&description_error, "description-error".into())}{crate::platform::ui::TextArea::new("description", 3).invalid(description_error.is_some()).render(form.value("description"))}</div>
             {option_select("data_class", "Data class", &model::DATA_CLASSES, &form.value("data_class"))}
             {option_select("sensitivity", "Sensitivity", &model::SENSITIVITIES, &form.value("sensitivity"))}
             <button type="submit">"Save the scope"</button>
@@ -139,7 +139,7 @@ pub fn tier_form(
                 <label for="evidence">"Evidence required"</label>
                 <p class="hint" id="evidence-hint">{format!("One per line, as kind:maximum age in days. Kinds: {}.", EvidenceKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))}</p>
                 {error_line(&evidence_error, "evidence-error".into())}
-                {crate::ui::TextArea::new("evidence", 5).described_by(Some("evidence-hint".into())).render(form.value("evidence"))}
+                {crate::platform::ui::TextArea::new("evidence", 5).described_by(Some("evidence-hint".into())).render(form.value("evidence"))}
             </div>
             {checkbox_group("client_auth", "Client authentication methods allowed", model::CLIENT_AUTH_METHODS.iter().map(|(v, l)| (v.to_string(), l.to_string())).collect(), &chosen_auth, form)}
             {text("max_credential_days", "Longest credential lifetime (days)", "")}
@@ -170,7 +170,7 @@ pub fn questionnaire_form(form: &Form, csrf: &str) -> AnyView {
             <div class=field_class(&content_error)>
                 <label for="content">"Questions (JSON)"</label>
                 {error_line(&content_error, "content-error".into())}
-                {crate::ui::TextArea::new("content", 30).class("code").render(form.value("content"))}
+                {crate::platform::ui::TextArea::new("content", 30).class("code").render(form.value("content"))}
             </div>
             <button type="submit">"Save as draft"</button>
         </form>

@@ -12,7 +12,7 @@ use super::review::{History, QueueFilter, QueueItem, QUEUE_STATUSES};
 use super::service::{Application, Dossier, Message, Task};
 use crate::audit::AuditRow;
 use crate::platform::time::display;
-use crate::ui::{csrf_field, error_line, error_summary, field_class, Form};
+use crate::platform::ui::{csrf_field, error_line, error_summary, field_class, Form};
 
 // The pages by who uses them; each reads the imports and the shared pieces here
 // with `use super::*`.
@@ -83,7 +83,7 @@ pub fn question_field(question: &Question, form: &Form, tier: i64) -> AnyView {
     }
     let invalid = error.is_some().then_some("true");
     let input = match &question.kind {
-        Kind::Text { long: true } => crate::ui::TextArea::new(name.clone(), 5)
+        Kind::Text { long: true } => crate::platform::ui::TextArea::new(name.clone(), 5)
             .described_by(described)
             .invalid(invalid.is_some())
             .render(&value),

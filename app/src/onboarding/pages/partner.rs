@@ -146,7 +146,7 @@ pub fn task_list(page: TaskListPage<'_>) -> AnyView {
                     <div class=class>
                         <label for="answer">"Your answer"</label>
                         {error_line(&error, "answer-error".into())}
-                        {crate::ui::TextArea::new("answer", 5).render(page.form.value("answer"))}
+                        {crate::platform::ui::TextArea::new("answer", 5).render(page.form.value("answer"))}
                     </div>
                     <button type="submit" class="secondary">"Send the answer"</button>
                 </form>

@@ -253,7 +253,7 @@ pub fn dossier(page: DossierPage<'_>) -> AnyView {
                         <label for="text">"Reason or questions"</label>
                         <p class="hint" id="text-hint">"Required to reject (the reason) or to ask for more information (your questions). The partner reads it."</p>
                         {error_line(&text_error, "text-error".into())}
-                        {crate::ui::TextArea::new("text", 5).described_by(Some("text-hint".into())).render(page.form.value("text"))}
+                        {crate::platform::ui::TextArea::new("text", 5).described_by(Some("text-hint".into())).render(page.form.value("text"))}
                     </div>
                     <button type="submit">"Record the decision"</button>
                 </form>

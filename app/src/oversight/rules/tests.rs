@@ -74,8 +74,14 @@ fn auth_failures_from_one_source_across_clients() {
     assert_eq!(found[0].group_key, "auth_failures:source:198.51.100.9");
     b.sources[0].failures = 3;
     assert!(auth_failures_by_source(&config("auth_failures"), &[a.clone(), b], NOW).is_empty());
-    // One client alone is the client rule's business.
-    a.sources[0].failures = 50;
+    // One client alone: a source guessing its secret is still the source's alert
+    // (failed authentications never count against the client, review L13).
+    a.sources[0].failures = 10;
+    let found = auth_failures_by_source(&config("auth_failures"), &[a.clone()], NOW);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].app_id, None);
+    assert_eq!(found[0].org_id, None);
+    a.sources[0].failures = 9;
     assert!(auth_failures_by_source(&config("auth_failures"), &[a], NOW).is_empty());
 }
 

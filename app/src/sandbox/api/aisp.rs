@@ -112,7 +112,7 @@ impl Reading {
             ));
         }
         let dataset = state
-            .datasets
+            .datasets()
             .for_org(&state.db, &bearer.org_id, now.unix_timestamp())
             .await?;
         let customer = intent
@@ -245,7 +245,7 @@ pub async fn account_payments(
     org_id: &str,
     account_id: &str,
 ) -> ObResult<Arc<Vec<External>>> {
-    let cache = &state.oauth.cache;
+    let cache = &state.oauth().cache;
     let key = (org_id.to_string(), account_id.to_string());
     cache
         .cached(&cache.payments, key, || async {

@@ -46,7 +46,7 @@ pub async fn of_app(state: &AppState, id: &str, app_id: &str, kind: &str) -> ObR
 /// and usable now.
 pub async fn of_grant(state: &AppState, bearer: &Bearer, kind: &str) -> ObResult<Intent> {
     let grant = bearer.customer_grant()?;
-    let cache = &state.oauth.cache;
+    let cache = &state.oauth().cache;
     let key = (
         grant.to_string(),
         bearer.app_id.clone(),
@@ -296,6 +296,6 @@ pub async fn delete_account_access(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -11,7 +11,15 @@ use rand::RngCore;
 use sandbox_data::Dataset;
 
 use crate::platform::db::Db;
-use crate::platform::error::Result;
+use crate::platform::error::{Error, Result};
+use crate::platform::state::AppState;
+
+impl AppState {
+    /// Each organisation's synthetic sandbox dataset, cached.
+    pub fn datasets(&self) -> &Datasets {
+        self.parts.get::<Datasets>()
+    }
+}
 
 /// How many organisations' datasets stay in memory.
 const CACHED: usize = 256;
@@ -27,6 +35,13 @@ fn new_seed() -> i64 {
 }
 
 impl Datasets {
+    /// The sandbox's part of the state, with the OBIE schemas compiled once up front
+    /// (so the first request does not pay for it, and a broken schema stops start-up).
+    pub fn start() -> Result<Self> {
+        super::schema::warm_up().map_err(Error::Internal)?;
+        Ok(Self::default())
+    }
+
     pub async fn for_org(&self, db: &Db, org_id: &str, now: i64) -> Result<Arc<Dataset>> {
         if let Some(found) = self.cache.lock().ok().and_then(|c| c.get(org_id).cloned()) {
             return Ok(found);

@@ -192,40 +192,36 @@ async fn guard(
     match outcome {
         Err(err) => err.into_response(),
         Ok(active) => {
-            let limited = state
-                .oauth
-                .limiters
-                .check(&active.claims.client_id, active.rate_limit_per_minute);
-            let response = match limited {
-                Err(retry_after) => {
-                    let mut response = ObError::new(
-                        axum::http::StatusCode::TOO_MANY_REQUESTS,
-                        "UK.OBIE.Rules.RateLimited",
-                        "The app's rate limit is exhausted; retry later.",
-                    )
-                    .into_response();
-                    if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-                        response.headers_mut().insert(header::RETRY_AFTER, value);
-                    }
-                    response
-                }
-                Ok(()) => {
-                    let query = request
-                        .uri()
-                        .query()
-                        .map(|q| format!("?{q}"))
-                        .unwrap_or_default();
-                    request.extensions_mut().insert(Bearer {
-                        claims: active.claims.clone(),
-                        app_id: active.app_id.clone(),
-                        org_id: active.org_id.clone(),
-                        interaction_id: interaction.clone(),
-                        url: format!("{}{query}", caller.link(&state, &path)),
-                    });
-                    next.run(request).await
-                }
+            let verdict = crate::oauth::limits::admit(
+                &state,
+                &active.claims.client_id,
+                active.rate_limit_per_minute,
+            )
+            .await;
+            let mut response = if verdict.admitted {
+                let query = request
+                    .uri()
+                    .query()
+                    .map(|q| format!("?{q}"))
+                    .unwrap_or_default();
+                request.extensions_mut().insert(Bearer {
+                    claims: active.claims.clone(),
+                    app_id: active.app_id.clone(),
+                    org_id: active.org_id.clone(),
+                    interaction_id: interaction.clone(),
+                    url: format!("{}{query}", caller.link(&state, &path)),
+                });
+                next.run(request).await
+            } else {
+                ObError::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "UK.OBIE.Rules.RateLimited",
+                    "The app's rate limit is exhausted; retry later.",
+                )
+                .into_response()
             };
-            state.oauth.request_log.record(Entry {
+            verdict.apply(response.headers_mut());
+            state.oauth().request_log.record(Entry {
                 app_id: active.app_id,
                 credential_id: Some(active.claims.cred),
                 at: state.clock.now(),

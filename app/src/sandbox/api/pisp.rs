@@ -300,7 +300,7 @@ async fn funds_confirmation(
         ));
     }
     let dataset = state
-        .datasets
+        .datasets()
         .for_org(&state.db, &bearer.org_id, now(&state).unix_timestamp())
         .await?;
     let (_, available) = available(&state, &bearer, &intent, &dataset).await?;
@@ -375,7 +375,7 @@ async fn create_payment(
     // before the transaction takes SQLite's write lock: loading it inside would wait,
     // on another pooled connection, for the lock this request holds (issue 18 item 7).
     let dataset = state
-        .datasets
+        .datasets()
         .for_org(&state.db, &bearer.org_id, at)
         .await?;
     let mut tx = state.db.begin().await?;
@@ -461,7 +461,7 @@ async fn create_payment(
     )
     .await?;
     tx.commit().await?;
-    state.oauth.cache.changed();
+    state.oauth().cache.changed();
     Ok(super::created(response))
 }
 

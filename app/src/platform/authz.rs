@@ -3,7 +3,60 @@
 //! by the service functions, which take the caller's organisation id and put it in
 //! every query, so another organisation's id finds nothing (404).
 
-use super::Role;
+use serde::{Deserialize, Serialize};
+
+/// A person's role: two partner roles (their organisation's admin and developers) and
+/// three bank staff roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    PartnerAdmin,
+    PartnerDeveloper,
+    Reviewer,
+    Approver,
+    Admin,
+}
+
+impl Role {
+    pub const PARTNER: [Role; 2] = [Role::PartnerAdmin, Role::PartnerDeveloper];
+    pub const STAFF: [Role; 3] = [Role::Reviewer, Role::Approver, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PartnerAdmin => "partner_admin",
+            Self::PartnerDeveloper => "partner_developer",
+            Self::Reviewer => "reviewer",
+            Self::Approver => "approver",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            Self::PartnerAdmin,
+            Self::PartnerDeveloper,
+            Self::Reviewer,
+            Self::Approver,
+            Self::Admin,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == value)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::PartnerAdmin => "Partner admin",
+            Self::PartnerDeveloper => "Partner developer",
+            Self::Reviewer => "Reviewer",
+            Self::Approver => "Approver",
+            Self::Admin => "Bank admin",
+        }
+    }
+
+    pub fn is_staff(self) -> bool {
+        Self::STAFF.contains(&self)
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {

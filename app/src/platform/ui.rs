@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 
-use crate::accounts::Role;
+use super::authz::Role;
 
 /// What the layout needs to know about the request.
 #[derive(Clone, Debug, Default)]
@@ -119,6 +119,7 @@ fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
                     Role::Admin => {
                         links.push(("/admin/users", "Users"));
                         links.push(("/admin/audit", "Audit trail"));
+                        links.push(("/admin/instances", "Instances"));
                         links.push(("/admin/catalogue", "Catalogue"));
                         links.push(("/review/policy", "Risk policy"));
                         links.push(("/governance/bank/inventory", "Inventory"));

@@ -1,0 +1,146 @@
+//! The running instances: each registers itself when it starts and beats every few
+//! seconds, so the bank sees which instances serve (`/admin/instances`, `gatehouse
+//! instances`), which jobs each holds, and the rate limiter knows how many share the
+//! limits (issue 30). An instance that shut down cleanly marks itself stopped, and
+//! the scheduler gives its leases to another at once; one that stopped beating is
+//! shown as gone, and its leases expire (`platform::scheduler`).
+
+pub mod handlers;
+pub mod pages;
+
+use serde::Serialize;
+use sqlx::Row as _;
+
+use crate::platform::db::Db;
+use crate::platform::error::Result;
+use crate::platform::state::AppState;
+
+/// How often each instance beats.
+pub const BEAT_SECONDS: u64 = 5;
+/// An instance whose last beat is older than this is gone.
+pub const GONE_AFTER: i64 = 20;
+
+/// One instance as the page and the CLI show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Instance {
+    pub id: String,
+    pub version: String,
+    pub address: String,
+    pub started_at: i64,
+    pub last_beat_at: i64,
+    pub stopped_at: Option<i64>,
+    /// The scheduler jobs whose lease it holds now.
+    pub jobs: Vec<String>,
+}
+
+impl Instance {
+    pub fn state(&self, now: i64) -> &'static str {
+        if self.stopped_at.is_some() {
+            "stopped"
+        } else if now - self.last_beat_at > GONE_AFTER {
+            "gone"
+        } else {
+            "live"
+        }
+    }
+}
+
+/// Registers this instance (or beats again): its row, then how many instances are
+/// live, which the rate limiter divides its batches by.
+pub async fn beat(state: &AppState, address: &str) -> Result<u32> {
+    let now = state.clock.now();
+    sqlx::query(
+        "INSERT INTO instances (id, version, address, started_at, last_beat_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (id) DO UPDATE SET last_beat_at = excluded.last_beat_at, stopped_at = NULL",
+    )
+    .bind(&state.instance)
+    .bind(env!("CARGO_PKG_VERSION"))
+    .bind(address)
+    .bind(now)
+    .execute(&state.db.pool)
+    .await?;
+    let live: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM instances WHERE stopped_at IS NULL AND last_beat_at >= $1",
+    )
+    .bind(now - GONE_AFTER)
+    .fetch_one(&state.db.pool)
+    .await?;
+    let live = u32::try_from(live.max(1)).unwrap_or(u32::MAX);
+    state.limits.set_live(live);
+    Ok(live)
+}
+
+/// A clean shutdown: the instance is no longer counted, and its leases go at once.
+pub async fn stop(state: &AppState) -> Result<()> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    sqlx::query("UPDATE instances SET stopped_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(&state.instance)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE scheduler_jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+    )
+    .bind(&state.instance)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every instance seen in the last day (and the live ones, whenever they started),
+/// newest first.
+pub async fn list(db: &Db, now: i64) -> Result<Vec<Instance>> {
+    let rows = sqlx::query(
+        "SELECT id, version, address, started_at, last_beat_at, stopped_at FROM instances \
+         WHERE last_beat_at >= $1 ORDER BY started_at DESC, id",
+    )
+    .bind(now - 86_400)
+    .fetch_all(&db.pool)
+    .await?;
+    let leases = sqlx::query(
+        "SELECT lease_owner, name FROM scheduler_jobs WHERE lease_owner IS NOT NULL AND lease_until >= $1 ORDER BY name",
+    )
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get(0)?;
+        let mut jobs = Vec::new();
+        for lease in &leases {
+            if lease.try_get::<String, _>(0)? == id {
+                jobs.push(lease.try_get(1)?);
+            }
+        }
+        out.push(Instance {
+            id,
+            version: row.try_get(1)?,
+            address: row.try_get(2)?,
+            started_at: row.try_get(3)?,
+            last_beat_at: row.try_get(4)?,
+            stopped_at: row.try_get(5)?,
+            jobs,
+        });
+    }
+    Ok(out)
+}
+
+/// The instances' periodic job: forgetting instances not seen for a week, and shared
+/// rate-limit windows that ended a day ago.
+pub fn jobs() -> Vec<crate::platform::scheduler::Job> {
+    vec![crate::job!(
+        "instances_prune",
+        3600,
+        |state: AppState, now| async move {
+            let instances = sqlx::query("DELETE FROM instances WHERE last_beat_at < $1")
+                .bind(now - 7 * 86_400)
+                .execute(&state.db.pool)
+                .await?
+                .rows_affected();
+            let windows = crate::platform::limiter::prune(&state.db, now).await?;
+            Ok(serde_json::json!({ "instances": instances, "rate_windows": windows }))
+        }
+    )]
+}

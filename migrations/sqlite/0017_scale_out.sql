@@ -1,0 +1,28 @@
+-- Issue 30: several instances on one PostgreSQL. Same conventions as 0001.
+-- Never edit this file once it has landed.
+
+-- Every running instance registers here and beats every few seconds; one that stops
+-- beating is shown as gone (and its scheduler leases expire). `stopped_at` is set
+-- by an instance that shut down cleanly.
+CREATE TABLE instances (
+    id            TEXT PRIMARY KEY,
+    version       TEXT NOT NULL,
+    address       TEXT NOT NULL,
+    started_at    BIGINT NOT NULL,
+    last_beat_at  BIGINT NOT NULL,
+    stopped_at    BIGINT
+);
+CREATE INDEX instances_beat ON instances (last_beat_at);
+
+-- Shared rate-limit windows (platform::limiter): each key's current window (it starts
+-- with the first request after the last one ended) and the requests reserved in it,
+-- by one conditional upsert. On SQLite (one
+-- instance) the limiter counts in memory; the table keeps the two schemas alike.
+CREATE TABLE rate_windows (
+    key           TEXT NOT NULL,
+    window_start  BIGINT NOT NULL,
+    hits          BIGINT NOT NULL,
+    granted       BIGINT NOT NULL,
+    PRIMARY KEY (key)
+);
+CREATE INDEX rate_windows_start ON rate_windows (window_start);
