@@ -2,15 +2,17 @@
 -- Never edit this file once it has landed.
 
 -- Every running instance registers here and beats every few seconds; one that stops
--- beating is shown as gone (and its scheduler leases expire). `stopped_at` is set
--- by an instance that shut down cleanly.
+-- beating is shown as gone (and the next live instance takes its scheduler leases).
+-- `stopped_at` is set by an instance that shut down cleanly; `cache_generation` is
+-- how many times its state cache was emptied.
 CREATE TABLE instances (
     id            TEXT PRIMARY KEY,
     version       TEXT NOT NULL,
     address       TEXT NOT NULL,
     started_at    BIGINT NOT NULL,
     last_beat_at  BIGINT NOT NULL,
-    stopped_at    BIGINT
+    stopped_at    BIGINT,
+    cache_generation BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX instances_beat ON instances (last_beat_at);
 
@@ -26,3 +28,8 @@ CREATE UNLOGGED TABLE rate_windows (
     PRIMARY KEY (key)
 );
 CREATE INDEX rate_windows_start ON rate_windows (window_start);
+
+-- Evidence packs are also written to the object store (evidence_packs::archive, the
+-- `evidence_packs_archive` job), once committed: when, or NULL while not yet.
+ALTER TABLE evidence_packs ADD COLUMN archived_at BIGINT;
+CREATE INDEX evidence_packs_unarchived ON evidence_packs (created_at) WHERE archived_at IS NULL;

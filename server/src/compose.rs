@@ -67,6 +67,7 @@ pub fn jobs() -> Vec<Job> {
         app::webhooks::jobs(),
         app::access_requests::jobs(),
         app::instances::jobs(),
+        app::evidence_packs::jobs(),
     ]
     .into_iter()
     .flatten()

@@ -169,13 +169,14 @@ pub async fn instances_list(settings: app::Settings) -> Result<String, String> {
     let mut out = String::new();
     for i in instances {
         out.push_str(&format!(
-            "{}\t{}\t{}\t{}\tstarted {}\tlast beat {}\tjobs: {}\n",
+            "{}\t{}\t{}\t{}\tstarted {}\tlast beat {}\tcache generation {}\tjobs: {}\n",
             i.id,
             i.state(now),
             i.version,
             i.address,
             app::platform::time::rfc3339(i.started_at),
             app::platform::time::rfc3339(i.last_beat_at),
+            i.cache_generation,
             if i.jobs.is_empty() {
                 "none".to_string()
             } else {

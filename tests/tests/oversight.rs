@@ -59,6 +59,21 @@ async fn token(server: &TestServer, id: &str, secret: &str) -> (StatusCode, Valu
     (status, body)
 }
 
+/// A refresh token the client does not hold, sent with its real secret: the client's
+/// own failure (`invalid_grant`).
+async fn stolen_refresh(server: &TestServer, client_id: &str, secret: &str, refresh: &str) {
+    let (status, _, body) = oauth_post(
+        server,
+        "/oauth/token",
+        Some((client_id, secret)),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+}
+
 async fn attacks_open_alerts_that_escalate_and_suspend(server: TestServer) {
     let developer = server.demo_partner().await;
     let owner = user_id(&server, "dev@acme-budgeting.example.com").await;
@@ -83,19 +98,7 @@ async fn attacks_open_alerts_that_escalate_and_suspend(server: TestServer) {
     // real secret (the threshold is 10 in 5 minutes). Wrong secrets are the source
     // address's alert, never the client's (governance_escapes, review L13).
     for n in 0..12 {
-        let (status, _, body) = oauth_post(
-            &server,
-            "/oauth/token",
-            Some((&client_id, &secret)),
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &format!("stolen-{n}")),
-            ],
-            None,
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(body["error"], "invalid_grant");
+        stolen_refresh(&server, &client_id, &secret, &format!("stolen-{n}")).await;
     }
     // Enumeration: a valid token, then 25 account ids that are not the client's.
     let (status, body) = token(&server, &client_id, &secret).await;
@@ -222,7 +225,7 @@ async fn attacks_open_alerts_that_escalate_and_suspend(server: TestServer) {
     );
     // More failures later add to the open alert.
     for n in 0..10 {
-        token(&server, &client_id, &format!("again-{n}")).await;
+        stolen_refresh(&server, &client_id, &secret, &format!("again-{n}")).await;
     }
     wait_for_log(&server, &app_id, 49).await;
     server.state.clock.advance(150);
@@ -615,9 +618,9 @@ async fn two_instances_roll_up_and_alert_once() {
             at: minute + n,
             method: "POST",
             endpoint: "/oauth/token".into(),
-            status: 401,
+            status: 400,
             latency_us: 900,
-            error: Some("invalid_client".into()),
+            error: Some("invalid_grant".into()),
             scope: None,
             source: Some("198.51.100.77".into()),
         })

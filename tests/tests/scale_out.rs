@@ -10,12 +10,12 @@ use reqwest::StatusCode;
 use crate::common::{Backend, TestServer};
 use crate::sandbox_helpers::{app_fields, register_app, user_id};
 
-fn demo(settings: &mut app::Settings) {
+pub(crate) fn demo(settings: &mut app::Settings) {
     settings.demo = true;
 }
 
 /// Waits until each instance counts the other in its shares.
-async fn both_live(a: &TestServer, b: &TestServer) {
+pub(crate) async fn both_live(a: &TestServer, b: &TestServer) {
     for _ in 0..100 {
         if a.state.limits.live() == 2 && b.state.limits.live() == 2 {
             return;
@@ -25,7 +25,11 @@ async fn both_live(a: &TestServer, b: &TestServer) {
     panic!("the instances never saw each other beat");
 }
 
-async fn app_with_quota(server: &TestServer, name: &str, per_minute: &str) -> (String, String) {
+pub(crate) async fn app_with_quota(
+    server: &TestServer,
+    name: &str,
+    per_minute: &str,
+) -> (String, String) {
     let developer = server.demo_partner().await;
     let owner = user_id(server, "dev@acme-budgeting.example.com").await;
     let mut fields = app_fields(name, &owner, "client_secret_basic", "");

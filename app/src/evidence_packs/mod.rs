@@ -15,8 +15,11 @@
 //! trail with the same hash, that the head is, and that the chain verifies: an edit to
 //! the pack or to the trail is found and named.
 
+pub mod archive;
 pub mod handlers;
 mod pages;
+
+pub use archive::jobs;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

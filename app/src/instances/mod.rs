@@ -3,7 +3,9 @@
 //! instances`), which jobs each holds, and the rate limiter knows how many share the
 //! limits (issue 30). An instance that shut down cleanly marks itself stopped, and
 //! the scheduler gives its leases to another at once; one that stopped beating is
-//! shown as gone, and its leases expire (`platform::scheduler`).
+//! shown as gone, and the next live instance to beat takes its leases back.
+//! Each beat also reports the periods in which the rate limiter could not reach the
+//! database as an alert (rule `limiter_degraded`).
 
 pub mod handlers;
 pub mod pages;
@@ -29,6 +31,10 @@ pub struct Instance {
     pub started_at: i64,
     pub last_beat_at: i64,
     pub stopped_at: Option<i64>,
+    /// How many times its state cache was emptied (its own changes, other instances'
+    /// announcements, a lost listening connection): an instance whose generation stops
+    /// moving while the others' move no longer hears the announcements.
+    pub cache_generation: i64,
     /// The scheduler jobs whose lease it holds now.
     pub jobs: Vec<String>,
 }
@@ -46,19 +52,40 @@ impl Instance {
 }
 
 /// Registers this instance (or beats again): its row, then how many instances are
-/// live, which the rate limiter divides its batches by.
+/// live, which the rate limiter divides its batches by. The leases of instances that
+/// stopped beating without a clean stop (killed, or cut off from the database) are
+/// released, so their jobs run elsewhere at their next due time instead of after the
+/// lease's ten minutes.
 pub async fn beat(state: &AppState, address: &str) -> Result<u32> {
     let now = state.clock.now();
+    let generation = i64::try_from(state.oauth().cache.generation()).unwrap_or(i64::MAX);
     sqlx::query(
-        "INSERT INTO instances (id, version, address, started_at, last_beat_at) VALUES ($1, $2, $3, $4, $4) \
-         ON CONFLICT (id) DO UPDATE SET last_beat_at = excluded.last_beat_at, stopped_at = NULL",
+        "INSERT INTO instances (id, version, address, started_at, last_beat_at, cache_generation) \
+         VALUES ($1, $2, $3, $4, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET last_beat_at = excluded.last_beat_at, \
+           cache_generation = excluded.cache_generation, stopped_at = NULL",
     )
     .bind(&state.instance)
     .bind(env!("CARGO_PKG_VERSION"))
     .bind(address)
     .bind(now)
+    .bind(generation)
     .execute(&state.db.pool)
     .await?;
+    let released = sqlx::query(
+        "UPDATE scheduler_jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IN \
+         (SELECT id FROM instances WHERE stopped_at IS NULL AND last_beat_at < $1)",
+    )
+    .bind(now - GONE_AFTER)
+    .execute(&state.db.pool)
+    .await?
+    .rows_affected();
+    if released > 0 {
+        tracing::warn!(
+            released,
+            "took back the job leases of instances that stopped beating"
+        );
+    }
     let live: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM instances WHERE stopped_at IS NULL AND last_beat_at >= $1",
     )
@@ -67,7 +94,40 @@ pub async fn beat(state: &AppState, address: &str) -> Result<u32> {
     .await?;
     let live = u32::try_from(live.max(1)).unwrap_or(u32::MAX);
     state.limits.set_live(live);
+    // The database answered: a limiter still counting in memory can stop now.
+    state.limits.recovered(now);
+    report_degraded(state, live).await?;
     Ok(live)
+}
+
+/// Each period in which this instance's rate limiter counted in memory becomes an
+/// alert for the bank, once the database answers again.
+async fn report_degraded(state: &AppState, live: u32) -> Result<()> {
+    let (ended, _) = state.limits.take_degraded();
+    for (from, to) in ended {
+        let finding = crate::oversight::rules::Finding {
+            rule: "limiter_degraded",
+            group_key: format!("limiter_degraded:{}:{from}", state.instance),
+            app_id: None,
+            org_id: None,
+            source: None,
+            summary: format!(
+                "Instance {} could not reach the database for its rate limits from {} to {} ({} s): \
+                 it held each limit to its own share (1/{} of it) in memory meanwhile.",
+                state.instance,
+                crate::platform::time::rfc3339(from),
+                crate::platform::time::rfc3339(to),
+                to - from,
+                live
+            ),
+            thresholds: serde_json::json!({ "database_timeout_ms": crate::platform::limiter::DB_TIMEOUT.as_millis() }),
+            evidence: serde_json::json!({ "instance": state.instance, "from": from, "to": to, "live_instances": live }),
+            latest_at: to,
+            window: (from, to),
+        };
+        crate::oversight::alerts::raise(state, &finding).await?;
+    }
+    Ok(())
 }
 
 /// A clean shutdown: the instance is no longer counted, and its leases go at once.
@@ -93,7 +153,7 @@ pub async fn stop(state: &AppState) -> Result<()> {
 /// newest first.
 pub async fn list(db: &Db, now: i64) -> Result<Vec<Instance>> {
     let rows = sqlx::query(
-        "SELECT id, version, address, started_at, last_beat_at, stopped_at FROM instances \
+        "SELECT id, version, address, started_at, last_beat_at, stopped_at, cache_generation FROM instances \
          WHERE last_beat_at >= $1 ORDER BY started_at DESC, id",
     )
     .bind(now - 86_400)
@@ -121,6 +181,7 @@ pub async fn list(db: &Db, now: i64) -> Result<Vec<Instance>> {
             started_at: row.try_get(3)?,
             last_beat_at: row.try_get(4)?,
             stopped_at: row.try_get(5)?,
+            cache_generation: row.try_get(6)?,
             jobs,
         });
     }

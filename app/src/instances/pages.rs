@@ -34,6 +34,7 @@ pub fn list(instances: &[Instance], this: &str, now: i64, limits: &Limits) -> An
                     <td>{i.address.clone()}</td>
                     <td>{display(i.started_at)}</td>
                     <td>{display(i.last_beat_at)}</td>
+                    <td>{i.cache_generation}</td>
                     <td>{jobs}</td>
                 </tr>
             }
@@ -63,7 +64,7 @@ pub fn list(instances: &[Instance], this: &str, now: i64, limits: &Limits) -> An
             <thead><tr>
                 <th scope="col">"Instance"</th><th scope="col">"State"</th><th scope="col">"Version"</th>
                 <th scope="col">"Address"</th><th scope="col">"Started"</th><th scope="col">"Last beat"</th>
-                <th scope="col">"Jobs held"</th>
+                <th scope="col">"Cache generation"</th><th scope="col">"Jobs held"</th>
             </tr></thead>
             <tbody>{rows}</tbody>
         </table>

@@ -114,6 +114,13 @@ impl StateCache {
         }
     }
 
+    /// How many times this cache forgot everything since the instance started (shown
+    /// on the instances page: one whose generation stands still while the others'
+    /// move no longer hears the announcements).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Forgets everything (another instance changed something).
     pub fn forget(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);

@@ -428,6 +428,21 @@ pub async fn evaluate(state: &AppState, now: i64) -> Result<Value> {
     )
 }
 
+/// Records a finding that does not come from the request log (an instance's own
+/// health, `instances::beat`) under its rule's settings: nothing when the bank turned
+/// the rule off. True when it opened or added to an alert.
+pub async fn raise(state: &AppState, finding: &Finding) -> Result<bool> {
+    let configs = configs(&state.db).await?;
+    let Some(config) = configs.get(finding.rule).filter(|c| c.enabled) else {
+        return Ok(false);
+    };
+    let escalation = escalation(&state.db).await?;
+    Ok(!matches!(
+        record(state, finding, &config.severity, &escalation).await?,
+        Recorded::Skipped
+    ))
+}
+
 enum Recorded {
     Opened,
     Grouped,

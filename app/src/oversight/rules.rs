@@ -110,6 +110,13 @@ pub const RULES: &[RuleDef] = &[
             WINDOW,
         ],
     },
+    RuleDef {
+        id: "limiter_degraded",
+        title: "Rate limits counted in memory",
+        description: "An instance could not reach the database for the shared rate limits (no answer in 500 ms) and held each limit to its own share in memory until it could; raised when the database answers again, one alert per period and instance.",
+        severity: "high",
+        params: &[],
+    },
 ];
 
 pub fn def(id: &str) -> Option<&'static RuleDef> {

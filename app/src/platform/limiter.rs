@@ -26,8 +26,8 @@
 //!
 //! When the database does not answer within [`DB_TIMEOUT`], the instance counts in
 //! memory with its share of the limit (the limit divided among the live instances):
-//! neither open nor closed. It tries the database again after [`DEGRADED_RETRY`]
-//! seconds and keeps the degraded period for the instances page and the alert
+//! neither open nor closed. One request every [`DEGRADED_RETRY`] seconds tries the
+//! database again (the others do not wait for it), and it keeps the degraded period for the instances page and the alert
 //! ([`Limiter::take_degraded`]).
 
 use std::collections::HashMap;
@@ -147,6 +147,8 @@ pub struct Limiter {
     live: AtomicU32,
     /// Since when the database has not answered (0: it answers).
     degraded_since: AtomicI64,
+    /// While degraded: when a request may try the database again.
+    retry_at: AtomicI64,
     /// Degraded periods that ended, not yet reported: (from, to).
     ended: Mutex<Vec<(i64, i64)>>,
 }
@@ -164,6 +166,7 @@ impl Limiter {
             local: Mutex::new(HashMap::new()),
             live: AtomicU32::new(1),
             degraded_since: AtomicI64::new(0),
+            retry_at: AtomicI64::new(0),
             ended: Mutex::new(Vec::new()),
         }
     }
@@ -330,11 +333,24 @@ impl Limiter {
         }
     }
 
+    /// Whether to count in memory now: while degraded, one request every
+    /// `DEGRADED_RETRY` seconds tries the database again, the others do not wait.
     fn degraded_at(&self, now: i64) -> bool {
-        self.degraded_since().is_some_and(|since| {
-            // Try the database again every DEGRADED_RETRY seconds.
-            (now - since).rem_euclid(DEGRADED_RETRY * 2) < DEGRADED_RETRY
-        })
+        if self.degraded_since().is_none() {
+            return false;
+        }
+        let retry = self.retry_at.load(Ordering::Relaxed);
+        if now < retry {
+            return true;
+        }
+        self.retry_at
+            .compare_exchange(
+                retry,
+                now + DEGRADED_RETRY,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_err()
     }
 
     fn degrade(&self, now: i64) {
@@ -344,9 +360,12 @@ impl Limiter {
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
+        self.retry_at.store(now + DEGRADED_RETRY, Ordering::Relaxed);
     }
 
-    fn recovered(&self, now: i64) {
+    /// The database answered (a reservation, or the instances' heartbeat): a degraded
+    /// period ends here.
+    pub fn recovered(&self, now: i64) {
         let since = self.degraded_since.swap(0, Ordering::Relaxed);
         if since > 0 {
             tracing::warn!(

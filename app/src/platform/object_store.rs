@@ -26,12 +26,14 @@ pub fn open_store(settings: &Settings) -> Result<Store> {
             let url = url::Url::parse(url).map_err(|e| {
                 Error::Internal(format!("the evidence store URL is not valid: {e}"))
             })?;
-            // Options (credentials, region, endpoint) come from the AWS_* environment.
-            let (store, prefix) = object_store::parse_url_opts(
-                &url,
-                std::env::vars().map(|(k, v)| (k.to_ascii_lowercase(), v)),
-            )
-            .map_err(Error::internal)?;
+            // Options (credentials, region, endpoint) come from the AWS_* environment,
+            // then from the settings.
+            let options = std::env::vars()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .filter(|(k, _)| k.starts_with("aws_"))
+                .chain(settings.evidence_store_options.iter().cloned());
+            let (store, prefix) =
+                object_store::parse_url_opts(&url, options).map_err(Error::internal)?;
             Ok(Arc::new(object_store::prefix::PrefixStore::new(
                 store, prefix,
             )))

@@ -59,6 +59,10 @@ pub struct Settings {
     /// in `data_dir`; otherwise an object-store URL (`s3://bucket/prefix`, with the
     /// `AWS_*` environment variables for credentials, region and endpoint).
     pub evidence_store_url: Option<String>,
+    /// Options of the S3-compatible store over those of the `AWS_*` environment
+    /// (`aws_endpoint`, `aws_access_key_id`, …: object_store's `AmazonS3ConfigKey`
+    /// names), for an installation that configures it in code (and for the tests).
+    pub evidence_store_options: Vec<(String, String)>,
     /// The largest evidence file accepted, in bytes.
     pub evidence_max_bytes: usize,
     /// The `aud` of production access tokens: the bank's API gateway. `None` means
@@ -129,6 +133,7 @@ impl Settings {
             audit_checkpoint_file: None,
             audit_checkpoint_seconds: 900,
             evidence_store_url: None,
+            evidence_store_options: Vec::new(),
             evidence_max_bytes: 10 * 1024 * 1024,
             production_audience: None,
             offboarding_batch: 50,
