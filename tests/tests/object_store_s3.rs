@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use crate::common::{Backend, TestServer};
-use crate::offboarding::{step_up, BANK_ADMIN, FJORD};
+use crate::offboarding::{accept_without_running, org_of, BANK_ADMIN, FJORD};
 use app::platform::context::{AuthUser, ClientInfo};
 
 const BUCKET: &str = "gatehouse-files";
@@ -206,25 +206,8 @@ async fn evidence_checkpoints_and_packs_live_on_an_s3_compatible_store() {
         )
         .await;
     assert_eq!(retention.status(), StatusCode::SEE_OTHER);
-    let admin = AuthUser::by_email(&server.state, BANK_ADMIN)
-        .await
-        .unwrap()
-        .unwrap();
-    let org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE email = $1")
-        .bind(FJORD)
-        .fetch_one(server.pool())
-        .await
-        .unwrap();
-    let offboarding = app::offboarding::start(
-        &server.state,
-        &admin,
-        &ClientInfo::default(),
-        &org,
-        "Contract ended.",
-        &step_up(&server, 0),
-    )
-    .await
-    .unwrap();
+    let org = org_of(&server, FJORD).await;
+    let offboarding = accept_without_running(&server, &org).await;
     assert!(app::offboarding::job::run(&server.state, &offboarding)
         .await
         .unwrap());
