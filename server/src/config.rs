@@ -108,6 +108,26 @@ pub struct Config {
     )]
     pub signin_attempts_per_minute: u32,
 
+    /// Sign-ups (new organisations) allowed per client address per hour, apart from
+    /// sign-in attempts; shared by every instance on PostgreSQL.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_SIGNUPS_PER_HOUR",
+        default_value_t = 10
+    )]
+    pub signups_per_hour: u32,
+
+    /// Password-reset requests allowed per client address per hour (each account also
+    /// gets at most 3 reset e-mails an hour); shared by every instance on PostgreSQL.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_RESET_REQUESTS_PER_HOUR",
+        default_value_t = 10
+    )]
+    pub reset_requests_per_hour: u32,
+
     /// Lifetime of the access tokens the sandbox authorization server issues, in seconds.
     #[arg(
         long,
@@ -615,6 +635,8 @@ impl Config {
         settings.session_idle_minutes = self.session_idle_minutes;
         settings.session_absolute_hours = self.session_absolute_hours;
         settings.signin_attempts_per_minute = self.signin_attempts_per_minute;
+        settings.signups_per_hour = self.signups_per_hour;
+        settings.reset_requests_per_hour = self.reset_requests_per_hour;
         settings.access_token_seconds = self.access_token_seconds;
         settings.production_access_token_seconds = self.production_access_token_seconds;
         settings.state_cache_ms = self.state_cache_ms;

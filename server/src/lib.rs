@@ -76,7 +76,9 @@ pub async fn start_with_mtls(
         ));
     }
     // Registered before it serves, so the limiter counts it from the first request.
-    if let Err(err) = app::instances::beat(&state, &addr.to_string()).await {
+    // The others on this PostgreSQL hear of it at once (a hint; their beats count too).
+    tokio::spawn(app::instances::listen(state.clone()));
+    if let Err(err) = app::instances::register(&state, &addr.to_string()).await {
         tracing::warn!(error = %err, "registering this instance failed; the heartbeat retries");
     }
     let stopping = state.clone();
@@ -135,7 +137,9 @@ async fn instance_maintenance(state: AppState) {
 /// Every few seconds: this instance's heartbeat, which also tells the rate limiter
 /// how many instances share the limits.
 async fn heartbeat(state: AppState, address: String) {
-    let mut tick = tokio::time::interval(Duration::from_secs(app::instances::BEAT_SECONDS));
+    let mut tick = tokio::time::interval(Duration::from_secs(
+        state.settings.instance_beat_seconds.max(1),
+    ));
     loop {
         tick.tick().await;
         if let Err(err) = app::instances::beat(&state, &address).await {

@@ -209,3 +209,135 @@ async fn the_bank_sees_both_instances_and_a_stopped_one_hands_over() {
             .unwrap();
     assert_eq!(owner, None);
 }
+
+/// Sign-ups and reset requests have allowances of their own per address, shared by
+/// the instances: spread over two instances, one address gets exactly 3 sign-ups and
+/// 2 reset requests in the hour, and using them up costs it no sign-in attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ups_and_resets_have_their_own_shared_allowances() {
+    let limits = |s: &mut app::Settings| {
+        s.signups_per_hour = 3;
+        s.reset_requests_per_hour = 2;
+        s.signin_attempts_per_minute = 2;
+    };
+    let Some(first) = TestServer::start_with(Backend::Postgres, |s| {
+        s.demo = true;
+        limits(s);
+    })
+    .await
+    else {
+        return;
+    };
+    let second = first.second_instance(limits).await;
+    both_live(&first, &second).await;
+    let clients = [first.client(), second.client()];
+    let mut signups = Vec::new();
+    for n in 0..6 {
+        let response = clients[n % 2]
+            .submit(
+                "/signup",
+                "/signup",
+                &crate::common::signup_fields(
+                    &format!("founder{n}@shared-limits-{n}.example.com"),
+                    &format!("SL{n:06}"),
+                ),
+            )
+            .await;
+        signups.push(response.status());
+    }
+    assert_eq!(
+        signups,
+        [
+            [StatusCode::SEE_OTHER; 3].as_slice(),
+            [StatusCode::TOO_MANY_REQUESTS; 3].as_slice()
+        ]
+        .concat(),
+        "3 sign-ups an hour from this address, across both instances"
+    );
+    assert_eq!(
+        first
+            .count("SELECT COUNT(*) FROM organisations WHERE registration_number LIKE 'SL%'")
+            .await,
+        3,
+        "a refused sign-up creates nothing"
+    );
+    let mut resets = Vec::new();
+    for n in 0..4 {
+        let response = clients[n % 2]
+            .submit(
+                "/password/forgot",
+                "/password/forgot",
+                &[("email", "dev@acme-budgeting.example.com")],
+            )
+            .await;
+        resets.push(response.status());
+    }
+    assert_eq!(
+        resets
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count(),
+        2,
+        "2 reset requests an hour from this address: {resets:?}"
+    );
+    // The sign-in allowance is untouched: the demo developer signs in on either.
+    for client in &clients {
+        let response = client
+            .sign_in(
+                "dev@acme-budgeting.example.com",
+                app::accounts::bootstrap::DEMO_PASSWORD,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    }
+    // An hour on, the address may sign up again.
+    first.state.clock.advance(3601);
+    second.state.clock.advance(3601);
+    let response = clients[1]
+        .submit(
+            "/signup",
+            "/signup",
+            &crate::common::signup_fields("founder9@shared-limits-9.example.com", "SL000009"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+/// The `NOTIFY` hint alone: with heartbeats an hour apart, an instance still counts a
+/// second one as soon as it starts, and stops counting it as soon as it stops cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_hear_each_other_start_and_stop_without_waiting_for_a_beat() {
+    let slow = |s: &mut app::Settings| s.instance_beat_seconds = 3600;
+    let Some(first) = TestServer::start_with(Backend::Postgres, |s| {
+        s.demo = true;
+        slow(s);
+    })
+    .await
+    else {
+        return;
+    };
+    // Its listener is connected before the second registers: it was spawned first,
+    // and one more round trip makes sure.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(first.state.limits.live(), 1);
+    let second = first.second_instance(slow).await;
+    let mut seen = false;
+    for _ in 0..50 {
+        if first.state.limits.live() == 2 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the first instance heard the second start");
+    app::instances::stop(&second.state).await.unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        if first.state.limits.live() == 1 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the first instance heard the second stop");
+}

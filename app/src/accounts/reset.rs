@@ -19,14 +19,14 @@ pub const RESET_PAUSE_MS: (u64, u64) = (500, 2000);
 
 /// Answers at once, the same for every well-formed address: whether it has an
 /// account is looked up after the answer, so neither the answer nor its timing tells
-/// (issue 19 item 7). Limited per client address like sign-in, and per account to
+/// (issue 19 item 7). Limited per client address (`--reset-requests-per-hour`), and per account to
 /// [`RESETS_PER_HOUR`] e-mails.
 pub async fn request_password_reset(
     state: &AppState,
     email: &str,
     client: &ClientInfo,
 ) -> Result<()> {
-    throttle::check_address(state, &client.ip).await?;
+    throttle::check_address(state, &client.ip, throttle::Attempt::Reset).await?;
     let email = validate::email(email).map_err(|m| Error::Invalid(Invalid::field("email", m)))?;
     let state = state.clone();
     let client = client.clone();

@@ -48,8 +48,8 @@ pub struct SignedIn {
 /// address that already has an account gets the same answer (issue 19 item 6: no
 /// user enumeration), nothing is created, and its owner is told by e-mail instead.
 pub async fn sign_up(state: &AppState, input: SignUp, client: &ClientInfo) -> Result<()> {
-    // Anonymous and expensive (an argon2id hash): limited per address like sign-in.
-    throttle::check_address(state, &client.ip).await?;
+    // Anonymous and expensive (an argon2id hash): limited per address, apart from sign-in.
+    throttle::check_address(state, &client.ip, throttle::Attempt::SignUp).await?;
     let mut invalid = Invalid::new();
     let legal_name = invalid.check(
         "legal_name",
@@ -363,7 +363,7 @@ pub async fn check_password(
     password: &str,
     client: &ClientInfo,
 ) -> Result<PasswordStep> {
-    throttle::check_address(state, &client.ip).await?;
+    throttle::check_address(state, &client.ip, throttle::Attempt::SignIn).await?;
     let email_key = email.trim().to_lowercase();
     if email_key.is_empty() || password.is_empty() {
         let mut invalid = Invalid::new();
@@ -442,7 +442,7 @@ pub async fn check_second_factor(
     code: &str,
     client: &ClientInfo,
 ) -> Result<SignedIn> {
-    throttle::check_address(state, &client.ip).await?;
+    throttle::check_address(state, &client.ip, throttle::Attempt::SignIn).await?;
     if code.trim().is_empty() {
         return Err(Error::Invalid(Invalid::field(
             "code",

@@ -26,19 +26,47 @@ const FREE_FAILURES: i64 = 5;
 /// The longest slow-down of one attempt.
 const MAX_DELAY_SECS: u64 = 8;
 
-/// Counts one sign-in, second-factor, sign-up or reset attempt from `ip` against
-/// `--signin-attempts-per-minute` (an IPv6 address by its /64): 429 with when to retry
-/// past it. On PostgreSQL the count is shared by every instance, checked and counted
-/// in one statement, so N instances allow no more than one would (issue 30).
-pub async fn check_address(state: &AppState, ip: &str) -> Result<()> {
-    let limit = Limit::per_minute(
-        "signin",
-        i64::from(state.settings.signin_attempts_per_minute),
-    );
-    let key = format!("signin:{}", repeats::source_key(ip));
+/// What an anonymous request from an address is trying: each has its own allowance,
+/// so a burst of sign-ups from an office does not stop its people signing in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// A password or second-factor attempt (`--signin-attempts-per-minute`).
+    SignIn,
+    /// A new organisation (`--signups-per-hour`).
+    SignUp,
+    /// A password-reset request (`--reset-requests-per-hour`).
+    Reset,
+}
+
+impl Attempt {
+    fn limit(self, settings: &crate::platform::settings::Settings) -> Limit {
+        let (policy, max, window) = match self {
+            Self::SignIn => ("signin", settings.signin_attempts_per_minute, 60),
+            Self::SignUp => ("signup", settings.signups_per_hour, 3600),
+            Self::Reset => ("reset", settings.reset_requests_per_hour, 3600),
+        };
+        Limit {
+            policy,
+            max: max.max(1),
+            window,
+        }
+    }
+}
+
+/// Counts one attempt of this kind from `ip` (an IPv6 address by its /64) against its
+/// own allowance: 429 with when to retry past it. On PostgreSQL the count is shared
+/// by every instance, checked and counted in one statement, so N instances allow no
+/// more than one would (issue 30).
+pub async fn check_address(state: &AppState, ip: &str, attempt: Attempt) -> Result<()> {
+    let limit = attempt.limit(&state.settings);
+    let key = format!("{}:{}", limit.policy, repeats::source_key(ip));
+    admit(state, &key, limit).await
+}
+
+async fn admit(state: &AppState, key: &str, limit: Limit) -> Result<()> {
     let verdict = state
         .limits
-        .admit(&state.db, &key, limit, state.clock.now())
+        .admit(&state.db, key, limit, state.clock.now())
         .await;
     match verdict.retry_after() {
         None => Ok(()),

@@ -6,6 +6,11 @@
 //! shown as gone, and the next live instance to beat takes its leases back.
 //! Each beat also reports the periods in which the rate limiter could not reach the
 //! database as an alert (rule `limiter_degraded`).
+//!
+//! On PostgreSQL an instance that starts or stops cleanly also says so with `NOTIFY`
+//! ([`CHANNEL`]), and the others count the live instances again at once instead of
+//! at their next beat. That is only a hint: a notification sent while a listener was
+//! disconnected is not replayed, so the heartbeat stays the source of the count.
 
 pub mod handlers;
 pub mod pages;
@@ -17,10 +22,10 @@ use crate::platform::db::Db;
 use crate::platform::error::Result;
 use crate::platform::state::AppState;
 
-/// How often each instance beats.
-pub const BEAT_SECONDS: u64 = 5;
 /// An instance whose last beat is older than this is gone.
 pub const GONE_AFTER: i64 = 20;
+/// The channel on which instances announce that they started or stopped.
+pub const CHANNEL: &str = "gatehouse_instances";
 
 /// One instance as the page and the CLI show it.
 #[derive(Clone, Debug, Serialize)]
@@ -86,6 +91,15 @@ pub async fn beat(state: &AppState, address: &str) -> Result<u32> {
             "took back the job leases of instances that stopped beating"
         );
     }
+    let live = count_live(state, now).await?;
+    // The database answered: a limiter still counting in memory can stop now.
+    state.limits.recovered(now);
+    report_degraded(state, live).await?;
+    Ok(live)
+}
+
+/// Counts the live instances and tells the rate limiter.
+async fn count_live(state: &AppState, now: i64) -> Result<u32> {
     let live: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM instances WHERE stopped_at IS NULL AND last_beat_at >= $1",
     )
@@ -94,10 +108,61 @@ pub async fn beat(state: &AppState, address: &str) -> Result<u32> {
     .await?;
     let live = u32::try_from(live.max(1)).unwrap_or(u32::MAX);
     state.limits.set_live(live);
-    // The database answered: a limiter still counting in memory can stop now.
-    state.limits.recovered(now);
-    report_degraded(state, live).await?;
     Ok(live)
+}
+
+/// The first beat of a starting instance, announced to the others (PostgreSQL), so
+/// their shares shrink before this one takes its first request.
+pub async fn register(state: &AppState, address: &str) -> Result<u32> {
+    let live = beat(state, address).await?;
+    announce(state).await;
+    Ok(live)
+}
+
+/// Tells the other instances on this PostgreSQL database to count again. A failure
+/// is only logged: their next beat counts anyway.
+async fn announce(state: &AppState) {
+    if state.db.backend != crate::platform::db::Backend::Postgres {
+        return;
+    }
+    // The payload is this instance's id (letters, digits, `_` and `-`): nothing to quote.
+    let notify = format!("NOTIFY {CHANNEL}, '{}'", state.instance);
+    if let Err(err) = sqlx::query(&notify).execute(&state.db.pool).await {
+        tracing::warn!(error = %err, "could not announce this instance to the others");
+    }
+}
+
+/// Listens (PostgreSQL) for other instances starting or stopping, and counts the live
+/// instances again at each announcement. Reconnects after a lost connection.
+pub async fn listen(state: AppState) {
+    if state.db.backend != crate::platform::db::Backend::Postgres {
+        return;
+    }
+    loop {
+        match sqlx::postgres::PgListener::connect(&state.db.url).await {
+            Ok(mut listener) => match listener.listen(CHANNEL).await {
+                Ok(()) => loop {
+                    match listener.try_recv().await {
+                        Ok(Some(note)) if note.payload() == state.instance => {}
+                        // Another instance came or went, or the connection was lost
+                        // (announcements may have been missed): count again.
+                        Ok(_) => {
+                            if let Err(err) = count_live(&state, state.clock.now()).await {
+                                tracing::warn!(error = %err, "counting the live instances failed");
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "lost the instance announcements");
+                            break;
+                        }
+                    }
+                },
+                Err(err) => tracing::warn!(error = %err, "could not listen for instances"),
+            },
+            Err(err) => tracing::warn!(error = %err, "could not connect to listen for instances"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// Each period in which this instance's rate limiter counted in memory becomes an
@@ -146,6 +211,7 @@ pub async fn stop(state: &AppState) -> Result<()> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    announce(state).await;
     Ok(())
 }
 

@@ -28,6 +28,13 @@ pub struct Settings {
     pub session_absolute_hours: i64,
     /// Sign-in attempts (password or second factor) allowed per client address and minute.
     pub signin_attempts_per_minute: u32,
+    /// How often this instance beats, in seconds (5; tests lengthen it to see what the
+    /// `NOTIFY` hint does alone). Must stay well under `instances::GONE_AFTER` (20).
+    pub instance_beat_seconds: u64,
+    /// Sign-ups (new organisations) allowed per client address and hour.
+    pub signups_per_hour: u32,
+    /// Password-reset requests allowed per client address and hour.
+    pub reset_requests_per_hour: u32,
     /// Lifetime of the access tokens the sandbox authorization server issues, in seconds.
     pub access_token_seconds: i64,
     /// Lifetime of the production issuer's access tokens, in seconds. A credential's
@@ -120,6 +127,9 @@ impl Settings {
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             signin_attempts_per_minute: 20,
+            signups_per_hour: 10,
+            instance_beat_seconds: 5,
+            reset_requests_per_hour: 10,
             access_token_seconds: 300,
             production_access_token_seconds: 300,
             state_cache_ms: 1000,

@@ -155,6 +155,8 @@ impl TestServer {
         );
         settings.database_url = database_url;
         settings.signin_attempts_per_minute = 1000;
+        settings.signups_per_hour = 1000;
+        settings.reset_requests_per_hour = 1000;
         // Many servers share this process (and its one hashing limit): room for all.
         settings.password_hash_concurrency = 32;
         settings.metrics_token = Some(METRICS_TOKEN.into());
