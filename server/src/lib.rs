@@ -90,9 +90,25 @@ pub async fn start_with_mtls(
         {
             tracing::error!(error = %err, "server stopped");
         }
-        // A clean stop (a rolling restart): no longer counted, leases handed on.
+        // A clean stop (a rolling restart): no longer counted, leases handed on, and
+        // nothing this instance holds in memory lost: the request log's queue is
+        // written and the repeated security events summed so far are audited.
         if let Err(err) = app::instances::stop(&stopping).await {
             tracing::warn!(error = %err, "marking this instance stopped failed");
+        }
+        if !stopping
+            .oauth()
+            .request_log
+            .drain(Duration::from_secs(30))
+            .await
+        {
+            tracing::error!("request log entries were still unwritten when the instance stopped");
+        }
+        if let Err(err) = app::webhooks::delivery::release_claims(&stopping).await {
+            tracing::warn!(error = %err, "handing back claimed webhook deliveries at stop failed");
+        }
+        if let Err(err) = app::platform::repeats::flush_all(&stopping).await {
+            tracing::warn!(error = %err, "auditing repeated security events at stop failed");
         }
     });
     tokio::spawn(app::mail::run_worker(state.clone()));

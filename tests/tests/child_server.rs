@@ -16,6 +16,8 @@ pub const OFFBOARDING_PAUSE_MS: &str = "GATEHOUSE_CHILD_OFFBOARDING_PAUSE_MS";
 pub const OUTBOUND_ALLOW: &str = "GATEHOUSE_CHILD_OUTBOUND_ALLOW";
 /// A PEM file (`--outbound-ca`).
 pub const OUTBOUND_CA: &str = "GATEHOUSE_CHILD_OUTBOUND_CA";
+/// The address to listen on (default: any free port).
+pub const ADDR: &str = "GATEHOUSE_CHILD_ADDR";
 
 /// The child process. Does nothing when run on its own (`cargo test -- --ignored`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,7 +26,8 @@ async fn run() {
     let Ok(data_dir) = std::env::var(DATA_DIR) else {
         return;
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = std::env::var(ADDR).unwrap_or_else(|_| "127.0.0.1:0".into());
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut settings = app::Settings::new(
         url::Url::parse(&base).unwrap(),
@@ -43,15 +46,32 @@ async fn run() {
         settings.outbound_allow = allow.split(',').map(|a| a.parse().unwrap()).collect();
     }
     settings.outbound_ca_file = var(OUTBOUND_CA).map(Into::into);
-    let _running = gatehouse_server::start(settings, listener).await.unwrap();
-    loop {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
+    let running = gatehouse_server::start(settings, listener).await.unwrap();
+    // Until SIGTERM has stopped it cleanly (as the real binary's main waits), or it is
+    // killed.
+    running.server.await.unwrap();
 }
 
 pub struct Process(Child);
 
 impl Process {
+    /// SIGTERM, as a rolling restart sends: waits until the process has exited.
+    pub async fn terminate(&mut self) {
+        let pid = self.0.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        for _ in 0..600 {
+            if self.0.try_wait().unwrap().is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the child did not stop on SIGTERM");
+    }
+
     /// `kill -9`: SIGKILL, no chance to finish anything.
     pub fn kill_9(&mut self) {
         self.0.kill().unwrap();

@@ -41,6 +41,7 @@ mod oversight;
 mod oversight_patterns;
 mod production;
 mod reviews;
+mod rolling_restart;
 mod routes_reached;
 mod sandbox;
 mod sandbox_api;

@@ -8,6 +8,8 @@
 //! (`last_used_at`), one update per credential and batch whatever the traffic.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
@@ -57,6 +59,9 @@ pub struct RequestLog {
     /// Entries lost: exported as `gatehouse_request_log_dropped_total` and shown to
     /// bank admins, because readiness is judged on this log.
     dropped: Counter,
+    /// Entries accepted and not yet written (or dropped): what [`RequestLog::drain`]
+    /// waits for at a clean stop.
+    pending: Arc<AtomicUsize>,
 }
 
 /// Entries waiting to be written; beyond this, new entries are dropped (and counted
@@ -71,15 +76,37 @@ impl RequestLog {
     /// Starts the writer task on the current runtime.
     pub fn start(db: Db, dropped: Counter) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(db, receiver, dropped.clone()));
-        Self { sender, dropped }
+        let pending = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(writer(db, receiver, dropped.clone(), pending.clone()));
+        Self {
+            sender,
+            dropped,
+            pending,
+        }
     }
 
     pub fn record(&self, entry: Entry) {
+        self.pending.fetch_add(1, Ordering::Relaxed);
         if self.sender.try_send(entry).is_err() {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
             self.dropped.inc();
             tracing::warn!("request log queue full: an entry was dropped");
         }
+    }
+
+    /// Waits (at most `limit`) until every entry accepted so far is written: a clean
+    /// stop (a rolling restart) calls it after the last request was answered, so no
+    /// answered request is missing from the log. `false` if entries were still
+    /// waiting when the time ran out.
+    pub async fn drain(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while self.pending.load(Ordering::Acquire) > 0 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// Entries lost since this instance started.
@@ -93,7 +120,12 @@ impl RequestLog {
 /// hot paths' throughput (BENCHMARKS.md); an entry reaches the table within this.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
 
-async fn writer(db: Db, mut receiver: mpsc::Receiver<Entry>, dropped: Counter) {
+async fn writer(
+    db: Db,
+    mut receiver: mpsc::Receiver<Entry>,
+    dropped: Counter,
+    pending: Arc<AtomicUsize>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
         if batch.len() < BATCH {
@@ -106,6 +138,7 @@ async fn writer(db: Db, mut receiver: mpsc::Receiver<Entry>, dropped: Counter) {
             }
         }
         write_with_retries(&db, &batch, &dropped).await;
+        pending.fetch_sub(batch.len(), Ordering::Release);
         batch.clear();
     }
 }

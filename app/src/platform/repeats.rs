@@ -204,8 +204,18 @@ pub async fn admit(
 /// Audits one summary event per closed window that saw repeats (each instance,
 /// every minute). The number written.
 pub async fn flush(state: &AppState) -> Result<usize> {
+    flush_until(state, state.clock.now()).await
+}
+
+/// At a clean stop: audits every window's repeats so far, closed or not, since
+/// nothing in this instance's memory outlives it.
+pub async fn flush_all(state: &AppState) -> Result<usize> {
+    flush_until(state, i64::MAX).await
+}
+
+async fn flush_until(state: &AppState, at: i64) -> Result<usize> {
     let mut written = 0;
-    for ((source, action, _), window) in state.repeats.take_closed(state.clock.now()) {
+    for ((source, action, _), window) in state.repeats.take_closed(at) {
         if window.repeated > 0 {
             record_summary(state, &source, action, &window).await?;
             written += 1;

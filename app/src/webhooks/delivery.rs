@@ -32,6 +32,21 @@ const MAX_RETRY_AFTER: i64 = 86_400;
 /// A claim outlives the slowest attempt (resolution and the timeout) with room to
 /// spare; an instance that died holding one frees the message after it.
 pub const CLAIM_SECONDS: i64 = 60;
+
+/// At a clean stop (a rolling restart): the messages this instance had claimed go back
+/// at once, so another instance delivers them now rather than after [`CLAIM_SECONDS`].
+/// An attempt that was already on the wire may arrive twice; receivers drop repeats
+/// by the `webhook-id` header (at-least-once, as every webhook system delivers).
+pub async fn release_claims(state: &AppState) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE webhook_messages SET claimed_until = NULL, claimed_by = NULL \
+         WHERE claimed_by = $1 AND state = 'pending'",
+    )
+    .bind(&state.instance)
+    .execute(&state.db.pool)
+    .await?
+    .rows_affected())
+}
 /// What an attempt reads as while it is in flight (and forever, if its instance
 /// stopped before the answer was recorded).
 const IN_FLIGHT: &str = "no answer recorded: the delivery was interrupted";
