@@ -69,8 +69,12 @@ pub struct RequestLog {
 const QUEUE: usize = 50_000;
 const BATCH: usize = 2_000;
 
-/// Attempts at writing one batch before its entries count as dropped.
-const WRITE_ATTEMPTS: u32 = 4;
+/// Attempts at writing one batch before its entries count as dropped: with the
+/// back-off below (0.1, 0.4, 1.6 s, then 5 s each), about 22 s, so a database
+/// restart or fail-over of that long loses no entry (the queue holds them meanwhile).
+const WRITE_ATTEMPTS: u32 = 8;
+/// The longest pause between two attempts.
+const MAX_BACKOFF_MS: u64 = 5_000;
 
 impl RequestLog {
     /// Starts the writer task on the current runtime.
@@ -152,7 +156,7 @@ pub async fn write_with_retries(db: &Db, batch: &[Entry], dropped: &Counter) {
             Err(err) if attempt < WRITE_ATTEMPTS => {
                 tracing::warn!(error = %err, attempt, entries = batch.len(), "request log write failed; retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(
-                    100 * 4u64.pow(attempt - 1),
+                    (100 * 4u64.saturating_pow(attempt - 1)).min(MAX_BACKOFF_MS),
                 ))
                 .await;
             }

@@ -102,6 +102,14 @@ impl TestServer {
         Self::start_full(backend, None, configure).await
     }
 
+    /// A server on a PostgreSQL database the test made itself (a private cluster).
+    pub async fn start_on(
+        database_url: String,
+        configure: impl FnOnce(&mut app::Settings),
+    ) -> Self {
+        Self::launch(Some(database_url), None, None, configure).await
+    }
+
     /// A server with an mTLS listener beside the plain one (RFC 8705).
     pub async fn start_mtls(backend: Backend, demo: bool) -> Option<Self> {
         Self::start_full(backend, Some(None), |settings| settings.demo = demo).await
