@@ -125,6 +125,26 @@ async fn the_database_restarting_mid_run_loses_nothing_and_the_limiter_recovers(
         "{verdict}"
     );
 
+    // While the database is down: the portal says so with 503 and Retry-After (a
+    // balancer's health check fails too), and answers again once it is back.
+    let stopping = cluster.clone();
+    tokio::task::spawn_blocking(move || stopping.pause())
+        .await
+        .unwrap();
+    let response = partner.get("/dashboard").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert!(response.text().await.unwrap().contains("Back in a moment"));
+    assert_eq!(
+        partner.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let resuming = cluster.clone();
+    tokio::task::spawn_blocking(move || resuming.resume())
+        .await
+        .unwrap();
+    assert_eq!(partner.get("/dashboard").await.status(), StatusCode::OK);
+
     // The limiter recovers: once both instances have beaten again, a small quota is
     // counted in the database exactly: 20 of 30 concurrent calls across both.
     for _ in 0..300 {

@@ -82,11 +82,7 @@ impl Cluster {
             )),
             "initdb"
         );
-        assert!(cluster.pg_ctl(&format!(
-            "-l {}/log -o '-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off' -w start",
-            cluster.dir.display(),
-            cluster.dir.display()
-        )));
+        cluster.resume();
         Some(cluster)
     }
 
@@ -107,6 +103,24 @@ impl Cluster {
     /// when this returns.
     pub fn restart(&self) {
         assert!(self.pg_ctl("-m fast -w restart"), "pg_ctl restart");
+    }
+
+    /// Stops the server (`-m fast`) until [`Cluster::resume`].
+    pub fn pause(&self) {
+        assert!(self.pg_ctl("-m fast -w stop"), "pg_ctl stop");
+    }
+
+    /// Starts the stopped server again, with the options it first started with.
+    pub fn resume(&self) {
+        assert!(
+            self.pg_ctl(&format!(
+                "-l {}/log -o '-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off' -w start",
+                self.dir.display(),
+                self.port,
+                self.dir.display()
+            )),
+            "pg_ctl start"
+        );
     }
 }
 

@@ -38,13 +38,25 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database is away for now (a restart, a fail-over): 503 with `Retry-After`.
+    #[error("{UNAVAILABLE}{0}")]
+    Unavailable(String),
 }
+
+/// How an unavailable database is named in errors that can carry only text (the
+/// session store's): [`Error::internal`] turns such a message back into
+/// [`Error::Unavailable`].
+pub const UNAVAILABLE: &str = "database unavailable: ";
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn internal(err: impl std::fmt::Display) -> Self {
-        Self::Internal(err.to_string())
+        let message = err.to_string();
+        match message.find(UNAVAILABLE) {
+            Some(at) => Self::Unavailable(message[at + UNAVAILABLE.len()..].to_string()),
+            None => Self::Internal(message),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -58,9 +70,39 @@ impl Error {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(invalid) => invalid.status,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(err) if unavailable(err) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+}
+
+/// A database error that says the database is away for now (a restart, a fail-over,
+/// every connection busy), not that the request or the data is wrong: 503 with
+/// `Retry-After`, which a load balancer and a client both know to retry.
+pub fn unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+    )
+}
+
+/// 503 with `Retry-After`: the database is away for now, nothing was changed.
+fn back_in_a_moment(err: &dyn std::fmt::Display) -> Response {
+    tracing::warn!(error = %err, "database unavailable");
+    let page = ui::MessagePage::new(
+        "Back in a moment",
+        "Gatehouse cannot reach its database just now. Nothing was changed: try again in a few seconds.",
+    );
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        ui::render_message_page(page),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 impl IntoResponse for Error {
@@ -80,6 +122,10 @@ impl IntoResponse for Error {
                 ui::render_message_page(ui::MessagePage::not_found()),
             )
                 .into_response(),
+            Self::Unavailable(ref err) => back_in_a_moment(err),
+            Self::Database(ref err) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                back_in_a_moment(err)
+            }
             Self::Database(ref err) => {
                 tracing::error!(error = %err, "database error");
                 (status, ui::render_message_page(ui::MessagePage::internal())).into_response()

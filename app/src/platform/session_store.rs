@@ -92,7 +92,7 @@ impl SessionBackend {
                 .await
                 .map(|_| ()),
         }
-        .map_err(|e| session_store::Error::Backend(e.to_string()))
+        .map_err(backend_error)
     }
 
     async fn is_ended(&self, id: &Id) -> session_store::Result<bool> {
@@ -102,7 +102,7 @@ impl SessionBackend {
             Self::Sqlite(_, pool) => sqlx::query_scalar(sql).bind(hash).fetch_one(pool).await,
             Self::Postgres(_, pool) => sqlx::query_scalar(sql).bind(hash).fetch_one(pool).await,
         }
-        .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+        .map_err(backend_error)?;
         Ok(count > 0)
     }
 
@@ -111,6 +111,16 @@ impl SessionBackend {
             Self::Sqlite(store, _) => store.delete(id).await,
             Self::Postgres(store, _) => store.delete(id).await,
         }
+    }
+}
+
+/// A query's error as the session store reports it (text only), marked when it says
+/// the database is away, so that the request gets 503 rather than 500.
+fn backend_error(err: sqlx::Error) -> session_store::Error {
+    if super::error::unavailable(&err) {
+        session_store::Error::Backend(format!("{}{err}", super::error::UNAVAILABLE))
+    } else {
+        session_store::Error::Backend(err.to_string())
     }
 }
 

@@ -362,6 +362,9 @@ impl IntoResponse for ApiError {
                     .collect();
                 json!({ "error": "The request has errors.", "fields": fields })
             }
+            Error::Unavailable(_) => {
+                json!({ "error": "The service cannot reach its database just now. Nothing was saved: try again in a few seconds." })
+            }
             Error::Database(_) | Error::Internal(_) => {
                 tracing::error!(error = %self.0, "sandbox API error");
                 json!({ "error": "Something went wrong on our side. Nothing was saved." })
