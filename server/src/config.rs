@@ -108,6 +108,19 @@ pub struct Config {
     )]
     pub signin_attempts_per_minute: u32,
 
+    /// Where the rate limits are counted: `shared` (on PostgreSQL, one count for all
+    /// instances; SQLite always counts in process) or `local` (each instance its own,
+    /// so N instances allow N times every limit: only when a gateway in front enforces
+    /// the limits, or to measure what sharing costs).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_RATE_LIMITS",
+        default_value = "shared",
+        value_parser = ["shared", "local"]
+    )]
+    pub rate_limits: String,
+
     /// Sign-ups (new organisations) allowed per client address per hour, apart from
     /// sign-in attempts; shared by every instance on PostgreSQL.
     #[arg(
@@ -636,6 +649,7 @@ impl Config {
         settings.session_absolute_hours = self.session_absolute_hours;
         settings.signin_attempts_per_minute = self.signin_attempts_per_minute;
         settings.signups_per_hour = self.signups_per_hour;
+        settings.local_rate_limits = self.rate_limits == "local";
         settings.reset_requests_per_hour = self.reset_requests_per_hour;
         settings.access_token_seconds = self.access_token_seconds;
         settings.production_access_token_seconds = self.production_access_token_seconds;

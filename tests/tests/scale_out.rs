@@ -103,6 +103,27 @@ async fn a_small_quota_is_exact_across_two_instances() {
     assert_eq!(statuses, vec![StatusCode::OK, StatusCode::OK]);
 }
 
+/// `--rate-limits local` (for a gateway that enforces the limits): each instance
+/// counts alone even on PostgreSQL, so two instances admit twice the limit, and
+/// nothing is written to the shared table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_rate_limits_are_counted_by_each_instance_alone() {
+    let local = |s: &mut app::Settings| {
+        s.demo = true;
+        s.local_rate_limits = true;
+    };
+    let Some(first) = TestServer::start_with(Backend::Postgres, local).await else {
+        return;
+    };
+    let second = first.second_instance(local).await;
+    both_live(&first, &second).await;
+    let (client_id, secret) = app_with_quota(&first, "Seven each", "7").await;
+    let (statuses, _) = burst([&first.base, &second.base], &client_id, &secret, 24).await;
+    let admitted = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(admitted, 14, "{statuses:?}");
+    assert_eq!(first.count("SELECT COUNT(*) FROM rate_windows").await, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_quota_never_overshoots_across_two_instances() {
     let Some(first) = TestServer::start_with(Backend::Postgres, demo).await else {

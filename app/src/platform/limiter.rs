@@ -154,9 +154,12 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// Shared through the database on PostgreSQL, in process on SQLite.
-    pub fn new(db: &Db) -> Self {
-        Self::with_sharing(db.backend == Backend::Postgres)
+    /// Shared through the database on PostgreSQL, in process on SQLite; `local`
+    /// (`--rate-limits local`) keeps each instance's count in process on PostgreSQL
+    /// too, so N instances allow N times every limit: only for a deployment whose
+    /// gateway enforces the limits, and to measure what sharing costs.
+    pub fn new(db: &Db, local: bool) -> Self {
+        Self::with_sharing(db.backend == Backend::Postgres && !local)
     }
 
     fn with_sharing(shared: bool) -> Self {

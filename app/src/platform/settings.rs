@@ -31,6 +31,9 @@ pub struct Settings {
     /// How often this instance beats, in seconds (5; tests lengthen it to see what the
     /// `NOTIFY` hint does alone). Must stay well under `instances::GONE_AFTER` (20).
     pub instance_beat_seconds: u64,
+    /// Each instance counts the rate limits in process even on PostgreSQL
+    /// (`--rate-limits local`): N instances then allow N times every limit.
+    pub local_rate_limits: bool,
     /// Sign-ups (new organisations) allowed per client address and hour.
     pub signups_per_hour: u32,
     /// Password-reset requests allowed per client address and hour.
@@ -128,6 +131,7 @@ impl Settings {
             session_absolute_hours: 12,
             signin_attempts_per_minute: 20,
             signups_per_hour: 10,
+            local_rate_limits: false,
             instance_beat_seconds: 5,
             reset_requests_per_hour: 10,
             access_token_seconds: 300,

@@ -93,7 +93,7 @@ impl Inner {
         };
         let outbound = super::outbound::Policy::new(settings.outbound_allow.clone(), ca.as_deref())
             .map_err(Error::internal)?;
-        let limits = super::limiter::Limiter::new(&db);
+        let limits = super::limiter::Limiter::new(&db, settings.local_rate_limits);
         Ok(Inner {
             db,
             settings,
