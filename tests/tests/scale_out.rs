@@ -342,23 +342,24 @@ async fn instances_hear_each_other_start_and_stop_without_waiting_for_a_beat() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(first.state.limits.live(), 1);
     let second = first.second_instance(slow).await;
-    let mut seen = false;
-    for _ in 0..50 {
-        if first.state.limits.live() == 2 {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(seen, "the first instance heard the second start");
+    assert!(
+        counts_within(&first, 2).await,
+        "the first instance heard the second start"
+    );
     app::instances::stop(&second.state).await.unwrap();
-    let mut gone = false;
+    assert!(
+        counts_within(&first, 1).await,
+        "the first instance heard the second stop"
+    );
+}
+
+/// Whether `server` counts `live` instances within 2.5 s.
+async fn counts_within(server: &TestServer, live: u32) -> bool {
     for _ in 0..50 {
-        if first.state.limits.live() == 1 {
-            gone = true;
-            break;
+        if server.state.limits.live() == live {
+            return true;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(gone, "the first instance heard the second stop");
+    false
 }
