@@ -10,6 +10,12 @@ use gatehouse_server::config::{
     ResourceServerCommand, StaffCommand,
 };
 
+/// mimalloc rather than glibc's allocator: under load the two runtime threads
+/// allocated and freed through glibc's arena locks, which took about 12 % of the
+/// server's CPU on the token endpoint (BENCHMARKS.md, "The token path near the floor").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();

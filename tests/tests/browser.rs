@@ -116,8 +116,7 @@ pub(crate) async fn open_browser_with(
             "prefs": { "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 } }
         }),
     );
-    ClientBuilder::rustls()
-        .unwrap()
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(webdriver)
         .await
@@ -129,7 +128,7 @@ async fn newcomer_signs_up_verifies_and_enrols_in_a_browser_without_javascript()
     let Some((_driver, webdriver, browser)) = start_driver().await else {
         return;
     };
-    // Two rustls crypto back-ends are linked into the test binary: pick one.
+    // The process-wide rustls provider (ring), named rather than left to inference.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let server = TestServer::start(Backend::Sqlite, false).await.unwrap();
     let profile = tempfile::tempdir().unwrap();

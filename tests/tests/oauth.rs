@@ -195,6 +195,44 @@ async fn client_credentials_metadata_introspection_revocation(server: TestServer
 }
 both!(client_credentials_metadata_introspection_revocation, demo);
 
+/// Tokens of one grant share its cached state, but each one's revocation is its own:
+/// revoking one of three tokens (all introspected and used first, so everything
+/// about them is cached) makes that one inactive and refused by the sandbox API at
+/// once, and leaves the other two active.
+async fn revoking_one_token_leaves_its_siblings_active(server: TestServer) {
+    let api = crate::sandbox_api::Api::new(&server);
+    // Active at introspection and accepted by the sandbox API, or neither.
+    let usable = async |token: &str| {
+        let active = introspect(&server, DEMO_ID, DEMO_SECRET, token).await;
+        let status = api.get("/reference/branches", token).await.status;
+        match (active == json!({ "active": false }), status) {
+            (false, StatusCode::OK) => true,
+            (true, StatusCode::UNAUTHORIZED) => false,
+            other => panic!("introspection and the API disagree: {other:?}"),
+        }
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(crate::sandbox_api::client_token(&server, "reference").await);
+    }
+    for token in &tokens {
+        assert!(usable(token).await);
+    }
+    let (status, _, _) = oauth_post(
+        &server,
+        "/oauth/revoke",
+        Some((DEMO_ID, DEMO_SECRET)),
+        &[("token", &tokens[1]), ("token_type_hint", "access_token")],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!usable(&tokens[1]).await, "the revoked token");
+    assert!(usable(&tokens[0]).await, "its sibling before it");
+    assert!(usable(&tokens[2]).await, "its sibling after it");
+}
+both!(revoking_one_token_leaves_its_siblings_active, demo);
+
 /// Follows the authorization request as the customer's browser: sign in, consent.
 pub async fn authorize_as_customer(server: &TestServer, url: &str, decision: &str) -> url::Url {
     let browser = server.client();

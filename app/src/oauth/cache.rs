@@ -1,6 +1,7 @@
 //! What every token request, introspection and sandbox API call reads from the
 //! database, kept in process: a client with its usable credentials, the revocation
-//! state behind an access token (its app, credential, consent and `jti`), the OBIE
+//! state behind an access token (its app, credential and consent, and the revoked
+//! `jti`s), the OBIE
 //! consent a token was granted for, and an account's sandbox payments.
 //!
 //! Revocation stays immediate. Every change Gatehouse makes to clients, credentials,
@@ -44,8 +45,10 @@ const MAX_ENTRIES: usize = 50_000;
 /// the open suspension covering it, if any.
 pub type Client = Arc<(App, Vec<Credential>, Option<String>)>;
 
-/// What the database says about the things an access token depends on; `None` in
-/// [`StateCache::tokens`] means the client or credential does not exist.
+/// What the database says about the things an access token depends on, apart from
+/// its own `jti`: its app, credential and consent, shared by every token of that
+/// grant. `None` in [`StateCache::grants`] means the client or credential does not
+/// exist.
 #[derive(Clone, Debug)]
 pub struct TokenState {
     pub app_id: String,
@@ -57,13 +60,25 @@ pub struct TokenState {
     pub app_active: bool,
     pub credential_revoked: bool,
     pub credential_expires_at: i64,
-    pub token_revoked: bool,
     /// The consent's status, when the token names one.
     pub consent_status: Option<String>,
 }
 
-/// An access token's dependencies: issuer, client, credential, `jti`, consent.
-pub type TokenKey = (&'static str, String, String, String, Option<String>);
+/// A grant's dependencies: issuer, client, credential, consent.
+pub type GrantKey = (&'static str, String, String, Option<String>);
+
+/// The `jti`s of access tokens revoked before their expiry (RFC 7009, refresh-token
+/// reuse, code replay), read in one query; `complete` is false when there were more
+/// than [`REVOKED_IN_MEMORY`], and each token's `jti` is then looked up on its own.
+#[derive(Debug, Default)]
+pub struct Revoked {
+    pub jtis: std::collections::HashSet<String>,
+    pub complete: bool,
+}
+
+/// The most revoked `jti`s kept in memory; they are pruned once expired, so this is
+/// reached only by a burst of revocations within one token lifetime.
+pub const REVOKED_IN_MEMORY: usize = 20_000;
 
 /// An account-access or payment consent, by (token's grant, app, organisation).
 pub type IntentKey = (String, String, String);
@@ -75,7 +90,12 @@ pub struct StateCache {
     /// Set on PostgreSQL: where `changed` announces a change to the other instances.
     announce: OnceLock<mpsc::UnboundedSender<()>>,
     pub clients: Map<String, Client>,
-    pub tokens: Map<TokenKey, Option<TokenState>>,
+    /// By grant, the state every token of it shares: a token's own revocation is
+    /// judged against [`StateCache::revoked`], so a thousand distinct tokens of one
+    /// client cost one query, not a thousand.
+    pub grants: Map<GrantKey, Option<TokenState>>,
+    /// The revoked `jti`s, under the one key `()`.
+    pub revoked: Map<(), Arc<Revoked>>,
     pub intents: Map<IntentKey, Option<Intent>>,
     pub payments: Map<PaymentsKey, Arc<Vec<External>>>,
     /// The open suspensions (the kill switch), under the one key `()`.
@@ -97,7 +117,8 @@ impl StateCache {
             generation: AtomicU64::new(0),
             announce: OnceLock::new(),
             clients: Map::new(ttl),
-            tokens: Map::new(ttl),
+            grants: Map::new(ttl),
+            revoked: Map::new(ttl),
             intents: Map::new(ttl),
             payments: Map::new(ttl),
             suspensions: Map::new(ttl),
@@ -125,7 +146,8 @@ impl StateCache {
     pub fn forget(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.clients.clear();
-        self.tokens.clear();
+        self.grants.clear();
+        self.revoked.clear();
         self.intents.clear();
         self.payments.clear();
         self.suspensions.clear();
@@ -328,18 +350,17 @@ mod tests {
             app_active: true,
             credential_revoked: false,
             credential_expires_at: 0,
-            token_revoked: false,
             consent_status: None,
         })
     }
 
-    fn key() -> TokenKey {
-        ("sandbox", "cli".into(), "cred".into(), "jti".into(), None)
+    fn key() -> GrantKey {
+        ("sandbox", "cli".into(), "cred".into(), None)
     }
 
     async fn read(cache: &StateCache, org: &str) -> Option<String> {
         let loaded: Result<_, ()> = cache
-            .cached(&cache.tokens, key(), || async { Ok(state(org)) })
+            .cached(&cache.grants, key(), || async { Ok(state(org)) })
             .await;
         loaded.ok().flatten().map(|s| s.org_id)
     }
@@ -358,7 +379,7 @@ mod tests {
     async fn a_value_read_before_a_change_is_not_kept() {
         let cache = StateCache::default();
         let stale: Result<_, ()> = cache
-            .cached(&cache.tokens, key(), || async {
+            .cached(&cache.grants, key(), || async {
                 // The change commits while this reader is reading.
                 cache.changed();
                 Ok(state("stale"))
@@ -373,7 +394,7 @@ mod tests {
         let cache = StateCache::default();
         let loaded = Instant::now().checked_sub(TTL);
         if let Some(loaded) = loaded {
-            cache.tokens.lock().insert(
+            cache.grants.lock().insert(
                 key(),
                 Entry {
                     generation: 0,

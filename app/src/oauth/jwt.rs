@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use super::cache::{TokenKey, TokenState};
+use super::cache::{GrantKey, Revoked, TokenState, REVOKED_IN_MEMORY};
 use super::keys::alg_name;
 use super::Issuer;
 use crate::platform::crypto;
@@ -132,16 +132,15 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
     if claims.exp <= now || claims.iat > now + 60 {
         return Ok(None);
     }
-    let key: TokenKey = (
+    let key: GrantKey = (
         issuer.name(),
         claims.client_id.clone(),
         claims.cred.clone(),
-        claims.jti.clone(),
         claims.consent_id.clone(),
     );
     let cache = &state.oauth().cache;
     let found = cache
-        .cached(&cache.tokens, key, || token_state(state, issuer, &claims))
+        .cached(&cache.grants, key, || token_state(state, issuer, &claims))
         .await?;
     let Some(found) = found else {
         return Ok(None);
@@ -152,8 +151,8 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
         || !found.app_active
         || found.credential_revoked
         || found.credential_expires_at <= now
-        || found.token_revoked
         || !consent_ok
+        || revoked(state, &claims.jti).await?
     {
         return Ok(None);
     }
@@ -165,7 +164,38 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
     }))
 }
 
-/// The revocation state of a token's app, credential, consent and `jti`, in one query.
+/// Whether the token `jti` was revoked before its expiry: from the cached set of
+/// revoked `jti`s (one query for all tokens), or one query for this `jti` when there
+/// are too many to keep.
+async fn revoked(state: &AppState, jti: &str) -> Result<bool> {
+    let cache = &state.oauth().cache;
+    let set = cache
+        .cached(&cache.revoked, (), || async {
+            let jtis: Vec<String> = sqlx::query_scalar("SELECT jti FROM revoked_tokens LIMIT $1")
+                .bind(REVOKED_IN_MEMORY as i64 + 1)
+                .fetch_all(&state.db.pool)
+                .await?;
+            let complete = jtis.len() <= REVOKED_IN_MEMORY;
+            Ok::<_, crate::platform::error::Error>(Arc::new(Revoked {
+                jtis: jtis.into_iter().collect(),
+                complete,
+            }))
+        })
+        .await?;
+    if set.jtis.contains(jti) {
+        return Ok(true);
+    }
+    if set.complete {
+        return Ok(false);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1")
+        .bind(jti)
+        .fetch_one(&state.db.pool)
+        .await?;
+    Ok(count > 0)
+}
+
+/// The state of a token's app, credential and consent, in one query.
 async fn token_state(
     state: &AppState,
     issuer: Issuer,
@@ -173,14 +203,12 @@ async fn token_state(
 ) -> Result<Option<TokenState>> {
     let row = sqlx::query(
         "SELECT a.id, a.org_id, a.status, a.scopes, a.rate_limit_per_minute, c.revoked_at, c.expires_at, \
-         (SELECT COUNT(*) FROM revoked_tokens r WHERE r.jti = $3) AS revoked, \
-         (SELECT s.status FROM consents s WHERE s.id = $4) AS consent_status \
+         (SELECT s.status FROM consents s WHERE s.id = $3) AS consent_status \
          FROM apps a JOIN credentials c ON c.app_id = a.id \
-         WHERE a.client_id = $1 AND c.id = $2 AND a.environment = $5",
+         WHERE a.client_id = $1 AND c.id = $2 AND a.environment = $4",
     )
     .bind(&claims.client_id)
     .bind(&claims.cred)
-    .bind(&claims.jti)
     .bind(&claims.consent_id)
     .bind(issuer.name())
     .fetch_optional(&state.db.pool)
@@ -212,7 +240,6 @@ async fn token_state(
         app_active: row.try_get::<String, _>("status")? == "active",
         credential_revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
         credential_expires_at: row.try_get("expires_at")?,
-        token_revoked: row.try_get::<i64, _>("revoked")? > 0,
         consent_status: row.try_get("consent_status")?,
     }))
 }

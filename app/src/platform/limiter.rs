@@ -108,7 +108,8 @@ impl Verdict {
             ),
         ];
         for (field, value) in fields {
-            if let Ok(value) = HeaderValue::from_str(&value) {
+            // The string's buffer becomes the header's, without a copy.
+            if let Ok(value) = HeaderValue::try_from(value) {
                 headers.insert(field, value);
             }
         }
