@@ -228,7 +228,9 @@ async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
             partial = insert_statement(chunk.len(), db.backend);
             &partial
         };
-        let mut query = sqlx::query(sql);
+        // A partial chunk's statement (any of 99 lengths) is not kept prepared: it
+        // would push the hot queries out of the connection's statement cache.
+        let mut query = sqlx::query(sql).persistent(chunk.len() == ROWS_PER_INSERT);
         for entry in chunk {
             query = query
                 .bind(ids::new_id(ids::REQUEST))

@@ -68,17 +68,20 @@ pub struct TokenState {
 pub type GrantKey = (&'static str, String, String, Option<String>);
 
 /// The `jti`s of access tokens revoked before their expiry (RFC 7009, refresh-token
-/// reuse, code replay), read in one query; `complete` is false when there were more
-/// than [`REVOKED_IN_MEMORY`], and each token's `jti` is then looked up on its own.
+/// reuse, code replay), read in one query; `complete` is false (and the set empty)
+/// when there were more than [`REVOKED_IN_MEMORY`], and each token's `jti` is then
+/// looked up on its own ([`StateCache::revoked_one`]).
 #[derive(Debug, Default)]
 pub struct Revoked {
     pub jtis: std::collections::HashSet<String>,
     pub complete: bool,
 }
 
-/// The most revoked `jti`s kept in memory; they are pruned once expired, so this is
-/// reached only by a burst of revocations within one token lifetime.
-pub const REVOKED_IN_MEMORY: usize = 20_000;
+/// The most revoked `jti`s kept in memory. They are pruned once expired, but a partner
+/// revoking its own tokens as fast as its rate limit allows can keep thousands alive,
+/// and the set is read again after every change: the bound keeps that read small
+/// (about a millisecond), and past it each `jti` is looked up on its own, as before.
+pub const REVOKED_IN_MEMORY: usize = 2_000;
 
 /// An account-access or payment consent, by (token's grant, app, organisation).
 pub type IntentKey = (String, String, String);
@@ -96,6 +99,8 @@ pub struct StateCache {
     pub grants: Map<GrantKey, Option<TokenState>>,
     /// The revoked `jti`s, under the one key `()`.
     pub revoked: Map<(), Arc<Revoked>>,
+    /// Whether one `jti` is revoked, when there are too many to keep them all.
+    pub revoked_one: Map<String, bool>,
     pub intents: Map<IntentKey, Option<Intent>>,
     pub payments: Map<PaymentsKey, Arc<Vec<External>>>,
     /// The open suspensions (the kill switch), under the one key `()`.
@@ -119,6 +124,7 @@ impl StateCache {
             clients: Map::new(ttl),
             grants: Map::new(ttl),
             revoked: Map::new(ttl),
+            revoked_one: Map::new(ttl),
             intents: Map::new(ttl),
             payments: Map::new(ttl),
             suspensions: Map::new(ttl),
@@ -148,6 +154,7 @@ impl StateCache {
         self.clients.clear();
         self.grants.clear();
         self.revoked.clear();
+        self.revoked_one.clear();
         self.intents.clear();
         self.payments.clear();
         self.suspensions.clear();

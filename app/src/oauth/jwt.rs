@@ -165,8 +165,8 @@ pub async fn check(state: &AppState, issuer: Issuer, token: &str) -> Result<Opti
 }
 
 /// Whether the token `jti` was revoked before its expiry: from the cached set of
-/// revoked `jti`s (one query for all tokens), or one query for this `jti` when there
-/// are too many to keep.
+/// revoked `jti`s (one query for all tokens), or, when there are too many to keep,
+/// from a query for this `jti` whose answer is cached like the set.
 async fn revoked(state: &AppState, jti: &str) -> Result<bool> {
     let cache = &state.oauth().cache;
     let set = cache
@@ -177,22 +177,28 @@ async fn revoked(state: &AppState, jti: &str) -> Result<bool> {
                 .await?;
             let complete = jtis.len() <= REVOKED_IN_MEMORY;
             Ok::<_, crate::platform::error::Error>(Arc::new(Revoked {
-                jtis: jtis.into_iter().collect(),
+                jtis: if complete {
+                    jtis.into_iter().collect()
+                } else {
+                    Default::default()
+                },
                 complete,
             }))
         })
         .await?;
-    if set.jtis.contains(jti) {
-        return Ok(true);
-    }
     if set.complete {
-        return Ok(false);
+        return Ok(set.jtis.contains(jti));
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1")
-        .bind(jti)
-        .fetch_one(&state.db.pool)
-        .await?;
-    Ok(count > 0)
+    cache
+        .cached(&cache.revoked_one, jti.to_string(), || async {
+            let count: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_one(&state.db.pool)
+                    .await?;
+            Ok::<_, crate::platform::error::Error>(count > 0)
+        })
+        .await
 }
 
 /// The state of a token's app, credential and consent, in one query.
@@ -277,14 +283,16 @@ pub fn verify_signature(state: &AppState, issuer: Issuer, token: &str) -> Option
 }
 
 /// Revokes one access token until it would have expired anyway (RFC 7009), inside
-/// the caller's transaction; the caller commits, then calls `cache.changed()`.
+/// the caller's transaction; the caller commits, then calls `cache.changed()` when
+/// this returns `true`. `false`: it was revoked already, and nothing changed (a
+/// repeated revocation must not empty every instance's cache).
 pub async fn revoke_in(
     tx: &mut crate::platform::db::Tx,
     state: &AppState,
     app_id: &str,
     claims: &AccessClaims,
-) -> Result<()> {
-    sqlx::query(
+) -> Result<bool> {
+    let inserted = sqlx::query(
         "INSERT INTO revoked_tokens (jti, app_id, revoked_at, expires_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (jti) DO NOTHING",
     )
@@ -293,8 +301,9 @@ pub async fn revoke_in(
     .bind(state.clock.now())
     .bind(claims.exp)
     .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(inserted > 0)
 }
 
 /// The name of a signing algorithm, for metadata.

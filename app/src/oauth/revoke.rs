@@ -68,10 +68,12 @@ async fn revoke(state: &AppState, client: &Authenticated, token: &str) -> OAuthR
     if let Some(claims) = jwt::verify_signature(state, client.issuer, token) {
         if claims.client_id == client.app.client_id {
             let mut tx = state.db.begin().await?;
-            jwt::revoke_in(&mut tx, state, &client.app.id, &claims).await?;
+            let newly = jwt::revoke_in(&mut tx, state, &client.app.id, &claims).await?;
             audited(&mut tx, client, "access_token", &claims.jti).await?;
             tx.commit().await?;
-            state.oauth().cache.changed();
+            if newly {
+                state.oauth().cache.changed();
+            }
         }
         return Ok(());
     }
