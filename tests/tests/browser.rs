@@ -11,14 +11,23 @@ use serde_json::json;
 
 use crate::common::{totp_code, Backend, TestServer};
 
-pub(crate) struct Driver(Child);
+/// A running chromedriver, and this test's turn among the browser tests.
+pub(crate) struct Driver {
+    child: Child,
+    _turn: tokio::sync::SemaphorePermit<'static>,
+}
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
+
+/// At most two browser tests at a time, whatever the number of test threads
+/// (`.cargo/config.toml`): each drives a Chromium and a server, and four at once on
+/// two cores starve each other past their 30-second waits.
+static BROWSER_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 fn find_program(candidates: &[&str]) -> Option<String> {
     candidates
@@ -41,6 +50,10 @@ pub(crate) async fn start_driver() -> Option<(Driver, String, String)> {
         eprintln!("skipping: Chromium/ChromeDriver not installed");
         return None;
     };
+    let turn = BROWSER_TURNS
+        .acquire()
+        .await
+        .expect("the browser turns are never closed");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -52,7 +65,7 @@ pub(crate) async fn start_driver() -> Option<(Driver, String, String)> {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let guard = Driver(child);
+    let guard = Driver { child, _turn: turn };
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
