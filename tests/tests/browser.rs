@@ -25,7 +25,7 @@ impl Drop for Driver {
 }
 
 /// At most two browser tests at a time, whatever the number of test threads
-/// (`.cargo/config.toml`): each drives a Chromium and a server, and four at once on
+/// (`RUST_TEST_THREADS`): each drives a Chromium and a server, and four at once on
 /// two cores starve each other past their 30-second waits.
 static BROWSER_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
