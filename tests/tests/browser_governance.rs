@@ -36,8 +36,21 @@ async fn bank_filters_and_exports_the_inventory_and_a_partner_rotates_in_a_brows
         click(&reviewer, Locator::LinkText("Inventory")).await?;
         fill(&reviewer, "expiring_within", "30").await?;
         click(&reviewer, Locator::Css("form.filters button[type=submit]")).await?;
+        // The filtered page, not the one the click left: its address carries the filter.
+        for _ in 0..300 {
+            if reviewer
+                .current_url()
+                .await?
+                .as_str()
+                .contains("expiring_within=30")
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         let table = reviewer
-            .find(Locator::Id("inventory"))
+            .wait()
+            .for_element(Locator::Id("inventory"))
             .await?
             .text()
             .await?;
