@@ -26,7 +26,8 @@ pub async fn state(settings: app::Settings) -> Result<AppState> {
 /// Demo mode's data, each feature's made through its real services: the accounts
 /// and the sandbox app first, then the governance exceptions, the offboarded
 /// organisation (the spring review's history refers to its revoked client), the
-/// access review in progress, the closed incident, traffic and webhooks.
+/// access review in progress, the closed incident, traffic, the applications and
+/// production requests waiting for the bank, and webhooks.
 pub async fn seed_demo(state: &AppState) -> Result<bool> {
     let seeded = app::accounts::bootstrap::seed_demo(state).await?;
     let partner_admin = app::accounts::bootstrap::DEMO_ACCOUNTS[3].email;
@@ -46,6 +47,8 @@ pub async fn seed_demo(state: &AppState) -> Result<bool> {
     )
     .await?;
     app::oversight::demo::seed(state).await?;
+    app::onboarding::demo::seed(state).await?;
+    app::access_requests::demo::seed(state, partner_admin, "reviewer@bank.example.com").await?;
     app::webhooks::demo::seed(state, "admin@acme-budgeting.example.com").await?;
     Ok(seeded)
 }

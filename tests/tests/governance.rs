@@ -85,11 +85,11 @@ async fn notice_keys(server: &TestServer) -> HashSet<String> {
     sqlx::query_scalar::<_, String>(
         "SELECT key FROM governance_notices WHERE kind <> 'review_reminder'",
     )
-        .fetch_all(server.pool())
-        .await
-        .unwrap()
-        .into_iter()
-        .collect()
+    .fetch_all(server.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
 }
 
 /// Runs the sweep as the scheduler would, now.

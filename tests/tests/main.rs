@@ -9,6 +9,7 @@ mod audit;
 mod audit_keyed;
 mod browser;
 mod browser_axe;
+mod browser_console;
 mod browser_governance;
 mod browser_onboarding;
 mod browser_oversight;

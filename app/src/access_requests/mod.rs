@@ -3,6 +3,8 @@
 //! history), the risk policy (`policy`, Rego) routes the request, reviewers decide,
 //! and approval issues the credential under the production issuer.
 
+#[cfg(feature = "ssr")]
+pub mod demo;
 pub mod handlers;
 pub mod model;
 pub mod pages;

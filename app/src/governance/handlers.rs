@@ -656,12 +656,29 @@ async fn accept_submit(
     .await
 }
 
-async fn runs_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
+#[derive(serde::Deserialize)]
+struct RunsQuery {
+    /// `failed`: only the runs that failed (the dashboard's link).
+    #[serde(default)]
+    outcome: String,
+}
+
+async fn runs_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<RunsQuery>,
+) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
-    let runs = crate::platform::scheduler::recent_runs(&state, 100).await?;
-    Ok(ctx
-        .render("Scheduler runs", pages_bank::runs(&runs))
-        .into_response())
+    let mut runs = crate::platform::scheduler::recent_runs(&state, 100).await?;
+    let title = match q.outcome.as_str() {
+        "" => "Scheduler runs",
+        "failed" => {
+            runs.retain(|r| r.4 == "failed");
+            "Scheduler runs that failed"
+        }
+        _ => return Err(Error::BadRequest("Unknown outcome: use failed.".into())),
+    };
+    Ok(ctx.render(title, pages_bank::runs(&runs)).into_response())
 }
 
 // ---------------------------------------------------------------- lifecycle policy

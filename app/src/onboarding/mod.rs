@@ -3,6 +3,8 @@
 //! submission into frozen dossier rounds), and the reviewer's queue and decisions.
 
 pub mod catalogue;
+#[cfg(feature = "ssr")]
+pub mod demo;
 pub mod evidence;
 pub mod handlers;
 pub mod model;

@@ -35,6 +35,9 @@ pub fn routes() -> Router<AppState> {
 struct RegisterQuery {
     #[serde(default)]
     state: String,
+    /// `high`, `medium` or `low`: only alerts of that severity (the dashboard's counts).
+    #[serde(default)]
+    severity: String,
 }
 
 async fn register(
@@ -44,9 +47,23 @@ async fn register(
 ) -> Result<Response> {
     ctx.require(Action::ViewOversight)?;
     let resolved = q.state == "resolved";
-    let list = alert_life::list(&state, resolved, None, 200).await?;
+    let mut list = alert_life::list(&state, resolved, None, 200).await?;
+    let title = match q.severity.as_str() {
+        "" => "Alerts",
+        "high" => "High-severity alerts",
+        "medium" => "Medium-severity alerts",
+        "low" => "Low-severity alerts",
+        _ => {
+            return Err(crate::platform::error::Error::BadRequest(
+                "Unknown severity: use high, medium or low.".into(),
+            ))
+        }
+    };
+    if !q.severity.is_empty() {
+        list.retain(|a| a.severity == q.severity);
+    }
     Ok(ctx
-        .render("Alerts", alert_pages::register(&list, resolved))
+        .render(title, alert_pages::register(&list, resolved))
         .into_response())
 }
 

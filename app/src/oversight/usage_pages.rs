@@ -4,19 +4,17 @@
 use leptos::prelude::*;
 
 use super::alert_life::Alert;
-use super::chart::{bar_chart, line_chart, Line};
+use super::chart::{bar_chart, time_chart, Series, TimeChart};
 use super::series::{Range, Usage};
 use crate::platform::time::display;
 
-fn hhmm(at: i64, step: i64) -> String {
-    let text = display(at);
-    // "YYYY-MM-DD HH:MM UTC": days for day steps, times within a day otherwise.
-    if step >= 86_400 {
-        text.get(5..10).unwrap_or_default().to_string()
-    } else if step >= 6 * 3_600 {
-        text.get(5..16).unwrap_or_default().to_string()
-    } else {
-        text.get(11..16).unwrap_or_default().to_string()
+/// "per 15 minutes", "per hour", "per 6 hours", "per day": an axis title's unit.
+pub fn per_step(step: i64) -> String {
+    match step {
+        86_400 => "per day".into(),
+        3_600 => "per hour".into(),
+        s if s % 3_600 == 0 => format!("per {} hours", s / 3_600),
+        s => format!("per {} minutes", s / 60),
     }
 }
 
@@ -56,41 +54,72 @@ fn ranges(base: &str, current: Range) -> AnyView {
 pub fn usage_section(name: &str, usage: &Usage, range: Range, base: &str, csv: &str) -> AnyView {
     let t = &usage.totals;
     let errors = t.client_errors + t.server_errors;
-    let labels: Vec<String> = usage
-        .points
-        .iter()
-        .map(|p| hhmm(p.at, usage.step))
-        .collect();
-    let calls_chart = line_chart(
-        "chart-calls",
-        &format!("Calls and errors of {name}, last {}", range.label()),
-        &format!(
+    let starts: Vec<i64> = usage.points.iter().map(|p| p.at).collect();
+    let per = per_step(usage.step);
+    let calls_series = [
+        Series {
+            name: "Calls",
+            values: usage.points.iter().map(|p| Some(p.calls as f64)).collect(),
+        },
+        Series {
+            name: "Client errors (4xx)",
+            values: usage
+                .points
+                .iter()
+                .map(|p| Some(p.client_errors as f64))
+                .collect(),
+        },
+        Series {
+            name: "Server errors (5xx)",
+            values: usage
+                .points
+                .iter()
+                .map(|p| Some(p.server_errors as f64))
+                .collect(),
+        },
+    ];
+    let calls_chart = time_chart(&TimeChart {
+        id: "chart-calls",
+        title: &format!("Calls and errors of {name}, last {}", range.label()),
+        description: &format!(
             "{} calls, {} client errors and {} server errors in the last {}; the table below has every point.",
             t.calls, t.client_errors, t.server_errors, range.label()
         ),
-        "",
-        &labels,
-        &[
-            Line { name: "Calls", class: "calls", values: usage.points.iter().map(|p| Some(p.calls as f64)).collect() },
-            Line { name: "Client errors (4xx)", class: "client-errors", values: usage.points.iter().map(|p| Some(p.client_errors as f64)).collect() },
-            Line { name: "Server errors (5xx)", class: "server-errors", values: usage.points.iter().map(|p| Some(p.server_errors as f64)).collect() },
-        ],
-    );
-    let latency_chart = line_chart(
-        "chart-latency",
-        &format!("Latency of {name}, last {}", range.label()),
-        &format!(
+        y_title: &format!("Calls {per}"),
+        unit: "",
+        starts: &starts,
+        step: usage.step,
+        series: &calls_series,
+        threshold: None,
+    });
+    let latency_series = [
+        Series {
+            name: "p50",
+            values: usage.points.iter().map(|p| p.p50_ms).collect(),
+        },
+        Series {
+            name: "p95",
+            values: usage.points.iter().map(|p| p.p95_ms).collect(),
+        },
+        Series {
+            name: "p99",
+            values: usage.points.iter().map(|p| p.p99_ms).collect(),
+        },
+    ];
+    let latency_chart = time_chart(&TimeChart {
+        id: "chart-latency",
+        title: &format!("Latency of {name}, last {}", range.label()),
+        description: &format!(
             "Median {}, 95th percentile {}, 99th percentile {} over the range; the table below has every point.",
             ms(t.p50_ms), ms(t.p95_ms), ms(t.p99_ms)
         ),
-        " ms",
-        &labels,
-        &[
-            Line { name: "p50", class: "p50", values: usage.points.iter().map(|p| p.p50_ms).collect() },
-            Line { name: "p95", class: "p95", values: usage.points.iter().map(|p| p.p95_ms).collect() },
-            Line { name: "p99", class: "p99", values: usage.points.iter().map(|p| p.p99_ms).collect() },
-        ],
-    );
+        y_title: "Latency (milliseconds)",
+        unit: " ms",
+        starts: &starts,
+        step: usage.step,
+        series: &latency_series,
+        threshold: None,
+    });
     let top: Vec<(String, i64)> = usage
         .endpoints
         .iter()
@@ -276,39 +305,37 @@ pub fn overview(
             })
             .collect_view()
     };
-    let labels: Vec<String> = usage
-        .points
-        .iter()
-        .map(|p| hhmm(p.at, usage.step))
-        .collect();
-    let chart = line_chart(
-        "chart-traffic",
-        &format!("Traffic across all partners, last {}", range.label()),
-        &format!(
+    let starts: Vec<i64> = usage.points.iter().map(|p| p.at).collect();
+    let series = [
+        Series {
+            name: "Calls",
+            values: usage.points.iter().map(|p| Some(p.calls as f64)).collect(),
+        },
+        Series {
+            name: "Errors",
+            values: usage
+                .points
+                .iter()
+                .map(|p| Some((p.client_errors + p.server_errors) as f64))
+                .collect(),
+        },
+    ];
+    let chart = time_chart(&TimeChart {
+        id: "chart-traffic",
+        title: &format!("Traffic across all partners, last {}", range.label()),
+        description: &format!(
             "{} calls, {} errors in the last {}.",
             t.calls,
             t.client_errors + t.server_errors,
             range.label()
         ),
-        "",
-        &labels,
-        &[
-            Line {
-                name: "Calls",
-                class: "calls",
-                values: usage.points.iter().map(|p| Some(p.calls as f64)).collect(),
-            },
-            Line {
-                name: "Errors",
-                class: "client-errors",
-                values: usage
-                    .points
-                    .iter()
-                    .map(|p| Some((p.client_errors + p.server_errors) as f64))
-                    .collect(),
-            },
-        ],
-    );
+        y_title: &format!("Calls {}", per_step(usage.step)),
+        unit: "",
+        starts: &starts,
+        step: usage.step,
+        series: &series,
+        threshold: None,
+    });
     view! {
         <p class="lead">"What partners' software does across the bank: traffic, errors, open alerts, the top consumers and the clients nearest to their rate limit."</p>
         {ranges("/oversight", range)}

@@ -356,6 +356,7 @@ impl Ctx {
             csrf: self.csrf.clone(),
             flash: self.flash.clone(),
             mailbox: self.state.settings.dev_mailbox(),
+            path: self.path.split('?').next().unwrap_or("/").to_string(),
         }
     }
 

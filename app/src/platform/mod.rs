@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod format;
 pub mod ui;
 
 #[cfg(feature = "ssr")]

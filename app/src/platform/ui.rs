@@ -19,6 +19,8 @@ pub struct Chrome {
     pub flash: Option<String>,
     /// E-mails are kept in the built-in mailbox (no SMTP configured).
     pub mailbox: bool,
+    /// The request's path (no query): the navigation marks the link it is under.
+    pub path: String,
 }
 
 #[derive(Clone, Debug)]
@@ -36,7 +38,81 @@ pub fn render_page(chrome: &Chrome, title: &str, body: AnyView) -> String {
     let title = title.to_string();
     let owner = Owner::new();
     let html = owner.with(move || layout(chrome, title, body).to_html());
-    format!("<!DOCTYPE html>{html}")
+    format!("<!DOCTYPE html>{}", wrap_tables(&html))
+}
+
+/// The visible text of an HTML fragment (tags dropped).
+fn text_of(fragment: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in fragment.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Puts every table in its own scrolling container, so a wide table scrolls inside
+/// it on a narrow screen and never the page. The container is a focusable region
+/// (keyboard users can scroll it), named by the table's caption or else the heading
+/// before it, each name unique on the page. Tables are Gatehouse's own markup: user
+/// text reaches the page escaped, so `<table` here is always a tag.
+pub fn wrap_tables(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() + 512);
+    let mut used: Vec<String> = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find("<table") {
+        let (before, table) = rest.split_at(at);
+        out.push_str(before);
+        let open_end = table.find('>').map_or(table.len(), |n| n + 1);
+        let after_open = &table[open_end..];
+        let caption = after_open
+            .trim_start()
+            .strip_prefix("<caption")
+            .and_then(|c| c.split("</caption>").next())
+            .and_then(|c| c.split_once('>').map(|(_, text)| text_of(text)));
+        let heading = || {
+            let done = out.len();
+            ["</h2>", "</h3>"]
+                .iter()
+                .filter_map(|close| out[..done].rfind(close).map(|end| (end, *close)))
+                .max_by_key(|(end, _)| *end)
+                .and_then(|(end, close)| {
+                    let open = &close.replace('/', "")[..3];
+                    out[..end]
+                        .rfind(open)
+                        .map(|start| text_of(&out[start..end]))
+                })
+        };
+        let mut name = caption
+            .filter(|c| !c.is_empty())
+            .or_else(heading)
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "Table".to_string());
+        let base = name.clone();
+        let mut n = 1;
+        while used.contains(&name) {
+            n += 1;
+            name = format!("{base} ({n})");
+        }
+        used.push(name.clone());
+        out.push_str(&format!(
+            "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-label=\"{}\">",
+            name.replace('"', "&quot;")
+        ));
+        let close = table
+            .find("</table>")
+            .map_or(table.len(), |n| n + "</table>".len());
+        out.push_str(&table[..close]);
+        out.push_str("</div>");
+        rest = &table[close..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A short page with a title and one message (errors, confirmations).
@@ -91,71 +167,155 @@ pub mod axum_html {
     }
 }
 
-fn nav_links(chrome: &Chrome) -> Vec<(&'static str, &'static str)> {
-    let mut links = Vec::new();
+/// A section of the navigation: its name and its links (path, label).
+type NavGroup = (&'static str, Vec<(&'static str, &'static str)>);
+
+/// The navigation, in a few named sections per role (the first, unnamed, holds the
+/// dashboard or the public pages).
+fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
+    let mut groups: Vec<NavGroup> = Vec::new();
     match &chrome.viewer {
-        None => {
-            links.push(("/", "Home"));
-            links.push(("/sandbox/docs", "Sandbox docs"));
-            links.push(("/signup", "Create an account"));
-            links.push(("/signin", "Sign in"));
-        }
+        None => groups.push((
+            "",
+            vec![
+                ("/", "Home"),
+                ("/sandbox/docs", "Sandbox docs"),
+                ("/signup", "Create an account"),
+                ("/signin", "Sign in"),
+            ],
+        )),
         Some(viewer) => {
-            links.push(("/dashboard", "Dashboard"));
+            groups.push(("", vec![("/dashboard", "Dashboard")]));
             if viewer.verified {
                 match viewer.role {
                     Role::PartnerAdmin | Role::PartnerDeveloper => {
-                        links.push(("/sandbox/apps", "Sandbox"));
-                        links.push(("/sandbox/data", "Sandbox data"));
-                        links.push(("/onboarding", "Onboarding"));
-                        links.push(("/production", "Production"));
-                        links.push(("/governance/inventory", "Inventory"));
-                        links.push(("/reviews", "Reviews"));
-                        links.push(("/org/members", "Team"));
+                        groups.push((
+                            "Build",
+                            vec![
+                                ("/sandbox/apps", "Sandbox"),
+                                ("/sandbox/data", "Sandbox data"),
+                            ],
+                        ));
+                        groups.push((
+                            "Access",
+                            vec![("/onboarding", "Onboarding"), ("/production", "Production")],
+                        ));
+                        groups.push((
+                            "Governance",
+                            vec![
+                                ("/governance/inventory", "Inventory"),
+                                ("/reviews", "Reviews"),
+                            ],
+                        ));
+                        let mut org = vec![("/org/members", "Team")];
                         if viewer.role == Role::PartnerAdmin {
-                            links.push(("/webhooks", "Webhooks"));
+                            org.push(("/webhooks", "Webhooks"));
                         }
+                        groups.push(("Organisation", org));
                     }
                     Role::Admin => {
-                        links.push(("/admin/users", "Users"));
-                        links.push(("/admin/audit", "Audit trail"));
-                        links.push(("/admin/instances", "Instances"));
-                        links.push(("/admin/catalogue", "Catalogue"));
-                        links.push(("/review/policy", "Risk policy"));
-                        links.push(("/governance/bank/inventory", "Inventory"));
-                        links.push(("/governance/bank/suspensions", "Suspensions"));
-                        links.push(("/reviews/bank", "Access reviews"));
-                        links.push(("/offboarding/bank", "Offboarding"));
-                        links.push(("/incidents", "Incidents"));
-                        links.push(("/oversight", "Oversight"));
-                        links.push(("/alerts", "Alerts"));
+                        groups.push((
+                            "Partners",
+                            vec![
+                                ("/admin/users", "Users"),
+                                ("/admin/catalogue", "Catalogue"),
+                                ("/offboarding/bank", "Offboarding"),
+                            ],
+                        ));
+                        groups.push((
+                            "Access",
+                            vec![
+                                ("/review/policy", "Risk policy"),
+                                ("/governance/bank/inventory", "Inventory"),
+                                ("/governance/bank/suspensions", "Suspensions"),
+                            ],
+                        ));
+                        groups.push((
+                            "Governance",
+                            vec![
+                                ("/reviews/bank", "Access reviews"),
+                                ("/incidents", "Incidents"),
+                            ],
+                        ));
+                        groups.push((
+                            "Oversight",
+                            vec![("/oversight", "Oversight"), ("/alerts", "Alerts")],
+                        ));
+                        groups.push((
+                            "Administration",
+                            vec![
+                                ("/admin/audit", "Audit trail"),
+                                ("/admin/instances", "Instances"),
+                            ],
+                        ));
                     }
                     Role::Reviewer | Role::Approver => {
-                        links.push(("/review", "Review queue"));
-                        links.push(("/review/production", "Production requests"));
-                        links.push(("/governance/bank/inventory", "Inventory"));
-                        links.push(("/governance/bank/exceptions", "Exceptions"));
-                        links.push(("/reviews/bank", "Access reviews"));
-                        links.push(("/evidence-packs", "Evidence packs"));
-                        links.push(("/incidents", "Incidents"));
-                        links.push(("/oversight", "Oversight"));
-                        links.push(("/alerts", "Alerts"));
+                        groups.push((
+                            "Partners",
+                            vec![
+                                ("/review", "Review queue"),
+                                ("/review/production", "Production requests"),
+                            ],
+                        ));
+                        groups.push((
+                            "Governance",
+                            vec![
+                                ("/governance/bank/inventory", "Inventory"),
+                                ("/governance/bank/exceptions", "Exceptions"),
+                                ("/reviews/bank", "Access reviews"),
+                                ("/evidence-packs", "Evidence packs"),
+                            ],
+                        ));
+                        groups.push((
+                            "Oversight",
+                            vec![
+                                ("/incidents", "Incidents"),
+                                ("/oversight", "Oversight"),
+                                ("/alerts", "Alerts"),
+                            ],
+                        ));
                     }
                 }
             }
-            links.push(("/account", "Account security"));
+            groups.push(("Account", vec![("/account", "Account security")]));
         }
     }
     if chrome.mailbox {
-        links.push(("/dev/mailbox", "Mailbox"));
+        groups.push(("Development", vec![("/dev/mailbox", "Mailbox")]));
     }
-    links
+    groups
+}
+
+/// The link the page at `path` is under: the longest link that is the path or one of
+/// its parents ("/review/production/x" is under "/review/production", not "/review").
+fn current_link<'a>(groups: &[NavGroup], path: &'a str) -> Option<&'static str> {
+    groups
+        .iter()
+        .flat_map(|(_, links)| links.iter().map(|(href, _)| *href))
+        .filter(|href| {
+            path == *href
+                || (*href != "/" && path.starts_with(href) && path[href.len()..].starts_with('/'))
+        })
+        .max_by_key(|href| href.len())
 }
 
 fn layout(chrome: Chrome, title: String, body: AnyView) -> impl IntoView {
-    let links = nav_links(&chrome)
+    let groups = nav_groups(&chrome);
+    let current = current_link(&groups, &chrome.path);
+    let links = groups
         .into_iter()
-        .map(|(href, label)| view! { <li><a href=href>{label}</a></li> })
+        .map(|(name, links)| {
+            let items = links
+                .into_iter()
+                .map(|(href, label)| {
+                    let here = (Some(href) == current).then_some("page");
+                    view! { <li><a href=href aria-current=here>{label}</a></li> }
+                })
+                .collect_view();
+            let heading =
+                (!name.is_empty()).then(|| view! { <span class="nav-heading">{name}</span> });
+            view! { <li class="nav-group">{heading}<ul>{items}</ul></li> }
+        })
         .collect_view();
     let who = chrome.viewer.clone().map(|v| {
         let org = v.org_name.map(|o| format!(" · {o}")).unwrap_or_default();
@@ -184,9 +344,11 @@ fn layout(chrome: Chrome, title: String, body: AnyView) -> impl IntoView {
             <body>
                 <a class="skip-link" href="#main">"Skip to main content"</a>
                 <header class="site-header">
-                    <a class="brand" href="/">"Gatehouse"</a>
-                    <nav aria-label="Main"><ul>{links}</ul></nav>
-                    {who}
+                    <div class="site-bar">
+                        <a class="brand" href="/">"Gatehouse"</a>
+                        {who}
+                    </div>
+                    <nav aria-label="Main"><ul class="nav-groups">{links}</ul></nav>
                 </header>
                 <main id="main">
                     {flash}
@@ -511,5 +673,77 @@ mod textarea_tests {
         assert!(html.contains("&lt;/textarea&gt;&lt;form"), "{html}");
         assert!(html.contains("&amp;amp;"), "escaped once: {html}");
         assert!(!html.contains("<form"), "{html}");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod chrome_tests {
+    use super::*;
+
+    fn reviewer() -> Chrome {
+        Chrome {
+            viewer: Some(Viewer {
+                name: "R".into(),
+                email: "r@bank.example".into(),
+                role: Role::Reviewer,
+                org_name: None,
+                verified: true,
+            }),
+            ..Chrome::default()
+        }
+    }
+
+    #[test]
+    fn the_navigation_is_grouped_and_marks_the_page_it_is_under() {
+        let groups = nav_groups(&reviewer());
+        let names: Vec<&str> = groups.iter().map(|g| g.0).collect();
+        assert_eq!(
+            names,
+            ["", "Partners", "Governance", "Oversight", "Account"]
+        );
+        assert_eq!(
+            current_link(&groups, "/review/production/par_1"),
+            Some("/review/production")
+        );
+        assert_eq!(current_link(&groups, "/review/app_1"), Some("/review"));
+        assert_eq!(
+            current_link(&groups, "/reviews/bank"),
+            Some("/reviews/bank")
+        );
+        assert_eq!(current_link(&groups, "/reviewsX"), None);
+        let mut chrome = reviewer();
+        chrome.path = "/review/production/par_1".into();
+        let html = render_page(&chrome, "Request", view! { <p>"x"</p> }.into_any());
+        assert_eq!(html.matches("aria-current=\"page\"").count(), 1, "{html}");
+        assert!(
+            html.contains("<a href=\"/review/production\" aria-current=\"page\">"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn every_table_scrolls_in_its_own_named_region() {
+        let html = wrap_tables(
+            "<h2>Open <em>alerts</em></h2><table id=\"a\"><tr><td>1</td></tr></table>\
+             <table><caption>Calls \"per\" scope</caption><tr><td>2</td></tr></table>\
+             <h2>Open alerts</h2><table><tr><td>3</td></tr></table>",
+        );
+        assert_eq!(
+            html.matches("<div class=\"table-wrap\" role=\"region\" tabindex=\"0\"")
+                .count(),
+            3
+        );
+        assert!(
+            html.contains("aria-label=\"Open alerts\"><table id=\"a\">"),
+            "{html}"
+        );
+        assert!(
+            html.contains("aria-label=\"Calls &quot;per&quot; scope\">"),
+            "{html}"
+        );
+        assert!(html.contains("aria-label=\"Open alerts (2)\">"), "{html}");
+        assert_eq!(html.matches("</table></div>").count(), 3);
+        assert_eq!(wrap_tables("<p>no table</p>"), "<p>no table</p>");
     }
 }

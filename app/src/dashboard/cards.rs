@@ -1,4 +1,4 @@
-//! The signed-in home page, one per role. Later features add their panels here.
+//! The dashboard's cards: each role's places to go, with the figures that concern it.
 
 use leptos::prelude::*;
 
@@ -42,13 +42,18 @@ pub struct Summary {
     pub exceptions_pending: i64,
 }
 
-pub fn page(role: Role, summary: Summary) -> AnyView {
+/// The welcome line, and the warning a partner admin without two-step verification needs.
+pub fn greeting(role: Role, summary: &Summary) -> AnyView {
     let greeting = format!("Welcome, {}.", summary.name);
     let mfa_warning = (!summary.mfa_enabled && role == Role::PartnerAdmin).then(|| {
         view! {
             <div class="warning"><p>"Set up two-step verification: partner admins need it before they can request production access. "<a href="/account/totp">"Set it up now"</a></p></div>
         }
     });
+    view! { <p class="lead">{greeting}</p> {mfa_warning} }.into_any()
+}
+
+pub fn page(role: Role, summary: Summary) -> AnyView {
     let panels = match role {
         Role::PartnerAdmin | Role::PartnerDeveloper => view! {
             <section class="card">
@@ -136,21 +141,15 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
         }
         .into_any(),
     };
-    view! {
-        <p class="lead">{greeting}</p>
-        {mfa_warning}
-        <div class="cards">{panels}</div>
-    }
-    .into_any()
+    view! { <div class="cards">{panels}</div> }.into_any()
 }
 
 #[cfg(feature = "ssr")]
-pub async fn handler(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    ctx: crate::platform::context::Ctx,
-) -> crate::platform::error::Result<axum::response::Html<String>> {
-    use crate::platform::authz::Action;
-    let user = ctx.require(Action::ViewDashboard)?;
+pub async fn summary(
+    state: &crate::AppState,
+    user: &crate::platform::context::AuthUser,
+) -> crate::platform::error::Result<Summary> {
+    let state = state.clone();
     let count = |sql: &'static str, bind: Option<String>| {
         let pool = state.db.pool.clone();
         async move {
@@ -269,5 +268,5 @@ pub async fn handler(
         summary.audit_events = count("SELECT COUNT(*) FROM audit_events", None).await?;
         summary.request_log_dropped = state.oauth().request_log.dropped();
     }
-    Ok(ctx.render("Dashboard", page(user.role, summary)))
+    Ok(summary)
 }

@@ -1,0 +1,233 @@
+//! Demo mode's production queue: Fjord Analytics (Tier 2) asks for production access
+//! for four more of its sandbox apps, each through the real submission service (the
+//! checks, the sandbox readiness, the risk policy's routing) and the real decision
+//! services:
+//! - "Fjord budgets": ready in the sandbox, with an IP allow-list: one reviewer;
+//! - "Fjord affordability": not yet ready, high volume, no allow-list: four eyes,
+//!   waiting for its first review;
+//! - "Fjord cashflow": the reviewer asked for more information and Fjord answered:
+//!   back in the queue for its second round;
+//! - "Fjord lending checks": four eyes, approved by the demo reviewer (with a code
+//!   from the demo authenticator): waiting for the approver's second approval.
+//!
+//! Waiting times are moved back after the services ran, so the queue reads as a
+//! working week. A newcomer signing in as the reviewer or the approver has work.
+
+use std::collections::BTreeMap;
+
+use super::service::{self, RequestForm, ReviewForm};
+use crate::governance::demo::{client, Client};
+use crate::platform::context::{AuthUser, ClientInfo};
+use crate::platform::db::{get_setting, set_setting};
+use crate::platform::error::{Error, Result};
+use crate::platform::ids;
+use crate::platform::state::AppState;
+
+const HOUR: i64 = 3_600;
+const BASE: &str = "/sandbox/open-banking/v3.1";
+
+struct Ask {
+    app: &'static str,
+    scopes: &'static [&'static str],
+    calls_per_day: &'static str,
+    peak_per_second: &'static str,
+    allowlist: &'static str,
+    /// Successful sandbox calls per scope (readiness needs 3).
+    sandbox_calls: i64,
+    hours_waiting: i64,
+}
+
+const ASKS: [Ask; 4] = [
+    Ask {
+        app: "Fjord budgets",
+        scopes: &["reference", "accounts"],
+        calls_per_day: "8000",
+        peak_per_second: "2",
+        allowlist: "203.0.113.0/24",
+        sandbox_calls: 12,
+        hours_waiting: 20,
+    },
+    Ask {
+        app: "Fjord affordability",
+        scopes: &["accounts", "fundsconfirmations"],
+        calls_per_day: "250000",
+        peak_per_second: "12",
+        allowlist: "",
+        sandbox_calls: 0,
+        hours_waiting: 50,
+    },
+    Ask {
+        app: "Fjord cashflow",
+        scopes: &["accounts"],
+        calls_per_day: "3000",
+        peak_per_second: "1",
+        allowlist: "198.51.100.0/24",
+        sandbox_calls: 6,
+        hours_waiting: 6,
+    },
+    Ask {
+        app: "Fjord lending checks",
+        scopes: &["accounts", "fundsconfirmations"],
+        calls_per_day: "150000",
+        peak_per_second: "10",
+        allowlist: "",
+        sandbox_calls: 0,
+        hours_waiting: 30,
+    },
+];
+
+/// Seeds the four requests once, as Fjord's partner admin and the demo reviewer.
+pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -> Result<()> {
+    if get_setting(&state.db.pool, "demo_production_queue_seeded")
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let (Some(partner), Some(reviewer)) = (
+        AuthUser::by_email(state, partner_email).await?,
+        AuthUser::by_email(state, reviewer_email).await?,
+    ) else {
+        return Ok(());
+    };
+    let org = partner.org_id.clone().ok_or(Error::NotFound)?;
+    let from = ClientInfo {
+        ip: "127.0.0.1".into(),
+        user_agent: "gatehouse demo seeding".into(),
+    };
+    let now = state.clock.now();
+    let today = crate::platform::time::display(now + 30 * 86_400);
+    let mut ids_of = Vec::new();
+    for ask in &ASKS {
+        let mut tx = state.db.begin().await?;
+        let app_id = client(
+            &mut tx,
+            state,
+            &org,
+            Client {
+                name: &format!("{} (sandbox)", ask.app),
+                purpose: "Demo: a Fjord product on its way to production.",
+                environment: "sandbox",
+                scopes: "reference accounts fundsconfirmations",
+                auth_method: "private_key_jwt",
+                owner_id: &partner.id,
+                created_days_ago: 40,
+            },
+            now,
+        )
+        .await?;
+        for scope in ask.scopes {
+            let endpoint = match *scope {
+                "reference" => format!("{BASE}/reference/branches"),
+                _ => format!("{BASE}/aisp/accounts"),
+            };
+            for n in 0..ask.sandbox_calls {
+                sqlx::query(
+                    "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error, source) \
+                     VALUES ($1, $2, $3, 'GET', $4, 200, $5, NULL, '198.51.100.7')",
+                )
+                .bind(ids::new_id(ids::REQUEST))
+                .bind(&app_id)
+                .bind(now - (n + 1) * 5 * HOUR)
+                .bind(&endpoint)
+                .bind(1_100 + n * 90)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        let form = RequestForm {
+            app_id: app_id.clone(),
+            scopes: ask.scopes.iter().map(|s| s.to_string()).collect(),
+            justifications: ask
+                .scopes
+                .iter()
+                .map(|s| {
+                    (
+                        s.to_string(),
+                        format!("{} needs {s} to show customers their own finances; nothing is stored beyond 90 days.", ask.app),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+            calls_per_day: ask.calls_per_day.into(),
+            peak_per_second: ask.peak_per_second.into(),
+            auth_method: "private_key_jwt".into(),
+            jwks: String::new(),
+            jwks_uri: "https://fjord-analytics.example.com/.well-known/jwks.json".into(),
+            certificate: String::new(),
+            ip_allowlist: ask.allowlist.into(),
+            lifetime_days: "90".into(),
+            go_live: today.get(..10).unwrap_or_default().into(),
+            submission_key: ids::new_id("demo"),
+        };
+        let submitted = service::submit(state, &partner, &form, &from).await?;
+        ids_of.push(submitted.id);
+    }
+    // Fjord cashflow: the reviewer asks, Fjord answers (a second round).
+    let cashflow = &ids_of[2];
+    let request = service::request(state, None, cashflow).await?;
+    service::decide(
+        state,
+        &reviewer,
+        cashflow,
+        &ReviewForm {
+            decision: "more_info".into(),
+            reason: "Which customers will use cashflow forecasts, and how long do you keep the transactions you read?".into(),
+            scopes: Vec::new(),
+            lifetime_days: String::new(),
+            rate_limit_per_minute: String::new(),
+            code: String::new(),
+            version: request.version.to_string(),
+        },
+        &from,
+    )
+    .await?;
+    let request = service::request(state, None, cashflow).await?;
+    service::respond(
+        state,
+        &partner,
+        cashflow,
+        "Small-business customers who connect their business current account. We keep transactions for 90 days, then only monthly totals.",
+        &request.version.to_string(),
+        &from,
+    )
+    .await?;
+    // Fjord lending checks: the reviewer's approval (first of four eyes), with the
+    // demo authenticator's code of the previous time step, so the newcomer's own
+    // sign-in with the current code is not refused as a replay.
+    let lending = &ids_of[3];
+    let request = service::request(state, None, lending).await?;
+    let secret = crate::accounts::totp::from_base32(crate::accounts::bootstrap::DEMO_TOTP_SECRET)
+        .ok_or(Error::NotFound)?;
+    service::decide(
+        state,
+        &reviewer,
+        lending,
+        &ReviewForm {
+            decision: "approve".into(),
+            reason:
+                "Dossier current; volume explained by the lender partnership. Approve at 90 days."
+                    .into(),
+            scopes: Vec::new(),
+            lifetime_days: String::new(),
+            rate_limit_per_minute: String::new(),
+            code: crate::accounts::totp::code_at(&secret, state.clock.now() - 30)?,
+            version: request.version.to_string(),
+        },
+        &from,
+    )
+    .await?;
+    for (id, ask) in ids_of.iter().zip(ASKS.iter()) {
+        sqlx::query(
+            "UPDATE access_requests SET submitted_at = submitted_at - $1, waiting_since = waiting_since - $1, updated_at = updated_at - $1 WHERE id = $2",
+        )
+        .bind(ask.hours_waiting * HOUR)
+        .bind(id)
+        .execute(&state.db.pool)
+        .await?;
+    }
+    let mut tx = state.db.begin().await?;
+    set_setting(&mut tx, "demo_production_queue_seeded", "true").await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,432 @@
+//! What waits for the person signed in: read from the same services and tables the
+//! queues, registers and inventories read, so a dashboard item and the list it
+//! links to always agree. Every partner query is scoped to the caller's organisation.
+
+use crate::oversight::series::{self, Range, Subject};
+use crate::platform::error::Result;
+use crate::platform::state::AppState;
+
+const DAY: i64 = 86_400;
+const HOUR: i64 = 3_600;
+
+/// One thing waiting, with how long it has waited against its allowance.
+#[derive(Clone, Debug)]
+pub struct Waiting {
+    pub label: String,
+    pub href: String,
+    /// When it started waiting.
+    pub since: i64,
+    /// The allowance (an SLA, a review period), when there is one.
+    pub sla_seconds: Option<i64>,
+    /// A short second line (a route, a due date).
+    pub detail: String,
+}
+
+/// A count and the filtered list it counts.
+#[derive(Clone, Debug)]
+pub struct Count {
+    pub label: String,
+    pub n: i64,
+    pub href: String,
+}
+
+/// A partner's client with its last 24 hours.
+#[derive(Clone, Debug)]
+pub struct AppTraffic {
+    pub id: String,
+    pub name: String,
+    pub environment: String,
+    pub calls: i64,
+    pub errors: i64,
+    /// Calls per 15 minutes, oldest first.
+    pub points: Vec<f64>,
+}
+
+/// A failed request from the request log.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub at: i64,
+    pub app_id: String,
+    pub app_name: String,
+    pub method: String,
+    pub endpoint: String,
+    pub status: i64,
+    pub error: Option<String>,
+}
+
+/// An access-review campaign in progress.
+#[derive(Clone, Debug)]
+pub struct Campaign {
+    pub id: String,
+    pub title: String,
+    pub due_at: i64,
+    pub items: i64,
+    pub answered: i64,
+}
+
+/// The bank's reviewers and approvers: the queues, oldest first.
+pub async fn reviewer(state: &AppState, approver: bool) -> Result<(Vec<Waiting>, Vec<Count>)> {
+    let mut waiting = Vec::new();
+    let applications = crate::onboarding::review::queue(state, &Default::default()).await?;
+    let overdue = applications.iter().filter(|i| i.overdue()).count() as i64;
+    for item in &applications {
+        let app = &item.app;
+        waiting.push(Waiting {
+            label: format!(
+                "{}: tier {} application ({})",
+                app.org_name, app.tier, item.tier_name
+            ),
+            href: format!("/review/applications/{}", app.id),
+            since: app.submitted_at.unwrap_or(app.created_at),
+            sla_seconds: Some(item.sla_hours * 3_600),
+            detail: match &app.assigned_name {
+                Some(name) => format!("Onboarding review, assigned to {name}"),
+                None => "Onboarding review, not assigned".into(),
+            },
+        });
+    }
+    let requests = crate::access_requests::service::queue(state, "open").await?;
+    let (mut first, mut second) = (0, 0);
+    for item in &requests {
+        let r = &item.request;
+        let second_stage = r.status == "pending_second_review";
+        if second_stage {
+            second += 1;
+        } else {
+            first += 1;
+        }
+        // The approver sees second approvals; everyone sees first reviews.
+        if second_stage && !approver {
+            continue;
+        }
+        waiting.push(Waiting {
+            label: format!("{}: production access for {}", r.org_name, r.app_name),
+            href: format!("/review/production/{}", r.id),
+            since: r.waiting_since,
+            sla_seconds: Some(item.sla_hours * 3_600),
+            detail: if second_stage {
+                "Second approval (four eyes): a different person from the first reviewer".into()
+            } else {
+                format!(
+                    "Production request, {} (risk {} points, {})",
+                    r.route.label(),
+                    r.score,
+                    r.band
+                )
+            },
+        });
+    }
+    waiting.sort_by_key(|w| (w.since, w.href.clone()));
+    let mut counts = vec![
+        Count {
+            label: format!("Applications waiting ({overdue} past SLA)"),
+            n: applications.len() as i64,
+            href: "/review?status=submitted".into(),
+        },
+        Count {
+            label: "Production requests to review".into(),
+            n: first,
+            href: "/review/production?status=pending_review".into(),
+        },
+    ];
+    if approver {
+        counts.push(Count {
+            label: "Second approvals waiting".into(),
+            n: second,
+            href: "/review/production?status=pending_second_review".into(),
+        });
+    }
+    Ok((waiting, counts))
+}
+
+/// The bank admin's alerts: counts by severity and the oldest open ones.
+pub async fn alerts(state: &AppState) -> Result<(Vec<Count>, Vec<Waiting>)> {
+    let by: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT severity, COUNT(*) FROM alerts WHERE state <> 'resolved' GROUP BY severity",
+    )
+    .fetch_all(&state.db.pool)
+    .await?;
+    let counts = ["high", "medium", "low"]
+        .iter()
+        .map(|s| Count {
+            label: format!("{} severity", capitalise(s)),
+            n: by.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n),
+            href: format!("/alerts?severity={s}"),
+        })
+        .collect();
+    let oldest: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT al.id, al.severity, al.summary, al.first_seen_at, o.legal_name FROM alerts al \
+         LEFT JOIN organisations o ON o.id = al.org_id WHERE al.state <> 'resolved' \
+         ORDER BY CASE al.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, al.first_seen_at, al.id LIMIT 6",
+    )
+    .fetch_all(&state.db.pool)
+    .await?;
+    let waiting = oldest
+        .into_iter()
+        .map(|(id, severity, summary, at, org)| Waiting {
+            label: summary,
+            href: format!("/alerts/{id}"),
+            since: at,
+            sla_seconds: None,
+            detail: format!(
+                "{} severity{}",
+                capitalise(&severity),
+                org.map(|o| format!(", {o}")).unwrap_or_default()
+            ),
+        })
+        .collect();
+    Ok((counts, waiting))
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Access-review campaigns still open, the nearest deadline first.
+pub async fn campaigns(state: &AppState) -> Result<Vec<Campaign>> {
+    let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT c.id, c.title, c.due_at, COUNT(i.id), \
+         COALESCE(SUM(CASE WHEN i.state IN ('awaiting_partner', 'awaiting_bank') THEN 0 ELSE 1 END), 0) \
+         FROM review_campaigns c LEFT JOIN review_items i ON i.campaign_id = c.id \
+         WHERE c.status = 'open' GROUP BY c.id, c.title, c.due_at ORDER BY c.due_at, c.id LIMIT 10",
+    )
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, title, due_at, items, answered)| Campaign {
+            id,
+            title,
+            due_at,
+            items,
+            answered,
+        })
+        .collect())
+}
+
+/// Credentials in force that expire within `days`, soonest first (an organisation's
+/// own, or every organisation's), and how many there are.
+pub async fn expiring_credentials(
+    state: &AppState,
+    org: Option<&str>,
+    days: i64,
+) -> Result<(i64, Vec<Waiting>)> {
+    let now = state.clock.now();
+    let scope = if org.is_some() {
+        "a.org_id = $3"
+    } else {
+        "$3 = $3"
+    };
+    let from_where = format!(
+        "FROM credentials c JOIN apps a ON a.id = c.app_id JOIN organisations o ON o.id = a.org_id \
+         WHERE c.revoked_at IS NULL AND a.status = 'active' AND c.expires_at > $1 AND c.expires_at <= $2 AND {scope}"
+    );
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from_where}"))
+        .bind(now)
+        .bind(now + days * DAY)
+        .bind(org.unwrap_or_default())
+        .fetch_one(&state.db.pool)
+        .await?;
+    let rows: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT c.id, a.id, a.name, o.legal_name, c.created_at, c.expires_at {from_where} ORDER BY c.expires_at, c.id LIMIT 8"
+    ))
+    .bind(now)
+    .bind(now + days * DAY)
+    .bind(org.unwrap_or_default())
+    .fetch_all(&state.db.pool)
+    .await?;
+    let base = if org.is_some() {
+        "/governance/clients"
+    } else {
+        "/governance/bank/clients"
+    };
+    let items = rows
+        .into_iter()
+        .map(
+            |(credential, app, name, org_name, created, expires)| Waiting {
+                label: if org.is_some() {
+                    format!("Rotate the credential of {name}")
+                } else {
+                    format!("{org_name}: credential of {name}")
+                },
+                href: format!("{base}/{app}"),
+                since: created,
+                sla_seconds: Some(expires - created),
+                detail: format!(
+                    "Credential {credential} expires in {} ({})",
+                    crate::platform::format::duration(expires - now),
+                    crate::platform::time::display(expires)
+                ),
+            },
+        )
+        .collect();
+    Ok((total, items))
+}
+
+/// Evidence documents whose latest version expires within 30 days (or has expired):
+/// (organisation, kind, expires on).
+pub async fn expiring_evidence(state: &AppState) -> Result<Vec<(String, String, String)>> {
+    let now = state.clock.now();
+    let horizon = crate::platform::time::display(now + 30 * DAY);
+    let day = horizon.get(..10).unwrap_or_default().to_string();
+    Ok(sqlx::query_as(
+        "SELECT o.legal_name, e.kind, e.expires_on FROM evidence e JOIN organisations o ON o.id = e.org_id \
+         WHERE e.removed_at IS NULL AND e.expires_on <> '' AND e.expires_on <= $1 AND o.status = 'active' \
+         AND NOT EXISTS (SELECT 1 FROM evidence n WHERE n.org_id = e.org_id AND n.kind = e.kind \
+                         AND n.removed_at IS NULL AND n.expires_on > e.expires_on) \
+         ORDER BY e.expires_on, o.legal_name, e.kind LIMIT 8",
+    )
+    .bind(day)
+    .fetch_all(&state.db.pool)
+    .await?)
+}
+
+/// The last failed scheduler runs: (job, started at, summary).
+pub async fn failed_runs(state: &AppState) -> Result<Vec<(String, i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT job, started_at, summary FROM job_runs WHERE outcome = 'failed' \
+         ORDER BY started_at DESC, id DESC LIMIT 5",
+    )
+    .fetch_all(&state.db.pool)
+    .await?)
+}
+
+/// Traffic of the last 24 hours of `subject`: calls, errors, and calls per hour
+/// (the range's 15-minute points summed by the hour, so a sparkline stays legible).
+pub async fn traffic(state: &AppState, subject: &Subject) -> Result<(i64, i64, Vec<f64>)> {
+    let usage = series::read(&state.db, subject, Range::Day, state.clock.now()).await?;
+    let t = &usage.totals;
+    let per = (HOUR / usage.step.max(1)).max(1) as usize;
+    Ok((
+        t.calls,
+        t.client_errors + t.server_errors,
+        usage
+            .points
+            .chunks(per)
+            .map(|c| c.iter().map(|p| p.calls as f64).sum())
+            .collect(),
+    ))
+}
+
+/// An organisation's active clients with their last 24 hours.
+pub async fn apps(state: &AppState, org: &str) -> Result<Vec<AppTraffic>> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT id, name, environment FROM apps WHERE org_id = $1 AND status = 'active' \
+         ORDER BY environment DESC, name, id LIMIT 12",
+    )
+    .bind(org)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, name, environment) in rows {
+        let (calls, errors, points) = traffic(state, &Subject::App(id.clone())).await?;
+        out.push(AppTraffic {
+            id,
+            name,
+            environment,
+            calls,
+            errors,
+            points,
+        });
+    }
+    Ok(out)
+}
+
+/// An organisation's last failed requests of the past 7 days, newest first.
+pub async fn failures(state: &AppState, org: &str) -> Result<Vec<Failure>> {
+    let rows: Vec<(i64, String, String, String, String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT r.at, a.id, a.name, r.method, r.endpoint, r.status, r.error FROM request_log r \
+         JOIN apps a ON a.id = r.app_id \
+         WHERE a.org_id = $1 AND r.status >= 400 AND r.at >= $2 ORDER BY r.at DESC, r.id DESC LIMIT 5",
+    )
+    .bind(org)
+    .bind(state.clock.now() - 7 * DAY)
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(at, app_id, app_name, method, endpoint, status, error)| Failure {
+                at,
+                app_id,
+                app_name,
+                method,
+                endpoint,
+                status,
+                error,
+            },
+        )
+        .collect())
+}
+
+/// A partner admin's tasks, oldest first: drafts to finish, questions from the bank,
+/// access reviews to answer, credentials to rotate.
+pub async fn partner_tasks(state: &AppState, org: &str) -> Result<Vec<Waiting>> {
+    let mut tasks = Vec::new();
+    for app in crate::onboarding::service::applications(state, org).await? {
+        let (label, detail) = match app.status.as_str() {
+            "draft" => (
+                format!("Finish and submit your tier {} application", app.tier),
+                "Onboarding: complete each section, then submit it for review".to_string(),
+            ),
+            "more_info" => (
+                format!(
+                    "The bank asked for more information on your tier {} application",
+                    app.tier
+                ),
+                "Onboarding: answer the bank's message and resubmit".to_string(),
+            ),
+            _ => continue,
+        };
+        tasks.push(Waiting {
+            label,
+            href: format!("/onboarding/{}", app.id),
+            since: app.submitted_at.unwrap_or(app.created_at),
+            sla_seconds: None,
+            detail,
+        });
+    }
+    let asked: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT r.id, a.name, r.updated_at FROM access_requests r JOIN apps a ON a.id = r.app_id \
+         WHERE r.org_id = $1 AND r.status = 'more_info' AND r.withdrawn_at IS NULL ORDER BY r.updated_at",
+    )
+    .bind(org)
+    .fetch_all(&state.db.pool)
+    .await?;
+    for (id, app, at) in asked {
+        tasks.push(Waiting {
+            label: format!("Answer the bank's question on production access for {app}"),
+            href: format!("/production/requests/{id}"),
+            since: at,
+            sla_seconds: None,
+            detail: "Production request: the bank is waiting for your answer".into(),
+        });
+    }
+    let due: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT i.id, a.name, c.starts_at, c.due_at FROM review_items i \
+         JOIN review_campaigns c ON c.id = i.campaign_id JOIN apps a ON a.id = i.app_id \
+         WHERE i.org_id = $1 AND i.state = 'awaiting_partner' AND c.status = 'open' ORDER BY c.due_at, i.id",
+    )
+    .bind(org)
+    .fetch_all(&state.db.pool)
+    .await?;
+    for (id, app, starts, due_at) in due {
+        tasks.push(Waiting {
+            label: format!("Answer the access review of {app}"),
+            href: format!("/reviews/items/{id}"),
+            since: starts,
+            sla_seconds: Some(due_at - starts),
+            detail: format!(
+                "Access review: due {}",
+                crate::platform::time::display(due_at)
+            ),
+        });
+    }
+    tasks.extend(expiring_credentials(state, Some(org), 14).await?.1);
+    tasks.sort_by_key(|t| (t.since, t.href.clone()));
+    Ok(tasks)
+}
