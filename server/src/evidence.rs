@@ -36,12 +36,15 @@ pub async fn evidence_export(
     let state = crate::compose::state(settings)
         .await
         .map_err(|e| e.to_string())?;
-    let file = evidence_packs::file(&state.db, id)
-        .await
-        .map_err(|e| match e {
-            app::platform::error::Error::NotFound => format!("no evidence pack {id}"),
-            other => other.to_string(),
-        })?;
+    let file = crate::progress::Bar::around(
+        &format!("Exporting evidence pack {id}"),
+        evidence_packs::file(&state.db, id),
+    )
+    .await
+    .map_err(|e| match e {
+        app::platform::error::Error::NotFound => format!("no evidence pack {id}"),
+        other => other.to_string(),
+    })?;
     std::fs::write(out, file).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     Ok(format!("wrote evidence pack {id} to {}", out.display()))
 }
@@ -59,7 +62,10 @@ pub async fn evidence_verify(settings: app::Settings, path: &Path) -> Result<Ver
     app::audit::keyring::load(&db, &keys)
         .await
         .map_err(|e| e.to_string())?;
-    evidence_packs::verify(&db, &keys, &text)
-        .await
-        .map_err(|e| e.to_string())
+    crate::progress::Bar::around(
+        &format!("Verifying {}", path.display()),
+        evidence_packs::verify(&db, &keys, &text),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }

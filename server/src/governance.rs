@@ -31,7 +31,11 @@ pub async fn inventory(
     let state = crate::compose::state(settings)
         .await
         .map_err(|e| e.to_string())?;
-    let text = inventory_text(&state, filter, format).await?;
+    let text = crate::progress::Bar::around(
+        "Reading the consumer inventory",
+        inventory_text(&state, filter, format),
+    )
+    .await?;
     print!("{text}");
     if !text.ends_with('\n') {
         println!();
@@ -93,9 +97,12 @@ pub async fn governance_sweep(settings: app::Settings) -> Result<ExitCode, Strin
     let state = crate::compose::state(settings)
         .await
         .map_err(|e| e.to_string())?;
-    match crate::compose::run_job_now(&state, "governance_sweep")
-        .await
-        .map_err(|e| e.to_string())?
+    match crate::progress::Bar::around(
+        "Running the governance sweep",
+        crate::compose::run_job_now(&state, "governance_sweep"),
+    )
+    .await
+    .map_err(|e| e.to_string())?
     {
         Some(summary) => println!("{summary}"),
         None => {

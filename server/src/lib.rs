@@ -8,6 +8,7 @@ pub use evidence::{evidence_export, evidence_list, evidence_verify};
 pub mod governance;
 pub use governance::{governance_preview, governance_sweep, inventory};
 pub mod mtls;
+pub mod progress;
 pub mod traffic;
 
 use std::net::SocketAddr;
@@ -407,9 +408,12 @@ pub async fn audit_verify(
     app::audit::keyring::load(&db, &keys)
         .await
         .map_err(|e| e.to_string())?;
-    let verdict = app::audit::chain::verify(&db.pool)
-        .await
-        .map_err(|e| e.to_string())?;
+    let verdict = {
+        let bar = progress::Bar::stderr();
+        app::audit::chain::verify_with(&db.pool, &bar)
+            .await
+            .map_err(|e| e.to_string())?
+    };
     let finding = match checkpoints {
         None => None,
         Some(path) => {

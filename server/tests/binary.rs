@@ -317,3 +317,62 @@ fn a_start_that_cannot_compose_its_state_says_why() {
     assert!(stderr.contains("ES256, PS256 or EdDSA"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The long commands show progress on a terminal and nothing anywhere else (issue
+/// 31): `gatehouse audit verify` piped prints its verdict alone; given a terminal
+/// (util-linux `script` runs it on a pseudo-terminal) it also draws its bar.
+#[test]
+fn audit_verify_draws_its_progress_only_on_a_terminal() {
+    let bin = BIN;
+    let dir = data_dir("progress");
+    let data = dir.to_str().unwrap().to_string();
+    // An installation with audit events: a bank user created through the CLI.
+    let created = Command::new(bin)
+        .args([
+            "--data-dir",
+            &data,
+            "staff",
+            "create",
+            "--email",
+            "rev@bank.example.com",
+            "--name",
+            "Rev",
+            "--role",
+            "reviewer",
+        ])
+        .env("GATEHOUSE_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+
+    let piped = Command::new(bin)
+        .args(["--data-dir", &data, "audit", "verify"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&piped.stdout);
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(piped.status.success(), "{stdout}{stderr}");
+    assert!(stdout.starts_with("audit chain intact"), "{stdout}");
+    assert!(
+        !stderr.contains("Verifying"),
+        "nothing drawn when piped: {stderr:?}"
+    );
+    assert!(!stdout.contains('\r') && !stderr.contains('\r'));
+
+    let terminal = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{bin} --data-dir {data} audit verify"),
+            "/dev/null",
+        ])
+        .output()
+        .expect("util-linux script");
+    let seen = String::from_utf8_lossy(&terminal.stdout);
+    assert!(terminal.status.success(), "{seen}");
+    assert!(
+        seen.contains("Verifying the audit chain"),
+        "the bar on a terminal: {seen:?}"
+    );
+    assert!(seen.contains("audit chain intact"), "{seen:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

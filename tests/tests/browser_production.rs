@@ -162,7 +162,7 @@ async fn partner_requests_tier_2_access_and_a_reviewer_approves_in_a_browser() {
             .text()
             .await?;
         assert!(list.contains(&client_id), "{list}");
-        let request: String = sqlx::query_scalar("SELECT id FROM access_requests")
+        let request: String = sqlx::query_scalar("SELECT id FROM access_requests WHERE org_id = (SELECT org_id FROM users WHERE email = 'admin@acme-budgeting.example.com')")
             .fetch_one(server.pool())
             .await
             .unwrap();

@@ -138,6 +138,12 @@ async fn a_large_quota_never_overshoots_across_two_instances() {
         batch, 5,
         "400 a minute over 2 instances, a fortieth of each share"
     );
+    // Start at the top of a minute on both instances' clocks, so all 500 requests
+    // fall in one window however slowly a loaded machine sends them (a burst that
+    // crossed into the next minute would rightly be admitted again).
+    let to_next_minute = 60 - first.state.clock.now().rem_euclid(60) + 1;
+    first.state.clock.advance(to_next_minute);
+    second.state.clock.advance(to_next_minute);
     let mut admitted = 0;
     for _ in 0..5 {
         let (statuses, _) = burst([&first.base, &second.base], &client_id, &secret, 100).await;

@@ -197,6 +197,11 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
     // sign-in with the current code is not refused as a replay.
     let lending = &ids_of[3];
     let request = service::request(state, None, lending).await?;
+    let last_step: Option<i64> =
+        sqlx::query_scalar("SELECT totp_last_step FROM users WHERE id = $1")
+            .bind(&reviewer.id)
+            .fetch_one(&state.db.pool)
+            .await?;
     let secret = crate::accounts::totp::from_base32(crate::accounts::bootstrap::DEMO_TOTP_SECRET)
         .ok_or(Error::NotFound)?;
     service::decide(
@@ -217,6 +222,13 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
         &from,
     )
     .await?;
+    // The code was the seeding's, not a person's: the reviewer's authenticator is
+    // left as it was (its next code, or the one before, still signs them in).
+    sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2")
+        .bind(last_step)
+        .bind(&reviewer.id)
+        .execute(&state.db.pool)
+        .await?;
     for (id, ask) in ids_of.iter().zip(ASKS.iter()) {
         sqlx::query(
             "UPDATE access_requests SET submitted_at = submitted_at - $1, waiting_since = waiting_since - $1, updated_at = updated_at - $1 WHERE id = $2",

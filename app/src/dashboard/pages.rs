@@ -222,7 +222,7 @@ fn partner_panels(work: &Work) -> Vec<AnyView> {
         .map(|f| {
             view! {
                 <tr>
-                    <td>{display(f.at)}</td>
+                    <td class="when">{display(f.at)}</td>
                     <td><a href=format!("/usage/apps/{}", f.app_id)>{f.app_name.clone()}</a></td>
                     <td><code>{format!("{} {}", f.method, f.endpoint)}</code></td>
                     <td class="num">{f.status}</td>

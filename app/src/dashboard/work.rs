@@ -316,7 +316,7 @@ pub async fn traffic(state: &AppState, subject: &Subject) -> Result<(i64, i64, V
 pub async fn apps(state: &AppState, org: &str) -> Result<Vec<AppTraffic>> {
     let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT id, name, environment FROM apps WHERE org_id = $1 AND status = 'active' \
-         ORDER BY environment DESC, name, id LIMIT 12",
+         ORDER BY environment, name, id LIMIT 12",
     )
     .bind(org)
     .fetch_all(&state.db.pool)
@@ -338,7 +338,8 @@ pub async fn apps(state: &AppState, org: &str) -> Result<Vec<AppTraffic>> {
 
 /// An organisation's last failed requests of the past 7 days, newest first.
 pub async fn failures(state: &AppState, org: &str) -> Result<Vec<Failure>> {
-    let rows: Vec<(i64, String, String, String, String, i64, Option<String>)> = sqlx::query_as(
+    type Row = (i64, String, String, String, String, i64, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT r.at, a.id, a.name, r.method, r.endpoint, r.status, r.error FROM request_log r \
          JOIN apps a ON a.id = r.app_id \
          WHERE a.org_id = $1 AND r.status >= 400 AND r.at >= $2 ORDER BY r.at DESC, r.id DESC LIMIT 5",

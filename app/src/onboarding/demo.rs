@@ -149,6 +149,7 @@ pub async fn seed(state: &AppState) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -325,6 +325,7 @@ pub fn bar_chart(id: &str, title: &str, description: &str, bars: &[(String, i64)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

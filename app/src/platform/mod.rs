@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod authz;
 pub mod format;
+pub mod progress;
 pub mod ui;
 
 #[cfg(feature = "ssr")]

@@ -288,7 +288,7 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
 
 /// The link the page at `path` is under: the longest link that is the path or one of
 /// its parents ("/review/production/x" is under "/review/production", not "/review").
-fn current_link<'a>(groups: &[NavGroup], path: &'a str) -> Option<&'static str> {
+fn current_link(groups: &[NavGroup], path: &str) -> Option<&'static str> {
     groups
         .iter()
         .flat_map(|(_, links)| links.iter().map(|(href, _)| *href))

@@ -289,10 +289,22 @@ pub async fn verify<'e, E>(db: E) -> Result<Verdict>
 where
     E: Executor<'e, Database = Any> + Copy,
 {
+    verify_with(db, &crate::platform::progress::Silent).await
+}
+
+/// [`verify`], telling `progress` how far it has got (one step per event).
+pub async fn verify_with<'e, E>(
+    db: E,
+    progress: &dyn crate::platform::progress::Progress,
+) -> Result<Verdict>
+where
+    E: Executor<'e, Database = Any> + Copy,
+{
     let (head_seq, head_hash, install_id, keyed_from): (i64, String, String, i64) =
         sqlx::query_as("SELECT seq, hash, install_id, keyed_from FROM audit_head WHERE id = 1")
             .fetch_one(db)
             .await?;
+    progress.begin("Verifying the audit chain", Some(head_seq.max(0) as u64));
     let key = super::keyring::get(&install_id)?.mac;
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_string();
@@ -331,6 +343,7 @@ where
             prev = row.hash;
             expected_seq += 1;
         }
+        progress.advance(page_len as u64);
         if page_len < VERIFY_PAGE {
             break;
         }

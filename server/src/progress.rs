@@ -1,0 +1,92 @@
+//! Progress on the command line: a bar (or a spinner when the amount of work is not
+//! known) drawn on standard error with `indicatif`, only when standard error is a
+//! terminal. Scripts, pipes and tests read clean output: nothing is drawn there.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A progress display for one command; finished (left on screen with its final
+/// count) when dropped.
+pub struct Bar(ProgressBar);
+
+impl Bar {
+    /// A display on standard error, hidden unless it is a terminal.
+    pub fn stderr() -> Self {
+        Self::to(ProgressDrawTarget::stderr())
+    }
+
+    /// A display on `target` (tests draw to a hidden target).
+    pub fn to(target: ProgressDrawTarget) -> Self {
+        Self(ProgressBar::with_draw_target(None, target))
+    }
+
+    /// Whether anything is drawn.
+    pub fn visible(&self) -> bool {
+        !self.0.is_hidden()
+    }
+
+    /// Position so far.
+    pub fn position(&self) -> u64 {
+        self.0.position()
+    }
+
+    /// Runs `work` with a spinner saying `what` and the time it has taken.
+    pub async fn around<T>(what: &str, work: impl std::future::Future<Output = T>) -> T {
+        let bar = Self::stderr();
+        app::platform::progress::Progress::begin(&bar, what, None);
+        work.await
+    }
+}
+
+impl app::platform::progress::Progress for Bar {
+    fn begin(&self, what: &str, total: Option<u64>) {
+        match total {
+            Some(n) => {
+                self.0.set_length(n);
+                self.0.set_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {human_pos}/{human_len} ({per_sec}, {eta} left)",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                self.0.disable_steady_tick();
+            }
+            None => {
+                self.0.set_style(
+                    ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                self.0.enable_steady_tick(Duration::from_millis(120));
+            }
+        }
+        self.0.set_message(what.to_string());
+    }
+
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::platform::progress::Progress;
+
+    #[test]
+    fn a_hidden_bar_still_counts_and_draws_nothing() {
+        let bar = Bar::to(ProgressDrawTarget::hidden());
+        assert!(!bar.visible());
+        bar.begin("Verifying", Some(10));
+        bar.advance(4);
+        bar.advance(6);
+        assert_eq!(bar.position(), 10);
+    }
+}
