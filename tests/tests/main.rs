@@ -17,6 +17,7 @@ mod browser_production;
 mod browser_reviews;
 mod child_server;
 mod conformance;
+mod dashboards;
 mod database_restart;
 mod evidence_packs;
 mod gateway;

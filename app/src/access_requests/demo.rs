@@ -10,6 +10,8 @@
 //! - "Fjord lending checks": four eyes, approved by the demo reviewer (with a code
 //!   from the demo authenticator): waiting for the approver's second approval.
 //!
+//! Two of the sandbox apps' key registrations expire within 14 days (6 and 11).
+//!
 //! Waiting times are moved back after the services ran, so the queue reads as a
 //! working week. A newcomer signing in as the reviewer or the approver has work.
 
@@ -25,6 +27,7 @@ use crate::platform::state::AppState;
 
 const HOUR: i64 = 3_600;
 const BASE: &str = "/sandbox/open-banking/v3.1";
+const JWKS_URI: &str = "https://fjord-analytics.example.com/.well-known/jwks.json";
 
 struct Ask {
     app: &'static str,
@@ -35,11 +38,15 @@ struct Ask {
     /// Successful sandbox calls per scope (readiness needs 3).
     sandbox_calls: i64,
     hours_waiting: i64,
+    /// When the sandbox app's key registration expires (the bank admin's dashboard
+    /// lists those within 14 days; the sweep warns Fjord).
+    key_expires_in_days: i64,
 }
 
 const ASKS: [Ask; 4] = [
     Ask {
         app: "Fjord budgets",
+        key_expires_in_days: 6,
         scopes: &["reference", "accounts"],
         calls_per_day: "8000",
         peak_per_second: "2",
@@ -49,6 +56,7 @@ const ASKS: [Ask; 4] = [
     },
     Ask {
         app: "Fjord affordability",
+        key_expires_in_days: 60,
         scopes: &["accounts", "fundsconfirmations"],
         calls_per_day: "250000",
         peak_per_second: "12",
@@ -58,6 +66,7 @@ const ASKS: [Ask; 4] = [
     },
     Ask {
         app: "Fjord cashflow",
+        key_expires_in_days: 11,
         scopes: &["accounts"],
         calls_per_day: "3000",
         peak_per_second: "1",
@@ -67,6 +76,7 @@ const ASKS: [Ask; 4] = [
     },
     Ask {
         app: "Fjord lending checks",
+        key_expires_in_days: 75,
         scopes: &["accounts", "fundsconfirmations"],
         calls_per_day: "150000",
         peak_per_second: "10",
@@ -116,6 +126,18 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
             now,
         )
         .await?;
+        sqlx::query(
+            "INSERT INTO credentials (id, app_id, kind, material, created_by, created_at, expires_at) \
+             VALUES ($1, $2, 'jwks_uri', $3, $4, $5, $6)",
+        )
+        .bind(ids::new_id(ids::CREDENTIAL))
+        .bind(&app_id)
+        .bind(JWKS_URI)
+        .bind(&partner.id)
+        .bind(now - 40 * 86_400)
+        .bind(now + ask.key_expires_in_days * 86_400)
+        .execute(&mut *tx)
+        .await?;
         for scope in ask.scopes {
             let endpoint = match *scope {
                 "reference" => format!("{BASE}/reference/branches"),
@@ -153,7 +175,7 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
             peak_per_second: ask.peak_per_second.into(),
             auth_method: "private_key_jwt".into(),
             jwks: String::new(),
-            jwks_uri: "https://fjord-analytics.example.com/.well-known/jwks.json".into(),
+            jwks_uri: JWKS_URI.into(),
             certificate: String::new(),
             ip_allowlist: ask.allowlist.into(),
             lifetime_days: "90".into(),

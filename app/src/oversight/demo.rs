@@ -1,7 +1,8 @@
 //! Demo data for oversight, through the real roll-up and rules: 30 days of plausible
 //! traffic for the demo clients (the last 7 days as request-log rows the roll-up
 //! turns into buckets; the older days as hour buckets), one resolved and one open
-//! alert (not at the newcomer's organisation, Acme, whose journey starts empty).
+//! alert and open alerts at each severity (not at the newcomer's organisation, Acme,
+//! whose journey starts empty).
 
 use serde_json::json;
 
@@ -10,6 +11,78 @@ use crate::platform::ids;
 use crate::platform::state::AppState;
 
 const DAY: i64 = 86_400;
+
+/// How busy partners' software is at `at`, 1 to 4: quiet nights, a morning rise,
+/// busy working hours (UTC), a quieter evening, and half as busy at weekends.
+fn rhythm(at: i64) -> i64 {
+    let hour = at.rem_euclid(DAY) / 3_600;
+    let by_hour = match hour {
+        0..=5 => 1,
+        6..=8 => 2,
+        9..=16 => 4,
+        17..=20 => 3,
+        _ => 2,
+    };
+    // 1970-01-01 was a Thursday: days 2 and 3 of each week are Saturday and Sunday.
+    let weekend = matches!((at.div_euclid(DAY)).rem_euclid(7), 2 | 3);
+    if weekend {
+        (by_hour / 2).max(1)
+    } else {
+        by_hour
+    }
+}
+
+/// One request-log row of the demo's history.
+struct LogRow {
+    app_id: String,
+    at: i64,
+    method: &'static str,
+    endpoint: &'static str,
+    status: i64,
+    latency_us: i64,
+    error: Option<&'static str>,
+    source: String,
+}
+
+/// Writes `rows` in one statement.
+async fn insert_log(tx: &mut crate::platform::db::Tx, rows: &[LogRow]) -> Result<()> {
+    let values: Vec<String> = (0..rows.len())
+        .map(|r| {
+            let p = r * 9;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8,
+                p + 9
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error, source) VALUES {}",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for row in rows {
+        query = query
+            .bind(ids::new_id(ids::REQUEST))
+            .bind(&row.app_id)
+            .bind(row.at)
+            .bind(row.method)
+            .bind(row.endpoint)
+            .bind(row.status)
+            .bind(row.latency_us)
+            .bind(row.error)
+            .bind(&row.source);
+    }
+    query.persistent(false).execute(&mut **tx).await?;
+    Ok(())
+}
 
 /// Seeds once (the roll-up's watermark tells whether it ran).
 pub async fn seed(state: &AppState) -> Result<()> {
@@ -67,59 +140,66 @@ pub async fn seed(state: &AppState) -> Result<()> {
         } else {
             format!("198.51.100.{}", 20 + n)
         };
-        // The last 7 days: a few calls every 30 minutes, busier in the working day.
+        // The last 7 days: calls every 15 minutes in a working rhythm (quiet nights,
+        // a morning rise, busy working hours, quieter weekends), and for the first
+        // client an incident: an hour of failed authentication three days ago.
         let mut at = if newcomer_apps.contains(app_id) {
             now
         } else {
             start
         };
+        let spike = (now - 3 * DAY) - (now - 3 * DAY).rem_euclid(3_600) + 14 * 60;
         let mut k = 0_i64;
+        let mut rows: Vec<LogRow> = Vec::new();
         while at < now - 120 {
-            let hour = (at.rem_euclid(DAY)) / 3_600;
-            let busy = if (8..18).contains(&hour) { 2 } else { 1 };
-            for j in 0..(weight * busy) {
+            let in_spike = n == 0 && (spike..spike + 3_600).contains(&at);
+            let calls = if in_spike {
+                weight * 12
+            } else {
+                (weight * rhythm(at) / 3).max(1)
+            };
+            for j in 0..calls {
                 let (method, endpoint) = endpoints[((k + j) % endpoints.len() as i64) as usize];
-                let endpoint = if environment == "production" {
-                    "/production/oauth/token"
-                } else {
-                    endpoint
-                };
-                let method = if environment == "production" {
-                    "POST"
-                } else {
-                    method
-                };
-                let status = if (k + j) % 41 == 0 {
+                let production = environment == "production";
+                let status = if in_spike && j % 5 != 0 {
+                    401
+                } else if (k + j) % 41 == 0 {
                     404
                 } else if (k + j) % 97 == 0 {
                     500
                 } else {
                     200
                 };
-                sqlx::query(
-                    "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(ids::new_id(ids::REQUEST))
-                .bind(app_id)
-                .bind(at + j)
-                .bind(method)
-                .bind(endpoint)
-                .bind(status)
-                .bind(800 + ((k * 37 + j * 11) % 40) * 150)
-                .bind((status == 404).then_some("UK.OBIE.Resource.NotFound"))
-                .bind(&source)
-                .execute(&mut *tx)
-                .await?;
+                rows.push(LogRow {
+                    app_id: app_id.clone(),
+                    at: at + j * (900 / calls.max(1)),
+                    method: if production { "POST" } else { method },
+                    endpoint: if production {
+                        "/production/oauth/token"
+                    } else {
+                        endpoint
+                    },
+                    status,
+                    latency_us: 800 + ((k * 37 + j * 11) % 40) * 150,
+                    error: match status {
+                        404 => Some("UK.OBIE.Resource.NotFound"),
+                        401 => Some("invalid_client"),
+                        _ => None,
+                    },
+                    source: source.clone(),
+                });
             }
-            at += 1_800;
+            at += 900;
             k += 1;
+        }
+        for chunk in rows.chunks(100) {
+            insert_log(&mut tx, chunk).await?;
         }
         // Days 8 to 30: hour buckets (the roll-up reaches 7 days back).
         let first_hour = start - start.rem_euclid(3_600);
         for h in 1..=(23 * 24) {
             let bucket = first_hour - h * 3_600;
-            let hour = bucket.rem_euclid(DAY) / 3_600;
-            let calls = weight * 6 * if (8..18).contains(&hour) { 2 } else { 1 };
+            let calls = (weight * 4 * rhythm(bucket) / 3).max(1);
             let mut bins = [0_i64; super::series::BINS];
             bins[2] = calls * 3 / 10;
             bins[3] = calls * 5 / 10;
@@ -155,17 +235,14 @@ async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> 
     let Some((app_id, _)) = apps.first() else {
         return Ok(());
     };
-    let org: String = sqlx::query_scalar("SELECT org_id FROM apps WHERE id = $1")
-        .bind(app_id)
-        .fetch_one(&state.db.pool)
-        .await?;
     let admin: Option<String> =
         sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' ORDER BY created_at LIMIT 1")
             .fetch_optional(&state.db.pool)
             .await?;
     let configs = super::alerts::configs(&state.db).await?;
+    let app_at = |n: usize| apps[n % apps.len()].0.clone();
     let mut tx = state.db.begin().await?;
-    for (rule, severity, summary, state_name, opened, evidence) in [
+    for (app_id, (rule, severity, summary, state_name, opened, evidence)) in [
         (
             "rate_limit_saturation",
             "low",
@@ -182,7 +259,31 @@ async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> 
             now - 2 * 3_600,
             json!({ "answers_403_404": 42, "distinct_paths": 37, "sources": ["198.51.100.20"] }),
         ),
-    ] {
+        (
+            "new_network",
+            "medium",
+            "Calls from a network not seen in 30 days: 192.0.2.0/24 (41 calls).",
+            "open",
+            now - 9 * 3_600,
+            json!({ "network": "192.0.2.0/24", "calls": 41, "sources": ["192.0.2.14"] }),
+        ),
+        (
+            "traffic_spike",
+            "low",
+            "Calls at 4.2 times the usual rate for this hour (630 in 5 minutes).",
+            "open",
+            now - 26 * 3_600,
+            json!({ "calls": 630, "baseline": 150, "ratio": 4.2 }),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, alert)| (if n < 2 { app_id.clone() } else { app_at(n - 1) }, alert))
+    {
+        let org: String = sqlx::query_scalar("SELECT org_id FROM apps WHERE id = $1")
+            .bind(&app_id)
+            .fetch_one(&mut *tx)
+            .await?;
         let id = ids::new_id("alr");
         let resolved = state_name == "resolved";
         sqlx::query(
@@ -194,7 +295,7 @@ async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> 
         .bind(rule)
         .bind(severity)
         .bind(format!("{rule}:{app_id}"))
-        .bind(app_id)
+        .bind(&app_id)
         .bind(&org)
         .bind(summary)
         .bind(json!(configs.get(rule).map(|c| c.params.clone())).to_string())
