@@ -77,16 +77,17 @@ fn label(value: f64) -> String {
     }
 }
 
-/// A tick label for a bucket start: days for day steps, date and time for steps of
-/// hours, the time within the day otherwise.
-pub fn tick(at: i64, step: i64) -> String {
+/// A tick label for a bucket start on a chart spanning `span` seconds: the day for
+/// day steps, the time within the day when the chart covers a day or less, the date
+/// and time otherwise (a week of hours must not read as one day's clock).
+pub fn tick(at: i64, step: i64, span: i64) -> String {
     let text = display(at);
     if step >= 86_400 {
         text.get(5..10).unwrap_or_default().to_string()
-    } else if step >= 6 * 3_600 {
-        text.get(5..16).unwrap_or_default().to_string()
-    } else {
+    } else if span <= 86_400 {
         text.get(11..16).unwrap_or_default().to_string()
+    } else {
+        text.get(5..16).unwrap_or_default().to_string()
     }
 }
 
@@ -198,7 +199,7 @@ pub fn time_chart(chart: &TimeChart) -> String {
                 TOP + plot_h,
                 TOP + plot_h + 4.0,
                 TOP + plot_h + 16.0,
-                escape(&tick(*at, chart.step))
+                escape(&tick(*at, chart.step, chart.step * points as i64))
             );
         }
     }
@@ -232,9 +233,12 @@ pub fn time_chart(chart: &TimeChart) -> String {
         let _ = write!(svg, "<g class=\"points s{k}\">");
         for (n, value) in series.values.iter().enumerate() {
             if let (Some(v), Some(at)) = (value, chart.starts.get(n)) {
+                // Empty buckets keep their title (a value of 0 is a value) but no
+                // visible marker, so a quiet night does not fill the axis with dots.
+                let zero = if *v == 0.0 { " class=\"zero\"" } else { "" };
                 let _ = write!(
                     svg,
-                    "{}><title>{}</title></{}>",
+                    "{}{zero}><title>{}</title></{}>",
                     marker(k, (x(n) + x(n + 1)) / 2.0, y(*v), 2.5),
                     escape(&format!(
                         "{}: {}{} at {}",
@@ -438,5 +442,9 @@ mod tests {
         assert_eq!(nice_max(120.0), 200.0);
         assert_eq!(label(12_345.0), "12k");
         assert_eq!(label(1_234.0), "1,234");
+        // 2023-11-14 22:13 UTC: a day's chart shows the time, a week's the date too.
+        assert_eq!(tick(1_700_000_000, 900, 86_400), "22:13");
+        assert_eq!(tick(1_700_000_000, 3_600, 7 * 86_400), "11-14 22:13");
+        assert_eq!(tick(1_700_000_000, 86_400, 90 * 86_400), "11-14");
     }
 }
