@@ -40,7 +40,7 @@ fn skipped(path: &str) -> bool {
     .any(|p| path.contains(p))
 }
 
-fn slug(path: &str) -> String {
+pub(crate) fn slug(path: &str) -> String {
     let s: String = path
         .trim_start_matches('/')
         .chars()

@@ -10,6 +10,7 @@ use fantoccini::error::CmdError;
 use fantoccini::Locator;
 
 use crate::browser::{open_browser_with, start_driver};
+use crate::browser_axe::slug;
 use crate::browser_onboarding::{sign_in_with, sign_out};
 use crate::common::{totp_code, Backend, TestServer};
 
@@ -47,19 +48,6 @@ for (const th of document.querySelectorAll('th')) {
 }
 return problems;
 "#;
-
-fn slug(path: &str) -> String {
-    let s: String = path
-        .trim_start_matches('/')
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    if s.is_empty() {
-        "home".into()
-    } else {
-        s
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_s_pages_fit_1280_and_390_pixels() {

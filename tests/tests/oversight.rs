@@ -266,6 +266,11 @@ async fn attacks_open_alerts_that_escalate_and_suspend(server: TestServer) {
     let (status, html) = reviewer.text(&page).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(&sample), "the sample request is on the page");
+    // The window's chart: the client's minutes with the running count of failures
+    // drawn against the rule's threshold of 10.
+    assert!(html.contains("id=\"chart-alert-window\""), "{html}");
+    assert!(html.contains("<title>Threshold: 10</title>"));
+    assert!(html.contains(">4xx/5xx answers in the last 5 minutes</text>"));
     let (_, state, version, _) = alert_of(&server, "auth_failures", &app_id).await.unwrap();
     assert_eq!(state, "open");
     let v = version.to_string();

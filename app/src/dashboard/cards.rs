@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::platform::authz::Role;
+use crate::platform::format::count;
 
 /// What the dashboard shows; each role reads the parts that concern it.
 #[derive(Clone, Debug, Default)]
@@ -51,6 +52,22 @@ pub fn greeting(role: Role, summary: &Summary) -> AnyView {
         }
     });
     view! { <p class="lead">{greeting}</p> {mfa_warning} }.into_any()
+}
+
+/// The bank's governance figures and registers.
+fn governance_card(summary: &Summary) -> AnyView {
+    view! {
+        <section class="card" id="governance-panel">
+            <h2>"Governance"</h2>
+            <p>{format!(
+                "{} in force, {} waiting for a decision.",
+                count(summary.suspensions_open, "suspension", None),
+                count(summary.exceptions_pending, "exception", None)
+            )}</p>
+            <p><a href="/governance/bank/inventory">"Consumer inventory"</a>" · "<a href="/governance/bank/exceptions">"Exception register"</a>" · "<a href="/governance/bank/suspensions">"Suspensions"</a></p>
+        </section>
+    }
+    .into_any()
 }
 
 pub fn page(role: Role, summary: Summary) -> AnyView {
@@ -113,31 +130,23 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
                 <h2>{if role == Role::Approver { "Second approvals" } else { "Your role" }}</h2>
                 <p>{if role == Role::Approver { "High-risk requests need a second, different person: you." } else { "You review dossiers and requests; high-risk requests also need an approver." }}</p>
             </section>
-            <section class="card" id="governance-panel">
-                <h2>"Governance"</h2>
-                <p>{format!("{} suspensions in force, {} exceptions waiting for a decision.", summary.suspensions_open, summary.exceptions_pending)}</p>
-                <p><a href="/governance/bank/inventory">"Consumer inventory"</a>" · "<a href="/governance/bank/exceptions">"Exception register"</a>" · "<a href="/governance/bank/suspensions">"Suspensions"</a></p>
-            </section>
+            {governance_card(&summary)}
         }
         .into_any(),
         Role::Admin => view! {
             <section class="card">
                 <h2>"Users"</h2>
-                <p>{format!("{} users in {} partner organisations.", summary.users_total, summary.organisations)}</p>
+                <p>{format!("{} in {}.", count(summary.users_total, "user", None), count(summary.organisations, "partner organisation", None))}</p>
                 {(summary.staff_without_mfa > 0).then(|| view! { <p class="warning">{format!("{} bank users have not set up two-step verification yet.", summary.staff_without_mfa)}</p> })}
                 <p><a href="/admin/users">"Manage users"</a></p>
             </section>
             <section class="card">
                 <h2>"Audit trail"</h2>
-                <p>{format!("{} events recorded.", summary.audit_events)}</p>
+                <p>{format!("{} recorded.", count(summary.audit_events, "event", None))}</p>
                 {(summary.request_log_dropped > 0).then(|| view! { <p class="warning" id="request-log-dropped">{format!("{} request-log entries could not be written since this server started (see gatehouse_request_log_dropped_total). Sandbox readiness, which is judged on that log, may be understated.", summary.request_log_dropped)}</p> })}
                 <p><a href="/admin/audit">"Browse and export"</a></p>
             </section>
-            <section class="card" id="governance-panel">
-                <h2>"Governance"</h2>
-                <p>{format!("{} suspensions in force, {} exceptions waiting for a decision.", summary.suspensions_open, summary.exceptions_pending)}</p>
-                <p><a href="/governance/bank/inventory">"Consumer inventory"</a>" · "<a href="/governance/bank/exceptions">"Exception register"</a>" · "<a href="/governance/bank/suspensions">"Suspensions"</a></p>
-            </section>
+            {governance_card(&summary)}
         }
         .into_any(),
     };

@@ -77,8 +77,9 @@ async fn render_detail(
     ctx.require(Action::ViewOversight)?;
     let alert = alert_life::get(state, id).await?;
     let requests = alert_life::requests_in_window(state, &alert).await?;
+    let chart = super::alert_chart::window_chart(state, &alert).await?;
     let can_suspend = ctx.require(Action::Suspend).is_ok();
-    let body = alert_pages::detail(&alert, &requests, can_suspend, &form, &ctx.csrf);
+    let body = alert_pages::detail(&alert, &requests, chart, can_suspend, &form, &ctx.csrf);
     Ok((status, ctx.render(alerts::title_of(&alert.rule), body)).into_response())
 }
 

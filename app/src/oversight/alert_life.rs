@@ -14,7 +14,7 @@ use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::forms::version_of;
 use crate::platform::state::AppState;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Default, Clone, Debug, Serialize)]
 pub struct Alert {
     pub id: String,
     pub rule: String,

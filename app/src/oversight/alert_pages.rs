@@ -67,6 +67,7 @@ pub type RequestRow = (String, i64, String, String, i64, String, String);
 pub fn detail(
     a: &Alert,
     requests: &[RequestRow],
+    chart: Option<String>,
     can_suspend: bool,
     form: &Form,
     csrf: &str,
@@ -189,6 +190,11 @@ pub fn detail(
             <dt>"Resolved"</dt><dd>{match (&a.resolved_by, a.resolved_at) { (Some(by), Some(at)) => format!("by {by}, {}: {}", display(at), a.resolution.clone().unwrap_or_default()), _ => "no".into() }}</dd>
             <dt>"Suspension"</dt><dd id="alert-suspension">{a.suspension_id.clone().unwrap_or_else(|| "none".into())}</dd>
         </dl>
+        <h2>"The window the rule fired on"</h2>
+        {match chart {
+            Some(svg) => view! { <figure inner_html=svg></figure> }.into_any(),
+            None => view! { <p>"This alert is on a source address, not a client: there is no client's series to draw. The evidence below lists what the address did."</p> }.into_any(),
+        }}
         <h2>"Evidence"</h2>
         <pre class="evidence">{serde_json::to_string_pretty(&a.evidence).unwrap_or_default()}</pre>
         <h3>"Sample requests"</h3>

@@ -44,28 +44,35 @@ struct LogRow {
     source: String,
 }
 
+/// `rows` copies of `shape` joined by commas, its `${}` numbered on from `$1`
+/// (`columns` of them in each copy): the VALUES of a many-row insert.
+fn placeholders(rows: usize, columns: usize, shape: &str) -> String {
+    let mut next = 0;
+    let values = (0..rows)
+        .map(|_| {
+            shape
+                .split("${}")
+                .enumerate()
+                .map(|(i, part)| {
+                    if i == 0 {
+                        part.to_string()
+                    } else {
+                        next += 1;
+                        format!("${next}{part}")
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>();
+    debug_assert_eq!(next, rows * columns, "{shape} has {columns} placeholders");
+    values.join(", ")
+}
+
 /// Writes `rows` in one statement.
 async fn insert_log(tx: &mut crate::platform::db::Tx, rows: &[LogRow]) -> Result<()> {
-    let values: Vec<String> = (0..rows.len())
-        .map(|r| {
-            let p = r * 9;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 8,
-                p + 9
-            )
-        })
-        .collect();
     let sql = format!(
         "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error, source) VALUES {}",
-        values.join(", ")
+        placeholders(rows.len(), 9, "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})")
     );
     let mut query = sqlx::query(&sql);
     for row in rows {
@@ -140,7 +147,7 @@ pub async fn seed(state: &AppState) -> Result<()> {
         } else {
             format!("198.51.100.{}", 20 + n)
         };
-        // The last 7 days: calls every 15 minutes in a working rhythm (quiet nights,
+        // The last 7 days: calls every 15 or 30 minutes in a working rhythm (quiet nights,
         // a morning rise, busy working hours, quieter weekends), and for the first
         // client an incident: an hour of failed authentication three days ago.
         let mut at = if newcomer_apps.contains(app_id) {
@@ -152,11 +159,15 @@ pub async fn seed(state: &AppState) -> Result<()> {
         let mut k = 0_i64;
         let mut rows: Vec<LogRow> = Vec::new();
         while at < now - 120 {
+            // 15-minute slots in the last day (the 24-hour chart's points), 30-minute
+            // slots before (the 7-day chart's hours have two each): fewer minute
+            // buckets for the roll-up to make at every demo start.
+            let slot = if at >= now - DAY { 900 } else { 1_800 };
             let in_spike = n == 0 && (spike..spike + 3_600).contains(&at);
             let calls = if in_spike {
                 weight * 12
             } else {
-                (weight * rhythm(at) / 3).max(1)
+                (weight * rhythm(at) * (slot / 900) / 3).max(1)
             };
             for j in 0..calls {
                 let (method, endpoint) = endpoints[((k + j) % endpoints.len() as i64) as usize];
@@ -172,7 +183,8 @@ pub async fn seed(state: &AppState) -> Result<()> {
                 };
                 rows.push(LogRow {
                     app_id: app_id.clone(),
-                    at: at + j * (900 / calls.max(1)),
+                    // One minute per 15: a slot's calls share their minute bucket.
+                    at: at + j.min(59),
                     method: if production { "POST" } else { method },
                     endpoint: if production {
                         "/production/oauth/token"
@@ -189,7 +201,7 @@ pub async fn seed(state: &AppState) -> Result<()> {
                     source: source.clone(),
                 });
             }
-            at += 900;
+            at += slot;
             k += 1;
         }
         for chunk in rows.chunks(100) {
@@ -197,25 +209,28 @@ pub async fn seed(state: &AppState) -> Result<()> {
         }
         // Days 8 to 30: hour buckets (the roll-up reaches 7 days back).
         let first_hour = start - start.rem_euclid(3_600);
-        for h in 1..=(23 * 24) {
-            let bucket = first_hour - h * 3_600;
-            let calls = (weight * 4 * rhythm(bucket) / 3).max(1);
-            let mut bins = [0_i64; super::series::BINS];
-            bins[2] = calls * 3 / 10;
-            bins[3] = calls * 5 / 10;
-            bins[4] = calls - bins[2] - bins[3];
-            sqlx::query(
-                "INSERT INTO usage_series (app_id, granularity, bucket_at, calls, ok, client_errors, server_errors, latency_bins, sources, peak_per_second) \
-                 VALUES ($1, 3600, $2, $3, $4, $5, 0, $6, 1, 1)",
-            )
-            .bind(app_id)
-            .bind(bucket)
-            .bind(calls)
-            .bind(calls - calls / 40)
-            .bind(calls / 40)
-            .bind(super::series::format_bins(&bins))
-            .execute(&mut *tx)
-            .await?;
+        let hours: Vec<i64> = (1..=(23 * 24)).map(|h| first_hour - h * 3_600).collect();
+        for chunk in hours.chunks(100) {
+            let sql = format!(
+                "INSERT INTO usage_series (app_id, granularity, bucket_at, calls, ok, client_errors, server_errors, latency_bins, sources, peak_per_second) VALUES {}",
+                placeholders(chunk.len(), 6, "(${}, 3600, ${}, ${}, ${}, ${}, 0, ${}, 1, 1)")
+            );
+            let mut query = sqlx::query(&sql);
+            for bucket in chunk {
+                let calls = (weight * 4 * rhythm(*bucket) / 3).max(1);
+                let mut bins = [0_i64; super::series::BINS];
+                bins[2] = calls * 3 / 10;
+                bins[3] = calls * 5 / 10;
+                bins[4] = calls - bins[2] - bins[3];
+                query = query
+                    .bind(app_id)
+                    .bind(*bucket)
+                    .bind(calls)
+                    .bind(calls - calls / 40)
+                    .bind(calls / 40)
+                    .bind(super::series::format_bins(&bins));
+            }
+            query.persistent(false).execute(&mut *tx).await?;
         }
     }
     tx.commit().await?;
@@ -336,4 +351,15 @@ async fn seed_alerts(state: &AppState, apps: &[(String, String)]) -> Result<()> 
     }
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_on_across_rows() {
+        assert_eq!(
+            super::placeholders(2, 2, "(${}, 7, ${})"),
+            "($1, 7, $2), ($3, 7, $4)"
+        );
+    }
 }

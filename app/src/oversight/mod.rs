@@ -13,6 +13,7 @@
 //! - handlers and pages for partners (their apps) and the bank (clients,
 //!   organisations, the overview, alerts and rule settings).
 
+pub mod alert_chart;
 pub mod alert_handlers;
 pub mod alert_life;
 pub mod alert_pages;

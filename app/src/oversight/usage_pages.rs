@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use super::alert_life::Alert;
 use super::chart::{bar_chart, time_chart, Series, TimeChart};
 use super::series::{Range, Usage};
+use crate::platform::format::thousands;
 use crate::platform::time::display;
 
 /// "per 15 minutes", "per hour", "per 6 hours", "per day": an axis title's unit.
@@ -139,7 +140,7 @@ pub fn usage_section(name: &str, usage: &Usage, range: Range, base: &str, csv: &
         .map(|p| {
             view! {
                 <tr>
-                    <td>{display(p.at)}</td><td>{p.calls}</td><td>{p.client_errors}</td><td>{p.server_errors}</td>
+                    <td>{display(p.at)}</td><td class="num">{thousands(p.calls)}</td><td class="num">{thousands(p.client_errors)}</td><td class="num">{thousands(p.server_errors)}</td>
                     <td>{ms(p.p50_ms)}</td><td>{ms(p.p95_ms)}</td><td>{ms(p.p99_ms)}</td><td>{p.peak_per_second}</td><td>{p.sources}</td>
                 </tr>
             }
@@ -148,17 +149,17 @@ pub fn usage_section(name: &str, usage: &Usage, range: Range, base: &str, csv: &
     let endpoint_rows = usage
         .endpoints
         .iter()
-        .map(|(e, calls, errors)| view! { <tr><td>{e.clone()}</td><td>{*calls}</td><td>{*errors}</td><td>{percent(*errors, *calls)}</td></tr> })
+        .map(|(e, calls, errors)| view! { <tr><td>{e.clone()}</td><td class="num">{thousands(*calls)}</td><td class="num">{thousands(*errors)}</td><td class="num">{percent(*errors, *calls)}</td></tr> })
         .collect_view();
     let scope_rows = usage
         .scopes
         .iter()
-        .map(|(s, calls)| view! { <tr><td>{s.clone()}</td><td>{*calls}</td></tr> })
+        .map(|(s, calls)| view! { <tr><td>{s.clone()}</td><td class="num">{thousands(*calls)}</td></tr> })
         .collect_view();
     let error_rows = usage
         .errors
         .iter()
-        .map(|(status, code, calls)| view! { <tr><td>{*status}</td><td>{if code.is_empty() { "–".to_string() } else { code.clone() }}</td><td>{*calls}</td></tr> })
+        .map(|(status, code, calls)| view! { <tr><td>{*status}</td><td>{if code.is_empty() { "–".to_string() } else { code.clone() }}</td><td class="num">{thousands(*calls)}</td></tr> })
         .collect_view();
     let empty = (t.calls == 0).then(|| {
         view! { <p id="usage-empty">{format!("No calls in the last {}. Usage appears here a minute or two after the calls are made.", range.label())}</p> }
@@ -167,11 +168,11 @@ pub fn usage_section(name: &str, usage: &Usage, range: Range, base: &str, csv: &
         {ranges(base, range)}
         {empty}
         <dl class="figures" id="usage-figures">
-            <dt>"Calls"</dt><dd id="usage-calls">{t.calls}</dd>
+            <dt>"Calls"</dt><dd id="usage-calls">{thousands(t.calls)}</dd>
             <dt>"Error rate"</dt><dd>{percent(errors, t.calls)}</dd>
             <dt>"Latency p50 / p95 / p99"</dt><dd>{format!("{} / {} / {}", ms(t.p50_ms), ms(t.p95_ms), ms(t.p99_ms))}</dd>
             <dt>"Peak calls in one second"</dt><dd>{t.peak_per_second}</dd>
-            <dt>"Distinct source addresses"</dt><dd>{usage.distinct_sources}</dd>
+            <dt>"Distinct source addresses"</dt><dd>{thousands(usage.distinct_sources)}</dd>
         </dl>
         <p><a href=format!("{csv}?range={}", range.key()) download="">{format!("Download the series (CSV, last {})", range.label())}</a></p>
         <h2>"Calls and errors"</h2>
@@ -298,7 +299,7 @@ pub fn overview(
                     <tr>
                         <td><a href=format!("/oversight/clients/{id}")>{name.clone()}</a></td>
                         <td>{org.clone()}</td><td>{env.clone()}</td>
-                        <td>{*calls}</td><td>{percent(*errors, *calls)}</td>
+                        <td class="num">{thousands(*calls)}</td><td class="num">{percent(*errors, *calls)}</td>
                         <td>{if limit { format!("{busiest} of {rate} a minute ({used})") } else { busiest.to_string() }}</td>
                     </tr>
                 }
@@ -340,7 +341,7 @@ pub fn overview(
         <p class="lead">"What partners' software does across the bank: traffic, errors, open alerts, the top consumers and the clients nearest to their rate limit."</p>
         {ranges("/oversight", range)}
         <dl class="figures" id="overview-figures">
-            <dt>"Calls"</dt><dd id="overview-calls">{t.calls}</dd>
+            <dt>"Calls"</dt><dd id="overview-calls">{thousands(t.calls)}</dd>
             <dt>"Error rate"</dt><dd>{percent(t.client_errors + t.server_errors, t.calls)}</dd>
             <dt>"Open alerts"</dt><dd id="overview-open-alerts">{format!("{} ({} high, {} medium, {} low)", alerts.len(), by("high"), by("medium"), by("low"))}</dd>
         </dl>
