@@ -31,11 +31,14 @@ impl Bar {
         self.0.position()
     }
 
-    /// Runs `work` with a spinner saying `what` and the time it has taken.
+    /// Runs `work` with a spinner saying `what` and the time it has taken; the
+    /// spinner is cleared at the end, whatever the outcome (the command prints it).
     pub async fn around<T>(what: &str, work: impl std::future::Future<Output = T>) -> T {
         let bar = Self::stderr();
         app::platform::progress::Progress::begin(&bar, what, None);
-        work.await
+        let out = work.await;
+        bar.0.finish_and_clear();
+        out
     }
 }
 

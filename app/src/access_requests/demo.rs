@@ -220,10 +220,12 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
     let lending = &ids_of[3];
     let request = service::request(state, None, lending).await?;
     let last_step: Option<i64> =
-        sqlx::query_scalar("SELECT totp_last_step FROM users WHERE id = $1")
+        sqlx::query_scalar("SELECT totp_last_step FROM users WHERE id = $1 AND is_demo = 1")
             .bind(&reviewer.id)
-            .fetch_one(&state.db.pool)
-            .await?;
+            .fetch_optional(&state.db.pool)
+            .await?
+            .ok_or(Error::NotFound)?;
+    let seeding_step = state.clock.now() / 30 - 1;
     let secret = crate::accounts::totp::from_base32(crate::accounts::bootstrap::DEMO_TOTP_SECRET)
         .ok_or(Error::NotFound)?;
     service::decide(
@@ -238,7 +240,7 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
             scopes: Vec::new(),
             lifetime_days: String::new(),
             rate_limit_per_minute: String::new(),
-            code: crate::accounts::totp::code_at(&secret, state.clock.now() - 30)?,
+            code: crate::accounts::totp::code_at(&secret, seeding_step * 30)?,
             version: request.version.to_string(),
         },
         &from,
@@ -246,9 +248,11 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
     .await?;
     // The code was the seeding's, not a person's: the reviewer's authenticator is
     // left as it was (its next code, or the one before, still signs them in).
-    sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2")
+    // Only if nobody signed in meanwhile (their step would be later).
+    sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step = $3")
         .bind(last_step)
         .bind(&reviewer.id)
+        .bind(seeding_step)
         .execute(&state.db.pool)
         .await?;
     for (id, ask) in ids_of.iter().zip(ASKS.iter()) {

@@ -43,7 +43,7 @@ fn totp(secret: &[u8]) -> Result<TOTP> {
 
 /// The code for the time step containing `at` (demo seeding acts as the demo staff,
 /// whose secret is published; never used for a real account).
-pub fn code_at(secret: &[u8], at: i64) -> Result<String> {
+pub(crate) fn code_at(secret: &[u8], at: i64) -> Result<String> {
     Ok(totp(secret)?.generate((at / STEP * STEP) as u64))
 }
 

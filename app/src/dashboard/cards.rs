@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::platform::authz::Role;
-use crate::platform::format::count;
+use crate::platform::format::{count, thousands};
 
 /// What the dashboard shows; each role reads the parts that concern it.
 #[derive(Clone, Debug, Default)]
@@ -76,7 +76,7 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
             <section class="card">
                 <h2>"Your organisation"</h2>
                 <p>{summary.org_name.clone().unwrap_or_default()}</p>
-                <p>{format!("{} members, {} invitations pending.", summary.members, summary.pending_invitations)}</p>
+                <p>{format!("{}, {} pending.", count(summary.members, "member", None), count(summary.pending_invitations, "invitation", None))}</p>
                 <p><a href="/org/members">{if role == Role::PartnerAdmin { "Manage your team" } else { "See your team" }}</a></p>
             </section>
             <section class="card" id="onboarding-panel">
@@ -90,7 +90,7 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
             </section>
             <section class="card" id="production-panel">
                 <h2>"Production"</h2>
-                <p>{format!("{} active production clients.", summary.production_clients)}</p>
+                <p>{format!("{}.", count(summary.production_clients, "active production client", None))}</p>
                 {summary.production_request.clone().map(|(id, app, status)| view! {
                     <p>{format!("Latest request, for {app}: {status}. ")}<a href=format!("/production/requests/{id}")>"Open it"</a></p>
                 })}
@@ -122,8 +122,7 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
         Role::Reviewer | Role::Approver => view! {
             <section class="card">
                 <h2>"Review queue"</h2>
-                <p>{format!("{} onboarding applications waiting, {} past their review SLA.", summary.queue_waiting, summary.queue_overdue)}</p>
-                <p>{format!("{} production access requests waiting for the bank.", summary.production_waiting)}</p>
+                <p>{format!("{} waiting ({} past the review SLA); {} waiting for the bank.", count(summary.queue_waiting, "onboarding application", None), thousands(summary.queue_overdue), count(summary.production_waiting, "production request", None))}</p>
                 <p><a href="/review">"Onboarding queue"</a>" · "<a href="/review/production">"Production queue"</a></p>
             </section>
             <section class="card">
@@ -137,13 +136,13 @@ pub fn page(role: Role, summary: Summary) -> AnyView {
             <section class="card">
                 <h2>"Users"</h2>
                 <p>{format!("{} in {}.", count(summary.users_total, "user", None), count(summary.organisations, "partner organisation", None))}</p>
-                {(summary.staff_without_mfa > 0).then(|| view! { <p class="warning">{format!("{} bank users have not set up two-step verification yet.", summary.staff_without_mfa)}</p> })}
+                {(summary.staff_without_mfa > 0).then(|| view! { <p class="warning">{format!("{} not set up two-step verification yet.", count(summary.staff_without_mfa, "bank user has", Some("bank users have")))}</p> })}
                 <p><a href="/admin/users">"Manage users"</a></p>
             </section>
             <section class="card">
                 <h2>"Audit trail"</h2>
                 <p>{format!("{} recorded.", count(summary.audit_events, "event", None))}</p>
-                {(summary.request_log_dropped > 0).then(|| view! { <p class="warning" id="request-log-dropped">{format!("{} request-log entries could not be written since this server started (see gatehouse_request_log_dropped_total). Sandbox readiness, which is judged on that log, may be understated.", summary.request_log_dropped)}</p> })}
+                {(summary.request_log_dropped > 0).then(|| view! { <p class="warning" id="request-log-dropped">{format!("{} could not be written since this server started (see gatehouse_request_log_dropped_total). Sandbox readiness, which is judged on that log, may be understated.", count(summary.request_log_dropped as i64, "request-log entry", Some("request-log entries")))}</p> })}
                 <p><a href="/admin/audit">"Browse and export"</a></p>
             </section>
             {governance_card(&summary)}

@@ -4,6 +4,7 @@
 
 use crate::oversight::series::{self, Range, Subject};
 use crate::platform::error::Result;
+use crate::platform::format::capitalise;
 use crate::platform::state::AppState;
 
 const DAY: i64 = 86_400;
@@ -178,19 +179,11 @@ pub async fn alerts(state: &AppState) -> Result<(Vec<Count>, Vec<Waiting>)> {
     Ok((counts, waiting))
 }
 
-fn capitalise(word: &str) -> String {
-    let mut chars = word.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
 /// Access-review campaigns still open, the nearest deadline first.
 pub async fn campaigns(state: &AppState) -> Result<Vec<Campaign>> {
     let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
         "SELECT c.id, c.title, c.due_at, COUNT(i.id), \
-         COALESCE(SUM(CASE WHEN i.state IN ('awaiting_partner', 'awaiting_bank') THEN 0 ELSE 1 END), 0) \
+         CAST(COALESCE(SUM(CASE WHEN i.state IN ('awaiting_partner', 'awaiting_bank', 'unanswered') THEN 0 ELSE 1 END), 0) AS BIGINT) \
          FROM review_campaigns c LEFT JOIN review_items i ON i.campaign_id = c.id \
          WHERE c.status = 'open' GROUP BY c.id, c.title, c.due_at ORDER BY c.due_at, c.id LIMIT 10",
     )
@@ -267,20 +260,35 @@ pub async fn expiring_credentials(
     Ok((total, items))
 }
 
-/// Evidence documents whose latest version expires within 30 days (or has expired):
-/// (organisation, kind, expires on).
+/// Evidence documents whose current accepted version (as the sweep reads it:
+/// accepted by the bank, or part of an approved dossier) expires within 30 days or
+/// expired in the last 30: (organisation, kind, expires on), soonest first.
 pub async fn expiring_evidence(state: &AppState) -> Result<Vec<(String, String, String)>> {
     let now = state.clock.now();
-    let horizon = crate::platform::time::display(now + 30 * DAY);
-    let day = horizon.get(..10).unwrap_or_default().to_string();
-    Ok(sqlx::query_as(
+    let day = |at: i64| {
+        crate::platform::time::display(at)
+            .get(..10)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let accepted = |e: &str| {
+        format!(
+            "({e}.accepted_at IS NOT NULL OR {e}.uploaded_at <= \
+             (SELECT MAX(t.approved_at) FROM tier_approvals t WHERE t.org_id = {e}.org_id))"
+        )
+    };
+    Ok(sqlx::query_as(&format!(
         "SELECT o.legal_name, e.kind, e.expires_on FROM evidence e JOIN organisations o ON o.id = e.org_id \
-         WHERE e.removed_at IS NULL AND e.expires_on <> '' AND e.expires_on <= $1 AND o.status = 'active' \
+         WHERE e.removed_at IS NULL AND e.expires_on <> '' AND e.expires_on <= $1 AND e.expires_on >= $2 \
+         AND o.status = 'active' AND {} \
          AND NOT EXISTS (SELECT 1 FROM evidence n WHERE n.org_id = e.org_id AND n.kind = e.kind \
-                         AND n.removed_at IS NULL AND n.expires_on > e.expires_on) \
+                         AND n.removed_at IS NULL AND n.expires_on > e.expires_on AND {}) \
          ORDER BY e.expires_on, o.legal_name, e.kind LIMIT 8",
-    )
-    .bind(day)
+        accepted("e"),
+        accepted("n")
+    ))
+    .bind(day(now + 30 * DAY))
+    .bind(day(now - 30 * DAY))
     .fetch_all(&state.db.pool)
     .await?)
 }
@@ -410,7 +418,7 @@ pub async fn partner_tasks(state: &AppState, org: &str) -> Result<Vec<Waiting>> 
     let due: Vec<(String, String, i64, i64)> = sqlx::query_as(
         "SELECT i.id, a.name, c.starts_at, c.due_at FROM review_items i \
          JOIN review_campaigns c ON c.id = i.campaign_id JOIN apps a ON a.id = i.app_id \
-         WHERE i.org_id = $1 AND i.state = 'awaiting_partner' AND c.status = 'open' ORDER BY c.due_at, i.id",
+         WHERE i.org_id = $1 AND i.state IN ('awaiting_partner', 'unanswered') AND c.status = 'open' ORDER BY c.due_at, i.id",
     )
     .bind(org)
     .fetch_all(&state.db.pool)

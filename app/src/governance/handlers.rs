@@ -669,15 +669,12 @@ async fn runs_page(
     Query(q): Query<RunsQuery>,
 ) -> Result<Response> {
     ctx.require(Action::ViewInventory)?;
-    let mut runs = crate::platform::scheduler::recent_runs(&state, 100).await?;
     let title = match q.outcome.as_str() {
         "" => "Scheduler runs",
-        "failed" => {
-            runs.retain(|r| r.4 == "failed");
-            "Scheduler runs that failed"
-        }
+        "failed" => "Scheduler runs that failed",
         _ => return Err(Error::BadRequest("Unknown outcome: use failed.".into())),
     };
+    let runs = crate::platform::scheduler::recent_runs_of(&state, &q.outcome, 100).await?;
     Ok(ctx.render(title, pages_bank::runs(&runs)).into_response())
 }
 

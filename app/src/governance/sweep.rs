@@ -737,10 +737,4 @@ pub(super) fn client_page(action: &Action) -> String {
     )
 }
 
-pub(super) fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
+pub(super) use crate::platform::format::capitalise;

@@ -47,7 +47,7 @@ async fn register(
 ) -> Result<Response> {
     ctx.require(Action::ViewOversight)?;
     let resolved = q.state == "resolved";
-    let mut list = alert_life::list(&state, resolved, None, 200).await?;
+    let list = alert_life::list_of(&state, resolved, None, &q.severity, 200);
     let title = match q.severity.as_str() {
         "" => "Alerts",
         "high" => "High-severity alerts",
@@ -59,9 +59,7 @@ async fn register(
             ))
         }
     };
-    if !q.severity.is_empty() {
-        list.retain(|a| a.severity == q.severity);
-    }
+    let list = list.await?;
     Ok(ctx
         .render(title, alert_pages::register(&list, resolved))
         .into_response())

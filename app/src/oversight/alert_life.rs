@@ -91,13 +91,27 @@ pub async fn list(
     org: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Alert>> {
+    list_of(state, resolved, org, "", limit).await
+}
+
+/// [`list`], of one severity (`high`, `medium`, `low`; empty: every severity),
+/// filtered in the query so the limit counts only the alerts shown.
+pub async fn list_of(
+    state: &AppState,
+    resolved: bool,
+    org: Option<&str>,
+    severity: &str,
+    limit: i64,
+) -> Result<Vec<Alert>> {
     let rows = sqlx::query(&format!(
         "{SELECT} WHERE (al.state = 'resolved') = ($1 = 1) AND ($2 = '' OR al.org_id = $2) \
+         AND ($4 = '' OR al.severity = $4) \
          ORDER BY al.first_seen_at DESC, al.id DESC LIMIT $3"
     ))
     .bind(i64::from(resolved))
     .bind(org.unwrap_or_default())
     .bind(limit)
+    .bind(severity)
     .fetch_all(&state.db.pool)
     .await?;
     rows.iter().map(from_row).collect()

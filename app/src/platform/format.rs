@@ -17,6 +17,15 @@ pub fn thousands(n: i64) -> String {
     out
 }
 
+/// `text` with its first letter in capitals ("high" → "High").
+pub fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// "1 request", "2 requests", "1,204 requests": the plural adds an "s" unless given.
 pub fn count(n: i64, one: &str, many: Option<&str>) -> String {
     let word = if n == 1 {

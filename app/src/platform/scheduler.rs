@@ -189,11 +189,22 @@ pub async fn recent_runs(
     state: &AppState,
     limit: i64,
 ) -> Result<Vec<(String, String, i64, i64, String, String)>> {
+    recent_runs_of(state, "", limit).await
+}
+
+/// [`recent_runs`] with one outcome (`ok`, `failed`; empty: both), filtered in the
+/// query so the limit counts only the runs shown.
+pub async fn recent_runs_of(
+    state: &AppState,
+    outcome: &str,
+    limit: i64,
+) -> Result<Vec<(String, String, i64, i64, String, String)>> {
     Ok(sqlx::query_as(
         "SELECT job, instance, started_at, finished_at, outcome, summary FROM job_runs \
-         ORDER BY started_at DESC, id DESC LIMIT $1",
+         WHERE ($2 = '' OR outcome = $2) ORDER BY started_at DESC, id DESC LIMIT $1",
     )
     .bind(limit)
+    .bind(outcome)
     .fetch_all(&state.db.pool)
     .await?)
 }

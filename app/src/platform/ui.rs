@@ -308,7 +308,13 @@ fn layout(chrome: Chrome, title: String, body: AnyView) -> impl IntoView {
             let items = links
                 .into_iter()
                 .map(|(href, label)| {
-                    let here = (Some(href) == current).then_some("page");
+                    // "page" on the page itself, "true" on the section a deeper page
+                    // belongs to (WAI-ARIA: aria-current).
+                    let here = (Some(href) == current).then_some(if href == chrome.path {
+                        "page"
+                    } else {
+                        "true"
+                    });
                     view! { <li><a href=href aria-current=here>{label}</a></li> }
                 })
                 .collect_view();
@@ -715,7 +721,13 @@ mod chrome_tests {
         let mut chrome = reviewer();
         chrome.path = "/review/production/par_1".into();
         let html = render_page(&chrome, "Request", view! { <p>"x"</p> }.into_any());
-        assert_eq!(html.matches("aria-current=\"page\"").count(), 1, "{html}");
+        assert_eq!(html.matches("aria-current").count(), 1, "{html}");
+        assert!(
+            html.contains("<a href=\"/review/production\" aria-current=\"true\">"),
+            "{html}"
+        );
+        chrome.path = "/review/production".into();
+        let html = render_page(&chrome, "Requests", view! { <p>"x"</p> }.into_any());
         assert!(
             html.contains("<a href=\"/review/production\" aria-current=\"page\">"),
             "{html}"
