@@ -147,6 +147,27 @@ async fn each_role_sees_what_waits_and_the_lists_behind_the_counts(server: TestS
     assert!(html.contains("id=\"dash-failures\""));
     assert!(!html.contains("Acme Budgeting demo app"));
 
+    // Acme's partner admin starts a Tier 1 application: each section still to do is
+    // a task leading to that section, and the count of sections matches the wizard's.
+    let acme = server
+        .demo_partner_user(crate::onboarding::ACME_ADMIN)
+        .await;
+    let application = crate::onboarding::start(&acme, "1").await;
+    let (_, html) = acme.text("/dashboard").await;
+    assert!(html.contains("Your tasks"));
+    for (slug, title) in [
+        ("profile", "Organisation profile"),
+        ("declaration", "Declaration"),
+    ] {
+        assert!(
+            html.contains(&format!(
+                "<a href=\"/onboarding/{application}/steps/{slug}\">Tier 1 application: {title}</a>"
+            )),
+            "{slug}: {html}"
+        );
+    }
+    assert!(!html.contains("Fjord"), "another organisation's tasks");
+
     // Acme's developer: their own app, nobody else's, and no admin tasks.
     let developer = server.demo_partner().await;
     let (_, html) = developer.text("/dashboard").await;

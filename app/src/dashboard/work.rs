@@ -303,20 +303,27 @@ pub async fn failed_runs(state: &AppState) -> Result<Vec<(String, i64, String)>>
     .await?)
 }
 
-/// Traffic of the last 24 hours of `subject`: calls, errors, and calls per hour
-/// (the range's 15-minute points summed by the hour, so a sparkline stays legible).
+/// Traffic of the last 24 hours of `subject`: calls, errors, and calls per clock
+/// hour (the range's 15-minute points summed by the hour they fall in, so a
+/// sparkline stays legible), whole hours only: the hour under way would always end
+/// the line with a dip.
 pub async fn traffic(state: &AppState, subject: &Subject) -> Result<(i64, i64, Vec<f64>)> {
-    let usage = series::read(&state.db, subject, Range::Day, state.clock.now()).await?;
+    let now = state.clock.now();
+    let usage = series::read(&state.db, subject, Range::Day, now).await?;
     let t = &usage.totals;
-    let per = (HOUR / usage.step.max(1)).max(1) as usize;
+    let this_hour = now - now.rem_euclid(HOUR);
+    let mut hours: Vec<(i64, f64)> = Vec::new();
+    for p in usage.points.iter().filter(|p| p.at < this_hour) {
+        let hour = p.at - p.at.rem_euclid(HOUR);
+        match hours.last_mut() {
+            Some((h, calls)) if *h == hour => *calls += p.calls as f64,
+            _ => hours.push((hour, p.calls as f64)),
+        }
+    }
     Ok((
         t.calls,
         t.client_errors + t.server_errors,
-        usage
-            .points
-            .chunks(per)
-            .map(|c| c.iter().map(|p| p.calls as f64).sum())
-            .collect(),
+        hours.into_iter().map(|(_, calls)| calls).collect(),
     ))
 }
 
@@ -378,10 +385,37 @@ pub async fn partner_tasks(state: &AppState, org: &str) -> Result<Vec<Waiting>> 
     let mut tasks = Vec::new();
     for app in crate::onboarding::service::applications(state, org).await? {
         let (label, detail) = match app.status.as_str() {
-            "draft" => (
-                format!("Finish and submit your tier {} application", app.tier),
-                "Onboarding: complete each section, then submit it for review".to_string(),
-            ),
+            "draft" => {
+                // Each section still to do, then the submission itself.
+                let tier = crate::onboarding::catalogue::tier(state, app.tier).await?;
+                let mut open = 0;
+                for task in crate::onboarding::service::tasks(state, &app, &tier).await? {
+                    if task.status == crate::onboarding::model::TaskStatus::Completed {
+                        continue;
+                    }
+                    open += 1;
+                    tasks.push(Waiting {
+                        label: format!("Tier {} application: {}", app.tier, task.step.title()),
+                        href: format!("/onboarding/{}/steps/{}", app.id, task.step.slug()),
+                        since: app.created_at,
+                        sla_seconds: None,
+                        detail: match task.notes.first() {
+                            Some(note) => format!(
+                                "Onboarding, {}: {note}",
+                                task.status.label().to_lowercase()
+                            ),
+                            None => format!("Onboarding, {}", task.status.label().to_lowercase()),
+                        },
+                    });
+                }
+                if open > 0 {
+                    continue;
+                }
+                (
+                    format!("Submit your tier {} application", app.tier),
+                    "Onboarding: every section is complete; submit it for review".to_string(),
+                )
+            }
             "more_info" => (
                 format!(
                     "The bank asked for more information on your tier {} application",
