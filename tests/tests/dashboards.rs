@@ -106,13 +106,13 @@ async fn each_role_sees_what_waits_and_the_lists_behind_the_counts(server: TestS
     let (status, _) = admin.text("/alerts?severity=urgent").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("2 credentials expiring"));
-    assert!(html.contains("Fjord Analytics Ltd (demo): credential of Fjord budgets (sandbox)"));
+    assert!(html.contains("Kestrel Lending Ltd (demo): credential of Kestrel rates (sandbox)"));
     let (_, inventory) = admin
         .text("/governance/bank/inventory?expiring_within=14")
         .await;
     assert!(
-        inventory.contains("Fjord budgets (sandbox)")
-            && inventory.contains("Fjord cashflow (sandbox)")
+        inventory.contains("Kestrel rates (sandbox)")
+            && inventory.contains("Orbit compare (sandbox)")
     );
     assert!(!inventory.contains("Fjord affordability (sandbox)"));
     assert!(html.contains("Access reviews in progress") && html.contains("href=\"/reviews/bank/"));
@@ -141,7 +141,6 @@ async fn each_role_sees_what_waits_and_the_lists_behind_the_counts(server: TestS
     assert!(
         html.contains("Answer the access review of") && html.contains("href=\"/reviews/items/")
     );
-    assert!(html.contains("Rotate the credential of Fjord budgets (sandbox)"));
     assert!(html.contains("id=\"dash-apps-table\"") && html.contains("Fjord insights"));
     assert!(html.contains("id=\"spark-app-0\""));
     assert!(html.contains("id=\"dash-failures\""));

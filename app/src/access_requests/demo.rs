@@ -10,8 +10,6 @@
 //! - "Fjord lending checks": four eyes, approved by the demo reviewer (with a code
 //!   from the demo authenticator): waiting for the approver's second approval.
 //!
-//! Two of the sandbox apps' key registrations expire within 14 days (6 and 11).
-//!
 //! Waiting times are moved back after the services ran, so the queue reads as a
 //! working week. A newcomer signing in as the reviewer or the approver has work.
 
@@ -38,15 +36,15 @@ struct Ask {
     /// Successful sandbox calls per scope (readiness needs 3).
     sandbox_calls: i64,
     hours_waiting: i64,
-    /// When the sandbox app's key registration expires (the bank admin's dashboard
-    /// lists those within 14 days; the sweep warns Fjord).
+    /// When the sandbox app's key registration expires (beyond the governance
+    /// demo's own expiries, which the sweep's tests follow).
     key_expires_in_days: i64,
 }
 
 const ASKS: [Ask; 4] = [
     Ask {
         app: "Fjord budgets",
-        key_expires_in_days: 6,
+        key_expires_in_days: 60,
         scopes: &["reference", "accounts"],
         calls_per_day: "8000",
         peak_per_second: "2",
@@ -66,7 +64,7 @@ const ASKS: [Ask; 4] = [
     },
     Ask {
         app: "Fjord cashflow",
-        key_expires_in_days: 11,
+        key_expires_in_days: 90,
         scopes: &["accounts"],
         calls_per_day: "3000",
         peak_per_second: "1",
@@ -215,8 +213,8 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
     )
     .await?;
     // Fjord lending checks: the reviewer's approval (first of four eyes), with the
-    // demo authenticator's code of the previous time step, so the newcomer's own
-    // sign-in with the current code is not refused as a replay.
+    // demo authenticator's current code; the reviewer's replay marker is put back
+    // afterwards, so the newcomer's own sign-in with that code is not refused.
     let lending = &ids_of[3];
     let request = service::request(state, None, lending).await?;
     let last_step: Option<i64> =
@@ -225,7 +223,9 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
             .fetch_optional(&state.db.pool)
             .await?
             .ok_or(Error::NotFound)?;
-    let seeding_step = state.clock.now() / 30 - 1;
+    // The current step: a verification that crosses into the next step still
+    // accepts it (one step either side).
+    let seeding_step = state.clock.now() / 30;
     let secret = crate::accounts::totp::from_base32(crate::accounts::bootstrap::DEMO_TOTP_SECRET)
         .ok_or(Error::NotFound)?;
     service::decide(
