@@ -10,6 +10,9 @@
 //! - "Fjord lending checks": four eyes, approved by the demo reviewer (with a code
 //!   from the demo authenticator): waiting for the approver's second approval.
 //!
+//! Kestrel and Orbit (whose applications wait in the onboarding queue) get a sandbox
+//! app each, with a key expiring in 6 and 11 days.
+//!
 //! Waiting times are moved back after the services ran, so the queue reads as a
 //! working week. A newcomer signing in as the reviewer or the approver has work.
 
@@ -255,6 +258,58 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
         .bind(seeding_step)
         .execute(&state.db.pool)
         .await?;
+    // Kestrel's and Orbit's sandbox apps (their applications wait in the onboarding
+    // queue), with keys expiring in 6 and 11 days: the bank admin's dashboard and the
+    // sweep's warnings have something to show, apart from Fjord's own expiries.
+    for (email, name, days, jwks) in [
+        (
+            "admin@kestrel-lending.example.com",
+            "Kestrel rates (sandbox)",
+            6,
+            "https://kestrel-lending.example.com/.well-known/jwks.json",
+        ),
+        (
+            "admin@orbit-savings.example.com",
+            "Orbit compare (sandbox)",
+            11,
+            "https://orbit-savings.example.com/.well-known/jwks.json",
+        ),
+    ] {
+        let Some(owner) = AuthUser::by_email(state, email).await? else {
+            continue;
+        };
+        let org = owner.org_id.clone().ok_or(Error::NotFound)?;
+        let mut tx = state.db.begin().await?;
+        let app_id = client(
+            &mut tx,
+            state,
+            &org,
+            Client {
+                name,
+                purpose: "Demo: comparing the bank's products with its own.",
+                environment: "sandbox",
+                scopes: "reference",
+                auth_method: "private_key_jwt",
+                owner_id: &owner.id,
+                created_days_ago: 80,
+            },
+            now,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO credentials (id, app_id, kind, material, created_by, created_at, expires_at) \
+             VALUES ($1, $2, 'jwks_uri', $3, $4, $5, $6)",
+        )
+        .bind(ids::new_id(ids::CREDENTIAL))
+        .bind(&app_id)
+        .bind(jwks)
+        .bind(&owner.id)
+        .bind(now - 80 * 86_400)
+        .bind(now + days * 86_400)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
     for (id, ask) in ids_of.iter().zip(ASKS.iter()) {
         sqlx::query(
             "UPDATE access_requests SET submitted_at = submitted_at - $1, waiting_since = waiting_since - $1, updated_at = updated_at - $1 WHERE id = $2",

@@ -4,8 +4,7 @@
 //! every step answered and finished, submitted into a frozen dossier round. Kestrel's
 //! was submitted three days ago, past the tier's 48-hour review SLA; Orbit's this
 //! morning. (The timestamps are moved back after the services ran: the demo starts
-//! with history.) A newcomer signing in as the reviewer has work at once. Each also
-//! has a sandbox app whose key registration expires within days (6 and 11).
+//! with history.) A newcomer signing in as the reviewer has work at once.
 
 use std::collections::BTreeMap;
 
@@ -19,15 +18,12 @@ use crate::platform::{authz::Role, ids};
 
 const HOUR: i64 = 3_600;
 
-/// (legal name, registration number, website, admin e-mail, admin name, hours ago,
-/// the sandbox app and the days until its key registration expires).
+/// (legal name, registration number, website, admin e-mail, admin name, hours ago).
 type Partner = (
     &'static str,
     &'static str,
     &'static str,
     &'static str,
-    &'static str,
-    i64,
     &'static str,
     i64,
 );
@@ -40,8 +36,6 @@ const WAITING: [Partner; 2] = [
         "admin@kestrel-lending.example.com",
         "Kestrel's partner admin",
         72,
-        "Kestrel rates (sandbox)",
-        6,
     ),
     (
         "Orbit Savings Ltd (demo)",
@@ -50,8 +44,6 @@ const WAITING: [Partner; 2] = [
         "admin@orbit-savings.example.com",
         "Orbit's partner admin",
         5,
-        "Orbit compare (sandbox)",
-        11,
     ),
 ];
 
@@ -99,7 +91,7 @@ pub async fn seed(state: &AppState) -> Result<()> {
         ip: "127.0.0.1".into(),
         user_agent: "gatehouse demo seeding".into(),
     };
-    for (org, number, website, email, person, hours_ago, app_name, key_days) in WAITING {
+    for (org, number, website, email, person, hours_ago) in WAITING {
         let now = state.clock.now();
         let org_id = ids::new_id(ids::ORG);
         let mut tx = state.db.begin().await?;
@@ -131,36 +123,6 @@ pub async fn seed(state: &AppState) -> Result<()> {
             .bind(&user_id)
             .execute(&mut *tx)
             .await?;
-        // A sandbox app whose key registration expires within days: the bank
-        // admin's dashboard and the sweep's warnings have something to show.
-        let app_id = crate::governance::demo::client(
-            &mut tx,
-            state,
-            &org_id,
-            crate::governance::demo::Client {
-                name: app_name,
-                purpose: "Demo: comparing the bank's products with its own.",
-                environment: "sandbox",
-                scopes: "reference",
-                auth_method: "private_key_jwt",
-                owner_id: &user_id,
-                created_days_ago: 80,
-            },
-            now,
-        )
-        .await?;
-        sqlx::query(
-            "INSERT INTO credentials (id, app_id, kind, material, created_by, created_at, expires_at) \
-             VALUES ($1, $2, 'jwks_uri', $3, $4, $5, $6)",
-        )
-        .bind(ids::new_id(ids::CREDENTIAL))
-        .bind(&app_id)
-        .bind(format!("{website}/.well-known/jwks.json"))
-        .bind(&user_id)
-        .bind(now - 80 * 86_400)
-        .bind(now + key_days * 86_400)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         let user = AuthUser::by_email(state, email)
             .await?
