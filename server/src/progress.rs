@@ -31,12 +31,15 @@ impl Bar {
         self.0.position()
     }
 
-    /// Runs `work` with a spinner saying `what` and the time it has taken; the
-    /// spinner is cleared at the end, whatever the outcome (the command prints it).
+    /// Runs `work` with a spinner saying `what` and the time it has taken, which
+    /// becomes a bar with a count when the work reports its steps
+    /// (`app::platform::progress::begin`); cleared at the end, whatever the
+    /// outcome (the command prints it).
     pub async fn around<T>(what: &str, work: impl std::future::Future<Output = T>) -> T {
         let bar = Self::stderr();
         app::platform::progress::Progress::begin(&bar, what, None);
-        let out = work.await;
+        let shared = std::sync::Arc::new(Shared(bar.0.clone()));
+        let out = app::platform::progress::reporting(shared, work).await;
         bar.0.finish_and_clear();
         out
     }
@@ -44,32 +47,51 @@ impl Bar {
 
 impl app::platform::progress::Progress for Bar {
     fn begin(&self, what: &str, total: Option<u64>) {
-        match total {
-            Some(n) => {
-                self.0.set_length(n);
-                self.0.set_style(
-                    ProgressStyle::with_template(
-                        "{msg} [{bar:30}] {human_pos}/{human_len} ({per_sec}, {eta} left)",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                self.0.disable_steady_tick();
-            }
-            None => {
-                self.0.set_style(
-                    ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                self.0.enable_steady_tick(Duration::from_millis(120));
-            }
-        }
-        self.0.set_message(what.to_string());
+        style(&self.0, what, total);
     }
 
     fn advance(&self, n: u64) {
         self.0.inc(n);
     }
+}
+
+/// The same display, told by the work itself (no finishing when dropped).
+struct Shared(ProgressBar);
+
+impl app::platform::progress::Progress for Shared {
+    fn begin(&self, what: &str, total: Option<u64>) {
+        style(&self.0, what, total);
+    }
+
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
+/// A bar with a count when the total is known, else a spinner with the time taken.
+fn style(bar: &ProgressBar, what: &str, total: Option<u64>) {
+    match total {
+        Some(n) => {
+            bar.set_position(0);
+            bar.set_length(n);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {human_pos}/{human_len} ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.disable_steady_tick();
+        }
+        None => {
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
+    }
+    bar.set_message(what.to_string());
 }
 
 impl Drop for Bar {

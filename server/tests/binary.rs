@@ -201,6 +201,12 @@ fn first_start_serves_the_demo_and_every_command_reads_its_database() {
         serde_json::from_str(&ok(&dir, &["governance", "preview", "--json"])).unwrap();
     assert!(preview.is_array() || preview.is_object(), "{preview}");
     ok(&dir, &["governance", "sweep"]);
+    // On a terminal the inventory and the sweep count the identities they judge.
+    let seen = on_terminal(&dir, "inventory --format csv");
+    assert!(seen.contains("Judging identities"), "{seen:?}");
+    assert!(seen.contains("cli_demo_acme_sandbox"), "{seen:?}");
+    let seen = on_terminal(&dir, "governance sweep");
+    assert!(seen.contains("Judging identities"), "{seen:?}");
 
     let keys = ok(&dir, &["keys", "list", "--issuer", "sandbox"]);
     assert_eq!(keys.matches("ES256").count(), 1, "{keys}");
@@ -318,6 +324,22 @@ fn a_start_that_cannot_compose_its_state_says_why() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// What `gatehouse --data-dir <dir> <args>` shows on a terminal: util-linux
+/// `script` runs it on a pseudo-terminal and records everything drawn.
+fn on_terminal(dir: &Path, args: &str) -> String {
+    let terminal = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{BIN} --data-dir {} {args}", dir.display()),
+            "/dev/null",
+        ])
+        .output()
+        .expect("util-linux script");
+    let seen = String::from_utf8_lossy(&terminal.stdout).into_owned();
+    assert!(terminal.status.success(), "{seen}");
+    seen
+}
+
 /// The long commands show progress on a terminal and nothing anywhere else (issue
 /// 31): `gatehouse audit verify` piped prints its verdict alone; given a terminal
 /// (util-linux `script` runs it on a pseudo-terminal) it also draws its bar.
@@ -359,16 +381,7 @@ fn audit_verify_draws_its_progress_only_on_a_terminal() {
     );
     assert!(!stdout.contains('\r') && !stderr.contains('\r'));
 
-    let terminal = Command::new("script")
-        .args([
-            "-qec",
-            &format!("{bin} --data-dir {data} audit verify"),
-            "/dev/null",
-        ])
-        .output()
-        .expect("util-linux script");
-    let seen = String::from_utf8_lossy(&terminal.stdout);
-    assert!(terminal.status.success(), "{seen}");
+    let seen = on_terminal(&dir, "audit verify");
     assert!(
         seen.contains("Verifying the audit chain"),
         "the bar on a terminal: {seen:?}"

@@ -178,3 +178,59 @@ both!(
     each_role_sees_what_waits_and_the_lists_behind_the_counts,
     demo
 );
+
+/// The rest of the console (issue 31) in the demo: the overview's small multiples
+/// (each top consumer's calls over the range), relative ages beside times, waits
+/// told against their SLA, and evidence expiring linked from the bank's dashboard
+/// to the page that lists it.
+async fn the_console_shows_trends_ages_and_expiring_evidence(server: TestServer) {
+    let admin = server.demo_staff(BANK_ADMIN, 0).await;
+    let (status, html) = admin.text("/oversight?range=7d").await;
+    assert_eq!(status, StatusCode::OK);
+    let top = html.split("id=\"top-consumers\"").nth(1).unwrap();
+    let top = top.split("</table>").next().unwrap();
+    assert!(top.contains("id=\"trend-0\""), "{top}");
+    assert!(
+        top.contains("over the last 7 days in 42 equal parts of whole hours"),
+        "{top}"
+    );
+    let (_, html) = admin.text("/oversight?range=24h").await;
+    assert!(html.contains("over the last 24 hours in 24 equal parts"));
+
+    // Times with their age against the application's clock.
+    let (_, alerts) = admin.text("/alerts").await;
+    assert!(alerts.contains(" ago)</td>"), "{alerts}");
+    let reviewer = server.demo_staff(REVIEWER, 0).await;
+    let (_, queue) = reviewer
+        .text("/review/production?status=pending_review")
+        .await;
+    assert!(queue.contains("Waiting "), "{queue}");
+    assert!(queue.contains("SLA"), "{queue}");
+
+    // Fjord's penetration test, accepted with its dossier, expires 165 days after
+    // the demo starts: 150 days on it is on the bank admin's dashboard, linked to
+    // its row on the evidence page, which the admin may read but not accept from.
+    server.state.clock.advance(150 * 86_400);
+    let admin = server.demo_staff(BANK_ADMIN, 0).await;
+    let (_, html) = admin.text("/dashboard").await;
+    let item = html
+        .split("href=\"/governance/bank/evidence#evidence-")
+        .nth(1)
+        .unwrap_or_else(|| panic!("an evidence link in {html}"));
+    let id = item.split('"').next().unwrap();
+    assert!(
+        item.contains("Fjord Analytics Ltd (demo): pen test"),
+        "{item}"
+    );
+    let (status, page) = admin.text("/governance/bank/evidence").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&format!("id=\"evidence-{id}\"")), "{page}");
+    assert!(!page.contains("/accept\""), "accepting is the reviewers'");
+    let (status, _) = server
+        .demo_partner()
+        .await
+        .text("/governance/bank/evidence")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+both!(the_console_shows_trends_ages_and_expiring_evidence, demo);

@@ -12,7 +12,7 @@ use super::service::{PolicyVersion, QueueItem, Review};
 use crate::clients::model::{App, Credential};
 use crate::onboarding::catalogue::ScopeRow;
 use crate::onboarding::model::{Tier, CLIENT_AUTH_METHODS};
-use crate::platform::time::display;
+use crate::platform::time::when;
 use crate::platform::ui::{csrf_field, error_line, error_summary, field_class, Form};
 
 fn status_tag(status: &str) -> AnyView {
@@ -101,7 +101,7 @@ pub fn home(page: HomePage<'_>) -> AnyView {
                     <td>{r.scopes.join(" ")}</td>
                     <td>{status_tag(&r.status)}</td>
                     <td>{r.route.label()}</td>
-                    <td>{display(r.submitted_at)}</td>
+                    <td>{when(r.submitted_at)}</td>
                 </tr>
             }
         })
@@ -142,10 +142,10 @@ fn credential_summary(app: &App, credentials: &[Credential]) -> AnyView {
                 <tr>
                     <td><code>{c.id.clone()}</code></td>
                     <td>{c.kind.clone()}</td>
-                    <td>{display(c.created_at)}</td>
-                    <td>{display(c.expires_at)}</td>
-                    <td>{c.last_token_at.map(display).unwrap_or_else(|| "Never".into())}</td>
-                    <td>{c.last_used_at.map(display).unwrap_or_else(|| "Never".into())}</td>
+                    <td>{when(c.created_at)}</td>
+                    <td>{when(c.expires_at)}</td>
+                    <td>{c.last_token_at.map(when).unwrap_or_else(|| "Never".into())}</td>
+                    <td>{c.last_used_at.map(when).unwrap_or_else(|| "Never".into())}</td>
                     <td>{status}</td>
                 </tr>
             }
@@ -191,9 +191,9 @@ pub fn readiness_table(readiness: &Readiness) -> AnyView {
             view! {
                 <tr>
                     <td>{s.scope.clone()}</td>
-                    <td>{s.successful_calls.to_string()}</td>
+                    <td>{crate::platform::format::thousands(s.successful_calls)}</td>
                     <td>{format!("{:.0}%", s.error_rate() * 100.0)}</td>
-                    <td>{s.last_success.map(display).unwrap_or_else(|| "Never".into())}</td>
+                    <td>{s.last_success.map(when).unwrap_or_else(|| "Never".into())}</td>
                     <td>{state}</td>
                 </tr>
             }
@@ -364,7 +364,7 @@ fn conversation(messages: &[(bool, String, String, i64)]) -> AnyView {
         .iter()
         .map(|(bank, author, body, at)| {
             let who = if *bank { format!("{author} (bank)") } else { author.clone() };
-            view! { <li class="message"><p class="hint">{format!("{who}, {}", display(*at))}</p><p class="message-body">{body.clone()}</p></li> }
+            view! { <li class="message"><p class="hint">{format!("{who}, {}", when(*at))}</p><p class="message-body">{body.clone()}</p></li> }
         })
         .collect_view();
     view! { <ul class="messages plain">{items}</ul> }.into_any()
@@ -382,12 +382,12 @@ fn request_summary(request: &AccessRequest) -> AnyView {
             <dt>"App"</dt><dd>{request.app_name.clone()}</dd>
             <dt>"Scopes asked for"</dt><dd>{request.scopes.join(" ")}</dd>
             {justifications}
-            <dt>"Volume"</dt><dd>{format!("{} calls a day, peak {} per second", request.calls_per_day, request.peak_per_second)}</dd>
+            <dt>"Volume"</dt><dd>{format!("{} calls a day, peak {} per second", crate::platform::format::thousands(request.calls_per_day), crate::platform::format::thousands(request.peak_per_second))}</dd>
             <dt>"Client authentication"</dt><dd>{request.auth_method.clone()}</dd>
             <dt>"IP allow-list"</dt><dd>{if request.ip_allowlist.is_empty() { "None".to_string() } else { request.ip_allowlist.join(", ") }}</dd>
             <dt>"Lifetime asked for"</dt><dd>{format!("{} days", request.lifetime_days)}</dd>
             <dt>"Go-live"</dt><dd>{request.go_live.clone()}</dd>
-            <dt>"Submitted"</dt><dd>{display(request.submitted_at)}</dd>
+            <dt>"Submitted"</dt><dd>{when(request.submitted_at)}</dd>
         </dl>
     }
     .into_any()
@@ -470,7 +470,7 @@ pub fn queue(items: &[QueueItem], status: &str) -> AnyView {
         .iter()
         .map(|item| {
             let r = &item.request;
-            let hours = item.waiting_secs / 3600;
+            let (waited, _) = crate::platform::format::waited(0, item.waiting_secs, Some(item.sla_hours * 3_600));
             let sla = if item.overdue() {
                 view! { <strong class="tag tag-red">{if r.escalated_at.is_some() { "Overdue — escalated" } else { "Overdue" }}</strong> }.into_any()
             } else {
@@ -484,7 +484,7 @@ pub fn queue(items: &[QueueItem], status: &str) -> AnyView {
                     <td>{r.route.label()}</td>
                     <td>{format!("{} ({})", r.score, r.band)}</td>
                     <td>{status_tag(&r.status)}</td>
-                    <td>{format!("{}d {}h of {}h ", hours / 24, hours % 24, item.sla_hours)}{sla}</td>
+                    <td>{crate::platform::format::capitalise(&waited)}" "{sla}</td>
                 </tr>
             }
         })
@@ -496,6 +496,9 @@ pub fn queue(items: &[QueueItem], status: &str) -> AnyView {
             <button type="submit" class="secondary">"Filter"</button>
         </form>
         {items.is_empty().then(|| view! { <p>"Nothing in the queue with this filter."</p> })}
+        {(items.len() >= super::service::QUEUE_LIMIT).then(|| view! {
+            <p class="notice">{format!("Showing the {} longest-waiting requests: choose a status to see the others.", super::service::QUEUE_LIMIT)}</p>
+        })}
         <table id="production-queue">
             <caption class="visually-hidden">"Production access requests, longest waiting first"</caption>
             <thead><tr><th>"Organisation"</th><th>"App"</th><th>"Scopes"</th><th>"Route"</th><th>"Score"</th><th>"Status"</th><th>"Waiting"</th></tr></thead>
@@ -525,7 +528,7 @@ fn review_rows(reviews: &[Review]) -> AnyView {
                     <td>{terms}</td>
                     <td>{r.reason.clone()}</td>
                     <td>{if r.step_up_at.is_some() { "Yes" } else { "—" }}</td>
-                    <td>{display(r.created_at)}</td>
+                    <td>{when(r.created_at)}</td>
                 </tr>
             }
         })
@@ -653,7 +656,7 @@ pub fn policy(page: PolicyPage<'_>) -> AnyView {
                     <td><code>{v.sha256[..16].to_string()}</code></td>
                     <td>{v.note.clone()}</td>
                     <td>{v.created_by.clone()}</td>
-                    <td>{display(v.created_at)}</td>
+                    <td>{when(v.created_at)}</td>
                 </tr>
             }
         })

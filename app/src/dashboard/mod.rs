@@ -49,7 +49,7 @@ pub async fn handler(
             });
             lead.campaigns = work::campaigns(&state).await?;
             lead.expiring = Some(work::expiring_credentials(&state, None, 14).await?);
-            lead.evidence = work::expiring_evidence(&state).await?;
+            lead.evidence = crate::governance::evidence::expiring(&state, 8).await?;
             lead.failed_runs = work::failed_runs(&state).await?;
             lead.traffic = Some(work::traffic(&state, &Subject::All).await?);
         }

@@ -22,7 +22,7 @@ pub struct Work {
     pub suspensions: Option<Count>,
     pub campaigns: Vec<Campaign>,
     pub expiring: Option<(i64, Vec<Waiting>)>,
-    pub evidence: Vec<(String, String, String)>,
+    pub evidence: Vec<crate::governance::evidence::Expiring>,
     pub failed_runs: Vec<(String, i64, String)>,
     /// Calls, errors and points of every client (the bank) over 24 hours.
     pub traffic: Option<(i64, i64, Vec<f64>)>,
@@ -54,13 +54,27 @@ fn counts(id: &'static str, counts: Vec<Count>) -> impl IntoView {
     view! { <dl class="figures-row" id=id>{items}</dl> }
 }
 
-/// Waiting items, oldest first, each with its age against its allowance.
-fn waiting_list(id: &'static str, items: Vec<Waiting>, now: i64, empty: &'static str) -> AnyView {
+/// The most waiting items a dashboard list shows; the counts above it link to all.
+const SHOWN: usize = 10;
+
+/// Waiting items, oldest first, each with its age against its allowance: the
+/// [`SHOWN`] oldest when `counted` (figures above link to every list), then how
+/// many more wait; a partner's own tasks are all shown.
+fn waiting_list(
+    id: &'static str,
+    items: Vec<Waiting>,
+    now: i64,
+    empty: &'static str,
+    counted: bool,
+) -> AnyView {
     if items.is_empty() {
         return view! { <p id=id>{empty}</p> }.into_any();
     }
+    let shown = if counted { SHOWN } else { items.len() };
+    let more = items.len().saturating_sub(shown) as i64;
     let rows = items
         .into_iter()
+        .take(shown)
         .map(|w| {
             let (age, late) = waited(w.since, now, w.sla_seconds);
             view! {
@@ -71,7 +85,13 @@ fn waiting_list(id: &'static str, items: Vec<Waiting>, now: i64, empty: &'static
             }
         })
         .collect_view();
-    view! { <ol class="waiting" id=id>{rows}</ol> }.into_any()
+    view! {
+        <ol class="waiting" id=id>{rows}</ol>
+        {(more > 0).then(|| view! {
+            <p class="hint">{format!("{} more {} waiting: the figures above link to every list, oldest first.", thousands(more), if more == 1 { "is" } else { "are" })}</p>
+        })}
+    }
+    .into_any()
 }
 
 fn section(id: &'static str, heading: &'static str, body: AnyView) -> AnyView {
@@ -90,7 +110,7 @@ fn bank_panels(work: &Work) -> Vec<AnyView> {
             "Open alerts",
             view! {
                 {counts("alert-counts", work.alert_counts.clone())}
-                {waiting_list("alert-list", work.alerts.clone(), now, "No alert is open.")}
+                {waiting_list("alert-list", work.alerts.clone(), now, "No alert is open.", true)}
                 {work.suspensions.clone().map(|s| view! {
                     <p><a href=s.href>{count(s.n, "suspension", None)}" in force"</a></p>
                 })}
@@ -104,7 +124,7 @@ fn bank_panels(work: &Work) -> Vec<AnyView> {
             "Credentials expiring in the next 14 days",
             view! {
                 <p><a href="/governance/bank/inventory?expiring_within=14">{format!("{} expiring", count(total, "credential", None))}</a></p>
-                {waiting_list("expiring-list", items, now, "No credential expires in the next 14 days.")}
+                {waiting_list("expiring-list", items, now, "No credential expires in the next 14 days.", true)}
             }
             .into_any(),
         ));
@@ -135,7 +155,7 @@ fn bank_panels(work: &Work) -> Vec<AnyView> {
     let evidence = work
         .evidence
         .iter()
-        .map(|(org, kind, on)| view! { <li><span>{format!("{org}: {}", kind.replace('_', " "))}</span><span class="age">{format!("expires {on}")}</span></li> })
+        .map(|e| view! { <li><a href=format!("/governance/bank/evidence#evidence-{}", e.id)>{format!("{}: {}", e.organisation, e.kind.replace('_', " "))}</a><span class="age">{format!("valid until {}", e.expires_on)}</span></li> })
         .collect_view();
     panels.push(section(
         "dash-evidence",
@@ -143,7 +163,7 @@ fn bank_panels(work: &Work) -> Vec<AnyView> {
         if work.evidence.is_empty() {
             view! { <p>"No partner's evidence expires in the next 30 days."</p> }.into_any()
         } else {
-            view! { <ul class="waiting">{evidence}</ul><p><a href="/governance/bank/evidence">"Renewed evidence waiting for acceptance"</a></p> }.into_any()
+            view! { <ul class="waiting">{evidence}</ul><p><a href="/governance/bank/evidence">"All expiring evidence, and renewed evidence waiting for acceptance"</a></p> }.into_any()
         },
     ));
     let runs = work
@@ -258,7 +278,7 @@ pub fn work(work: Work, partner_admin: bool, partner: bool) -> AnyView {
             work.heading,
             view! {
                 {(!work.counts.is_empty()).then(|| counts("waiting-counts", work.counts.clone()))}
-                {waiting_list("waiting-list", work.waiting.clone(), now, if partner_admin { "Nothing needs doing: no draft, question, review or expiring credential is waiting for you." } else { "Nothing is waiting for you." })}
+                {waiting_list("waiting-list", work.waiting.clone(), now, if partner_admin { "Nothing needs doing: no draft, question, review or expiring credential is waiting for you." } else { "Nothing is waiting for you." }, !work.counts.is_empty())}
             }
             .into_any(),
         )

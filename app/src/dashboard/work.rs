@@ -2,13 +2,12 @@
 //! queues, registers and inventories read, so a dashboard item and the list it
 //! links to always agree. Every partner query is scoped to the caller's organisation.
 
-use crate::oversight::series::{self, Range, Subject};
+use crate::oversight::series::{self, Subject};
 use crate::platform::error::Result;
 use crate::platform::format::capitalise;
 use crate::platform::state::AppState;
 
 const DAY: i64 = 86_400;
-const HOUR: i64 = 3_600;
 
 /// One thing waiting, with how long it has waited against its allowance.
 #[derive(Clone, Debug)]
@@ -260,39 +259,6 @@ pub async fn expiring_credentials(
     Ok((total, items))
 }
 
-/// Evidence documents whose current accepted version (as the sweep reads it:
-/// accepted by the bank, or part of an approved dossier) expires within 30 days or
-/// expired in the last 30: (organisation, kind, expires on), soonest first.
-pub async fn expiring_evidence(state: &AppState) -> Result<Vec<(String, String, String)>> {
-    let now = state.clock.now();
-    let day = |at: i64| {
-        crate::platform::time::display(at)
-            .get(..10)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let accepted = |e: &str| {
-        format!(
-            "({e}.accepted_at IS NOT NULL OR {e}.uploaded_at <= \
-             (SELECT MAX(t.approved_at) FROM tier_approvals t WHERE t.org_id = {e}.org_id))"
-        )
-    };
-    Ok(sqlx::query_as(&format!(
-        "SELECT o.legal_name, e.kind, e.expires_on FROM evidence e JOIN organisations o ON o.id = e.org_id \
-         WHERE e.removed_at IS NULL AND e.expires_on <> '' AND e.expires_on <= $1 AND e.expires_on >= $2 \
-         AND o.status = 'active' AND {} \
-         AND NOT EXISTS (SELECT 1 FROM evidence n WHERE n.org_id = e.org_id AND n.kind = e.kind \
-                         AND n.removed_at IS NULL AND n.expires_on > e.expires_on AND {}) \
-         ORDER BY e.expires_on, o.legal_name, e.kind LIMIT 8",
-        accepted("e"),
-        accepted("n")
-    ))
-    .bind(day(now + 30 * DAY))
-    .bind(day(now - 30 * DAY))
-    .fetch_all(&state.db.pool)
-    .await?)
-}
-
 /// The last failed scheduler runs: (job, started at, summary).
 pub async fn failed_runs(state: &AppState) -> Result<Vec<(String, i64, String)>> {
     Ok(sqlx::query_as(
@@ -303,27 +269,15 @@ pub async fn failed_runs(state: &AppState) -> Result<Vec<(String, i64, String)>>
     .await?)
 }
 
-/// Traffic of the last 24 hours of `subject`: calls, errors, and calls per clock
-/// hour (the range's 15-minute points summed by the hour they fall in, so a
-/// sparkline stays legible), whole hours only: the hour under way would always end
-/// the line with a dip.
+/// Traffic of `subject` over the last 24 whole clock hours (the hour under way
+/// would always end the line with a dip), from the hour buckets: calls, errors,
+/// and calls per hour for a sparkline.
 pub async fn traffic(state: &AppState, subject: &Subject) -> Result<(i64, i64, Vec<f64>)> {
-    let now = state.clock.now();
-    let usage = series::read(&state.db, subject, Range::Day, now).await?;
-    let t = &usage.totals;
-    let this_hour = now - now.rem_euclid(HOUR);
-    let mut hours: Vec<(i64, f64)> = Vec::new();
-    for p in usage.points.iter().filter(|p| p.at < this_hour) {
-        let hour = p.at - p.at.rem_euclid(HOUR);
-        match hours.last_mut() {
-            Some((h, calls)) if *h == hour => *calls += p.calls as f64,
-            _ => hours.push((hour, p.calls as f64)),
-        }
-    }
+    let hours = series::hourly(&state.db, subject, 24, state.clock.now()).await?;
     Ok((
-        t.calls,
-        t.client_errors + t.server_errors,
-        hours.into_iter().map(|(_, calls)| calls).collect(),
+        hours.iter().map(|(calls, _)| calls).sum(),
+        hours.iter().map(|(_, errors)| errors).sum(),
+        hours.iter().map(|(calls, _)| *calls as f64).collect(),
     ))
 }
 

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::Listed;
-use crate::platform::time::display;
+use crate::platform::time::when;
 
 pub fn list(packs: &[Listed], jwks_url: &str) -> AnyView {
     let rows = packs
@@ -14,7 +14,7 @@ pub fn list(packs: &[Listed], jwks_url: &str) -> AnyView {
                     <td><code>{p.id.clone()}</code></td>
                     <td>{p.title.clone()}</td>
                     <td>{p.kind.clone()}</td>
-                    <td>{display(p.created_at)}</td>
+                    <td>{when(p.created_at)}</td>
                     <td>{p.entries}</td>
                     <td><a href=format!("/evidence-packs/{}/download", p.id)>{format!("Download {}", p.id)}</a></td>
                 </tr>

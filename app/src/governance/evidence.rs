@@ -265,6 +265,47 @@ pub async fn awaiting(
     .await?)
 }
 
+/// A document whose current accepted version expires soon or has just expired.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Expiring {
+    pub id: String,
+    pub organisation: String,
+    pub kind: String,
+    /// `YYYY-MM-DD`: the document is valid through this day.
+    pub expires_on: String,
+}
+
+/// Evidence documents whose current accepted version (as [`plan`] reads it:
+/// accepted by the bank, or part of an approved dossier) expires within 30 days or
+/// expired in the last 30, soonest first; at most `limit`.
+pub async fn expiring(state: &AppState, limit: i64) -> Result<Vec<Expiring>> {
+    const DAY: i64 = 86_400;
+    let now = state.clock.now();
+    let day = |at: i64| time::display(at).get(..10).unwrap_or_default().to_string();
+    let accepted = |e: &str| {
+        format!(
+            "({e}.accepted_at IS NOT NULL OR {e}.uploaded_at <= \
+             (SELECT MAX(t.approved_at) FROM tier_approvals t WHERE t.org_id = {e}.org_id))"
+        )
+    };
+    Ok(sqlx::query_as(&format!(
+        "SELECT e.id, o.legal_name AS organisation, e.kind, e.expires_on FROM evidence e \
+         JOIN organisations o ON o.id = e.org_id \
+         WHERE e.removed_at IS NULL AND e.expires_on <> '' AND e.expires_on <= $1 AND e.expires_on >= $2 \
+         AND o.status = 'active' AND {} \
+         AND NOT EXISTS (SELECT 1 FROM evidence n WHERE n.org_id = e.org_id AND n.kind = e.kind \
+                         AND n.removed_at IS NULL AND n.expires_on > e.expires_on AND {}) \
+         ORDER BY e.expires_on, o.legal_name, e.kind LIMIT $3",
+        accepted("e"),
+        accepted("n")
+    ))
+    .bind(day(now + 30 * DAY))
+    .bind(day(now - 30 * DAY))
+    .bind(limit)
+    .fetch_all(&state.db.pool)
+    .await?)
+}
+
 /// A reviewer accepts renewed evidence; clients suspended for the expired one are
 /// restored by the sweep run that follows at once.
 pub async fn accept(

@@ -634,10 +634,15 @@ async fn reattest_submit(
 }
 
 async fn evidence_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
-    ctx.require(Action::Review)?;
+    let user = ctx.require(Action::ViewInventory)?;
+    let can_accept = crate::platform::authz::role_allows(user.role, Action::Review);
+    let expiring = evidence::expiring(&state, 500).await?;
     let list = evidence::awaiting(&state).await?;
     Ok(ctx
-        .render("Renewed evidence", pages_bank::evidence(&list, &ctx.csrf))
+        .render(
+            "Partners' evidence",
+            pages_bank::evidence(&expiring, &list, &ctx.csrf, can_accept),
+        )
         .into_response())
 }
 

@@ -16,6 +16,7 @@ use sqlx::Row as _;
 use super::policy::{Lifecycle, DORMANCY_WARNING_DAYS};
 use crate::platform::error::{Error, Result};
 use crate::platform::kill_switch::{self, Suspension};
+use crate::platform::progress;
 use crate::platform::state::AppState;
 use crate::platform::time;
 
@@ -486,8 +487,13 @@ async fn rows(
         .bind(app_id)
         .fetch_all(&state.db.pool)
         .await?;
+    progress::begin("Judging identities", Some(rows.len() as u64));
     rows.iter()
-        .map(|r| row_of(r).map(|row| ctx.finish(row)))
+        .map(|r| {
+            let row = row_of(r).map(|row| ctx.finish(row));
+            progress::advance(1);
+            row
+        })
         .collect()
 }
 

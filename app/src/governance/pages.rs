@@ -9,11 +9,11 @@ use super::inventory::{Filter, Listing, Row, STATUSES};
 use super::suspension::Listed;
 use super::Notice;
 use crate::clients::model::{App, Credential};
-use crate::platform::time::display;
+use crate::platform::time::when;
 use crate::platform::ui::{csrf_field, error_summary, Form, Input, TextArea};
 
-fn when(ts: Option<i64>) -> String {
-    ts.map(display).unwrap_or_else(|| "never".into())
+fn seen(ts: Option<i64>) -> String {
+    ts.map(when).unwrap_or_else(|| "never".into())
 }
 
 pub fn status_label(status: &str) -> &'static str {
@@ -145,7 +145,7 @@ pub fn inventory(
             </div>
             <button type="submit" class="secondary">"Filter"</button>
         </form>
-        <p id="inventory-total">{format!("{} identities match.", listing.total)}</p>
+        <p id="inventory-total">{format!("{} match.", crate::platform::format::count(listing.total as i64, "identity", Some("identities")))}</p>
         <ul class="inline-list" aria-label="By status">{counts}</ul>
         <p>"Export exactly these rows: "<a id="export-csv" href=csv>"CSV"</a>" · "<a id="export-json" href=json>"JSON"</a></p>
         <div class="table-scroll">
@@ -203,10 +203,10 @@ fn row(r: &Row, show_org: bool, client_base: &str) -> AnyView {
             <td>{owner}</td>
             <td>{scopes}</td>
             <td>{credential}<br/><small><code>{r.credential_id.clone().unwrap_or_default()}</code></small></td>
-            <td>{display(r.created_at)}</td>
-            <td>{when(r.last_token_at)}</td>
-            <td>{when(r.last_api_call_at)}</td>
-            <td>{r.expires_at.map(display).unwrap_or_else(|| "—".into())}</td>
+            <td>{when(r.created_at)}</td>
+            <td>{seen(r.last_token_at)}</td>
+            <td>{seen(r.last_api_call_at)}</td>
+            <td>{r.expires_at.map(when).unwrap_or_else(|| "—".into())}</td>
             <td>{status_tag(&r.status)}<br/><small>{notes}</small></td>
             <td>{exceptions}</td>
             <td><a href=link>"Revoke, rotate or suspend"</a></td>
@@ -227,7 +227,7 @@ pub fn notices(notices: &[Notice], client_base: &str) -> Option<AnyView> {
                 .app_id
                 .clone()
                 .map(|id| view! { " "<a href=format!("{client_base}/{id}")>"Open the client"</a> });
-            view! { <li>{format!("{} ({})", n.message, display(n.created_at))}{link}</li> }
+            view! { <li>{format!("{} ({})", n.message, when(n.created_at))}{link}</li> }
         })
         .collect_view();
     Some(
@@ -283,10 +283,10 @@ fn credential_rows(page: &ClientPage) -> AnyView {
                 <tr>
                     <td><code>{c.id.clone()}</code></td>
                     <td>{what}</td>
-                    <td>{display(c.created_at)}</td>
-                    <td>{when(c.last_token_at)}</td>
-                    <td>{when(c.last_used_at)}</td>
-                    <td>{display(c.expires_at)}</td>
+                    <td>{when(c.created_at)}</td>
+                    <td>{seen(c.last_token_at)}</td>
+                    <td>{seen(c.last_used_at)}</td>
+                    <td>{when(c.expires_at)}</td>
                     <td>{status}</td>
                     <td>{actions}</td>
                 </tr>
@@ -329,7 +329,7 @@ fn rotate_form(page: &ClientPage) -> Option<AnyView> {
         view! {
             <section class="card">
                 <h2 id="rotate">"Rotate the credential"</h2>
-                <p>{format!("Replaces {}. The new credential keeps the approved scopes, the expiry ({}) and the sender-constraint. Rotating needs no new review; wider access is a new production request.", current.id, display(current.expires_at))}</p>
+                <p>{format!("Replaces {}. The new credential keeps the approved scopes, the expiry ({}) and the sender-constraint. Rotating needs no new review; wider access is a new production request.", current.id, when(current.expires_at))}</p>
                 <form method="post" action=format!("/governance/clients/{}/credentials/{}/rotate", app.id, current.id)>
                     {csrf_field(page.csrf)}
                     <div class="field">
@@ -382,7 +382,7 @@ fn exceptions_section(page: &ClientPage) -> AnyView {
                     <td><code>{e.id.clone()}</code></td>
                     <td>{e.rule.clone()}</td>
                     <td>{e.reason.clone()}</td>
-                    <td>{display(e.ends_at)}</td>
+                    <td>{when(e.ends_at)}</td>
                     <td>{e.status.clone()}</td>
                     <td>{e.decision_reason.clone().unwrap_or_default()}</td>
                 </tr>
@@ -434,7 +434,7 @@ pub fn client(page: ClientPage) -> AnyView {
         .suspensions
         .iter()
         .filter(|s| s.lifted_at.is_none())
-        .map(|s| view! { <li>{format!("{} (since {})", s.reason, display(s.created_at))}</li> })
+        .map(|s| view! { <li>{format!("{} (since {})", s.reason, when(s.created_at))}</li> })
         .collect_view();
     let any_suspension = page.suspensions.iter().any(|s| s.lifted_at.is_none());
     let statuses = page

@@ -8,7 +8,7 @@ use super::exceptions::Exception;
 use super::inventory::{Filter, Listing};
 use super::policy::{field, prefixes, Version};
 use super::suspension::{Listed, TARGET_KINDS};
-use crate::platform::time::display;
+use crate::platform::time::when;
 use crate::platform::ui::{csrf_field, error_summary, field_error, select, Form, Input, TextArea};
 
 pub fn suspensions(
@@ -38,7 +38,7 @@ pub fn suspensions(
                 }
             });
             let state = match s.lifted_at {
-                Some(at) => format!("lifted {} by {}: {}", display(at), s.lifted_by.clone().unwrap_or_default(), s.lift_reason.clone().unwrap_or_default()),
+                Some(at) => format!("lifted {} by {}: {}", when(at), s.lifted_by.clone().unwrap_or_default(), s.lift_reason.clone().unwrap_or_default()),
                 None => "in force".to_string(),
             };
             view! {
@@ -47,7 +47,7 @@ pub fn suspensions(
                     <td>{format!("{}: {}", s.target_kind, s.target_label)}</td>
                     <td>{s.origin.clone()}</td>
                     <td>{s.reason.clone()}</td>
-                    <td>{format!("{} by {}", display(s.created_at), s.created_by)}</td>
+                    <td>{format!("{} by {}", when(s.created_at), s.created_by)}</td>
                     <td>{state}</td>
                     <td>{lift}</td>
                 </tr>
@@ -90,7 +90,7 @@ pub fn exceptions(list: &[Exception]) -> AnyView {
                     <td>{e.organisation.clone()}</td>
                     <td>{e.client_name.clone()}</td>
                     <td>{e.rule.clone()}</td>
-                    <td>{display(e.ends_at)}</td>
+                    <td>{when(e.ends_at)}</td>
                     <td>{e.status.clone()}</td>
                     <td>{e.requested_by.clone()}</td>
                     <td>{e.decided_by.clone().unwrap_or_default()}</td>
@@ -134,9 +134,9 @@ pub fn exception(e: &Exception, form: &Form, csrf: &str, can_decide: bool) -> An
             <dt>"Client"</dt><dd><a href=format!("/governance/bank/clients/{}", e.app_id)>{e.client_name.clone()}</a></dd>
             <dt>"Rule"</dt><dd>{e.rule.clone()}</dd>
             <dt>"Reason"</dt><dd>{e.reason.clone()}</dd>
-            <dt>"Ends"</dt><dd>{display(e.ends_at)}</dd>
+            <dt>"Ends"</dt><dd>{when(e.ends_at)}</dd>
             <dt>"Status"</dt><dd id="exception-status">{e.status.clone()}</dd>
-            <dt>"Asked by"</dt><dd>{format!("{} on {}", e.requested_by, display(e.requested_at))}</dd>
+            <dt>"Asked by"</dt><dd>{format!("{} on {}", e.requested_by, when(e.requested_at))}</dd>
             <dt>"Decision"</dt><dd>{e.decided_by.clone().map(|by| format!("{by}: {}", e.decision_reason.clone().unwrap_or_default())).unwrap_or_else(|| "waiting".into())}</dd>
         </dl>
         {decide}
@@ -146,7 +146,24 @@ pub fn exception(e: &Exception, form: &Form, csrf: &str, can_decide: bool) -> An
 
 pub type Awaiting = (String, String, String, String, String, String, i64);
 
-pub fn evidence(list: &[Awaiting], csrf: &str) -> AnyView {
+pub fn evidence(
+    expiring: &[super::evidence::Expiring],
+    list: &[Awaiting],
+    csrf: &str,
+    can_accept: bool,
+) -> AnyView {
+    let soon = expiring
+        .iter()
+        .map(|e| {
+            view! {
+                <tr id=format!("evidence-{}", e.id)>
+                    <td>{e.organisation.clone()}</td>
+                    <td>{e.kind.replace('_', " ")}</td>
+                    <td>{e.expires_on.clone()}</td>
+                </tr>
+            }
+        })
+        .collect_view();
     let rows = list
         .iter()
         .map(|(id, _org, organisation, kind, filename, expires_on, uploaded_at)| {
@@ -156,19 +173,28 @@ pub fn evidence(list: &[Awaiting], csrf: &str) -> AnyView {
                     <td>{kind.clone()}</td>
                     <td>{filename.clone()}</td>
                     <td>{expires_on.clone()}</td>
-                    <td>{display(*uploaded_at)}</td>
-                    <td>
+                    <td>{when(*uploaded_at)}</td>
+                    <td>{can_accept.then(|| view! {
                         <form method="post" action=format!("/governance/bank/evidence/{id}/accept") class="inline">
                             {csrf_field(csrf)}
                             <button type="submit">"Accept"</button>
                         </form>
-                    </td>
+                    })}</td>
                 </tr>
             }
         })
         .collect_view();
     view! {
-        <p>"Documents partners uploaded after their tier was approved, to replace expiring evidence. Accepting one lifts the suspensions its expiry caused."</p>
+        <h2 id="expiring">"Expiring or just expired"</h2>
+        <p>"The accepted evidence of active partners whose validity ends within 30 days or ended in the last 30, soonest first. The governance sweep warns the partner before the day and suspends its production clients after it, until renewed evidence is accepted."</p>
+        {expiring.is_empty().then(|| view! { <p>"No partner's evidence expires in the next 30 days."</p> })}
+        <table id="evidence-expiring">
+            <caption class="visually-hidden">"Evidence expiring or just expired"</caption>
+            <thead><tr><th scope="col">"Organisation"</th><th scope="col">"Kind"</th><th scope="col">"Valid until"</th></tr></thead>
+            <tbody>{soon}</tbody>
+        </table>
+        <h2 id="renewed">"Renewed, awaiting acceptance"</h2>
+        <p>"Documents partners uploaded after their tier was approved, to replace expiring evidence. Accepting one (reviewers and approvers) lifts the suspensions its expiry caused."</p>
         {list.is_empty().then(|| view! { <p>"Nothing waits for acceptance."</p> })}
         <table id="evidence-awaiting">
             <caption class="visually-hidden">"Renewed evidence awaiting acceptance"</caption>
@@ -189,7 +215,7 @@ pub fn runs(list: &[Run]) -> AnyView {
                 <tr>
                     <td>{job.clone()}</td>
                     <td><code>{instance.clone()}</code></td>
-                    <td>{display(*started)}</td>
+                    <td>{when(*started)}</td>
                     <td>{format!("{} s", finished - started)}</td>
                     <td>{outcome.clone()}</td>
                     <td><code>{summary.clone()}</code></td>
@@ -280,10 +306,10 @@ pub fn lifecycle(
         .collect_view();
     let history = history
         .iter()
-        .map(|(v, note, by, at)| view! { <tr><td>{*v}</td><td>{note.clone()}</td><td>{by.clone()}</td><td>{display(*at)}</td></tr> })
+        .map(|(v, note, by, at)| view! { <tr><td>{*v}</td><td>{note.clone()}</td><td>{by.clone()}</td><td>{when(*at)}</td></tr> })
         .collect_view();
     view! {
-        <p class="lead">{format!("Version {} is in force, saved {} by {}.", current.version, display(current.created_at), current.created_by)}</p>
+        <p class="lead">{format!("Version {} is in force, saved {} by {}.", current.version, when(current.created_at), current.created_by)}</p>
         {error_summary(form)}
         <form method="post" action="/admin/lifecycle">
             {csrf_field(csrf)}
@@ -309,7 +335,7 @@ pub fn inventory(listing: &Listing, filter: &Filter, orgs: &[(String, String)]) 
         <p>
             <a href="/governance/bank/suspensions">"Suspensions"</a>" · "
             <a href="/governance/bank/exceptions">"Exception register"</a>" · "
-            <a href="/governance/bank/evidence">"Renewed evidence"</a>" · "
+            <a href="/governance/bank/evidence">"Partners' evidence"</a>" · "
             <a href="/governance/bank/runs">"Scheduler runs"</a>" · "
             <a href="/admin/lifecycle">"Lifecycle policy"</a>
         </p>

@@ -23,6 +23,7 @@ use super::policy::DORMANCY_WARNING_DAYS;
 use crate::audit::{self, Actor, Event};
 use crate::platform::db::Tx;
 use crate::platform::error::Result;
+use crate::platform::progress;
 use crate::platform::state::AppState;
 use crate::platform::time;
 
@@ -414,8 +415,12 @@ impl Report {
 pub async fn run(state: &AppState, now: i64) -> Result<Report> {
     let mut report = Report::default();
     let mut changed = false;
-    for action in plan(state, now).await? {
-        if apply(state, &action, now).await? {
+    let plan = plan(state, now).await?;
+    progress::begin("Taking the sweep's actions", Some(plan.len() as u64));
+    for action in plan {
+        let applied = apply(state, &action, now).await?;
+        progress::advance(1);
+        if applied {
             changed |= !matches!(
                 action.kind,
                 Kind::ExpiryWarning

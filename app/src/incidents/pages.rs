@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::{Entry, Incident, TimelineEvent, SEVERITIES};
-use crate::platform::time::display;
+use crate::platform::time::when;
 use crate::platform::ui::{csrf_field, error_summary, field_error, select, Form, Input};
 
 /// (org id, name, its clients: (app id, label))
@@ -19,7 +19,7 @@ pub fn register(list: &[Incident], orgs: &[OrgClients], form: &Form, csrf: &str)
                     <td>{i.organisation.clone()}</td>
                     <td>{i.severity.clone()}</td>
                     <td>{i.status.clone()}</td>
-                    <td>{display(i.detected_at)}</td>
+                    <td>{when(i.detected_at)}</td>
                 </tr>
             }
         })
@@ -95,17 +95,17 @@ pub fn detail(
         .iter()
         .map(|e| {
             let what = match (e.kind.as_str(), &e.told, &e.suspension_id) {
-                ("escalation", Some(told), _) => format!("told {told} at {}: {}", e.told_at.map(display).unwrap_or_default(), e.body),
+                ("escalation", Some(told), _) => format!("told {told} at {}: {}", e.told_at.map(when).unwrap_or_default(), e.body),
                 ("containment", _, Some(s)) => format!("suspension {s}: {}", e.body),
                 _ => e.body.clone(),
             };
-            view! { <tr><td>{display(e.created_at)}</td><td>{e.kind.clone()}</td><td>{what}</td><td>{e.created_by.clone()}</td></tr> }
+            view! { <tr><td>{when(e.created_at)}</td><td>{e.kind.clone()}</td><td>{what}</td><td>{e.created_by.clone()}</td></tr> }
         })
         .collect_view();
     let events = timeline
         .iter()
         .map(|(at, who, action, details)| {
-            view! { <li><strong>{display(*at)}</strong>{format!(" {action} by {}: {details}", who.clone().unwrap_or_else(|| "the system".into()))}</li> }
+            view! { <li><strong>{when(*at)}</strong>{format!(" {action} by {}: {details}", who.clone().unwrap_or_else(|| "the system".into()))}</li> }
         })
         .collect_view();
     let open = i.status != "closed";
@@ -161,10 +161,10 @@ pub fn detail(
             <dt>"Organisation"</dt><dd>{i.organisation.clone()}</dd>
             <dt>"Severity"</dt><dd>{i.severity.clone()}</dd>
             <dt>"Status"</dt><dd id="incident-status">{i.status.clone()}</dd>
-            <dt>"Detected"</dt><dd>{format!("{}: {}", display(i.detected_at), i.detection)}</dd>
-            <dt>"Opened by"</dt><dd>{format!("{} at {}", i.opened_by, display(i.opened_at))}</dd>
+            <dt>"Detected"</dt><dd>{format!("{}: {}", when(i.detected_at), i.detection)}</dd>
+            <dt>"Opened by"</dt><dd>{format!("{} at {}", i.opened_by, when(i.opened_at))}</dd>
             <dt>"Clients"</dt><dd>{i.clients.iter().map(|(_, n, c)| format!("{n} ({c})")).collect::<Vec<_>>().join(", ")}</dd>
-            {i.review.clone().map(|r| view! { <dt>"Post-incident review"</dt><dd>{format!("{r} (closed by {} at {})", i.closed_by.clone().unwrap_or_default(), i.closed_at.map(display).unwrap_or_default())}</dd> })}
+            {i.review.clone().map(|r| view! { <dt>"Post-incident review"</dt><dd>{format!("{r} (closed by {} at {})", i.closed_by.clone().unwrap_or_default(), i.closed_at.map(when).unwrap_or_default())}</dd> })}
         </dl>
         <h2>"Escalation and containment"</h2>
         <table id="incident-entries">

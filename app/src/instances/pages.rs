@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::Instance;
-use crate::platform::time::display;
+use crate::platform::time::when;
 
 /// What the page says of the rate limits.
 pub struct Limits {
@@ -32,8 +32,8 @@ pub fn list(instances: &[Instance], this: &str, now: i64, limits: &Limits) -> An
                     <td>{i.state(now)}</td>
                     <td>{i.version.clone()}</td>
                     <td>{i.address.clone()}</td>
-                    <td>{display(i.started_at)}</td>
-                    <td>{display(i.last_beat_at)}</td>
+                    <td>{when(i.started_at)}</td>
+                    <td>{when(i.last_beat_at)}</td>
                     <td>{i.cache_generation}</td>
                     <td>{jobs}</td>
                 </tr>
@@ -52,7 +52,7 @@ pub fn list(instances: &[Instance], this: &str, now: i64, limits: &Limits) -> An
         view! {
             <p class="notice" role="alert">{format!(
                 "The database has not answered the rate limiter since {}: this instance admits at most its share of each limit until it does.",
-                display(since)
+                when(since)
             )}</p>
         }
     });

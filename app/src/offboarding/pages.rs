@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::Offboarding;
-use crate::platform::time::display;
+use crate::platform::time::when;
 use crate::platform::ui::{
     csrf_field, error_summary, field_class, field_error, Form, Input, TextArea,
 };
@@ -36,7 +36,7 @@ fn state_of(o: &Offboarding) -> String {
             o.declined_reason.clone().unwrap_or_default()
         ),
         "running" => format!("running (step: {})", o.step),
-        _ => format!("done {}", o.finished_at.map(display).unwrap_or_default()),
+        _ => format!("done {}", o.finished_at.map(when).unwrap_or_default()),
     }
 }
 
@@ -57,7 +57,7 @@ pub fn bank_list(
                     <td><a href=format!("/offboarding/bank/{}", o.id)>{o.organisation.clone()}</a></td>
                     <td>{state_of(o)}</td>
                     <td>{o.reason.clone()}</td>
-                    <td>{display(o.requested_at)}</td>
+                    <td>{when(o.requested_at)}</td>
                     <td>{o.actions}</td>
                     <td>{o.pack_id.clone().map(|p| view! { <a href=format!("/evidence-packs/{p}/download")>"Download the pack"</a> })}</td>
                 </tr>
@@ -132,7 +132,7 @@ pub fn bank_detail(
         .map(|(kind, target, label, at, event)| {
             view! {
                 <tr>
-                    <td>{display(*at)}</td>
+                    <td>{when(*at)}</td>
                     <td>{kind.clone()}</td>
                     <td><code>{target.clone()}</code></td>
                     <td>{label.clone()}</td>
@@ -165,8 +165,8 @@ pub fn bank_detail(
             <dt>"Organisation"</dt><dd>{format!("{} ({})", o.organisation, o.org_id)}</dd>
             <dt>"State"</dt><dd id="offboarding-state">{state_of(o)}</dd>
             <dt>"Reason"</dt><dd>{o.reason.clone()}</dd>
-            <dt>"Asked by"</dt><dd>{format!("{} at {}", o.requested_by.clone().unwrap_or_default(), display(o.requested_at))}</dd>
-            <dt>"Accepted by"</dt><dd>{o.accepted_by.clone().map(|a| format!("{a} at {}", o.accepted_at.map(display).unwrap_or_default())).unwrap_or_else(|| "not yet".into())}</dd>
+            <dt>"Asked by"</dt><dd>{format!("{} at {}", o.requested_by.clone().unwrap_or_default(), when(o.requested_at))}</dd>
+            <dt>"Accepted by"</dt><dd>{o.accepted_by.clone().map(|a| format!("{a} at {}", o.accepted_at.map(when).unwrap_or_default())).unwrap_or_else(|| "not yet".into())}</dd>
             <dt>"Evidence pack"</dt><dd>{match &o.pack_id {
                 Some(p) => view! { <a href=format!("/evidence-packs/{p}/download")>{format!("Download {p}")}</a> }.into_any(),
                 None => view! { "written when the job finishes" }.into_any(),
@@ -187,7 +187,7 @@ pub fn bank_detail(
 pub fn partner(current: Option<&Offboarding>, form: &Form, csrf: &str) -> AnyView {
     match current {
         Some(o) => view! {
-            <p id="closure-state">{format!("You asked on {} to close the organisation. State: {}.", display(o.requested_at), state_of(o))}</p>
+            <p id="closure-state">{format!("You asked on {} to close the organisation. State: {}.", when(o.requested_at), state_of(o))}</p>
         }
         .into_any(),
         None => view! {

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::alert_life::Alert;
 use super::alerts::{Escalation, ONCALL_ROLES};
 use super::rules::{RuleConfig, RULES};
-use crate::platform::time::display;
+use crate::platform::time::when;
 use crate::platform::ui::{
     csrf_field, error_line, error_summary, field_class, field_error, Form, TextArea,
 };
@@ -33,7 +33,7 @@ pub fn register(list: &[Alert], resolved: bool) -> AnyView {
                     <td>{a.app_name.clone().or(a.source.clone()).unwrap_or_default()}</td>
                     <td>{a.summary.clone()}</td>
                     <td>{state_label(&a.state)}</td>
-                    <td>{display(a.first_seen_at)}</td>
+                    <td>{when(a.first_seen_at)}</td>
                     <td>{a.occurrences}</td>
                 </tr>
             }
@@ -90,7 +90,7 @@ pub fn detail(
             let marked = samples.contains(id).then_some("sample");
             view! {
                 <tr id=id.clone() class=marked>
-                    <td>{id.clone()}</td><td>{display(*at)}</td><td>{method.clone()}</td><td>{endpoint.clone()}</td>
+                    <td>{id.clone()}</td><td>{when(*at)}</td><td>{method.clone()}</td><td>{endpoint.clone()}</td>
                     <td>{*status}</td><td>{error.clone()}</td><td>{source.clone()}</td>
                 </tr>
             }
@@ -183,11 +183,11 @@ pub fn detail(
             <dt>"Thresholds"</dt><dd>{thresholds}</dd>
             <dt>"Organisation"</dt><dd>{a.org_name.clone().unwrap_or_else(|| "–".into())}</dd>
             <dt>"Client"</dt><dd>{subject}</dd>
-            <dt>"Opened"</dt><dd>{display(a.first_seen_at)}</dd>
-            <dt>"Last seen"</dt><dd>{format!("{} (in {} evaluations)", display(a.last_seen_at), a.occurrences)}</dd>
-            <dt>"Escalated"</dt><dd>{a.escalated_at.map(display).unwrap_or_else(|| "no".into())}</dd>
-            <dt>"Acknowledged"</dt><dd>{match (&a.acknowledged_by, a.acknowledged_at) { (Some(by), Some(at)) => format!("by {by}, {}", display(at)), _ => "no".into() }}</dd>
-            <dt>"Resolved"</dt><dd>{match (&a.resolved_by, a.resolved_at) { (Some(by), Some(at)) => format!("by {by}, {}: {}", display(at), a.resolution.clone().unwrap_or_default()), _ => "no".into() }}</dd>
+            <dt>"Opened"</dt><dd>{when(a.first_seen_at)}</dd>
+            <dt>"Last seen"</dt><dd>{format!("{} (in {})", when(a.last_seen_at), crate::platform::format::count(a.occurrences, "evaluation", None))}</dd>
+            <dt>"Escalated"</dt><dd>{a.escalated_at.map(when).unwrap_or_else(|| "no".into())}</dd>
+            <dt>"Acknowledged"</dt><dd>{match (&a.acknowledged_by, a.acknowledged_at) { (Some(by), Some(at)) => format!("by {by}, {}", when(at)), _ => "no".into() }}</dd>
+            <dt>"Resolved"</dt><dd>{match (&a.resolved_by, a.resolved_at) { (Some(by), Some(at)) => format!("by {by}, {}: {}", when(at), a.resolution.clone().unwrap_or_default()), _ => "no".into() }}</dd>
             <dt>"Suspension"</dt><dd id="alert-suspension">{a.suspension_id.clone().unwrap_or_else(|| "none".into())}</dd>
         </dl>
         <h2>"The window the rule fired on"</h2>

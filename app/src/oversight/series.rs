@@ -331,6 +331,47 @@ pub async fn read(db: &Db, subject: &Subject, range: Range, now: i64) -> Result<
     })
 }
 
+/// Calls and errors of `subject` per whole clock hour, for the `hours` hours before
+/// the one under way (oldest first, empty hours as zero), read from the hour
+/// buckets alone: what a sparkline needs, at a fraction of [`read`]'s cost.
+pub async fn hourly(db: &Db, subject: &Subject, hours: i64, now: i64) -> Result<Vec<(i64, i64)>> {
+    let to = now - now.rem_euclid(HOUR);
+    let from = to - hours * HOUR;
+    let (filter, value) = subject.filter();
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT s.bucket_at, CAST(SUM(s.calls) AS BIGINT), \
+         CAST(SUM(s.client_errors + s.server_errors) AS BIGINT) FROM usage_series s \
+         WHERE s.granularity = $1 AND s.bucket_at >= $2 AND s.bucket_at < $3 AND {filter} \
+         GROUP BY s.bucket_at"
+    ))
+    .bind(HOUR)
+    .bind(from)
+    .bind(to)
+    .bind(&value)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = vec![(0, 0); hours.max(0) as usize];
+    for (at, calls, errors) in rows {
+        if let Some(slot) = out.get_mut(((at - from) / HOUR) as usize) {
+            *slot = (calls, errors);
+        }
+    }
+    Ok(out)
+}
+
+/// Calls of `subject` over `range` in about 24 to 42 points of whole hours (the
+/// hour buckets summed in equal runs, the hour under way left out): the line of a
+/// small multiple.
+pub async fn trend(db: &Db, subject: &Subject, range: Range, now: i64) -> Result<Vec<f64>> {
+    let hours = range.seconds() / HOUR;
+    let run = (hours / 42).max(1) as usize;
+    let hourly = hourly(db, subject, hours, now).await?;
+    Ok(hourly
+        .chunks(run)
+        .map(|chunk| chunk.iter().map(|(calls, _)| *calls as f64).sum())
+        .collect())
+}
+
 fn ms(value: Option<f64>) -> String {
     value.map(|v| format!("{v}")).unwrap_or_default()
 }

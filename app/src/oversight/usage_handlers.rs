@@ -229,11 +229,15 @@ async fn overview(
     let usage = series::read(&state.db, &Subject::All, range, now).await?;
     let alerts = super::alert_life::list(&state, false, None, 500).await?;
     let top = consumers(&state, None, range, now, false).await?;
+    let mut trends = Vec::with_capacity(top.len());
+    for consumer in &top {
+        trends.push(series::trend(&state.db, &Subject::App(consumer.0.clone()), range, now).await?);
+    }
     let nearest = consumers(&state, None, range, now, true).await?;
     Ok(ctx
         .render(
             "Oversight",
-            usage_pages::overview(&usage, range, &alerts, &top, &nearest),
+            usage_pages::overview(&usage, range, &alerts, (&top, &trends), &nearest),
         )
         .into_response())
 }

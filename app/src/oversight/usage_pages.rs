@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::alert_life::Alert;
-use super::chart::{bar_chart, time_chart, Series, TimeChart};
+use super::chart::{bar_chart, sparkline, time_chart, Series, TimeChart};
 use super::series::{Range, Usage};
 use crate::platform::format::thousands;
 use crate::platform::time::display;
@@ -270,7 +270,7 @@ pub fn overview(
     usage: &Usage,
     range: Range,
     alerts: &[Alert],
-    consumers: &[Consumer],
+    (consumers, trends): (&[Consumer], &[Vec<f64>]),
     nearest: &[Consumer],
 ) -> AnyView {
     let t = &usage.totals;
@@ -286,21 +286,37 @@ pub fn overview(
                     <td>{a.org_name.clone().unwrap_or_else(|| "–".into())}</td>
                     <td>{a.app_name.clone().or(a.source.clone()).unwrap_or_default()}</td>
                     <td>{a.state.clone()}</td>
-                    <td>{display(a.first_seen_at)}</td>
+                    <td>{crate::platform::time::when(a.first_seen_at)}</td>
                 </tr>
             }
         })
         .collect_view();
+    // Small multiples: each top consumer's calls over the range on one scale of its
+    // own, beside its figures.
+    let trend = |n: usize, name: &str| {
+        trends.get(n).map(|values| {
+            let total: f64 = values.iter().sum();
+            let title = format!(
+                "Calls of {name} over the last {} in {} equal parts of whole hours: {} in all",
+                range.label(),
+                values.len(),
+                thousands(total as i64)
+            );
+            view! { <td class="spark" inner_html=sparkline(&format!("trend-{n}"), &title, values)></td> }
+        })
+    };
     let consumer_rows = |list: &[Consumer], limit: bool| {
         list.iter()
-            .map(|(id, name, org, env, calls, errors, busiest, rate)| {
+            .enumerate()
+            .map(|(n, (id, name, org, env, calls, errors, busiest, rate))| {
                 let used = if *rate > 0 { format!("{:.0}%", 100.0 * *busiest as f64 / *rate as f64) } else { "–".into() };
                 view! {
                     <tr>
                         <td><a href=format!("/oversight/clients/{id}")>{name.clone()}</a></td>
                         <td>{org.clone()}</td><td>{env.clone()}</td>
                         <td class="num">{thousands(*calls)}</td><td class="num">{percent(*errors, *calls)}</td>
-                        <td>{if limit { format!("{busiest} of {rate} a minute ({used})") } else { busiest.to_string() }}</td>
+                        <td>{if limit { format!("{} of {} a minute ({used})", thousands(*busiest), thousands(*rate)) } else { thousands(*busiest) }}</td>
+                        {(!limit).then(|| trend(n, name))}
                     </tr>
                 }
             })
@@ -326,8 +342,8 @@ pub fn overview(
         title: &format!("Traffic across all partners, last {}", range.label()),
         description: &format!(
             "{} calls, {} errors in the last {}.",
-            t.calls,
-            t.client_errors + t.server_errors,
+            thousands(t.calls),
+            thousands(t.client_errors + t.server_errors),
             range.label()
         ),
         y_title: &format!("Calls {}", per_step(usage.step)),
@@ -354,7 +370,7 @@ pub fn overview(
         </table>
         <h2>"Top consumers"</h2>
         <table id="top-consumers">
-            <thead><tr><th scope="col">"Client"</th><th scope="col">"Organisation"</th><th scope="col">"Environment"</th><th scope="col">"Calls"</th><th scope="col">"Error rate"</th><th scope="col">"Busiest minute"</th></tr></thead>
+            <thead><tr><th scope="col">"Client"</th><th scope="col">"Organisation"</th><th scope="col">"Environment"</th><th scope="col">"Calls"</th><th scope="col">"Error rate"</th><th scope="col">"Busiest minute"</th><th scope="col">"Calls over time"</th></tr></thead>
             <tbody>{consumer_rows(consumers, false)}</tbody>
         </table>
         <h2>"Nearest to their rate limit (last 24 hours)"</h2>

@@ -71,6 +71,18 @@ pub fn waited(since: i64, now: i64, sla_seconds: Option<i64>) -> (String, bool) 
     }
 }
 
+/// How far `at` is from `now`, in words: "3 days ago", "in 5 hours", "just now".
+pub fn age(at: i64, now: i64) -> String {
+    let gap = now - at;
+    if gap.abs() < 60 {
+        "just now".into()
+    } else if gap > 0 {
+        format!("{} ago", duration(gap))
+    } else {
+        format!("in {}", duration(-gap))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +101,9 @@ mod tests {
         assert_eq!(duration(61), "1 minute");
         assert_eq!(duration(7_200), "2 hours");
         assert_eq!(duration(3 * 86_400 + 5), "3 days");
+        assert_eq!(age(0, 30), "just now");
+        assert_eq!(age(0, 3 * 86_400 + 7), "3 days ago");
+        assert_eq!(age(5 * 3_600 + 20, 0), "in 5 hours");
         assert_eq!(
             waited(0, 2 * 86_400, Some(5 * 86_400)),
             ("waiting 2 days (SLA 5 days)".to_string(), false)

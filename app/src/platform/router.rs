@@ -37,6 +37,7 @@ pub fn router(state: AppState, pages: Router<AppState>, api: Router<AppState>) -
 
     let pages = pages
         .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), page_clock))
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(sessions);
 
@@ -62,6 +63,15 @@ pub fn router(state: AppState, pages: Router<AppState>, api: Router<AppState>) -
         app.layer(from_fn_with_state(state.clone(), proxy::client_address))
     };
     app.with_state(state)
+}
+
+/// Pages read the application clock once per request, for their relative ages.
+async fn page_clock(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    super::time::with_page_clock(state.clock.now(), next.run(request)).await
 }
 
 /// A request id that sorts by time: a ULID from the thread's random generator,

@@ -31,6 +31,27 @@ pub fn display(ts: i64) -> String {
         .unwrap_or_else(|| ts.to_string())
 }
 
+tokio::task_local! {
+    /// The application clock's reading when the page's request arrived: pages say
+    /// how long ago (or how soon) a time is against it, one reading per page.
+    static PAGE_NOW: i64;
+}
+
+/// Runs `page` (a request to a page) with the application clock's reading, so
+/// [`when`] can give relative ages. Set once per page request by the router.
+pub async fn with_page_clock<F: std::future::Future>(now: i64, page: F) -> F::Output {
+    PAGE_NOW.scope(now, page).await
+}
+
+/// A time as pages show it: `2026-11-21 14:03 UTC (3 days ago)`, the relative part
+/// read against the application clock of the page's request (absent outside one).
+pub fn when(ts: i64) -> String {
+    match PAGE_NOW.try_with(|now| *now) {
+        Ok(now) => format!("{} ({})", display(ts), super::format::age(ts, now)),
+        Err(_) => display(ts),
+    }
+}
+
 /// RFC 3339, for exports.
 pub fn rfc3339(ts: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ts)

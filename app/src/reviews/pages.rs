@@ -8,7 +8,7 @@ use super::campaigns::{COVERAGE, OUTCOMES};
 use super::items::DECISIONS;
 use super::pages_partner::{facts, scopes_table};
 use super::{Campaign, Item, STATES};
-use crate::platform::time::display;
+use crate::platform::time::when;
 use crate::platform::ui::{csrf_field, error_summary, field_error, select, Form, Input};
 
 fn covers(c: &Campaign) -> String {
@@ -38,8 +38,8 @@ pub fn campaigns(
                 <tr>
                     <td><a href=format!("/reviews/bank/{}", c.id)>{c.title.clone()}</a></td>
                     <td>{covers(c)}</td>
-                    <td>{display(c.due_at)}{overdue.then_some(" (overdue)")}</td>
-                    <td>{format!("{total} items, {waiting} waiting for partners")}</td>
+                    <td>{when(c.due_at)}{overdue.then_some(" (overdue)")}</td>
+                    <td>{format!("{}, {} waiting for partners", crate::platform::format::count(total, "item", None), crate::platform::format::thousands(waiting))}</td>
                     <td>{c.status.clone()}</td>
                 </tr>
             }
@@ -125,7 +125,7 @@ pub fn campaign(c: &Campaign, items: &[Item], now: i64) -> AnyView {
     }
     let by_org = orgs
         .into_iter()
-        .map(|(org, (total, open))| view! { <tr><th scope="row">{org}</th><td>{total}</td><td>{open}</td></tr> })
+        .map(|(org, (total, open))| view! { <tr><th scope="row">{org}</th><td>{crate::platform::format::thousands(total as i64)}</td><td>{crate::platform::format::thousands(open as i64)}</td></tr> })
         .collect_view();
     let overdue = c.status == "open" && now > c.due_at;
     let rows = items
@@ -146,7 +146,7 @@ pub fn campaign(c: &Campaign, items: &[Item], now: i64) -> AnyView {
     view! {
         <dl class="facts">
             <dt>"Covers"</dt><dd>{covers(c)}</dd>
-            <dt>"Due"</dt><dd>{display(c.due_at)}{overdue.then_some(" (past due)")}</dd>
+            <dt>"Due"</dt><dd>{when(c.due_at)}{overdue.then_some(" (past due)")}</dd>
             <dt>"Unanswered items"</dt><dd>{OUTCOMES.iter().find(|(k, _)| *k == c.on_unanswered).map(|(_, l)| *l).unwrap_or_default()}</dd>
             <dt>"Status"</dt><dd>{c.status.clone()}</dd>
             <dt>"Report"</dt><dd><a href=format!("/reviews/bank/{}/report.csv", c.id)>"CSV"</a>" · "<a href=format!("/reviews/bank/{}/report.json", c.id)>"JSON"</a>

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::Item;
-use crate::platform::time::display;
+use crate::platform::time::when;
 use crate::platform::ui::{csrf_field, error_summary, field_error, Form};
 
 fn last_use_text(item: &Item, scope: &str) -> String {
@@ -11,7 +11,7 @@ fn last_use_text(item: &Item, scope: &str) -> String {
     let part = |kind: &str, label: &str| {
         use_of[kind]
             .as_i64()
-            .map(|at| format!("{label} {}", display(at)))
+            .map(|at| format!("{label} {}", when(at)))
     };
     let parts: Vec<String> = [part("call", "last call"), part("token", "last token")]
         .into_iter()
@@ -102,8 +102,8 @@ pub(super) fn facts(item: &Item) -> AnyView {
             <dt>"Owner"</dt><dd>{item.owner_label.clone()}</dd>
             <dt>"Exceptions in force"</dt><dd>{if item.exceptions.is_empty() { "none".to_string() } else { item.exceptions.join(", ") }}</dd>
             <dt>"State"</dt><dd id="review-state">{super::state_label(&item.state)}</dd>
-            {item.attested_by.clone().map(|by| view! { <dt>"Partner's answer"</dt><dd>{format!("{} by {by} on {}: keeps {}", if item.still_needed == Some(false) { "no longer needed" } else { "still needed" }, item.attested_at.map(display).unwrap_or_default(), item.kept_scopes.clone().unwrap_or_default().join(" "))}</dd> })}
-            {item.decided_at.map(|at| view! { <dt>"Bank's decision"</dt><dd>{format!("{} by {} on {}; scopes now: {}. {}", item.bank_decision.clone().unwrap_or_default(), item.decided_by.clone().unwrap_or_else(|| "the schedule".into()), display(at), item.resulting_scopes.clone().unwrap_or_default().join(" "), item.bank_note.clone().unwrap_or_default())}</dd> })}
+            {item.attested_by.clone().map(|by| view! { <dt>"Partner's answer"</dt><dd>{format!("{} by {by} on {}: keeps {}", if item.still_needed == Some(false) { "no longer needed" } else { "still needed" }, item.attested_at.map(when).unwrap_or_default(), item.kept_scopes.clone().unwrap_or_default().join(" "))}</dd> })}
+            {item.decided_at.map(|at| view! { <dt>"Bank's decision"</dt><dd>{format!("{} by {} on {}; scopes now: {}. {}", item.bank_decision.clone().unwrap_or_default(), item.decided_by.clone().unwrap_or_else(|| "the schedule".into()), when(at), item.resulting_scopes.clone().unwrap_or_default().join(" "), item.bank_note.clone().unwrap_or_default())}</dd> })}
             {item.outcome.as_deref().map(outcome_text).map(|o| view! { <dt>"At the due date"</dt><dd>{o}</dd> })}
         </dl>
     }
@@ -118,7 +118,7 @@ pub fn list(items: &[Item]) -> AnyView {
                 <tr>
                     <td><a href=format!("/reviews/items/{}", i.id)>{i.client_name.clone()}</a></td>
                     <td>{super::state_label(&i.state)}</td>
-                    <td>{display(i.due_at)}</td>
+                    <td>{when(i.due_at)}</td>
                     <td>{i.scopes.join(" ")}</td>
                     <td>{i.resulting_scopes.clone().map(|s| s.join(" ")).unwrap_or_default()}</td>
                 </tr>
@@ -167,7 +167,7 @@ pub fn item(item: &Item, form: &Form, csrf: &str, can_attest: bool) -> AnyView {
         scopes_table(item, form, false)
     };
     view! {
-        <p>{format!("Due {}.", display(item.due_at))}</p>
+        <p>{format!("Due {}.", when(item.due_at))}</p>
         {facts(item)}
         {answer}
     }

@@ -7,7 +7,7 @@ use super::service::{Consent, Issued, OVERLAPS};
 use crate::clients::catalogue::Scope;
 use crate::clients::model::{App, Credential, AUTH_METHODS};
 use crate::clients::reqlog::{Filter, LogRow};
-use crate::platform::time::display;
+use crate::platform::time::when;
 use crate::platform::ui::{action_button, csrf_field, error_summary, select, Form, Input};
 
 pub fn list(apps: &[App]) -> AnyView {
@@ -22,7 +22,7 @@ pub fn list(apps: &[App]) -> AnyView {
                     <td>{app.scopes.join(" ")}</td>
                     <td>{app.auth_method.clone()}</td>
                     <td>{app.status.clone()}</td>
-                    <td>{display(app.created_at)}</td>
+                    <td>{when(app.created_at)}</td>
                 </tr>
             }
         })
@@ -146,7 +146,7 @@ pub fn new_app(
             {textarea(form, "tls_certificate", "Client certificate (mutual TLS)", "PEM, -----BEGIN CERTIFICATE----- …. Only this certificate will authenticate the app (RFC 8705 self_signed_tls_client_auth).")}
             {Input::text("tls_subject", "Or: certificate subject DN (mutual TLS, partner CA)").hint("Only for certificates issued by a partner CA the bank trusts, for example CN=app.acme.example.com,O=Acme Ltd,C=GB").render(form)}
             {Input::text("rate_limit_per_minute", "Rate limit").hint("Requests per minute across the token endpoint and the sandbox API. Default 600.").render(form)}
-            <p class="hint">{format!("The sandbox allows at most {max_rate} requests per minute per app.")}</p>
+            <p class="hint">{format!("The sandbox allows at most {} requests per minute per app.", crate::platform::format::thousands(max_rate as i64))}</p>
             <div class="checkbox">
                 <input type="checkbox" id="dpop_required" name="dpop_required" value="true" checked=form.value("dpop_required") == "true"/>
                 <label for="dpop_required">"Require DPoP-bound tokens (RFC 9449)"</label>
@@ -199,10 +199,10 @@ fn credential_row(
         <tr>
             <td><code>{credential.id.clone()}</code></td>
             <td>{what}</td>
-            <td>{display(credential.created_at)}</td>
-            <td>{credential.last_token_at.map(display).unwrap_or_else(|| "never".into())}</td>
-            <td>{credential.last_used_at.map(display).unwrap_or_else(|| "never".into())}</td>
-            <td>{display(credential.expires_at)}</td>
+            <td>{when(credential.created_at)}</td>
+            <td>{credential.last_token_at.map(when).unwrap_or_else(|| "never".into())}</td>
+            <td>{credential.last_used_at.map(when).unwrap_or_else(|| "never".into())}</td>
+            <td>{when(credential.expires_at)}</td>
             <td class=format!("status-{status}")>{status}</td>
             <td>{revoke}</td>
         </tr>
@@ -255,7 +255,7 @@ pub fn detail(d: Detail<'_>) -> AnyView {
                     <td><code>{consent.id.clone()}</code></td>
                     <td>{consent.customer.clone()}</td>
                     <td>{consent.scopes.clone()}</td>
-                    <td>{display(consent.created_at)}</td>
+                    <td>{when(consent.created_at)}</td>
                     <td>{consent.status.clone()}</td>
                     <td>{revoke}</td>
                 </tr>
@@ -301,7 +301,7 @@ pub fn detail(d: Detail<'_>) -> AnyView {
             <dt>"Redirect URIs"</dt><dd>{app.redirect_uris.join(", ")}</dd>
             <dt>"Client authentication"</dt><dd>{app.auth_method.clone()}</dd>
             <dt>"DPoP required"</dt><dd>{if app.dpop_required { "yes" } else { "no" }}</dd>
-            <dt>"Rate limit"</dt><dd>{format!("{} requests per minute", app.rate_limit_per_minute)}</dd>
+            <dt>"Rate limit"</dt><dd>{format!("{} requests per minute", crate::platform::format::thousands(app.rate_limit_per_minute))}</dd>
         </dl>
         <p><a href=format!("/sandbox/apps/{}/log", app.id)>"Request log"</a>" · "<a href=format!("/usage/apps/{}", app.id)>"Usage"</a>" · "<a href="/sandbox/docs">"How to call the sandbox"</a></p>
         <h2>"Credentials"</h2>

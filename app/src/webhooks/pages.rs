@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use super::delivery::Delivery;
 use super::endpoints::Endpoint;
 use super::EVENTS;
-use crate::platform::time::display;
+use crate::platform::time::when;
 use crate::platform::ui::{csrf_field, error_summary, field_error, Form, Input};
 
 fn state_label(state: &str) -> &'static str {
@@ -58,7 +58,7 @@ pub fn list(endpoints: &[Endpoint], form: &Form, csrf: &str) -> AnyView {
                     <td>{e.description.clone()}</td>
                     <td>{e.events.join(", ")}</td>
                     <td>{state_label(&e.state)}</td>
-                    <td>{display(e.created_at)}</td>
+                    <td>{when(e.created_at)}</td>
                 </tr>
             }
         })
@@ -128,10 +128,10 @@ fn delivery_rows(endpoint: &Endpoint, log: &[Delivery], csrf: &str) -> AnyView {
                 <tr id=d.id.clone()>
                     <td><code>{d.event_type.clone()}</code></td>
                     <td><code>{d.id.clone()}</code></td>
-                    <td>{display(d.created_at)}</td>
+                    <td>{when(d.created_at)}</td>
                     <td>{delivery_state(d)}</td>
                     <td>{attempts_text(d)}</td>
-                    <td>{d.next_attempt_at.filter(|_| d.state == "pending").map(display).unwrap_or_else(|| "–".into())}</td>
+                    <td>{d.next_attempt_at.filter(|_| d.state == "pending").map(when).unwrap_or_else(|| "–".into())}</td>
                     <td>{again}</td>
                 </tr>
             }
@@ -154,13 +154,13 @@ pub fn detail(endpoint: &Endpoint, log: &[Delivery], csrf: &str) -> AnyView {
         "Enable the endpoint"
     };
     let overlap = endpoint.previous_until.map(|until| {
-        view! { <p id="rotation-overlap">"Deliveries are also signed with the previous secret until "{display(until)}"."</p> }
+        view! { <p id="rotation-overlap">"Deliveries are also signed with the previous secret until "{when(until)}"."</p> }
     });
     let disabled = endpoint.disabled_reason.clone().map(|reason| {
-        view! { <p class="notice" id="disabled-reason">"Disabled "{endpoint.disabled_at.map(display).unwrap_or_default()}": "{reason}"."</p> }
+        view! { <p class="notice" id="disabled-reason">"Disabled "{endpoint.disabled_at.map(when).unwrap_or_default()}": "{reason}"."</p> }
     });
     let failing = endpoint.failing_since.filter(|_| active).map(|since| {
-        view! { <p class="notice" id="failing-since">"Deliveries have been failing since "{display(since)}". The endpoint is disabled if none succeeds for the configured number of days."</p> }
+        view! { <p class="notice" id="failing-since">"Deliveries have been failing since "{when(since)}". The endpoint is disabled if none succeeds for the configured number of days."</p> }
     });
     view! {
         <p><a href="/webhooks">"All endpoints"</a></p>
@@ -171,7 +171,7 @@ pub fn detail(endpoint: &Endpoint, log: &[Delivery], csrf: &str) -> AnyView {
             <dt>"What it is for"</dt><dd>{endpoint.description.clone()}</dd>
             <dt>"Events"</dt><dd id="endpoint-events">{endpoint.events.join(", ")}</dd>
             <dt>"State"</dt><dd id="endpoint-state">{state_label(&endpoint.state)}</dd>
-            <dt>"Added"</dt><dd>{display(endpoint.created_at)}" by "{endpoint.created_by.clone()}</dd>
+            <dt>"Added"</dt><dd>{when(endpoint.created_at)}" by "{endpoint.created_by.clone()}</dd>
         </dl>
         {overlap}
         <div class="actions">

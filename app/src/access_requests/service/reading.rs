@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The most requests a queue page lists, longest waiting first.
+pub const QUEUE_LIMIT: usize = 500;
+
 pub(super) const REQUEST_SELECT: &str = "SELECT r.*, o.legal_name AS org_name, a.name AS app_name \
      FROM access_requests r JOIN organisations o ON o.id = r.org_id JOIN apps a ON a.id = r.app_id";
 
@@ -138,7 +141,7 @@ pub async fn queue(state: &AppState, status: &str) -> Result<Vec<QueueItem>> {
         _ => return Err(Error::BadRequest("Unknown status filter.".into())),
     };
     let rows = sqlx::query(&format!(
-        "{REQUEST_SELECT} WHERE {filter} ORDER BY r.waiting_since, r.id LIMIT 500"
+        "{REQUEST_SELECT} WHERE {filter} ORDER BY r.waiting_since, r.id LIMIT {QUEUE_LIMIT}"
     ))
     .fetch_all(&state.db.pool)
     .await?;

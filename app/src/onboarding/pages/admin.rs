@@ -44,7 +44,7 @@ pub fn catalogue(
                     <td><a href=format!("/admin/catalogue/questionnaires/{}", q.id)>{format!("{} v{}", q.name, q.version)}</a></td>
                     <td>{q.content.title.clone()}</td>
                     <td>{q.status.clone()}</td>
-                    <td>{q.published_at.map(display).unwrap_or_default()}</td>
+                    <td>{q.published_at.map(when).unwrap_or_default()}</td>
                     <td>{publish}</td>
                 </tr>
             }

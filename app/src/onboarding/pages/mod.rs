@@ -11,7 +11,7 @@ use super::model::{self, EvidenceKind, Kind, Question, Step, Tier};
 use super::review::{History, QueueFilter, QueueItem, QUEUE_STATUSES};
 use super::service::{Application, Dossier, Message, Task};
 use crate::audit::AuditRow;
-use crate::platform::time::display;
+use crate::platform::time::when;
 use crate::platform::ui::{csrf_field, error_line, error_summary, field_class, Form};
 
 // The pages by who uses them; each reads the imports and the shared pieces here
@@ -161,7 +161,7 @@ pub(super) fn conversation(messages: &[Message]) -> Option<AnyView> {
             };
             view! {
                 <li class="message">
-                    <p><strong>{heading}</strong>{format!(" — {} (round {}), {}", m.author, m.round, display(m.created_at))}</p>
+                    <p><strong>{heading}</strong>{format!(" — {} (round {}), {}", m.author, m.round, when(m.created_at))}</p>
                     <p class="message-body">{m.body.clone()}</p>
                 </li>
             }

@@ -24,9 +24,9 @@ pub fn home(
                 <tr>
                     <td><a href=format!("/onboarding/{}", a.id)>{format!("Tier {}", a.tier)}</a></td>
                     <td>{status_tag(&a.status)}</td>
-                    <td>{display(a.created_at)}</td>
-                    <td>{a.submitted_at.map(display).unwrap_or_default()}</td>
-                    <td>{a.decided_at.map(display).unwrap_or_default()}</td>
+                    <td>{when(a.created_at)}</td>
+                    <td>{a.submitted_at.map(when).unwrap_or_default()}</td>
+                    <td>{a.decided_at.map(when).unwrap_or_default()}</td>
                 </tr>
             }
         })

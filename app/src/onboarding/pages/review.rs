@@ -40,7 +40,7 @@ pub fn queue(items: &[QueueItem], filter: &QueueFilter, tiers: &[Tier]) -> AnyVi
                     <td>{item.tier_name.clone()}</td>
                     <td>{status_tag(&item.app.status)}</td>
                     <td>{format!("Round {}", item.app.round)}</td>
-                    <td>{item.app.submitted_at.map(display).unwrap_or_default()}</td>
+                    <td>{item.app.submitted_at.map(when).unwrap_or_default()}</td>
                     <td>{waiting}" "{sla}</td>
                     <td>{item.app.assigned_name.clone().unwrap_or_else(|| "Unassigned".into())}</td>
                 </tr>
@@ -182,20 +182,20 @@ pub fn dossier(page: DossierPage<'_>) -> AnyView {
     let rounds = page
         .dossiers
         .iter()
-        .map(|d| view! { <li>{format!("Round {} submitted by {} on {}", d.round, d.submitted_by, display(d.submitted_at))}</li> })
+        .map(|d| view! { <li>{format!("Round {} submitted by {} on {}", d.round, d.submitted_by, when(d.submitted_at))}</li> })
         .collect_view();
     let approvals = page
         .history
         .approvals
         .iter()
-        .map(|(tier, at)| view! { <li>{format!("Approved for tier {tier} on {}", display(*at))}</li> })
+        .map(|(tier, at)| view! { <li>{format!("Approved for tier {tier} on {}", when(*at))}</li> })
         .collect_view();
     let others = page
         .history
         .applications
         .iter()
         .filter(|a| a.id != app.id)
-        .map(|a| view! { <li><a href=format!("/review/applications/{}", a.id)>{format!("Tier {}", a.tier)}</a>{format!(" — {} (started {})", model::status_label(&a.status), display(a.created_at))}</li> })
+        .map(|a| view! { <li><a href=format!("/review/applications/{}", a.id)>{format!("Tier {}", a.tier)}</a>{format!(" — {} (started {})", model::status_label(&a.status), when(a.created_at))}</li> })
         .collect_view();
     let trail = page
         .trail
@@ -203,7 +203,7 @@ pub fn dossier(page: DossierPage<'_>) -> AnyView {
         .map(|row| {
             view! {
                 <tr>
-                    <td>{display(row.occurred_at)}</td>
+                    <td>{when(row.occurred_at)}</td>
                     <td>{row.action.clone()}</td>
                     <td>{row.actor_label.clone().unwrap_or_else(|| row.actor_kind.clone())}</td>
                     <td>{row.outcome.clone()}</td>
@@ -266,7 +266,7 @@ pub fn dossier(page: DossierPage<'_>) -> AnyView {
         <p class="lead">{format!("{} — {} — ", app.org_name, page.tier.name)}{status_tag(&app.status)}</p>
         <dl class="summary">
             <dt>"Round"</dt><dd>{app.round.to_string()}</dd>
-            <dt>"Submitted"</dt><dd>{app.submitted_at.map(display).unwrap_or_default()}</dd>
+            <dt>"Submitted"</dt><dd>{app.submitted_at.map(when).unwrap_or_default()}</dd>
             <dt>"Reviewer"</dt><dd>{app.assigned_name.clone().unwrap_or_else(|| "Unassigned".into())}</dd>
             <dt>"Questionnaire"</dt><dd>{format!("{} v{}", page.questionnaire.content.title, page.questionnaire.version)}</dd>
             <dt>"Risk points"</dt><dd id="risk-points">{risk.to_string()}</dd>
@@ -289,7 +289,7 @@ pub fn dossier(page: DossierPage<'_>) -> AnyView {
             <dt>"Legal name"</dt><dd>{page.history.legal_name.clone()}</dd>
             <dt>"Registration"</dt><dd>{format!("{} ({})", page.history.registration_number, page.history.country)}</dd>
             <dt>"Website"</dt><dd>{page.history.website.clone()}</dd>
-            <dt>"Signed up"</dt><dd>{display(page.history.created_at)}</dd>
+            <dt>"Signed up"</dt><dd>{when(page.history.created_at)}</dd>
         </dl>
         <ul>{approvals}</ul>
         <ul>{others}</ul>
