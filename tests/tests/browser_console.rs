@@ -1,5 +1,6 @@
-//! The console at the two widths people use (issue 31): every demo role's dashboard
-//! and the pages its navigation leads to, at 1280 and at 390 pixels wide. The browser
+//! The console at the two widths people use (issue 31): every demo role's dashboard,
+//! the pages its navigation leads to and the first items waiting on its dashboard,
+//! at 1280 and at 390 pixels wide. The browser
 //! itself measures (WebDriver script execution in the test; the pages have none):
 //! no page scrolls sideways at 390 px except inside a table's own container, and no
 //! table header cell breaks inside a word. Each page's screenshot is written under
@@ -92,6 +93,22 @@ async fn every_role_s_pages_fit_1280_and_390_pixels() {
                 let Some(link) = link.as_str() else { continue };
                 if link.starts_with('/') && !pages.iter().any(|p| p == link) && link != "/dev/mailbox" {
                     pages.push(link.to_string());
+                }
+            }
+            // Deeper pages: the first items waiting on the dashboard (a dossier, a
+            // request, a client, an alert, a review), at most three a role.
+            let details = browser
+                .execute(
+                    "return Array.from(document.querySelectorAll('main .waiting a[href]')).map(a => a.getAttribute('href').split('#')[0]);",
+                    vec![],
+                )
+                .await?;
+            let mut deeper = 0;
+            for link in details.as_array().cloned().unwrap_or_default() {
+                let Some(link) = link.as_str() else { continue };
+                if deeper < 3 && link.starts_with('/') && !pages.iter().any(|p| p == link) {
+                    pages.push(link.to_string());
+                    deeper += 1;
                 }
             }
             if email.starts_with("admin@bank") {

@@ -42,6 +42,7 @@ mod onboarding;
 mod ops;
 mod oversight;
 mod oversight_patterns;
+mod partner_keys;
 mod pg_cluster;
 mod production;
 mod reviews;

@@ -19,8 +19,10 @@
 use std::collections::BTreeMap;
 
 use super::service::{self, RequestForm, ReviewForm};
+use crate::clients::reqlog::{self, Entry};
 use crate::governance::demo::{client, Client};
 use crate::platform::context::{AuthUser, ClientInfo};
+use crate::platform::db::Tx;
 use crate::platform::db::{get_setting, set_setting};
 use crate::platform::error::{Error, Result};
 use crate::platform::ids;
@@ -110,55 +112,24 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
     let today = crate::platform::time::display(now + 30 * 86_400);
     let mut ids_of = Vec::new();
     for ask in &ASKS {
-        let mut tx = state.db.begin().await?;
-        let app_id = client(
-            &mut tx,
-            state,
-            &org,
-            Client {
-                name: &format!("{} (sandbox)", ask.app),
-                purpose: "Demo: a Fjord product on its way to production.",
-                environment: "sandbox",
-                scopes: "reference accounts fundsconfirmations",
-                auth_method: "private_key_jwt",
-                owner_id: &partner.id,
-                created_days_ago: 40,
-            },
-            now,
+        let name = format!("{} (sandbox)", ask.app);
+        // A start interrupted earlier may have made the app, or its request too.
+        let made: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT a.id, (SELECT r.id FROM access_requests r WHERE r.app_id = a.id \
+             ORDER BY r.submitted_at, r.id LIMIT 1) FROM apps a WHERE a.org_id = $1 AND a.name = $2",
         )
+        .bind(&org)
+        .bind(&name)
+        .fetch_optional(&state.db.pool)
         .await?;
-        sqlx::query(
-            "INSERT INTO credentials (id, app_id, kind, material, created_by, created_at, expires_at) \
-             VALUES ($1, $2, 'jwks_uri', $3, $4, $5, $6)",
-        )
-        .bind(ids::new_id(ids::CREDENTIAL))
-        .bind(&app_id)
-        .bind(JWKS_URI)
-        .bind(&partner.id)
-        .bind(now - 40 * 86_400)
-        .bind(now + ask.key_expires_in_days * 86_400)
-        .execute(&mut *tx)
-        .await?;
-        for scope in ask.scopes {
-            let endpoint = match *scope {
-                "reference" => format!("{BASE}/reference/branches"),
-                _ => format!("{BASE}/aisp/accounts"),
-            };
-            for n in 0..ask.sandbox_calls {
-                sqlx::query(
-                    "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error, source) \
-                     VALUES ($1, $2, $3, 'GET', $4, 200, $5, NULL, '198.51.100.7')",
-                )
-                .bind(ids::new_id(ids::REQUEST))
-                .bind(&app_id)
-                .bind(now - (n + 1) * 5 * HOUR)
-                .bind(&endpoint)
-                .bind(1_100 + n * 90)
-                .execute(&mut *tx)
-                .await?;
+        let app_id = match made {
+            Some((_, Some(request))) => {
+                ids_of.push(request);
+                continue;
             }
-        }
-        tx.commit().await?;
+            Some((app_id, None)) => app_id,
+            None => sandbox_app(state, &org, &partner.id, ask, &name, now).await?,
+        };
         let form = RequestForm {
             app_id: app_id.clone(),
             scopes: ask.scopes.iter().map(|s| s.to_string()).collect(),
@@ -189,7 +160,9 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
     // Fjord cashflow: the reviewer asks, Fjord answers (a second round).
     let cashflow = &ids_of[2];
     let request = service::request(state, None, cashflow).await?;
-    service::decide(
+    // Each decision only where an interrupted start did not already make it.
+    if request.status == "pending_review" && request.round == 1 {
+        service::decide(
         state,
         &reviewer,
         cashflow,
@@ -205,8 +178,10 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
         &from,
     )
     .await?;
+    }
     let request = service::request(state, None, cashflow).await?;
-    service::respond(
+    if request.status == "more_info" {
+        service::respond(
         state,
         &partner,
         cashflow,
@@ -215,23 +190,26 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
         &from,
     )
     .await?;
+    }
     // Fjord lending checks: the reviewer's approval (first of four eyes), with the
     // demo authenticator's current code; the reviewer's replay marker is put back
     // afterwards, so the newcomer's own sign-in with that code is not refused.
     let lending = &ids_of[3];
     let request = service::request(state, None, lending).await?;
-    let last_step: Option<i64> =
-        sqlx::query_scalar("SELECT totp_last_step FROM users WHERE id = $1 AND is_demo = 1")
-            .bind(&reviewer.id)
-            .fetch_optional(&state.db.pool)
-            .await?
-            .ok_or(Error::NotFound)?;
-    // The current step: a verification that crosses into the next step still
-    // accepts it (one step either side).
-    let seeding_step = state.clock.now() / 30;
-    let secret = crate::accounts::totp::from_base32(crate::accounts::bootstrap::DEMO_TOTP_SECRET)
-        .ok_or(Error::NotFound)?;
-    service::decide(
+    if request.status == "pending_review" {
+        let last_step: Option<i64> =
+            sqlx::query_scalar("SELECT totp_last_step FROM users WHERE id = $1 AND is_demo = 1")
+                .bind(&reviewer.id)
+                .fetch_optional(&state.db.pool)
+                .await?
+                .ok_or(Error::NotFound)?;
+        // The current step: a verification that crosses into the next step still
+        // accepts it (one step either side).
+        let seeding_step = state.clock.now() / 30;
+        let secret =
+            crate::accounts::totp::from_base32(crate::accounts::bootstrap::DEMO_TOTP_SECRET)
+                .ok_or(Error::NotFound)?;
+        service::decide(
         state,
         &reviewer,
         lending,
@@ -249,15 +227,16 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
         &from,
     )
     .await?;
-    // The code was the seeding's, not a person's: the reviewer's authenticator is
-    // left as it was (its next code, or the one before, still signs them in).
-    // Only if nobody signed in meanwhile (their step would be later).
-    sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step = $3")
-        .bind(last_step)
-        .bind(&reviewer.id)
-        .bind(seeding_step)
-        .execute(&state.db.pool)
-        .await?;
+        // The code was the seeding's, not a person's: the reviewer's authenticator is
+        // left as it was (its next code, or the one before, still signs them in).
+        // Only if nobody signed in meanwhile (their step would be later).
+        sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step = $3")
+            .bind(last_step)
+            .bind(&reviewer.id)
+            .bind(seeding_step)
+            .execute(&state.db.pool)
+            .await?;
+    }
     // Kestrel's and Orbit's sandbox apps (their applications wait in the onboarding
     // queue), with keys expiring in 6 and 11 days: the bank admin's dashboard and the
     // sweep's warnings have something to show, apart from Fjord's own expiries.
@@ -279,8 +258,17 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
             continue;
         };
         let org = owner.org_id.clone().ok_or(Error::NotFound)?;
+        let made: Option<String> =
+            sqlx::query_scalar("SELECT id FROM apps WHERE org_id = $1 AND name = $2")
+                .bind(&org)
+                .bind(name)
+                .fetch_optional(&state.db.pool)
+                .await?;
+        if made.is_some() {
+            continue;
+        }
         let mut tx = state.db.begin().await?;
-        let app_id = client(
+        app_with_key(
             &mut tx,
             state,
             &org,
@@ -293,28 +281,21 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
                 owner_id: &owner.id,
                 created_days_ago: 80,
             },
+            jwks,
+            now + days * 86_400,
             now,
         )
-        .await?;
-        sqlx::query(
-            "INSERT INTO credentials (id, app_id, kind, material, created_by, created_at, expires_at) \
-             VALUES ($1, $2, 'jwks_uri', $3, $4, $5, $6)",
-        )
-        .bind(ids::new_id(ids::CREDENTIAL))
-        .bind(&app_id)
-        .bind(jwks)
-        .bind(&owner.id)
-        .bind(now - 80 * 86_400)
-        .bind(now + days * 86_400)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
     }
     for (id, ask) in ids_of.iter().zip(ASKS.iter()) {
+        // Moved back to have waited `hours_waiting` (the same whether or not an
+        // interrupted start moved it already).
         sqlx::query(
-            "UPDATE access_requests SET submitted_at = submitted_at - $1, waiting_since = waiting_since - $1, updated_at = updated_at - $1 WHERE id = $2",
+            "UPDATE access_requests SET submitted_at = submitted_at - (waiting_since - $1), \
+             updated_at = updated_at - (waiting_since - $1), waiting_since = $1 WHERE id = $2",
         )
-        .bind(ask.hours_waiting * HOUR)
+        .bind(now - ask.hours_waiting * HOUR)
         .bind(id)
         .execute(&state.db.pool)
         .await?;
@@ -323,4 +304,93 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
     set_setting(&mut tx, "demo_production_queue_seeded", "true").await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A sandbox app made as the governance demo makes its clients, with one key
+/// published at `jwks_uri` (made with the app, its owner's) until `expires_at`.
+#[allow(clippy::too_many_arguments)]
+async fn app_with_key(
+    tx: &mut Tx,
+    state: &AppState,
+    org: &str,
+    app: Client<'_>,
+    jwks_uri: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<String> {
+    let (owner, created_at) = (
+        app.owner_id.to_string(),
+        now - app.created_days_ago * 86_400,
+    );
+    let app_id = client(tx, state, org, app, now).await?;
+    sqlx::query(
+        "INSERT INTO credentials (id, app_id, kind, material, created_by, created_at, expires_at) \
+         VALUES ($1, $2, 'jwks_uri', $3, $4, $5, $6)",
+    )
+    .bind(ids::new_id(ids::CREDENTIAL))
+    .bind(&app_id)
+    .bind(jwks_uri)
+    .bind(owner)
+    .bind(created_at)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(app_id)
+}
+
+/// Fjord's sandbox app for `ask`, with its key and the sandbox calls its readiness
+/// counts, made in one transaction (all of it or nothing).
+async fn sandbox_app(
+    state: &AppState,
+    org: &str,
+    owner_id: &str,
+    ask: &Ask,
+    name: &str,
+    now: i64,
+) -> Result<String> {
+    let mut tx = state.db.begin().await?;
+    let app_id = app_with_key(
+        &mut tx,
+        state,
+        org,
+        Client {
+            name,
+            purpose: "Demo: a Fjord product on its way to production.",
+            environment: "sandbox",
+            scopes: "reference accounts fundsconfirmations",
+            auth_method: "private_key_jwt",
+            owner_id,
+            created_days_ago: 40,
+        },
+        JWKS_URI,
+        now + ask.key_expires_in_days * 86_400,
+        now,
+    )
+    .await?;
+    let calls: Vec<Entry> = ask
+        .scopes
+        .iter()
+        .flat_map(|scope| {
+            let endpoint = match *scope {
+                "reference" => format!("{BASE}/reference/branches"),
+                _ => format!("{BASE}/aisp/accounts"),
+            };
+            let app_id = app_id.clone();
+            (0..ask.sandbox_calls).map(move |n| Entry {
+                app_id: app_id.clone(),
+                credential_id: None,
+                at: now - (n + 1) * 5 * HOUR,
+                method: "GET",
+                endpoint: endpoint.clone(),
+                status: 200,
+                latency_us: 1_100 + n * 90,
+                error: None,
+                scope: None,
+                source: Some("198.51.100.7".into()),
+            })
+        })
+        .collect();
+    reqlog::insert_rows(&mut tx, state.db.backend, &calls).await?;
+    tx.commit().await?;
+    Ok(app_id)
 }

@@ -297,7 +297,7 @@ pub fn request_form(page: RequestFormPage<'_>) -> AnyView {
                 {error_line(&auth_error, "auth_method-error".into())}
                 {methods}
             </fieldset>
-            {text_field(form, "jwks", "Public key set (private_key_jwt)", Some("Your public JWK or JWK set, as JSON. Never the private key."), true)}
+            {text_field(form, "jwks", "Public key set (private_key_jwt)", Some("Your public key as PEM (-----BEGIN PUBLIC KEY----- or a certificate; converted to a JWK for you), or a JWK or JWK set as JSON. RSA 2048 bits or more, EC P-256 or Ed25519. Never the private key."), true)}
             {text_field(form, "jwks_uri", "Or your JWKS URL (private_key_jwt)", Some("An https URL."), false)}
             {text_field(form, "certificate", "Client certificate (mutual TLS)", Some("PEM, -----BEGIN CERTIFICATE----- …; the subject is registered."), true)}
             {text_field(form, "ip_allowlist", "IP allow-list (optional)", Some("Addresses or CIDR ranges your servers call from, separated by commas or new lines. Empty means any address."), true)}

@@ -130,6 +130,23 @@ impl Credential {
         })
     }
 
+    /// What the credential is, for its row on a page: a secret by its last
+    /// characters, a key set by each key's type and kid (with its RFC 7638
+    /// thumbprint where the kid is not it), a URL or a certificate by itself.
+    pub fn what(&self) -> String {
+        let material = self.material.clone().unwrap_or_default();
+        match self.kind.as_str() {
+            "client_secret" => format!(
+                "Client secret …{}",
+                self.secret_hint.clone().unwrap_or_default()
+            ),
+            "jwks" => format!("Public keys: {}", describe_keys(&material)),
+            "jwks_uri" => format!("JWKS URL {material}"),
+            "tls_certificate" => format!("Certificate x5t#S256 {material}"),
+            _ => format!("Certificate subject {material} (partner CA)"),
+        }
+    }
+
     pub fn is_usable(&self, now: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at > now
     }
@@ -206,4 +223,50 @@ where
         }
     }
     Ok(Some((app, credentials)))
+}
+
+/// Each key of a JWK set as "EC P-256, kid …" (RSA with its modulus' bits), with
+/// its RFC 7638 thumbprint when the kid is not already that; keys joined by "; ".
+pub fn describe_keys(set: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+    let keys: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(set)
+        .ok()
+        .and_then(|set| set.get("keys").and_then(|k| k.as_array()).cloned())
+        .unwrap_or_default();
+    let described: Vec<String> = keys
+        .iter()
+        .map(|jwk| {
+            let text = |name: &str| jwk.get(name).and_then(|v| v.as_str());
+            let kind = match (text("kty"), text("crv")) {
+                (Some("RSA"), _) => {
+                    let n = text("n")
+                        .and_then(|n| URL_SAFE_NO_PAD.decode(n.trim_end_matches('=')).ok())
+                        .unwrap_or_default();
+                    let lead = n.iter().position(|b| *b != 0).unwrap_or(n.len());
+                    let bits = n
+                        .get(lead)
+                        .map_or(0, |b| (n.len() - lead) * 8 - b.leading_zeros() as usize);
+                    format!("RSA {bits} bits")
+                }
+                (Some(kty), Some(crv)) => format!("{kty} {crv}"),
+                (Some(kty), None) => kty.to_string(),
+                _ => "a key".to_string(),
+            };
+            let thumbprint = serde_json::from_value::<Jwk>(jwk.clone())
+                .map(|k| k.thumbprint(ThumbprintHash::SHA256))
+                .unwrap_or_default();
+            match text("kid") {
+                Some(kid) if kid == thumbprint => format!("{kind}, kid {kid} (its thumbprint)"),
+                Some(kid) => format!("{kind}, kid {kid}, thumbprint {thumbprint}"),
+                None => format!("{kind}, no kid, thumbprint {thumbprint}"),
+            }
+        })
+        .collect();
+    if described.is_empty() {
+        "none readable".into()
+    } else {
+        described.join("; ")
+    }
 }

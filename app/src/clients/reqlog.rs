@@ -16,7 +16,7 @@ use serde::Serialize;
 use sqlx::Row;
 use tokio::sync::mpsc;
 
-use crate::platform::db::{Backend, Db};
+use crate::platform::db::{Backend, Db, Tx};
 use crate::platform::error::Result;
 use crate::platform::ids;
 
@@ -214,18 +214,15 @@ static FULL_INSERT: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(
     ]
 });
 
-async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
-    let mut tx = db.begin().await?;
-    // (credential, is a token request) → the latest successful use in this batch.
-    let mut last_used: HashMap<(&str, bool), i64> = HashMap::new();
-    // (app, scope, call or token) → the latest use of the scope in this batch.
-    let mut scope_used: HashMap<(&str, &str, &str), i64> = HashMap::new();
-    for chunk in batch.chunks(ROWS_PER_INSERT) {
+/// Writes `entries` as request-log rows in `tx`, [`ROWS_PER_INSERT`] to a
+/// statement: the log's one writer (the batch writer below, and the demo's history).
+pub(crate) async fn insert_rows(tx: &mut Tx, backend: Backend, entries: &[Entry]) -> Result<()> {
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
         let partial;
         let sql = if chunk.len() == ROWS_PER_INSERT {
-            &FULL_INSERT[usize::from(db.backend == Backend::Postgres)]
+            &FULL_INSERT[usize::from(backend == Backend::Postgres)]
         } else {
-            partial = insert_statement(chunk.len(), db.backend);
+            partial = insert_statement(chunk.len(), backend);
             &partial
         };
         // A partial chunk's statement (any of 99 lengths) is not kept prepared: it
@@ -242,34 +239,46 @@ async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
                 .bind(entry.latency_us)
                 .bind(&entry.error)
                 .bind(&entry.source);
-            if let Some(credential) = &entry.credential_id {
-                if entry.status < 400 {
-                    let token = entry.endpoint.ends_with(super::paths::TOKEN);
-                    // Other OAuth endpoints (PAR, introspection, revocation) are
-                    // neither a token request nor an API call.
-                    if token || !entry.endpoint.contains("/oauth/") {
-                        let latest = last_used.entry((credential, token)).or_insert(entry.at);
-                        *latest = (*latest).max(entry.at);
-                    }
-                    let scopes = match (&entry.scope, scope_of(&entry.endpoint)) {
-                        (Some(granted), _) if token => granted
-                            .split(' ')
-                            .filter(|s| !s.is_empty())
-                            .map(|s| (s, "token"))
-                            .collect(),
-                        (_, Some(scope)) => vec![(scope, "call")],
-                        _ => Vec::new(),
-                    };
-                    for (scope, kind) in scopes {
-                        let latest = scope_used
-                            .entry((&entry.app_id, scope, kind))
-                            .or_insert(entry.at);
-                        *latest = (*latest).max(entry.at);
-                    }
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn write_batch(db: &Db, batch: &[Entry]) -> Result<()> {
+    let mut tx = db.begin().await?;
+    insert_rows(&mut tx, db.backend, batch).await?;
+    // (credential, is a token request) → the latest successful use in this batch.
+    let mut last_used: HashMap<(&str, bool), i64> = HashMap::new();
+    // (app, scope, call or token) → the latest use of the scope in this batch.
+    let mut scope_used: HashMap<(&str, &str, &str), i64> = HashMap::new();
+    for entry in batch {
+        if let Some(credential) = &entry.credential_id {
+            if entry.status < 400 {
+                let token = entry.endpoint.ends_with(super::paths::TOKEN);
+                // Other OAuth endpoints (PAR, introspection, revocation) are
+                // neither a token request nor an API call.
+                if token || !entry.endpoint.contains("/oauth/") {
+                    let latest = last_used.entry((credential, token)).or_insert(entry.at);
+                    *latest = (*latest).max(entry.at);
+                }
+                let scopes = match (&entry.scope, scope_of(&entry.endpoint)) {
+                    (Some(granted), _) if token => granted
+                        .split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| (s, "token"))
+                        .collect(),
+                    (_, Some(scope)) => vec![(scope, "call")],
+                    _ => Vec::new(),
+                };
+                for (scope, kind) in scopes {
+                    let latest = scope_used
+                        .entry((&entry.app_id, scope, kind))
+                        .or_insert(entry.at);
+                    *latest = (*latest).max(entry.at);
                 }
             }
         }
-        query.execute(&mut *tx).await?;
     }
     for ((credential, token), at) in last_used {
         let sql = if token {

@@ -141,12 +141,8 @@ pub async fn reviewer(state: &AppState, approver: bool) -> Result<(Vec<Waiting>,
 
 /// The bank admin's alerts: counts by severity and the oldest open ones.
 pub async fn alerts(state: &AppState) -> Result<(Vec<Count>, Vec<Waiting>)> {
-    let by: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT severity, COUNT(*) FROM alerts WHERE state <> 'resolved' GROUP BY severity",
-    )
-    .fetch_all(&state.db.pool)
-    .await?;
-    let counts = ["high", "medium", "low"]
+    let by = crate::oversight::alerts::open_by_severity(state).await?;
+    let counts = crate::oversight::alerts::SEVERITIES
         .iter()
         .map(|s| Count {
             label: format!("{} severity", capitalise(s)),
@@ -207,55 +203,44 @@ pub async fn expiring_credentials(
     org: Option<&str>,
     days: i64,
 ) -> Result<(i64, Vec<Waiting>)> {
+    use crate::governance::inventory::{self, Filter};
     let now = state.clock.now();
-    let scope = if org.is_some() {
-        "a.org_id = $3"
-    } else {
-        "$3 = $3"
+    // The inventory's own filter: the count is the list its link shows.
+    let filter = Filter {
+        expiring_within: days.to_string(),
+        sort: "expires".into(),
+        ..Filter::default()
     };
-    let from_where = format!(
-        "FROM credentials c JOIN apps a ON a.id = c.app_id JOIN organisations o ON o.id = a.org_id \
-         WHERE c.revoked_at IS NULL AND a.status = 'active' AND c.expires_at > $1 AND c.expires_at <= $2 AND {scope}"
-    );
-    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from_where}"))
-        .bind(now)
-        .bind(now + days * DAY)
-        .bind(org.unwrap_or_default())
-        .fetch_one(&state.db.pool)
-        .await?;
-    let rows: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT c.id, a.id, a.name, o.legal_name, c.created_at, c.expires_at {from_where} ORDER BY c.expires_at, c.id LIMIT 8"
-    ))
-    .bind(now)
-    .bind(now + days * DAY)
-    .bind(org.unwrap_or_default())
-    .fetch_all(&state.db.pool)
-    .await?;
+    let listing = inventory::list(state, org, &filter, 8).await?;
     let base = if org.is_some() {
         "/governance/clients"
     } else {
         "/governance/bank/clients"
     };
-    let items = rows
+    let items = listing
+        .rows
         .into_iter()
-        .map(
-            |(credential, app, name, org_name, created, expires)| Waiting {
+        .map(|row| {
+            let expires = row.expires_at.unwrap_or(now);
+            Waiting {
                 label: if org.is_some() {
-                    format!("Rotate the credential of {name}")
+                    format!("Rotate the credential of {}", row.client_name)
                 } else {
-                    format!("{org_name}: credential of {name}")
+                    format!("{}: credential of {}", row.organisation, row.client_name)
                 },
-                href: format!("{base}/{app}"),
-                since: created,
-                sla_seconds: Some(expires - created),
+                href: format!("{base}/{}", row.app_id),
+                since: row.created_at,
+                sla_seconds: Some(expires - row.created_at),
                 detail: format!(
-                    "Credential {credential} expires in {} ({})",
+                    "Credential {} expires in {} ({})",
+                    row.credential_id.unwrap_or_default(),
                     crate::platform::format::duration(expires - now),
                     crate::platform::time::display(expires)
                 ),
-            },
-        )
+            }
+        })
         .collect();
+    let total = listing.total as i64;
     Ok((total, items))
 }
 

@@ -267,10 +267,7 @@ fn credential_rows(page: &ClientPage) -> AnyView {
         .iter()
         .map(|c| {
             let status = c.status(page.now);
-            let what = match c.kind.as_str() {
-                "client_secret" => format!("Client secret …{}", c.secret_hint.clone().unwrap_or_default()),
-                kind => format!("{kind}: {}", c.material.clone().unwrap_or_default().chars().take(60).collect::<String>()),
-            };
+            let what = c.what();
             let actions = (page.can_manage && status == "active" && app.is_active() && app.environment == "production").then(|| {
                 view! {
                     <form method="post" action=format!("/governance/clients/{}/credentials/{}/revoke", app.id, c.id) class="inline">

@@ -28,6 +28,7 @@ pub mod mtls;
 pub mod pages;
 pub mod par;
 pub mod params;
+pub mod pem_keys;
 pub mod refresh;
 pub mod replay;
 pub mod request;

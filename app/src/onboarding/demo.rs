@@ -79,7 +79,9 @@ fn answer(q: &Question, org: &str, email: &str, person: &str) -> String {
     }
 }
 
-/// Seeds the two waiting applications once.
+/// Seeds the two waiting applications once. Each partner resumes where an
+/// interrupted start left it (its account, its draft), so a start that failed half
+/// way does not stop the next one.
 pub async fn seed(state: &AppState) -> Result<()> {
     if get_setting(&state.db.pool, "demo_onboarding_queue_seeded")
         .await?
@@ -93,41 +95,27 @@ pub async fn seed(state: &AppState) -> Result<()> {
     };
     for (org, number, website, email, person, hours_ago) in WAITING {
         let now = state.clock.now();
-        let org_id = ids::new_id(ids::ORG);
-        let mut tx = state.db.begin().await?;
-        sqlx::query(
-            "INSERT INTO organisations (id, legal_name, registration_number, country, website, status, is_demo, created_at) \
-             VALUES ($1, $2, $3, 'GB', $4, 'active', 1, $5)",
-        )
-        .bind(&org_id)
-        .bind(org)
-        .bind(number)
-        .bind(website)
-        .bind(now - (hours_ago + 48) * HOUR)
-        .execute(&mut *tx)
-        .await?;
-        let user_id = ids::new_id(ids::USER);
-        crate::accounts::service::insert_user(
-            &mut tx,
-            &user_id,
-            Some(&org_id),
-            email,
-            person,
-            Role::PartnerAdmin,
-            "active",
-            None,
-        )
-        .await?;
-        sqlx::query("UPDATE users SET email_verified_at = $1, is_demo = 1 WHERE id = $2")
-            .bind(now)
-            .bind(&user_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        if AuthUser::by_email(state, email).await?.is_none() {
+            let mut tx = state.db.begin().await?;
+            let made = (org, number, website, email, person);
+            partner(&mut tx, made, now - (hours_ago + 48) * HOUR, now).await?;
+            tx.commit().await?;
+        }
         let user = AuthUser::by_email(state, email)
             .await?
             .ok_or(Error::NotFound)?;
-        let id = service::start(state, &user, &client, "1").await?;
+        let org_id = user.org_id.clone().ok_or(Error::NotFound)?;
+        let latest: Option<(String, String)> = sqlx::query_as(
+            "SELECT id, status FROM applications WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(&org_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+        let id = match latest {
+            Some((_, status)) if status != "draft" => continue,
+            Some((id, _)) => id,
+            None => service::start(state, &user, &client, "1").await?,
+        };
         for step in Step::ALL {
             if step == Step::Evidence {
                 continue;
@@ -154,6 +142,45 @@ pub async fn seed(state: &AppState) -> Result<()> {
     let mut tx = state.db.begin().await?;
     set_setting(&mut tx, "demo_onboarding_queue_seeded", "true").await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// A demo partner's organisation and its verified partner admin, made together.
+async fn partner(
+    tx: &mut crate::platform::db::Tx,
+    (org, number, website, email, person): (&str, &str, &str, &str, &str),
+    created_at: i64,
+    now: i64,
+) -> Result<()> {
+    let org_id = ids::new_id(ids::ORG);
+    sqlx::query(
+        "INSERT INTO organisations (id, legal_name, registration_number, country, website, status, is_demo, created_at) \
+         VALUES ($1, $2, $3, 'GB', $4, 'active', 1, $5)",
+    )
+    .bind(&org_id)
+    .bind(org)
+    .bind(number)
+    .bind(website)
+    .bind(created_at)
+    .execute(&mut **tx)
+    .await?;
+    let user_id = ids::new_id(ids::USER);
+    crate::accounts::service::insert_user(
+        tx,
+        &user_id,
+        Some(&org_id),
+        email,
+        person,
+        Role::PartnerAdmin,
+        "active",
+        None,
+    )
+    .await?;
+    sqlx::query("UPDATE users SET email_verified_at = $1, is_demo = 1 WHERE id = $2")
+        .bind(now)
+        .bind(&user_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

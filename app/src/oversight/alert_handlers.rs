@@ -49,10 +49,11 @@ async fn register(
     let resolved = q.state == "resolved";
     let list = alert_life::list_of(&state, resolved, None, &q.severity, 200);
     let title = match q.severity.as_str() {
-        "" => "Alerts",
-        "high" => "High-severity alerts",
-        "medium" => "Medium-severity alerts",
-        "low" => "Low-severity alerts",
+        "" => "Alerts".to_string(),
+        known if super::alerts::SEVERITIES.contains(&known) => format!(
+            "{}-severity alerts",
+            crate::platform::format::capitalise(known)
+        ),
         _ => {
             return Err(crate::platform::error::Error::BadRequest(
                 "Unknown severity: use high, medium or low.".into(),
@@ -61,7 +62,7 @@ async fn register(
     };
     let list = list.await?;
     Ok(ctx
-        .render(title, alert_pages::register(&list, resolved))
+        .render(&title, alert_pages::register(&list, resolved))
         .into_response())
 }
 

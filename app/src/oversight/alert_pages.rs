@@ -248,8 +248,9 @@ pub fn rules(
             let severity_id = format!("{}-severity", rule.id);
             let enabled_id = format!("{}-enabled", rule.id);
             let severity = value("severity", config.severity.clone());
-            let options = ["low", "medium", "high"]
+            let options = super::alerts::SEVERITIES
                 .iter()
+                .rev()
                 .map(|s| view! { <option value=*s selected=severity == *s>{*s}</option> })
                 .collect_view();
             view! {

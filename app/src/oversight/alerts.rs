@@ -93,7 +93,7 @@ pub async fn save_rule(
     let rule = rules::def(rule_id).ok_or(Error::NotFound)?;
     let mut invalid = Invalid::new();
     let severity = form.get("severity").map(String::as_str).unwrap_or_default();
-    if !["low", "medium", "high"].contains(&severity) {
+    if !SEVERITIES.contains(&severity) {
         invalid.add("severity", "Choose a severity: low, medium or high.");
     }
     let mut params = BTreeMap::new();
@@ -669,13 +669,21 @@ pub async fn escalate(state: &AppState, now: i64, escalation: &Escalation) -> Re
     Ok(escalated)
 }
 
-async fn refresh_gauge(state: &AppState) -> Result<()> {
-    let counts: Vec<(String, i64)> = sqlx::query_as(
+/// The alert severities, the most severe first.
+pub const SEVERITIES: [&str; 3] = ["high", "medium", "low"];
+
+/// How many alerts are open (not resolved) at each severity that has any.
+pub async fn open_by_severity(state: &AppState) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
         "SELECT severity, COUNT(*) FROM alerts WHERE state <> 'resolved' GROUP BY severity",
     )
     .fetch_all(&state.db.pool)
-    .await?;
-    for severity in ["low", "medium", "high"] {
+    .await?)
+}
+
+async fn refresh_gauge(state: &AppState) -> Result<()> {
+    let counts = open_by_severity(state).await?;
+    for severity in SEVERITIES {
         let n = counts
             .iter()
             .find(|(s, _)| s == severity)

@@ -6,6 +6,7 @@
 
 use serde_json::json;
 
+use crate::clients::reqlog::{self, Entry};
 use crate::platform::error::Result;
 use crate::platform::ids;
 use crate::platform::state::AppState;
@@ -32,18 +33,6 @@ fn rhythm(at: i64) -> i64 {
     }
 }
 
-/// One request-log row of the demo's history.
-struct LogRow {
-    app_id: String,
-    at: i64,
-    method: &'static str,
-    endpoint: &'static str,
-    status: i64,
-    latency_us: i64,
-    error: Option<&'static str>,
-    source: String,
-}
-
 /// `rows` copies of `shape` joined by commas, its `${}` numbered on from `$1`
 /// (`columns` of them in each copy): the VALUES of a many-row insert.
 fn placeholders(rows: usize, columns: usize, shape: &str) -> String {
@@ -66,29 +55,6 @@ fn placeholders(rows: usize, columns: usize, shape: &str) -> String {
         .collect::<Vec<_>>();
     debug_assert_eq!(next, rows * columns, "{shape} has {columns} placeholders");
     values.join(", ")
-}
-
-/// Writes `rows` in one statement.
-async fn insert_log(tx: &mut crate::platform::db::Tx, rows: &[LogRow]) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error, source) VALUES {}",
-        placeholders(rows.len(), 9, "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})")
-    );
-    let mut query = sqlx::query(&sql);
-    for row in rows {
-        query = query
-            .bind(ids::new_id(ids::REQUEST))
-            .bind(&row.app_id)
-            .bind(row.at)
-            .bind(row.method)
-            .bind(row.endpoint)
-            .bind(row.status)
-            .bind(row.latency_us)
-            .bind(row.error)
-            .bind(&row.source);
-    }
-    query.persistent(false).execute(&mut **tx).await?;
-    Ok(())
 }
 
 /// Seeds once (the roll-up's watermark tells whether it ran).
@@ -157,7 +123,7 @@ pub async fn seed(state: &AppState) -> Result<()> {
         };
         let spike = (now - 3 * DAY) - (now - 3 * DAY).rem_euclid(3_600) + 14 * 60;
         let mut k = 0_i64;
-        let mut rows: Vec<LogRow> = Vec::new();
+        let mut rows: Vec<Entry> = Vec::new();
         while at < now - 120 {
             // 15-minute slots in the last day (the 24-hour chart's points), 30-minute
             // slots before (the 7-day chart's hours have two each): fewer minute
@@ -181,8 +147,9 @@ pub async fn seed(state: &AppState) -> Result<()> {
                 } else {
                     200
                 };
-                rows.push(LogRow {
+                rows.push(Entry {
                     app_id: app_id.clone(),
+                    credential_id: None,
                     // One minute per 15: a slot's calls share their minute bucket.
                     at: at + j.min(59),
                     method: if production { "POST" } else { method },
@@ -190,23 +157,23 @@ pub async fn seed(state: &AppState) -> Result<()> {
                         "/production/oauth/token"
                     } else {
                         endpoint
-                    },
+                    }
+                    .to_string(),
                     status,
                     latency_us: 800 + ((k * 37 + j * 11) % 40) * 150,
                     error: match status {
-                        404 => Some("UK.OBIE.Resource.NotFound"),
-                        401 => Some("invalid_client"),
+                        404 => Some("UK.OBIE.Resource.NotFound".into()),
+                        401 => Some("invalid_client".into()),
                         _ => None,
                     },
-                    source: source.clone(),
+                    scope: None,
+                    source: Some(source.clone()),
                 });
             }
             at += slot;
             k += 1;
         }
-        for chunk in rows.chunks(100) {
-            insert_log(&mut tx, chunk).await?;
-        }
+        reqlog::insert_rows(&mut tx, state.db.backend, &rows).await?;
         // Days 8 to 30: hour buckets (the roll-up reaches 7 days back).
         let first_hour = start - start.rem_euclid(3_600);
         let hours: Vec<i64> = (1..=(23 * 24)).map(|h| first_hour - h * 3_600).collect();

@@ -98,7 +98,7 @@ fn key_help() -> AnyView {
             <summary>"How to make a key pair"</summary>
             <p>"Keep the private key on your side; paste only the public key. With OpenSSL, an ES256 (P-256) key:"</p>
             <pre><code>"openssl ecparam -name prime256v1 -genkey -noout -out private.pem\nopenssl ec -in private.pem -pubout -out public.pem"</code></pre>
-            <p>"Convert public.pem to a JWK with your JOSE library (for example jose, node-jose or python-jose), or publish a JWKS URL. Your client signs its client assertion (RFC 7523) with the private key: iss and sub = your client id, aud = the issuer, the token endpoint URL or the URL you send it to (a string or an array), a unique jti, exp at most an hour ahead. Common client libraries' defaults work; the production issuer is stricter (aud = its issuer only, exp at most 5 minutes)."</p>
+            <p>"Paste public.pem as it is (a PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE block): Gatehouse converts it to a JWK, names it by its RFC 7638 thumbprint (the kid to put in your assertions' header, or leave kid out) and shows both on the app's page. RSA keys need 2048 bits or more; EC keys must be on P-256. Or paste a JWK or JWK set as JSON, or publish a JWKS URL. Your client signs its client assertion (RFC 7523) with the private key: iss and sub = your client id, aud = the issuer, the token endpoint URL or the URL you send it to (a string or an array), a unique jti, exp at most an hour ahead. Common client libraries' defaults work; the production issuer is stricter (aud = its issuer only, exp at most 5 minutes)."</p>
         </details>
     }
     .into_any()
@@ -140,7 +140,7 @@ pub fn new_app(
             {scope_checkboxes(form, scopes)}
             {textarea(form, "redirect_uris", "Redirect URIs", "One per line. https, or http://localhost for development. Needed for scopes that need a customer's consent.")}
             {select(form, "auth_method", "Client authentication", &methods)}
-            {textarea(form, "jwks", "Public key (private_key_jwt)", "A public JWK or JWK set, as JSON. Or give a JWKS URL below.")}
+            {textarea(form, "jwks", "Public key (private_key_jwt)", "Your public key as PEM (-----BEGIN PUBLIC KEY-----, converted to a JWK for you), or a JWK or JWK set as JSON. Or give a JWKS URL below.")}
             {key_help()}
             {Input::text("jwks_uri", "JWKS URL (private_key_jwt)").hint("An https URL serving your public JWK set.").render(form)}
             {textarea(form, "tls_certificate", "Client certificate (mutual TLS)", "PEM, -----BEGIN CERTIFICATE----- …. Only this certificate will authenticate the app (RFC 8705 self_signed_tls_client_auth).")}
@@ -164,25 +164,7 @@ fn credential_row(
     app_id: &str,
     active: bool,
 ) -> AnyView {
-    let what = match credential.kind.as_str() {
-        "client_secret" => format!(
-            "Client secret …{}",
-            credential.secret_hint.clone().unwrap_or_default()
-        ),
-        "jwks" => "Public key set".to_string(),
-        "jwks_uri" => format!(
-            "JWKS URL {}",
-            credential.material.clone().unwrap_or_default()
-        ),
-        "tls_certificate" => format!(
-            "Certificate x5t#S256 {}",
-            credential.material.clone().unwrap_or_default()
-        ),
-        _ => format!(
-            "Certificate subject {} (partner CA)",
-            credential.material.clone().unwrap_or_default()
-        ),
-    };
+    let what = credential.what();
     let status = credential.status(now);
     let revoke = (active && status == "active").then(|| {
         action_button(
@@ -271,7 +253,7 @@ pub fn detail(d: Detail<'_>) -> AnyView {
             }
             .into_any(),
             _ => view! {
-                {textarea(d.form, "jwks", "New public key", "A public JWK or JWK set, as JSON; or a JWKS URL below.")}
+                {textarea(d.form, "jwks", "New public key", "A public key as PEM, or a JWK or JWK set as JSON; or a JWKS URL below.")}
                 {Input::text("jwks_uri", "New JWKS URL").render(d.form)}
             }
             .into_any(),

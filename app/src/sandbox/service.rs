@@ -94,13 +94,20 @@ pub fn check_redirect_uri(uri: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// Parses a pasted JWK or JWK set; every key must be a public PS256/ES256/EdDSA key.
+/// Parses a pasted JWK, JWK set or PEM public key (or certificate), converted on
+/// the server; every key must be a public PS256/ES256/EdDSA key.
 pub fn parse_jwks(text: &str) -> std::result::Result<String, String> {
     if text.len() > MAX_JWKS_BYTES {
         return Err("The key set is larger than 16 KB.".into());
     }
-    let value: Value = serde_json::from_str(text.trim())
-        .map_err(|_| "Paste the public key as JSON (a JWK or a JWK set).".to_string())?;
+    let value: Value = if crate::oauth::pem_keys::is_pem(text) {
+        crate::oauth::pem_keys::jwks_from_pem(text)?
+    } else {
+        serde_json::from_str(text.trim()).map_err(|_| {
+            "Paste the public key as PEM (-----BEGIN PUBLIC KEY-----) or as JSON (a JWK or a JWK set)."
+                .to_string()
+        })?
+    };
     let set = if value.get("keys").is_some() {
         value
     } else {
