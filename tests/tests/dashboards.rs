@@ -234,3 +234,55 @@ async fn the_console_shows_trends_ages_and_expiring_evidence(server: TestServer)
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 both!(the_console_shows_trends_ages_and_expiring_evidence, demo);
+
+/// A demo start that stopped half way (issue 31): the next start resumes, seeding
+/// only what is missing. Here the seeds' flags are gone and Orbit's application is
+/// back in draft, as if the start had stopped before submitting it.
+async fn an_interrupted_demo_start_resumes_without_duplicates(server: TestServer) {
+    let count = |sql: &'static str| {
+        let pool = server.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let apps = count("SELECT COUNT(*) FROM apps").await;
+    let requests = count("SELECT COUNT(*) FROM access_requests").await;
+    let users = count("SELECT COUNT(*) FROM users").await;
+    sqlx::query(
+        "DELETE FROM settings WHERE key IN ('demo_onboarding_queue_seeded', 'demo_production_queue_seeded')",
+    )
+    .execute(server.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE applications SET status = 'draft', submitted_at = NULL WHERE org_id = \
+         (SELECT org_id FROM users WHERE email = 'admin@orbit-savings.example.com')",
+    )
+    .execute(server.pool())
+    .await
+    .unwrap();
+    gatehouse_server::compose::seed_demo(&server.state)
+        .await
+        .expect("the second start seeds what is missing");
+    assert_eq!(count("SELECT COUNT(*) FROM apps").await, apps);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM access_requests").await,
+        requests
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM users").await, users);
+    let reviewer = server.demo_staff(REVIEWER, 0).await;
+    let (_, html) = reviewer.text("/dashboard").await;
+    assert_eq!(
+        count_at(&html, "/review?status=submitted"),
+        2,
+        "Orbit's is submitted again"
+    );
+    assert_eq!(
+        count_at(&html, "/review/production?status=pending_review"),
+        3
+    );
+}
+both!(an_interrupted_demo_start_resumes_without_duplicates, demo);
