@@ -364,8 +364,9 @@ pub fn banner(running: &Running) -> String {
             ));
         }
         out.push_str(&format!(
-            "Bank staff use two-step verification with the demo key {}:\n  run `cargo run -- demo-code` for the current code.\n",
-            bootstrap::DEMO_TOTP_SECRET
+            "Bank staff use two-step verification with the demo key {}:\n  for the current code run `cargo run -- demo-code` in the source tree,\n  or `gatehouse --data-dir {} demo-code` with the built binary.\n",
+            bootstrap::DEMO_TOTP_SECRET,
+            running.state.settings.data_dir.display()
         ));
     }
     if let Some(link) = &running.admin_setup_link {

@@ -49,6 +49,32 @@ async fn signup_verify_signin_totp_dashboard(server: TestServer) {
         .unwrap_or_else(|| panic!("no key on {html}"))
         .replace(' ', "");
     let secret = app::accounts::totp::from_base32(&key).unwrap();
+    // The QR code (issue 34) is the set-up address beside it, drawn as SVG: the same
+    // address encoded again gives the same modules.
+    let uri = element_text(&html, "totp-uri")
+        .expect("the set-up address")
+        .replace("&amp;", "&");
+    assert_eq!(
+        uri,
+        app::accounts::totp::otpauth_uri(&secret, "ada@acme.example.com")
+    );
+    let code = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M)
+        .unwrap()
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build();
+    let path = |svg: &str| {
+        svg.split(" d=\"")
+            .nth(1)
+            .map(|d| d.split('"').next().unwrap().to_string())
+    };
+    assert!(html.contains("id=\"totp-qr\"") && html.contains("role=\"img\""));
+    assert_eq!(
+        path(&html),
+        path(&code),
+        "the QR code encodes the set-up address"
+    );
     // The enrolment code, kept: the replay below sends these very digits (computing
     // them again could land in the next 30-second step and be a fresh code).
     let enrolment_code = totp_code(&server.state.clock, &secret, 0);

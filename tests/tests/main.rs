@@ -50,6 +50,7 @@ mod rolling_restart;
 mod routes_reached;
 mod sandbox;
 mod sandbox_api;
+mod sandbox_docs;
 mod sandbox_helpers;
 mod scale_out;
 mod scale_out_recovery;

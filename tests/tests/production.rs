@@ -558,7 +558,7 @@ both!(item_15_step_up_attempts_are_limited, demo);
 async fn item_19_readiness_counts_completed_flows(server: TestServer) {
     let app_id = demo_app_id(&server).await;
     let assess = async || {
-        app::access_requests::readiness::assess(
+        app::sandbox::readiness::assess(
             &server.state,
             &app_id,
             &["accounts".to_string(), "payments".to_string()],

@@ -13,9 +13,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
+use super::pages;
 use super::policy::Route;
 use super::service::{self, Outcome, RequestForm, ReviewForm};
-use super::{pages, readiness};
 use crate::oauth::Issuer;
 use crate::onboarding::catalogue;
 use crate::onboarding::handlers::{fields, form_of, with_errors};
@@ -25,6 +25,7 @@ use crate::platform::context::{AuthUser, Ctx};
 use crate::platform::error::{Error, Result};
 use crate::platform::state::AppState;
 use crate::platform::ui::Form;
+use crate::sandbox::readiness;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

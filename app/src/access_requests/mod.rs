@@ -9,7 +9,6 @@ pub mod handlers;
 pub mod model;
 pub mod pages;
 pub mod policy;
-pub mod readiness;
 pub mod service;
 
 /// Production requests' periodic job: escalating requests past their review SLA.

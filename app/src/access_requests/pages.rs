@@ -7,13 +7,13 @@ use serde_json::Value;
 
 use super::model::{status_label, AccessRequest};
 use super::policy::{Decision, Reason, Route};
-use super::readiness::{Readiness, MAX_ERROR_RATE, MIN_SUCCESSES, WINDOW_DAYS};
 use super::service::{PolicyVersion, QueueItem, Review};
 use crate::clients::model::{App, Credential};
 use crate::onboarding::catalogue::ScopeRow;
 use crate::onboarding::model::{Tier, CLIENT_AUTH_METHODS};
 use crate::platform::time::when;
 use crate::platform::ui::{csrf_field, error_line, error_summary, field_class, Form};
+use crate::sandbox::readiness::{Readiness, MAX_ERROR_RATE, MIN_SUCCESSES, WINDOW_DAYS};
 
 fn status_tag(status: &str) -> AnyView {
     let class = match status {
@@ -536,7 +536,7 @@ fn review_rows(reviews: &[Review]) -> AnyView {
     view! {
         <table id="reviews">
             <caption>"Decisions"</caption>
-            <thead><tr><th>"Round"</th><th>"Stage"</th><th>"By"</th><th>"Decision"</th><th>"Terms"</th><th>"Reason"</th><th>"Step-up"</th><th>"At"</th></tr></thead>
+            <thead><tr><th>"Round"</th><th>"Stage"</th><th>"By"</th><th>"Decision"</th><th>"Terms"</th><th>"Reason"</th><th>"Step‑up"</th><th>"At"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
     }
@@ -685,7 +685,7 @@ pub fn policy(page: PolicyPage<'_>) -> AnyView {
         <h2>"Versions"</h2>
         <table id="policy-versions">
             <caption class="visually-hidden">"Policy versions, newest first"</caption>
-            <thead><tr><th>"Version"</th><th>"SHA-256"</th><th>"Note"</th><th>"By"</th><th>"At"</th></tr></thead>
+            <thead><tr><th>"Version"</th><th>"SHA‑256"</th><th>"Note"</th><th>"By"</th><th>"At"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
         {replace}

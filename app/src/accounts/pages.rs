@@ -184,6 +184,24 @@ pub fn account(overview: SecurityOverview) -> AnyView {
     .into_any()
 }
 
+/// `text` as a QR code in SVG, drawn on the server (no script, no image request):
+/// dark modules on white, with the quiet zone the standard asks for.
+fn qr_svg(text: &str) -> String {
+    match qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build()
+            // Inline in HTML: the XML declaration has no place there.
+            .split_once("<svg")
+            .map(|(_, svg)| format!("<svg aria-hidden=\"true\"{svg}"))
+            .unwrap_or_default(),
+        // Too long for a QR code: the key and the address below still work.
+        Err(_) => String::new(),
+    }
+}
+
 pub fn totp_enrol(data: &Form, csrf: &str, secret_base32: &str, otpauth: &str) -> AnyView {
     let grouped = secret_base32
         .as_bytes()
@@ -191,12 +209,15 @@ pub fn totp_enrol(data: &Form, csrf: &str, secret_base32: &str, otpauth: &str) -
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
         .join(" ");
+    let qr = qr_svg(otpauth);
     let otpauth = otpauth.to_string();
     let fields = view! {
         <ol>
             <li>"Open an authenticator app (for example FreeOTP, Aegis or your password manager)."</li>
-            <li>"Add an account with this key (time-based, 6 digits, 30 seconds):"<p class="secret" id="totp-secret">{grouped}</p>
-                <details><summary>"Or paste this set-up address"</summary><p class="secret">{otpauth}</p></details></li>
+            <li>"Scan this code with it:"
+                <div class="qr" id="totp-qr" role="img" aria-label="QR code of the set-up address below" inner_html=qr></div>
+                "or add an account with this key (time-based, 6 digits, 30 seconds):"<p class="secret" id="totp-secret">{grouped}</p>
+                <details><summary>"Or paste this set-up address"</summary><p class="secret" id="totp-uri">{otpauth}</p></details></li>
             <li>"Enter the code the app shows."</li>
         </ol>
         {Input::text("code", "Code from the app").autocomplete("one-time-code").render(data)}
@@ -345,7 +366,7 @@ pub fn members(rows: Vec<MemberRow>, can_manage: bool, data: &Form, csrf: &str) 
     });
     view! {
         <table>
-            <thead><tr><th>"Name"</th><th>"E-mail"</th><th>"Role"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
+            <thead><tr><th>"Name"</th><th>"E‑mail"</th><th>"Role"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
             <tbody>{body}</tbody>
         </table>
         {invite}
@@ -408,7 +429,7 @@ pub fn users(rows: Vec<UserRow>, self_id: &str, data: &Form, csrf: &str) -> AnyV
     };
     view! {
         <table>
-            <thead><tr><th>"Name"</th><th>"E-mail"</th><th>"Role"</th><th>"Organisation"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
+            <thead><tr><th>"Name"</th><th>"E‑mail"</th><th>"Role"</th><th>"Organisation"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
             <tbody>{body}</tbody>
         </table>
         <h2 id="create-staff">"Add a bank user"</h2>

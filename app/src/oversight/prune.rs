@@ -22,8 +22,8 @@ const PAUSE: Duration = Duration::from_millis(20);
 const DAY: i64 = 86_400;
 
 /// The shortest request-log retention: a production request's sandbox readiness
-/// (`access_requests::readiness::WINDOW_DAYS`) reads this many days of it.
-pub const MIN_REQUEST_LOG_DAYS: i64 = 30;
+/// reads this many days of it.
+pub const MIN_REQUEST_LOG_DAYS: i64 = crate::sandbox::readiness::WINDOW_DAYS;
 /// The shortest minute-bucket retention: the rules read the last hour of minutes.
 pub const MIN_MINUTE_DAYS: i64 = 1;
 /// The shortest hour-bucket retention: the traffic baseline reads 7 days of hours,

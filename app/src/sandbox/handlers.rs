@@ -214,7 +214,10 @@ async fn render_detail(
     } else {
         app.name.clone()
     };
+    let now = state.clock.now();
+    let readiness = super::readiness::assess(state, &app.id, &app.scopes, now).await?;
     let body = pages::detail(pages::Detail {
+        readiness: &readiness,
         app: &app,
         owner,
         credentials: &credentials,
@@ -320,20 +323,58 @@ async fn log_page(
         .into_response())
 }
 
-async fn docs_page(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let demo = state.settings.demo.then(|| {
-        (
-            crate::accounts::bootstrap::DEMO_CLIENT_ID.to_string(),
-            crate::accounts::bootstrap::DEMO_CLIENT_SECRET.to_string(),
-        )
-    });
-    let body = pages::docs(pages::Docs {
+#[derive(Deserialize)]
+struct DocsQuery {
+    #[serde(default)]
+    app: String,
+}
+
+/// The docs, with a signed-in partner's own app in the examples (the one asked for
+/// in `?app=`, if it is theirs, else their newest active sandbox app).
+async fn docs_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<DocsQuery>,
+) -> Result<Response> {
+    let org = ctx
+        .user
+        .as_ref()
+        .filter(|u| crate::platform::authz::role_allows(u.role, Action::UseSandbox))
+        .and_then(|u| u.org_id.clone());
+    let reader = match org {
+        Some(org) => {
+            let apps: Vec<model::App> = service::list_apps(&state, &org)
+                .await?
+                .into_iter()
+                .filter(model::App::is_active)
+                .collect();
+            let chosen = apps
+                .iter()
+                .find(|a| a.id == q.app)
+                .or_else(|| apps.first())
+                .cloned();
+            chosen.map(|app| super::docs::Reader {
+                demo_secret: (state.settings.demo
+                    && app.client_id == crate::accounts::bootstrap::DEMO_CLIENT_ID)
+                    .then(|| crate::accounts::bootstrap::DEMO_CLIENT_SECRET.to_string()),
+                apps: apps
+                    .iter()
+                    .map(|a| (a.id.clone(), a.name.clone()))
+                    .collect(),
+                app,
+            })
+        }
+        None => None,
+    };
+    let body = super::docs::docs(super::docs::Docs {
         issuer: state.settings.issuer(),
         audience: state.settings.sandbox_audience(),
         token_lifetime: state.settings.access_token_seconds,
-        demo,
+        reader,
+        min_successes: super::readiness::MIN_SUCCESSES,
+        window_days: super::readiness::WINDOW_DAYS,
     });
-    ctx.render("Sandbox documentation", body).into_response()
+    Ok(ctx.render("Sandbox documentation", body).into_response())
 }
 
 // ---- JSON API ----

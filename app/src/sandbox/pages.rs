@@ -201,6 +201,45 @@ pub struct Detail<'a> {
     pub now: i64,
     pub csrf: &'a str,
     pub form: &'a Form,
+    /// The app's readiness for a production request over its own scopes.
+    pub readiness: &'a super::readiness::Readiness,
+}
+
+/// What the app still needs for a production request, each with the next call to
+/// make, or that it has everything.
+fn readiness(app: &App, r: &super::readiness::Readiness) -> AnyView {
+    let docs = format!("/sandbox/docs?app={}#sequences", app.id);
+    let counts = r
+        .scopes
+        .iter()
+        .filter(|s| s.testable)
+        .map(|s| {
+            format!(
+                "{} {}",
+                s.scope,
+                crate::platform::format::count(s.successful_calls, "successful call", None)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let missing = r.missing_with_next_call();
+    let body = if missing.is_empty() {
+        view! { <p>"Ready: a production request for these scopes would find what it needs in the sandbox."</p> }.into_any()
+    } else {
+        let items = missing
+            .into_iter()
+            .map(|(what, next)| view! { <li>{what}<br/><small>{format!("Next: {next}")}</small></li> })
+            .collect_view();
+        view! { <ul>{items}</ul><p><a href=docs>"The sequences to run, with this app's client id"</a></p> }.into_any()
+    };
+    view! {
+        <section id="app-readiness" aria-labelledby="app-readiness-heading">
+            <h2 id="app-readiness-heading">"Ready for production?"</h2>
+            <p class="hint">{format!("Last {} days: {}.", super::readiness::WINDOW_DAYS, if counts.is_empty() { "no scope with a sandbox API".to_string() } else { counts })}</p>
+            {body}
+        </section>
+    }
+    .into_any()
 }
 
 pub fn detail(d: Detail<'_>) -> AnyView {
@@ -285,7 +324,8 @@ pub fn detail(d: Detail<'_>) -> AnyView {
             <dt>"DPoP required"</dt><dd>{if app.dpop_required { "yes" } else { "no" }}</dd>
             <dt>"Rate limit"</dt><dd>{format!("{} requests per minute", crate::platform::format::thousands(app.rate_limit_per_minute))}</dd>
         </dl>
-        <p><a href=format!("/sandbox/apps/{}/log", app.id)>"Request log"</a>" · "<a href=format!("/usage/apps/{}", app.id)>"Usage"</a>" · "<a href="/sandbox/docs">"How to call the sandbox"</a></p>
+        <p><a href=format!("/sandbox/apps/{}/log", app.id)>"Request log"</a>" · "<a href=format!("/usage/apps/{}", app.id)>"Usage"</a>" · "<a href=format!("/sandbox/docs?app={}", app.id)>"How to call the sandbox"</a></p>
+        {readiness(app, d.readiness)}
         <h2>"Credentials"</h2>
         <table id="credentials">
             <thead><tr><th>"Id"</th><th>"Credential"</th><th>"Created"</th><th>"Last token request"</th><th>"Last API call"</th><th>"Expires"</th><th>"Status"</th><th></th></tr></thead>
@@ -338,95 +378,6 @@ pub fn request_log(app: &App, rows: &[LogRow], filter: &Filter) -> AnyView {
             <tbody>{rows_view}</tbody>
         </table>
         <p><a href=format!("/sandbox/apps/{}", app.id)>"Back to the app"</a></p>
-    }
-    .into_any()
-}
-
-pub struct Docs {
-    pub issuer: String,
-    pub audience: String,
-    pub token_lifetime: i64,
-    /// The demo app's client id and secret, in demo mode only.
-    pub demo: Option<(String, String)>,
-}
-
-pub fn docs(d: Docs) -> AnyView {
-    let link = |path: &str| format!("{}{path}", d.issuer);
-    let endpoints = [
-        (
-            "Metadata (RFC 8414)",
-            link("/.well-known/oauth-authorization-server"),
-        ),
-        ("JWKS", link("/oauth/jwks")),
-        ("Token", link("/oauth/token")),
-        (
-            "Pushed authorization requests (RFC 9126)",
-            link("/oauth/par"),
-        ),
-        ("Authorization", link("/oauth/authorize")),
-        ("Introspection (RFC 7662)", link("/oauth/introspect")),
-        ("Revocation (RFC 7009)", link("/oauth/revoke")),
-    ]
-    .into_iter()
-    .map(|(name, url)| view! { <tr><td>{name}</td><td><code>{url}</code></td></tr> })
-    .collect_view();
-    let (client_id, secret) = d
-        .demo
-        .clone()
-        .unwrap_or_else(|| ("YOUR_CLIENT_ID".into(), "YOUR_CLIENT_SECRET".into()));
-    let curl = format!(
-        "curl -s -u {client_id}:{secret} \\\n  -d grant_type=client_credentials -d scope=reference \\\n  {}",
-        link("/oauth/token")
-    );
-    let introspect = format!(
-        "curl -s -u {client_id}:{secret} \\\n  -d token=ACCESS_TOKEN {}",
-        link("/oauth/introspect")
-    );
-    let demo_note = d.demo.as_ref().map(|_| view! { <p class="notice">"Demo mode: the example uses the demo partner's sandbox app, whose well-known credentials work only in demo installations."</p> });
-    let customers = sandbox_data::customers::TEST_CUSTOMERS
-        .iter()
-        .map(|c| view! { <tr><td><code>{c.username}</code></td><td><code>{c.password}</code></td><td>{c.display_name}</td><td>{c.summary}</td></tr> })
-        .collect_view();
-    view! {
-        <p class="lead">"Gatehouse is the OAuth2 authorization server of its sandbox. Register an app, then get tokens with its credentials."</p>
-        <h2>"Issuer and endpoints"</h2>
-        <p>"Issuer: "<code id="issuer">{d.issuer.clone()}</code>". Access tokens are RFC 9068 JWTs for the audience "<code>{d.audience.clone()}</code>{format!(", valid for {} seconds, signed ES256 (PS256 and EdDSA keys are supported).", d.token_lifetime)}</p>
-        <table id="endpoints"><tbody>{endpoints}</tbody></table>
-        <h2>"A first token"</h2>
-        {demo_note}
-        <pre><code id="curl-example">{curl}</code></pre>
-        <p>"Then ask whether a token is active:"</p>
-        <pre><code>{introspect}</code></pre>
-        <h2>"Grants and client authentication"</h2>
-        <ul>
-            <li>"client_credentials for reference data and for creating consents;"</li>
-            <li>"authorization_code with PKCE (S256 only), directly or through a pushed authorization request; codes live 60 seconds and work once;"</li>
-            <li>"refresh_token with rotation: each refresh token works once, and reusing one revokes its whole grant;"</li>
-            <li>"client authentication with private_key_jwt (recommended), or client_secret_basic / client_secret_post in the sandbox only;"</li>
-            <li>"DPoP (RFC 9449): send a DPoP proof to get a token bound to your key (token_type DPoP)."</li>
-        </ul>
-        <h2 id="api">"The sandbox API"</h2>
-        <p>"The UK Open Banking Read/Write API v3.1.11 over your organisation's synthetic data (see "<a href="/sandbox/data">"Sandbox data"</a>"), at "<code id="api-base">{d.audience.clone()}</code>". Responses follow the OBIE schemas, with "<code>"Data"</code>", "<code>"Links"</code>" and "<code>"Meta"</code>"; errors are "<code>"OBErrorResponse1"</code>"; "<code>"x-fapi-interaction-id"</code>" is echoed or generated. Every call is checked like production: token signature, expiry, revocation, audience, scope, and the DPoP proof or client certificate when the token is bound. Calls count against your app's rate limit and appear in its request log."</p>
-        <ol>
-            <li>"Get a client_credentials token with scope accounts and POST "<code>"/aisp/account-access-consents"</code>" with the permissions you need (for example ReadAccountsDetail, ReadBalances, ReadTransactionsDetail, ReadTransactionsCredits, ReadTransactionsDebits)."</li>
-            <li>"Send the customer to the authorization endpoint with scope accounts, PKCE and "<code>"openbanking_intent_id=CONSENT_ID"</code>" (directly or pushed). The test customer signs in and picks the accounts to share."</li>
-            <li>"Exchange the code; the token reads "<code>"/aisp/accounts"</code>", "<code>"/aisp/accounts/{AccountId}/balances"</code>", "<code>"/transactions"</code>" (with "<code>"fromBookingDateTime"</code>"/"<code>"toBookingDateTime"</code>"; 100 per page, follow "<code>"Links.Next"</code>"), "<code>"/beneficiaries"</code>", "<code>"/direct-debits"</code>", "<code>"/standing-orders"</code>", "<code>"/scheduled-payments"</code>", "<code>"/statements"</code>", "<code>"/party"</code>", "<code>"/parties"</code>", "<code>"/product"</code>" and the bulk endpoints. Fields follow the permissions: Basic omits what Detail adds; ReadTransactionsCredits alone shows only credits; a missing permission is a 403."</li>
-            <li>"Payments: POST "<code>"/pisp/domestic-payment-consents"</code>" (client_credentials, scope payments, with "<code>"x-idempotency-key"</code>"), authorise with scope payments (the customer picks the account to pay from), check "<code>"/funds-confirmation"</code>", then POST "<code>"/pisp/domestic-payments"</code>" with the same Initiation and Risk and an idempotency key. The same key and body replay the answer; another body is refused. The payment debits the account at once (a transaction and a lower balance), is AcceptedSettlementInProcess, and AcceptedSettlementCompleted 30 seconds later."</li>
-            <li>"Reference data, with a client_credentials token and scope reference: "<code>"/reference/branches"</code>", "<code>"/reference/products"</code>", "<code>"/reference/fx-rates"</code>"."</li>
-        </ol>
-        <h3 id="api-rules">"How the sandbox reads requests"</h3>
-        <ul>
-            <li>"Bodies are "<code>"Content-Type: application/json"</code>" (otherwise 415) and are checked against the specification's request schemas: a member the schema does not allow is a 400 "<code>"UK.OBIE.Field.Unexpected"</code>" naming its path. An "<code>"Accept"</code>" without "<code>"application/json"</code>" is a 406."</li>
-            <li>"Date filters ("<code>"fromBookingDateTime"</code>", "<code>"toStatementDateTime"</code>", …) take a date or a date-time; a time zone in them is ignored, as the specification says. The bulk "<code>"/transactions"</code>" is paged across accounts like the per-account endpoint."</li>
-            <li>"An account outside the consent is a 403; an unknown consent, payment or statement id is a 400 "<code>"UK.OBIE.Resource.NotFound"</code>"; every error is an "<code>"OBErrorResponse1"</code>" with "<code>"x-fapi-interaction-id"</code>"."</li>
-            <li>"Not offered (a 404, as the specification says for an endpoint an ASPSP has not implemented): the statement file, domestic scheduled payments, domestic standing orders, file payments and international payments. Message signing ("<code>"x-jws-signature"</code>") is not checked."</li>
-        </ul>
-        <h2 id="test-customers">"Test customers"</h2>
-        <p>"Sign in as one of these synthetic customers when your app sends a customer to the authorization endpoint. None of them is a real person."</p>
-        <table id="customers">
-            <thead><tr><th>"Username"</th><th>"Password"</th><th>"Name"</th><th>"Persona"</th></tr></thead>
-            <tbody>{customers}</tbody>
-        </table>
     }
     .into_any()
 }

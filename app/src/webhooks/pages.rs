@@ -197,7 +197,7 @@ pub fn detail(endpoint: &Endpoint, log: &[Delivery], csrf: &str) -> AnyView {
         {log.is_empty().then(|| view! { <p id="no-deliveries">"Nothing delivered yet."</p> })}
         <table id="deliveries">
             <caption class="visually-hidden">"Deliveries"</caption>
-            <thead><tr><th scope="col">"Event"</th><th scope="col">"webhook-id"</th><th scope="col">"Created"</th><th scope="col">"State"</th><th scope="col">"Attempts"</th><th scope="col">"Next retry"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+            <thead><tr><th scope="col">"Event"</th><th scope="col"><code class="nowrap">"webhook-id"</code></th><th scope="col">"Created"</th><th scope="col">"State"</th><th scope="col">"Attempts"</th><th scope="col">"Next retry"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
             <tbody>{delivery_rows(endpoint, log, csrf)}</tbody>
         </table>
     }

@@ -13,7 +13,6 @@ use sqlx::Row;
 
 use super::model::{self, AccessRequest, Terms};
 use super::policy::{self, Compiled, Decision, Route};
-use super::readiness::{self, Readiness};
 use crate::accounts::totp;
 use crate::audit::{self, Actor, Event};
 use crate::clients::model::App;
@@ -27,6 +26,7 @@ use crate::platform::db::Tx;
 use crate::platform::error::{Error, Invalid, Result};
 use crate::platform::ids;
 use crate::platform::state::AppState;
+use crate::sandbox::readiness::{self, Readiness};
 use crate::sandbox::service::{self as sandbox, KeyMaterial};
 
 /// Evidence expiring within this many days counts as "expiring" for the policy.

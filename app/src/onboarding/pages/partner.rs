@@ -314,7 +314,7 @@ pub fn evidence_step(
         {files.is_empty().then(|| view! { <p>"Nothing uploaded yet."</p> })}
         {(!files.is_empty()).then(|| view! {
             <table id="evidence">
-                <thead><tr><th>"Type"</th><th>"File"</th><th>"Issued"</th><th>"Expires"</th><th>"SHA-256"</th><th><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                <thead><tr><th>"Type"</th><th>"File"</th><th>"Issued"</th><th>"Expires"</th><th>"SHA‑256"</th><th><span class="visually-hidden">"Actions"</span></th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         })}

@@ -279,7 +279,7 @@ pub fn dossier(page: DossierPage<'_>) -> AnyView {
         {evidence.is_empty().then(|| view! { <p>"No evidence in this round."</p> })}
         {(!evidence.is_empty()).then(|| view! {
             <table id="dossier-evidence">
-                <thead><tr><th>"Type"</th><th>"File"</th><th>"Issued"</th><th>"Expires"</th><th>"SHA-256"</th></tr></thead>
+                <thead><tr><th>"Type"</th><th>"File"</th><th>"Issued"</th><th>"Expires"</th><th>"SHA‑256"</th></tr></thead>
                 <tbody>{evidence_rows}</tbody>
             </table>
         })}

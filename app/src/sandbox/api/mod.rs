@@ -118,6 +118,13 @@ pub fn now(state: &AppState) -> OffsetDateTime {
 }
 
 pub fn routes(state: AppState) -> Router<AppState> {
+    // A path that is no endpoint is a JSON 404, never the portal's HTML page. With
+    // an access token it is checked and counted like any call, so the developer
+    // finds the mistyped path in the app's request log; without one it is a 404.
+    let unknown = Router::new()
+        .route(BASE, any(unknown_endpoint))
+        .route(&format!("{BASE}/{{*path}}"), any(unknown_endpoint))
+        .layer(from_fn_with_state(state.clone(), guard_if_token));
     Router::new()
         .route(
             &format!("{BASE}/aisp/account-access-consents"),
@@ -131,10 +138,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(pisp::routes())
         .merge(reference::routes())
         .layer(from_fn_with_state(state, guard))
-        // Outside the guard: a path that is no endpoint is a JSON 404 with or
-        // without a token, never the portal's HTML page.
-        .route(BASE, any(unknown_endpoint))
-        .route(&format!("{BASE}/{{*path}}"), any(unknown_endpoint))
+        .merge(unknown)
         .layer(axum::middleware::from_fn(envelope::envelope))
 }
 
@@ -171,6 +175,20 @@ fn method_name(method: &Method) -> &'static str {
         Method::DELETE => "DELETE",
         Method::PUT => "PUT",
         _ => "OTHER",
+    }
+}
+
+/// The guard for a request that carries credentials; none for one without.
+async fn guard_if_token(
+    state: State<AppState>,
+    caller: Caller,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.headers().contains_key(header::AUTHORIZATION) {
+        guard(state, caller, request, next).await
+    } else {
+        next.run(request).await
     }
 }
 

@@ -6,13 +6,14 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::api::BASE;
 use crate::platform::error::Result;
 use crate::platform::state::AppState;
-use crate::sandbox::api::BASE;
 
-/// How far back sandbox calls count: the request log's shortest retention, so the
-/// calls a partner made are never pruned before they stop counting.
-pub const WINDOW_DAYS: i64 = crate::oversight::prune::MIN_REQUEST_LOG_DAYS;
+/// How far back sandbox calls count. The request log's shortest retention
+/// (`oversight::prune::MIN_REQUEST_LOG_DAYS`) is this, so the calls a partner made
+/// are never pruned before they stop counting.
+pub const WINDOW_DAYS: i64 = 30;
 /// Successful calls needed per scope.
 pub const MIN_SUCCESSES: i64 = 3;
 /// The highest acceptable share of failed calls (4xx and 5xx).
@@ -70,16 +71,37 @@ pub struct Readiness {
 impl Readiness {
     /// Everything missing for `scopes`, in the partner's words.
     pub fn missing(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.scopes.iter().filter_map(|s| s.missing()).collect();
+        self.missing_with_next_call()
+            .into_iter()
+            .map(|(what, _)| what)
+            .collect()
+    }
+
+    /// Each missing item with the next call that makes it, in the partner's words.
+    pub fn missing_with_next_call(&self) -> Vec<(String, String)> {
+        let next = |scope: &str| {
+            match scope {
+            "reference" => format!("GET {BASE}/reference/branches with a client-credentials token for scope reference."),
+            "accounts" => format!("create an account-access consent, have a test customer authorise it, then GET {BASE}/aisp/accounts with the customer's token."),
+            "payments" => format!("create a domestic-payment consent, have a test customer authorise it, then POST {BASE}/pisp/domestic-payments with an x-idempotency-key."),
+            other => format!("a successful call that needs scope {other}."),
+        }
+        };
+        let mut out: Vec<(String, String)> = self
+            .scopes
+            .iter()
+            .filter_map(|s| s.missing().map(|m| (m, next(&s.scope))))
+            .collect();
         let asks = |scope: &str| self.scopes.iter().any(|s| s.scope == scope);
         if asks("accounts") && !self.account_consent {
-            out.push(
+            out.push((
                 "accounts: no account-access consent was created and authorised in the sandbox."
                     .into(),
-            );
+                next("accounts"),
+            ));
         }
         if asks("payments") && !self.payment_with_idempotency_key {
-            out.push("payments: no domestic payment with an idempotency key was completed in the sandbox.".into());
+            out.push(("payments: no domestic payment with an idempotency key was completed in the sandbox.".into(), next("payments")));
         }
         out
     }
