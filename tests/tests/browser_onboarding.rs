@@ -71,7 +71,9 @@ async fn step(
     texts: &[(&str, &str)],
     radios: &[&str],
 ) -> Result<(), CmdError> {
+    let list = browser.current_url().await?;
     click(browser, Locator::LinkText(task)).await?;
+    let section = browser.current_url().await?;
     for (id, value) in texts {
         fill(browser, id, value).await?;
     }
@@ -79,6 +81,20 @@ async fn step(
         click(browser, Locator::Id(id)).await?;
     }
     click(browser, Locator::Css("button[value='continue']")).await?;
+    // "Save and continue" leads on (the next section still to do, or the task list
+    // after the last); the walk goes back to the task list for its next task.
+    for _ in 0..100 {
+        if browser.current_url().await? != section {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_ne!(
+        browser.current_url().await?,
+        section,
+        "{task} was saved and left"
+    );
+    browser.goto(list.as_str()).await?;
     browser.wait().for_element(Locator::Id("tasks")).await?;
     Ok(())
 }

@@ -19,19 +19,6 @@ fn client_certificate(cn: &str, o: &str) -> (Vec<u8>, Vec<u8>) {
     (pem.into_bytes(), certificate.der().to_vec())
 }
 
-fn certificate_pem(der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
-}
-
 /// A partner CA: (its certificate PEM, a function issuing client certificates).
 struct PartnerCa {
     pem: String,
@@ -142,7 +129,7 @@ async fn tls_client_auth_and_certificate_bound_tokens(backend: Backend) {
     let developer = server.demo_partner().await;
     let owner = user_id(&server, "dev@acme-budgeting.example.com").await;
     let (identity, der) = client_certificate("payments.acme.example.com", "Acme Ltd");
-    let pem = certificate_pem(&der);
+    let pem = crate::sandbox_helpers::pem("CERTIFICATE", &der);
     let mut fields = app_fields("Certificate app", &owner, "tls_client_auth", "");
     fields.push(("tls_certificate", &pem));
     let (_, client_id, secret) = register_app(&developer, &fields).await;

@@ -92,6 +92,17 @@ pub async fn start(client: &Client, tier: &str) -> String {
 }
 
 /// Saves a step from its page (the version the page shows) and returns the response.
+/// "Save and continue" saved the section and led on: to a section still to do, or
+/// to the task list.
+pub fn assert_left(response: &reqwest::Response, app: &str, step: &str) {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{step} saved");
+    let to = response.headers()["location"].to_str().unwrap();
+    assert!(
+        to.starts_with(&format!("/onboarding/{app}")) && !to.ends_with(&format!("/steps/{step}")),
+        "{step} led on to {to}"
+    );
+}
+
 pub async fn save(
     client: &Client,
     app: &str,
@@ -168,7 +179,7 @@ pub async fn complete_and_submit(server: &TestServer, client: &Client, app: &str
         "declaration",
     ] {
         let response = save(client, app, step, &answers(step, questionnaire), "continue").await;
-        assert_location(&response, &format!("/onboarding/{app}"));
+        assert_left(&response, app, step);
     }
     let kinds: &[&str] = match tier {
         1 => &[],
@@ -470,7 +481,7 @@ async fn concurrent_edits(server: TestServer) {
         }
     };
     let a = post(&first, &token_a, &fields_a).await;
-    assert_location(&a, &format!("/onboarding/{app}"));
+    assert_location(&a, &format!("/onboarding/{app}/steps/use-case"));
     let b = post(&second, &token_b, &fields_b).await;
     assert_eq!(b.status(), StatusCode::CONFLICT);
     let html = b.text().await.unwrap();
@@ -491,7 +502,7 @@ async fn concurrent_edits(server: TestServer) {
     // Saving again from the page the conflict showed replaces the answers knowingly.
     assert_eq!(input_value(&html, "version").as_deref(), Some("1"));
     let response = save(&second, &app, "profile", &fields_b, "continue").await;
-    assert_location(&response, &format!("/onboarding/{app}"));
+    assert_location(&response, &format!("/onboarding/{app}/steps/use-case"));
     let version: i64 = sqlx::query_scalar(
         "SELECT version FROM application_steps WHERE application_id = $1 AND step = 'profile'",
     )
@@ -672,16 +683,33 @@ async fn bad_input_is_refused_and_writes_nothing(server: TestServer) {
     assert!(html.contains("value=\"Acme\""), "the input is kept");
     assert_eq!(step_rows(&server).await, 0);
 
-    // A date in the wrong format, even as a draft.
+    // An impossible date, even as a draft (31/03/2026, as people in the UK write
+    // it, is a real date: saved as 2026-03-31 below).
     let mut questionnaire = answers("questionnaire", "security");
-    questionnaire[2] = ("risk_assessment_date", "31/03/2026");
+    questionnaire[2] = ("risk_assessment_date", "31/02/2026");
     let response = save(&acme, &app, "questionnaire", &questionnaire, "draft").await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(response
         .text()
         .await
         .unwrap()
-        .contains("enter a real date as YYYY-MM-DD"));
+        .contains("enter a real date, for example 2026-03-31 or 31/03/2026"));
+    questionnaire[2] = ("risk_assessment_date", "31/03/2026");
+    let response = save(&acme, &app, "questionnaire", &questionnaire, "draft").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = acme
+        .text(&format!("/onboarding/{app}/steps/questionnaire"))
+        .await;
+    assert!(
+        html.contains("value=\"2026-03-31\""),
+        "stored as 2026-03-31"
+    );
+    let deleted = sqlx::query("DELETE FROM application_steps WHERE application_id = $1")
+        .bind(&app)
+        .execute(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 1, "only the draft just saved");
     let response = save(
         &acme,
         &app,
@@ -744,7 +772,7 @@ async fn bad_input_is_refused_and_writes_nothing(server: TestServer) {
             ok_dates.1.clone(),
             (PDF, "a.pdf", "application/pdf"),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "Enter the issue date as YYYY-MM-DD",
+            "Enter the issue date as a real date",
         ),
         (
             "pen_test",
@@ -996,7 +1024,7 @@ async fn complete_and_submit_from(server: &TestServer, client: &Client, app: &st
         "declaration",
     ] {
         let response = save(client, app, step, &answers(step, "security"), "continue").await;
-        assert_location(&response, &format!("/onboarding/{app}"));
+        assert_left(&response, app, step);
     }
     for kind in ["iso27001_soc2", "incident_response_plan"] {
         let response = upload(
@@ -1196,7 +1224,7 @@ async fn questionnaire_versions_keep_old_answers(server: TestServer) {
         "continue",
     )
     .await;
-    assert_location(&response, &format!("/onboarding/{app}"));
+    assert_location(&response, &format!("/onboarding/{app}/steps/evidence"));
     let old_questionnaire: String =
         sqlx::query_scalar("SELECT questionnaire_id FROM applications WHERE id = $1")
             .bind(&app)

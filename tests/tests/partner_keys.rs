@@ -3,7 +3,6 @@
 //! client signs in with assertions naming that kid. Weak keys, private keys and
 //! garbage are refused with the reason, and nothing is written.
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -11,20 +10,6 @@ use serde_json::json;
 use crate::both;
 use crate::common::TestServer;
 use crate::sandbox_helpers::*;
-
-/// `der` as a PEM block with 64-character lines, as OpenSSL writes it.
-fn pem(tag: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {tag}-----\n{}\n-----END {tag}-----\n",
-        lines.join("\n")
-    )
-}
 
 async fn apps(server: &TestServer) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM apps")

@@ -296,3 +296,17 @@ pub async fn wait_for_log(server: &TestServer, app_id: &str, n: i64) -> i64 {
     }
     count
 }
+
+/// `der` as a PEM block with 64-character lines, as OpenSSL writes it.
+pub fn pem(tag: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {tag}-----\n{}\n-----END {tag}-----\n",
+        lines.join("\n")
+    )
+}

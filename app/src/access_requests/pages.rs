@@ -257,7 +257,7 @@ pub fn request_form(page: RequestFormPage<'_>) -> AnyView {
                     <label for=id>{scope.clone()}</label>
                     <p class="hint">{description}</p>
                 </div>
-                {text_field(form, &name, &label, Some("Required for each scope you tick: what your product does with it."), true)}
+                {text_field(form, &name, &label, Some(&format!("Required for each scope you tick: what your product does with it, in {} to {} characters.", super::model::MIN_JUSTIFICATION, crate::platform::format::thousands(super::model::MAX_JUSTIFICATION as i64))), true)}
             }
         })
         .collect_view();
@@ -290,8 +290,8 @@ pub fn request_form(page: RequestFormPage<'_>) -> AnyView {
                 {error_line(&scope_error, "scopes-error".into())}
                 {scope_boxes}
             </fieldset>
-            {text_field(form, "calls_per_day", "Expected calls per day", None, false)}
-            {text_field(form, "peak_per_second", "Peak calls per second", None, false)}
+            {text_field(form, "calls_per_day", "Expected calls per day", Some("A whole number from 1 to 100,000,000."), false)}
+            {text_field(form, "peak_per_second", "Peak calls per second", Some("A whole number from 1 to 10,000."), false)}
             <fieldset class=field_class(&auth_error) id="auth_method">
                 <legend>"Client authentication"</legend>
                 {error_line(&auth_error, "auth_method-error".into())}
@@ -302,7 +302,7 @@ pub fn request_form(page: RequestFormPage<'_>) -> AnyView {
             {text_field(form, "certificate", "Client certificate (mutual TLS)", Some("PEM, -----BEGIN CERTIFICATE----- …; the subject is registered."), true)}
             {text_field(form, "ip_allowlist", "IP allow-list (optional)", Some("Addresses or CIDR ranges your servers call from, separated by commas or new lines. Empty means any address."), true)}
             {text_field(form, "lifetime_days", "Credential lifetime in days", Some(&format!("At most {} days for this tier.", page.tier.max_credential_days)), false)}
-            {text_field(form, "go_live", "Go-live date", Some("As YYYY-MM-DD."), false)}
+            {text_field(form, "go_live", "Go-live date", Some("From today to a year ahead, for example 2027-03-31 or 31/03/2027."), false)}
             <button type="submit">"Submit the request"</button>
         </form>
     }

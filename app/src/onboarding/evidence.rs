@@ -160,17 +160,23 @@ pub async fn upload(
     match issued {
         None => invalid.add(
             "issued_on",
-            "Enter the issue date as YYYY-MM-DD, for example 2026-03-31.",
+            "Enter the issue date as a real date, for example 2026-03-31 or 31/03/2026.",
         ),
         Some(date) if date > today => {
             invalid.add("issued_on", "The issue date cannot be in the future.")
         }
         Some(_) => {}
     }
+    let needs_expiry = kind.is_none_or(EvidenceKind::expires);
     match model::parse_date(upload.expires_on.trim()) {
+        None if upload.expires_on.trim().is_empty() && !needs_expiry => {}
+        None if upload.expires_on.trim().is_empty() => invalid.add(
+            "expires_on",
+            "Enter the expiry date: certificates and test reports carry one.",
+        ),
         None => invalid.add(
             "expires_on",
-            "Enter the expiry date as YYYY-MM-DD, for example 2027-03-31.",
+            "Enter the expiry date as a real date, for example 2027-03-31 or 31/03/2027.",
         ),
         Some(date) if date <= today => invalid.add(
             "expires_on",
@@ -229,8 +235,13 @@ pub async fn upload(
         .bind(size)
         .bind(&sha256)
         .bind(&key)
-        .bind(upload.issued_on.trim())
-        .bind(upload.expires_on.trim())
+        // Stored as YYYY-MM-DD whichever way it was typed; no expiry is empty.
+        .bind(issued.map(crate::platform::time::iso_day).unwrap_or_default())
+        .bind(
+            model::parse_date(upload.expires_on.trim())
+                .map(crate::platform::time::iso_day)
+                .unwrap_or_default(),
+        )
         .bind(state.clock.now())
         .bind(&user.id)
         .execute(&mut *tx)

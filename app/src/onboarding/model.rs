@@ -111,12 +111,14 @@ impl Question {
                     ))
                 }
             }
-            Kind::Date => parse_date(value).map(|_| value.into()).ok_or_else(|| {
-                format!(
-                    "{}: enter a real date as YYYY-MM-DD, for example 2026-03-31.",
-                    self.label
-                )
-            }),
+            Kind::Date => parse_date(value)
+                .map(crate::platform::time::iso_day)
+                .ok_or_else(|| {
+                    format!(
+                        "{}: enter a real date, for example 2026-03-31 or 31/03/2026.",
+                        self.label
+                    )
+                }),
             Kind::Number => value
                 .parse::<u64>()
                 .map(|n| n.to_string())
@@ -349,6 +351,11 @@ impl EvidenceKind {
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == value)
     }
+    /// Whether the document carries an expiry date (certificates and test
+    /// reports do; a licence or a plan is valid until replaced).
+    pub fn expires(self) -> bool {
+        matches!(self, Self::PenTest | Self::Iso27001Soc2 | Self::Insurance)
+    }
     pub fn label(self) -> &'static str {
         match self {
             Self::PenTest => "Penetration test summary",
@@ -390,12 +397,15 @@ pub enum Freshness {
 pub fn freshness(rule: &EvidenceRule, files: &[EvidenceFacts], today: time::Date) -> Freshness {
     let mut stale = None;
     for file in files.iter().filter(|f| f.kind == rule.kind) {
-        let (Some(issued), Some(expires)) =
-            (parse_date(&file.issued_on), parse_date(&file.expires_on))
-        else {
+        let Some(issued) = parse_date(&file.issued_on) else {
             continue;
         };
-        if expires <= today {
+        // No expiry date: valid until replaced (kinds that need one always have it).
+        let expires = parse_date(&file.expires_on);
+        if file.kind.expires() && expires.is_none() {
+            continue;
+        }
+        if expires.is_some_and(|expires| expires <= today) {
             stale = Some(format!("expired on {}", file.expires_on));
         } else if (today - issued).whole_days() > rule.max_age_days {
             stale = Some(format!(

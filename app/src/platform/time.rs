@@ -68,8 +68,19 @@ pub fn parse_date(value: &str) -> Option<i64> {
     parse_day(value).map(|d| d.midnight().assume_utc().unix_timestamp())
 }
 
-/// Parses `YYYY-MM-DD` to a calendar date; impossible dates (2026-02-30) are refused.
+/// Parses `YYYY-MM-DD` (what a date input sends), or `DD/MM/YYYY` as people in the
+/// UK write it where a browser shows a text box, to a calendar date; impossible
+/// dates (2026-02-30) are refused.
 pub fn parse_day(value: &str) -> Option<time::Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(value, &format).ok()
+    let iso = time::macros::format_description!("[year]-[month]-[day]");
+    let uk = time::macros::format_description!("[day]/[month]/[year]");
+    time::Date::parse(value, &iso)
+        .or_else(|_| time::Date::parse(value, &uk))
+        .ok()
+}
+
+/// A date as it is stored and shown: `YYYY-MM-DD`.
+pub fn iso_day(day: time::Date) -> String {
+    let iso = time::macros::format_description!("[year]-[month]-[day]");
+    day.format(&iso).unwrap_or_default()
 }

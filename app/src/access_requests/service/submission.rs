@@ -208,7 +208,7 @@ pub(super) async fn check(state: &AppState, org_id: &str, form: &RequestForm) ->
     let today = evidence::today(&state.clock);
     let go_live = match crate::platform::time::parse_day(form.go_live.trim()) {
         Some(day) if day >= today && day <= today + time::Duration::days(366) => {
-            form.go_live.trim().to_string()
+            crate::platform::time::iso_day(day)
         }
         Some(_) => {
             invalid.add(
@@ -218,7 +218,10 @@ pub(super) async fn check(state: &AppState, org_id: &str, form: &RequestForm) ->
             String::new()
         }
         None => {
-            invalid.add("go_live", "Enter the go-live date as YYYY-MM-DD.");
+            invalid.add(
+                "go_live",
+                "Enter the go-live date as a real date, for example 2027-03-31 or 31/03/2027.",
+            );
             String::new()
         }
     };

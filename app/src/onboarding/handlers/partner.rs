@@ -151,6 +151,12 @@ pub(super) async fn step_page(
             saved.version,
             Some(saved.updated_at),
         ),
+        // A declaration not yet saved names the person about to sign it.
+        None if step == Step::Declaration => (
+            Form::new().with("signatory_name", user.display_name.clone()),
+            0,
+            None,
+        ),
         None => (Form::new(), 0, None),
     };
     render_step(&state, &ctx, &app, step, &form, version, at, StatusCode::OK).await
@@ -192,12 +198,30 @@ pub(super) async fn step_submit(
     .await
     {
         Ok(()) if finish => {
-            redirect(
-                &ctx,
-                &format!("/onboarding/{}", app.id),
-                &format!("{} saved.", step.title()),
-            )
-            .await
+            // On to the next section still to do, or back to the task list (where
+            // the application is submitted) when none is.
+            let tier = catalogue::tier(&state, app.tier).await?;
+            let tasks = service::tasks(&state, &app, &tier).await?;
+            let next = Step::ALL
+                .iter()
+                .skip_while(|s| **s != step)
+                .skip(1)
+                .find(|s| {
+                    tasks
+                        .iter()
+                        .any(|t| t.step == **s && t.status != model::TaskStatus::Completed)
+                });
+            let (to, said) = match next {
+                Some(next) => (
+                    format!("/onboarding/{}/steps/{}", app.id, next.slug()),
+                    format!("{} saved. Next: {}.", step.title(), next.title()),
+                ),
+                None => (
+                    format!("/onboarding/{}", app.id),
+                    format!("{} saved.", step.title()),
+                ),
+            };
+            redirect(&ctx, &to, &said).await
         }
         Ok(()) => {
             redirect(

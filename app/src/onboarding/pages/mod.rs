@@ -93,7 +93,7 @@ pub fn question_field(question: &Question, form: &Form, tier: i64) -> AnyView {
                 Kind::Number => ("text", Some("numeric")),
                 _ => ("text", None),
             };
-            let placeholder = matches!(kind, Kind::Date).then_some("YYYY-MM-DD");
+            let placeholder = matches!(kind, Kind::Date).then_some("2026-03-31 or 31/03/2026");
             view! {
                 <input id=name.clone() name=name.clone() type=input_type inputmode=mode value=value
                     placeholder=placeholder autocomplete="off" aria-describedby=described aria-invalid=invalid/>

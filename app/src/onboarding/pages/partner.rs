@@ -163,7 +163,7 @@ pub fn task_list(page: TaskListPage<'_>) -> AnyView {
         if page.blockers.is_empty() {
             view! {
                 <h2>"Submit the application"</h2>
-                <p>"Submitting freezes your answers and evidence as this round of your dossier. You can still see them, but not change them, while the bank reviews."</p>
+                <p>{format!("Submitting freezes your answers and evidence as this round of your dossier. You can still see them, but not change them, while the bank reviews. The bank decides, or asks you a question, within {} of submission.", crate::platform::format::duration(page.tier.review_sla_hours * 3_600))}</p>
                 <form method="post" action=format!("/onboarding/{}/submit", app.id)>
                     {csrf_field(page.csrf)}
                     <input type="hidden" name="version" value=app.version.to_string()/>
@@ -180,6 +180,20 @@ pub fn task_list(page: TaskListPage<'_>) -> AnyView {
         }
     });
     let decided = app.decision_reason.clone().filter(|r| !r.is_empty());
+    // After submitting: what happens next, and by when.
+    let next = (app.status == "submitted").then(|| {
+        let sla = page.tier.review_sla_hours * 3_600;
+        let by = app.submitted_at.map(|at| crate::platform::time::when(at + sla)).unwrap_or_default();
+        view! {
+            <section class="card" id="what-next" aria-labelledby="what-next-heading">
+                <h2 id="what-next-heading">"What happens next"</h2>
+                <p>{format!(
+                    "A reviewer at the bank reads your dossier. Within {} of submission, by {by}, you get a decision or a question, by e-mail and on this page. If the bank asks for more information, answer here and submit again; your answers are frozen until then.",
+                    crate::platform::format::duration(sla)
+                )}</p>
+            </section>
+        }
+    });
     view! {
         {error_summary(page.form)}
         <p class="lead">{format!("{} — ", page.tier.name)}{status_tag(&app.status)}</p>
@@ -187,6 +201,7 @@ pub fn task_list(page: TaskListPage<'_>) -> AnyView {
         {decided.map(|reason| view! { <p>{format!("The reviewer wrote: {reason}")}</p> })}
         <p>{format!("You have completed {done} of {} sections.", page.tasks.len())}</p>
         {(!page.can_manage).then(|| view! { <p class="hint">"Only partner admins can change or submit the application; you can read it."</p> })}
+        {next}
         {answer_form}
         <ol class="task-list" id="tasks">{items}</ol>
         {submit}
@@ -349,13 +364,16 @@ pub fn upload_form(action: String, form: &Form, csrf: &str, max_mb: usize) -> An
             </div>
             <div class=field_class(&issued_error)>
                 <label for="issued_on">"Issue date"</label>
-                <p class="hint" id="issued_on-hint">"As YYYY-MM-DD, for example 2026-03-31."</p>
+                <p class="hint" id="issued_on-hint">"For example 2026-03-31 or 31/03/2026."</p>
                 {error_line(&issued_error, "issued_on-error".into())}
                 <input id="issued_on" name="issued_on" type="text" value=form.value("issued_on") aria-describedby="issued_on-hint" autocomplete="off"/>
             </div>
             <div class=field_class(&expires_error)>
-                <label for="expires_on">"Expiry date"</label>
-                <p class="hint" id="expires_on-hint">"As YYYY-MM-DD. The reviewer is warned 30 days before it expires."</p>
+                <label for="expires_on">"Expiry date (certificates and test reports)"</label>
+                <p class="hint" id="expires_on-hint">{format!(
+                    "Required for: {}. Leave it empty for the others, which are valid until replaced. You and the reviewer are warned 30 days before it passes.",
+                    EvidenceKind::ALL.iter().filter(|k| k.expires()).map(|k| k.label()).collect::<Vec<_>>().join("; ")
+                )}</p>
                 {error_line(&expires_error, "expires_on-error".into())}
                 <input id="expires_on" name="expires_on" type="text" value=form.value("expires_on") aria-describedby="expires_on-hint" autocomplete="off"/>
             </div>

@@ -178,14 +178,21 @@ fn method_name(method: &Method) -> &'static str {
     }
 }
 
-/// The guard for a request that carries credentials; none for one without.
+/// The guard for a request that carries a token; none for one without (an empty
+/// `Authorization` header carries none).
 async fn guard_if_token(
     state: State<AppState>,
     caller: Caller,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.headers().contains_key(header::AUTHORIZATION) {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .is_some_and(|(_, credentials)| !credentials.trim().is_empty());
+    if token {
         guard(state, caller, request, next).await
     } else {
         next.run(request).await
