@@ -39,6 +39,7 @@ mod offboarding_race;
 mod offboarding_resume;
 mod offboarding_retention;
 mod onboarding;
+mod onboarding_friction;
 mod ops;
 mod oversight;
 mod oversight_patterns;

@@ -1,0 +1,112 @@
+//! The partner's path without needless friction (issue 34): "Save and continue"
+//! leads to the next section still to do, the declaration names the signer,
+//! evidence asks for an expiry only where the kind has one (and says so before the
+//! upload), dates may be typed as people in the UK write them, and after
+//! submitting the application says what happens next and by when.
+
+use reqwest::StatusCode;
+
+use crate::both;
+use crate::common::{assert_location, TestServer};
+use crate::onboarding::{answers, complete_and_submit, date, save, start, upload, ACME_ADMIN, PDF};
+
+async fn the_path_leads_on_and_says_what_comes_next(server: TestServer) {
+    let acme = server.demo_partner_user(ACME_ADMIN).await;
+    let app = start(&acme, "2").await;
+    let response = save(
+        &acme,
+        &app,
+        "profile",
+        &answers("profile", "security"),
+        "continue",
+    )
+    .await;
+    assert_location(&response, &format!("/onboarding/{app}/steps/use-case"));
+    let response = save(
+        &acme,
+        &app,
+        "use-case",
+        &answers("use-case", "security"),
+        "draft",
+    )
+    .await;
+    assert_location(&response, &format!("/onboarding/{app}/steps/use-case"));
+
+    // The declaration is filled in with the signer's name until saved otherwise.
+    let name: String = sqlx::query_scalar("SELECT display_name FROM users WHERE email = $1")
+        .bind(ACME_ADMIN)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    let (_, html) = acme
+        .text(&format!("/onboarding/{app}/steps/declaration"))
+        .await;
+    assert!(html.contains(&format!("value=\"{name}\"")), "{html}");
+
+    // Evidence: the form says which kinds need an expiry before anything is sent.
+    let (_, html) = acme
+        .text(&format!("/onboarding/{app}/steps/evidence"))
+        .await;
+    assert!(
+        html.contains("Required for: Penetration test summary"),
+        "{html}"
+    );
+    let no_expiry = upload(
+        &acme,
+        &app,
+        "incident_response_plan",
+        &date(-30),
+        "",
+        (PDF, "plan.pdf", "application/pdf"),
+    )
+    .await;
+    assert_location(&no_expiry, &format!("/onboarding/{app}/steps/evidence"));
+    let refused = upload(
+        &acme,
+        &app,
+        "pen_test",
+        &date(-30),
+        "",
+        (PDF, "pt.pdf", "application/pdf"),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("certificates and test reports carry one"));
+    // A date typed as 31/12/2099 is the 31st of December 2099, stored as such.
+    let uk = upload(
+        &acme,
+        &app,
+        "pen_test",
+        &date(-30),
+        "31/12/2099",
+        (PDF, "pt.pdf", "application/pdf"),
+    )
+    .await;
+    assert_location(&uk, &format!("/onboarding/{app}/steps/evidence"));
+    let stored: String = sqlx::query_scalar(
+        "SELECT expires_on FROM evidence WHERE kind = 'pen_test' ORDER BY uploaded_at DESC LIMIT 1",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    assert_eq!(stored, "2099-12-31");
+
+    // Submitted: what happens next, and by when (the tier's review SLA).
+    complete_and_submit(&server, &acme, &app).await;
+    let (_, html) = acme.text(&format!("/onboarding/{app}")).await;
+    let next = html
+        .split("id=\"what-next\"")
+        .nth(1)
+        .expect("a what-happens-next section");
+    assert!(
+        next.contains(
+            "A reviewer at the bank reads your dossier. Within 3 days of submission, by "
+        ),
+        "{next}"
+    );
+}
+both!(the_path_leads_on_and_says_what_comes_next, demo);
