@@ -20,6 +20,7 @@ mod conformance;
 mod dashboards;
 mod database_restart;
 mod evidence_packs;
+mod examples;
 mod gateway;
 mod governance;
 mod governance_escapes;

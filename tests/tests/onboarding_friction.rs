@@ -110,3 +110,33 @@ async fn the_path_leads_on_and_says_what_comes_next(server: TestServer) {
     );
 }
 both!(the_path_leads_on_and_says_what_comes_next, demo);
+
+/// The published risk policy (issue 34): partners read it as tables (each factor's
+/// points, when it applies and what to do; blockers; bands; routes), read from the
+/// active policy itself; reviewers see the same above the source.
+async fn partners_read_the_risk_policy_as_tables(server: TestServer) {
+    let developer = server.demo_partner().await;
+    let (status, html) = developer.text("/production/policy").await;
+    assert_eq!(status, StatusCode::OK);
+    let factors = html.split("id=\"policy-factor-table\"").nth(1).unwrap();
+    let factors = factors.split("</table>").next().unwrap();
+    assert!(factors.contains("<td class=\"num\">40</td>"), "{factors}");
+    assert!(factors.contains("Payment initiation always needs two reviewers."));
+    let routes = html.split("id=\"policy-route-table\"").nth(1).unwrap();
+    assert!(routes.contains("Refused automatically") && routes.contains("count(blockers) &gt; 0"));
+    assert!(routes.contains("Approved automatically") && routes.contains("otherwise"));
+    assert!(
+        html.contains("href=\"/production/policy\" aria-current=\"page\""),
+        "in the navigation"
+    );
+    let reviewer = server.demo_staff(crate::onboarding::REVIEWER, 0).await;
+    let (_, html) = reviewer.text("/review/policy").await;
+    assert!(html.contains("id=\"policy-factor-table\"") && html.contains("id=\"policy-source\""));
+    let response = server.client().get("/production/policy").await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "signed-in readers only"
+    );
+}
+both!(partners_read_the_risk_policy_as_tables, demo);

@@ -271,6 +271,9 @@ async fn attacks_open_alerts_that_escalate_and_suspend(server: TestServer) {
     assert!(html.contains("id=\"chart-alert-window\""), "{html}");
     assert!(html.contains("<title>Threshold: 10</title>"));
     assert!(html.contains(">4xx/5xx answers in the last 5 minutes</text>"));
+    // The evidence as labelled fields (issue 34), not escaped JSON.
+    assert!(html.contains("<dt>Sample requests</dt>"), "{html}");
+    assert!(!html.contains("&quot;sample_requests&quot;"));
     let (_, state, version, _) = alert_of(&server, "auth_failures", &app_id).await.unwrap();
     assert_eq!(state, "open");
     let v = version.to_string();

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/review/production/{id}", get(review_page))
         .route("/review/production/{id}/decision", post(decision_submit))
         .route("/review/policy", get(policy_page))
+        .route("/production/policy", get(published_policy_page))
         .route("/admin/policy", post(policy_submit))
 }
 
@@ -458,6 +459,17 @@ async fn render_policy(
         csrf: &ctx.csrf,
     });
     Ok((status, ctx.render("Risk policy", body)).into_response())
+}
+
+/// The policy for partners (and anyone at the bank who may read it).
+async fn published_policy_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
+    if ctx.require(Action::ViewOnboarding).is_err() {
+        ctx.require(Action::ViewPolicy)?;
+    }
+    let active = service::active_policy(&state).await?;
+    Ok(ctx
+        .render("The risk policy", pages::published_policy(&active))
+        .into_response())
 }
 
 async fn policy_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {

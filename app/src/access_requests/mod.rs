@@ -9,6 +9,7 @@ pub mod handlers;
 pub mod model;
 pub mod pages;
 pub mod policy;
+pub mod policy_table;
 pub mod service;
 
 /// Production requests' periodic job: escalating requests past their review SLA.

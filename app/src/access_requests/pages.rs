@@ -113,6 +113,7 @@ pub fn home(page: HomePage<'_>) -> AnyView {
         .collect_view();
     view! {
         <p class="lead">{tier_line}</p>
+        <p>"Requests are routed by the bank's published "<a href="/production/policy">"risk policy"</a>": what raises a request's score, what blocks it, and who reviews it."</p>
         {start}
         <h2>"Your requests"</h2>
         {page.requests.is_empty().then(|| view! { <p>"No production requests yet."</p> })}
@@ -279,6 +280,7 @@ pub fn request_form(page: RequestFormPage<'_>) -> AnyView {
     view! {
         {error_summary(form)}
         <p class="lead">{format!("For the sandbox app {}. Your approved tier allows: {}.", page.app.name, page.tier.scopes.join(", "))}</p>
+        <p>"The "<a href="/production/policy">"risk policy"</a>" decides who reviews the request; it lists each factor's points and what you can do about it."</p>
         <h2>"What the sandbox shows so far"</h2>
         {readiness_table(page.readiness)}
         <form method="post" action="/production/requests" novalidate>
@@ -678,6 +680,7 @@ pub fn policy(page: PolicyPage<'_>) -> AnyView {
     view! {
         {error_summary(page.form)}
         <p class="lead">{format!("Active: version {}, SHA-256 {}. Every decision records this hash.", page.active.version, page.active.sha256)}</p>
+        {super::policy_table::view(&super::policy_table::read(&page.active.source))}
         <h2>"Policy (Rego)"</h2>
         <pre class="code" id="policy-source">{page.active.source.clone()}</pre>
         <h2>"Its test table"</h2>
@@ -719,6 +722,18 @@ pub fn docs(
         <pre class="code">{curl}</pre>
         <h2>"For the bank's API gateway"</h2>
         <p>"The gateway validates production access tokens locally against the JWKS (typ at+jwt, iss, aud, exp, and cnf when present) and calls introspection, as the bank's registered resource server for this audience, when it must know about revocation at once."</p>
+    }
+    .into_any()
+}
+
+/// `/production/policy`: the active risk policy as partners read it.
+pub fn published_policy(active: &super::service::PolicyVersion) -> AnyView {
+    view! {
+        <p class="lead">"How the bank routes a production request: Gatehouse gathers the facts (your tier, dossier, history and sandbox readiness), this policy scores them, and the score and blockers choose the route. Every decision records the policy version that made it and names the factors that applied, with what you can do about each."</p>
+        <p>{format!("Version {} in force since {}, SHA-256 {}.", active.version, crate::platform::time::when(active.created_at), active.sha256)}</p>
+        {super::policy_table::view(&super::policy_table::read(&active.source))}
+        <details><summary>"The policy's source (Rego)"</summary><pre class="code" id="policy-source">{active.source.clone()}</pre></details>
+        <p><a href="/production/requests/new">"Ask for production access"</a></p>
     }
     .into_any()
 }

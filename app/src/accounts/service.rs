@@ -305,6 +305,7 @@ pub async fn resend_verification(state: &AppState, user: &AuthUser) -> Result<()
     Ok(())
 }
 
+/// Confirms the address the token was sent to; returns that address.
 pub async fn verify_email(state: &AppState, token: &str, client: &ClientInfo) -> Result<String> {
     let mut tx = state.db.begin().await?;
     let user_id = tokens::consume(
@@ -330,7 +331,7 @@ pub async fn verify_email(state: &AppState, token: &str, client: &ClientInfo) ->
     )
     .await?;
     tx.commit().await?;
-    Ok(user_id)
+    Ok(email)
 }
 
 /// Where a correct password leads.

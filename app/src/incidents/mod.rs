@@ -492,6 +492,7 @@ mod tests {
         assert_eq!(moment("2026-11-30", ""), Some(day));
         assert_eq!(moment("2026-11-30", "14:05"), Some(day + 14 * 3600 + 300));
         assert_eq!(moment("2026-11-30", "25:00"), None);
-        assert_eq!(moment("30/11/2026", ""), None);
+        assert_eq!(moment("30/11/2026", ""), Some(day), "as written in the UK");
+        assert_eq!(moment("31/11/2026", ""), None);
     }
 }

@@ -105,7 +105,7 @@ pub fn detail(
     let events = timeline
         .iter()
         .map(|(at, who, action, details)| {
-            view! { <li><strong>{when(*at)}</strong>{format!(" {action} by {}: {details}", who.clone().unwrap_or_else(|| "the system".into()))}</li> }
+            view! { <li><strong>{when(*at)}</strong>{format!(" {action} by {}: {}", who.clone().unwrap_or_else(|| "the system".into()), crate::platform::fields::inline_text(details))}</li> }
         })
         .collect_view();
     let open = i.status != "closed";

@@ -489,7 +489,9 @@ mod tests {
         let date = q(Kind::Date);
         assert_eq!(date.check("2026-02-28"), Ok("2026-02-28".into()));
         assert!(date.check("2026-02-30").is_err());
-        assert!(date.check("28/02/2026").is_err());
+        assert_eq!(date.check("28/02/2026"), Ok("2026-02-28".into()));
+        assert!(date.check("30/02/2026").is_err());
+        assert!(date.check("February 28").is_err());
         let number = q(Kind::Number);
         assert_eq!(number.check(" 12 "), Ok("12".into()));
         assert!(number.check("-1").is_err());

@@ -196,13 +196,18 @@ pub fn detail(
             None => view! { <p>"This alert is on a source address, not a client: there is no client's series to draw. The evidence below lists what the address did."</p> }.into_any(),
         }}
         <h2>"Evidence"</h2>
-        <pre class="evidence">{serde_json::to_string_pretty(&a.evidence).unwrap_or_default()}</pre>
+        {crate::platform::fields::list(&a.evidence)}
         <h3>"Sample requests"</h3>
-        <ul>{sample_links}</ul>
+        {if samples.is_empty() {
+            view! { <p>"No sample requests were kept for this alert."</p> }.into_any()
+        } else {
+            view! { <ul>{sample_links}</ul> }.into_any()
+        }}
         <div class="actions">{acknowledge}{incident}</div>
         {resolve}
         {suspend}
         <h2>"Requests in the alert's window"</h2>
+        {requests.is_empty().then(|| view! { <p id="alert-requests-empty">"No requests in the window: the request log holds none for this client then (or it has been pruned)."</p> })}
         <table id="alert-requests">
             <caption class="visually-hidden">"The client's requests in the window, newest first (at most 50)"</caption>
             <thead><tr><th scope="col">"Request"</th><th scope="col">"Time"</th><th scope="col">"Method"</th><th scope="col">"Endpoint"</th><th scope="col">"Status"</th><th scope="col">"Error"</th><th scope="col">"Source"</th></tr></thead>

@@ -6,6 +6,8 @@
 
 pub mod audit;
 pub mod authz;
+#[cfg(feature = "ssr")]
+pub mod fields;
 pub mod format;
 pub mod progress;
 pub mod ui;

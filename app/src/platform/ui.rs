@@ -198,7 +198,11 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
                         ));
                         groups.push((
                             "Access",
-                            vec![("/onboarding", "Onboarding"), ("/production", "Production")],
+                            vec![
+                                ("/onboarding", "Onboarding"),
+                                ("/production", "Production"),
+                                ("/production/policy", "Risk policy"),
+                            ],
                         ));
                         groups.push((
                             "Governance",

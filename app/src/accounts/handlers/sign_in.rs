@@ -39,10 +39,11 @@ pub(super) async fn verify_email(
     ctx: Ctx,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response> {
-    service::verify_email(&state, &query.token, &ctx.client).await?;
+    let email = service::verify_email(&state, &query.token, &ctx.client).await?;
     let to = if ctx.user.is_some() {
         "/dashboard"
     } else {
+        remember_for_sign_in(&ctx, &email).await?;
         "/signin"
     };
     redirect(&ctx, to, "Your e-mail address is confirmed.").await
@@ -81,15 +82,37 @@ pub(super) struct NextQuery {
     next: String,
 }
 
-pub(super) async fn signin_page(ctx: Ctx, Query(query): Query<NextQuery>) -> Response {
+/// Session key of the address a just-confirmed or just-created account signs in
+/// with: the sign-in page fills it in once (never carried in the URL).
+const SIGN_IN_AS: &str = "sign_in_as";
+
+pub(super) async fn remember_for_sign_in(ctx: &Ctx, email: &str) -> Result<()> {
+    ctx.session
+        .insert(SIGN_IN_AS, email.to_string())
+        .await
+        .map_err(Error::internal)
+}
+
+pub(super) async fn signin_page(ctx: Ctx, Query(query): Query<NextQuery>) -> Result<Response> {
     if ctx.user.is_some() {
-        return Redirect::to("/dashboard").into_response();
+        return Ok(Redirect::to("/dashboard").into_response());
     }
-    ctx.render(
-        "Sign in",
-        pages::signin(&Form::new(), &ctx.csrf, &safe_next(&query.next)),
-    )
-    .into_response()
+    let email = ctx
+        .session
+        .remove::<String>(SIGN_IN_AS)
+        .await
+        .map_err(Error::internal)?
+        .unwrap_or_default();
+    Ok(ctx
+        .render(
+            "Sign in",
+            pages::signin(
+                &Form::new().with("email", email),
+                &ctx.csrf,
+                &safe_next(&query.next),
+            ),
+        )
+        .into_response())
 }
 
 #[derive(Deserialize)]

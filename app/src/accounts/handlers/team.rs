@@ -74,6 +74,10 @@ pub(super) async fn accept_submit(
 ) -> Result<Response> {
     let (input, form): (Accept, Form) = parse(&body)?;
     let (action, title) = accept_action(purpose);
+    let invited = members::invitation_for(&state, &input.token, purpose)
+        .await
+        .ok()
+        .map(|(email, _)| email);
     match members::accept(
         &state,
         &input.token,
@@ -86,7 +90,15 @@ pub(super) async fn accept_submit(
     {
         Ok(()) => {
             ctx.session.flush().await.map_err(Error::internal)?;
-            Ok(Redirect::to("/signin").into_response())
+            if let Some(email) = invited {
+                super::sign_in::remember_for_sign_in(&ctx, &email).await?;
+            }
+            crate::platform::forms::redirect(
+                &ctx,
+                "/signin",
+                "Your account is ready: sign in with the password you chose.",
+            )
+            .await
         }
         Err(Error::Invalid(invalid)) => {
             let (email, _) = members::invitation_for(&state, &input.token, purpose).await?;
