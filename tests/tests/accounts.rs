@@ -32,6 +32,15 @@ async fn signup_verify_signin_totp_dashboard(server: TestServer) {
     assert_eq!(subject, "Confirm your e-mail address");
     let link = server.mailed_link("ada@acme.example.com").await;
     assert_location(&client.get(&link).await, "/signin");
+    // The sign-in page says so and has the address filled in (issue 34), once.
+    let (_, page) = client.text("/signin").await;
+    assert!(page.contains("Your e-mail address is confirmed."), "{page}");
+    assert!(page.contains("value=\"ada@acme.example.com\""), "{page}");
+    let (_, page) = client.text("/signin").await;
+    assert!(
+        !page.contains("value=\"ada@acme.example.com\""),
+        "only once"
+    );
     assert_location(
         &client
             .sign_in("ada@acme.example.com", crate::common::SIGNUP_PASSWORD)
