@@ -15,8 +15,10 @@ use crate::common::{Backend, TestServer};
 use crate::sandbox_api::{customer_approves, BASE};
 use crate::sandbox_helpers::{app_fields, pem, register_app, user_id, DEMO_REDIRECT};
 
-fn examples() -> Option<PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+/// `dir` (from `tests/`) when its node packages are installed and node runs; a
+/// failure when CI requires them (`GATEHOUSE_REQUIRE_INTEROP`), else a skip.
+pub(crate) fn node_dir(dir: &str) -> Option<PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     if dir.join("node_modules/openid-client").is_dir()
         && Command::new("node").arg("--version").output().is_ok()
     {
@@ -24,14 +26,17 @@ fn examples() -> Option<PathBuf> {
     }
     assert!(
         std::env::var("GATEHOUSE_REQUIRE_INTEROP").is_err(),
-        "the examples' packages are not installed: run npm ci --prefix examples"
+        "openid-client is not installed: run npm ci --prefix {}",
+        dir.display()
     );
-    eprintln!("skipping: npm ci --prefix examples has not run");
+    eprintln!("skipping: run npm ci --prefix {}", dir.display());
     None
 }
 
-/// Runs `examples/{script}`; approves as a test customer when it asks; its result.
-async fn run(
+/// Runs the node script `dir/script`; when it prints `{"authorize": url}` a test
+/// customer approves (pushed requests only) and the address the browser returns to
+/// goes to its standard input; its `result`.
+pub(crate) async fn run(
     server: &TestServer,
     dir: &std::path::Path,
     script: &str,
@@ -82,7 +87,7 @@ async fn run(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_examples_run_against_a_started_server() {
-    let Some(dir) = examples() else {
+    let Some(dir) = node_dir("../examples") else {
         return;
     };
     let server = TestServer::start(Backend::Sqlite, true).await.unwrap();

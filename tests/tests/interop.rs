@@ -3,15 +3,12 @@
 //! metadata member of RFC 8414 §2 on both issuers, and a whole integration written
 //! with node's `openid-client` (not the `oauth2` crate), run as a separate process.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-
 use oauth2::PkceCodeChallenge;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{Backend, TestServer};
-use crate::sandbox_api::{customer_approves, BASE};
+use crate::sandbox_api::BASE;
 use crate::sandbox_helpers::*;
 
 /// A sandbox app of the demo partner that authenticates with `private_key_jwt`.
@@ -194,27 +191,12 @@ async fn metadata_has_every_required_member() {
     }
 }
 
-fn node_modules() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop");
-    if dir.join("node_modules/openid-client").is_dir()
-        && Command::new("node").arg("--version").output().is_ok()
-    {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("GATEHOUSE_REQUIRE_INTEROP").is_err(),
-        "openid-client is not installed: run npm ci --prefix tests/interop"
-    );
-    eprintln!("skipping: openid-client is not installed (npm ci --prefix tests/interop)");
-    None
-}
-
 /// Item 13: discovery, private_key_jwt, DPoP, client credentials, authorization code
 /// with PKCE and PAR, refresh, introspection and revocation, all by openid-client with
 /// its defaults, against the sandbox issuer and API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openid_client_interoperates() {
-    let Some(dir) = node_modules() else {
+    let Some(dir) = crate::examples::node_dir("interop") else {
         return;
     };
     let server = TestServer::start(Backend::Sqlite, true).await.unwrap();
@@ -222,50 +204,15 @@ async fn openid_client_interoperates() {
     let client_id = signed_app(&server, &key).await;
     let mut private = key.jwk.clone();
     private["d"] = json!(key.d);
-    let mut child = Command::new("node")
-        .arg(dir.join("client.mjs"))
-        .env("GATEHOUSE_ISSUER", &server.base)
-        .env("GATEHOUSE_API", format!("{}{BASE}", server.base))
-        .env("GATEHOUSE_CLIENT_ID", &client_id)
-        .env("GATEHOUSE_REDIRECT_URI", DEMO_REDIRECT)
-        .env("GATEHOUSE_PRIVATE_JWK", private.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node runs");
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines = tokio::task::spawn_blocking(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        (reader, line)
-    })
-    .await
-    .unwrap();
-    let (mut reader, first) = lines;
-    let first: Value =
-        serde_json::from_str(&first).unwrap_or_else(|_| panic!("openid-client printed {first:?}"));
-    let url = first["authorize"]
-        .as_str()
-        .unwrap_or_else(|| panic!("openid-client failed before authorising: {first}"));
-    assert!(url.contains("request_uri="), "PAR: {url}");
-    let back = customer_approves(&server, url, ("mia.salaried", "sandbox-mia-2026"), None).await;
-    writeln!(stdin, "{back}").unwrap();
-    drop(stdin);
-    let last = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    let status = child.wait().unwrap();
-    let answer: Value =
-        serde_json::from_str(&last).unwrap_or_else(|_| panic!("openid-client printed {last:?}"));
-    assert!(status.success(), "openid-client: {answer}");
-    let result = &answer["result"];
+    let env = [
+        ("GATEHOUSE_ISSUER", server.base.clone()),
+        ("GATEHOUSE_API", format!("{}{BASE}", server.base)),
+        ("GATEHOUSE_CLIENT_ID", client_id.clone()),
+        ("GATEHOUSE_REDIRECT_URI", DEMO_REDIRECT.to_string()),
+        ("GATEHOUSE_PRIVATE_JWK", private.to_string()),
+    ];
+    let result = crate::examples::run(&server, &dir, "client.mjs", &env).await;
+    let result = &result;
     assert_eq!(result["issuer"], server.base.as_str());
     assert_eq!(result["client_credentials_token_type"], "dpop");
     assert_eq!(result["consent_status"], 201);
