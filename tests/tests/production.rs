@@ -262,6 +262,16 @@ async fn auto_approve_end_to_end(server: TestServer) {
         .text(&format!("/production/requests/new?app_id={app_id}"))
         .await;
     assert!(page.contains("Ready") && !page.contains("readiness-missing"));
+    // The terms an approval sets are on the form before submitting (issue 34).
+    let terms = page
+        .split("id=\"conditions\"")
+        .nth(1)
+        .expect("the conditions");
+    assert!(terms.contains("plain bearer tokens are allowed"), "{terms}");
+    assert!(
+        terms.contains("Credential lifetime: at most 365 days"),
+        "{terms}"
+    );
 
     // Reference data with a client secret (Tier 1 allows one) and an allow-list.
     let fields = request_fields(&app_id, &["reference"], "client_secret_basic", ("jwks", ""));
@@ -613,6 +623,18 @@ async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
     call_reference(&server, 3).await;
     call_accounts(&server, 3).await;
     wait_for_log(&server, &app_id, 10).await;
+    // Tier 2's customer-data scopes: sender-constrained tokens, said before submitting.
+    let (_, page) = acme
+        .text(&format!("/production/requests/new?app_id={app_id}"))
+        .await;
+    let terms = page
+        .split("id=\"conditions\"")
+        .nth(1)
+        .expect("the conditions");
+    assert!(
+        terms.contains("Tokens must be sender-constrained if you ask for accounts"),
+        "{terms}"
+    );
     let key = PartnerKey::new("acme-prod-1");
     let jwks = json!({ "keys": [key.jwk] }).to_string();
     let fields = request_fields(

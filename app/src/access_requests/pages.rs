@@ -305,8 +305,48 @@ pub fn request_form(page: RequestFormPage<'_>) -> AnyView {
             {text_field(form, "ip_allowlist", "IP allow-list (optional)", Some("Addresses or CIDR ranges your servers call from, separated by commas or new lines. Empty means any address."), true)}
             {text_field(form, "lifetime_days", "Credential lifetime in days", Some(&format!("At most {} days for this tier.", page.tier.max_credential_days)), false)}
             {text_field(form, "go_live", "Go-live date", Some("From today to a year ahead, for example 2027-03-31 or 31/03/2027."), false)}
+            {conditions(&page)}
             <button type="submit">"Submit the request"</button>
         </form>
+    }
+    .into_any()
+}
+
+/// What the credential will be held to if approved, said before submitting: the
+/// sender-constraint the policy sets for customer-data scopes, the lifetime, the
+/// rate limit and the allow-list.
+fn conditions(page: &RequestFormPage<'_>) -> AnyView {
+    let customer_data: Vec<String> = page
+        .scopes
+        .iter()
+        .filter(|s| page.tier.scopes.contains(&s.scope))
+        .filter(|s| {
+            matches!(
+                s.data_class.as_str(),
+                "account_information" | "payment_initiation" | "account_mutation"
+            )
+        })
+        .map(|s| s.scope.clone())
+        .collect();
+    let dpop = if customer_data.is_empty() {
+        "Tokens: plain bearer tokens are allowed for this tier's scopes.".to_string()
+    } else {
+        format!(
+            "Tokens must be sender-constrained if you ask for {}: send a DPoP proof (RFC 9449) with every token request and API call, or authenticate with mutual TLS and call over it. A bearer token is refused. The examples in the repository's examples/ folder do this.",
+            customer_data.join(", ")
+        )
+    };
+    view! {
+        <section class="card" id="conditions" aria-labelledby="conditions-heading">
+            <h2 id="conditions-heading">"What an approval will hold you to"</h2>
+            <ul>
+                <li>{dpop}</li>
+                <li>{format!("Credential lifetime: at most {} days ({} if the request scores high risk); rotate before it ends.", page.tier.max_credential_days, page.tier.max_credential_days.min(90))}</li>
+                <li>{format!("Rate limit: at most {} requests a minute, and no more than your peak per second × 60 (at least 60).", crate::platform::format::thousands(page.tier.rate_limit_per_minute))}</li>
+                <li>"IP allow-list: if you give one, tokens are issued only to calls from those addresses."</li>
+            </ul>
+            <p class="hint">"These come from the tier and the "<a href="/production/policy">"risk policy"</a>"; the decision names the exact terms."</p>
+        </section>
     }
     .into_any()
 }
