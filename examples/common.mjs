@@ -6,7 +6,7 @@
 //
 // Set:
 //   GATEHOUSE_ISSUER       the issuer, as the docs page shows it (e.g. http://127.0.0.1:3000)
-//   GATEHOUSE_API          the sandbox API base (the docs page's "API" line)
+//   GATEHOUSE_API          the sandbox API base (the docs page's "API" line; not for token.mjs)
 //   GATEHOUSE_CLIENT_ID    your sandbox app's client id
 //   GATEHOUSE_PRIVATE_KEY  the path of your P-256 private key, PKCS #8 PEM
 //                          (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out private.pem)
@@ -54,7 +54,8 @@ export async function connect() {
     },
   );
   const DPoP = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
-  return { client, config, DPoP, api: env('GATEHOUSE_API') };
+  // The API base is needed by the examples that call it (not by token.mjs).
+  return { client, config, DPoP, api: process.env.GATEHOUSE_API };
 }
 
 /** A client-credentials token for `scope`, bound to the DPoP key. */

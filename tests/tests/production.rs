@@ -308,6 +308,13 @@ async fn auto_approve_end_to_end(server: TestServer) {
     let html = response.text().await.unwrap();
     let client_id = element_text(&html, "production-client-id").unwrap();
     let secret = element_text(&html, "client-secret").unwrap();
+    // The production docs' curl runs as written with the collected secret.
+    let (_, docs) = acme.text("/production/docs").await;
+    let out = crate::sandbox_docs::bash(&format!(
+        "CLIENT_ID='{client_id}'\nCLIENT_SECRET='{secret}'\n{}",
+        crate::sandbox_docs::block(&docs, "production-curl")
+    ));
+    assert!(out.contains("\"access_token\""), "{out}");
     let token = acme.csrf(&format!("/production/requests/{id}")).await;
     let again = acme
         .post(
@@ -828,6 +835,32 @@ async fn one_reviewer_with_conditions_and_step_up(server: TestServer) {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["token_type"], "DPoP");
+    // The production docs' example runs as written with this client and its key.
+    if let Some(examples) = crate::examples::node_dir("../examples") {
+        use base64::Engine;
+        use p256::pkcs8::EncodePrivateKey;
+        let d = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&key.d)
+            .unwrap();
+        let secret_key = p256::SecretKey::from_slice(&d).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("private.pem");
+        std::fs::write(
+            &private,
+            crate::sandbox_helpers::pem(
+                "PRIVATE KEY",
+                secret_key.to_pkcs8_der().unwrap().as_bytes(),
+            ),
+        )
+        .unwrap();
+        let (_, docs) = acme.text("/production/docs").await;
+        let command = crate::sandbox_docs::block(&docs, "production-node")
+            .replace("YOUR_PRODUCTION_CLIENT_ID", &client_id)
+            .replace("private.pem", &private.display().to_string());
+        let out = crate::sandbox_docs::bash(&format!("cd {}/..\n{command}", examples.display()));
+        assert!(out.contains("\"token_type\":\"dpop\""), "{out}");
+        assert!(out.contains("\"scope\":\"accounts\""), "{out}");
+    }
     let claims = jwt_claims(body["access_token"].as_str().unwrap());
     assert_eq!(
         (claims["scope"].as_str(), claims["iss"].as_str()),

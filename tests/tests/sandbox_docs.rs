@@ -14,7 +14,7 @@ use crate::oauth::query;
 use crate::sandbox_api::customer_approves;
 
 /// The text of the `<code id="{id}">` block, as a reader would copy it.
-fn block(html: &str, id: &str) -> String {
+pub(crate) fn block(html: &str, id: &str) -> String {
     let marker = format!("<code id=\"{id}\">");
     let start = html
         .find(&marker)
@@ -31,7 +31,7 @@ fn block(html: &str, id: &str) -> String {
 }
 
 /// Runs `script` in bash (stopping at the first failure); its standard output.
-fn bash(script: &str) -> String {
+pub(crate) fn bash(script: &str) -> String {
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", script])
         .output()

@@ -744,8 +744,13 @@ pub fn docs(
     jwks: &str,
     audience: &str,
 ) -> AnyView {
+    // Both run as written (tests: production::auto_approve_end_to_end and
+    // production::one_reviewer_with_conditions_and_step_up).
     let curl = format!(
-        "curl -s {token} \\\n  -d grant_type=client_credentials -d scope=reference \\\n  -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \\\n  -d client_assertion=$ASSERTION"
+        "curl -s -u \"$CLIENT_ID:$CLIENT_SECRET\" \\\n  -d grant_type=client_credentials -d scope=reference \\\n  {token}"
+    );
+    let node = format!(
+        "GATEHOUSE_ISSUER={issuer} \\\nGATEHOUSE_CLIENT_ID=YOUR_PRODUCTION_CLIENT_ID \\\nGATEHOUSE_PRIVATE_KEY=private.pem \\\nGATEHOUSE_SCOPE=accounts \\\n  node examples/token.mjs"
     );
     view! {
         <p class="lead">"Production credentials are issued only after the bank approves a production request. Production tokens come from a separate issuer with its own keys: sandbox tokens are never valid in production, nor the other way round."</p>
@@ -759,7 +764,12 @@ pub fn docs(
         </dl>
         <h2>"Getting a token"</h2>
         <p>"The client credentials grant, authenticated the way your request registered (a private_key_jwt assertion whose aud is this issuer's identifier alone, as a string or the only member of an array, per FAPI 2.0, with exp at most 5 minutes ahead and a single-use jti; a certificate on the mTLS listener, or the client secret where your tier allows one). Tokens carry only the approved scopes, never outlive the credential, are refused outside your IP allow-list, and count against the approved rate limit. Where the approval requires sender-constrained tokens, send a DPoP proof."</p>
-        <pre class="code">{curl}</pre>
+        <h3>"With private_key_jwt and DPoP (Tiers 2 and 3)"</h3>
+        <p>"Each token request carries a client assertion (RFC 7523) signed with your private key, addressed to this issuer alone, and a DPoP proof (RFC 9449) signed with a key of your process; every API call then carries a new proof for its method and URL. A JOSE library makes both: the repository's "<code>"examples/"</code>" do it with openid-client. With your production client id and the private key whose public half you registered:"</p>
+        <pre class="code"><code id="production-node">{node}</code></pre>
+        <p>"It prints the token type (DPoP), the scope and its lifetime."</p>
+        <h3>"With a client secret (where your tier allows one)"</h3>
+        <pre class="code"><code id="production-curl">{curl}</code></pre>
         <h2>"For the bank's API gateway"</h2>
         <p>"The gateway validates production access tokens locally against the JWKS (typ at+jwt, iss, aud, exp, and cnf when present) and calls introspection, as the bank's registered resource server for this audience, when it must know about revocation at once."</p>
     }
