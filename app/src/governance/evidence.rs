@@ -213,7 +213,7 @@ pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> 
                 "Evidence the bank relies on expires",
                 &format!(
                     "{}.\n\nUpload the renewed document; a reviewer accepts it: {link}\n",
-                    sweep::capitalise(&action.description)
+                    sweep::for_people(&action.description)
                 ),
             )
             .await?;
@@ -229,7 +229,7 @@ pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> 
             .await?;
             sweep::record_action(tx, action, "governance.suspended", json!({ "origin": "evidence", "key": action.key, "evidence_id": action.subject_id })).await?;
             sweep::tell_org(tx, action, "A production client was suspended: evidence expired", &format!(
-                "{}.\n\nUpload the renewed document; the suspension is lifted once a reviewer accepts it: {link}\n", sweep::capitalise(&action.description)
+                "{}.\n\nUpload the renewed document; the suspension is lifted once a reviewer accepts it: {link}\n", sweep::for_people(&action.description)
             )).await?;
         }
         Kind::EvidenceRestored => {

@@ -476,8 +476,11 @@ pub(super) async fn tell_org(
     .fetch_all(&mut **tx)
     .await?;
     recipients.dedup();
+    let body = format!(
+        "Hello,\n\n{body}\nYou receive this as a partner admin of your organisation in Gatehouse, or as the owner of the client it concerns.\n"
+    );
     for email in recipients {
-        crate::mail::enqueue(tx, &email, subject, body).await?;
+        crate::mail::enqueue(tx, &email, subject, &body).await?;
     }
     Ok(())
 }
@@ -554,7 +557,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
         Kind::ExpiryWarning => {
             record_action(&mut tx, action, "governance.expiry_warned", details).await?;
             tell_org(&mut tx, action, "A credential expires soon", &format!(
-                "{}.\n\nRotate it before then so your software keeps working. See your inventory: {link}\n", capitalise(&action.description)
+                "{}.\n\nRotate it before then so your software keeps working. See your inventory: {link}\n", for_people(&action.description)
             )).await?;
         }
         Kind::Expired => {
@@ -565,7 +568,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
                 "A credential has expired",
                 &format!(
                     "{}.\n\nTokens are refused with it from now on. See your inventory: {link}\n",
-                    capitalise(&action.description)
+                    for_people(&action.description)
                 ),
             )
             .await?;
@@ -573,7 +576,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
         Kind::DormancyWarning => {
             record_action(&mut tx, action, "governance.dormancy_warned", details).await?;
             tell_org(&mut tx, action, "An unused credential will be revoked", &format!(
-                "{}.\n\nCredentials nobody uses are revoked automatically. See your inventory: {link}\n", capitalise(&action.description)
+                "{}.\n\nCredentials nobody uses are revoked automatically. See your inventory: {link}\n", for_people(&action.description)
             )).await?;
         }
         Kind::RevokeDormant => {
@@ -620,7 +623,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
                 "Name a new owner for a client",
                 &format!(
                     "{}.\n\nEvery client needs a named owner. Name one on the client's page: {}\n",
-                    capitalise(&action.description),
+                    for_people(&action.description),
                     state.settings.link(&client_page(action))
                 ),
             )
@@ -644,7 +647,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
             .await?;
             tell_org(&mut tx, action, "A client was suspended: it has no owner", &format!(
                 "{}.\n\nName a new owner on the client's page and the suspension is lifted at once: {}\n",
-                capitalise(&action.description), state.settings.link(&client_page(action))
+                for_people(&action.description), state.settings.link(&client_page(action))
             )).await?;
         }
         Kind::OwnerRestored => {
@@ -670,7 +673,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
                 "An exception ends soon",
                 &format!(
                     "{}.\n\nComply with the rule before then, or ask for a new exception. {link}\n",
-                    capitalise(&action.description)
+                    for_people(&action.description)
                 ),
             )
             .await?;
@@ -710,7 +713,7 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
                 "An exception has lapsed",
                 &format!(
                     "{}.\n\n{consequence} {link}\n",
-                    capitalise(&action.description)
+                    for_people(&action.description)
                 ),
             )
             .await?;
@@ -743,3 +746,46 @@ pub(super) fn client_page(action: &Action) -> String {
 }
 
 pub(super) use crate::platform::format::capitalise;
+
+/// An action's description as a sentence for the person told, not an operator's
+/// log line: "warn: credential … expires on …" reads "Credential … expires on …",
+/// "suspend X: why" reads "X is suspended: why", "flag X: …" reads "X: …".
+pub(super) fn for_people(description: &str) -> String {
+    let text = description.trim();
+    let text = if let Some(rest) = text.strip_prefix("warn: ") {
+        rest.to_string()
+    } else if let Some(rest) = text.strip_prefix("suspend ") {
+        match rest.split_once(": ") {
+            Some((what, why)) => format!("{what} is suspended: {why}"),
+            None => rest.to_string(),
+        }
+    } else if let Some(rest) = text.strip_prefix("flag ") {
+        rest.to_string()
+    } else {
+        text.to_string()
+    };
+    capitalise(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mails_read_as_sentences_for_people() {
+        assert_eq!(
+            super::for_people(
+                "warn: credential crd_1 of Fjord insights expires on 2026-12-20 (7-day warning)"
+            ),
+            "Credential crd_1 of Fjord insights expires on 2026-12-20 (7-day warning)"
+        );
+        assert_eq!(
+            super::for_people(
+                "suspend Legacy export: no owner since 2026-12-01 (14-day grace passed)"
+            ),
+            "Legacy export is suspended: no owner since 2026-12-01 (14-day grace passed)"
+        );
+        assert_eq!(
+            super::for_people("flag Legacy export: its owner has left"),
+            "Legacy export: its owner has left"
+        );
+    }
+}
