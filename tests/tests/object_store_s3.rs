@@ -254,6 +254,7 @@ async fn evidence_checkpoints_and_packs_live_on_an_s3_compatible_store() {
             expires_on: "2027-11-30".into(),
             filename: "acme-pentest.pdf".into(),
             bytes: axum::body::Bytes::from_static(crate::onboarding::PDF),
+            use_kept: false,
         },
     )
     .await

@@ -38,6 +38,7 @@ async fn evidence_kept_for_the_retention(server: TestServer) {
             expires_on: date(&server, 300),
             filename: "pentest.pdf".into(),
             bytes: bytes_of(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\n"),
+            use_kept: false,
         },
     )
     .await

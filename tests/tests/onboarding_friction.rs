@@ -71,29 +71,63 @@ async fn the_path_leads_on_and_says_what_comes_next(server: TestServer) {
     )
     .await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused
-        .text()
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("certificates and test reports carry one"));
+    // The file is kept: the form says so, and the next attempt needs no file. A date
+    // typed as 31/12/2099 is the 31st of December 2099, stored as such.
+    assert!(
+        html.contains("id=\"kept-file\"") && html.contains("pt.pdf is kept from your last attempt"),
+        "{html}"
+    );
+    let page = format!("/onboarding/{app}/steps/evidence");
+    let token = acme.csrf(&page).await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf_token", token)
+        .text("kind", "pen_test")
+        .text("issued_on", date(-30))
+        .text("expires_on", "31/12/2099")
+        .text("kept_file", "1")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(Vec::new())
+                .file_name("")
+                .mime_str("application/octet-stream")
+                .unwrap(),
+        );
+    let again = acme
+        .http
+        .post(format!("{}/onboarding/{app}/evidence", acme.base))
+        .header("origin", &acme.base)
+        .multipart(form)
+        .send()
         .await
-        .unwrap()
-        .contains("certificates and test reports carry one"));
-    // A date typed as 31/12/2099 is the 31st of December 2099, stored as such.
-    let uk = upload(
-        &acme,
-        &app,
-        "pen_test",
-        &date(-30),
-        "31/12/2099",
-        (PDF, "pt.pdf", "application/pdf"),
-    )
-    .await;
-    assert_location(&uk, &format!("/onboarding/{app}/steps/evidence"));
-    let stored: String = sqlx::query_scalar(
-        "SELECT expires_on FROM evidence WHERE kind = 'pen_test' ORDER BY uploaded_at DESC LIMIT 1",
+        .unwrap();
+    assert_location(&again, &page);
+    let (stored, name): (String, String) = sqlx::query_as(
+        "SELECT expires_on, filename FROM evidence WHERE kind = 'pen_test' ORDER BY uploaded_at DESC LIMIT 1",
     )
     .fetch_one(server.pool())
     .await
     .unwrap();
-    assert_eq!(stored, "2099-12-31");
+    assert_eq!((stored.as_str(), name.as_str()), ("2099-12-31", "pt.pdf"));
+    // Used once: another attempt without a file is asked for one.
+    let token = acme.csrf(&page).await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf_token", token)
+        .text("kind", "pen_test")
+        .text("issued_on", date(-30))
+        .text("expires_on", "31/12/2099")
+        .text("kept_file", "1");
+    let none = acme
+        .http
+        .post(format!("{}/onboarding/{app}/evidence", acme.base))
+        .header("origin", &acme.base)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(none.text().await.unwrap().contains("Choose a file"));
 
     // Submitted: what happens next, and by when (the tier's review SLA).
     complete_and_submit(&server, &acme, &app).await;

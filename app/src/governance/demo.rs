@@ -398,6 +398,7 @@ async fn seed_evidence(
                 expires_on: date(now + expires_in_days * DAY),
                 filename: format!("fjord-{kind}.pdf"),
                 bytes: bytes::Bytes::from_static(DEMO_PDF),
+                use_kept: false,
             },
         )
         .await?;

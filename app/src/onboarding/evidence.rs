@@ -35,6 +35,8 @@ pub struct Upload {
     pub expires_on: String,
     pub filename: String,
     pub bytes: bytes::Bytes,
+    /// The form asks to use the file kept from the attempt before (no new file).
+    pub use_kept: bool,
 }
 
 /// One stored file.
@@ -320,6 +322,56 @@ pub async fn remove(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Where a person's kept file lies: one per person, replaced by the next.
+fn kept_path(user: &AuthUser) -> Option<ObjectPath> {
+    let org = user.org_id.as_deref()?;
+    Some(ObjectPath::from(
+        format!("pending/{org}/{}", user.id).as_str(),
+    ))
+}
+
+/// Keeps the file of an upload whose other fields were refused, so the person need
+/// not choose it again: only a file that would itself be accepted (size, type).
+/// True when kept.
+pub async fn keep(state: &AppState, user: &AuthUser, bytes: &bytes::Bytes) -> Result<bool> {
+    let Some(path) = kept_path(user) else {
+        return Ok(false);
+    };
+    if bytes.is_empty() || bytes.len() > state.settings.evidence_max_bytes || sniff(bytes).is_none()
+    {
+        return Ok(false);
+    }
+    state
+        .evidence
+        .put(&path, bytes.clone().into())
+        .await
+        .map_err(Error::internal)?;
+    Ok(true)
+}
+
+/// The person's kept file, if any.
+pub async fn kept(state: &AppState, user: &AuthUser) -> Result<Option<bytes::Bytes>> {
+    let Some(path) = kept_path(user) else {
+        return Ok(None);
+    };
+    match state.evidence.get(&path).await {
+        Ok(object) => Ok(Some(object.bytes().await.map_err(Error::internal)?)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(err) => Err(Error::internal(err)),
+    }
+}
+
+/// Forgets the person's kept file (used, or replaced by a new choice).
+pub async fn drop_kept(state: &AppState, user: &AuthUser) -> Result<()> {
+    let Some(path) = kept_path(user) else {
+        return Ok(());
+    };
+    match state.evidence.delete(&path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(err) => Err(Error::internal(err)),
+    }
 }
 
 /// The file's bytes.

@@ -120,6 +120,7 @@ pub(crate) async fn read_upload(multipart: &mut Multipart) -> Result<Upload> {
             "kind" => upload.kind = text(),
             "issued_on" => upload.issued_on = text(),
             "expires_on" => upload.expires_on = text(),
+            "kept_file" => upload.use_kept = !data.is_empty(),
             "file" => upload.bytes = data,
             _ => {}
         }

@@ -261,6 +261,10 @@ pub(super) async fn step_submit(
     }
 }
 
+/// Session key of the name of the file kept from a refused upload (its bytes are in
+/// the object store, under the person's own key).
+const KEPT_UPLOAD: &str = "kept_upload";
+
 pub(super) async fn upload_submit(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -269,18 +273,36 @@ pub(super) async fn upload_submit(
 ) -> Result<Response> {
     let user = ctx.require(Action::ManageOnboarding)?;
     let app = service::application(&state, Some(org(user)?), &id).await?;
-    let upload = read_upload(&mut multipart).await?;
-    let form = Form::new()
-        .with("kind", upload.kind.clone())
-        .with("issued_on", upload.issued_on.clone())
-        .with("expires_on", upload.expires_on.clone());
+    let mut upload = read_upload(&mut multipart).await?;
     if !app.is_editable() {
         return Err(Error::Conflict(
             "This application cannot be changed now.".into(),
         ));
     }
+    // The file kept from a refused attempt, unless another one was chosen.
+    let kept_name: Option<String> = ctx
+        .session
+        .get(KEPT_UPLOAD)
+        .await
+        .map_err(Error::internal)?;
+    if upload.bytes.is_empty() && upload.use_kept {
+        if let (Some(name), Some(bytes)) = (&kept_name, evidence::kept(&state, user).await?) {
+            upload.filename = name.clone();
+            upload.bytes = bytes;
+        }
+    }
+    let (filename, bytes) = (upload.filename.clone(), upload.bytes.clone());
+    let form = Form::new()
+        .with("kind", upload.kind.clone())
+        .with("issued_on", upload.issued_on.clone())
+        .with("expires_on", upload.expires_on.clone());
     match evidence::upload(&state, user, &ctx.client, upload).await {
         Ok(_) => {
+            evidence::drop_kept(&state, user).await?;
+            ctx.session
+                .remove::<String>(KEPT_UPLOAD)
+                .await
+                .map_err(Error::internal)?;
             redirect(
                 &ctx,
                 &format!("/onboarding/{}/steps/evidence", app.id),
@@ -289,6 +311,16 @@ pub(super) async fn upload_submit(
             .await
         }
         Err(Error::Invalid(invalid)) => {
+            // Keep an acceptable file, so it need not be chosen again.
+            let form = if evidence::keep(&state, user, &bytes).await? {
+                ctx.session
+                    .insert(KEPT_UPLOAD, filename.clone())
+                    .await
+                    .map_err(Error::internal)?;
+                form.with("kept_file", filename)
+            } else {
+                form
+            };
             let (status, form) = with_errors(form, invalid);
             render_step(&state, &ctx, &app, Step::Evidence, &form, 0, None, status).await
         }

@@ -377,6 +377,12 @@ pub fn upload_form(action: String, form: &Form, csrf: &str, max_mb: usize) -> An
                 {error_line(&expires_error, "expires_on-error".into())}
                 <input id="expires_on" name="expires_on" type="text" value=form.value("expires_on") aria-describedby="expires_on-hint" autocomplete="off"/>
             </div>
+            {(!form.value("kept_file").is_empty()).then(|| view! {
+                <div class="notice" id="kept-file">
+                    <p>{format!("{} is kept from your last attempt: leave the file below empty to upload it, or choose another.", form.value("kept_file"))}</p>
+                    <input type="hidden" name="kept_file" value="1"/>
+                </div>
+            })}
             <div class=field_class(&file_error)>
                 <label for="file">"File"</label>
                 <p class="hint" id="file-hint">{format!("PDF, PNG or JPEG, up to {max_mb} MB.")}</p>
