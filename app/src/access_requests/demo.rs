@@ -116,7 +116,8 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
         // A start interrupted earlier may have made the app, or its request too.
         let made: Option<(String, Option<String>)> = sqlx::query_as(
             "SELECT a.id, (SELECT r.id FROM access_requests r WHERE r.app_id = a.id \
-             ORDER BY r.submitted_at, r.id LIMIT 1) FROM apps a WHERE a.org_id = $1 AND a.name = $2",
+             ORDER BY r.submitted_at, r.id LIMIT 1) FROM apps a \
+             WHERE a.org_id = $1 AND a.name = $2 AND a.environment = 'sandbox'",
         )
         .bind(&org)
         .bind(&name)
@@ -258,12 +259,13 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
             continue;
         };
         let org = owner.org_id.clone().ok_or(Error::NotFound)?;
-        let made: Option<String> =
-            sqlx::query_scalar("SELECT id FROM apps WHERE org_id = $1 AND name = $2")
-                .bind(&org)
-                .bind(name)
-                .fetch_optional(&state.db.pool)
-                .await?;
+        let made: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM apps WHERE org_id = $1 AND name = $2 AND environment = 'sandbox'",
+        )
+        .bind(&org)
+        .bind(name)
+        .fetch_optional(&state.db.pool)
+        .await?;
         if made.is_some() {
             continue;
         }

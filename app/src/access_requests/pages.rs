@@ -707,7 +707,7 @@ pub fn policy(page: PolicyPage<'_>) -> AnyView {
         let form = page.form;
         view! {
             <h2>"Replace the policy"</h2>
-            <p>"The new policy must compile, define data.gatehouse.access.decision, and pass its own test table, which must cover all four routes. Otherwise it is refused and the active policy stays."</p>
+            <p>"The new policy must compile, define data.gatehouse.access.decision, and pass its own test table, which must cover all four routes. Otherwise it is refused and the active policy stays. The active policy is published to partners at "<a href="/production/policy">"/production/policy"</a>" (its tables and its source, comments included)."</p>
             <form method="post" action="/admin/policy" novalidate>
                 {csrf_field(page.csrf)}
                 {text_field(form, "source", "Rego policy", None, true)}

@@ -36,6 +36,13 @@ pub struct Table {
 
 /// Reads `source`.
 pub fn read(source: &str) -> Table {
+    // Comment lines out first: a quote or a brace in a comment is not code.
+    let source: String = source
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let source = source.as_str();
     Table {
         factors: rules(source, "factors contains {"),
         blockers: rules(source, "blockers contains {"),
@@ -108,8 +115,10 @@ fn rules(source: &str, opening: &str) -> Vec<Rule> {
                 let rest = rest.trim_start();
                 if rest.starts_with('{') {
                     let start = close + 1 + (source[close + 1..].len() - rest.len());
-                    let end = closing(source, start).unwrap_or(source.len() - 1);
-                    source[start + 1..end]
+                    let end = closing(source, start).unwrap_or(source.len());
+                    source
+                        .get(start + 1..end)
+                        .unwrap_or_default()
                         .lines()
                         .map(str::trim)
                         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -301,5 +310,18 @@ mod tests {
             &("auto_approve".to_string(), "otherwise".to_string())
         );
         assert_eq!(table.routes.len(), 7);
+    }
+
+    #[test]
+    fn sources_in_other_shapes_read_without_a_panic() {
+        for source in [
+            "# factors contains { \" if {",
+            "factors contains {",
+            "factors contains {\"points\": 5} if {",
+            "route := \"x",
+        ] {
+            let _ = read(source);
+        }
+        assert!(read("# only a comment {").factors.is_empty());
     }
 }

@@ -374,7 +374,20 @@ pub fn check_client_key(jwk: &jsonwebtoken::jwk::Jwk) -> Result<(), String> {
                 ))
             }
         }
-        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => Ok(()),
+        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
+            // A small-order point verifies forged signatures (non-strict verify):
+            // such a "key" authenticates nobody.
+            let x: [u8; 32] = URL_SAFE_NO_PAD
+                .decode(okp.x.trim_end_matches('='))
+                .ok()
+                .and_then(|x| x.try_into().ok())
+                .ok_or_else(|| "The Ed25519 key is not 32 bytes of base64url.".to_string())?;
+            match ed25519_dalek::VerifyingKey::from_bytes(&x) {
+                Ok(key) if !key.is_weak() => Ok(()),
+                Ok(_) => Err("This Ed25519 key is a weak (small-order) point: it would accept forged signatures.".into()),
+                Err(_) => Err("The Ed25519 key is not a valid curve point.".into()),
+            }
+        }
         AlgorithmParameters::OctetKeyPair(_) => Err("OKP keys must be Ed25519.".into()),
         AlgorithmParameters::OctetKey(_) => {
             Err("Symmetric keys cannot authenticate a client.".into())
@@ -385,6 +398,24 @@ pub fn check_client_key(jwk: &jsonwebtoken::jwk::Jwk) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_ed25519_keys_are_refused() {
+        let jwk = |x: &[u8]| -> jsonwebtoken::jwk::Jwk {
+            use base64::Engine;
+            serde_json::from_value(serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519",
+                "x": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(x),
+            }))
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        // The identity point: small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(matches!(check_client_key(&jwk(&identity)), Err(e) if e.contains("weak")));
+        let real = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+        assert_eq!(check_client_key(&jwk(real.as_bytes())), Ok(()));
+    }
 
     fn key(kid: &str, active_from: i64) -> SigningKey {
         let generated = match generate(Algorithm::ES256) {

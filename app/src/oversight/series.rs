@@ -366,10 +366,14 @@ pub async fn trend(db: &Db, subject: &Subject, range: Range, now: i64) -> Result
     let hours = range.seconds() / HOUR;
     let run = (hours / 42).max(1) as usize;
     let hourly = hourly(db, subject, hours, now).await?;
-    Ok(hourly
-        .chunks(run)
+    // Equal runs counted back from the newest hour; a shorter run left at the oldest
+    // end is dropped (it would draw a dip that is no drop in traffic).
+    let mut points: Vec<f64> = hourly
+        .rchunks_exact(run)
         .map(|chunk| chunk.iter().map(|(calls, _)| *calls as f64).sum())
-        .collect())
+        .collect();
+    points.reverse();
+    Ok(points)
 }
 
 fn ms(value: Option<f64>) -> String {

@@ -41,6 +41,21 @@ pub struct Sequences {
     pub payment_exchange: String,
 }
 
+/// `value` as one shell word whatever it holds: single-quoted, with each `'` closed,
+/// escaped and reopened. Partners choose their redirect URIs; a pasted command must
+/// never run what one of them wrote.
+fn quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// `value` inside a shell comment: on one line (a newline would end the comment).
+fn comment(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// How a token request authenticates the app, as curl arguments.
 fn client_auth(method: &str) -> &'static str {
     match method {
@@ -70,7 +85,7 @@ pub fn sequences(d: &Docs) -> Sequences {
                 (Some(secret), _) => format!("export CLIENT_SECRET='{secret}'   # the demo app's well-known secret (demo installations only)"),
                 (None, "client_secret_basic" | "client_secret_post") => format!(
                     "export CLIENT_SECRET='…'   # shown once when you registered or rotated {}; rotate on the app's page if it is lost",
-                    r.app.name
+                    comment(&r.app.name)
                 ),
                 (None, "private_key_jwt") => "make_assertion() { …; }   # a JWT signed with your private key (RFC 7523): iss = sub = $CLIENT_ID, aud = $GATEHOUSE, a new jti, exp within the hour; examples/ has one".to_string(),
                 (None, _) => "# client.pem and client-key.pem: the certificate registered on the app and its key".to_string(),
@@ -98,7 +113,8 @@ pub fn sequences(d: &Docs) -> Sequences {
         )
     };
     let exchange = format!(
-        "USER_TOKEN=$(curl -s {auth} \\\n  -d grant_type=authorization_code -d code=\"$CODE\" -d code_verifier=\"$VERIFIER\" \\\n  --data-urlencode redirect_uri='{redirect}' \\\n  \"$GATEHOUSE/oauth/token\" | jq -r .access_token)"
+        "USER_TOKEN=$(curl -s {auth} \\\n  -d grant_type=authorization_code -d code=\"$CODE\" -d code_verifier=\"$VERIFIER\" \\\n  --data-urlencode redirect_uri={} \\\n  \"$GATEHOUSE/oauth/token\" | jq -r .access_token)",
+        quoted(&redirect)
     );
     let payment = r#"{"Data":{"Initiation":{"InstructionIdentification":"DOCS-1","EndToEndIdentification":"DOCS-E2E-1","InstructedAmount":{"Amount":"12.50","Currency":"GBP"},"CreditorAccount":{"SchemeName":"UK.OBIE.SortCodeAccountNumber","Identification":"20000012345678","Name":"Docs Payee Ltd"}}},"Risk":{}}"#;
     Sequences {
@@ -246,4 +262,20 @@ pub fn docs(d: Docs) -> AnyView {
         </table>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn partner_values_stay_one_shell_word() {
+        assert_eq!(
+            super::quoted("https://a.example/cb"),
+            "'https://a.example/cb'"
+        );
+        assert_eq!(
+            super::quoted("https://x/cb'$(id)'"),
+            r"'https://x/cb'\''$(id)'\'''"
+        );
+        assert_eq!(super::comment("App\nrm -rf /"), "App rm -rf /");
+    }
 }

@@ -336,10 +336,10 @@ async fn docs_page(
     ctx: Ctx,
     Query(q): Query<DocsQuery>,
 ) -> Result<Response> {
+    // Only a reader who may use the sandbox (verified, a partner) gets their apps.
     let org = ctx
-        .user
-        .as_ref()
-        .filter(|u| crate::platform::authz::role_allows(u.role, Action::UseSandbox))
+        .require(Action::UseSandbox)
+        .ok()
         .and_then(|u| u.org_id.clone());
     let reader = match org {
         Some(org) => {

@@ -187,7 +187,9 @@ pub async fn assess(
                 if *status < 400 {
                     ok += count;
                     last = last.max(Some(*at));
-                } else {
+                } else if *status != 404 {
+                    // A 404 is a path that is no endpoint (a typo the developer sees
+                    // in the request log), not a failed call of the scope's API.
                     failed += count;
                 }
             }

@@ -191,7 +191,10 @@ async fn guard_if_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().split_once(' '))
-        .is_some_and(|(_, credentials)| !credentials.trim().is_empty());
+        .is_some_and(|(scheme, credentials)| {
+            (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop"))
+                && !credentials.trim().is_empty()
+        });
     if token {
         guard(state, caller, request, next).await
     } else {
@@ -251,7 +254,8 @@ async fn guard(
                 credential_id: Some(active.claims.cred),
                 at: state.clock.now(),
                 method,
-                endpoint: path,
+                // A mistyped path is the caller's text: logged, but not at any length.
+                endpoint: path.chars().take(300).collect(),
                 status: response.status().as_u16(),
                 latency_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
                 error: response
