@@ -12,7 +12,7 @@ use crate::browser_onboarding::{check_accessibility, sign_in, sign_in_with, wait
 use crate::common::{totp_code, Backend, TestServer};
 use crate::onboarding::{date, ACME_ADMIN, ACME_DEV, APPROVER, REVIEWER};
 use crate::production::{approve_tier, call_accounts, call_reference, demo_app_id};
-use crate::sandbox_helpers::{wait_for_log, PartnerKey};
+use crate::sandbox_helpers::{pem, wait_for_log};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partner_requests_tier_2_access_and_a_reviewer_approves_in_a_browser() {
@@ -31,7 +31,16 @@ async fn partner_requests_tier_2_access_and_a_reviewer_approves_in_a_browser() {
     call_reference(&server, 3).await;
     call_accounts(&server, 3).await;
     wait_for_log(&server, &app_id, 10).await;
-    let jwks = json!({ "keys": [PartnerKey::new("acme-browser-1").jwk] }).to_string();
+    // The partner's key pair, its public half pasted as PEM (converted on the server).
+    let key = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+    let public_pem = {
+        use p256::pkcs8::EncodePublicKey;
+        pem(
+            "PUBLIC KEY",
+            key.public_key().to_public_key_der().unwrap().as_bytes(),
+        )
+    };
+    let thumbprint = app::oauth::keys::thumbprint(&json!(key.public_key().to_jwk())).unwrap();
 
     let partner_profile = tempfile::tempdir().unwrap();
     let reviewer_profile = tempfile::tempdir().unwrap();
@@ -71,9 +80,19 @@ async fn partner_requests_tier_2_access_and_a_reviewer_approves_in_a_browser() {
         .await?;
         fill(&partner, "calls_per_day", "20000").await?;
         fill(&partner, "peak_per_second", "3").await?;
-        fill(&partner, "jwks", &jwks).await?;
+        fill(&partner, "jwks", &public_pem).await?;
         fill(&partner, "ip_allowlist", "127.0.0.0/8").await?;
         fill(&partner, "go_live", &date(14)).await?;
+        // The terms an approval sets are on the form before submitting.
+        let conditions = partner
+            .find(Locator::Id("conditions"))
+            .await?
+            .text()
+            .await?;
+        assert!(
+            conditions.contains("Tokens must be sender-constrained if you ask for accounts"),
+            "{conditions}"
+        );
         click(
             &partner,
             Locator::Css("form[action='/production/requests'] button[type=submit]"),
@@ -162,6 +181,26 @@ async fn partner_requests_tier_2_access_and_a_reviewer_approves_in_a_browser() {
             .text()
             .await?;
         assert!(list.contains(&client_id), "{list}");
+        // The pasted PEM became a JWK named by its RFC 7638 thumbprint.
+        let material: String = sqlx::query_scalar(
+            "SELECT c.material FROM credentials c JOIN apps a ON a.id = c.app_id WHERE a.client_id = $1",
+        )
+        .bind(&client_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+        assert!(material.contains(&format!("\"kid\":\"{thumbprint}\"")), "{material}");
+        // The sandbox docs show this partner's own client id, never a placeholder.
+        partner.goto(&format!("{base}/sandbox/docs")).await?;
+        let setup = partner
+            .find(Locator::Id("seq-setup"))
+            .await?
+            .text()
+            .await?;
+        assert!(
+            setup.contains("export CLIENT_ID=cli_") && !setup.contains("YOUR_CLIENT_ID"),
+            "{setup}"
+        );
         let request: String = sqlx::query_scalar("SELECT id FROM access_requests WHERE org_id = (SELECT org_id FROM users WHERE email = 'admin@acme-budgeting.example.com')")
             .fetch_one(server.pool())
             .await

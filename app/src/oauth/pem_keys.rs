@@ -57,7 +57,7 @@ pub fn jwks_from_pem(text: &str) -> Result<Value, String> {
             "RSA PUBLIC KEY" => {
                 use rsa::pkcs1::DecodeRsaPublicKey;
                 let key = rsa::RsaPublicKey::from_pkcs1_der(block.contents())
-                    .map_err(|_| "The RSA public key could not be read.".to_string())?;
+                    .map_err(|_| "The RSA public key could not be read (RSA keys of 2048 to 4096 bits are accepted).".to_string())?;
                 rsa_jwk(&key)
             }
             tag if tag.contains("PRIVATE KEY") => {
@@ -87,7 +87,7 @@ fn from_spki(der: &[u8]) -> Result<Value, String> {
         RSA => {
             use rsa::pkcs8::DecodePublicKey;
             let key = rsa::RsaPublicKey::from_public_key_der(der)
-                .map_err(|_| "The RSA public key could not be read.".to_string())?;
+                .map_err(|_| "The RSA public key could not be read (RSA keys of 2048 to 4096 bits are accepted).".to_string())?;
             Ok(rsa_jwk(&key))
         }
         EC => {
