@@ -1033,35 +1033,30 @@ async fn evidence_expiry_suspends_until_reattested(server: TestServer) {
         .unwrap();
     let now = server.state.clock.now();
     let date = |ts: i64| app::platform::time::rfc3339(ts)[..10].to_string();
-    let insert = |id: &'static str, expires: String, uploaded: i64| {
-        let pool = server.pool().clone();
-        let org = org.clone();
-        async move {
-            sqlx::query(
-                "INSERT INTO evidence (id, org_id, kind, filename, content_type, size_bytes, sha256, object_key, issued_on, expires_on, uploaded_by, uploaded_at) \
-                 VALUES ($1, $2, 'pen_test', 'pen-test.pdf', 'application/pdf', 10, 'x', 'none', '2026-01-01', $3, 'test', $4)",
-            )
-            .bind(id)
-            .bind(org)
-            .bind(expires)
-            .bind(uploaded)
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
-    };
     // Uploaded before the tier was approved (180 days ago): relied on. Expires in 10 days.
     // It stands in for the demo's own pen-test report (valid for months), which this
-    // test takes out of the record first. The server's own sweep is held first: run
-    // between the removal and the insert, it would warn that none is accepted.
+    // test takes out of the record in the same transaction: a sweep (the server's own,
+    // already under way when the test holds it) never sees the organisation without a
+    // pen test, which it would warn about as missing.
     hold_the_sweep(&server).await;
+    let mut swap = server.pool().begin().await.unwrap();
     sqlx::query("UPDATE evidence SET removed_at = $1 WHERE org_id = $2 AND kind = 'pen_test'")
         .bind(now)
         .bind(&org)
-        .execute(server.pool())
+        .execute(&mut *swap)
         .await
         .unwrap();
-    insert("evd_old", date(now + 10 * DAY), now - 200 * DAY).await;
+    sqlx::query(
+        "INSERT INTO evidence (id, org_id, kind, filename, content_type, size_bytes, sha256, object_key, issued_on, expires_on, uploaded_by, uploaded_at) \
+         VALUES ('evd_old', $1, 'pen_test', 'pen-test.pdf', 'application/pdf', 10, 'x', 'none', '2026-01-01', $2, 'test', $3)",
+    )
+    .bind(&org)
+    .bind(date(now + 10 * DAY))
+    .bind(now - 200 * DAY)
+    .execute(&mut *swap)
+    .await
+    .unwrap();
+    swap.commit().await.unwrap();
     sweep_now(&server).await;
     assert_eq!(
         mails(&server, FJORD, "Evidence the bank relies on expires").await,
