@@ -153,6 +153,11 @@ async fn upload_from(
                 .mime_str(mime)
                 .unwrap(),
         );
+    post_evidence(client, app, form).await
+}
+
+/// Posts an evidence upload form (multipart) as the application's page does.
+pub async fn post_evidence(client: &Client, app: &str, form: Multipart) -> reqwest::Response {
     client
         .http
         .post(format!("{}/onboarding/{app}/evidence", client.base))

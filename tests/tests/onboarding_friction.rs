@@ -7,8 +7,34 @@
 use reqwest::StatusCode;
 
 use crate::both;
-use crate::common::{assert_location, TestServer};
-use crate::onboarding::{answers, complete_and_submit, date, save, start, upload, ACME_ADMIN, PDF};
+use crate::common::{assert_location, Client, TestServer};
+use crate::onboarding::{
+    answers, complete_and_submit, date, post_evidence, save, start, upload, ACME_ADMIN, PDF,
+};
+
+/// A pen-test upload asking for the kept file: no file chosen (an empty file part,
+/// as a browser sends, or none at all), the expiry written the UK way.
+async fn kept_attempt(client: &Client, app: &str, empty_file_part: bool) -> reqwest::Response {
+    let token = client
+        .csrf(&format!("/onboarding/{app}/steps/evidence"))
+        .await;
+    let mut form = reqwest::multipart::Form::new()
+        .text("csrf_token", token)
+        .text("kind", "pen_test")
+        .text("issued_on", date(-30))
+        .text("expires_on", "31/12/2099")
+        .text("kept_file", "1");
+    if empty_file_part {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(Vec::new())
+                .file_name("")
+                .mime_str("application/octet-stream")
+                .unwrap(),
+        );
+    }
+    post_evidence(client, app, form).await
+}
 
 async fn the_path_leads_on_and_says_what_comes_next(server: TestServer) {
     let acme = server.demo_partner_user(ACME_ADMIN).await;
@@ -80,28 +106,7 @@ async fn the_path_leads_on_and_says_what_comes_next(server: TestServer) {
         "{html}"
     );
     let page = format!("/onboarding/{app}/steps/evidence");
-    let token = acme.csrf(&page).await;
-    let form = reqwest::multipart::Form::new()
-        .text("csrf_token", token)
-        .text("kind", "pen_test")
-        .text("issued_on", date(-30))
-        .text("expires_on", "31/12/2099")
-        .text("kept_file", "1")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(Vec::new())
-                .file_name("")
-                .mime_str("application/octet-stream")
-                .unwrap(),
-        );
-    let again = acme
-        .http
-        .post(format!("{}/onboarding/{app}/evidence", acme.base))
-        .header("origin", &acme.base)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let again = kept_attempt(&acme, &app, true).await;
     assert_location(&again, &page);
     let (stored, name): (String, String) = sqlx::query_as(
         "SELECT expires_on, filename FROM evidence WHERE kind = 'pen_test' ORDER BY uploaded_at DESC LIMIT 1",
@@ -111,21 +116,7 @@ async fn the_path_leads_on_and_says_what_comes_next(server: TestServer) {
     .unwrap();
     assert_eq!((stored.as_str(), name.as_str()), ("2099-12-31", "pt.pdf"));
     // Used once: another attempt without a file is asked for one.
-    let token = acme.csrf(&page).await;
-    let form = reqwest::multipart::Form::new()
-        .text("csrf_token", token)
-        .text("kind", "pen_test")
-        .text("issued_on", date(-30))
-        .text("expires_on", "31/12/2099")
-        .text("kept_file", "1");
-    let none = acme
-        .http
-        .post(format!("{}/onboarding/{app}/evidence", acme.base))
-        .header("origin", &acme.base)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let none = kept_attempt(&acme, &app, false).await;
     assert_eq!(none.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(none.text().await.unwrap().contains("Choose a file"));
 

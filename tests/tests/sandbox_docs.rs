@@ -13,15 +13,11 @@ use crate::common::TestServer;
 use crate::oauth::query;
 use crate::sandbox_api::customer_approves;
 
-/// The text of the `<code id="{id}">` block, as a reader would copy it.
+/// The text of the element with `id` (a code block, a paragraph), as a reader would
+/// copy it: `element_text` with the page's escapes undone.
 pub(crate) fn block(html: &str, id: &str) -> String {
-    let marker = format!("<code id=\"{id}\">");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no block {id}"))
-        + marker.len();
-    let end = start + html[start..].find("</code>").unwrap();
-    html[start..end]
+    crate::common::element_text(html, id)
+        .unwrap_or_else(|| panic!("no element {id}"))
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")

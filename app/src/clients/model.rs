@@ -225,6 +225,14 @@ where
     Ok(Some((app, credentials)))
 }
 
+/// The size in bits of an RSA modulus given big-endian (leading zero bytes and bits
+/// do not count).
+pub fn modulus_bits(n: &[u8]) -> usize {
+    let lead = n.iter().position(|b| *b != 0).unwrap_or(n.len());
+    n.get(lead)
+        .map_or(0, |b| (n.len() - lead) * 8 - b.leading_zeros() as usize)
+}
+
 /// Each key of a JWK set as "EC P-256, kid …" (RSA with its modulus' bits), with
 /// its RFC 7638 thumbprint when the kid is not already that; keys joined by "; ".
 pub fn describe_keys(set: &str) -> String {
@@ -244,11 +252,7 @@ pub fn describe_keys(set: &str) -> String {
                     let n = text("n")
                         .and_then(|n| URL_SAFE_NO_PAD.decode(n.trim_end_matches('=')).ok())
                         .unwrap_or_default();
-                    let lead = n.iter().position(|b| *b != 0).unwrap_or(n.len());
-                    let bits = n
-                        .get(lead)
-                        .map_or(0, |b| (n.len() - lead) * 8 - b.leading_zeros() as usize);
-                    format!("RSA {bits} bits")
+                    format!("RSA {} bits", modulus_bits(&n))
                 }
                 (Some(kty), Some(crv)) => format!("{kty} {crv}"),
                 (Some(kty), None) => kty.to_string(),

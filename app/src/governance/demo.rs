@@ -93,33 +93,36 @@ pub(crate) async fn credential(
     .bind(last)
     .execute(&mut **tx)
     .await?;
-    // A month of history in the request log (a call every few hours until the last use).
+    // A month of history in the request log (a call every few hours until the last
+    // use), through the log's one writer.
     let mut at = (now - 30 * DAY).max(now - c.created_days_ago * DAY);
     let mut n = 0_i64;
+    let mut history = Vec::new();
     while at <= last {
         let (endpoint, status) = if n % 2 == 0 {
-            ("/oauth/token".to_string(), 200_i64)
+            ("/oauth/token".to_string(), 200)
         } else {
             (
                 "/sandbox/open-banking/v3.1/aisp/accounts".to_string(),
                 if n % 23 == 0 { 403 } else { 200 },
             )
         };
-        sqlx::query(
-            "INSERT INTO request_log (id, app_id, at, method, endpoint, status, latency_us, error) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
-        )
-        .bind(ids::new_id(ids::REQUEST))
-        .bind(app_id)
-        .bind(at)
-        .bind(if n % 2 == 0 { "POST" } else { "GET" })
-        .bind(endpoint)
-        .bind(status)
-        .bind(900 + (n % 7) * 310)
-        .execute(&mut **tx)
-        .await?;
+        history.push(crate::clients::reqlog::Entry {
+            app_id: app_id.to_string(),
+            credential_id: None,
+            at,
+            method: if n % 2 == 0 { "POST" } else { "GET" },
+            endpoint,
+            status,
+            latency_us: 900 + (n % 7) * 310,
+            error: None,
+            scope: None,
+            source: None,
+        });
         at += 5 * 3_600;
         n += 1;
     }
+    crate::clients::reqlog::insert_rows(tx, state.db.backend, &history).await?;
     Ok(id)
 }
 

@@ -360,12 +360,7 @@ pub fn check_client_key(jwk: &jsonwebtoken::jwk::Jwk) -> Result<(), String> {
             let modulus = URL_SAFE_NO_PAD
                 .decode(rsa.n.trim_end_matches('='))
                 .map_err(|_| "The RSA modulus is not base64url.".to_string())?;
-            let significant = modulus.iter().skip_while(|b| **b == 0).count();
-            let bits = significant * 8
-                - modulus
-                    .iter()
-                    .find(|b| **b != 0)
-                    .map_or(0, |b| b.leading_zeros() as usize);
+            let bits = crate::clients::model::modulus_bits(&modulus);
             if bits >= 2048 {
                 Ok(())
             } else {

@@ -26,9 +26,6 @@ pub struct Docs {
     pub token_lifetime: i64,
     /// A signed-in reader with a sandbox app; `None` shows placeholders.
     pub reader: Option<Reader>,
-    /// Successful calls per scope a production request needs (readiness).
-    pub min_successes: i64,
-    pub window_days: i64,
 }
 
 /// The shell sequences of the page, each a block of its own.
@@ -210,7 +207,7 @@ pub fn docs(d: Docs) -> AnyView {
         <h2 id="readiness">"Before you ask for production"</h2>
         <p>{format!(
             "A production request needs the app to be ready in the sandbox: for each scope you ask for, at least {} successful calls in the last {} days with at most 20% failing; for accounts, an account-access consent a customer authorised; for payments, a domestic payment made with an idempotency key. The sequences below make each of these. Your app's page shows what is still missing and the next call to make.",
-            d.min_successes, d.window_days
+            super::readiness::MIN_SUCCESSES, super::readiness::WINDOW_DAYS
         )}</p>
         <h2>"Issuer and endpoints"</h2>
         <p>"Issuer: "<code id="issuer">{d.issuer.clone()}</code>". Access tokens are RFC 9068 JWTs for the audience "<code>{d.audience.clone()}</code>{format!(", valid for {} seconds, signed ES256 (PS256 and EdDSA keys are supported).", d.token_lifetime)}</p>

@@ -371,8 +371,6 @@ async fn docs_page(
         audience: state.settings.sandbox_audience(),
         token_lifetime: state.settings.access_token_seconds,
         reader,
-        min_successes: super::readiness::MIN_SUCCESSES,
-        window_days: super::readiness::WINDOW_DAYS,
     });
     Ok(ctx.render("Sandbox documentation", body).into_response())
 }

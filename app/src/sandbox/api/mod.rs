@@ -254,8 +254,13 @@ async fn guard(
                 credential_id: Some(active.claims.cred),
                 at: state.clock.now(),
                 method,
-                // A mistyped path is the caller's text: logged, but not at any length.
-                endpoint: path.chars().take(300).collect(),
+                // A mistyped path is the caller's text: logged, but not at any length
+                // (a copy only for a path that long; a real endpoint's moves as it is).
+                endpoint: if path.len() > 300 {
+                    path.chars().take(300).collect()
+                } else {
+                    path
+                },
                 status: response.status().as_u16(),
                 latency_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
                 error: response
