@@ -28,6 +28,15 @@ pub async fn state(settings: app::Settings) -> Result<AppState> {
 /// organisation (the spring review's history refers to its revoked client), the
 /// access review in progress, the closed incident, traffic, the applications and
 /// production requests waiting for the bank, and webhooks.
+/// What every installation has before anything else: the default catalogue, risk
+/// policy and lifecycle policy (each only where none is there yet).
+pub async fn ensure_defaults(state: &AppState) -> Result<()> {
+    app::onboarding::catalogue::ensure_default(state).await?;
+    app::access_requests::service::ensure_default_policy(state).await?;
+    app::governance::policy::ensure_default(state).await?;
+    Ok(())
+}
+
 pub async fn seed_demo(state: &AppState) -> Result<bool> {
     let seeded = app::accounts::bootstrap::seed_demo(state).await?;
     let partner_admin = app::accounts::bootstrap::DEMO_ACCOUNTS[3].email;

@@ -55,9 +55,7 @@ pub async fn start_with_mtls(
 ) -> Result<Running, app::platform::error::Error> {
     let demo = settings.demo;
     let state = compose::state(settings).await?;
-    app::onboarding::catalogue::ensure_default(&state).await?;
-    app::access_requests::service::ensure_default_policy(&state).await?;
-    app::governance::policy::ensure_default(&state).await?;
+    compose::ensure_defaults(&state).await?;
     let admin_setup_link = if demo {
         compose::seed_demo(&state).await?;
         None
