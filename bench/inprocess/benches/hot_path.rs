@@ -63,7 +63,9 @@ fn setup() -> Bench {
         let state = gatehouse_server::compose::state(settings).await.unwrap();
         // As the server's start does: the defaults first (the demo's applications and
         // requests need the catalogue and the risk policy).
-        gatehouse_server::compose::ensure_defaults(&state).await.unwrap();
+        gatehouse_server::compose::ensure_defaults(&state)
+            .await
+            .unwrap();
         gatehouse_server::compose::seed_demo(&state).await.unwrap();
         state
     });
