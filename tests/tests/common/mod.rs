@@ -22,7 +22,50 @@ pub struct TestServer {
     pub mtls: Option<(String, Vec<u8>)>,
     pub state: AppState,
     pub admin_setup_link: Option<String>,
+    /// The PostgreSQL database this server was given, dropped with it.
+    _database: Option<OwnedDatabase>,
     _dir: tempfile::TempDir,
+}
+
+/// A test's own PostgreSQL database: dropped (its connections ended) when the test's
+/// server is, so a run leaves no databases behind.
+struct OwnedDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl OwnedDatabase {
+    fn url(&self) -> String {
+        let mut url =
+            url::Url::parse(&self.admin_url).expect("GATEHOUSE_TEST_POSTGRES_URL is a URL");
+        url.set_path(&format!("/{}", self.name));
+        url.to_string()
+    }
+}
+
+impl Drop for OwnedDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: a thread of its own with a small runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop the test database {}: {error}", self.name);
+        }
+    }
 }
 
 /// Runs an async test body against both backends: `both!(name, body_fn)` makes
@@ -67,7 +110,7 @@ fn unique(prefix: &str) -> String {
 }
 
 /// A fresh PostgreSQL database for one test, or None when PostgreSQL is not configured.
-async fn postgres_database() -> Option<String> {
+async fn postgres_database() -> Option<OwnedDatabase> {
     let Ok(admin_url) = std::env::var("GATEHOUSE_TEST_POSTGRES_URL") else {
         if std::env::var("GATEHOUSE_REQUIRE_POSTGRES").as_deref() == Ok("1") {
             panic!("GATEHOUSE_REQUIRE_POSTGRES=1 but GATEHOUSE_TEST_POSTGRES_URL is not set");
@@ -85,9 +128,7 @@ async fn postgres_database() -> Option<String> {
         .await
         .expect("create test database");
     pool.close().await;
-    let mut url = url::Url::parse(&admin_url).expect("GATEHOUSE_TEST_POSTGRES_URL is a URL");
-    url.set_path(&format!("/{name}"));
-    Some(url.to_string())
+    Some(OwnedDatabase { admin_url, name })
 }
 
 impl TestServer {
@@ -129,11 +170,19 @@ impl TestServer {
         mtls: Option<Option<String>>,
         configure: impl FnOnce(&mut app::Settings),
     ) -> Option<Self> {
-        let database_url = match backend {
+        let database = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(postgres_database().await?),
         };
-        Some(Self::launch(database_url, None, mtls, configure).await)
+        let mut server = Self::launch(
+            database.as_ref().map(OwnedDatabase::url),
+            None,
+            mtls,
+            configure,
+        )
+        .await;
+        server._database = database;
+        Some(server)
     }
 
     /// A second instance of Gatehouse on this one's PostgreSQL database and data
@@ -198,6 +247,7 @@ impl TestServer {
             mtls,
             state: running.state,
             admin_setup_link: running.admin_setup_link,
+            _database: None,
             _dir: dir,
         }
     }
