@@ -59,8 +59,11 @@ pub(crate) async fn start_driver() -> Option<(Driver, String, String)> {
         .local_addr()
         .unwrap()
         .port();
+    // One locale for the browser (it sets the order of a date input's parts).
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
+        .env("LANG", "en_US.UTF-8")
+        .env("LANGUAGE", "en_US")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -78,18 +81,30 @@ pub(crate) async fn start_driver() -> Option<(Driver, String, String)> {
     panic!("chromedriver did not start");
 }
 
-/// Types `value` into the field with `id`, once it is on the page.
+/// Types `value` into the field with `id`, once it is on the page. A native date
+/// input is typed as a person would, month, day and year in the US order the test
+/// browser's locale shows (`start_driver`), from an ISO `value`, and must then hold
+/// that date.
 pub(crate) async fn fill(
     browser: &fantoccini::Client,
     id: &str,
     value: &str,
 ) -> Result<(), CmdError> {
-    browser
-        .wait()
-        .for_element(Locator::Id(id))
-        .await?
-        .send_keys(value)
-        .await
+    let field = browser.wait().for_element(Locator::Id(id)).await?;
+    if field.attr("type").await?.as_deref() != Some("date") {
+        return field.send_keys(value).await;
+    }
+    let parts: Vec<&str> = value.split('-').collect();
+    assert_eq!(parts.len(), 3, "{id}: an ISO date, not {value:?}");
+    field
+        .send_keys(&format!("{}{}{}", parts[1], parts[2], parts[0]))
+        .await?;
+    assert_eq!(
+        field.prop("value").await?.as_deref(),
+        Some(value),
+        "the date typed into {id}"
+    );
+    Ok(())
 }
 
 /// Clicks the element `locator` finds, once it is on the page.
@@ -124,7 +139,7 @@ pub(crate) async fn open_browser_with(
         json!({
             "binary": binary,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--lang=en-US",
                      format!("--user-data-dir={}", profile.display())],
             "prefs": { "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 } }
         }),

@@ -18,7 +18,7 @@ use crate::common::{totp_code, Backend, TestServer};
 /// The page's problems at this width: sideways scrolling outside a table's own
 /// container, and header cells that break inside a word (a word whose text spans
 /// more than one line box).
-const MEASURE: &str = r#"
+pub(crate) const MEASURE: &str = r#"
 const problems = [];
 const doc = document.documentElement;
 if (doc.scrollWidth > doc.clientWidth + 1) {

@@ -1,15 +1,15 @@
-//! Onboarding end to end in headless Chromium with JavaScript disabled: a partner
-//! admin completes the Tier 2 wizard with uploads, a reviewer approves. Then every
-//! onboarding page passes axe-core (in a second, JavaScript-enabled session, since
-//! the checker is a script) with no serious or critical violation.
+//! Onboarding in headless Chromium with JavaScript disabled, as steps of the new
+//! partner's journey (`browser_first_hour`): a partner admin completes the Tier 2
+//! wizard with uploads, a reviewer approves. Sign-in helpers and the accessibility
+//! check (axe-core, in a JavaScript-enabled session) for every browser test.
 
 use fantoccini::error::CmdError;
 use fantoccini::{Client as Browser, Locator};
 use serde_json::Value;
 
-use crate::browser::{click, fill, open_browser, open_browser_with, start_driver};
-use crate::common::{totp_code, Backend, TestServer};
-use crate::onboarding::{date, ACME_ADMIN, REVIEWER};
+use crate::browser::{click, fill, open_browser_with};
+use crate::common::{totp_code, TestServer};
+use crate::onboarding::date;
 
 /// Signs in; bank staff also give the demo TOTP code `staff` steps ahead (a code is
 /// single-use, so a second sign-in in the same 30 seconds takes the next one).
@@ -129,184 +129,171 @@ async fn status_of(browser: &Browser, slug: &str) -> Result<String, CmdError> {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partner_completes_tier_2_and_a_reviewer_approves_in_a_browser() {
-    let Some((_driver, webdriver, binary)) = start_driver().await else {
-        return;
-    };
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = TestServer::start(Backend::Sqlite, true).await.unwrap();
-    let files = tempfile::tempdir().unwrap();
-    let pdf = files.path().join("pen-test-summary.pdf");
-    std::fs::write(&pdf, crate::onboarding::PDF).unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = open_browser(&webdriver, &binary, profile.path()).await;
-    let base = server.base.clone();
+/// A signed-in partner admin completes the Tier 2 wizard: the five sections, three
+/// documents uploaded through the plain multipart form, then submits. The paths it
+/// visited (for the accessibility check).
+pub(crate) async fn complete_tier_2(
+    browser: &Browser,
+    pdf: &std::path::Path,
+) -> Result<Vec<String>, CmdError> {
     let mut pages = Vec::new();
-    let result = async {
-        sign_in(&server, &browser, &base, ACME_ADMIN, None).await?;
-        click(&browser, Locator::LinkText("Onboarding")).await?;
-        click(&browser, Locator::Id("tier-2")).await?;
+    click(browser, Locator::LinkText("Onboarding")).await?;
+    click(browser, Locator::Id("tier-2")).await?;
+    click(
+        browser,
+        Locator::Css("form[action='/onboarding/start'] button"),
+    )
+    .await?;
+    browser.wait().for_element(Locator::Id("tasks")).await?;
+    pages.push(browser.current_url().await?.path().to_string());
+    assert_eq!(status_of(browser, "profile").await?, "Not started");
+
+    step(
+        browser,
+        "Organisation profile",
+        &[
+            ("trading_name", "Tidewater"),
+            ("registered_address", "1 Synthetic Street, London QQ1 1QQ"),
+            ("employees", "25"),
+        ],
+        &["company_type"],
+    )
+    .await?;
+    assert_eq!(status_of(browser, "profile").await?, "Completed");
+    step(
+        browser,
+        "Use case",
+        &[
+            ("objective", "Budgeting for households."),
+            ("data_elements", "Balances and transactions."),
+            ("licence_number", "FRN123456"),
+            ("retention_days", "90"),
+        ],
+        &["permission-1"],
+    )
+    .await?;
+    step(
+        browser,
+        "Security questionnaire",
+        &[
+            ("security_owner", "Grace Hopper, CISO"),
+            ("risk_assessment_date", "2026-03-31"),
+            ("subprocessors", "none"),
+            ("incidents_12m", "0"),
+        ],
+        &[
+            "infosec_policy",
+            "mfa_staff",
+            "access_reviews",
+            "encryption_at_rest",
+            "data_location",
+            "secrets_storage",
+        ],
+    )
+    .await?;
+    step(
+        browser,
+        "Technical contacts",
+        &[
+            ("security_name", "Grace Hopper"),
+            ("security_email", "security@example.com"),
+            ("incident_name", "Alan Turing"),
+            ("incident_email", "incidents@example.com"),
+            ("incident_phone", "020 7946 0000"),
+        ],
+        &[],
+    )
+    .await?;
+    step(
+        browser,
+        "Declaration",
+        &[
+            ("signatory_name", "Ada Lovelace"),
+            ("signatory_role", "Director"),
+        ],
+        &["accurate"],
+    )
+    .await?;
+
+    // Evidence: three uploads through the plain multipart form.
+    click(browser, Locator::LinkText("Evidence")).await?;
+    pages.push(browser.current_url().await?.path().to_string());
+    for (uploaded, kind) in ["pen_test", "iso27001_soc2", "incident_response_plan"]
+        .into_iter()
+        .enumerate()
+    {
         click(
-            &browser,
-            Locator::Css("form[action='/onboarding/start'] button"),
+            browser,
+            Locator::Css(&format!("#kind option[value='{kind}']")),
         )
         .await?;
-        browser.wait().for_element(Locator::Id("tasks")).await?;
-        pages.push(browser.current_url().await?.path().to_string());
-        assert_eq!(status_of(&browser, "profile").await?, "Not started");
-
-        step(
-            &browser,
-            "Organisation profile",
-            &[
-                ("trading_name", "Acme"),
-                ("registered_address", "1 Synthetic Street, London QQ1 1QQ"),
-                ("employees", "25"),
-            ],
-            &["company_type"],
-        )
-        .await?;
-        assert_eq!(status_of(&browser, "profile").await?, "Completed");
-        step(
-            &browser,
-            "Use case",
-            &[
-                ("objective", "Budgeting for households."),
-                ("data_elements", "Balances and transactions."),
-                ("licence_number", "FRN123456"),
-                ("retention_days", "90"),
-            ],
-            &["permission-1"],
-        )
-        .await?;
-        step(
-            &browser,
-            "Security questionnaire",
-            &[
-                ("security_owner", "Grace Hopper, CISO"),
-                ("risk_assessment_date", "2026-03-31"),
-                ("subprocessors", "none"),
-                ("incidents_12m", "0"),
-            ],
-            &[
-                "infosec_policy",
-                "mfa_staff",
-                "access_reviews",
-                "encryption_at_rest",
-                "data_location",
-                "secrets_storage",
-            ],
-        )
-        .await?;
-        step(
-            &browser,
-            "Technical contacts",
-            &[
-                ("security_name", "Grace Hopper"),
-                ("security_email", "security@example.com"),
-                ("incident_name", "Alan Turing"),
-                ("incident_email", "incidents@example.com"),
-                ("incident_phone", "020 7946 0000"),
-            ],
-            &[],
-        )
-        .await?;
-        step(
-            &browser,
-            "Declaration",
-            &[
-                ("signatory_name", "Ada Lovelace"),
-                ("signatory_role", "Director"),
-            ],
-            &["accurate"],
-        )
-        .await?;
-
-        // Evidence: three uploads through the plain multipart form.
-        click(&browser, Locator::LinkText("Evidence")).await?;
-        pages.push(browser.current_url().await?.path().to_string());
-        for (uploaded, kind) in ["pen_test", "iso27001_soc2", "incident_response_plan"]
-            .into_iter()
-            .enumerate()
-        {
-            click(
-                &browser,
-                Locator::Css(&format!("#kind option[value='{kind}']")),
-            )
-            .await?;
-            fill(&browser, "issued_on", &date(-30)).await?;
-            fill(&browser, "expires_on", &date(365)).await?;
-            browser
-                .find(Locator::Id("file"))
-                .await?
-                .send_keys(&pdf.display().to_string())
-                .await?;
-            click(
-                &browser,
-                Locator::Css("form[enctype='multipart/form-data'] button[type=submit]"),
-            )
-            .await?;
-            wait_text(&browser, ".notice", "Document uploaded.").await?;
-            // The new page lists one more document.
-            let mut rows = 0;
-            for _ in 0..50 {
-                rows = browser
-                    .find_all(Locator::Css("#evidence tbody tr"))
-                    .await?
-                    .len();
-                if rows == uploaded + 1 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            assert_eq!(rows, uploaded + 1, "after uploading {kind}");
-        }
-        let table = browser.find(Locator::Id("evidence")).await?.text().await?;
-        for label in [
-            "Penetration test summary",
-            "ISO 27001 certificate or SOC 2 report",
-            "Incident-response plan",
-        ] {
-            assert!(table.contains(label), "{label} in {table}");
-        }
-        click(&browser, Locator::LinkText("Back to the task list")).await?;
-        assert_eq!(status_of(&browser, "evidence").await?, "Completed");
-        click(&browser, Locator::Css("form[action$='/submit'] button")).await?;
-        wait_text(&browser, ".notice", "Application submitted (round 1).").await?;
-        pages.push(format!("{}/steps/questionnaire", pages[0]));
-        sign_out(&browser).await?;
-
-        // The reviewer finds it in the queue and approves.
-        sign_in(&server, &browser, &base, REVIEWER, Some(0)).await?;
-        click(&browser, Locator::LinkText("Review queue")).await?;
-        click(&browser, Locator::LinkText("Acme Budgeting Ltd (demo)")).await?;
-        pages.push(browser.current_url().await?.path().to_string());
-        let evidence = browser
-            .find(Locator::Id("dossier-evidence"))
+        fill(browser, "issued_on", &date(-30)).await?;
+        fill(browser, "expires_on", &date(365)).await?;
+        browser
+            .find(Locator::Id("file"))
             .await?
-            .text()
+            .send_keys(&pdf.display().to_string())
             .await?;
-        assert!(evidence.contains("Penetration test summary"), "{evidence}");
-        click(&browser, Locator::Id("decision")).await?;
-        fill(&browser, "text", "Complete and current.").await?;
         click(
-            &browser,
-            Locator::Css("form[action$='/decision'] button[type=submit]"),
+            browser,
+            Locator::Css("form[enctype='multipart/form-data'] button[type=submit]"),
         )
         .await?;
-        wait_text(&browser, ".notice", "Approved.").await?;
-        Ok::<_, CmdError>(())
+        wait_text(browser, ".notice", "Document uploaded.").await?;
+        // The new page lists one more document.
+        let mut rows = 0;
+        for _ in 0..50 {
+            rows = browser
+                .find_all(Locator::Css("#evidence tbody tr"))
+                .await?
+                .len();
+            if rows == uploaded + 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(rows, uploaded + 1, "after uploading {kind}");
     }
-    .await;
-    let _ = browser.close().await;
-    result.expect("the browser journey");
-    let approved = server
-        .count("SELECT COUNT(*) FROM tier_approvals WHERE tier = 2 AND approved_by <> 'demo'")
-        .await;
-    assert_eq!(approved, 1);
+    let table = browser.find(Locator::Id("evidence")).await?.text().await?;
+    for label in [
+        "Penetration test summary",
+        "ISO 27001 certificate or SOC 2 report",
+        "Incident-response plan",
+    ] {
+        assert!(table.contains(label), "{label} in {table}");
+    }
+    click(browser, Locator::LinkText("Back to the task list")).await?;
+    assert_eq!(status_of(browser, "evidence").await?, "Completed");
+    click(browser, Locator::Css("form[action$='/submit'] button")).await?;
+    wait_text(browser, ".notice", "Application submitted (round 1).").await?;
+    pages.push(format!("{}/steps/questionnaire", pages[0]));
+    Ok(pages)
+}
 
-    accessibility(&server, &webdriver, &binary, &pages).await;
+/// A signed-in reviewer finds `organisation`'s application in the queue, reads the
+/// evidence and approves; the dossier's path.
+pub(crate) async fn reviewer_approves_application(
+    browser: &Browser,
+    organisation: &str,
+) -> Result<String, CmdError> {
+    click(browser, Locator::LinkText("Review queue")).await?;
+    click(browser, Locator::LinkText(organisation)).await?;
+    let dossier = browser.current_url().await?.path().to_string();
+    let evidence = browser
+        .find(Locator::Id("dossier-evidence"))
+        .await?
+        .text()
+        .await?;
+    assert!(evidence.contains("Penetration test summary"), "{evidence}");
+    click(browser, Locator::Id("decision")).await?;
+    fill(browser, "text", "Complete and current.").await?;
+    click(
+        browser,
+        Locator::Css("form[action$='/decision'] button[type=submit]"),
+    )
+    .await?;
+    wait_text(browser, ".notice", "Approved.").await?;
+    Ok(dossier)
 }
 
 /// axe-core's script, installed by `.ci/run` from the npm registry.
@@ -325,52 +312,6 @@ pub(crate) fn axe_script() -> Option<String> {
     }
 }
 
-/// Runs axe-core on each page as the partner admin (partner pages) or the reviewer
-/// (review pages); fails on any serious or critical violation.
-async fn accessibility(
-    server: &TestServer,
-    webdriver: &str,
-    binary: &str,
-    partner_pages: &[String],
-) {
-    let (review, partner): (Vec<_>, Vec<_>) = partner_pages
-        .iter()
-        .cloned()
-        .partition(|p| p.starts_with("/review"));
-    let demo = |offset: i64| {
-        let secret = app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET)
-            .expect("the demo secret");
-        Some(totp_code(&server.state.clock, &secret, offset))
-    };
-    check_accessibility(
-        server,
-        webdriver,
-        binary,
-        vec![
-            (
-                ACME_ADMIN,
-                None,
-                [partner, vec!["/onboarding".into(), "/dashboard".into()]].concat(),
-            ),
-            (
-                REVIEWER,
-                demo(1),
-                [review, vec!["/review".into(), "/dashboard".into()]].concat(),
-            ),
-            (
-                "admin@bank.example.com",
-                demo(0),
-                vec![
-                    "/admin/catalogue".into(),
-                    "/admin/catalogue/tiers/3".into(),
-                    "/admin/catalogue/questionnaires/new".into(),
-                ],
-            ),
-        ],
-    )
-    .await;
-}
-
 /// Signs in as each (e-mail, TOTP code if asked) and runs axe-core on its paths;
 /// fails on any serious or critical violation.
 pub(crate) async fn check_accessibility(
@@ -378,6 +319,18 @@ pub(crate) async fn check_accessibility(
     webdriver: &str,
     binary: &str,
     sessions: Vec<(&str, Option<String>, Vec<String>)>,
+) {
+    check_pages(server, webdriver, binary, sessions, None).await;
+}
+
+/// As `check_accessibility`; with a `width`, each page is checked that wide and must
+/// also not scroll sideways there (`browser_console::MEASURE`).
+pub(crate) async fn check_pages(
+    server: &TestServer,
+    webdriver: &str,
+    binary: &str,
+    sessions: Vec<(&str, Option<String>, Vec<String>)>,
+    width: Option<u32>,
 ) {
     let Some(axe) = axe_script() else {
         return;
@@ -387,11 +340,20 @@ pub(crate) async fn check_accessibility(
     let base = server.base.clone();
     let result = async {
         let mut violations = Vec::new();
+        if let Some(width) = width {
+            browser.set_window_size(width, 844).await?;
+        }
         for (email, code, mut paths) in sessions {
             sign_in_with(&browser, &base, email, code).await?;
             paths.dedup();
             for path in &paths {
                 browser.goto(&format!("{base}{path}")).await?;
+                if let Some(width) = width {
+                    let found = browser.execute(crate::browser_console::MEASURE, vec![]).await?;
+                    for problem in found.as_array().cloned().unwrap_or_default() {
+                        violations.push(format!("{path} at {width}px: {}", problem.as_str().unwrap_or_default()));
+                    }
+                }
                 browser.execute(&axe, vec![]).await?;
                 let result = browser
                     .execute_async(

@@ -10,6 +10,7 @@ mod audit_keyed;
 mod browser;
 mod browser_axe;
 mod browser_console;
+mod browser_first_hour;
 mod browser_governance;
 mod browser_onboarding;
 mod browser_oversight;

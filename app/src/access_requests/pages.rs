@@ -12,7 +12,7 @@ use crate::clients::model::{App, Credential};
 use crate::onboarding::catalogue::ScopeRow;
 use crate::onboarding::model::{Tier, CLIENT_AUTH_METHODS};
 use crate::platform::time::when;
-use crate::platform::ui::{csrf_field, error_line, error_summary, field_class, Form};
+use crate::platform::ui::{csrf_field, error_line, error_summary, field_class, Form, Input};
 use crate::sandbox::readiness::{Readiness, MAX_ERROR_RATE, MIN_SUCCESSES, WINDOW_DAYS};
 
 fn status_tag(status: &str) -> AnyView {
@@ -304,7 +304,7 @@ pub fn request_form(page: RequestFormPage<'_>) -> AnyView {
             {text_field(form, "certificate", "Client certificate (mutual TLS)", Some("PEM, -----BEGIN CERTIFICATE----- …; the subject is registered."), true)}
             {text_field(form, "ip_allowlist", "IP allow-list (optional)", Some("Addresses or CIDR ranges your servers call from, separated by commas or new lines. Empty means any address."), true)}
             {text_field(form, "lifetime_days", "Credential lifetime in days", Some(&format!("At most {} days for this tier.", page.tier.max_credential_days)), false)}
-            {text_field(form, "go_live", "Go-live date", Some("From today to a year ahead, for example 2027-03-31 or 31/03/2027."), false)}
+            {Input::text("go_live", "Go-live date").kind("date").hint("From today to a year ahead.").render(form)}
             {conditions(&page)}
             <button type="submit">"Submit the request"</button>
         </form>

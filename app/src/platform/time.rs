@@ -79,6 +79,13 @@ pub fn parse_day(value: &str) -> Option<time::Date> {
         .ok()
 }
 
+/// The value a native date input shows: the date in ISO form when `value` is one in
+/// either accepted form, else `value` as typed (the browser then shows it empty and
+/// the error says why).
+pub fn date_input_value(value: &str) -> String {
+    parse_day(value.trim()).map_or_else(|| value.to_string(), iso_day)
+}
+
 /// A date as it is stored and shown: `YYYY-MM-DD`.
 pub fn iso_day(day: time::Date) -> String {
     let iso = time::macros::format_description!("[year]-[month]-[day]");

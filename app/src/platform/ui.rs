@@ -476,10 +476,10 @@ impl Input {
     pub fn render(self, form: &Form) -> AnyView {
         let error = form.error(self.name);
         // Passwords and codes are never sent back to the browser.
-        let value = if matches!(self.kind, "password") {
-            String::new()
-        } else {
-            form.value(self.name)
+        let value = match self.kind {
+            "password" => String::new(),
+            "date" => crate::platform::time::date_input_value(&form.value(self.name)),
+            _ => form.value(self.name),
         };
         let hint_id = format!("{}-hint", self.name);
         let error_id = format!("{}-error", self.name);

@@ -88,15 +88,19 @@ pub fn question_field(question: &Question, form: &Form, tier: i64) -> AnyView {
             .invalid(invalid.is_some())
             .render(&value),
         kind => {
-            let (input_type, mode) = match kind {
-                Kind::Email => ("email", None),
-                Kind::Number => ("text", Some("numeric")),
-                _ => ("text", None),
+            let (input_type, mode, value) = match kind {
+                Kind::Email => ("email", None, value),
+                Kind::Number => ("text", Some("numeric"), value),
+                Kind::Date => (
+                    "date",
+                    None,
+                    crate::platform::time::date_input_value(&value),
+                ),
+                _ => ("text", None, value),
             };
-            let placeholder = matches!(kind, Kind::Date).then_some("2026-03-31 or 31/03/2026");
             view! {
                 <input id=name.clone() name=name.clone() type=input_type inputmode=mode value=value
-                    placeholder=placeholder autocomplete="off" aria-describedby=described aria-invalid=invalid/>
+                    autocomplete="off" aria-describedby=described aria-invalid=invalid/>
             }
             .into_any()
         }

@@ -2,6 +2,7 @@
 //! evidence step and its upload form.
 
 use super::*;
+use crate::platform::time::date_input_value;
 
 /// `/onboarding`: the approved tier, the application history, and the tier choice.
 pub fn home(
@@ -364,9 +365,9 @@ pub fn upload_form(action: String, form: &Form, csrf: &str, max_mb: usize) -> An
             </div>
             <div class=field_class(&issued_error)>
                 <label for="issued_on">"Issue date"</label>
-                <p class="hint" id="issued_on-hint">"For example 2026-03-31 or 31/03/2026."</p>
+                <p class="hint" id="issued_on-hint">"The date on the document."</p>
                 {error_line(&issued_error, "issued_on-error".into())}
-                <input id="issued_on" name="issued_on" type="text" value=form.value("issued_on") aria-describedby="issued_on-hint" autocomplete="off"/>
+                <input id="issued_on" name="issued_on" type="date" value=date_input_value(&form.value("issued_on")) aria-describedby="issued_on-hint" autocomplete="off"/>
             </div>
             <div class=field_class(&expires_error)>
                 <label for="expires_on">"Expiry date (certificates and test reports)"</label>
@@ -375,7 +376,7 @@ pub fn upload_form(action: String, form: &Form, csrf: &str, max_mb: usize) -> An
                     EvidenceKind::ALL.iter().filter(|k| k.expires()).map(|k| k.label()).collect::<Vec<_>>().join("; ")
                 )}</p>
                 {error_line(&expires_error, "expires_on-error".into())}
-                <input id="expires_on" name="expires_on" type="text" value=form.value("expires_on") aria-describedby="expires_on-hint" autocomplete="off"/>
+                <input id="expires_on" name="expires_on" type="date" value=date_input_value(&form.value("expires_on")) aria-describedby="expires_on-hint" autocomplete="off"/>
             </div>
             {(!form.value("kept_file").is_empty()).then(|| view! {
                 <div class="notice" id="kept-file">
