@@ -15,6 +15,8 @@ pub mod sandbox;
 #[cfg(feature = "ssr")]
 pub mod access_requests;
 #[cfg(feature = "ssr")]
+pub mod agreements;
+#[cfg(feature = "ssr")]
 pub mod clients;
 #[cfg(feature = "ssr")]
 pub mod evidence_packs;

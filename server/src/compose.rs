@@ -59,6 +59,8 @@ pub async fn seed_demo(state: &AppState) -> Result<bool> {
     app::onboarding::demo::seed(state).await?;
     app::access_requests::demo::seed(state, partner_admin, "reviewer@bank.example.com").await?;
     app::webhooks::demo::seed(state, "admin@acme-budgeting.example.com").await?;
+    // Last: it publishes every tier's agreements and has each demo partner accept them.
+    app::agreements::demo::seed(state, "admin@bank.example.com").await?;
     Ok(seeded)
 }
 
@@ -109,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::offboarding::handlers::routes())
         .merge(app::reviews::handlers::routes())
         .merge(app::incidents::handlers::routes())
+        .merge(app::agreements::handlers::routes())
         .merge(app::oversight::usage_handlers::routes())
         .merge(app::oversight::alert_handlers::routes())
         .merge(app::webhooks::handlers::routes())

@@ -14,7 +14,8 @@ use serde_json::json;
 
 use crate::browser::{click, fill, open_browser, start_driver};
 use crate::browser_onboarding::{
-    check_pages, complete_tier_2, reviewer_approves_application, sign_in, wait_text,
+    accept_agreement, check_pages, complete_tier_2, reviewer_approves_application, sign_in,
+    wait_text,
 };
 use crate::browser_production::{
     partner_sees_credential, request_production, reviewer_approves_request,
@@ -141,7 +142,8 @@ async fn a_new_partner_goes_from_sign_up_to_a_production_token_in_a_browser() {
 
         // Tier 2 with three documents; the demo reviewer approves.
         partner.goto(&format!("{base}/dashboard")).await?;
-        let mut pages = complete_tier_2(&partner, &pdf).await?;
+        let terms_code = totp_code(&server.state.clock, &secret, 1);
+        let mut pages = complete_tier_2(&partner, &pdf, &terms_code).await?;
         sign_in(&server, &reviewer, &base, REVIEWER, Some(0)).await?;
         let dossier = reviewer_approves_application(&reviewer, ORGANISATION).await?;
 
@@ -196,7 +198,15 @@ async fn a_new_partner_goes_from_sign_up_to_a_production_token_in_a_browser() {
         let app_id = app_page.trim_start_matches("/sandbox/apps/");
         wait_for_log(&server, app_id, 3).await;
 
-        // Production with the same PEM key; the reviewer approves with a step-up code.
+        // The Tier 2 data-sharing agreement, on the dashboard's list and accepted (the
+        // next time step's code), then production with the same PEM key; the reviewer
+        // approves with a step-up code.
+        partner.goto(&format!("{base}/dashboard")).await?;
+        wait_text(&partner, "main", "Accept Data-sharing agreement, Tier 2 v2").await?;
+        server.state.clock.advance(30);
+        let data_code = totp_code(&server.state.clock, &secret, 1);
+        accept_agreement(&partner, "Data-sharing agreement, Tier 2 v2", &data_code).await?;
+        pages.push(partner.current_url().await?.path().to_string());
         let request = request_production(&partner, &public_pem).await?;
         pages.push(request.clone());
         reviewer.goto(&format!("{base}/dashboard")).await?;
@@ -283,6 +293,7 @@ async fn a_new_partner_goes_from_sign_up_to_a_production_token_in_a_browser() {
                     "/admin/catalogue".into(),
                     "/admin/catalogue/tiers/3".into(),
                     "/admin/catalogue/questionnaires/new".into(),
+                    "/admin/agreements".into(),
                 ],
             ),
         ],

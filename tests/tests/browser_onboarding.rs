@@ -135,6 +135,7 @@ async fn status_of(browser: &Browser, slug: &str) -> Result<String, CmdError> {
 pub(crate) async fn complete_tier_2(
     browser: &Browser,
     pdf: &std::path::Path,
+    accept_code: &str,
 ) -> Result<Vec<String>, CmdError> {
     let mut pages = Vec::new();
     click(browser, Locator::LinkText("Onboarding")).await?;
@@ -264,10 +265,37 @@ pub(crate) async fn complete_tier_2(
     }
     click(browser, Locator::LinkText("Back to the task list")).await?;
     assert_eq!(status_of(browser, "evidence").await?, "Completed");
+    // The tier's sandbox terms, accepted by the signatory (a code from their
+    // authenticator app) before the application can go.
+    let tasks = browser.current_url().await?;
+    accept_agreement(browser, "Sandbox API terms, Tier 2 v1", accept_code).await?;
+    pages.push("/agreements".into());
+    browser.goto(tasks.as_str()).await?;
     click(browser, Locator::Css("form[action$='/submit'] button")).await?;
     wait_text(browser, ".notice", "Application submitted (round 1).").await?;
     pages.push(format!("{}/steps/questionnaire", pages[0]));
     Ok(pages)
+}
+
+/// A signed-in partner admin opens the agreement `name` from the Agreements page and
+/// accepts it with `code`.
+pub(crate) async fn accept_agreement(
+    browser: &Browser,
+    name: &str,
+    code: &str,
+) -> Result<(), CmdError> {
+    click(browser, Locator::LinkText("Agreements")).await?;
+    click(browser, Locator::LinkText(name)).await?;
+    let text = browser
+        .find(Locator::Id("agreement-text"))
+        .await?
+        .text()
+        .await?;
+    assert!(!text.is_empty(), "the agreement's text is on the page");
+    fill(browser, "code", code).await?;
+    click(browser, Locator::Css("form[action$='/accept'] button")).await?;
+    wait_text(browser, ".notice", "is recorded as accepted").await?;
+    Ok(())
 }
 
 /// A signed-in reviewer finds `organisation`'s application in the queue, reads the

@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod agreements;
 mod app_clock;
 mod audit;
 mod audit_keyed;

@@ -170,6 +170,12 @@ pub async fn post_evidence(client: &Client, app: &str, form: Multipart) -> reqwe
 
 /// Completes every step and the tier's evidence, then submits.
 pub async fn complete_and_submit(server: &TestServer, client: &Client, app: &str) {
+    complete(server, client, app).await;
+    submit(client, app).await;
+}
+
+/// Fills in every section of the application and uploads the tier's evidence.
+pub async fn complete(server: &TestServer, client: &Client, app: &str) {
     let tier: i64 = sqlx::query_scalar("SELECT tier FROM applications WHERE id = $1")
         .bind(app)
         .fetch_one(server.pool())
@@ -209,7 +215,6 @@ pub async fn complete_and_submit(server: &TestServer, client: &Client, app: &str
         .await;
         assert_location(&response, &format!("/onboarding/{app}/steps/evidence"));
     }
-    submit(client, app).await;
 }
 
 pub async fn submit(client: &Client, app: &str) {
@@ -217,7 +222,11 @@ pub async fn submit(client: &Client, app: &str) {
     assert_location(&response, &format!("/onboarding/{app}"));
 }
 
-async fn submit_response(client: &Client, app: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+pub async fn submit_response(
+    client: &Client,
+    app: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
     let page = format!("/onboarding/{app}");
     let (_, html) = client.text(&page).await;
     let version = input_value(&html, "version").expect("a submit form on the task list");
@@ -1103,6 +1112,7 @@ async fn reviewers_cannot_review_their_own_organisation(server: TestServer) {
         .partner_admin("founder@insider-fintech.example.com", "87654321")
         .await;
     let app = start(&insider, "1").await;
+    crate::agreements::accept_tier_terms(&server, &insider, 1).await;
     complete_and_submit(&server, &insider, &app).await;
     let reviewer = new_reviewer(&server, "rita@insider-fintech.example.com").await;
     let (_, page) = reviewer.text(&format!("/review/applications/{app}")).await;

@@ -204,7 +204,11 @@ pub(crate) async fn request_row(server: &TestServer, id: &str) -> (String, Strin
 }
 
 /// A reviewer's decision from the review page.
-async fn review(client: &Client, id: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn review(
+    client: &Client,
+    id: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let page = format!("/review/production/{id}");
     let (_, html) = client.text(&page).await;
     let version = input_value(&html, "version").unwrap_or_else(|| "0".into());

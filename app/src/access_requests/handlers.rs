@@ -351,6 +351,10 @@ async fn render_review(
         })
         .flatten();
     let policy_version = service::policy_version(state, &request.policy_id).await?;
+    let now = state.clock.now();
+    let owed =
+        crate::agreements::obligations(state, &request.org_id, request.tier, "production", now)
+            .await?;
     let body = pages::review(pages::ReviewPage {
         request: &request,
         reviews: &reviews,
@@ -358,6 +362,7 @@ async fn render_review(
         conflict,
         blocked,
         policy_version,
+        agreements: crate::agreements::in_force(&owed, now),
         form,
         csrf: &ctx.csrf,
     });

@@ -592,6 +592,8 @@ pub struct ReviewPage<'a> {
     pub conflict: Option<String>,
     pub blocked: Option<String>,
     pub policy_version: Option<i64>,
+    /// The partner's production agreements for the request's tier (issue 32).
+    pub agreements: AnyView,
     pub form: &'a Form,
     pub csrf: &'a str,
 }
@@ -669,6 +671,7 @@ pub fn review(page: ReviewPage<'_>) -> AnyView {
             {reason_list(&d.reasons, false, "factors")}
             {facts_list(&r.facts)}
         </section>
+        {page.agreements}
         {decide}
         <h2>"The request"</h2>
         <p>{format!("{} — tier {}, round {}", r.org_name, r.tier, r.round)}</p>

@@ -409,6 +409,50 @@ pub async fn partner_tasks(state: &AppState, org: &str) -> Result<Vec<Waiting>> 
         });
     }
     tasks.extend(expiring_credentials(state, Some(org), 14).await?.1);
+    tasks.extend(agreements_to_accept(state, org).await?);
     tasks.sort_by_key(|t| (t.since, t.href.clone()));
     Ok(tasks)
+}
+
+/// Agreements of the organisation's tiers with no acceptance that holds, or a
+/// material version inside its window: accept by the deadline.
+async fn agreements_to_accept(state: &AppState, org: &str) -> Result<Vec<Waiting>> {
+    use crate::agreements::{self, Standing};
+    let now = state.clock.now();
+    let mut out = Vec::new();
+    for tier in agreements::tiers_of(state, org).await? {
+        for environment in ["sandbox", "production"] {
+            for owed in agreements::obligations(state, org, tier, environment, now).await? {
+                let deadline = match owed.standing {
+                    Standing::Accepted => continue,
+                    Standing::Due { deadline } | Standing::Required { deadline } => deadline,
+                };
+                // A re-acceptance has its window; a first acceptance is due before
+                // the tier's application or production access goes ahead.
+                let (since, sla_seconds, detail) = match owed.accepted {
+                    Some(_) => (
+                        owed.current.effective_at,
+                        Some(deadline - owed.current.effective_at),
+                        format!(
+                            "Agreement: a partner admin accepts it by {}",
+                            crate::platform::time::display(deadline)
+                        ),
+                    ),
+                    None => (
+                        now,
+                        None,
+                        "Agreement: a partner admin accepts it before the application is submitted or production access approved".to_string(),
+                    ),
+                };
+                out.push(Waiting {
+                    label: format!("Accept {}", owed.current.name()),
+                    href: format!("/agreements/{}", owed.current.id),
+                    since,
+                    sla_seconds,
+                    detail,
+                });
+            }
+        }
+    }
+    Ok(out)
 }

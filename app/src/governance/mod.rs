@@ -10,6 +10,7 @@
 //! - `exceptions`: explicit, temporary, reviewed exceptions to a tier rule;
 //! - `suspension`: the kill switch.
 
+mod agreements;
 pub mod credentials;
 pub mod demo;
 pub mod evidence;
@@ -21,6 +22,7 @@ mod pages_bank;
 pub mod policy;
 pub mod suspension;
 pub mod sweep;
+mod sweep_text;
 
 use crate::platform::error::Result;
 use crate::platform::state::AppState;

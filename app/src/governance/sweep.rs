@@ -3,7 +3,8 @@
 //! [`plan`] works out, from the inventory rows and the lifecycle policy in force,
 //! every action due at a time — warn of expiry, note an expiry, warn of and revoke
 //! dormancy, flag and suspend ownerless clients, warn of and lapse exceptions,
-//! warn of expiring evidence and suspend the clients that relied on it — without
+//! warn of expiring evidence and suspend the clients that relied on it, warn of and
+//! suspend for agreements not accepted by their deadline — without
 //! changing anything: `gatehouse governance preview` prints it. [`run`] applies the
 //! same plan.
 //!
@@ -57,6 +58,12 @@ pub enum Kind {
     SuspendForEvidence,
     /// Accepted evidence is current again: the evidence suspension is lifted.
     EvidenceRestored,
+    /// A material agreement version awaits acceptance (window open, 7 and 1 days left).
+    AgreementWarning,
+    /// Its deadline has passed: the tier's production clients are suspended.
+    SuspendForAgreement,
+    /// Nothing is overdue any more: the agreement suspension is lifted.
+    AgreementRestored,
 }
 
 impl Kind {
@@ -75,6 +82,9 @@ impl Kind {
             Self::EvidenceWarning => "evidence_warning",
             Self::SuspendForEvidence => "suspend_for_evidence",
             Self::EvidenceRestored => "evidence_restored",
+            Self::AgreementWarning => "agreement_warning",
+            Self::SuspendForAgreement => "suspend_for_agreement",
+            Self::AgreementRestored => "agreement_restored",
         }
     }
 }
@@ -390,6 +400,7 @@ pub async fn plan(state: &AppState, now: i64) -> Result<Vec<Action>> {
     }
     exception_plan(state, &ctx, &clients, &done, &mut plan).await?;
     super::evidence::plan(state, &ctx, &clients, &done, &mut plan).await?;
+    super::agreements::plan(state, &ctx, &clients, &done, &mut plan).await?;
     Ok(plan)
 }
 
@@ -427,6 +438,7 @@ pub async fn run(state: &AppState, now: i64) -> Result<Report> {
                     | Kind::DormancyWarning
                     | Kind::ExceptionWarning
                     | Kind::EvidenceWarning
+                    | Kind::AgreementWarning
                     | Kind::Expired
                     | Kind::OwnerMissing
             );
@@ -725,6 +737,9 @@ async fn apply(state: &AppState, action: &Action, now: i64) -> Result<bool> {
         Kind::EvidenceWarning | Kind::SuspendForEvidence | Kind::EvidenceRestored => {
             changed = super::evidence::apply(state, &mut tx, action, now).await?;
         }
+        Kind::AgreementWarning | Kind::SuspendForAgreement | Kind::AgreementRestored => {
+            changed = super::agreements::apply(state, &mut tx, action, now).await?;
+        }
     }
     if let Some(event) = crate::webhooks::sweep_event(action.kind.as_str()).filter(|_| changed) {
         let data = json!({
@@ -747,45 +762,4 @@ pub(super) fn client_page(action: &Action) -> String {
 
 pub(super) use crate::platform::format::capitalise;
 
-/// An action's description as a sentence for the person told, not an operator's
-/// log line: "warn: credential … expires on …" reads "Credential … expires on …",
-/// "suspend X: why" reads "X is suspended: why", "flag X: …" reads "X: …".
-pub(super) fn for_people(description: &str) -> String {
-    let text = description.trim();
-    let text = if let Some(rest) = text.strip_prefix("warn: ") {
-        rest.to_string()
-    } else if let Some(rest) = text.strip_prefix("suspend ") {
-        match rest.split_once(": ") {
-            Some((what, why)) => format!("{what} is suspended: {why}"),
-            None => rest.to_string(),
-        }
-    } else if let Some(rest) = text.strip_prefix("flag ") {
-        rest.to_string()
-    } else {
-        text.to_string()
-    };
-    capitalise(&text)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn mails_read_as_sentences_for_people() {
-        assert_eq!(
-            super::for_people(
-                "warn: credential crd_1 of Fjord insights expires on 2026-12-20 (7-day warning)"
-            ),
-            "Credential crd_1 of Fjord insights expires on 2026-12-20 (7-day warning)"
-        );
-        assert_eq!(
-            super::for_people(
-                "suspend Legacy export: no owner since 2026-12-01 (14-day grace passed)"
-            ),
-            "Legacy export is suspended: no owner since 2026-12-01 (14-day grace passed)"
-        );
-        assert_eq!(
-            super::for_people("flag Legacy export: its owner has left"),
-            "Legacy export: its owner has left"
-        );
-    }
-}
+pub(super) use super::sweep_text::for_people;

@@ -614,6 +614,15 @@ pub async fn submit(
         }
         return Err(Error::Invalid(invalid));
     }
+    // The tier's sandbox terms, accepted by a partner admin (issue 32).
+    crate::agreements::ensure_accepted(
+        state,
+        &app.org_id,
+        app.tier,
+        "sandbox",
+        "Your organisation",
+    )
+    .await?;
     let questionnaire = catalogue::questionnaire(state, &app.questionnaire_id).await?;
     let steps: BTreeMap<String, Answers> = saved_steps(state, &app.id)
         .await?

@@ -116,6 +116,14 @@ pub enum Action {
     ManageAlertRules,
     /// Register the organisation's webhook endpoints and see their deliveries.
     ManageWebhooks,
+    /// Read the agreements (partners: their own obligations; staff: every version and
+    /// who accepted it).
+    ViewAgreements,
+    /// Publish agreement versions.
+    ManageAgreements,
+    /// Accept an agreement for the organisation (its authorised signatory); needs a
+    /// second factor.
+    AcceptAgreements,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -148,7 +156,9 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         | ManageOnboarding
         | ManageCredentials
         | ManageWebhooks
+        | AcceptAgreements
         | CloseOrganisation => role == PartnerAdmin,
+        ViewAgreements => true,
         ViewOwnInventory => matches!(role, PartnerAdmin | PartnerDeveloper),
         ViewInventory => matches!(role, Reviewer | Approver | Admin),
         Suspend | Offboard | ManageReviews | ManageAlertRules => role == Admin,
@@ -158,7 +168,9 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         Review => matches!(role, Reviewer | Approver),
         Approve => role == Approver,
         ViewPolicy => matches!(role, Reviewer | Approver | Admin),
-        ManageUsers | ViewAuditTrail | ManageCatalogue | ManagePolicy => role == Admin,
+        ManageUsers | ViewAuditTrail | ManageCatalogue | ManagePolicy | ManageAgreements => {
+            role == Admin
+        }
     }
 }
 
@@ -167,7 +179,10 @@ pub fn role_allows(role: Role, action: Action) -> bool {
 pub fn needs_mfa(role: Role, action: Action) -> bool {
     matches!(
         action,
-        Action::RequestProductionAccess | Action::ManageCredentials | Action::CloseOrganisation
+        Action::RequestProductionAccess
+            | Action::ManageCredentials
+            | Action::CloseOrganisation
+            | Action::AcceptAgreements
     ) || (role.is_staff() && !allowed_without_mfa(action))
 }
 

@@ -64,7 +64,17 @@ impl Db {
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&self.pool).await,
+            Backend::Sqlite => {
+                // SQLite changes a table's constraints by rebuilding it, and its
+                // documented procedure needs foreign keys off: the migrations run on
+                // one connection with them off (each in its transaction), on again
+                // after.
+                let mut conn = self.pool.acquire().await?;
+                conn.execute("PRAGMA foreign_keys = OFF").await?;
+                let result = sqlx::migrate!("../migrations/sqlite").run(&mut *conn).await;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                result
+            }
             Backend::Postgres => {
                 sqlx::migrate!("../migrations/postgres")
                     .run(&self.pool)

@@ -211,7 +211,7 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
                                 ("/reviews", "Reviews"),
                             ],
                         ));
-                        let mut org = vec![("/org/members", "Team")];
+                        let mut org = vec![("/org/members", "Team"), ("/agreements", "Agreements")];
                         if viewer.role == Role::PartnerAdmin {
                             org.push(("/webhooks", "Webhooks"));
                         }
@@ -223,6 +223,7 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
                             vec![
                                 ("/admin/users", "Users"),
                                 ("/admin/catalogue", "Catalogue"),
+                                ("/admin/agreements", "Agreements"),
                                 ("/offboarding/bank", "Offboarding"),
                             ],
                         ));

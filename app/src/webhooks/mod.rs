@@ -23,7 +23,7 @@ use crate::platform::error::Result;
 use crate::platform::{ids, time};
 
 /// The events a partner can subscribe to: type and what it means.
-pub const EVENTS: [(&str, &str); 8] = [
+pub const EVENTS: [(&str, &str); 9] = [
     (
         "credential.expiring",
         "A credential expires soon (30, 7 and 1 days before).",
@@ -55,6 +55,10 @@ pub const EVENTS: [(&str, &str); 8] = [
     (
         "evidence.expiring",
         "Onboarding evidence the bank relies on expires soon.",
+    ),
+    (
+        "agreement.acceptance_required",
+        "A new version of an agreement must be accepted by its deadline (when its window opens, 7 days and 1 day before).",
     ),
 ];
 
@@ -122,8 +126,11 @@ pub fn sweep_event(kind: &str) -> Option<&'static str> {
         "expiry_warning" => Some("credential.expiring"),
         "expired" => Some("credential.expired"),
         "revoke_dormant" => Some("credential.revoked"),
-        "suspend_ownerless" | "suspend_for_evidence" => Some("client.suspended"),
+        "suspend_ownerless" | "suspend_for_evidence" | "suspend_for_agreement" => {
+            Some("client.suspended")
+        }
         "evidence_warning" => Some("evidence.expiring"),
+        "agreement_warning" => Some("agreement.acceptance_required"),
         _ => None,
     }
 }

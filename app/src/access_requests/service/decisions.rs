@@ -199,6 +199,17 @@ pub async fn decide(
         }
     };
     invalid.into_result()?;
+    if form.decision == "approve" {
+        // The tier's production agreements, accepted by the partner (issue 32).
+        crate::agreements::ensure_accepted(
+            state,
+            &request.org_id,
+            request.tier,
+            "production",
+            &request.org_name,
+        )
+        .await?;
+    }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let mut step_up_at = None;
