@@ -621,6 +621,23 @@ async fn offboarding_ends_everything(server: TestServer) {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
+    // The agreements in force and what Fjord accepted, with their hashes (issue 32).
+    let agreements = &file["manifest"]["summary"]["agreements"];
+    assert!(
+        agreements["in_force"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{agreements}"
+    );
+    let accepted = agreements["accepted"].as_array().unwrap();
+    assert!(
+        accepted
+            .iter()
+            .any(|a| a["title"] == "Data-sharing agreement, Tier 2"
+                && a["signatory"] == FJORD
+                && a["sha256"].as_str().is_some_and(|h| h.len() == 64)),
+        "{agreements}"
+    );
     for kind in [
         "suspension",
         "member",

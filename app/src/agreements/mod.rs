@@ -593,6 +593,51 @@ pub async fn accept(
     Ok(accepted)
 }
 
+/// The agreements an evidence pack names (offboarding, access-review campaigns),
+/// read in the pack's own transaction: every version in force at `now` with its
+/// hash, and what each of `org_ids` accepted (who, when, which hash).
+pub async fn pack_record(
+    tx: &mut crate::platform::db::Tx,
+    org_ids: &[&str],
+    now: i64,
+) -> Result<serde_json::Value> {
+    let versions: Vec<Version> = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM agreement_versions v JOIN agreement_documents d ON d.id = v.document_id \
+         WHERE v.effective_at <= $1 AND v.version = (SELECT MAX(w.version) FROM agreement_versions w \
+         WHERE w.document_id = v.document_id AND w.effective_at <= $1) ORDER BY d.tier, d.environment, d.kind"
+    ))
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    let in_force: Vec<serde_json::Value> = versions
+        .iter()
+        .map(|v| {
+            json!({
+                "title": v.title, "kind": v.kind, "environment": v.environment, "tier": v.tier,
+                "version": v.version, "sha256": v.sha256, "effective_at": time::rfc3339(v.effective_at),
+            })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for org_id in org_ids {
+        let rows: Vec<(String, i64, String, i64, String)> = sqlx::query_as(
+            "SELECT d.title, v.version, a.sha256, a.accepted_at, u.email FROM agreement_acceptances a \
+             JOIN agreement_versions v ON v.id = a.version_id JOIN agreement_documents d ON d.id = v.document_id \
+             JOIN users u ON u.id = a.user_id WHERE a.org_id = $1 ORDER BY a.accepted_at, d.title",
+        )
+        .bind(org_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        accepted.extend(rows.into_iter().map(|(title, version, sha, at, email)| {
+            json!({
+                "org_id": org_id, "title": title, "version": version, "sha256": sha,
+                "accepted_at": time::rfc3339(at), "signatory": email,
+            })
+        }));
+    }
+    Ok(json!({ "in_force": in_force, "accepted": accepted }))
+}
+
 /// Records `signatory`'s acceptance of `version` for `org_id` in `tx`, with the hash
 /// of the exact text; false when the organisation had already accepted it.
 pub(crate) async fn record_acceptance(

@@ -574,6 +574,7 @@ async fn finish(state: &AppState, id: &str, org_id: &str) -> Result<bool> {
         )
         .collect();
     let title = format!("Offboarding of {legal_name}");
+    let agreements = crate::agreements::pack_record(&mut tx, &[org_id], now).await?;
     let pack = evidence_packs::create(
         &mut tx,
         &state.keys,
@@ -585,6 +586,7 @@ async fn finish(state: &AppState, id: &str, org_id: &str) -> Result<bool> {
             summary: json!({
                 "organisation": legal_name, "reason": reason,
                 "requested_by": requested_by, "accepted_by": accepted_by, "ended": counts,
+                "agreements": agreements,
             }),
         },
         entries,

@@ -347,6 +347,10 @@ pub(super) async fn close(state: &AppState, campaign: &super::Campaign, now: i64
         done_at: now,
         audit_event_id: completed,
     });
+    let mut orgs: Vec<&str> = items.iter().map(|i| i.org_id.as_str()).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    let agreements = crate::agreements::pack_record(&mut tx, &orgs, now).await?;
     let pack = evidence_packs::create(
         &mut tx,
         &state.keys,
@@ -358,6 +362,7 @@ pub(super) async fn close(state: &AppState, campaign: &super::Campaign, now: i64
             summary: json!({
                 "title": campaign.title, "covers": { "kind": campaign.scope_kind, "value": campaign.scope_value },
                 "due_at": clock::rfc3339(campaign.due_at), "states": counts,
+                "agreements": agreements,
             }),
         },
         entries,
