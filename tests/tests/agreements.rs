@@ -487,3 +487,76 @@ async fn a_material_version_s_deadline_suspends_until_accepted(server: TestServe
     assert_eq!(open_agreement_suspensions(&server).await, 0);
 }
 both!(a_material_version_s_deadline_suspends_until_accepted, demo);
+
+async fn an_automatic_approval_waits_for_the_agreements(server: TestServer) {
+    use crate::production::{
+        approve_tier, call_reference, demo_app_id, request_fields, request_row, submitted,
+    };
+    let reviewer = server.demo_staff(REVIEWER, -1).await;
+    let acme = server.demo_partner_user(ACME_ADMIN).await;
+    let secret = acme.enrol_totp().await;
+    approve_tier(&server, &acme, &reviewer, "1").await;
+    // The bank adds an SLA schedule to Tier 1's production terms: Acme has not accepted it.
+    let bank = server.demo_staff(BANK_ADMIN, 0).await;
+    let today = app::agreements::day_of(server.state.clock.now());
+    let mut fields = publish_fields(
+        "SLA schedule, Tier 1",
+        "# SLA schedule\n\nThe bank answers within two working days.\n",
+        &today,
+    );
+    fields[0] = ("kind", "sla_schedule");
+    fields[1] = ("environment", "production");
+    let response = bank
+        .submit("/admin/agreements", "/admin/agreements", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let sla = version_id(&server, "sla_schedule", "production", 1, 1).await;
+
+    // A request the policy approves by itself goes to a reviewer instead, saying why.
+    let app_id = demo_app_id(&server).await;
+    call_reference(&server, 3).await;
+    crate::sandbox_helpers::wait_for_log(&server, &app_id, 4).await;
+    let fields = request_fields(&app_id, &["reference"], "client_secret_basic", ("jwks", ""));
+    let id = submitted(&acme, &fields).await;
+    let (status, route, production_app) = request_row(&server, &id).await;
+    assert_eq!(
+        (status.as_str(), route.as_str()),
+        ("pending_review", "one_reviewer")
+    );
+    assert!(production_app.is_none(), "no credential issued");
+    let (_, page) = acme.text(&format!("/production/requests/{id}")).await;
+    assert!(
+        page.contains("A partner admin accepts them on the Agreements page"),
+        "{page}"
+    );
+    // Acme's agreements page and dashboard list it.
+    let (_, page) = acme.text("/agreements").await;
+    assert!(page.contains("SLA schedule, Tier 1 v1"), "{page}");
+    let (_, page) = acme.text("/dashboard").await;
+    assert!(page.contains("Accept SLA schedule, Tier 1 v1"), "{page}");
+    // Accepted, the reviewer approves; the version page names it for the reviewer.
+    let response = accept(&acme, &sla, &totp_code(&server.state.clock, &secret, 1)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = reviewer.text(&format!("/review/production/{id}")).await;
+    assert!(
+        page.contains("Agreements in force") && page.contains("SLA schedule, Tier 1 v1"),
+        "{page}"
+    );
+    let demo =
+        app::accounts::totp::from_base32(app::accounts::bootstrap::DEMO_TOTP_SECRET).unwrap();
+    let code = totp_code(&server.state.clock, &demo, 0);
+    let response = crate::production::review(
+        &reviewer,
+        &id,
+        &[
+            ("decision", "approve"),
+            ("scopes", "reference"),
+            ("reason", "Terms accepted."),
+            ("code", &code),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(request_row(&server, &id).await.0, "approved");
+}
+both!(an_automatic_approval_waits_for_the_agreements, demo);

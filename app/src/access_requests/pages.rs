@@ -358,7 +358,7 @@ fn reason_list(reasons: &[Reason], for_partner: bool, id: &'static str) -> AnyVi
         .map(|r| {
             let text = if for_partner { r.hint.clone() } else { r.detail.clone() };
             view! {
-                <li><strong>{r.factor.replace('_', " ")}</strong>{format!(" (+{}): ", r.points)}{text}</li>
+                <li><strong>{r.factor.replace('_', " ")}</strong>{if r.points == 0 { ": ".to_string() } else { format!(" (+{}): ", r.points) }}{text}</li>
             }
         })
         .collect_view();

@@ -86,13 +86,19 @@ pub struct Decision {
     pub conditions: Conditions,
 }
 
+/// The reason an automatic approval was held for a reviewer: the tier's production
+/// agreements are not accepted (it adds no points; accepting them is the change).
+pub const HELD_FOR_AGREEMENTS: &str = "agreements";
+
 impl Decision {
     /// What the partner could change: every blocker, then every factor that added
-    /// points.
+    /// points or held the request.
     pub fn what_would_change(&self) -> impl Iterator<Item = &Reason> {
-        self.blockers
-            .iter()
-            .chain(self.reasons.iter().filter(|r| r.points > 0))
+        self.blockers.iter().chain(
+            self.reasons
+                .iter()
+                .filter(|r| r.points > 0 || r.factor == HELD_FOR_AGREEMENTS),
+        )
     }
 }
 

@@ -176,6 +176,11 @@ pub async fn obligations(
     .bind(org_id)
     .fetch_all(&state.db.pool)
     .await?;
+    let approved_at: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(approved_at) FROM tier_approvals WHERE org_id = $1")
+            .bind(org_id)
+            .fetch_one(&state.db.pool)
+            .await?;
     let mut out = Vec::new();
     let mut documents: Vec<&str> = versions.iter().map(|v| v.document_id.as_str()).collect();
     documents.dedup();
@@ -189,7 +194,6 @@ pub async fn obligations(
         };
         let upcoming = of_doc
             .iter()
-            .rev()
             .find(|v| v.effective_at > now)
             .map(|v| (*v).clone());
         let last = accepted
@@ -213,8 +217,9 @@ pub async fn obligations(
                     },
                 }
             }
-            // Never accepted: a partner whose access predates the document has the first
-            // version's window (or the default one) to accept it.
+            // Never accepted: an organisation approved before the document existed has
+            // the first version's window (or the default one) from the later of the two
+            // to accept it; one not approved yet has no deadline, only the gates.
             None => {
                 let first = of_doc[0];
                 let days = if first.window_days > 0 {
@@ -223,7 +228,10 @@ pub async fn obligations(
                     DEFAULT_WINDOW_DAYS
                 };
                 Standing::Required {
-                    deadline: first.effective_at + days * 86_400,
+                    deadline: match approved_at {
+                        Some(approved) => first.effective_at.max(approved) + days * 86_400,
+                        None => i64::MAX,
+                    },
                 }
             }
         };
@@ -237,6 +245,22 @@ pub async fn obligations(
     Ok(out)
 }
 
+/// The names of the versions `org_id` owes for `tier` in `environment` now, with no
+/// acceptance that holds.
+pub async fn unmet(
+    state: &AppState,
+    org_id: &str,
+    tier: i64,
+    environment: &str,
+) -> Result<Vec<String>> {
+    let owed = obligations(state, org_id, tier, environment, state.clock.now()).await?;
+    Ok(owed
+        .iter()
+        .filter(|o| !o.is_met())
+        .map(|o| o.current.name())
+        .collect())
+}
+
 /// Refuses (409, with what to accept) while an obligation of `tier` in
 /// `environment` is not met (a material version inside its window still counts as
 /// met: the earlier acceptance holds until the deadline); `who` says whose acceptance it needs ("You" or the
@@ -248,12 +272,7 @@ pub async fn ensure_accepted(
     environment: &str,
     who: &str,
 ) -> Result<()> {
-    let owed = obligations(state, org_id, tier, environment, state.clock.now()).await?;
-    let missing: Vec<String> = owed
-        .iter()
-        .filter(|o| !o.is_met())
-        .map(|o| o.current.name())
-        .collect();
+    let missing = unmet(state, org_id, tier, environment).await?;
     if missing.is_empty() {
         return Ok(());
     }
@@ -268,7 +287,8 @@ pub async fn ensure_accepted(
 }
 
 /// The tiers whose agreements concern an organisation: the highest tier it is
-/// approved for and the tier of an application in progress.
+/// approved for, the tier of an application in progress, and the tiers of its
+/// production requests.
 pub async fn tiers_of(state: &AppState, org_id: &str) -> Result<Vec<i64>> {
     let approved: Option<i64> =
         sqlx::query_scalar("SELECT MAX(tier) FROM tier_approvals WHERE org_id = $1")
@@ -281,7 +301,15 @@ pub async fn tiers_of(state: &AppState, org_id: &str) -> Result<Vec<i64>> {
     .bind(org_id)
     .fetch_optional(&state.db.pool)
     .await?;
-    let mut tiers: Vec<i64> = approved.into_iter().chain(open).collect();
+    // A production request is governed by the lowest tier covering its scopes, which
+    // may be below the approved one: its tier binds too.
+    let requested: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT tier FROM access_requests WHERE org_id = $1 AND status <> 'rejected'",
+    )
+    .bind(org_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut tiers: Vec<i64> = approved.into_iter().chain(open).chain(requested).collect();
     tiers.sort_unstable();
     tiers.dedup();
     Ok(tiers)
@@ -299,6 +327,18 @@ pub struct NewVersion {
     pub material: bool,
     pub window_days: String,
     pub change_note: String,
+}
+
+/// Another admin published the same document or version at the same moment (the
+/// unique constraints decide on PostgreSQL): 409, to try again.
+fn published_meanwhile(err: sqlx::Error) -> Error {
+    if crate::platform::db::is_unique_violation(&err) {
+        Error::Conflict(
+            "Another version of this document was published at the same moment: open the page again and publish once more.".into(),
+        )
+    } else {
+        Error::Database(err)
+    }
 }
 
 /// Publishes a version (a bank admin): the document's next version number, the
@@ -416,7 +456,8 @@ pub async fn publish(
             .bind(&admin.id)
             .bind(now)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(published_meanwhile)?;
             id
         }
     };
@@ -461,7 +502,8 @@ pub async fn publish(
     .bind(&admin.id)
     .bind(now)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .map_err(published_meanwhile)?;
     audit::record(
         &mut tx,
         Event::new(admin.actor(), "agreement.published")
@@ -588,8 +630,22 @@ pub async fn accept(
             })),
     )
     .await?;
+    // The warnings about this version are settled.
+    sqlx::query(
+        "UPDATE governance_notices SET resolved_at = $1 WHERE org_id = $2 AND kind = 'agreement_warning' \
+         AND resolved_at IS NULL AND key LIKE $3",
+    )
+    .bind(now)
+    .bind(org_id)
+    .bind(format!("agreement_warning:{version_id}:%"))
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
-    lift_if_cured(state, org_id).await?;
+    // The acceptance stands whatever happens next; a suspension this could not lift
+    // now is lifted by the next sweep.
+    if let Err(error) = lift_if_cured(state, org_id).await {
+        tracing::warn!(%error, org_id, "lifting agreement suspensions after an acceptance");
+    }
     Ok(accepted)
 }
 
@@ -664,13 +720,30 @@ pub(crate) async fn record_acceptance(
     Ok(inserted.rows_affected() == 1)
 }
 
+/// Whether production client `app_id` is under a tier with a production agreement
+/// overdue (no acceptance holds and the deadline has passed).
+pub async fn overdue_for_app(state: &AppState, app_id: &str) -> Result<bool> {
+    let row: Option<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT a.org_id, COALESCE(r.tier, (SELECT MAX(t.tier) FROM tier_approvals t WHERE t.org_id = a.org_id)) \
+         FROM apps a LEFT JOIN access_requests r ON r.id = a.access_request_id WHERE a.id = $1",
+    )
+    .bind(app_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let Some((org_id, tier)) = row else {
+        return Ok(false);
+    };
+    let now = state.clock.now();
+    let owed = obligations(state, &org_id, tier.unwrap_or(0), "production", now).await?;
+    Ok(owed.iter().any(|o| o.is_overdue(now)))
+}
+
 /// The organisation's production clients suspended for an agreement, lifted when no
-/// production obligation of their tier is overdue any more (in one transaction,
-/// audited); how many were lifted.
+/// production obligation of their tier is overdue any more (each in one transaction
+/// with its notices settled, audited); how many were lifted.
 pub async fn lift_if_cured(state: &AppState, org_id: &str) -> Result<u64> {
-    let suspended: Vec<(String, Option<i64>)> = sqlx::query_as(
-        "SELECT a.id, COALESCE(r.tier, (SELECT MAX(t.tier) FROM tier_approvals t WHERE t.org_id = a.org_id)) \
-         FROM suspensions s JOIN apps a ON a.id = s.target LEFT JOIN access_requests r ON r.id = a.access_request_id \
+    let suspended: Vec<String> = sqlx::query_scalar(
+        "SELECT a.id FROM suspensions s JOIN apps a ON a.id = s.target \
          WHERE s.target_kind = 'client' AND s.origin = 'agreement' AND s.lifted_at IS NULL AND a.org_id = $1",
     )
     .bind(org_id)
@@ -678,9 +751,8 @@ pub async fn lift_if_cured(state: &AppState, org_id: &str) -> Result<u64> {
     .await?;
     let now = state.clock.now();
     let mut lifted = 0;
-    for (app_id, tier) in suspended {
-        let owed = obligations(state, org_id, tier.unwrap_or(0), "production", now).await?;
-        if owed.iter().any(|o| o.is_overdue(now)) {
+    for app_id in suspended {
+        if overdue_for_app(state, &app_id).await? {
             continue;
         }
         let mut tx = state.db.begin().await?;
@@ -694,6 +766,13 @@ pub async fn lift_if_cured(state: &AppState, org_id: &str) -> Result<u64> {
         .await?
         .rows_affected();
         if done > 0 {
+            sqlx::query(
+                "UPDATE governance_notices SET resolved_at = $1 WHERE app_id = $2 AND kind = 'suspend_for_agreement' AND resolved_at IS NULL",
+            )
+            .bind(now)
+            .bind(&app_id)
+            .execute(&mut *tx)
+            .await?;
             audit::record(
                 &mut tx,
                 Event::new(

@@ -177,12 +177,12 @@ fn standing_text(obligation: &Obligation, now: i64) -> String {
             "A material new version: accept it by {} or your production clients are suspended",
             when(*deadline)
         ),
-        Standing::Required { deadline } if *deadline <= now && obligation.accepted.is_some() => format!(
+        Standing::Required { deadline } if *deadline <= now => format!(
             "Overdue since {}: until it is accepted, production clients of this tier are suspended and no production access is approved",
             when(*deadline)
         ),
         Standing::Required { .. } => {
-            "To accept: an application for this tier cannot be submitted, nor production access approved, before".into()
+            "To accept: until it is, an application for this tier cannot be submitted, nor production access approved".into()
         }
     }
 }

@@ -49,7 +49,10 @@ pub async fn plan(
         for obligation in &owed {
             let deadline = match obligation.standing {
                 Standing::Due { deadline } => deadline,
-                Standing::Required { deadline } if deadline > now => deadline,
+                // (No deadline at all before the organisation's approval.)
+                Standing::Required { deadline } if deadline > now && deadline != i64::MAX => {
+                    deadline
+                }
                 _ => continue,
             };
             let version = &obligation.current;
@@ -146,6 +149,10 @@ pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> 
             .await?;
         }
         Kind::SuspendForAgreement => {
+            // Accepted since the plan was made: nothing to suspend.
+            if !agreements::overdue_for_app(state, &app_id).await? {
+                return Ok(false);
+            }
             changed = super::suspension::suspend_for_rule(
                 tx,
                 &app_id,

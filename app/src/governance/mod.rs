@@ -45,7 +45,7 @@ pub async fn notices(state: &AppState, org: Option<&str>, limit: i64) -> Result<
          LEFT JOIN apps a ON a.id = n.app_id LEFT JOIN credentials c ON c.id = n.credential_id \
          WHERE n.resolved_at IS NULL AND ($1 = '' OR n.org_id = $1) AND n.created_at > $3 \
          AND NOT (n.kind IN ('expiry_warning', 'dormancy_warning') AND c.revoked_at IS NOT NULL) \
-         AND n.kind NOT IN ('owner_restored', 'policy_restored', 'evidence_restored', 'settled') \
+         AND n.kind NOT IN ('owner_restored', 'policy_restored', 'evidence_restored', 'agreement_restored', 'settled') \
          AND (a.id IS NULL OR a.status = 'active') \
          ORDER BY n.created_at DESC, n.key LIMIT $2",
     )

@@ -72,8 +72,29 @@ impl Db {
                 let mut conn = self.pool.acquire().await?;
                 conn.execute("PRAGMA foreign_keys = OFF").await?;
                 let result = sqlx::migrate!("../migrations/sqlite").run(&mut *conn).await;
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                result
+                // Nothing the rebuilds did may leave a dangling reference.
+                let checked = async {
+                    let dangling = sqlx::query("PRAGMA foreign_key_check")
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    if !dangling.is_empty() {
+                        return Err(sqlx::Error::Configuration(
+                            format!(
+                                "{} rows with dangling foreign keys after migrating",
+                                dangling.len()
+                            )
+                            .into(),
+                        ));
+                    }
+                    conn.execute("PRAGMA foreign_keys = ON").await.map(|_| ())
+                }
+                .await;
+                if result.is_err() || checked.is_err() {
+                    // Never back into the pool with foreign keys off.
+                    drop(conn.detach());
+                }
+                result?;
+                checked.map_err(sqlx::migrate::MigrateError::Execute)
             }
             Backend::Postgres => {
                 sqlx::migrate!("../migrations/postgres")

@@ -383,7 +383,8 @@ pub async fn respond(
     let readiness = readiness::assess(state, &request.app_id, &request.scopes, now).await?;
     let gathered = gather(state, org_id, &asked, &readiness).await?;
     let policy = active_policy(state).await?;
-    let decision = evaluate(&policy, &gathered.facts)?;
+    let mut decision = evaluate(&policy, &gathered.facts)?;
+    super::submission::hold_for_agreements(state, org_id, request.tier, &mut decision).await?;
     let status = match decision.route {
         Route::AutoApprove => "approved",
         Route::AutoReject => "rejected",

@@ -478,7 +478,8 @@ pub async fn submit(
     let readiness = readiness::assess(state, &checked.app.id, &checked.scopes, now).await?;
     let gathered = gather(state, org_id, &checked.asked(), &readiness).await?;
     let policy = active_policy(state).await?;
-    let decision = evaluate(&policy, &gathered.facts)?;
+    let mut decision = evaluate(&policy, &gathered.facts)?;
+    hold_for_agreements(state, org_id, checked.tier.level, &mut decision).await?;
     let id = ids::new_id(ids::ACCESS_REQUEST);
     let status = match decision.route {
         Route::AutoApprove => "approved",
@@ -586,6 +587,33 @@ pub(super) async fn submitted_with(
             .ok_or_else(|| Error::Internal(format!("unknown route {route}")))
     })
     .transpose()
+}
+
+/// An automatic approval waits for the tier's production agreements (issue 32): while
+/// one is not accepted, the request goes to a reviewer instead, with that reason.
+pub(super) async fn hold_for_agreements(
+    state: &AppState,
+    org_id: &str,
+    tier: i64,
+    decision: &mut Decision,
+) -> Result<()> {
+    if decision.route != Route::AutoApprove {
+        return Ok(());
+    }
+    let missing = crate::agreements::unmet(state, org_id, tier, "production").await?;
+    if !missing.is_empty() {
+        decision.route = Route::OneReviewer;
+        decision.reasons.push(crate::access_requests::policy::Reason {
+            factor: crate::access_requests::policy::HELD_FOR_AGREEMENTS.into(),
+            points: 0,
+            detail: format!(
+                "The Tier {tier} production agreements are not accepted yet: {}.",
+                missing.join(", ")
+            ),
+            hint: "A partner admin accepts them on the Agreements page; a reviewer approves once they are.".into(),
+        });
+    }
+    Ok(())
 }
 
 /// What the policy's route does at once: an automatic approval issues the credential,
