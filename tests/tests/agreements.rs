@@ -342,6 +342,44 @@ async fn a_signatory_accepts_the_version_in_force_once(server: TestServer) {
         admin.get(&format!("/admin/agreements/{v2}")).await.status(),
         StatusCode::NOT_FOUND
     );
+
+    // A version published to take effect in ten days can be accepted ahead: once in
+    // force it is already accepted, with no window to run.
+    let ahead = app::agreements::day_of(server.state.clock.now() + 10 * DAY);
+    let mut fields = publish_fields(
+        "Data-sharing agreement, Tier 2",
+        "# Data-sharing agreement, Tier 2\n\nVersion 3.\n",
+        &ahead,
+    );
+    fields[0] = ("kind", "data_sharing");
+    fields[1] = ("environment", "production");
+    fields[2] = ("tier", "2");
+    fields.push(("material", "yes"));
+    let response = bank
+        .submit("/admin/agreements", "/admin/agreements", &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let v3 = version_id(&server, "data_sharing", "production", 2, 3).await;
+    server.state.clock.advance(30);
+    let response = accept(&admin, &v3, &totp_code(&server.state.clock, &secret, 1)).await;
+    assert_location(&response, &format!("/agreements/{v3}"));
+    let acme: String = sqlx::query_scalar("SELECT org_id FROM users WHERE email = $1")
+        .bind(ACME_ADMIN)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    server.state.clock.advance(11 * DAY);
+    let owed = app::agreements::obligations(
+        &server.state,
+        &acme,
+        2,
+        "production",
+        server.state.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(owed[0].current.version, 3);
+    assert_eq!(owed[0].standing, app::agreements::Standing::Accepted);
 }
 both!(a_signatory_accepts_the_version_in_force_once, demo);
 
