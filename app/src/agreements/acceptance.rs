@@ -206,18 +206,23 @@ pub(crate) async fn record_acceptance(
 /// Whether production client `app_id` is under a tier with a production agreement
 /// overdue (no acceptance holds and the deadline has passed).
 pub async fn overdue_for_app(state: &AppState, app_id: &str) -> Result<bool> {
+    let mut conn = state.db.pool.acquire().await?;
+    overdue_on(&mut conn, app_id, state.clock.now()).await
+}
+
+/// [`overdue_for_app`] on a connection the caller holds (the sweep's transaction).
+pub async fn overdue_on(conn: &mut sqlx::AnyConnection, app_id: &str, now: i64) -> Result<bool> {
     let row: Option<(String, Option<i64>)> = sqlx::query_as(
         "SELECT a.org_id, COALESCE(r.tier, (SELECT MAX(t.tier) FROM tier_approvals t WHERE t.org_id = a.org_id)) \
          FROM apps a LEFT JOIN access_requests r ON r.id = a.access_request_id WHERE a.id = $1",
     )
     .bind(app_id)
-    .fetch_optional(&state.db.pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some((org_id, tier)) = row else {
         return Ok(false);
     };
-    let now = state.clock.now();
-    let owed = obligations(state, &org_id, tier.unwrap_or(0), "production", now).await?;
+    let owed = obligations_on(conn, &org_id, tier.unwrap_or(0), "production", now).await?;
     Ok(owed.iter().any(|o| o.is_overdue(now)))
 }
 

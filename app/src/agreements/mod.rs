@@ -24,7 +24,8 @@ mod publishing;
 
 pub(crate) use acceptance::record_acceptance;
 pub use acceptance::{
-    accept, acceptances_of, accepted_by, lift_if_cured, overdue_for_app, pack_record, Acceptance,
+    accept, acceptances_of, accepted_by, lift_if_cured, overdue_for_app, overdue_on, pack_record,
+    Acceptance,
 };
 pub use pages::in_force;
 pub use publishing::{publish, NewVersion};
@@ -168,25 +169,38 @@ pub async fn obligations(
     environment: &str,
     now: i64,
 ) -> Result<Vec<Obligation>> {
+    let mut conn = state.db.pool.acquire().await?;
+    obligations_on(&mut conn, org_id, tier, environment, now).await
+}
+
+/// [`obligations`] on a connection the caller holds (inside a transaction: on
+/// SQLite, a second pooled connection could wait on this one's write lock).
+pub async fn obligations_on(
+    conn: &mut sqlx::AnyConnection,
+    org_id: &str,
+    tier: i64,
+    environment: &str,
+    now: i64,
+) -> Result<Vec<Obligation>> {
     let versions: Vec<Version> = sqlx::query_as(&format!(
         "SELECT {VERSION_COLUMNS} FROM agreement_versions v JOIN agreement_documents d ON d.id = v.document_id \
          WHERE d.tier = $1 AND d.environment = $2 ORDER BY d.kind, v.version"
     ))
     .bind(tier)
     .bind(environment)
-    .fetch_all(&state.db.pool)
+    .fetch_all(&mut *conn)
     .await?;
     let accepted: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT v.document_id, v.version, a.accepted_at FROM agreement_acceptances a \
          JOIN agreement_versions v ON v.id = a.version_id WHERE a.org_id = $1",
     )
     .bind(org_id)
-    .fetch_all(&state.db.pool)
+    .fetch_all(&mut *conn)
     .await?;
     let approved_at: Option<i64> =
         sqlx::query_scalar("SELECT MAX(approved_at) FROM tier_approvals WHERE org_id = $1")
             .bind(org_id)
-            .fetch_one(&state.db.pool)
+            .fetch_one(&mut *conn)
             .await?;
     let mut out = Vec::new();
     let mut documents: Vec<&str> = versions.iter().map(|v| v.document_id.as_str()).collect();
