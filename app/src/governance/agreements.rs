@@ -150,7 +150,7 @@ pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> 
         }
         Kind::SuspendForAgreement => {
             // Accepted since the plan was made: nothing to suspend.
-            if !agreements::overdue_on(&mut **tx, &app_id, now).await? {
+            if !agreements::overdue_on(tx, &app_id, now).await? {
                 return Ok(false);
             }
             changed = super::suspension::suspend_for_rule(
