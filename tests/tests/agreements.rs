@@ -103,7 +103,7 @@ async fn bank_publishes_versions_and_bad_input_writes_nothing(server: TestServer
     let before = server
         .count("SELECT COUNT(*) FROM agreement_versions")
         .await;
-    let today = app::agreements::day_of(server.state.clock.now());
+    let today = app::platform::time::day(server.state.clock.now());
 
     // Missing and wrong fields, a past date, a text over the limit: 422, each named.
     let response = admin
@@ -345,7 +345,7 @@ async fn a_signatory_accepts_the_version_in_force_once(server: TestServer) {
 
     // A version published to take effect in ten days can be accepted ahead: once in
     // force it is already accepted, with no window to run.
-    let ahead = app::agreements::day_of(server.state.clock.now() + 10 * DAY);
+    let ahead = app::platform::time::day(server.state.clock.now() + 10 * DAY);
     let mut fields = publish_fields(
         "Data-sharing agreement, Tier 2",
         "# Data-sharing agreement, Tier 2\n\nVersion 3.\n",
@@ -536,7 +536,7 @@ async fn an_automatic_approval_waits_for_the_agreements(server: TestServer) {
     approve_tier(&server, &acme, &reviewer, "1").await;
     // The bank adds an SLA schedule to Tier 1's production terms: Acme has not accepted it.
     let bank = server.demo_staff(BANK_ADMIN, 0).await;
-    let today = app::agreements::day_of(server.state.clock.now());
+    let today = app::platform::time::day(server.state.clock.now());
     let mut fields = publish_fields(
         "SLA schedule, Tier 1",
         "# SLA schedule\n\nThe bank answers within two working days.\n",

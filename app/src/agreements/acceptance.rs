@@ -13,10 +13,22 @@ pub struct Acceptance {
     pub accepted_at: i64,
     pub ip: String,
     pub sha256: String,
+    /// The document's title and the version's number.
+    pub title: String,
+    pub version: i64,
 }
 
-const ACCEPTANCE_COLUMNS: &str = "a.version_id, a.org_id, o.legal_name AS organisation, u.email, a.accepted_at, a.ip, a.sha256 \
-     FROM agreement_acceptances a JOIN organisations o ON o.id = a.org_id JOIN users u ON u.id = a.user_id";
+impl Acceptance {
+    /// The version's name, as [`Version::name`] gives it.
+    pub fn name(&self) -> String {
+        format!("{} v{}", self.title, self.version)
+    }
+}
+
+const ACCEPTANCE_COLUMNS: &str = "a.version_id, a.org_id, o.legal_name AS organisation, u.email, a.accepted_at, a.ip, a.sha256, \
+     d.title, v.version \
+     FROM agreement_acceptances a JOIN organisations o ON o.id = a.org_id JOIN users u ON u.id = a.user_id \
+     JOIN agreement_versions v ON v.id = a.version_id JOIN agreement_documents d ON d.id = v.document_id";
 
 /// Who accepted `version_id` (bank staff).
 pub async fn acceptances_of(state: &AppState, version_id: &str) -> Result<Vec<Acceptance>> {
@@ -29,19 +41,13 @@ pub async fn acceptances_of(state: &AppState, version_id: &str) -> Result<Vec<Ac
 }
 
 /// What `org_id` has accepted, newest first.
-pub async fn accepted_by(state: &AppState, org_id: &str) -> Result<Vec<(Acceptance, String)>> {
-    let rows: Vec<Acceptance> = sqlx::query_as(&format!(
+pub async fn accepted_by(state: &AppState, org_id: &str) -> Result<Vec<Acceptance>> {
+    Ok(sqlx::query_as(&format!(
         "SELECT {ACCEPTANCE_COLUMNS} WHERE a.org_id = $1 ORDER BY a.accepted_at DESC"
     ))
     .bind(org_id)
     .fetch_all(&state.db.pool)
-    .await?;
-    let mut out = Vec::new();
-    for row in rows {
-        let name = version(state, &row.version_id).await?.name();
-        out.push((row, name));
-    }
-    Ok(out)
+    .await?)
 }
 
 /// Accepts `version_id` for the signatory's organisation, with a second-factor code:

@@ -62,7 +62,7 @@ pub async fn seed(state: &AppState, admin_email: &str) -> Result<()> {
     let tiers: Vec<i64> = sqlx::query_scalar("SELECT level FROM tiers ORDER BY level")
         .fetch_all(&state.db.pool)
         .await?;
-    let today = super::day_of(now);
+    let today = crate::platform::time::day(now);
     let mut first_versions = Vec::new();
     for tier in &tiers {
         for (kind, environment, title, body) in [
@@ -117,19 +117,24 @@ pub async fn seed(state: &AppState, admin_email: &str) -> Result<()> {
     .fetch_all(&state.db.pool)
     .await?;
     let accepted_at = now - 365 * DAY;
+    // Read once, before any transaction: a pooled read inside one could wait on
+    // SQLite's write lock.
+    let mut versions = Vec::with_capacity(first_versions.len());
+    for id in &first_versions {
+        versions.push(super::version(state, id).await?);
+    }
     for (org_id, email) in orgs {
         let Some(email) = email else { continue };
         let Some(signatory) = AuthUser::by_email(state, &email).await? else {
             continue;
         };
         let mut tx = state.db.begin().await?;
-        for id in &first_versions {
-            let version = super::version(state, id).await?;
+        for version in &versions {
             if super::record_acceptance(
                 &mut tx,
                 &signatory,
                 &org_id,
-                &version,
+                version,
                 "192.0.2.10",
                 accepted_at,
             )
@@ -139,7 +144,7 @@ pub async fn seed(state: &AppState, admin_email: &str) -> Result<()> {
                     &mut tx,
                     Event::new(signatory.actor(), "agreement.accepted")
                         .org(Some(&org_id))
-                        .resource("agreement_version", id)
+                        .resource("agreement_version", &version.id)
                         .details(json!({ "title": version.title, "version": 1, "sha256": version.sha256, "demo": true })),
                 )
                 .await?;

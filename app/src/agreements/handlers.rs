@@ -35,15 +35,17 @@ async fn render_register(
 ) -> Result<Response> {
     ctx.require(Action::ManageAgreements)?;
     let versions = super::all_versions(state).await?;
-    let mut counts = Vec::with_capacity(versions.len());
-    for version in &versions {
-        let accepted: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM agreement_acceptances WHERE version_id = $1")
-                .bind(&version.id)
-                .fetch_one(&state.db.pool)
-                .await?;
-        counts.push(accepted);
-    }
+    let accepted: std::collections::HashMap<String, i64> = sqlx::query_as(
+        "SELECT version_id, COUNT(*) FROM agreement_acceptances GROUP BY version_id",
+    )
+    .fetch_all(&state.db.pool)
+    .await?
+    .into_iter()
+    .collect();
+    let counts: Vec<i64> = versions
+        .iter()
+        .map(|v| accepted.get(&v.id).copied().unwrap_or(0))
+        .collect();
     let tiers: Vec<i64> = sqlx::query_scalar("SELECT level FROM tiers ORDER BY level")
         .fetch_all(&state.db.pool)
         .await?;
@@ -61,7 +63,10 @@ async fn render_register(
 async fn register_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     let form = Form::new()
         .with("window_days", super::DEFAULT_WINDOW_DAYS.to_string())
-        .with("effective_on", super::day_of(state.clock.now()));
+        .with(
+            "effective_on",
+            crate::platform::time::day(state.clock.now()),
+        );
     render_register(&state, &ctx, form, StatusCode::OK).await
 }
 
@@ -117,12 +122,7 @@ fn partner_org(ctx: &Ctx) -> Result<(&crate::platform::context::AuthUser, &str)>
 async fn partner_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     let (user, org_id) = partner_org(&ctx)?;
     let now = state.clock.now();
-    let mut owed = Vec::new();
-    for tier in super::tiers_of(&state, org_id).await? {
-        for environment in ["sandbox", "production"] {
-            owed.extend(super::obligations(&state, org_id, tier, environment, now).await?);
-        }
-    }
+    let owed = super::obligations_of_org(&state, org_id, now).await?;
     let accepted = super::accepted_by(&state, org_id).await?;
     let can_accept = user.role == crate::platform::authz::Role::PartnerAdmin;
     let body = pages::partner(&owed, &accepted, can_accept, now);

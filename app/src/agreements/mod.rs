@@ -60,11 +60,6 @@ pub fn kind_label(kind: &str) -> &'static str {
         .map_or("Agreement", |(_, label)| label)
 }
 
-/// `YYYY-MM-DD` of a time.
-pub fn day_of(ts: i64) -> String {
-    time::rfc3339(ts).chars().take(10).collect()
-}
-
 /// The SHA-256 of an agreement's exact text, as lowercase hex.
 pub fn digest(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
@@ -305,6 +300,22 @@ pub async fn ensure_accepted(
             missing.join(", ")
         ),
     )))
+}
+
+/// Everything `org_id` owes at `now`: the obligations of each of its tiers
+/// ([`tiers_of`]), sandbox then production.
+pub async fn obligations_of_org(
+    state: &AppState,
+    org_id: &str,
+    now: i64,
+) -> Result<Vec<Obligation>> {
+    let mut owed = Vec::new();
+    for tier in tiers_of(state, org_id).await? {
+        for environment in ["sandbox", "production"] {
+            owed.extend(obligations(state, org_id, tier, environment, now).await?);
+        }
+    }
+    Ok(owed)
 }
 
 /// The tiers whose agreements concern an organisation: the highest tier it is

@@ -216,7 +216,7 @@ pub fn in_force(owed: &[Obligation], now: i64) -> AnyView {
 
 pub fn partner(
     owed: &[Obligation],
-    accepted: &[(Acceptance, String)],
+    accepted: &[Acceptance],
     can_accept: bool,
     now: i64,
 ) -> AnyView {
@@ -250,10 +250,10 @@ pub fn partner(
     };
     let history = accepted
         .iter()
-        .map(|(a, name)| {
+        .map(|a| {
             view! {
                 <tr>
-                    <td><a href=format!("/agreements/{}", a.version_id)>{name.clone()}</a></td>
+                    <td><a href=format!("/agreements/{}", a.version_id)>{a.name()}</a></td>
                     <td>{a.email.clone()}</td>
                     <td>{when(a.accepted_at)}</td>
                     <td><a href=format!("/agreements/{}/text", a.version_id)>"Exact text"</a></td>

@@ -167,7 +167,7 @@ pub async fn publish(
             format!(
                 "Version {} takes effect on {}: this one cannot take effect before it.",
                 number - 1,
-                day_of(latest_effective.unwrap_or_default())
+                crate::platform::time::day(latest_effective.unwrap_or_default())
             ),
         )));
     }

@@ -420,39 +420,35 @@ async fn agreements_to_accept(state: &AppState, org: &str) -> Result<Vec<Waiting
     use crate::agreements::{self, Standing};
     let now = state.clock.now();
     let mut out = Vec::new();
-    for tier in agreements::tiers_of(state, org).await? {
-        for environment in ["sandbox", "production"] {
-            for owed in agreements::obligations(state, org, tier, environment, now).await? {
-                let deadline = match owed.standing {
-                    Standing::Accepted => continue,
-                    Standing::Due { deadline } | Standing::Required { deadline } => deadline,
-                };
-                // A re-acceptance has its window; a first acceptance is due before
-                // the tier's application or production access goes ahead.
-                let (since, sla_seconds, detail) = match owed.accepted {
-                    Some(_) => (
-                        owed.current.effective_at,
-                        Some(deadline - owed.current.effective_at),
-                        format!(
-                            "Agreement: a partner admin accepts it by {}",
-                            crate::platform::time::display(deadline)
-                        ),
-                    ),
-                    None => (
-                        now,
-                        None,
-                        "Agreement: a partner admin accepts it before the application is submitted or production access approved".to_string(),
-                    ),
-                };
-                out.push(Waiting {
-                    label: format!("Accept {}", owed.current.name()),
-                    href: format!("/agreements/{}", owed.current.id),
-                    since,
-                    sla_seconds,
-                    detail,
-                });
-            }
-        }
+    for owed in agreements::obligations_of_org(state, org, now).await? {
+        let deadline = match owed.standing {
+            Standing::Accepted => continue,
+            Standing::Due { deadline } | Standing::Required { deadline } => deadline,
+        };
+        // A re-acceptance has its window; a first acceptance is due before
+        // the tier's application or production access goes ahead.
+        let (since, sla_seconds, detail) = match owed.accepted {
+            Some(_) => (
+                owed.current.effective_at,
+                Some(deadline - owed.current.effective_at),
+                format!(
+                    "Agreement: a partner admin accepts it by {}",
+                    crate::platform::time::display(deadline)
+                ),
+            ),
+            None => (
+                now,
+                None,
+                "Agreement: a partner admin accepts it before the application is submitted or production access approved".to_string(),
+            ),
+        };
+        out.push(Waiting {
+            label: format!("Accept {}", owed.current.name()),
+            href: format!("/agreements/{}", owed.current.id),
+            since,
+            sla_seconds,
+            detail,
+        });
     }
     Ok(out)
 }

@@ -74,7 +74,7 @@ pub async fn plan(
                 format!(
                     "warn: {} must be accepted by {}, or the production clients of Tier {tier} are suspended",
                     version.name(),
-                    agreements::day_of(deadline)
+                    crate::platform::time::day(deadline)
                 ),
             );
             action.subject_id = Some(version.id.clone());

@@ -24,7 +24,7 @@ use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::db::Tx;
 use crate::platform::error::{Error, Result};
 use crate::platform::state::AppState;
-use crate::platform::time;
+use crate::platform::time::{self, day};
 
 /// The accepted evidence of an organisation, latest expiry first per kind:
 /// (evidence id, kind, expires_on as a time).
@@ -193,10 +193,6 @@ pub async fn plan(
     Ok(())
 }
 
-fn day(ts: i64) -> String {
-    time::rfc3339(ts).chars().take(10).collect()
-}
-
 /// Applies an evidence action (inside the sweep's transaction). False when it
 /// changed nothing (the client was suspended already).
 pub async fn apply(state: &AppState, tx: &mut Tx, action: &Action, now: i64) -> Result<bool> {
@@ -281,7 +277,6 @@ pub struct Expiring {
 pub async fn expiring(state: &AppState, limit: i64) -> Result<Vec<Expiring>> {
     const DAY: i64 = 86_400;
     let now = state.clock.now();
-    let day = |at: i64| time::display(at).get(..10).unwrap_or_default().to_string();
     let accepted = |e: &str| {
         format!(
             "({e}.accepted_at IS NOT NULL OR {e}.uploaded_at <= \

@@ -357,7 +357,7 @@ impl Context {
             .get(&row.app_id)
             .map(|e| {
                 e.iter()
-                    .map(|(rule, ends)| format!("{rule} until {}", &time::rfc3339(*ends)[..10]))
+                    .map(|(rule, ends)| format!("{rule} until {}", time::day(*ends)))
                     .collect()
             })
             .unwrap_or_default();

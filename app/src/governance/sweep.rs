@@ -26,7 +26,7 @@ use crate::platform::db::Tx;
 use crate::platform::error::Result;
 use crate::platform::progress;
 use crate::platform::state::AppState;
-use crate::platform::time;
+use crate::platform::time::day;
 
 /// What the sweep does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -140,10 +140,6 @@ impl Action {
             idle_since: None,
         }
     }
-}
-
-fn day(ts: i64) -> String {
-    time::rfc3339(ts).chars().take(10).collect()
 }
 
 /// Every key already used: those actions are done.

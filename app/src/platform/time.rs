@@ -52,6 +52,11 @@ pub fn when(ts: i64) -> String {
     }
 }
 
+/// `YYYY-MM-DD` (UTC) of a time, as notices and date fields write it.
+pub fn day(ts: i64) -> String {
+    rfc3339(ts).chars().take(10).collect()
+}
+
 /// RFC 3339, for exports.
 pub fn rfc3339(ts: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ts)
