@@ -41,6 +41,8 @@ pub mod oversight;
 #[cfg(feature = "ssr")]
 pub mod reviews;
 #[cfg(feature = "ssr")]
+pub mod slas;
+#[cfg(feature = "ssr")]
 pub mod webhooks;
 
 #[cfg(feature = "ssr")]

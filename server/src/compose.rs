@@ -61,6 +61,12 @@ pub async fn seed_demo(state: &AppState) -> Result<bool> {
     app::webhooks::demo::seed(state, "admin@acme-budgeting.example.com").await?;
     // Last: it publishes every tier's agreements and has each demo partner accept them.
     app::agreements::demo::seed(state, "admin@bank.example.com").await?;
+    app::slas::demo::seed(
+        state,
+        "reviewer@bank.example.com",
+        "admin@northwind-pay.example.com",
+    )
+    .await?;
     Ok(seeded)
 }
 
@@ -82,6 +88,7 @@ pub fn jobs() -> Vec<Job> {
         app::access_requests::jobs(),
         app::instances::jobs(),
         app::evidence_packs::jobs(),
+        app::slas::jobs(),
     ]
     .into_iter()
     .flatten()
@@ -112,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::reviews::handlers::routes())
         .merge(app::incidents::handlers::routes())
         .merge(app::agreements::handlers::routes())
+        .merge(app::slas::handlers::routes())
         .merge(app::oversight::usage_handlers::routes())
         .merge(app::oversight::alert_handlers::routes())
         .merge(app::webhooks::handlers::routes())

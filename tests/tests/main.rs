@@ -59,6 +59,7 @@ mod sandbox_helpers;
 mod scale_out;
 mod scale_out_recovery;
 mod scheduler_jobs;
+mod slas;
 mod structure;
 mod webhook_receiver;
 mod webhooks;

@@ -28,6 +28,8 @@ pub struct Work {
     pub traffic: Option<(i64, i64, Vec<f64>)>,
     pub apps: Vec<AppTraffic>,
     pub failures: Vec<Failure>,
+    /// The bank's missed service levels of the last 30 days (reviewers, approvers).
+    pub bank_breaches: Option<Vec<crate::slas::Case>>,
 }
 
 fn error_rate(errors: i64, calls: i64) -> String {
@@ -294,8 +296,21 @@ pub fn work(work: Work, partner_admin: bool, partner: bool) -> AnyView {
     } else {
         Vec::new()
     };
+    let breaches = work.bank_breaches.as_ref().map(|list| {
+        let refs: Vec<&crate::slas::Case> = list.iter().collect();
+        section(
+            "dash-sla",
+            "The bank's service levels missed, last 30 days",
+            view! {
+                {crate::slas::pages::breach_list("sla-breaches", &refs, now, true)}
+                <p><a href="/relationships">"Service levels per partner"</a></p>
+            }
+            .into_any(),
+        )
+    });
     view! {
         {lead}
+        {breaches}
         <div class="dashboard">
             {traffic}
             {rest.into_iter().collect_view()}

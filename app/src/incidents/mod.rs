@@ -7,6 +7,8 @@
 
 pub mod demo;
 pub mod handlers;
+mod partner;
+pub use partner::{acknowledge, of_org as partner_incidents, PartnerIncident};
 mod pages;
 
 use serde_json::json;

@@ -111,6 +111,13 @@ pub const RULES: &[RuleDef] = &[
         ],
     },
     RuleDef {
+        id: "sla_breach",
+        title: "Partner's service level missed",
+        description: "A partner took longer than its commitment for its tier (Service levels): to acknowledge an incident, to answer an access review, or to rotate a credential after a warning. One alert per case, raised by the sla_breaches job.",
+        severity: "medium",
+        params: &[],
+    },
+    RuleDef {
         id: "limiter_degraded",
         title: "Rate limits counted in memory",
         description: "An instance could not reach the database for the shared rate limits (no answer in 500 ms) and held each limit to its own share in memory until it could; raised when the database answers again, one alert per period and instance.",

@@ -124,6 +124,11 @@ pub enum Action {
     /// Accept an agreement for the organisation (its authorised signatory); needs a
     /// second factor.
     AcceptAgreements,
+    /// See a relationship's service levels (partners: their own organisation's;
+    /// staff: every partner's) and acknowledge the organisation's incidents.
+    ViewRelationship,
+    /// Set the service-level commitments per tier.
+    ManageSlas,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -158,7 +163,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         | ManageWebhooks
         | AcceptAgreements
         | CloseOrganisation => role == PartnerAdmin,
-        ViewAgreements => true,
+        ViewAgreements | ViewRelationship => true,
         ViewOwnInventory => matches!(role, PartnerAdmin | PartnerDeveloper),
         ViewInventory => matches!(role, Reviewer | Approver | Admin),
         Suspend | Offboard | ManageReviews | ManageAlertRules => role == Admin,
@@ -168,9 +173,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         Review => matches!(role, Reviewer | Approver),
         Approve => role == Approver,
         ViewPolicy => matches!(role, Reviewer | Approver | Admin),
-        ManageUsers | ViewAuditTrail | ManageCatalogue | ManagePolicy | ManageAgreements => {
-            role == Admin
-        }
+        ManageUsers | ViewAuditTrail | ManageCatalogue | ManagePolicy | ManageAgreements
+        | ManageSlas => role == Admin,
     }
 }
 

@@ -211,7 +211,11 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
                                 ("/reviews", "Reviews"),
                             ],
                         ));
-                        let mut org = vec![("/org/members", "Team"), ("/agreements", "Agreements")];
+                        let mut org = vec![
+                            ("/org/members", "Team"),
+                            ("/agreements", "Agreements"),
+                            ("/relationship", "Service levels"),
+                        ];
                         if viewer.role == Role::PartnerAdmin {
                             org.push(("/webhooks", "Webhooks"));
                         }
@@ -224,6 +228,7 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
                                 ("/admin/users", "Users"),
                                 ("/admin/catalogue", "Catalogue"),
                                 ("/admin/agreements", "Agreements"),
+                                ("/relationships", "Service levels"),
                                 ("/offboarding/bank", "Offboarding"),
                             ],
                         ));
@@ -260,6 +265,7 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
                             vec![
                                 ("/review", "Review queue"),
                                 ("/review/production", "Production requests"),
+                                ("/relationships", "Service levels"),
                             ],
                         ));
                         groups.push((
