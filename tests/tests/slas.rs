@@ -88,14 +88,28 @@ async fn sla_figures_breaches_alerts_and_exports(server: TestServer) {
         .await
         .contains(&"sla.commitments_changed".to_string()));
 
-    // A partner cannot set them.
+    let (status, page) = bank.text("/admin/slas").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("sla-form-2"));
+
+    // A partner cannot set them, even with a valid form token.
     let fjord = server.demo_staff(FJORD, 0).await;
-    let response = fjord.post("/admin/slas", &refs).await;
-    assert!(
-        response.status() == StatusCode::FORBIDDEN || response.status() == StatusCode::NOT_FOUND,
-        "{}",
-        response.status()
+    assert_eq!(
+        fjord.get("/admin/slas").await.status(),
+        StatusCode::FORBIDDEN
     );
+    let mut forged = commitment_fields("2", "1");
+    forged.push(("hours_review_answer", "1".into()));
+    let refs: Vec<(&str, &str)> = forged.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let response = fjord.submit("/dashboard", "/admin/slas", &refs).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let hours: i64 = sqlx::query_scalar(
+        "SELECT hours FROM sla_commitments WHERE tier = 2 AND measure = 'incident_acknowledgement'",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    assert_eq!(hours, 24, "nothing written");
 
     // The bank opens an incident at Fjord; Fjord acknowledges it 30 hours later.
     let reviewer = server.demo_staff(REVIEWER, 0).await;
@@ -237,6 +251,24 @@ async fn sla_figures_breaches_alerts_and_exports(server: TestServer) {
         .count("SELECT COUNT(*) FROM audit_events WHERE action = 'sla.exported'")
         .await;
     assert_eq!(exports, 2, "each export is audited, refusals are not");
+    // A closed incident is not the partner's to acknowledge any more.
+    let closed: String = sqlx::query_scalar(
+        "SELECT id FROM incidents WHERE status = 'closed' AND acknowledged_at IS NULL LIMIT 1",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    let northwind = server
+        .demo_partner_user("admin@northwind-pay.example.com")
+        .await;
+    let response = northwind
+        .submit(
+            "/relationship",
+            &format!("/relationship/incidents/{closed}/acknowledge"),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
 
     // The scheduler's job raises one alert per partner breach, however often it runs.
     let group = format!("sla_breach:incident_acknowledgement:{incident}");
@@ -264,6 +296,16 @@ async fn sla_figures_breaches_alerts_and_exports(server: TestServer) {
     let (status, page) = reviewer.text(&format!("/relationships/{fjord_org}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(&format!("/incidents/{incident}")), "{page}");
+    let csv = reviewer
+        .get(&format!("/relationships/{fjord_org}/export?format=csv"))
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let body = csv.text().await.unwrap();
+    assert!(
+        body.lines()
+            .any(|l| l.contains(&incident) && l.ends_with(&format!("/incidents/{incident}"))),
+        "the bank's export links the bank's page: {body}"
+    );
     let (status, register) = reviewer.text("/relationships").await;
     assert_eq!(status, StatusCode::OK);
     assert!(register.contains(&format!("/relationships/{fjord_org}")));
@@ -286,9 +328,6 @@ async fn sla_figures_breaches_alerts_and_exports(server: TestServer) {
     );
 
     // The demo: Northwind's incidents, one acknowledged in 3 hours, one in 30.
-    let northwind = server
-        .demo_partner_user("admin@northwind-pay.example.com")
-        .await;
     let doc: serde_json::Value = northwind
         .get("/relationship/export?format=json")
         .await

@@ -66,26 +66,32 @@ pub async fn acknowledge(
     id: &str,
 ) -> Result<()> {
     let org = user.org_id.as_deref().ok_or(Error::NotFound)?;
-    let found: Option<Option<i64>> =
-        sqlx::query_scalar("SELECT acknowledged_at FROM incidents WHERE id = $1 AND org_id = $2")
-            .bind(id)
-            .bind(org)
-            .fetch_optional(&state.db.pool)
-            .await?;
+    let found: Option<(Option<i64>, String)> = sqlx::query_as(
+        "SELECT acknowledged_at, status FROM incidents WHERE id = $1 AND org_id = $2",
+    )
+    .bind(id)
+    .bind(org)
+    .fetch_optional(&state.db.pool)
+    .await?;
     match found {
         None => return Err(Error::NotFound),
-        Some(Some(_)) => {
+        Some((None, status)) if status == "closed" => {
+            return Err(Error::Conflict(
+                "The bank closed this incident: there is nothing to acknowledge.".into(),
+            ))
+        }
+        Some((Some(_), _)) => {
             return Err(Error::Conflict(
                 "This incident was already acknowledged.".into(),
             ))
         }
-        Some(None) => {}
+        Some((None, _)) => {}
     }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let done = sqlx::query(
         "UPDATE incidents SET acknowledged_by = $1, acknowledged_at = $2 \
-         WHERE id = $3 AND org_id = $4 AND acknowledged_at IS NULL",
+         WHERE id = $3 AND org_id = $4 AND acknowledged_at IS NULL AND status <> 'closed'",
     )
     .bind(&user.id)
     .bind(now)

@@ -29,6 +29,9 @@ pub struct Case {
     pub ended_at: Option<i64>,
     /// The commitment, in seconds.
     pub target: i64,
+    /// Never done at all (an access-review item left unanswered, a credential left
+    /// to expire): a breach whatever the times say.
+    pub missed: bool,
 }
 
 impl Case {
@@ -36,7 +39,7 @@ impl Case {
         self.ended_at.unwrap_or(now) - self.started_at
     }
     pub fn breached(&self, now: i64) -> bool {
-        self.elapsed(now) > self.target
+        self.missed || self.elapsed(now) > self.target
     }
     /// When the commitment ran out.
     pub fn due_at(&self) -> i64 {
@@ -101,7 +104,7 @@ impl Reader<'_> {
         subject: String,
         (bank_href, partner_href): (String, String),
         started_at: i64,
-        ended_at: Option<i64>,
+        (ended_at, missed): (Option<i64>, bool),
     ) {
         let Scope { from, to, .. } = self.scope;
         if started_at >= to || ended_at.is_some_and(|e| e < from) {
@@ -119,6 +122,7 @@ impl Reader<'_> {
             started_at,
             ended_at,
             target,
+            missed,
         });
     }
 }
@@ -161,7 +165,7 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
                 format!("/onboarding/{id}"),
             ),
             submitted,
-            decided,
+            (decided, false),
         );
     }
 
@@ -200,7 +204,7 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
                 format!("/production/requests/{id}"),
             ),
             started,
-            decided,
+            (decided, false),
         );
     }
 
@@ -216,27 +220,28 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
         i64,
         i64,
         Option<i64>,
-        Option<i64>,
         String,
     );
     let rows: Vec<MessageRow> = sqlx::query_as(
         "SELECT 'application', m.id, a.id, a.org_id, o.legal_name, a.tier, m.created_at, \
          (SELECT MIN(b.created_at) FROM application_messages b WHERE b.application_id = a.id AND b.author_side = 'bank' AND b.created_at >= m.created_at), \
-         a.decided_at, a.status \
+         a.status \
          FROM application_messages m JOIN applications a ON a.id = m.application_id JOIN organisations o ON o.id = a.org_id \
          WHERE m.author_side = 'partner' AND ($1 = '' OR a.org_id = $1) \
          UNION ALL \
          SELECT 'request', m.id, r.id, r.org_id, o.legal_name, r.tier, m.created_at, \
          (SELECT MIN(b.created_at) FROM access_request_messages b WHERE b.request_id = r.id AND b.from_bank = 1 AND b.created_at >= m.created_at), \
-         r.decided_at, r.status \
+         r.status \
          FROM access_request_messages m JOIN access_requests r ON r.id = m.request_id JOIN organisations o ON o.id = r.org_id \
          WHERE m.from_bank = 0 AND ($1 = '' OR r.org_id = $1)",
     )
     .bind(org)
     .fetch_all(pool)
     .await?;
-    for (kind, message, case, org_id, name, tier, at, next, decided, status) in rows {
-        let ended = next.or(decided.filter(|d| *d >= at));
+    for (kind, message, case, org_id, name, tier, at, next, status) in rows {
+        // Ended by the bank's next message only: a decision that follows is measured
+        // as the decision (not twice).
+        let ended = next;
         let waits_for_bank = matches!(
             status.as_str(),
             "submitted" | "pending_review" | "pending_second_review"
@@ -268,7 +273,7 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
             subject,
             hrefs,
             at,
-            ended,
+            (ended, false),
         );
     }
 
@@ -299,8 +304,8 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
             {
                 continue
             }
-            (None, Some(c)) => Some(c),
-            (a, _) => a,
+            (Some(a), Some(c)) => Some(a.min(c)),
+            (a, c) => a.or(c),
         };
         r.push(
             "incident_acknowledgement",
@@ -312,7 +317,7 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
                 format!("/relationship#incident-{id}"),
             ),
             opened,
-            acknowledged,
+            (acknowledged, false),
         );
     }
 
@@ -338,11 +343,12 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
     .fetch_all(pool)
     .await?;
     for (id, org_id, name, app, campaign, starts, attested, item_state, due) in rows {
-        let ended = match (attested, item_state.as_str()) {
-            (Some(at), _) => Some(at),
-            (None, "awaiting_partner") => None,
-            (None, "unanswered") => Some(due.max(starts)),
-            _ => continue,
+        // Never attested and no longer waiting (left unanswered, then perhaps
+        // revoked): missed, judged at the campaign's due date.
+        let (ended, missed) = match (attested, item_state.as_str()) {
+            (Some(at), _) => (Some(at), false),
+            (None, "awaiting_partner") => (None, false),
+            (None, _) => (Some(due.max(starts)), true),
         };
         let tier = r.org_tier(&org_id);
         r.push(
@@ -355,7 +361,7 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
                 format!("/reviews/items/{id}"),
             ),
             starts,
-            ended,
+            (ended, missed),
         );
     }
 
@@ -369,10 +375,11 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
         String,
         String,
         Option<i64>,
+        i64,
         Option<i64>,
     );
     let rows: Vec<WarningRow> = sqlx::query_as(
-        "SELECT w.credential_id, w.warned_at, c.app_id, a.name, a.org_id, o.legal_name, c.revoked_at, \
+        "SELECT w.credential_id, w.warned_at, c.app_id, a.name, a.org_id, o.legal_name, c.revoked_at, c.expires_at, \
          (SELECT MIN(k.created_at) FROM credentials k WHERE k.app_id = c.app_id AND k.created_at > w.warned_at) \
          FROM (SELECT credential_id, MIN(created_at) AS warned_at FROM governance_notices \
                WHERE kind = 'expiry_warning' AND credential_id IS NOT NULL GROUP BY credential_id) w \
@@ -382,10 +389,13 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
     .bind(org)
     .fetch_all(pool)
     .await?;
-    for (credential, warned, app_id, app, org_id, name, revoked, replaced) in rows {
-        let ended = match (revoked, replaced) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+    let now = state.clock.now();
+    for (credential, warned, app_id, app, org_id, name, revoked, expires, replaced) in rows {
+        // Rotated (replaced or revoked) before it expired; left to expire: missed.
+        let (ended, missed) = match (revoked, replaced) {
+            (Some(a), Some(b)) => (Some(a.min(b)), false),
+            (None, None) if expires <= now => (Some(expires), true),
+            (a, b) => (a.or(b), false),
         };
         let tier = r.org_tier(&org_id);
         r.push(
@@ -398,7 +408,7 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
                 format!("/governance/clients/{app_id}"),
             ),
             warned,
-            ended,
+            (ended, missed),
         );
     }
 

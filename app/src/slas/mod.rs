@@ -339,6 +339,7 @@ mod tests {
             started_at: started,
             ended_at: ended,
             target,
+            missed: false,
         }
     }
 
