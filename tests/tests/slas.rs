@@ -135,6 +135,19 @@ async fn sla_figures_breaches_alerts_and_exports(server: TestServer) {
     .fetch_one(server.pool())
     .await
     .unwrap();
+    // Fjord's admins are told, and the dashboard shows the task.
+    server
+        .wait_for_mails(
+            FJORD,
+            "Gatehouse: an incident was opened at your organisation",
+            1,
+        )
+        .await;
+    let (_, dashboard) = fjord.text("/dashboard").await;
+    assert!(
+        dashboard.contains("Acknowledge the incident: Tokens requested from an unknown network"),
+        "{dashboard}"
+    );
     server.state.clock.advance(30 * HOUR);
     let fjord = server.demo_staff(FJORD, 0).await;
     let (status, page) = fjord.text("/relationship").await;

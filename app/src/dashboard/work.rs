@@ -321,7 +321,7 @@ pub async fn failures(state: &AppState, org: &str) -> Result<Vec<Failure>> {
 /// A partner admin's tasks, oldest first: drafts to finish, questions from the bank,
 /// access reviews to answer, credentials to rotate.
 pub async fn partner_tasks(state: &AppState, org: &str) -> Result<Vec<Waiting>> {
-    let mut tasks = Vec::new();
+    let mut tasks = incidents_to_acknowledge(state, org).await?;
     for app in crate::onboarding::service::applications(state, org).await? {
         let (label, detail) = match app.status.as_str() {
             "draft" => {
@@ -412,6 +412,37 @@ pub async fn partner_tasks(state: &AppState, org: &str) -> Result<Vec<Waiting>> 
     tasks.extend(agreements_to_accept(state, org).await?);
     tasks.sort_by_key(|t| (t.since, t.href.clone()));
     Ok(tasks)
+}
+
+/// Incidents the bank opened at the organisation, still open and not acknowledged,
+/// against the partner's acknowledgement commitment.
+async fn incidents_to_acknowledge(state: &AppState, org: &str) -> Result<Vec<Waiting>> {
+    let open: Vec<_> = crate::incidents::partner_incidents(state, org)
+        .await?
+        .into_iter()
+        .filter(|i| i.acknowledged_at.is_none() && i.status != "closed")
+        .collect();
+    if open.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tier: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(tier) FROM tier_approvals WHERE org_id = $1")
+            .bind(org)
+            .fetch_one(&state.db.pool)
+            .await?;
+    let target = crate::slas::commitments(state)
+        .await?
+        .seconds(tier.unwrap_or(1), "incident_acknowledgement");
+    Ok(open
+        .into_iter()
+        .map(|i| Waiting {
+            label: format!("Acknowledge the incident: {}", i.title),
+            href: format!("/relationship#incident-{}", i.id),
+            since: i.opened_at,
+            sla_seconds: Some(target),
+            detail: format!("Opened by the bank, severity {}", i.severity),
+        })
+        .collect())
 }
 
 /// Agreements of the organisation's tiers with no acceptance that holds, or a

@@ -269,6 +269,31 @@ pub async fn open(
             })),
     )
     .await?;
+    // The partner is told at once: acknowledging is one of its service levels.
+    let admins: Vec<String> = sqlx::query_scalar(
+        "SELECT email FROM users WHERE org_id = $1 AND role = 'partner_admin' AND status = 'active' ORDER BY email",
+    )
+    .bind(new.org_id.trim())
+    .fetch_all(&mut *tx)
+    .await?;
+    let link = state.settings.link(&format!("/relationship#incident-{id}"));
+    let body = format!(
+        "Hello,\n\nThe bank opened an incident at your organisation: \"{}\" (severity {}).\n\n\
+         Please acknowledge it on your Service levels page, so the bank knows you are on it:\n{link}\n\n\
+         How long acknowledging takes is one of your organisation's service levels.\n\n\
+         You receive this as a partner admin of your organisation in Gatehouse.\n",
+        new.title.trim(),
+        new.severity
+    );
+    for email in admins {
+        crate::mail::enqueue(
+            &mut tx,
+            &email,
+            "Gatehouse: an incident was opened at your organisation",
+            &body,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(id)
 }
