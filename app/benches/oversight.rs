@@ -251,6 +251,8 @@ fn main() {
         base.parts.insert(oauth);
         base.parts
             .insert(app::sandbox::api::dataset::Datasets::start().unwrap());
+        base.parts
+            .insert(app::residency::Geo::open(None, None).unwrap());
         let state = AppState::from(base);
         app::accounts::bootstrap::seed_demo(&state).await.unwrap();
         app::governance::demo::seed(&state, "admin@fjord-analytics.example.com")

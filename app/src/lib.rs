@@ -39,6 +39,8 @@ pub mod ops;
 #[cfg(feature = "ssr")]
 pub mod oversight;
 #[cfg(feature = "ssr")]
+pub mod residency;
+#[cfg(feature = "ssr")]
 pub mod reviews;
 #[cfg(feature = "ssr")]
 pub mod slas;

@@ -20,6 +20,10 @@ pub async fn state(settings: app::Settings) -> Result<AppState> {
     base.parts.insert(oauth);
     base.parts
         .insert(app::sandbox::api::dataset::Datasets::start()?);
+    base.parts.insert(app::residency::Geo::open(
+        base.settings.geoip_db.as_deref(),
+        base.settings.geoip_loopback_as,
+    )?);
     Ok(AppState::from(base))
 }
 
@@ -120,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::incidents::handlers::routes())
         .merge(app::agreements::handlers::routes())
         .merge(app::slas::handlers::routes())
+        .merge(app::governance::residency::routes())
         .merge(app::oversight::usage_handlers::routes())
         .merge(app::oversight::alert_handlers::routes())
         .merge(app::webhooks::handlers::routes())

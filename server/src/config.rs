@@ -255,6 +255,18 @@ pub struct Config {
     #[arg(long, global = true, env = "GATEHOUSE_OUTBOUND_CA")]
     pub outbound_ca: Option<PathBuf>,
 
+    /// A MaxMind-format country database (a GeoLite2 or GeoIP2 Country `.mmdb` file).
+    /// With it, calls and token requests from outside a client's allowed countries
+    /// raise an "unexpected origin" alert, and clients set to refuse them are refused
+    /// at the token endpoint. Without it, allowed countries are recorded, not checked.
+    #[arg(long, global = true, env = "GATEHOUSE_GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
+
+    /// Look loopback addresses (127.0.0.1, ::1) up in the country database as this
+    /// address instead: for trying data residency on one machine.
+    #[arg(long, global = true, env = "GATEHOUSE_GEOIP_LOOPBACK_AS")]
+    pub geoip_loopback_as: Option<std::net::IpAddr>,
+
     /// A webhook endpoint that fails every delivery for this many days is disabled
     /// and its organisation's admins are e-mailed.
     #[arg(
@@ -662,6 +674,8 @@ impl Config {
         settings.metrics_token = self.metrics_token.clone().filter(|t| !t.is_empty());
         settings.outbound_allow = self.outbound_allow.clone();
         settings.outbound_ca_file = self.outbound_ca.clone();
+        settings.geoip_db = self.geoip_db.clone();
+        settings.geoip_loopback_as = self.geoip_loopback_as;
         settings.webhook_disable_days = self.webhook_disable_days;
         settings.deliver_webhooks = self.webhook_delivery;
         settings.sandbox_credential_days = self.sandbox_credential_days;

@@ -49,6 +49,7 @@ mod oversight_patterns;
 mod partner_keys;
 mod pg_cluster;
 mod production;
+mod residency;
 mod reviews;
 mod rolling_restart;
 mod routes_reached;

@@ -1159,6 +1159,7 @@ async fn bad_requests_write_nothing(server: TestServer) {
         ("missing justification", with(good.clone(), "justification_accounts", "")),
         ("justification too long", with(good.clone(), "justification_accounts", &"x".repeat(5000))),
         ("bad IP range", with(good.clone(), "ip_allowlist", "10.0.0.0/40")),
+        ("bad country code", with(good.clone(), "allowed_countries", "GBR")),
         ("go-live in the past", with(good.clone(), "go_live", &onboarding::date(-3))),
         ("no scopes", request_fields(&app_id, &[], "private_key_jwt", ("jwks", &jwks))),
     ];

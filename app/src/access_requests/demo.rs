@@ -151,6 +151,7 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
             jwks_uri: JWKS_URI.into(),
             certificate: String::new(),
             ip_allowlist: ask.allowlist.into(),
+            allowed_countries: "GB IE".into(),
             lifetime_days: "90".into(),
             go_live: today.get(..10).unwrap_or_default().into(),
             submission_key: ids::new_id("demo"),

@@ -158,6 +158,7 @@ fn request_form(values: &BTreeMap<String, String>) -> RequestForm {
         jwks_uri: get("jwks_uri"),
         certificate: get("certificate"),
         ip_allowlist: get("ip_allowlist"),
+        allowed_countries: get("allowed_countries"),
         lifetime_days: get("lifetime_days"),
         go_live: get("go_live"),
         submission_key: get("submission_key"),

@@ -47,6 +47,8 @@ pub struct AccessRequest {
     pub auth_method: String,
     pub key_material: Option<String>,
     pub ip_allowlist: Vec<String>,
+    /// Countries the software calls from (empty: anywhere).
+    pub allowed_countries: Vec<String>,
     pub lifetime_days: i64,
     pub go_live: String,
     pub status: String,

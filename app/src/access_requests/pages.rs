@@ -303,6 +303,7 @@ pub fn request_form(page: RequestFormPage<'_>) -> AnyView {
             {text_field(form, "jwks_uri", "Or your JWKS URL (private_key_jwt)", Some("An https URL."), false)}
             {text_field(form, "certificate", "Client certificate (mutual TLS)", Some("PEM, -----BEGIN CERTIFICATE----- …; the subject is registered."), true)}
             {text_field(form, "ip_allowlist", "IP allow-list (optional)", Some("Addresses or CIDR ranges your servers call from, separated by commas or new lines. Empty means any address."), true)}
+            {text_field(form, "allowed_countries", "Countries your software calls from (optional)", Some("Two-letter ISO 3166 codes, e.g. GB IE, separated by spaces or commas: data residency. Calls from elsewhere raise an alert at the bank, which can also refuse them. Empty means anywhere."), false)}
             {text_field(form, "lifetime_days", "Credential lifetime in days", Some(&format!("At most {} days for this tier.", page.tier.max_credential_days)), false)}
             {Input::text("go_live", "Go-live date").kind("date").hint("From today to a year ahead.").render(form)}
             {conditions(&page)}
@@ -427,6 +428,7 @@ fn request_summary(request: &AccessRequest) -> AnyView {
             <dt>"Volume"</dt><dd>{format!("{} calls a day, peak {} per second", crate::platform::format::thousands(request.calls_per_day), crate::platform::format::thousands(request.peak_per_second))}</dd>
             <dt>"Client authentication"</dt><dd>{request.auth_method.clone()}</dd>
             <dt>"IP allow-list"</dt><dd>{if request.ip_allowlist.is_empty() { "None".to_string() } else { request.ip_allowlist.join(", ") }}</dd>
+            <dt>"Countries it calls from"</dt><dd>{if request.allowed_countries.is_empty() { "Anywhere".to_string() } else { request.allowed_countries.join(", ") }}</dd>
             <dt>"Lifetime asked for"</dt><dd>{format!("{} days", request.lifetime_days)}</dd>
             <dt>"Go-live"</dt><dd>{request.go_live.clone()}</dd>
             <dt>"Submitted"</dt><dd>{when(request.submitted_at)}</dd>

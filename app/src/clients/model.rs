@@ -40,13 +40,19 @@ pub struct App {
     pub rate_limit_per_minute: i64,
     /// CIDR ranges the client may call the token endpoint from; empty means anywhere.
     pub ip_allowlist: Vec<String>,
+    /// Countries (ISO 3166-1 alpha-2) the client may call from; empty means anywhere.
+    pub allowed_countries: Vec<String>,
+    /// Whether the token endpoint refuses requests from other countries (with a
+    /// country database configured); otherwise they raise an alert only.
+    pub refuse_other_countries: bool,
     pub status: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
 
 pub const APP_COLUMNS: &str = "id, org_id, environment, client_id, name, purpose, owner_id, scopes, \
-    redirect_uris, auth_method, dpop_required, rate_limit_per_minute, ip_allowlist, status, created_at, revoked_at";
+    redirect_uris, auth_method, dpop_required, rate_limit_per_minute, ip_allowlist, allowed_countries, \
+    refuse_other_countries, status, created_at, revoked_at";
 
 impl App {
     pub fn from_row(row: &AnyRow) -> Result<Self> {
@@ -74,6 +80,12 @@ impl App {
                 .split_whitespace()
                 .map(str::to_string)
                 .collect(),
+            allowed_countries: row
+                .try_get::<String, _>("allowed_countries")?
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            refuse_other_countries: row.try_get::<i64, _>("refuse_other_countries")? != 0,
             status: row.try_get("status")?,
             created_at: row.try_get("created_at")?,
             revoked_at: row.try_get("revoked_at")?,

@@ -189,7 +189,7 @@ async fn bank_export(
 
 // ---------------------------------------------------------------- client pages
 
-async fn render_client(
+pub(super) async fn render_client(
     state: &AppState,
     ctx: &Ctx,
     app: crate::clients::model::App,
@@ -259,6 +259,9 @@ async fn render_client(
         now,
     });
     let suspend = bank && ctx.require(Action::Suspend).is_ok() && app.is_active();
+    let can_set_residency = bank && ctx.require(Action::ManageResidency).is_ok();
+    let residency = super::residency::section(state, &app, can_set_residency, form, &ctx.csrf);
+    let body = leptos::prelude::IntoAny::into_any(leptos::prelude::view! { {body} {residency} });
     let body =
         pages_bank::with_suspend_form(body, suspend.then_some(app.id.as_str()), form, &ctx.csrf);
     Ok((status, ctx.render(&title, body)).into_response())

@@ -20,6 +20,7 @@ pub mod inventory;
 mod pages;
 mod pages_bank;
 pub mod policy;
+pub mod residency;
 pub mod suspension;
 pub mod sweep;
 mod sweep_text;

@@ -62,6 +62,15 @@ async fn grant(
     };
     let binding = &binding;
     let grant_type = params.require("grant_type")?;
+    // Data residency: a client set to refuse calls from outside its countries.
+    if let Some(reason) = crate::residency::refusal(
+        state.geo(),
+        &client.app.allowed_countries,
+        client.app.refuse_other_countries,
+        &caller.info.ip,
+    ) {
+        return Err(OAuthError::new(Code::UnauthorizedClient, reason));
+    }
     if client.issuer == Issuer::Production {
         allowed_address(client, caller)?;
         if grant_type != "client_credentials" {

@@ -214,7 +214,15 @@ async fn render_rules(
     let configs = alerts::configs(&state.db).await?;
     let escalation = alerts::escalation(&state.db).await?;
     let can_edit = ctx.require(Action::ManageAlertRules).is_ok();
-    let body = alert_pages::rules(&configs, &escalation, can_edit, editing, &form, &ctx.csrf);
+    let body = alert_pages::rules(
+        &configs,
+        &escalation,
+        state.geo().description.as_deref(),
+        can_edit,
+        editing,
+        &form,
+        &ctx.csrf,
+    );
     Ok((status, ctx.render("Alert rules and escalation", body)).into_response())
 }
 

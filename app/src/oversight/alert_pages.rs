@@ -218,9 +218,13 @@ pub fn detail(
     .into_any()
 }
 
+/// The rules' settings; `geo` describes the country database (`None`: none is
+/// configured, and the rule that needs one says it is off).
+#[allow(clippy::too_many_arguments)]
 pub fn rules(
     configs: &BTreeMap<&'static str, RuleConfig>,
     escalation: &Escalation,
+    geo: Option<&str>,
     can_edit: bool,
     editing: Option<&str>,
     form: &Form,
@@ -262,6 +266,10 @@ pub fn rules(
                 <section class="card" aria-labelledby=format!("{}-heading", rule.id)>
                     <h2 id=format!("{}-heading", rule.id)>{rule.title}</h2>
                     <p>{rule.description}</p>
+                    {(rule.id == "unexpected_origin").then(|| match geo {
+                        Some(db) => view! { <p id="geoip-status">{format!("Country database: {db}.")}</p> }.into_any(),
+                        None => view! { <p id="geoip-status" class="overdue">"Off: no country database is configured (--geoip-db). Allowed countries are recorded, not checked; no country is guessed."</p> }.into_any(),
+                    })}
                     <form method="post" action=format!("/alerts/rules/{}", rule.id)>
                         {csrf_field(csrf)}
                         <div class="field">

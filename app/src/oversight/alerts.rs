@@ -202,7 +202,8 @@ pub async fn facts(db: &Db, now: i64, span_minutes: i64) -> Result<Vec<ClientFac
     let rows = sqlx::query(
         "SELECT a.id, a.org_id, a.name, a.environment, a.scopes, a.ip_allowlist, \
          (SELECT r.peak_per_second FROM access_requests r WHERE r.id = a.access_request_id) AS peak, \
-         (SELECT MIN(f.first_seen_at) FROM usage_endpoints f WHERE f.app_id = a.id) AS first_seen \
+         (SELECT MIN(f.first_seen_at) FROM usage_endpoints f WHERE f.app_id = a.id) AS first_seen, \
+         a.allowed_countries \
          FROM apps a WHERE a.id IN (SELECT DISTINCT app_id FROM usage_series WHERE granularity = 60 AND bucket_at >= $1 AND bucket_at < $2)",
     )
     .bind(since)
@@ -228,6 +229,11 @@ pub async fn facts(db: &Db, now: i64, span_minutes: i64) -> Result<Vec<ClientFac
                     .collect(),
                 declared_peak_per_second: row.try_get(6)?,
                 first_seen_at: row.try_get(7)?,
+                allowed_countries: row
+                    .try_get::<String, _>(8)?
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
                 ..ClientFacts::default()
             },
         );
@@ -397,7 +403,23 @@ pub async fn facts(db: &Db, now: i64, span_minutes: i64) -> Result<Vec<ClientFac
 /// the findings, and escalates what waited too long.
 pub async fn evaluate(state: &AppState, now: i64) -> Result<Value> {
     let configs = configs(&state.db).await?;
-    let clients = facts(&state.db, now, rules::span_minutes(configs.values())).await?;
+    let mut clients = facts(&state.db, now, rules::span_minutes(configs.values())).await?;
+    // Each source's country, for the clients whose countries are limited (only with
+    // a country database: without one nothing is looked up).
+    let geo = state.geo();
+    if geo.enabled() {
+        for client in clients
+            .iter_mut()
+            .filter(|c| !c.allowed_countries.is_empty())
+        {
+            for s in &client.sources {
+                if !client.source_countries.contains_key(&s.source) {
+                    let country = geo.country_of(&s.source);
+                    client.source_countries.insert(s.source.clone(), country);
+                }
+            }
+        }
+    }
     let mut findings: Vec<(Finding, String)> = Vec::new();
     for (id, config) in &configs {
         for client in &clients {

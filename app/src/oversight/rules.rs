@@ -111,6 +111,13 @@ pub const RULES: &[RuleDef] = &[
         ],
     },
     RuleDef {
+        id: "unexpected_origin",
+        title: "Call from outside the allowed countries",
+        description: "Calls or token requests from a country outside those the client may call from (its production request, or the bank, set them), looked up in the country database (--geoip-db). Addresses the database does not know are not flagged: a country is never guessed.",
+        severity: "high",
+        params: &[param("threshold", "Calls", 1, 1, 100_000), WINDOW],
+    },
+    RuleDef {
         id: "sla_breach",
         title: "Partner's service level missed",
         description: "A partner took longer than its commitment for its tier (Service levels): to acknowledge an incident, to answer an access review, or to rotate a credential after a warning. One alert per case, raised by the sla_breaches job.",
@@ -220,6 +227,11 @@ pub struct ClientFacts {
     pub distinct_missing_paths: Vec<(i64, i64)>,
     /// Calls in the same clock hour on each of the previous 7 days (0 when none).
     pub baseline_hours: Vec<i64>,
+    /// The countries the client may call from (empty: anywhere).
+    pub allowed_countries: Vec<String>,
+    /// Each source's country, looked up in the country database (only for clients
+    /// with allowed countries, only with a database; `None`: not known to it).
+    pub source_countries: BTreeMap<String, Option<String>>,
 }
 
 /// What a rule found.
@@ -264,6 +276,56 @@ fn finding(
         latest_at,
         window,
     }
+}
+
+/// Calls from countries outside the client's allowed ones in the window: one
+/// finding per country (a known country only).
+fn unexpected_origin(
+    client: &ClientFacts,
+    config: &RuleConfig,
+    from: i64,
+    now: i64,
+) -> Vec<Finding> {
+    if client.allowed_countries.is_empty() {
+        return Vec::new();
+    }
+    let mut by_country: BTreeMap<&str, (i64, Vec<&str>, i64)> = BTreeMap::new();
+    for s in client.sources.iter().filter(|s| s.at >= from && s.at < now) {
+        let Some(Some(country)) = client.source_countries.get(&s.source) else {
+            continue;
+        };
+        if client.allowed_countries.contains(country) {
+            continue;
+        }
+        let entry = by_country.entry(country).or_insert((0, Vec::new(), s.at));
+        entry.0 += s.calls;
+        if !entry.1.contains(&s.source.as_str()) && entry.1.len() < 20 {
+            entry.1.push(&s.source);
+        }
+        entry.2 = entry.2.max(s.at);
+    }
+    by_country
+        .into_iter()
+        .filter(|(_, (calls, _, _))| *calls >= config.get("threshold"))
+        .map(|(country, (calls, sources, latest))| {
+            let mut f = finding(
+                "unexpected_origin",
+                client,
+                format!(
+                    "{calls} calls and token requests from {country} ({}), outside the countries {} may call from ({}).",
+                    sources.join(", "),
+                    client.name,
+                    client.allowed_countries.join(", ")
+                ),
+                config,
+                json!({ "country": country, "calls": calls, "sources": sources, "allowed": client.allowed_countries }),
+                latest,
+                (from, now),
+            );
+            f.group_key = format!("unexpected_origin:{}:{country}", client.app_id);
+            f
+        })
+        .collect()
 }
 
 fn sources_in(client: &ClientFacts, from: i64, to: i64) -> Vec<String> {
@@ -417,6 +479,7 @@ pub fn evaluate(id: &str, config: &RuleConfig, client: &ClientFacts, now: i64) -
                 (from, now),
             )]
         }
+        "unexpected_origin" => unexpected_origin(client, config, from, now),
         "new_network" => {
             let history = config.get("min_history_days") * 86_400;
             let (Some(first), true) = (client.first_seen_at, client.older_networks) else {

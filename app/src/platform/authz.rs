@@ -129,6 +129,8 @@ pub enum Action {
     ViewRelationship,
     /// Set the service-level commitments per tier.
     ManageSlas,
+    /// Set the countries a client may call from, and whether others are refused.
+    ManageResidency,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -174,7 +176,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         Approve => role == Approver,
         ViewPolicy => matches!(role, Reviewer | Approver | Admin),
         ManageUsers | ViewAuditTrail | ManageCatalogue | ManagePolicy | ManageAgreements
-        | ManageSlas => role == Admin,
+        | ManageSlas | ManageResidency => role == Admin,
     }
 }
 

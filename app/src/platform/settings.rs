@@ -106,6 +106,13 @@ pub struct Settings {
     /// Whether this instance delivers webhooks (off: it only serves requests, and
     /// other instances deliver what it queues).
     pub deliver_webhooks: bool,
+    /// A MaxMind-format country database (GeoLite2/GeoIP2 Country `.mmdb`): with it,
+    /// calls from outside a client's allowed countries raise alerts and can be
+    /// refused. `None`: residency is recorded but not checked.
+    pub geoip_db: Option<PathBuf>,
+    /// Loopback addresses are looked up in the country database as this address (for
+    /// tests and demos whose calls all come from 127.0.0.1).
+    pub geoip_loopback_as: Option<std::net::IpAddr>,
 }
 
 impl Settings {
@@ -127,6 +134,8 @@ impl Settings {
             mail_from: "Gatehouse <no-reply@gatehouse.example.com>".into(),
             secret_key: None,
             admin_email: "admin@example.com".into(),
+            geoip_db: None,
+            geoip_loopback_as: None,
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             signin_attempts_per_minute: 20,

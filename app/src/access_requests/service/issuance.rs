@@ -52,8 +52,9 @@ pub(super) async fn issue(
     let dpop_required = terms.sender_constraint && request.auth_method != "tls_client_auth";
     sqlx::query(
         "INSERT INTO apps (id, org_id, environment, client_id, name, purpose, owner_id, scopes, redirect_uris, \
-         auth_method, dpop_required, rate_limit_per_minute, ip_allowlist, access_request_id, status, created_by, created_at, updated_at) \
-         VALUES ($1, $2, 'production', $3, $4, $5, $6, $7, '', $8, $9, $10, $11, $12, 'active', $13, $14, $14)",
+         auth_method, dpop_required, rate_limit_per_minute, ip_allowlist, access_request_id, status, created_by, created_at, updated_at, \
+         allowed_countries) \
+         VALUES ($1, $2, 'production', $3, $4, $5, $6, $7, '', $8, $9, $10, $11, $12, 'active', $13, $14, $14, $15)",
     )
     .bind(&app_id)
     .bind(&request.org_id)
@@ -69,6 +70,7 @@ pub(super) async fn issue(
     .bind(&request.id)
     .bind(by.label.clone().unwrap_or_default())
     .bind(now)
+    .bind(request.allowed_countries.join(" "))
     .execute(&mut **tx)
     .await?;
     let expires_at = now + terms.lifetime_days * 86_400;

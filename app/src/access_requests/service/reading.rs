@@ -34,6 +34,11 @@ pub(super) fn request_of(row: &AnyRow) -> Result<AccessRequest> {
             .split_whitespace()
             .map(str::to_string)
             .collect(),
+        allowed_countries: row
+            .try_get::<String, _>("allowed_countries")?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
         lifetime_days: row.try_get("lifetime_days")?,
         go_live: row.try_get("go_live")?,
         status: row.try_get("status")?,

@@ -16,6 +16,8 @@ pub struct RequestForm {
     pub jwks_uri: String,
     pub certificate: String,
     pub ip_allowlist: String,
+    /// Countries (ISO 3166-1 alpha-2) the software calls from; empty: anywhere.
+    pub allowed_countries: String,
     pub lifetime_days: String,
     pub go_live: String,
     /// The form's one-time key: a resubmission of the same form is the same request.
@@ -34,6 +36,7 @@ pub(super) struct Checked {
     credential_kind: &'static str,
     key_material: Option<String>,
     ip_allowlist: Vec<String>,
+    allowed_countries: Vec<String>,
     lifetime_days: i64,
     go_live: String,
 }
@@ -205,6 +208,12 @@ pub(super) async fn check(state: &AppState, org_id: &str, form: &RequestForm) ->
     let ip_allowlist = invalid
         .check("ip_allowlist", model::parse_allowlist(&form.ip_allowlist))
         .unwrap_or_default();
+    let allowed_countries = invalid
+        .check(
+            "allowed_countries",
+            crate::residency::parse_countries(&form.allowed_countries),
+        )
+        .unwrap_or_default();
     let today = evidence::today(&state.clock);
     let go_live = match crate::platform::time::parse_day(form.go_live.trim()) {
         Some(day) if day >= today && day <= today + time::Duration::days(366) => {
@@ -238,6 +247,7 @@ pub(super) async fn check(state: &AppState, org_id: &str, form: &RequestForm) ->
         credential_kind,
         key_material,
         ip_allowlist,
+        allowed_countries,
         lifetime_days,
         go_live,
     })
@@ -491,8 +501,9 @@ pub async fn submit(
     let inserted = sqlx::query(
         "INSERT INTO access_requests (id, org_id, app_id, tier, scopes, justifications, calls_per_day, peak_per_second, \
          auth_method, key_material, ip_allowlist, lifetime_days, go_live, status, route, score, band, policy_id, \
-         policy_sha256, facts, decision, evidence_version, round, submitted_by, submitted_at, updated_at, decided_at, submission_key, waiting_since) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 1, $23, $24, $24, $25, $26, $24)",
+         policy_sha256, facts, decision, evidence_version, round, submitted_by, submitted_at, updated_at, decided_at, submission_key, waiting_since, \
+         allowed_countries) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 1, $23, $24, $24, $25, $26, $24, $27)",
     )
     .bind(&id)
     .bind(org_id)
@@ -520,6 +531,7 @@ pub async fn submit(
     .bind(now)
     .bind(decided.then_some(now))
     .bind(key)
+    .bind(checked.allowed_countries.join(" "))
     .execute(&mut *tx)
     .await;
     if inserted.is_err() {
@@ -543,7 +555,8 @@ pub async fn submit(
                 "app_id": checked.app.id, "scopes": checked.scopes, "justifications": checked.justifications,
                 "calls_per_day": checked.calls_per_day, "peak_per_second": checked.peak_per_second,
                 "auth_method": checked.auth_method, "credential_kind": checked.credential_kind,
-                "ip_allowlist": checked.ip_allowlist, "lifetime_days": checked.lifetime_days, "go_live": checked.go_live,
+                "ip_allowlist": checked.ip_allowlist, "allowed_countries": checked.allowed_countries,
+                "lifetime_days": checked.lifetime_days, "go_live": checked.go_live,
             })),
     )
     .await?;
