@@ -324,6 +324,42 @@ fn a_start_that_cannot_compose_its_state_says_why() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn the_country_database_flag_is_read_and_checked_at_start() {
+    let dir = data_dir("geoip");
+    let (output, _) = gatehouse(
+        &dir,
+        &["--geoip-db", "/nonexistent/country.mmdb", "keys", "list"],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot read the country database /nonexistent/country.mmdb"),
+        "{stderr}"
+    );
+    // The npm registry's GeoLite2 build (installed by .ci/run) opens.
+    let db = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../tests/geoip/node_modules/@ip-location-db/geolite2-country-mmdb/geolite2-country.mmdb",
+    );
+    if db.exists() {
+        let db = db.to_string_lossy().to_string();
+        ok(
+            &dir,
+            &[
+                "--geoip-db",
+                &db,
+                "--geoip-loopback-as",
+                "8.8.8.8",
+                "keys",
+                "list",
+            ],
+        );
+    } else if std::env::var("GATEHOUSE_REQUIRE_GEOIP").as_deref() == Ok("1") {
+        panic!("GATEHOUSE_REQUIRE_GEOIP=1 but {} is missing", db.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// What `gatehouse --data-dir <dir> <args>` shows on a terminal: util-linux
 /// `script` runs it on a pseudo-terminal and records everything drawn.
 fn on_terminal(dir: &Path, args: &str) -> String {

@@ -134,6 +134,7 @@ pub(crate) fn request_fields(
         ("peak_per_second".into(), "2".into()),
         ("auth_method".into(), method.into()),
         ("ip_allowlist".into(), "127.0.0.0/8".into()),
+        ("allowed_countries".into(), "gb ie".into()),
         ("lifetime_days".into(), "60".into()),
         ("go_live".into(), onboarding::date(7)),
         ("jwks".into(), String::new()),
@@ -286,6 +287,13 @@ async fn auto_approve_end_to_end(server: TestServer) {
         ("approved", "auto_approve")
     );
     let production_app = production_app.expect("a production client was issued");
+    // The countries the request named are the client's (data residency).
+    let countries: String = sqlx::query_scalar("SELECT allowed_countries FROM apps WHERE id = $1")
+        .bind(&production_app)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(countries, "GB IE");
     let (_, page) = acme.text(&format!("/production/requests/{id}")).await;
     assert!(
         page.contains("Approved by the bank&#x27;s risk policy")

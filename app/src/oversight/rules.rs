@@ -297,8 +297,14 @@ fn unexpected_origin(
         if client.allowed_countries.contains(country) {
             continue;
         }
+        // Failed client authentications prove nothing of the client: anyone who
+        // knows its id can fail it from anywhere.
+        let calls = s.calls - s.failures;
+        if calls <= 0 {
+            continue;
+        }
         let entry = by_country.entry(country).or_insert((0, Vec::new(), s.at));
-        entry.0 += s.calls;
+        entry.0 += calls;
         if !entry.1.contains(&s.source.as_str()) && entry.1.len() < 20 {
             entry.1.push(&s.source);
         }

@@ -56,6 +56,12 @@ impl Geo {
                 path.display()
             ))
         })?;
+        if reader.metadata.ip_version == 4 {
+            tracing::warn!(
+                "the country database {} covers IPv4 only: IPv6 callers have no country",
+                path.display()
+            );
+        }
         let built = crate::platform::time::day(reader.metadata.build_epoch as i64);
         let description = Some(format!("{} (built {built})", reader.metadata.database_type));
         Ok(Self {
@@ -73,6 +79,8 @@ impl Geo {
     /// database does not know the address.
     pub fn country(&self, ip: IpAddr) -> Option<String> {
         let reader = self.reader.as_ref()?;
+        // An IPv4 caller on a dual-stack listener arrives as ::ffff:a.b.c.d.
+        let ip = ip.to_canonical();
         let ip = match self.loopback_as {
             Some(stand_in) if ip.is_loopback() => stand_in,
             _ => ip,
@@ -99,6 +107,27 @@ impl AppState {
     }
 }
 
+/// The officially assigned ISO 3166-1 alpha-2 codes, and XK (Kosovo), which country
+/// databases use although ISO has not assigned it.
+const COUNTRY_CODES: [&str; 250] = [
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW", "XK",
+];
+
 /// The most countries one client may be given.
 pub const MAX_COUNTRIES: usize = 60;
 
@@ -117,6 +146,11 @@ pub fn parse_countries(input: &str) -> std::result::Result<Vec<String>, String> 
             ));
         }
         let code = code.to_ascii_uppercase();
+        if !COUNTRY_CODES.contains(&code.as_str()) {
+            return Err(format!(
+                "{code} is not an ISO 3166 country code (the United Kingdom is GB)."
+            ));
+        }
         if !out.contains(&code) {
             out.push(code);
         }
@@ -163,6 +197,10 @@ mod tests {
         assert!(parse_countries("GBR").is_err());
         assert!(parse_countries("G1").is_err());
         assert!(parse_countries("UK;").is_err());
+        assert!(parse_countries("UK").is_err(), "not assigned: GB is");
+        assert!(parse_countries("ZZ").is_err());
+        assert_eq!(parse_countries("xk").unwrap(), vec!["XK"]);
+        assert_eq!(COUNTRY_CODES.len(), 250);
         let many: Vec<String> = (0..61)
             .map(|n| {
                 format!(

@@ -263,3 +263,41 @@ fn the_facts_span_the_longest_enabled_window() {
     }
     assert_eq!(span_minutes(&configs), 1);
 }
+
+#[test]
+fn calls_from_outside_the_allowed_countries_per_country() {
+    let mut c = client();
+    let source = |at: i64, source: &str, calls: i64, failures: i64| SourceFacts {
+        at,
+        source: source.into(),
+        calls,
+        failures,
+    };
+    // No constraint: nothing, whatever the sources.
+    c.sources = vec![source(NOW - 60, "8.8.8.8", 3, 0)];
+    c.source_countries
+        .insert("8.8.8.8".into(), Some("US".into()));
+    assert!(fired("unexpected_origin", &c).is_empty());
+    // GB only: the US calls fire, once per country; failed authentications and
+    // addresses of no known country do not count.
+    c.allowed_countries = vec!["GB".into()];
+    c.sources.push(source(NOW - 120, "8.8.4.4", 2, 0));
+    c.sources.push(source(NOW - 60, "81.2.69.142", 5, 0));
+    c.sources.push(source(NOW - 60, "1.1.1.1", 4, 4));
+    c.sources.push(source(NOW - 60, "10.0.0.1", 4, 0));
+    c.source_countries
+        .insert("8.8.4.4".into(), Some("US".into()));
+    c.source_countries
+        .insert("81.2.69.142".into(), Some("GB".into()));
+    c.source_countries
+        .insert("1.1.1.1".into(), Some("AU".into()));
+    c.source_countries.insert("10.0.0.1".into(), None);
+    let found = fired("unexpected_origin", &c);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].group_key, "unexpected_origin:app_1:US");
+    assert_eq!(found[0].evidence["calls"], 5);
+    assert_eq!(found[0].latest_at, NOW - 60);
+    // Outside the window: nothing.
+    c.sources = vec![source(NOW - 3_600, "8.8.8.8", 3, 0)];
+    assert!(fired("unexpected_origin", &c).is_empty());
+}
