@@ -65,12 +65,7 @@ pub async fn seed_demo(state: &AppState) -> Result<bool> {
     app::webhooks::demo::seed(state, "admin@acme-budgeting.example.com").await?;
     // Last: it publishes every tier's agreements and has each demo partner accept them.
     app::agreements::demo::seed(state, "admin@bank.example.com").await?;
-    app::slas::demo::seed(
-        state,
-        "reviewer@bank.example.com",
-        "admin@northwind-pay.example.com",
-    )
-    .await?;
+    app::slas::demo::seed(state, "reviewer@bank.example.com").await?;
     Ok(seeded)
 }
 

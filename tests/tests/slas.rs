@@ -361,6 +361,23 @@ async fn sla_figures_breaches_alerts_and_exports(server: TestServer) {
     );
     assert_eq!(ack["median_seconds"], (3 + 30) * HOUR / 2, "{ack}");
 
+    // Kestrel's page (the bank's view) shows a breach on each side.
+    let kestrel: String = sqlx::query_scalar(
+        "SELECT id FROM organisations WHERE legal_name = 'Kestrel Lending Ltd (demo)'",
+    )
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    let (_, page) = reviewer.text(&format!("/relationships/{kestrel}")).await;
+    assert!(
+        part(&page, "bank-breaches").contains("onboarding application"),
+        "{page}"
+    );
+    assert!(
+        part(&page, "partner-breaches").contains("Sandbox credentials pasted"),
+        "{page}"
+    );
+
     // The bank's breaches are on the reviewer's dashboard: Kestrel's application
     // waiting past the 48-hour decision commitment (seeded by the demo).
     let (_, dashboard) = reviewer.text("/dashboard").await;

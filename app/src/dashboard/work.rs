@@ -425,11 +425,7 @@ async fn incidents_to_acknowledge(state: &AppState, org: &str) -> Result<Vec<Wai
     if open.is_empty() {
         return Ok(Vec::new());
     }
-    let tier: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(tier) FROM tier_approvals WHERE org_id = $1")
-            .bind(org)
-            .fetch_one(&state.db.pool)
-            .await?;
+    let tier = crate::onboarding::service::approved_tier(state, org).await?;
     let target = crate::slas::commitments(state)
         .await?
         .seconds(tier.unwrap_or(1), "incident_acknowledgement");

@@ -149,9 +149,12 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
     let rows: Vec<(String, String, String, i64, i64, Option<i64>)> = sqlx::query_as(
         "SELECT a.id, a.org_id, o.legal_name, a.tier, a.submitted_at, a.decided_at FROM applications a \
          JOIN organisations o ON o.id = a.org_id \
-         WHERE a.submitted_at IS NOT NULL AND a.status IN ('submitted', 'approved', 'rejected') AND ($1 = '' OR a.org_id = $1)",
+         WHERE a.submitted_at IS NOT NULL AND a.status IN ('submitted', 'approved', 'rejected') AND ($1 = '' OR a.org_id = $1) \
+         AND a.submitted_at < $3 AND (a.decided_at IS NULL OR a.decided_at >= $2)",
     )
     .bind(org)
+    .bind(scope.from)
+    .bind(scope.to)
     .fetch_all(pool)
     .await?;
     for (id, org_id, name, tier, submitted, decided) in rows {
@@ -185,9 +188,12 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
          (SELECT MAX(m.created_at) FROM access_request_messages m WHERE m.request_id = r.id AND m.from_bank = 0) \
          FROM access_requests r JOIN organisations o ON o.id = r.org_id JOIN apps a ON a.id = r.app_id \
          WHERE r.route IN ('one_reviewer', 'four_eyes') AND r.status IN ('pending_review', 'pending_second_review', 'approved', 'rejected') \
+         AND r.submitted_at < $3 AND (r.decided_at IS NULL OR r.decided_at >= $2) \
          AND ($1 = '' OR r.org_id = $1)",
     )
     .bind(org)
+    .bind(scope.from)
+    .bind(scope.to)
     .fetch_all(pool)
     .await?;
     for (id, org_id, name, tier, app, submitted, decided, answered) in rows {
@@ -227,15 +233,16 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
          (SELECT MIN(b.created_at) FROM application_messages b WHERE b.application_id = a.id AND b.author_side = 'bank' AND b.created_at >= m.created_at), \
          a.status \
          FROM application_messages m JOIN applications a ON a.id = m.application_id JOIN organisations o ON o.id = a.org_id \
-         WHERE m.author_side = 'partner' AND ($1 = '' OR a.org_id = $1) \
+         WHERE m.author_side = 'partner' AND ($1 = '' OR a.org_id = $1) AND m.created_at < $2 \
          UNION ALL \
          SELECT 'request', m.id, r.id, r.org_id, o.legal_name, r.tier, m.created_at, \
          (SELECT MIN(b.created_at) FROM access_request_messages b WHERE b.request_id = r.id AND b.from_bank = 1 AND b.created_at >= m.created_at), \
          r.status \
          FROM access_request_messages m JOIN access_requests r ON r.id = m.request_id JOIN organisations o ON o.id = r.org_id \
-         WHERE m.from_bank = 0 AND ($1 = '' OR r.org_id = $1)",
+         WHERE m.from_bank = 0 AND ($1 = '' OR r.org_id = $1) AND m.created_at < $2",
     )
     .bind(org)
+    .bind(scope.to)
     .fetch_all(pool)
     .await?;
     for (kind, message, case, org_id, name, tier, at, next, status) in rows {
@@ -289,9 +296,12 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
     );
     let rows: Vec<IncidentRow> = sqlx::query_as(
         "SELECT i.id, i.org_id, o.legal_name, i.title, i.opened_at, i.acknowledged_at, i.closed_at FROM incidents i \
-         JOIN organisations o ON o.id = i.org_id WHERE ($1 = '' OR i.org_id = $1)",
+         JOIN organisations o ON o.id = i.org_id WHERE ($1 = '' OR i.org_id = $1) \
+         AND i.opened_at < $3 AND (i.acknowledged_at IS NULL OR i.acknowledged_at >= $2)",
     )
     .bind(org)
+    .bind(scope.from)
+    .bind(scope.to)
     .fetch_all(pool)
     .await?;
     for (id, org_id, name, title, opened, acknowledged, closed) in rows {
@@ -337,9 +347,10 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
     let rows: Vec<ItemRow> = sqlx::query_as(
         "SELECT i.id, i.org_id, o.legal_name, a.name, c.title, c.starts_at, i.attested_at, i.state, c.due_at \
          FROM review_items i JOIN review_campaigns c ON c.id = i.campaign_id JOIN apps a ON a.id = i.app_id \
-         JOIN organisations o ON o.id = i.org_id WHERE ($1 = '' OR i.org_id = $1)",
+         JOIN organisations o ON o.id = i.org_id WHERE ($1 = '' OR i.org_id = $1) AND c.starts_at < $2",
     )
     .bind(org)
+    .bind(scope.to)
     .fetch_all(pool)
     .await?;
     for (id, org_id, name, app, campaign, starts, attested, item_state, due) in rows {
@@ -384,9 +395,10 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
          FROM (SELECT credential_id, MIN(created_at) AS warned_at FROM governance_notices \
                WHERE kind = 'expiry_warning' AND credential_id IS NOT NULL GROUP BY credential_id) w \
          JOIN credentials c ON c.id = w.credential_id JOIN apps a ON a.id = c.app_id \
-         JOIN organisations o ON o.id = a.org_id WHERE ($1 = '' OR a.org_id = $1)",
+         JOIN organisations o ON o.id = a.org_id WHERE ($1 = '' OR a.org_id = $1) AND w.warned_at < $2",
     )
     .bind(org)
+    .bind(scope.to)
     .fetch_all(pool)
     .await?;
     let now = state.clock.now();

@@ -1,9 +1,11 @@
-//! Demo mode: two incidents at Northwind Payments in the last month, opened by the
-//! demo reviewer and acknowledged by Northwind's admin through the real services: one
-//! within three hours, one after 30 hours (a breach of the partner's 24-hour
-//! commitment, which the `sla_breaches` job turns into an alert). Kestrel's
-//! application waiting past its decision commitment (seeded by the onboarding demo) is
-//! the bank's breach. Not at Fjord: incidents are a fact of Fjord's risk scoring.
+//! Demo mode: incidents in the last month, opened by the demo reviewer and
+//! acknowledged by the partner's admin through the real services. Northwind Payments
+//! (a demo sign-in) acknowledged one within three hours and one after 30 hours (a
+//! breach of its 24-hour commitment, which the `sla_breaches` job turns into an
+//! alert). Kestrel Lending acknowledged one after 30 hours too, so its relationship
+//! page shows a breach on each side: its application waits past the bank's decision
+//! commitment (seeded by the onboarding demo). Not at Fjord: incidents are a fact of
+//! Fjord's risk scoring.
 
 use crate::platform::context::{AuthUser, ClientInfo};
 use crate::platform::db::{get_setting, set_setting};
@@ -12,38 +14,48 @@ use crate::platform::state::AppState;
 
 const SEEDED: &str = "demo_slas_seeded";
 
-/// (title, severity, opened days ago, hours to acknowledge)
-const INCIDENTS: [(&str, &str, i64, i64); 2] = [
+/// (the partner admin who acknowledges, title, severity, opened days ago, hours to
+/// acknowledge)
+const INCIDENTS: [(&str, &str, &str, i64, i64); 3] = [
     (
+        "admin@northwind-pay.example.com",
         "Burst of invalid_grant answers to the payments app",
         "low",
         9,
         3,
     ),
     (
+        "admin@northwind-pay.example.com",
         "Account data requested outside the consented period",
         "medium",
         21,
         30,
     ),
+    (
+        "admin@kestrel-lending.example.com",
+        "Sandbox credentials pasted in a public repository",
+        "medium",
+        12,
+        30,
+    ),
 ];
 
-pub async fn seed(state: &AppState, reviewer: &str, org_admin: &str) -> Result<()> {
+pub async fn seed(state: &AppState, reviewer: &str) -> Result<()> {
     if get_setting(&state.db.pool, SEEDED).await?.is_some() {
         return Ok(());
     }
-    let (Some(reviewer), Some(partner)) = (
-        AuthUser::by_email(state, reviewer).await?,
-        AuthUser::by_email(state, org_admin).await?,
-    ) else {
-        return Ok(());
-    };
-    let Some(org_id) = partner.org_id.clone() else {
+    let Some(reviewer) = AuthUser::by_email(state, reviewer).await? else {
         return Ok(());
     };
     let client = ClientInfo::default();
     let now = state.clock.now();
-    for (title, severity, days_ago, hours) in INCIDENTS {
+    for (org_admin, title, severity, days_ago, hours) in INCIDENTS {
+        let Some(partner) = AuthUser::by_email(state, org_admin).await? else {
+            continue;
+        };
+        let Some(org_id) = partner.org_id.clone() else {
+            continue;
+        };
         // An interrupted start may have opened it already.
         let existing: Option<String> =
             sqlx::query_scalar("SELECT id FROM incidents WHERE org_id = $1 AND title = $2")

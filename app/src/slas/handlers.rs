@@ -126,11 +126,7 @@ async fn org_name_and_tier(state: &AppState, org: &str) -> Result<(String, i64)>
             .fetch_optional(&state.db.pool)
             .await?;
     let name = name.ok_or(Error::NotFound)?;
-    let tier: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(tier) FROM tier_approvals WHERE org_id = $1")
-            .bind(org)
-            .fetch_one(&state.db.pool)
-            .await?;
+    let tier = crate::onboarding::service::approved_tier(state, org).await?;
     Ok((name, tier.unwrap_or(1)))
 }
 
