@@ -598,3 +598,63 @@ async fn an_automatic_approval_waits_for_the_agreements(server: TestServer) {
     assert_eq!(request_row(&server, &id).await.0, "approved");
 }
 both!(an_automatic_approval_waits_for_the_agreements, demo);
+
+/// The partner's software is told too: the reminder of a material version due soon
+/// reaches Fjord's webhook endpoint as `agreement.acceptance_required`, signed and
+/// verified by the receiver's own Standard Webhooks library, once however often the
+/// sweep runs.
+async fn a_material_version_reaches_the_partner_s_webhook(backend: crate::common::Backend) {
+    use crate::webhook_receiver::{register, Receiver};
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    let Some(server) = TestServer::start_with(backend, |s| {
+        s.demo = true;
+        receiver.configure(s);
+    })
+    .await
+    else {
+        return;
+    };
+    receiver.follow_clock(&server).await;
+    let fjord = server.demo_staff(FJORD, 0).await;
+    let (_, secret) = register(
+        &fjord,
+        &receiver.url("/agreements"),
+        &["agreement.acceptance_required"],
+    )
+    .await;
+    receiver
+        .control(serde_json::json!({ "path": "/agreements", "secrets": [secret] }))
+        .await;
+    // The first reminder went out at the server's first tick, before the endpoint
+    // existed; the last one, a day before the deadline, reaches it.
+    server.wait_for_first_tick().await;
+    receiver.advance(&server, 4 * DAY + 60).await;
+    server.run_job("governance_sweep").await;
+    server.run_job("governance_sweep").await;
+    let seen = receiver
+        .wait_for_type("/agreements", Some("agreement.acceptance_required"), 1)
+        .await;
+    assert_eq!(
+        seen[0]["verifiedWith"],
+        serde_json::json!([0]),
+        "{}",
+        seen[0]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(receiver.count("/agreements").await, 1, "told once");
+}
+
+mod a_material_version_reaches_the_partner_s_webhook {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::a_material_version_reaches_the_partner_s_webhook(crate::common::Backend::Sqlite)
+            .await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::a_material_version_reaches_the_partner_s_webhook(crate::common::Backend::Postgres)
+            .await;
+    }
+}
