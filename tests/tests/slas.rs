@@ -306,6 +306,11 @@ async fn sla_figures_breaches_alerts_and_exports(server: TestServer) {
 
     // Each side's view: the bank's pages are the bank's, the partner's its own.
     let reviewer = server.demo_staff(REVIEWER, 0).await;
+    let (_, page) = reviewer.text(&format!("/incidents/{incident}")).await;
+    assert!(
+        page.contains("Acknowledged by the partner") && page.contains(FJORD),
+        "the bank's incident page says who acknowledged it"
+    );
     let (status, page) = reviewer.text(&format!("/relationships/{fjord_org}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(&format!("/incidents/{incident}")), "{page}");

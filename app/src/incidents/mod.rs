@@ -42,6 +42,9 @@ pub struct Incident {
     pub closed_by: Option<String>,
     pub closed_at: Option<i64>,
     pub version: i64,
+    /// The partner member who acknowledged it, and when (a service level).
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<i64>,
     /// (app id, client name, client id)
     pub clients: Vec<(String, String, String)>,
 }
@@ -58,8 +61,9 @@ pub struct Entry {
 }
 
 const SELECT: &str = "SELECT i.id, i.org_id, o.legal_name, i.title, i.severity, i.status, i.detected_at, i.detection, \
-     u.email, i.opened_at, i.review, c.email, i.closed_at, i.version \
+     u.email, i.opened_at, i.review, c.email, i.closed_at, i.version, k.email, i.acknowledged_at \
      FROM incidents i JOIN organisations o ON o.id = i.org_id JOIN users u ON u.id = i.opened_by \
+     LEFT JOIN users k ON k.id = i.acknowledged_by \
      LEFT JOIN users c ON c.id = i.closed_by";
 
 /// An incident from a row of [`SELECT`], with its clients.
@@ -88,6 +92,8 @@ async fn from_row(state: &AppState, row: &sqlx::any::AnyRow) -> Result<Incident>
         closed_by: row.try_get(11)?,
         closed_at: row.try_get(12)?,
         version: row.try_get(13)?,
+        acknowledged_by: row.try_get(14)?,
+        acknowledged_at: row.try_get(15)?,
         clients,
     })
 }

@@ -163,6 +163,10 @@ pub fn detail(
             <dt>"Status"</dt><dd id="incident-status">{i.status.clone()}</dd>
             <dt>"Detected"</dt><dd>{format!("{}: {}", when(i.detected_at), i.detection)}</dd>
             <dt>"Opened by"</dt><dd>{format!("{} at {}", i.opened_by, when(i.opened_at))}</dd>
+            <dt>"Acknowledged by the partner"</dt><dd id="incident-acknowledged">{match (&i.acknowledged_by, i.acknowledged_at) {
+                (Some(by), Some(at)) => format!("{by} at {at}", at = when(at)),
+                _ => "Not yet (the partner acknowledges it on its Service levels page)".to_string(),
+            }}</dd>
             <dt>"Clients"</dt><dd>{i.clients.iter().map(|(_, n, c)| format!("{n} ({c})")).collect::<Vec<_>>().join(", ")}</dd>
             {i.review.clone().map(|r| view! { <dt>"Post-incident review"</dt><dd>{format!("{r} (closed by {} at {})", i.closed_by.clone().unwrap_or_default(), i.closed_at.map(when).unwrap_or_default())}</dd> })}
         </dl>
