@@ -80,11 +80,9 @@ impl App {
                 .split_whitespace()
                 .map(str::to_string)
                 .collect(),
-            allowed_countries: row
-                .try_get::<String, _>("allowed_countries")?
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
+            allowed_countries: super::catalogue::split(
+                &row.try_get::<String, _>("allowed_countries")?,
+            ),
             refuse_other_countries: row.try_get::<i64, _>("refuse_other_countries")? != 0,
             status: row.try_get("status")?,
             created_at: row.try_get("created_at")?,

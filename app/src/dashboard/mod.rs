@@ -37,7 +37,7 @@ pub async fn handler(
             };
             lead.waiting = waiting;
             lead.counts = counts;
-            lead.bank_breaches = Some(crate::slas::handlers::recent_bank_breaches(&state).await?);
+            lead.bank_breaches = Some(crate::slas::cases::recent_bank_breaches(&state).await?);
         }
         (Role::Admin, _) => {
             let (alert_counts, alerts) = work::alerts(&state).await?;

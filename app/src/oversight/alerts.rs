@@ -229,11 +229,7 @@ pub async fn facts(db: &Db, now: i64, span_minutes: i64) -> Result<Vec<ClientFac
                     .collect(),
                 declared_peak_per_second: row.try_get(6)?,
                 first_seen_at: row.try_get(7)?,
-                allowed_countries: row
-                    .try_get::<String, _>(8)?
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect(),
+                allowed_countries: crate::clients::catalogue::split(&row.try_get::<String, _>(8)?),
                 ..ClientFacts::default()
             },
         );

@@ -128,8 +128,11 @@ impl Reader<'_> {
 }
 
 /// Every case in scope, oldest first.
-pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
-    let commitments = super::commitments(state).await?;
+pub async fn cases(
+    state: &AppState,
+    commitments: &Commitments,
+    scope: Scope<'_>,
+) -> Result<Vec<Case>> {
     let org_tiers: HashMap<String, i64> =
         sqlx::query_as("SELECT org_id, MAX(tier) FROM tier_approvals GROUP BY org_id")
             .fetch_all(&state.db.pool)
@@ -137,7 +140,7 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
             .into_iter()
             .collect();
     let mut r = Reader {
-        commitments: &commitments,
+        commitments,
         org_tiers,
         scope,
         out: Vec::new(),
@@ -429,6 +432,25 @@ pub async fn cases(state: &AppState, scope: Scope<'_>) -> Result<Vec<Case>> {
     Ok(out)
 }
 
+/// The bank's breaches over the last 30 days, for the reviewers' dashboard, newest
+/// first.
+pub async fn recent_bank_breaches(state: &AppState) -> Result<Vec<Case>> {
+    let now = state.clock.now();
+    let commitments = super::commitments(state).await?;
+    let scope = Scope {
+        org: None,
+        from: now - 30 * 86_400,
+        to: now,
+    };
+    let mut list: Vec<Case> = cases(state, &commitments, scope)
+        .await?
+        .into_iter()
+        .filter(|c| c.side() == Side::Bank && c.breached(now))
+        .collect();
+    list.reverse();
+    Ok(list)
+}
+
 /// The scheduler's job: each breach of a partner's commitment in the last 90 days
 /// becomes an oversight alert (one per case: a resolved alert is not raised again).
 pub async fn alert_partner_breaches(state: &AppState, now: i64) -> Result<Value> {
@@ -439,7 +461,8 @@ pub async fn alert_partner_breaches(state: &AppState, now: i64) -> Result<Value>
     };
     let mut raised = 0;
     let mut breaches = 0;
-    for case in cases(state, scope).await? {
+    let commitments = super::commitments(state).await?;
+    for case in cases(state, &commitments, scope).await? {
         if case.side() != Side::Partner || !case.breached(now) {
             continue;
         }

@@ -83,8 +83,10 @@ async fn register_page(State(state): State<AppState>, ctx: Ctx) -> Result<Respon
     }
     let now = state.clock.now();
     let (from, to) = recent(now);
+    let commitments = super::commitments(&state).await?;
     let all = cases(
         &state,
+        &commitments,
         Scope {
             org: None,
             from,
@@ -135,8 +137,10 @@ async fn relationship(state: &AppState, ctx: &Ctx, org: &str, bank: bool) -> Res
     let (name, tier) = org_name_and_tier(state, org).await?;
     let now = state.clock.now();
     let period = recent(now);
+    let commitments = super::commitments(state).await?;
     let list = cases(
         state,
+        &commitments,
         Scope {
             org: Some(org),
             from: period.0,
@@ -144,7 +148,6 @@ async fn relationship(state: &AppState, ctx: &Ctx, org: &str, bank: bool) -> Res
         },
     )
     .await?;
-    let commitments = super::commitments(state).await?;
     let figs = figures(&list, &commitments, tier, now);
     let weeks = weekly(&list, period.0, period.1, now);
     let incidents = if bank {
@@ -267,8 +270,10 @@ async fn export(
     let (name, tier) = org_name_and_tier(state, org).await?;
     let now = state.clock.now();
     let period = period_of(q, now)?;
+    let commitments = super::commitments(state).await?;
     let list = cases(
         state,
+        &commitments,
         Scope {
             org: Some(org),
             from: period.0,
@@ -279,7 +284,6 @@ async fn export(
     let (body, content_type) = if format == "csv" {
         (export::to_csv(&list, now, bank)?, "text/csv; charset=utf-8")
     } else {
-        let commitments = super::commitments(state).await?;
         let figs = figures(&list, &commitments, tier, now);
         (
             export::to_json(&name, period, &figs, &list, now)?,
@@ -337,24 +341,4 @@ async fn partner_export(
 ) -> Result<Response> {
     let org = own_org(&ctx)?;
     export(&state, &ctx, &org, &q, false).await
-}
-
-/// The bank's breaches over the last 30 days for the reviewers' dashboard, newest
-/// first.
-pub async fn recent_bank_breaches(state: &AppState) -> Result<Vec<super::Case>> {
-    let now = state.clock.now();
-    let mut list: Vec<super::Case> = cases(
-        state,
-        Scope {
-            org: None,
-            from: now - 30 * 86_400,
-            to: now,
-        },
-    )
-    .await?
-    .into_iter()
-    .filter(|c| c.side() == Side::Bank && c.breached(now))
-    .collect();
-    list.reverse();
-    Ok(list)
 }

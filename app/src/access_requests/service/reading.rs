@@ -34,11 +34,9 @@ pub(super) fn request_of(row: &AnyRow) -> Result<AccessRequest> {
             .split_whitespace()
             .map(str::to_string)
             .collect(),
-        allowed_countries: row
-            .try_get::<String, _>("allowed_countries")?
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
+        allowed_countries: crate::clients::catalogue::split(
+            &row.try_get::<String, _>("allowed_countries")?,
+        ),
         lifetime_days: row.try_get("lifetime_days")?,
         go_live: row.try_get("go_live")?,
         status: row.try_get("status")?,
