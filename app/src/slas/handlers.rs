@@ -77,10 +77,7 @@ fn recent(now: i64) -> (i64, i64) {
 }
 
 async fn register_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
-    let user = ctx.require(Action::ViewRelationship)?;
-    if !user.role.is_staff() {
-        return Err(Error::NotFound);
-    }
+    staff(&ctx)?;
     let now = state.clock.now();
     let (from, to) = recent(now);
     let commitments = super::commitments(&state).await?;
