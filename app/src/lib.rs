@@ -45,6 +45,8 @@ pub mod reviews;
 #[cfg(feature = "ssr")]
 pub mod slas;
 #[cfg(feature = "ssr")]
+pub mod sso;
+#[cfg(feature = "ssr")]
 pub mod webhooks;
 
 #[cfg(feature = "ssr")]

@@ -24,6 +24,10 @@ pub async fn state(settings: app::Settings) -> Result<AppState> {
         base.settings.geoip_db.as_deref(),
         base.settings.geoip_loopback_as,
     )?);
+    base.parts.insert(
+        app::sso::Registry::new(&base.settings.staff_idps)
+            .map_err(app::platform::error::Error::Internal)?,
+    );
     Ok(AppState::from(base))
 }
 
@@ -88,6 +92,7 @@ pub fn jobs() -> Vec<Job> {
         app::instances::jobs(),
         app::evidence_packs::jobs(),
         app::slas::jobs(),
+        app::sso::jobs(),
     ]
     .into_iter()
     .flatten()
@@ -119,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::incidents::handlers::routes())
         .merge(app::agreements::handlers::routes())
         .merge(app::slas::handlers::routes())
+        .merge(app::sso::handlers::routes())
         .merge(app::governance::residency::routes())
         .merge(app::oversight::usage_handlers::routes())
         .merge(app::oversight::alert_handlers::routes())
@@ -132,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::ops::routes())
         .merge(app::evidence_packs::handlers::public_routes())
         .merge(app::oauth::api_routes())
+        .merge(app::sso::handlers::api_routes())
         .merge(app::sandbox::api::routes(state.clone()));
     app::platform::router::router(state, pages, api)
 }

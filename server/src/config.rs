@@ -267,6 +267,56 @@ pub struct Config {
     #[arg(long, global = true, env = "GATEHOUSE_GEOIP_LOOPBACK_AS")]
     pub geoip_loopback_as: Option<std::net::IpAddr>,
 
+    /// An OpenID provider bank staff sign in through (repeat for several):
+    /// `key=value` pairs separated by `;`, lists separated by `,`. Keys: `id` (used in
+    /// `/sso/<id>/callback`), `label`, `issuer`, `client-id`, one of `secret`,
+    /// `secret-file` or `secret-env` (the name of an environment variable),
+    /// `scopes` (besides openid; default email,profile), `groups-claim` (default
+    /// groups), `role.reviewer`, `role.approver`, `role.admin` (the groups that give
+    /// each role), `mfa-acr` and `mfa-amr` (values accepted as a second factor;
+    /// default amr mfa), `tenants` (for Entra's `{tenantid}` issuer). Example:
+    /// `id=corp;issuer=https://login.bank.example/;client-id=gatehouse;secret-env=OIDC_SECRET;role.reviewer=gh-reviewers;role.approver=gh-approvers;role.admin=gh-admins`.
+    #[arg(
+        long = "staff-idp",
+        global = true,
+        env = "GATEHOUSE_STAFF_IDP",
+        hide_env_values = true
+    )]
+    pub staff_idps: Vec<String>,
+
+    /// Whether bank staff may sign in with a Gatehouse password. Turn off once an
+    /// identity provider is configured: staff then sign in only through it.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_LOCAL_STAFF_PASSWORDS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub local_staff_passwords: bool,
+
+    /// The absolute cap of a bank staff member's session, in hours (the shorter of
+    /// this and --session-absolute-hours applies).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_STAFF_SESSION_HOURS",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(i64).range(1..=168)
+    )]
+    pub staff_session_hours: i64,
+
+    /// Staff who sign in through an identity provider and have not for this many
+    /// days are deactivated by the scheduler (audited, e-mailed).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_SSO_DORMANT_DAYS",
+        default_value_t = 45,
+        value_parser = clap::value_parser!(i64).range(1..=3650)
+    )]
+    pub sso_dormant_days: i64,
+
     /// A webhook endpoint that fails every delivery for this many days is disabled
     /// and its organisation's admins are e-mailed.
     #[arg(
@@ -676,6 +726,10 @@ impl Config {
         settings.outbound_ca_file = self.outbound_ca.clone();
         settings.geoip_db = self.geoip_db.clone();
         settings.geoip_loopback_as = self.geoip_loopback_as;
+        settings.staff_idps = self.staff_idps.clone();
+        settings.local_staff_passwords = self.local_staff_passwords;
+        settings.staff_session_hours = self.staff_session_hours;
+        settings.sso_dormant_days = self.sso_dormant_days;
         settings.webhook_disable_days = self.webhook_disable_days;
         settings.deliver_webhooks = self.webhook_delivery;
         settings.sandbox_credential_days = self.sandbox_credential_days;

@@ -61,6 +61,8 @@ mod scale_out;
 mod scale_out_recovery;
 mod scheduler_jobs;
 mod slas;
+mod sso;
+mod sso_idp;
 mod structure;
 mod webhook_receiver;
 mod webhooks;

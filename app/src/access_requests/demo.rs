@@ -176,6 +176,7 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
             rate_limit_per_minute: String::new(),
             code: String::new(),
             version: request.version.to_string(),
+            idp_step_up_at: None,
         },
         &from,
     )
@@ -225,6 +226,7 @@ pub async fn seed(state: &AppState, partner_email: &str, reviewer_email: &str) -
             rate_limit_per_minute: String::new(),
             code: crate::accounts::totp::code_at(&secret, seeding_step * 30)?,
             version: request.version.to_string(),
+            idp_step_up_at: None,
         },
         &from,
     )

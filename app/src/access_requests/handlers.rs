@@ -364,6 +364,8 @@ async fn render_review(
         blocked,
         policy_version,
         agreements: crate::agreements::in_force(&owed, now),
+        idp_step_up: crate::sso::handlers::step_up_offer(ctx, &format!("/review/production/{id}"))
+            .await?,
         form,
         csrf: &ctx.csrf,
     });
@@ -400,6 +402,12 @@ async fn decision_submit(
         rate_limit_per_minute: get("rate_limit_per_minute"),
         code: get("code"),
         version: get("version"),
+        // A confirmation at the identity provider stands for the code, once.
+        idp_step_up_at: if get("decision") == "approve" && get("code").trim().is_empty() {
+            crate::sso::handlers::take_step_up(&ctx).await?
+        } else {
+            None
+        },
     };
     match service::decide(&state, user, &id, &form, &ctx.client).await {
         Ok(outcome) => {
@@ -416,6 +424,8 @@ async fn decision_submit(
             redirect(&ctx, &format!("/review/production/{id}"), message).await
         }
         Err(Error::Invalid(invalid)) => {
+            // A confirmation at the identity provider is kept for the corrected form.
+            crate::sso::handlers::keep_step_up(&ctx, form.idp_step_up_at).await?;
             if invalid.fields.iter().any(|(field, _)| field == "code")
                 && form.decision == "approve"
                 && !form.code.trim().is_empty()

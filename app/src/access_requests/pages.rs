@@ -596,6 +596,9 @@ pub struct ReviewPage<'a> {
     pub policy_version: Option<i64>,
     /// The partner's production agreements for the request's tier (issue 32).
     pub agreements: AnyView,
+    /// For staff who sign in through an identity provider: confirming there instead
+    /// of a code (issue 28).
+    pub idp_step_up: Option<AnyView>,
     pub form: &'a Form,
     pub csrf: &'a str,
 }
@@ -651,6 +654,7 @@ pub fn review(page: ReviewPage<'_>) -> AnyView {
                     <p class="hint" id="code-hint">"A fresh six-digit code: approving is a step-up."</p>
                     {error_line(&code_error, "code-error".into())}
                     <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" aria-describedby="code-hint"/>
+                    {page.idp_step_up}
                 </div>
                 <button type="submit">"Record the decision"</button>
             </form>

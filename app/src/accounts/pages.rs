@@ -54,9 +54,27 @@ pub fn signup(data: &Form, csrf: &str) -> AnyView {
     form("/signup", csrf, data, fields.into_any(), "Create account")
 }
 
-pub fn signin(data: &Form, csrf: &str, next: &str) -> AnyView {
+pub fn signin(data: &Form, csrf: &str, next: &str, sso: &[(String, String)]) -> AnyView {
+    let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
     let next = next.to_string();
+    let providers = (!sso.is_empty()).then(|| {
+        let links = sso
+            .iter()
+            .map(|(id, label)| {
+                let href = format!("/sso/{id}/start?{query}");
+                view! { <li><a class="button" href=href>{format!("Sign in with {label}")}</a></li> }
+            })
+            .collect_view();
+        view! {
+            <section aria-labelledby="sso-heading">
+                <h2 id="sso-heading">"Bank staff"</h2>
+                <ul class="plain">{links}</ul>
+            </section>
+            <h2>"With a Gatehouse password"</h2>
+        }
+    });
     view! {
+        {providers}
         {error_summary(data)}
         <form method="post" action="/signin" novalidate>
             {csrf_field(csrf)}

@@ -390,9 +390,11 @@ pub async fn check_password(
         .and_then(|r| r.2.clone())
         .unwrap_or_else(|| state.dummy_password_hash.clone());
     let password_ok = crypto::verify_password(password.to_string(), stored_hash).await?;
-    let usable = row
-        .as_ref()
-        .is_some_and(|r| r.1 == "active" && r.2.is_some());
+    // With `--local-staff-passwords=false`, bank staff (no organisation) sign in only
+    // through their identity provider.
+    let usable = row.as_ref().is_some_and(|r| {
+        r.1 == "active" && r.2.is_some() && (r.3.is_some() || state.settings.local_staff_passwords)
+    });
     let ok = password_ok && usable;
     throttle::record_attempt(&state.db, &email_key, &client.ip, ok, state.clock.now()).await?;
 

@@ -33,6 +33,12 @@ pub mod keys {
     /// Whether this session itself proved a second factor (a TOTP or recovery code
     /// at sign-in, or the code that enrolled the authenticator in this session).
     pub const SECOND_FACTOR: &str = "second_factor";
+    /// The identity provider proved a second factor at this session's sign-in
+    /// (its `acr`/`amr`, issue 28): it stands for Gatehouse's own.
+    pub const IDP_MFA: &str = "idp_mfa";
+    /// When the identity provider last confirmed the person again (a step-up before a
+    /// decision), used up by the decision.
+    pub const IDP_STEP_UP_AT: &str = "idp_step_up_at";
 }
 
 /// The signed-in user, as loaded for this request.
@@ -220,6 +226,11 @@ async fn load_user(state: &AppState, session: &Session) -> Result<Option<AuthUse
         .await
         .map_err(Error::internal)?
         .unwrap_or(false);
+    let idp_mfa = session
+        .get::<bool>(keys::IDP_MFA)
+        .await
+        .map_err(Error::internal)?
+        .unwrap_or(false);
     let row: Option<SessionUserRow> = sqlx::query_as(
             "SELECT u.id, u.email, u.display_name, u.role, u.org_id, o.legal_name, u.email_verified_at, \
                     u.totp_enabled_at, u.status, u.session_epoch \
@@ -228,7 +239,20 @@ async fn load_user(state: &AppState, session: &Session) -> Result<Option<AuthUse
         .bind(&user_id)
         .fetch_optional(&state.db.pool)
         .await?;
-    let expired = state.clock.now() - auth_at > state.settings.session_absolute_hours * 3600;
+    // Bank staff have a shorter absolute cap (issue 28: eight hours by default).
+    let staff = row
+        .as_ref()
+        .and_then(|r| Role::parse(&r.3))
+        .is_some_and(Role::is_staff);
+    let hours = if staff {
+        state
+            .settings
+            .session_absolute_hours
+            .min(state.settings.staff_session_hours)
+    } else {
+        state.settings.session_absolute_hours
+    };
+    let expired = state.clock.now() - auth_at > hours * 3600;
     match row {
         Some((
             id,
@@ -259,7 +283,7 @@ async fn load_user(state: &AppState, session: &Session) -> Result<Option<AuthUse
                 org_id,
                 org_name,
                 email_verified: verified.is_some(),
-                mfa_enabled: totp.is_some() && second_factor,
+                mfa_enabled: second_factor && (totp.is_some() || idp_mfa),
             }))
         }
         _ => {

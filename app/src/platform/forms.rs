@@ -88,3 +88,26 @@ where
         Err(err) => Err(err),
     }
 }
+
+/// Only local paths may be redirect targets (no open redirect): anything else is
+/// dropped for the dashboard. Browsers read a `Location` leniently (the WHATWG URL
+/// parser removes tabs and newlines anywhere and treats `\\` as `/` in http URLs, so
+/// `/\t/evil.example` becomes `//evil.example`), and a control character cannot be
+/// put in a header at all. So the path must be plain visible ASCII without `\\`,
+/// must not start with `//`, and must resolve to the same origin.
+pub fn safe_next(next: &str) -> String {
+    const FALLBACK: &str = "/dashboard";
+    let plain = next
+        .bytes()
+        .all(|b| (0x21..=0x7e).contains(&b) && b != b'\\');
+    if !plain || !next.starts_with('/') || next.starts_with("//") {
+        return FALLBACK.into();
+    }
+    let Ok(base) = url::Url::parse("http://gatehouse.invalid/") else {
+        return FALLBACK.into();
+    };
+    match base.join(next) {
+        Ok(url) if url.origin() == base.origin() => next.to_string(),
+        _ => FALLBACK.into(),
+    }
+}

@@ -113,6 +113,15 @@ pub struct Settings {
     /// Loopback addresses are looked up in the country database as this address (for
     /// tests and demos whose calls all come from 127.0.0.1).
     pub geoip_loopback_as: Option<std::net::IpAddr>,
+    /// The OpenID providers bank staff sign in through (`--staff-idp`, one spec each:
+    /// `sso::IdpConfig::parse`).
+    pub staff_idps: Vec<String>,
+    /// Whether bank staff may still sign in with a Gatehouse password.
+    pub local_staff_passwords: bool,
+    /// The absolute cap of a bank staff member's session, in hours.
+    pub staff_session_hours: i64,
+    /// Staff not seen at their identity provider for this many days are deactivated.
+    pub sso_dormant_days: i64,
 }
 
 impl Settings {
@@ -136,6 +145,10 @@ impl Settings {
             admin_email: "admin@example.com".into(),
             geoip_db: None,
             geoip_loopback_as: None,
+            staff_idps: Vec::new(),
+            local_staff_passwords: true,
+            staff_session_hours: 8,
+            sso_dormant_days: 45,
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             signin_attempts_per_minute: 20,

@@ -68,6 +68,24 @@ impl Drop for OwnedDatabase {
     }
 }
 
+/// A test `async fn name(backend: Backend)` that starts its own server(s), run once
+/// on each database.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
 /// Runs an async test body against both backends: `both!(name, body_fn)` makes
 /// `name::sqlite` and `name::postgres`.
 #[macro_export]

@@ -13,6 +13,9 @@ pub struct ReviewForm {
     pub rate_limit_per_minute: String,
     pub code: String,
     pub version: String,
+    /// When the reviewer's identity provider confirmed them again (a fresh
+    /// multi-factor sign-in, checked by `sso`), standing for the code.
+    pub idp_step_up_at: Option<i64>,
 }
 
 /// Narrowed terms: fewer scopes, a shorter lifetime, a lower rate limit; never more.
@@ -159,7 +162,7 @@ pub async fn decide(
             if terms.scopes.is_empty() {
                 invalid.add("scopes", "Keep at least one scope, or reject the request.");
             }
-            if form.code.trim().is_empty() {
+            if form.code.trim().is_empty() && form.idp_step_up_at.is_none() {
                 invalid.add(
                     "code",
                     "Approving needs a fresh code from your authenticator app.",
@@ -213,7 +216,9 @@ pub async fn decide(
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let mut step_up_at = None;
-    if form.decision == "approve" {
+    if let (true, Some(at)) = (form.decision == "approve", form.idp_step_up_at) {
+        step_up_at = Some(at);
+    } else if form.decision == "approve" {
         if !totp::verify_limited(state, &mut tx, &reviewer.id, &form.code).await? {
             drop(tx);
             totp::record_failed_code(state, &reviewer.id, &client.ip).await?;

@@ -110,6 +110,7 @@ pub(super) async fn signin_page(ctx: Ctx, Query(query): Query<NextQuery>) -> Res
                 &Form::new().with("email", email),
                 &ctx.csrf,
                 &safe_next(&query.next),
+                &crate::sso::provider::sign_in_options(&ctx.state),
             ),
         )
         .into_response())
@@ -158,7 +159,14 @@ pub(super) async fn signin_submit(
             "Sign in",
             form,
             invalid,
-            |form, csrf| pages::signin(form, csrf, &next),
+            |form, csrf| {
+                pages::signin(
+                    form,
+                    csrf,
+                    &next,
+                    &crate::sso::provider::sign_in_options(&ctx.state),
+                )
+            },
         )),
         Err(err) => Err(err),
     }

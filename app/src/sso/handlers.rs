@@ -1,0 +1,391 @@
+//! The sign-in routes: `/sso/<id>/start` sends the person to the provider,
+//! `/sso/<id>/callback` takes them back; `/sso/step-up` asks the provider for a
+//! fresh multi-factor sign-in before a decision; `/sso/<id>/backchannel-logout`
+//! is the provider's (no session, no CSRF: the logout token is the proof); and the
+//! bank admin's `/admin/sso`.
+//!
+//! `state`, `nonce` and the PKCE verifier live in the tower-sessions session (never
+//! a table or a cookie of their own), for ten minutes, and are used once.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::provider::{self, Refusal};
+use super::{pages, service, staff};
+use crate::platform::authz::Action;
+use crate::platform::context::{keys, start_signed_in_session, Ctx};
+use crate::platform::error::{Error, Result};
+use crate::platform::forms::{redirect, safe_next};
+use crate::platform::state::AppState;
+
+/// The session key of a sign-in under way.
+const PENDING: &str = "sso_pending";
+/// How long a sign-in at the provider may take.
+const PENDING_SECONDS: i64 = 600;
+/// How long a step-up at the provider stays good for one decision.
+pub const STEP_UP_SECONDS: i64 = 300;
+
+#[derive(Debug, Deserialize, Serialize)]
+struct Pending {
+    idp: String,
+    state: String,
+    nonce: String,
+    verifier: String,
+    next: String,
+    at: i64,
+    /// For a step-up: the signed-in user, who must come back as the same person.
+    step_up_for: Option<String>,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sso/{id}/start", get(start))
+        .route("/sso/{id}/callback", get(callback))
+        .route("/sso/step-up", get(step_up))
+        .route("/admin/sso", get(admin_page))
+        .route("/admin/sso/staff/{id}/reactivate", post(reactivate))
+}
+
+/// The provider's own endpoint: outside the session and CSRF layers.
+pub fn api_routes() -> Router<AppState> {
+    Router::new().route("/sso/{id}/backchannel-logout", post(backchannel_logout))
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+async fn begin(ctx: &Ctx, id: &str, next: &str, step_up_for: Option<String>) -> Result<Response> {
+    let idp = ctx.state.sso().get(id).ok_or(Error::NotFound)?;
+    let started = idp.start(&ctx.state, step_up_for.is_some()).await?;
+    let pending = Pending {
+        idp: id.to_string(),
+        state: started.state,
+        nonce: started.nonce,
+        verifier: started.verifier,
+        next: safe_next(next),
+        at: ctx.state.clock.now(),
+        step_up_for,
+    };
+    ctx.session
+        .insert(PENDING, &pending)
+        .await
+        .map_err(Error::internal)?;
+    Ok(Redirect::to(started.url.as_str()).into_response())
+}
+
+async fn start(ctx: Ctx, Path(id): Path<String>, Query(q): Query<NextQuery>) -> Result<Response> {
+    if ctx.user.is_some() {
+        return Ok(Redirect::to("/dashboard").into_response());
+    }
+    begin(&ctx, &id, &q.next, None).await
+}
+
+/// A fresh sign-in at the provider for someone already signed in through it.
+async fn step_up(ctx: Ctx, Query(q): Query<NextQuery>) -> Result<Response> {
+    let user = ctx.user()?.clone();
+    let Some((idp, _)) = service::identity_of(&ctx.state, &user.id).await? else {
+        return Err(Error::Forbidden(
+            "You do not sign in through an identity provider: confirm with your authenticator code instead.".into(),
+        ));
+    };
+    begin(&ctx, &idp, &q.next, Some(user.id)).await
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// The page a refused sign-in shows (the reason in plain words; the detail is in
+/// the audit trail).
+async fn refusal_page(ctx: &Ctx, id: &str, refusal: Refusal) -> Result<Response> {
+    service::refused(&ctx.state, id, &refusal, None, &ctx.client).await?;
+    shown(ctx, &refusal)
+}
+
+fn shown(ctx: &Ctx, refusal: &Refusal) -> Result<Response> {
+    Ok((
+        StatusCode::FORBIDDEN,
+        ctx.render("Sign-in refused", pages::refused(refusal.reason)),
+    )
+        .into_response())
+}
+
+async fn callback(
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Response> {
+    let idp = ctx.state.sso().get(&id).ok_or(Error::NotFound)?;
+    // Used once, whatever happens next: a replayed callback finds nothing.
+    let pending: Option<Pending> = ctx.session.remove(PENDING).await.map_err(Error::internal)?;
+    let now = ctx.state.clock.now();
+    let Some(pending) = pending.filter(|p| now - p.at <= PENDING_SECONDS) else {
+        return refusal_page(
+            &ctx,
+            &id,
+            Refusal::new(
+                "no_sign_in_under_way",
+                "no sign-in under way in this session (expired, replayed or never started)",
+            ),
+        )
+        .await;
+    };
+    if pending.idp != id {
+        return refusal_page(
+            &ctx,
+            &id,
+            Refusal::new(
+                "wrong_issuer",
+                format!("the sign-in was started at {}", pending.idp),
+            ),
+        )
+        .await;
+    }
+    if q.state.as_deref() != Some(pending.state.as_str()) {
+        return refusal_page(
+            &ctx,
+            &id,
+            Refusal::new("state_mismatch", "state does not match"),
+        )
+        .await;
+    }
+    if let Some(error) = q.error {
+        let description: String = q
+            .error_description
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
+        return refusal_page(
+            &ctx,
+            &id,
+            Refusal::new("provider_error", format!("{error}: {description}")),
+        )
+        .await;
+    }
+    // RFC 9207: the authorization response names its issuer.
+    if let Some(iss) = &q.iss {
+        if !idp.config.issuer_matches(iss, None)
+            && !idp
+                .config
+                .issuer
+                .contains(super::config::TENANT_PLACEHOLDER)
+        {
+            return refusal_page(
+                &ctx,
+                &id,
+                Refusal::new("wrong_issuer", format!("iss is {iss}")),
+            )
+            .await;
+        }
+    }
+    let Some(code) = q.code.filter(|c| !c.is_empty() && c.len() <= 2048) else {
+        return refusal_page(
+            &ctx,
+            &id,
+            Refusal::new("no_code", "the response has no code"),
+        )
+        .await;
+    };
+    let claims = match idp
+        .finish(&ctx.state, &code, &pending.verifier, &pending.nonce)
+        .await?
+    {
+        Ok(claims) => claims,
+        Err(refusal) => return refusal_page(&ctx, &id, refusal).await,
+    };
+    if let Some(user_id) = &pending.step_up_for {
+        return finish_step_up(&ctx, &idp.config, user_id, &claims, &pending).await;
+    }
+    let signed = match service::sign_in(&ctx.state, &idp.config, &claims, &ctx.client).await? {
+        Ok(signed) => signed,
+        Err(refusal) => return shown(&ctx, &refusal),
+    };
+    if signed.mfa {
+        start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch, true, now).await?;
+        ctx.session
+            .insert(keys::IDP_MFA, true)
+            .await
+            .map_err(Error::internal)?;
+    } else if signed.totp_enrolled {
+        // The provider did not prove a second factor: Gatehouse's own code is asked for.
+        let pending = json!({ "uid": signed.user_id, "at": now, "next": pending.next });
+        ctx.session
+            .insert(keys::MFA_PENDING, pending)
+            .await
+            .map_err(Error::internal)?;
+        return Ok(Redirect::to("/signin/code").into_response());
+    } else {
+        start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch, false, now).await?;
+    }
+    Ok(Redirect::to(&pending.next).into_response())
+}
+
+/// A step-up counts only for the same person, freshly authenticated with more
+/// than one factor.
+async fn finish_step_up(
+    ctx: &Ctx,
+    config: &super::config::IdpConfig,
+    user_id: &str,
+    claims: &provider::IdClaims,
+    pending: &Pending,
+) -> Result<Response> {
+    let signed_in_as = ctx.user.as_ref().map(|u| u.id.as_str());
+    let same = service::identity_of(&ctx.state, user_id)
+        .await?
+        .is_some_and(|(idp, sub)| idp == config.id && sub == claims.subject().as_str());
+    let fresh = claims
+        .auth_time()
+        .is_some_and(|t| t.timestamp() >= pending.at - 5);
+    let mfa = config.proves_mfa(
+        claims.auth_context_ref().map(|a| a.as_str()),
+        &provider::amr(claims),
+    );
+    let refusal = if signed_in_as != Some(user_id) || !same {
+        Some(Refusal::new(
+            "step_up_other_person",
+            "the provider signed in someone else",
+        ))
+    } else if !fresh {
+        Some(Refusal::new(
+            "step_up_not_fresh",
+            "the provider did not authenticate the person again",
+        ))
+    } else if !mfa {
+        Some(Refusal::new(
+            "step_up_not_mfa",
+            "the provider did not prove a second factor",
+        ))
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        return refusal_page(ctx, &config.id, refusal).await;
+    }
+    ctx.session
+        .insert(keys::IDP_STEP_UP_AT, ctx.state.clock.now())
+        .await
+        .map_err(Error::internal)?;
+    redirect(
+        ctx,
+        &pending.next,
+        "Confirmed with your identity provider: you can decide within five minutes.",
+    )
+    .await
+}
+
+/// The step-up this session holds, if fresh, used up by reading it: one decision
+/// per confirmation.
+pub async fn take_step_up(ctx: &Ctx) -> Result<Option<i64>> {
+    let at: Option<i64> = ctx
+        .session
+        .remove(keys::IDP_STEP_UP_AT)
+        .await
+        .map_err(Error::internal)?;
+    let now = ctx.state.clock.now();
+    Ok(at.filter(|at| now - at <= STEP_UP_SECONDS))
+}
+
+/// Puts back a step-up a refused form used (it decided nothing).
+pub async fn keep_step_up(ctx: &Ctx, at: Option<i64>) -> Result<()> {
+    if let Some(at) = at {
+        ctx.session
+            .insert(keys::IDP_STEP_UP_AT, at)
+            .await
+            .map_err(Error::internal)?;
+    }
+    Ok(())
+}
+
+/// For someone who signs in through a provider, the offer to confirm there instead
+/// of a code (or that they have, within the last five minutes); `None` for others.
+pub async fn step_up_offer(ctx: &Ctx, back_to: &str) -> Result<Option<leptos::prelude::AnyView>> {
+    let Some(user) = &ctx.user else {
+        return Ok(None);
+    };
+    if service::identity_of(&ctx.state, &user.id).await?.is_none() {
+        return Ok(None);
+    }
+    let at: Option<i64> = ctx
+        .session
+        .get(keys::IDP_STEP_UP_AT)
+        .await
+        .map_err(Error::internal)?;
+    let fresh = at.is_some_and(|at| ctx.state.clock.now() - at <= STEP_UP_SECONDS);
+    Ok(Some(pages::step_up_offer(back_to, fresh)))
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    logout_token: String,
+}
+
+/// OpenID Connect Back-Channel Logout 1.0 §2.5–2.8: 200 when the sessions are
+/// ended (or there were none), 400 with an error for a token that does not hold.
+async fn backchannel_logout(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let no_store = [(axum::http::header::CACHE_CONTROL, "no-store")];
+    let Some(idp) = state.sso().get(&id) else {
+        return Err(Error::NotFound);
+    };
+    let form: LogoutForm = serde_urlencoded::from_bytes(&body).unwrap_or(LogoutForm {
+        logout_token: String::new(),
+    });
+    if form.logout_token.is_empty() || form.logout_token.len() > 16_384 {
+        let body =
+            json!({ "error": "invalid_request", "error_description": "logout_token is required" });
+        return Ok((StatusCode::BAD_REQUEST, no_store, axum::Json(body)).into_response());
+    }
+    match idp.logout_token(&state, &form.logout_token).await? {
+        Ok(claims) => {
+            service::logged_out(&state, &id, &claims).await?;
+            Ok((StatusCode::OK, no_store).into_response())
+        }
+        Err(refusal) => {
+            let client = crate::platform::context::ClientInfo::default();
+            service::refused(&state, &id, &refusal, None, &client).await?;
+            let body = json!({ "error": "invalid_request", "error_description": refusal.detail });
+            Ok((StatusCode::BAD_REQUEST, no_store, axum::Json(body)).into_response())
+        }
+    }
+}
+
+async fn admin_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
+    ctx.require(Action::ManageUsers)?;
+    let people = staff::list(&state).await?;
+    let body = pages::admin(&state, &people, &ctx.csrf);
+    Ok(ctx.render("Single sign-on", body).into_response())
+}
+
+async fn reactivate(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let admin = ctx.require(Action::ManageUsers)?;
+    staff::reactivate(&state, admin, &ctx.client, &id).await?;
+    redirect(
+        &ctx,
+        "/admin/sso",
+        "Reactivated: the person can sign in through the identity provider again.",
+    )
+    .await
+}
