@@ -255,6 +255,7 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
                             "Administration",
                             vec![
                                 ("/admin/audit", "Audit trail"),
+                                ("/admin/sso", "Single sign-on"),
                                 ("/admin/instances", "Instances"),
                             ],
                         ));
