@@ -17,6 +17,7 @@ mod browser_onboarding;
 mod browser_oversight;
 mod browser_production;
 mod browser_reviews;
+mod browser_sso;
 mod child_server;
 mod conformance;
 mod dashboards;
