@@ -27,3 +27,14 @@ CREATE TABLE sso_sessions (
     PRIMARY KEY (issuer, sid)
 );
 CREATE INDEX sso_sessions_user ON sso_sessions (user_id);
+
+-- A fresh multi-factor sign-in at the provider that stands for the authenticator
+-- code of one decision: used once (used_at set in one conditional update), within
+-- five minutes.
+CREATE TABLE sso_step_ups (
+    id      TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    at      BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE INDEX sso_step_ups_user ON sso_step_ups (user_id);

@@ -48,6 +48,8 @@ fn accounts() -> Value {
         "unverified": { "claims": { "email": "uv@bank.example.com", "email_verified": false, "groups": ["gh-reviewers"] }, "amr": ["mfa"] },
         "partner": person("admin@acme-budgeting.example.com", &["gh-admins"], true),
         "reviewer": person("reviewer@bank.example.com", &["gh-reviewers"], true),
+        "silent": { "claims": { "email": "silent@bank.example.com", "groups": ["gh-reviewers"] }, "amr": ["mfa"] },
+        "rita-again": person("rita@bank.example.com", &["gh-admins"], true),
     })
 }
 
@@ -176,6 +178,15 @@ async fn a_reviewer_joins_through_the_provider_and_decides(backend: Backend) {
             .await,
         1
     );
+    // Linked, the account signs in through the provider only: no password, no reset.
+    let response = server
+        .client()
+        .sign_in(
+            "reviewer@bank.example.com",
+            app::accounts::bootstrap::DEMO_PASSWORD,
+        )
+        .await;
+    assert_ne!(response.status(), StatusCode::SEE_OTHER);
 }
 on_both_backends!(a_reviewer_joins_through_the_provider_and_decides);
 
@@ -196,6 +207,7 @@ async fn untrusted_answers_are_refused(backend: Backend) {
         ("nogroups", "missing_groups"),
         ("outsider", "no_mapped_group"),
         ("unverified", "email_unverified"),
+        ("silent", "email_unverified"),
         ("partner", "email_in_use"),
     ] {
         let client = server.client();
@@ -234,6 +246,14 @@ async fn untrusted_answers_are_refused(backend: Backend) {
     );
     let replay = client.http.get(&callback).send().await.unwrap();
     assert_eq!(replay.status(), StatusCode::FORBIDDEN);
+    // Another identity with Rita's e-mail address does not get her account.
+    let (response, _) = sign_in(&server.client(), &idp, &idp.browser(), "rita-again").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(refusals(&server).await.last().unwrap(), "email_in_use");
+    assert_eq!(
+        user(&server, "rita@bank.example.com").await.unwrap().1,
+        "reviewer"
+    );
     // A forged state: the sign-in under way is not this one.
     let mallory = server.client();
     let start = mallory.get(&format!("/sso/{ID}/start")).await;
@@ -280,7 +300,8 @@ on_both_backends!(untrusted_answers_are_refused);
 
 /// Leaving and changing at the provider: a group change gives the new role at the
 /// next sign-in and ends the sessions opened under the old one; a key rotation at
-/// the provider is followed; RP-initiated logout at the provider sends a
+/// the provider is followed; leaving every mapped group deactivates the account;
+/// RP-initiated logout at the provider sends a
 /// back-channel logout token that ends Gatehouse's session at once; a forged logout
 /// token is refused.
 async fn the_provider_s_changes_take_effect(backend: Backend) {
@@ -323,18 +344,6 @@ async fn the_provider_s_changes_take_effect(backend: Backend) {
     let (status, _) = second.text("/dashboard").await;
     assert_eq!(status, StatusCode::OK);
 
-    // Groups removed at the provider: refused at the next sign-in, nothing changed.
-    let mut removed = accounts();
-    removed["rita"] = person("rita@bank.example.com", &["everyone"], true);
-    idp.set(removed).await;
-    let third = server.client();
-    let (response, _) = sign_in(&third, &idp, &idp.browser(), "rita").await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        user(&server, "rita@bank.example.com").await.unwrap().1,
-        "approver"
-    );
-
     // Logout at the provider ends the session in flight.
     idp.log_out(&browser).await;
     let mut ended = false;
@@ -354,6 +363,23 @@ async fn the_provider_s_changes_take_effect(backend: Backend) {
     assert_eq!(
         server
             .count("SELECT COUNT(*) FROM audit_events WHERE action = 'sso.backchannel_logout'")
+            .await,
+        1
+    );
+
+    // Out of every Gatehouse group at the provider: refused at the next sign-in, and
+    // the account is deactivated (leaving the bank ends access here too).
+    let mut removed = accounts();
+    removed["rita"] = person("rita@bank.example.com", &["everyone"], true);
+    idp.set(removed).await;
+    let third = server.client();
+    let (response, _) = sign_in(&third, &idp, &idp.browser(), "rita").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (_, role, status) = user(&server, "rita@bank.example.com").await.unwrap();
+    assert_eq!((role.as_str(), status.as_str()), ("approver", "disabled"));
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_events WHERE action = 'sso.access_removed'")
             .await,
         1
     );
@@ -451,6 +477,12 @@ async fn dormant_staff_are_deactivated(backend: Backend) {
         user(&server, "rita@bank.example.com").await.unwrap().2,
         "active"
     );
+    let summary = server.run_job("sso_dormant_staff").await;
+    assert_eq!(
+        summary["deactivated"],
+        json!([]),
+        "reactivation counts as seen"
+    );
     let again = admin.submit("/admin/sso", &action, &[]).await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
     let partner = server.demo_partner().await;
@@ -458,3 +490,41 @@ async fn dormant_staff_are_deactivated(backend: Backend) {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 on_both_backends!(dormant_staff_are_deactivated);
+
+/// `private_key_jwt` towards the provider (RFC 7523): Gatehouse signs a client
+/// assertion with the configured P-256 key instead of sending a secret, and the
+/// provider, which knows only the public key, accepts it.
+async fn a_private_key_jwt_client_signs_in(backend: Backend) {
+    use base64::Engine;
+    let Some(idp) = Idp::start(accounts()) else {
+        return;
+    };
+    let key = rcgen::KeyPair::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("sso-client.pem");
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let point = key.public_key_raw();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwk = json!({ "kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65]), "kid": "gh-1", "use": "sig", "alg": "ES256" });
+    let spec = crate::sso_idp::spec(&idp.issuer).replace(
+        &format!("secret={}", crate::sso_idp::SECRET),
+        &format!("key-file={};key-id=gh-1", key_file.display()),
+    );
+    let Some(server) = TestServer::start_with(backend, |s| {
+        s.demo = true;
+        s.staff_idps = vec![spec];
+    })
+    .await
+    else {
+        return;
+    };
+    idp.register_with_key(&server.base, jwk).await;
+    let rita = server.client();
+    let (response, _) = sign_in(&rita, &idp, &idp.browser(), "rita").await;
+    assert_location(&response, "/dashboard");
+    assert_eq!(
+        user(&server, "rita@bank.example.com").await.unwrap().1,
+        "reviewer"
+    );
+}
+on_both_backends!(a_private_key_jwt_client_signs_in);

@@ -131,6 +131,21 @@ impl Idp {
         .await;
     }
 
+    /// Registers Gatehouse as a `private_key_jwt` client with this public JWK.
+    pub async fn register_with_key(&self, base: &str, jwk: Value) {
+        self.control(
+            "/_test/clients",
+            json!([{
+                "client_id": CLIENT_ID,
+                "token_endpoint_auth_method": "private_key_jwt",
+                "token_endpoint_auth_signing_alg": "ES256",
+                "jwks": { "keys": [jwk] },
+                "redirect_uris": [format!("{base}/sso/{ID}/callback")],
+            }]),
+        )
+        .await;
+    }
+
     /// Replaces accounts (a change at the provider: groups, assurance).
     pub async fn set(&self, accounts: Value) {
         self.control("/_test/accounts", accounts).await;

@@ -49,7 +49,10 @@ pub async fn request_password_reset(
 
 async fn send_password_reset(state: &AppState, email: &str, client: &ClientInfo) -> Result<()> {
     let user: Option<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT id, display_name, org_id FROM users WHERE email = $1 AND status = 'active'",
+        // Someone who signs in through an identity provider has no Gatehouse
+        // password to reset (issue 28): a reset would be a way around the provider.
+        "SELECT id, display_name, org_id FROM users WHERE email = $1 AND status = 'active' \
+         AND id NOT IN (SELECT user_id FROM sso_identities)",
     )
     .bind(email)
     .fetch_optional(&state.db.pool)

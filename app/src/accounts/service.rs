@@ -380,7 +380,8 @@ pub async fn check_password(
     throttle::claim_slot(&state.db, &email_key, state.clock.now()).await?;
 
     let row: Option<CredentialRow> = sqlx::query_as(
-        "SELECT id, status, password_hash, org_id, totp_enabled_at, session_epoch FROM users WHERE email = $1",
+        "SELECT id, status, CASE WHEN id IN (SELECT user_id FROM sso_identities) THEN NULL ELSE password_hash END, \
+         org_id, totp_enabled_at, session_epoch FROM users WHERE email = $1",
     )
     .bind(&email_key)
     .fetch_optional(&state.db.pool)

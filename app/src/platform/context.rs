@@ -36,9 +36,9 @@ pub mod keys {
     /// The identity provider proved a second factor at this session's sign-in
     /// (its `acr`/`amr`, issue 28): it stands for Gatehouse's own.
     pub const IDP_MFA: &str = "idp_mfa";
-    /// When the identity provider last confirmed the person again (a step-up before a
-    /// decision), used up by the decision.
-    pub const IDP_STEP_UP_AT: &str = "idp_step_up_at";
+    /// The identity provider's latest fresh confirmation of the person (a step-up
+    /// before a decision): the id of its `sso_step_ups` row, used up by the decision.
+    pub const IDP_STEP_UP: &str = "idp_step_up";
 }
 
 /// The signed-in user, as loaded for this request.
@@ -312,6 +312,13 @@ pub async fn start_signed_in_session(
         .remove::<serde_json::Value>(keys::MFA_PENDING)
         .await
         .map_err(Error::internal)?;
+    // What an identity provider proved belongs to the sign-in that received it.
+    for key in [keys::IDP_MFA, keys::IDP_STEP_UP] {
+        session
+            .remove::<serde_json::Value>(key)
+            .await
+            .map_err(Error::internal)?;
+    }
     session
         .insert(keys::USER_ID, user_id)
         .await

@@ -20,7 +20,11 @@ pub struct IdpConfig {
     pub label: String,
     pub issuer: String,
     pub client_id: String,
+    /// Empty when the client authenticates with `private_key_jwt` instead.
     pub client_secret: String,
+    /// `private_key_jwt` (RFC 7523): a PKCS#8 PEM private key (RSA: RS256, P-256:
+    /// ES256) and the `kid` registered with its public key at the provider.
+    pub private_key: Option<PrivateKey>,
     /// Scopes asked for besides `openid`.
     pub scopes: Vec<String>,
     /// The claim that carries the person's groups (`groups`; Entra's app roles: `roles`).
@@ -33,6 +37,16 @@ pub struct IdpConfig {
     pub mfa_amr: Vec<String>,
     /// For Entra's multi-tenant issuer (`…/{tenantid}/v2.0`): the tenants accepted.
     pub tenants: Vec<String>,
+    /// Take the provider's e-mail addresses as verified without `email_verified`
+    /// (Entra does not send it; only for a provider whose addresses the bank assigns).
+    pub trust_email: bool,
+}
+
+/// The key Gatehouse signs its client assertions with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrivateKey {
+    pub pem: String,
+    pub kid: Option<String>,
 }
 
 /// The placeholder in Entra's multi-tenant issuer.
@@ -57,12 +71,14 @@ impl IdpConfig {
             issuer: String::new(),
             client_id: String::new(),
             client_secret: String::new(),
+            private_key: None,
             scopes: vec!["email".into(), "profile".into()],
             groups_claim: "groups".into(),
             roles: Vec::new(),
             mfa_acr: Vec::new(),
             mfa_amr: vec!["mfa".into()],
             tenants: Vec::new(),
+            trust_email: false,
         };
         for pair in spec.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = pair
@@ -85,11 +101,31 @@ impl IdpConfig {
                     config.client_secret = std::env::var(value)
                         .map_err(|_| format!("secret-env: {value} is not set"))?;
                 }
+                "key-file" => {
+                    let pem = std::fs::read_to_string(value)
+                        .map_err(|e| format!("key-file {value}: {e}"))?;
+                    let kid = config.private_key.take().and_then(|k| k.kid);
+                    config.private_key = Some(PrivateKey { pem, kid });
+                }
+                "key-id" => {
+                    let pem = config.private_key.take().map(|k| k.pem).unwrap_or_default();
+                    config.private_key = Some(PrivateKey {
+                        pem,
+                        kid: Some(value.to_string()),
+                    });
+                }
                 "scopes" => config.scopes = list(value),
                 "groups-claim" => config.groups_claim = value.to_string(),
                 "mfa-acr" => config.mfa_acr = list(value),
                 "mfa-amr" => config.mfa_amr = list(value),
                 "tenants" => config.tenants = list(value),
+                "trust-email" => {
+                    config.trust_email = match value {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err("trust-email= is true or false".into()),
+                    }
+                }
                 _ => match key.strip_prefix("role.").map(Role::parse) {
                     Some(Some(role)) if role.is_staff() => config.roles.push((role, list(value))),
                     _ => return Err(format!("unknown key `{key}`")),
@@ -116,8 +152,22 @@ impl IdpConfig {
         if config.client_id.is_empty() {
             return Err("client-id= is required".into());
         }
-        if config.client_secret.is_empty() {
-            return Err("one of secret=, secret-file= or secret-env= is required".into());
+        match (&config.private_key, config.client_secret.is_empty()) {
+            (None, true) => {
+                return Err(
+                    "one of secret=, secret-file=, secret-env= or key-file= is required".into(),
+                )
+            }
+            (Some(_), false) => {
+                return Err("give either a secret or key-file=, not both".into());
+            }
+            (Some(key), true) if key.pem.is_empty() => {
+                return Err("key-id= needs key-file=".into());
+            }
+            (Some(key), true) if super::provider::assertion_key(&key.pem).is_none() => {
+                return Err("key-file= must hold a PKCS#8 PEM RSA or P-256 private key".into());
+            }
+            _ => {}
         }
         if config.roles.iter().all(|(_, groups)| groups.is_empty()) {
             return Err("at least one role.<reviewer|approver|admin>=<groups> is required".into());
@@ -206,6 +256,8 @@ mod tests {
             ("id=c;issuer=http://idp.example/;client-id=a;secret=s;role.reviewer=r", "https"),
             ("id=c;issuer=https://x/;secret=s;role.reviewer=r", "client-id"),
             ("id=c;issuer=https://x/;client-id=a;role.reviewer=r", "secret"),
+            ("id=c;issuer=https://x/;client-id=a;key-id=k;role.reviewer=r", "key-file"),
+            ("id=c;issuer=https://x/;client-id=a;key-file=/nonexistent;role.reviewer=r", "key-file"),
             ("id=c;issuer=https://x/;client-id=a;secret=s", "role"),
             ("id=c;issuer=https://x/;client-id=a;secret=s;role.partner_admin=r", "unknown key"),
             ("id=c;issuer=https://x/;client-id=a;secret=s;role.reviewer=r;colour=blue", "unknown key"),

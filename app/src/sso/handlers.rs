@@ -235,8 +235,9 @@ async fn callback(
     Ok(Redirect::to(&pending.next).into_response())
 }
 
-/// A step-up counts only for the same person, freshly authenticated with more
-/// than one factor.
+/// A step-up counts only for the same person, still in a group that gives the role
+/// they hold (the claims are applied as at a sign-in), freshly authenticated with
+/// more than one factor.
 async fn finish_step_up(
     ctx: &Ctx,
     config: &super::config::IdpConfig,
@@ -244,28 +245,35 @@ async fn finish_step_up(
     claims: &provider::IdClaims,
     pending: &Pending,
 ) -> Result<Response> {
-    let signed_in_as = ctx.user.as_ref().map(|u| u.id.as_str());
-    let same = service::identity_of(&ctx.state, user_id)
-        .await?
-        .is_some_and(|(idp, sub)| idp == config.id && sub == claims.subject().as_str());
+    let signed_in_as = ctx.user.as_ref().map(|u| u.id.clone());
+    let epoch: Option<i64> = ctx
+        .session
+        .get(keys::EPOCH)
+        .await
+        .map_err(Error::internal)?;
+    let signed = match service::sign_in(&ctx.state, config, claims, &ctx.client).await? {
+        Ok(signed) => signed,
+        Err(refusal) => return shown(ctx, &refusal),
+    };
     let fresh = claims
         .auth_time()
-        .is_some_and(|t| t.timestamp() >= pending.at - 5);
-    let mfa = config.proves_mfa(
-        claims.auth_context_ref().map(|a| a.as_str()),
-        &provider::amr(claims),
-    );
-    let refusal = if signed_in_as != Some(user_id) || !same {
+        .is_some_and(|t| t.timestamp() >= pending.at - 60);
+    let refusal = if signed_in_as.as_deref() != Some(user_id) || signed.user_id != user_id {
         Some(Refusal::new(
             "step_up_other_person",
             "the provider signed in someone else",
+        ))
+    } else if epoch != Some(signed.epoch) {
+        Some(Refusal::new(
+            "step_up_role_changed",
+            "the person's role changed at the provider",
         ))
     } else if !fresh {
         Some(Refusal::new(
             "step_up_not_fresh",
             "the provider did not authenticate the person again",
         ))
-    } else if !mfa {
+    } else if !signed.mfa {
         Some(Refusal::new(
             "step_up_not_mfa",
             "the provider did not prove a second factor",
@@ -276,8 +284,15 @@ async fn finish_step_up(
     if let Some(refusal) = refusal {
         return refusal_page(ctx, &config.id, refusal).await;
     }
+    let id = crate::platform::ids::new_id("sup");
+    sqlx::query("INSERT INTO sso_step_ups (id, user_id, at) VALUES ($1, $2, $3)")
+        .bind(&id)
+        .bind(user_id)
+        .bind(ctx.state.clock.now())
+        .execute(&ctx.state.db.pool)
+        .await?;
     ctx.session
-        .insert(keys::IDP_STEP_UP_AT, ctx.state.clock.now())
+        .insert(keys::IDP_STEP_UP, &id)
         .await
         .map_err(Error::internal)?;
     redirect(
@@ -288,25 +303,38 @@ async fn finish_step_up(
     .await
 }
 
-/// The step-up this session holds, if fresh, used up by reading it: one decision
-/// per confirmation.
+/// The step-up this session holds, if fresh and unused, used up in one conditional
+/// update (two decisions sent at once cannot both use it). Its time, or `None`.
 pub async fn take_step_up(ctx: &Ctx) -> Result<Option<i64>> {
-    let at: Option<i64> = ctx
-        .session
-        .remove(keys::IDP_STEP_UP_AT)
-        .await
-        .map_err(Error::internal)?;
+    let (Some(user), Some(id)) = (&ctx.user, step_up_id(ctx).await?) else {
+        return Ok(None);
+    };
     let now = ctx.state.clock.now();
-    Ok(at.filter(|at| now - at <= STEP_UP_SECONDS))
+    Ok(sqlx::query_scalar(
+        "UPDATE sso_step_ups SET used_at = $1 WHERE id = $2 AND user_id = $3 AND used_at IS NULL AND at >= $4 RETURNING at",
+    )
+    .bind(now)
+    .bind(&id)
+    .bind(&user.id)
+    .bind(now - STEP_UP_SECONDS)
+    .fetch_optional(&ctx.state.db.pool)
+    .await?)
 }
 
-/// Puts back a step-up a refused form used (it decided nothing).
+async fn step_up_id(ctx: &Ctx) -> Result<Option<String>> {
+    ctx.session
+        .get(keys::IDP_STEP_UP)
+        .await
+        .map_err(Error::internal)
+}
+
+/// Gives back a step-up a refused form used (it decided nothing).
 pub async fn keep_step_up(ctx: &Ctx, at: Option<i64>) -> Result<()> {
-    if let Some(at) = at {
-        ctx.session
-            .insert(keys::IDP_STEP_UP_AT, at)
-            .await
-            .map_err(Error::internal)?;
+    if let (Some(_), Some(id)) = (at, step_up_id(ctx).await?) {
+        sqlx::query("UPDATE sso_step_ups SET used_at = NULL WHERE id = $1")
+            .bind(&id)
+            .execute(&ctx.state.db.pool)
+            .await?;
     }
     Ok(())
 }
@@ -320,12 +348,20 @@ pub async fn step_up_offer(ctx: &Ctx, back_to: &str) -> Result<Option<leptos::pr
     if service::identity_of(&ctx.state, &user.id).await?.is_none() {
         return Ok(None);
     }
-    let at: Option<i64> = ctx
-        .session
-        .get(keys::IDP_STEP_UP_AT)
-        .await
-        .map_err(Error::internal)?;
-    let fresh = at.is_some_and(|at| ctx.state.clock.now() - at <= STEP_UP_SECONDS);
+    let fresh = match step_up_id(ctx).await? {
+        Some(id) => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sso_step_ups WHERE id = $1 AND user_id = $2 AND used_at IS NULL AND at >= $3",
+            )
+            .bind(&id)
+            .bind(&user.id)
+            .bind(ctx.state.clock.now() - STEP_UP_SECONDS)
+            .fetch_one(&ctx.state.db.pool)
+            .await?;
+            n > 0
+        }
+        None => false,
+    };
     Ok(Some(pages::step_up_offer(back_to, fresh)))
 }
 

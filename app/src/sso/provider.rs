@@ -96,7 +96,12 @@ impl Refusal {
 struct Discovered {
     metadata: CoreProviderMetadata,
     jwks_fetched_at: i64,
+    discovered_at: i64,
 }
+
+/// Discovery (with the key set) is read again after this long, so a key the
+/// provider withdrew stops being trusted without a restart.
+const REDISCOVER_SECONDS: i64 = 24 * 3600;
 
 /// One provider: its configuration and what discovery found.
 pub struct Idp {
@@ -184,11 +189,12 @@ impl Idp {
 
     /// Discovery and the key set: once, then kept.
     async fn metadata(&self, registry: &Registry, now: i64) -> Result<CoreProviderMetadata> {
-        if let Some(d) = self.discovered.read().await.as_ref() {
+        let current = |d: &Discovered| now - d.discovered_at < REDISCOVER_SECONDS;
+        if let Some(d) = self.discovered.read().await.as_ref().filter(|d| current(d)) {
             return Ok(d.metadata.clone());
         }
         let mut slot = self.discovered.write().await;
-        if let Some(d) = slot.as_ref() {
+        if let Some(d) = slot.as_ref().filter(|d| current(d)) {
             return Ok(d.metadata.clone());
         }
         let metadata = if self.multi_tenant() {
@@ -225,24 +231,31 @@ impl Idp {
             metadata: metadata.clone(),
             // The cool-down spaces refetches; the first one after discovery may come at once.
             jwks_fetched_at: now - JWKS_COOL_DOWN,
+            discovered_at: now,
         });
         Ok(metadata)
     }
 
     /// Fetches the key set again after an unknown key, unless it was fetched within
-    /// the cool-down. Whether there is a new set to try.
+    /// the cool-down. The fetch runs outside the lock (sign-ins go on meanwhile), and
+    /// one caller at a time claims it. Whether there is a new set to try.
     async fn refresh_keys(&self, registry: &Registry, now: i64) -> bool {
-        let mut slot = self.discovered.write().await;
-        let Some(d) = slot.as_mut() else {
-            return false;
+        let uri = {
+            let mut slot = self.discovered.write().await;
+            let Some(d) = slot.as_mut() else {
+                return false;
+            };
+            if now - d.jwks_fetched_at < JWKS_COOL_DOWN {
+                return false;
+            }
+            d.jwks_fetched_at = now;
+            d.metadata.jwks_uri().clone()
         };
-        if now - d.jwks_fetched_at < JWKS_COOL_DOWN {
-            return false;
-        }
-        d.jwks_fetched_at = now;
-        match CoreJsonWebKeySet::fetch_async(d.metadata.jwks_uri(), &registry.http).await {
+        match CoreJsonWebKeySet::fetch_async(&uri, &registry.http).await {
             Ok(jwks) => {
-                d.metadata = d.metadata.clone().set_jwks(jwks);
+                if let Some(d) = self.discovered.write().await.as_mut() {
+                    d.metadata = d.metadata.clone().set_jwks(jwks);
+                }
                 tracing::info!(idp = %self.config.id, "identity provider's keys fetched again");
                 true
             }
@@ -256,10 +269,14 @@ impl Idp {
     fn client(&self, state: &AppState, metadata: CoreProviderMetadata) -> Result<OidcClient> {
         let redirect =
             RedirectUrl::new(redirect_uri(state, &self.config.id)).map_err(Error::internal)?;
+        // With `private_key_jwt` there is no secret: the client id goes in the body
+        // and the assertion beside it (`finish`).
+        let secret = (!self.config.client_secret.is_empty())
+            .then(|| ClientSecret::new(self.config.client_secret.clone()));
         Ok(OidcClient::from_provider_metadata(
             metadata,
             ClientId::new(self.config.client_id.clone()),
-            Some(ClientSecret::new(self.config.client_secret.clone())),
+            secret,
         )
         .set_redirect_uri(redirect))
     }
@@ -313,11 +330,17 @@ impl Idp {
             Ok(request) => request,
             Err(err) => return Ok(Err(Refusal::new("provider_metadata", err.to_string()))),
         };
-        let response = match request
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
-            .request_async(&registry.http)
-            .await
-        {
+        let mut request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()));
+        if let Some(key) = &self.config.private_key {
+            let assertion = self.client_assertion(key, now)?;
+            request = request
+                .add_extra_param(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .add_extra_param("client_assertion", assertion);
+        }
+        let response = match request.request_async(&registry.http).await {
             Ok(response) => response,
             Err(err) => return Ok(Err(Refusal::new("code_refused", describe(&err)))),
         };
@@ -449,6 +472,51 @@ impl Idp {
             return Ok(Err(Refusal::new("logout_token_invalid", "no jti")));
         }
         Ok(Ok(claims))
+    }
+}
+
+/// The signing key of a PEM private key: PKCS#8 P-256 (ES256), or RSA in PKCS#8 or
+/// PKCS#1 (RS256). `None` when it is neither.
+pub fn assertion_key(pem: &str) -> Option<(jsonwebtoken::Algorithm, jsonwebtoken::EncodingKey)> {
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    use p256::pkcs8::DecodePrivateKey as _;
+    use rsa::pkcs1::{DecodeRsaPrivateKey as _, EncodeRsaPrivateKey as _};
+    let block = pem::parse(pem.trim()).ok()?;
+    let der = block.contents();
+    match block.tag() {
+        "PRIVATE KEY" => {
+            if p256::SecretKey::from_pkcs8_der(der).is_ok() {
+                return Some((Algorithm::ES256, EncodingKey::from_ec_der(der)));
+            }
+            let rsa = rsa::RsaPrivateKey::from_pkcs8_der(der).ok()?;
+            let pkcs1 = rsa.to_pkcs1_der().ok()?;
+            Some((
+                Algorithm::RS256,
+                EncodingKey::from_rsa_der(pkcs1.as_bytes()),
+            ))
+        }
+        "RSA PRIVATE KEY" => rsa::RsaPrivateKey::from_pkcs1_der(der)
+            .ok()
+            .map(|_| (Algorithm::RS256, EncodingKey::from_rsa_der(der))),
+        _ => None,
+    }
+}
+
+impl Idp {
+    /// A `private_key_jwt` client assertion (RFC 7523 §3): issued by and about the
+    /// client, for the provider (its issuer identifier, which OpenID Connect's
+    /// 2025 errata recommend over the token endpoint), one minute's life, unique.
+    fn client_assertion(&self, key: &super::config::PrivateKey, now: i64) -> Result<String> {
+        let (alg, encoding) = assertion_key(&key.pem)
+            .ok_or_else(|| Error::Internal("the SSO client key cannot be read".into()))?;
+        let mut header = jsonwebtoken::Header::new(alg);
+        header.kid = key.kid.clone();
+        let claims = serde_json::json!({
+            "iss": self.config.client_id, "sub": self.config.client_id,
+            "aud": self.config.issuer, "jti": crate::platform::crypto::random_token(),
+            "iat": now, "exp": now + 60,
+        });
+        jsonwebtoken::encode(&header, &claims, &encoding).map_err(Error::internal)
     }
 }
 

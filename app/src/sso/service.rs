@@ -96,16 +96,12 @@ async fn decide(
             ),
         )));
     };
-    let Some(role) = config.role_for(&groups) else {
-        return Ok(Err(Refusal::new(
-            "no_mapped_group",
-            "none of the person's groups gives a Gatehouse role",
-        )));
-    };
-    if claims.email_verified() == Some(false) {
+    let email_verified = claims.email_verified() == Some(true)
+        || (config.trust_email && claims.email_verified().is_none());
+    if !email_verified {
         return Ok(Err(Refusal::new(
             "email_unverified",
-            "the provider says the e-mail address is not verified",
+            "the provider does not say the e-mail address is verified",
         )));
     }
     let Some(email) = claims
@@ -137,6 +133,35 @@ async fn decide(
             .bind(&subject)
             .fetch_optional(&mut *tx)
             .await?;
+    let Some(role) = config.role_for(&groups) else {
+        if let Some(user_id) = &linked {
+            // The provider no longer puts the person in any Gatehouse group: their
+            // access ends here too, with their sessions (leaving the bank).
+            let ended = sqlx::query(
+                "UPDATE users SET status = 'disabled', session_epoch = session_epoch + 1, updated_at = $1 \
+                 WHERE id = $2 AND status = 'active'",
+            )
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            if ended.rows_affected() > 0 {
+                audit::record(
+                    &mut tx,
+                    Event::new(Actor::user(user_id, &email), "sso.access_removed")
+                        .client(client)
+                        .resource("user", user_id)
+                        .details(json!({ "idp": config.id, "groups": groups, "claims": recorded })),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        return Ok(Err(Refusal::new(
+            "no_mapped_group",
+            "none of the person's groups gives a Gatehouse role",
+        )));
+    };
     let existing: Option<UserRow> = match &linked {
         Some(user_id) => {
             sqlx::query_as(&format!("{USER_COLUMNS} WHERE id = $1"))
@@ -161,7 +186,18 @@ async fn decide(
         Some((_, _, _, status, _, _, _)) if status != "active" => {
             return Ok(Err(Refusal::new(
                 "account_deactivated",
-                "the Gatehouse account is deactivated; a bank admin can reactivate it",
+                "the Gatehouse account is not active; a bank admin can reactivate it",
+            )));
+        }
+        Some((id, _, _, _, _, None, _))
+            if linked.is_none() && has_identity(&mut tx, &id).await? =>
+        {
+            // Already signed in through another identity: an e-mail address alone
+            // never moves an account to someone else.
+            let _ = id;
+            return Ok(Err(Refusal::new(
+                "email_in_use",
+                "the account with this e-mail address signs in through another identity",
             )));
         }
         Some((id, _, old_role, _, epoch, None, totp)) => {
@@ -179,6 +215,14 @@ async fn decide(
                 .await?;
                 epoch + 1
             };
+            if linked.is_none() {
+                // From now on this account signs in through the provider only.
+                sqlx::query("UPDATE users SET password_hash = NULL, updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let action = match (&linked, old_role == role.as_str()) {
                 (None, _) => "sso.account_linked",
                 (Some(_), false) => "sso.role_changed",
@@ -189,10 +233,10 @@ async fn decide(
         }
         None => {
             let id = ids::new_id(ids::USER);
-            sqlx::query(
+            let created = sqlx::query(
                 "INSERT INTO users (id, org_id, email, display_name, role, status, password_hash, \
                  email_verified_at, session_epoch, created_at, updated_at) \
-                 VALUES ($1, NULL, $2, $3, $4, 'active', NULL, $5, 0, $5, $5)",
+                 VALUES ($1, NULL, $2, $3, $4, 'active', NULL, $5, 0, $5, $5) ON CONFLICT (email) DO NOTHING",
             )
             .bind(&id)
             .bind(&email)
@@ -201,6 +245,13 @@ async fn decide(
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if created.rows_affected() == 0 {
+                // Another sign-in made the account a moment ago.
+                return Ok(Err(Refusal::new(
+                    "email_in_use",
+                    "the account was created by another sign-in at the same time; sign in again",
+                )));
+            }
             (
                 id,
                 0,
@@ -263,6 +314,14 @@ async fn decide(
         subject,
         auth_time: claims.auth_time().map(|t| t.timestamp()),
     }))
+}
+
+async fn has_identity(tx: &mut crate::platform::db::Tx, user_id: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sso_identities WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(n > 0)
 }
 
 /// Back-channel logout: ends every Gatehouse session of the person the token names

@@ -74,9 +74,11 @@ pub async fn deactivate_dormant(state: &AppState, now: i64) -> Result<Value> {
     let mut deactivated = Vec::new();
     for (user_id, email, last) in dormant {
         let mut tx = state.db.begin().await?;
+        // Never the last active bank admin: nobody would be left to reactivate anyone.
         let taken = sqlx::query(
             "UPDATE users SET status = 'disabled', session_epoch = session_epoch + 1, updated_at = $1 \
-             WHERE id = $2 AND status = 'active'",
+             WHERE id = $2 AND status = 'active' AND (role <> 'admin' OR \
+               (SELECT COUNT(*) FROM users o WHERE o.role = 'admin' AND o.status = 'active' AND o.org_id IS NULL AND o.id <> $2) > 0)",
         )
         .bind(now)
         .bind(&user_id)
@@ -142,6 +144,12 @@ pub async fn reactivate(
     let Some(email) = email else {
         return Err(crate::platform::error::Error::NotFound);
     };
+    // Reactivated counts as seen: the next dormancy run must not undo it.
+    sqlx::query("UPDATE sso_identities SET last_sign_in_at = $1 WHERE user_id = $2")
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
     audit::record(
         &mut tx,
         Event::new(admin.actor(), "sso.staff_reactivated")
