@@ -38,3 +38,31 @@ CREATE TABLE sso_step_ups (
     used_at BIGINT
 );
 CREATE INDEX sso_step_ups_user ON sso_step_ups (user_id);
+
+-- A partner organisation's own OpenID provider: what its admin connected (the
+-- client secret encrypted with the installation's key), waiting for, approved or
+-- rejected by a bank admin. updated_at changes with every change (instances
+-- rebuild their provider object from it).
+CREATE TABLE org_idps (
+    org_id          TEXT PRIMARY KEY REFERENCES organisations (id),
+    issuer          TEXT NOT NULL,
+    client_id       TEXT NOT NULL,
+    client_secret   BYTEA NOT NULL,
+    domains         TEXT NOT NULL,
+    member_role     TEXT NOT NULL CHECK (member_role IN ('partner_admin', 'partner_developer')),
+    require_sso     BIGINT NOT NULL DEFAULT 0,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+    requested_by    TEXT NOT NULL REFERENCES users (id),
+    requested_at    BIGINT NOT NULL,
+    decided_by      TEXT REFERENCES users (id),
+    decided_at      BIGINT,
+    decision_reason TEXT,
+    updated_at      BIGINT NOT NULL
+);
+
+-- Each e-mail domain is vouched for by one organisation's provider at most.
+CREATE TABLE org_idp_domains (
+    domain TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES organisations (id)
+);
+CREATE INDEX org_idp_domains_org ON org_idp_domains (org_id);

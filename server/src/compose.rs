@@ -125,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::agreements::handlers::routes())
         .merge(app::slas::handlers::routes())
         .merge(app::sso::handlers::routes())
+        .merge(app::sso::partner_handlers::routes())
         .merge(app::governance::residency::routes())
         .merge(app::oversight::usage_handlers::routes())
         .merge(app::oversight::alert_handlers::routes())

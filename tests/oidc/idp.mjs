@@ -14,6 +14,7 @@
 //   POST /_test/accounts  {"<sub>": {claims, acr, amr}, ...}  replaces those accounts
 //   POST /_test/rotate    a new signing key, published first; the old one stays in the JWKS
 import http from 'node:http';
+import https from 'node:https';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 
@@ -148,7 +149,12 @@ async function control(req, res, url, issuer) {
   res.end(JSON.stringify({ kid: keys[0].kid }));
 }
 
-const server = http.createServer((req, res) => {
+// With `tls` ({cert, key} file paths) it serves https on `localhost`, as a partner's
+// provider must be (Gatehouse reaches partners' providers over public https only).
+const tls = config.tls
+  ? { cert: fs.readFileSync(config.tls.cert), key: fs.readFileSync(config.tls.key) }
+  : undefined;
+const handler = (req, res) => {
   const url = new URL(req.url, 'http://localhost');
   const handle = url.pathname.startsWith('/_test/')
     ? control(req, res, url, server.issuer)
@@ -159,10 +165,14 @@ const server = http.createServer((req, res) => {
     console.error(err);
     if (!res.headersSent) page(res, 500, `<p>${escape(err.message)}</p>`);
   });
-});
+};
+
+const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
 
 server.listen(config.port ?? 0, '127.0.0.1', () => {
-  server.issuer = `http://127.0.0.1:${server.address().port}`;
+  server.issuer = tls
+    ? `https://localhost:${server.address().port}`
+    : `http://127.0.0.1:${server.address().port}`;
   provider = build(server.issuer);
   console.log(`READY ${server.issuer}`);
 });

@@ -64,6 +64,7 @@ mod scheduler_jobs;
 mod slas;
 mod sso;
 mod sso_idp;
+mod sso_partner;
 mod structure;
 mod webhook_receiver;
 mod webhooks;

@@ -22,6 +22,8 @@ pub struct Idp {
     child: Child,
     pub issuer: String,
     control: reqwest::Client,
+    /// For a provider on https: its CA (PEM file) and port.
+    pub tls: Option<(std::path::PathBuf, u16)>,
     _dir: tempfile::TempDir,
 }
 
@@ -73,10 +75,48 @@ pub fn spec(issuer: &str) -> String {
 impl Idp {
     /// Starts the provider with these accounts (`{"<username>": person(..)}`).
     pub fn start(accounts: Value) -> Option<Self> {
+        Self::launch(accounts, false)
+    }
+
+    /// The same on https (`https://localhost:<port>`), with a certificate from a CA
+    /// of the test's own: as a partner organisation's provider.
+    pub fn start_tls(accounts: Value) -> Option<Self> {
+        Self::launch(accounts, true)
+    }
+
+    fn launch(accounts: Value, tls: bool) -> Option<Self> {
         let oidc = oidc_dir()?;
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("idp.json");
-        std::fs::write(&config, json!({ "accounts": accounts }).to_string()).unwrap();
+        let mut settings = json!({ "accounts": accounts });
+        let mut ca_pem = None;
+        if tls {
+            let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca_params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, "Partner IdP Test CA");
+            ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            ca_params.key_usages = vec![
+                rcgen::KeyUsagePurpose::KeyCertSign,
+                rcgen::KeyUsagePurpose::CrlSign,
+            ];
+            let ca_key = rcgen::KeyPair::generate().unwrap();
+            let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+            let issuer = rcgen::Issuer::new(ca_params, ca_key);
+            let leaf_key = rcgen::KeyPair::generate().unwrap();
+            let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+                .unwrap()
+                .signed_by(&leaf_key, &issuer)
+                .unwrap();
+            std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
+            std::fs::write(dir.path().join("cert.pem"), leaf.pem()).unwrap();
+            std::fs::write(dir.path().join("key.pem"), leaf_key.serialize_pem()).unwrap();
+            settings["tls"] = json!({
+                "cert": dir.path().join("cert.pem"), "key": dir.path().join("key.pem"),
+            });
+            ca_pem = Some(ca_cert.pem());
+        }
+        std::fs::write(&config, settings.to_string()).unwrap();
         let mut child = Command::new("node")
             .arg(oidc.join("idp.mjs"))
             .arg(&config)
@@ -95,12 +135,44 @@ impl Idp {
             .strip_prefix("READY ")
             .unwrap_or_else(|| panic!("the provider did not start: {line}"))
             .to_string();
-        Some(Self {
+        let port: u16 = issuer.rsplit(':').next().unwrap().parse().unwrap();
+        let tls = ca_pem.as_ref().map(|_| (dir.path().join("ca.pem"), port));
+        let mut idp = Self {
             child,
             issuer,
             control: reqwest::Client::new(),
+            tls,
             _dir: dir,
-        })
+        };
+        idp.control = idp.http_builder().build().unwrap();
+        Some(idp)
+    }
+
+    /// A client builder that trusts this provider's certificate (and finds it).
+    fn http_builder(&self) -> reqwest::ClientBuilder {
+        let mut builder = reqwest::Client::builder();
+        if let Some((ca, port)) = &self.tls {
+            let pem = std::fs::read(ca).unwrap();
+            builder = builder
+                .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+                .resolve(
+                    "localhost",
+                    std::net::SocketAddr::from(([127, 0, 0, 1], *port)),
+                );
+        }
+        builder
+    }
+
+    /// Settings for a Gatehouse that may reach this provider through its outbound
+    /// policy (loopback allowed, the test CA trusted).
+    pub fn reachable(&self, settings: &mut app::Settings) {
+        if let Some((ca, port)) = &self.tls {
+            settings.outbound_allow = vec![
+                std::net::SocketAddr::from(([127, 0, 0, 1], *port)),
+                std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, *port)),
+            ];
+            settings.outbound_ca_file = Some(ca.clone());
+        }
     }
 
     async fn control(&self, path: &str, body: Value) -> Value {
@@ -146,6 +218,19 @@ impl Idp {
         .await;
     }
 
+    /// Registers a partner organisation's Gatehouse client (redirect URI per organisation).
+    pub async fn register_partner(&self, base: &str, org_id: &str) {
+        self.control(
+            "/_test/clients",
+            json!([{
+                "client_id": "gatehouse-partner",
+                "client_secret": SECRET,
+                "redirect_uris": [format!("{base}/sso/partner/{org_id}/callback")],
+            }]),
+        )
+        .await;
+    }
+
     /// Replaces accounts (a change at the provider: groups, assurance).
     pub async fn set(&self, accounts: Value) {
         self.control("/_test/accounts", accounts).await;
@@ -161,7 +246,7 @@ impl Idp {
 
     /// A person's browser at the provider (its own cookies).
     pub fn browser(&self) -> reqwest::Client {
-        reqwest::Client::builder()
+        self.http_builder()
             .cookie_store(true)
             .redirect(redirect::Policy::none())
             .build()

@@ -54,7 +54,13 @@ pub fn signup(data: &Form, csrf: &str) -> AnyView {
     form("/signup", csrf, data, fields.into_any(), "Create account")
 }
 
-pub fn signin(data: &Form, csrf: &str, next: &str, sso: &[(String, String)]) -> AnyView {
+pub fn signin(
+    data: &Form,
+    csrf: &str,
+    next: &str,
+    sso: &[(String, String)],
+    partner_sso: bool,
+) -> AnyView {
     let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
     let next = next.to_string();
     let providers = (!sso.is_empty()).then(|| {
@@ -73,8 +79,26 @@ pub fn signin(data: &Form, csrf: &str, next: &str, sso: &[(String, String)]) -> 
             <h2>"With a Gatehouse password"</h2>
         }
     });
+    let organisation = partner_sso.then(|| {
+        let next = next.clone();
+        view! {
+            <section aria-labelledby="partner-sso-heading">
+                <h2 id="partner-sso-heading">"Your organisation's single sign-on"</h2>
+                <form method="post" action="/sso/partner">
+                    {csrf_field(csrf)}
+                    <input type="hidden" name="next" value=next/>
+                    <div class="field">
+                        <label for="sso_email">"Work e-mail address"</label>
+                        <input id="sso_email" name="sso_email" type="email" autocomplete="username"/>
+                    </div>
+                    <button type="submit" class="secondary">"Continue with single sign-on"</button>
+                </form>
+            </section>
+        }
+    });
     view! {
         {providers}
+        {organisation}
         {error_summary(data)}
         <form method="post" action="/signin" novalidate>
             {csrf_field(csrf)}

@@ -52,7 +52,8 @@ async fn send_password_reset(state: &AppState, email: &str, client: &ClientInfo)
         // Someone who signs in through an identity provider has no Gatehouse
         // password to reset (issue 28): a reset would be a way around the provider.
         "SELECT id, display_name, org_id FROM users WHERE email = $1 AND status = 'active' \
-         AND id NOT IN (SELECT user_id FROM sso_identities)",
+         AND NOT (org_id IS NULL AND id IN (SELECT user_id FROM sso_identities)) \
+         AND (org_id IS NULL OR org_id NOT IN (SELECT org_id FROM org_idps WHERE status = 'approved' AND require_sso = 1))",
     )
     .bind(email)
     .fetch_optional(&state.db.pool)

@@ -380,7 +380,9 @@ pub async fn check_password(
     throttle::claim_slot(&state.db, &email_key, state.clock.now()).await?;
 
     let row: Option<CredentialRow> = sqlx::query_as(
-        "SELECT id, status, CASE WHEN id IN (SELECT user_id FROM sso_identities) THEN NULL ELSE password_hash END, \
+        "SELECT id, status, CASE WHEN (org_id IS NULL AND id IN (SELECT user_id FROM sso_identities)) \
+              OR org_id IN (SELECT org_id FROM org_idps WHERE status = 'approved' AND require_sso = 1) \
+              THEN NULL ELSE password_hash END, \
          org_id, totp_enabled_at, session_epoch FROM users WHERE email = $1",
     )
     .bind(&email_key)

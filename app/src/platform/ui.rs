@@ -218,6 +218,7 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
                         ];
                         if viewer.role == Role::PartnerAdmin {
                             org.push(("/webhooks", "Webhooks"));
+                            org.push(("/organisation/sso", "Single sign-on"));
                         }
                         groups.push(("Organisation", org));
                     }

@@ -63,11 +63,18 @@ struct NextQuery {
     next: String,
 }
 
-async fn begin(ctx: &Ctx, id: &str, next: &str, step_up_for: Option<String>) -> Result<Response> {
-    let idp = ctx.state.sso().get(id).ok_or(Error::NotFound)?;
+/// Sends the person to `idp` (`key` names it in the pending sign-in: a configured
+/// provider's id, or `partner:<org>`).
+pub(super) async fn begin(
+    ctx: &Ctx,
+    idp: &provider::Idp,
+    key: &str,
+    next: &str,
+    step_up_for: Option<String>,
+) -> Result<Response> {
     let started = idp.start(&ctx.state, step_up_for.is_some()).await?;
     let pending = Pending {
-        idp: id.to_string(),
+        idp: key.to_string(),
         state: started.state,
         nonce: started.nonce,
         verifier: started.verifier,
@@ -86,7 +93,8 @@ async fn start(ctx: Ctx, Path(id): Path<String>, Query(q): Query<NextQuery>) -> 
     if ctx.user.is_some() {
         return Ok(Redirect::to("/dashboard").into_response());
     }
-    begin(&ctx, &id, &q.next, None).await
+    let idp = ctx.state.sso().get(&id).ok_or(Error::NotFound)?;
+    begin(&ctx, &idp, &id, &q.next, None).await
 }
 
 /// A fresh sign-in at the provider for someone already signed in through it.
@@ -97,11 +105,16 @@ async fn step_up(ctx: Ctx, Query(q): Query<NextQuery>) -> Result<Response> {
             "You do not sign in through an identity provider: confirm with your authenticator code instead.".into(),
         ));
     };
-    begin(&ctx, &idp, &q.next, Some(user.id)).await
+    let Some(provider) = ctx.state.sso().get(&idp) else {
+        return Err(Error::Forbidden(
+            "Your identity provider cannot confirm decisions: use your authenticator code.".into(),
+        ));
+    };
+    begin(&ctx, &provider, &idp, &q.next, Some(user.id)).await
 }
 
 #[derive(Deserialize)]
-struct CallbackQuery {
+pub(super) struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     iss: Option<String>,
@@ -111,7 +124,7 @@ struct CallbackQuery {
 
 /// The page a refused sign-in shows (the reason in plain words; the detail is in
 /// the audit trail).
-async fn refusal_page(ctx: &Ctx, id: &str, refusal: Refusal) -> Result<Response> {
+pub(super) async fn refusal_page(ctx: &Ctx, id: &str, refusal: Refusal) -> Result<Response> {
     service::refused(&ctx.state, id, &refusal, None, &ctx.client).await?;
     shown(ctx, &refusal)
 }
@@ -130,12 +143,25 @@ async fn callback(
     Query(q): Query<CallbackQuery>,
 ) -> Result<Response> {
     let idp = ctx.state.sso().get(&id).ok_or(Error::NotFound)?;
+    complete(&ctx, &idp, &id, q, None).await
+}
+
+/// The callback's checks and the sign-in, for a configured provider (`partner`
+/// `None`) or a partner organisation's.
+pub(super) async fn complete(
+    ctx: &Ctx,
+    idp: &provider::Idp,
+    id: &str,
+    q: CallbackQuery,
+    partner: Option<&super::partner::OrgIdp>,
+) -> Result<Response> {
+    let id = id.to_string();
     // Used once, whatever happens next: a replayed callback finds nothing.
     let pending: Option<Pending> = ctx.session.remove(PENDING).await.map_err(Error::internal)?;
     let now = ctx.state.clock.now();
     let Some(pending) = pending.filter(|p| now - p.at <= PENDING_SECONDS) else {
         return refusal_page(
-            &ctx,
+            ctx,
             &id,
             Refusal::new(
                 "no_sign_in_under_way",
@@ -146,7 +172,7 @@ async fn callback(
     };
     if pending.idp != id {
         return refusal_page(
-            &ctx,
+            ctx,
             &id,
             Refusal::new(
                 "wrong_issuer",
@@ -157,7 +183,7 @@ async fn callback(
     }
     if q.state.as_deref() != Some(pending.state.as_str()) {
         return refusal_page(
-            &ctx,
+            ctx,
             &id,
             Refusal::new("state_mismatch", "state does not match"),
         )
@@ -171,7 +197,7 @@ async fn callback(
             .take(200)
             .collect();
         return refusal_page(
-            &ctx,
+            ctx,
             &id,
             Refusal::new("provider_error", format!("{error}: {description}")),
         )
@@ -186,7 +212,7 @@ async fn callback(
                 .contains(super::config::TENANT_PLACEHOLDER)
         {
             return refusal_page(
-                &ctx,
+                ctx,
                 &id,
                 Refusal::new("wrong_issuer", format!("iss is {iss}")),
             )
@@ -195,7 +221,7 @@ async fn callback(
     }
     let Some(code) = q.code.filter(|c| !c.is_empty() && c.len() <= 2048) else {
         return refusal_page(
-            &ctx,
+            ctx,
             &id,
             Refusal::new("no_code", "the response has no code"),
         )
@@ -206,14 +232,18 @@ async fn callback(
         .await?
     {
         Ok(claims) => claims,
-        Err(refusal) => return refusal_page(&ctx, &id, refusal).await,
+        Err(refusal) => return refusal_page(ctx, &id, refusal).await,
     };
-    if let Some(user_id) = &pending.step_up_for {
-        return finish_step_up(&ctx, &idp.config, user_id, &claims, &pending).await;
+    if let (Some(user_id), None) = (&pending.step_up_for, partner) {
+        return finish_step_up(ctx, &idp.config, user_id, &claims, &pending).await;
     }
-    let signed = match service::sign_in(&ctx.state, &idp.config, &claims, &ctx.client).await? {
+    let outcome = match partner {
+        None => service::sign_in(&ctx.state, &idp.config, &claims, &ctx.client).await?,
+        Some(conn) => super::partner::sign_in(&ctx.state, conn, &claims, &ctx.client).await?,
+    };
+    let signed = match outcome {
         Ok(signed) => signed,
-        Err(refusal) => return shown(&ctx, &refusal),
+        Err(refusal) => return shown(ctx, &refusal),
     };
     if signed.mfa {
         start_signed_in_session(&ctx.session, &signed.user_id, signed.epoch, true, now).await?;
@@ -407,7 +437,9 @@ async fn backchannel_logout(
 async fn admin_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
     ctx.require(Action::ManageUsers)?;
     let people = staff::list(&state).await?;
-    let body = pages::admin(&state, &people, &ctx.csrf);
+    let partners = super::partner::all(&state).await?;
+    let partners = super::partner_handlers::bank_section(&partners, &ctx.csrf);
+    let body = pages::admin(&state, &people, partners, &ctx.csrf);
     Ok(ctx.render("Single sign-on", body).into_response())
 }
 

@@ -8,6 +8,8 @@
 pub mod config;
 pub mod handlers;
 pub mod pages;
+pub mod partner;
+pub mod partner_handlers;
 pub mod provider;
 pub mod service;
 pub mod staff;

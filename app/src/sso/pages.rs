@@ -63,7 +63,7 @@ fn claims_summary(claims: &Value, groups_claim: Option<&str>) -> String {
 
 /// The admin page: each provider as configured, what to register at it, and the
 /// staff who sign in through it.
-pub fn admin(state: &AppState, people: &[SsoStaff], csrf: &str) -> AnyView {
+pub fn admin(state: &AppState, people: &[SsoStaff], partners: AnyView, csrf: &str) -> AnyView {
     let settings = &state.settings;
     let idps = &state.sso().idps;
     let example_redirect = redirect_uri(state, "<id>");
@@ -171,6 +171,9 @@ pub fn admin(state: &AppState, people: &[SsoStaff], csrf: &str) -> AnyView {
             <tbody>{rows}</tbody>
         </table>
         {people.is_empty().then(|| view! { <p>"Nobody has signed in through an identity provider yet."</p> })}
+        <h2>"Partner organisations"</h2>
+        <p>"A partner admin can connect the organisation's own provider for its members; it is used only once approved here. Approving first checks that the provider can be reached and discovered."</p>
+        {partners}
     }
     .into_any()
 }

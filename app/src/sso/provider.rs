@@ -107,12 +107,19 @@ const REDISCOVER_SECONDS: i64 = 24 * 3600;
 pub struct Idp {
     pub config: IdpConfig,
     discovered: RwLock<Option<Discovered>>,
+    /// A partner organisation's provider (`sso::partner`): its URLs are the
+    /// partner's, so every request to them goes through the outbound policy (public
+    /// https addresses only), and it sends people back to `/sso/partner/<org>/callback`.
+    pub partner: bool,
 }
 
 /// Every configured provider (a part of the state, put there by the composition root).
 pub struct Registry {
     pub idps: Vec<Arc<Idp>>,
     http: openidconnect::reqwest::Client,
+    /// Partner organisations' providers, by organisation, with the `updated_at` of
+    /// the configuration they were made from (a change anywhere makes a new one).
+    pub partners: std::sync::Mutex<std::collections::HashMap<String, (i64, Arc<Idp>)>>,
 }
 
 impl AppState {
@@ -139,10 +146,7 @@ impl Registry {
             if idps.iter().any(|i| i.config.id == config.id) {
                 return Err(format!("--staff-idp: id={} is given twice", config.id));
             }
-            idps.push(Arc::new(Idp {
-                config,
-                discovered: RwLock::new(None),
-            }));
+            idps.push(Arc::new(Idp::new(config, false)));
         }
         // No redirects: a provider's answer is taken from where it was asked.
         let http = openidconnect::reqwest::Client::builder()
@@ -150,7 +154,11 @@ impl Registry {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(Self { idps, http })
+        Ok(Self {
+            idps,
+            http,
+            partners: Default::default(),
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Idp>> {
@@ -187,8 +195,31 @@ impl Idp {
             .contains(super::config::TENANT_PLACEHOLDER)
     }
 
-    /// Discovery and the key set: once, then kept.
-    async fn metadata(&self, registry: &Registry, now: i64) -> Result<CoreProviderMetadata> {
+    pub fn new(config: IdpConfig, partner: bool) -> Self {
+        Self {
+            config,
+            discovered: RwLock::new(None),
+            partner,
+        }
+    }
+
+    /// The HTTP client for a request to `url`: the configured providers' own, or for
+    /// a partner's provider one pinned to the addresses the outbound policy allowed.
+    async fn http(&self, state: &AppState, url: &str) -> Result<openidconnect::reqwest::Client> {
+        if !self.partner {
+            return Ok(state.sso().http.clone());
+        }
+        let timeout = Duration::from_secs(10);
+        let target = state
+            .outbound
+            .check(url, timeout)
+            .await
+            .map_err(unreachable)?;
+        state.outbound.client(&target, timeout).map_err(unreachable)
+    }
+
+    /// Discovery and the key set: once a day, otherwise kept.
+    async fn metadata(&self, state: &AppState, now: i64) -> Result<CoreProviderMetadata> {
         let current = |d: &Discovered| now - d.discovered_at < REDISCOVER_SECONDS;
         if let Some(d) = self.discovered.read().await.as_ref().filter(|d| current(d)) {
             return Ok(d.metadata.clone());
@@ -197,17 +228,23 @@ impl Idp {
         if let Some(d) = slot.as_ref().filter(|d| current(d)) {
             return Ok(d.metadata.clone());
         }
-        let metadata = if self.multi_tenant() {
-            // Entra's multi-tenant document names a templated issuer, which the
-            // crate's discovery (rightly) refuses for a plain issuer: it is read as
-            // it is, and the issuer checked per tenant (`issuer_matches`).
-            let url = self
+        let metadata = if self.multi_tenant() || self.partner {
+            // Read by hand: Entra's multi-tenant document names a templated issuer,
+            // which the crate's discovery (rightly) refuses (the issuer is then checked
+            // per tenant, `issuer_matches`); a partner's provider is reached through
+            // the outbound policy, a client per host.
+            let issuer = self
                 .config
                 .issuer
                 .replace(super::config::TENANT_PLACEHOLDER, "organizations");
-            let doc = registry
-                .http
-                .get(format!("{url}/.well-known/openid-configuration"))
+            let url = format!(
+                "{}/.well-known/openid-configuration",
+                issuer.trim_end_matches('/')
+            );
+            let doc = self
+                .http(state, &url)
+                .await?
+                .get(&url)
                 .send()
                 .await
                 .and_then(|r| r.error_for_status())
@@ -217,13 +254,20 @@ impl Idp {
                 .map_err(unreachable)?;
             let metadata: CoreProviderMetadata =
                 serde_json::from_slice(&doc).map_err(unreachable)?;
-            let jwks = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &registry.http)
+            if self.partner && metadata.issuer().as_str() != self.config.issuer {
+                return Err(unreachable(format!(
+                    "its discovery document names the issuer {}",
+                    metadata.issuer().as_str()
+                )));
+            }
+            let jwks_client = self.http(state, metadata.jwks_uri().as_str()).await?;
+            let jwks = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &jwks_client)
                 .await
                 .map_err(unreachable)?;
             metadata.set_jwks(jwks)
         } else {
             let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(Error::internal)?;
-            CoreProviderMetadata::discover_async(issuer, &registry.http)
+            CoreProviderMetadata::discover_async(issuer, &state.sso().http)
                 .await
                 .map_err(unreachable)?
         };
@@ -239,7 +283,7 @@ impl Idp {
     /// Fetches the key set again after an unknown key, unless it was fetched within
     /// the cool-down. The fetch runs outside the lock (sign-ins go on meanwhile), and
     /// one caller at a time claims it. Whether there is a new set to try.
-    async fn refresh_keys(&self, registry: &Registry, now: i64) -> bool {
+    async fn refresh_keys(&self, state: &AppState, now: i64) -> bool {
         let uri = {
             let mut slot = self.discovered.write().await;
             let Some(d) = slot.as_mut() else {
@@ -251,7 +295,10 @@ impl Idp {
             d.jwks_fetched_at = now;
             d.metadata.jwks_uri().clone()
         };
-        match CoreJsonWebKeySet::fetch_async(&uri, &registry.http).await {
+        let Ok(http) = self.http(state, uri.as_str()).await else {
+            return false;
+        };
+        match CoreJsonWebKeySet::fetch_async(&uri, &http).await {
             Ok(jwks) => {
                 if let Some(d) = self.discovered.write().await.as_mut() {
                     d.metadata = d.metadata.clone().set_jwks(jwks);
@@ -267,8 +314,12 @@ impl Idp {
     }
 
     fn client(&self, state: &AppState, metadata: CoreProviderMetadata) -> Result<OidcClient> {
-        let redirect =
-            RedirectUrl::new(redirect_uri(state, &self.config.id)).map_err(Error::internal)?;
+        let uri = if self.partner {
+            super::partner::redirect_uri(state, &self.config.id)
+        } else {
+            redirect_uri(state, &self.config.id)
+        };
+        let redirect = RedirectUrl::new(uri).map_err(Error::internal)?;
         // With `private_key_jwt` there is no secret: the client id goes in the body
         // and the assertion beside it (`finish`).
         let secret = (!self.config.client_secret.is_empty())
@@ -285,8 +336,7 @@ impl Idp {
     /// `fresh` asks for a new authentication (`prompt=login`, `max_age=0`), for a
     /// step-up before a decision.
     pub async fn start(&self, state: &AppState, fresh: bool) -> Result<Started> {
-        let registry = state.sso();
-        let metadata = self.metadata(registry, state.clock.now()).await?;
+        let metadata = self.metadata(state, state.clock.now()).await?;
         let client = self.client(state, metadata)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
@@ -322,9 +372,12 @@ impl Idp {
         verifier: &str,
         nonce: &str,
     ) -> Result<std::result::Result<IdClaims, Refusal>> {
-        let registry = state.sso();
         let now = state.clock.now();
-        let metadata = self.metadata(registry, now).await?;
+        let metadata = self.metadata(state, now).await?;
+        let token_url = metadata
+            .token_endpoint()
+            .map(|u| u.as_str().to_string())
+            .unwrap_or_default();
         let client = self.client(state, metadata)?;
         let request = match client.exchange_code(AuthorizationCode::new(code.to_string())) {
             Ok(request) => request,
@@ -340,7 +393,8 @@ impl Idp {
                 )
                 .add_extra_param("client_assertion", assertion);
         }
-        let response = match request.request_async(&registry.http).await {
+        let http = self.http(state, &token_url).await?;
+        let response = match request.request_async(&http).await {
             Ok(response) => response,
             Err(err) => return Ok(Err(Refusal::new("code_refused", describe(&err)))),
         };
@@ -366,7 +420,6 @@ impl Idp {
             .iter()
             .filter_map(|t| JsonWebTokenType::new((*t).to_string()).normalize().ok())
             .collect();
-        let registry = state.sso();
         let now = state.clock.now();
         let mut client = client;
         for attempt in 0..2 {
@@ -384,8 +437,8 @@ impl Idp {
                 Ok(claims) => return Ok(self.check_claims(claims)),
                 Err(ClaimsVerificationError::SignatureVerification(
                     SignatureVerificationError::NoMatchingKey,
-                )) if attempt == 0 && self.refresh_keys(registry, now).await => {
-                    let metadata = self.metadata(registry, now).await?;
+                )) if attempt == 0 && self.refresh_keys(state, now).await => {
+                    let metadata = self.metadata(state, now).await?;
                     client = self.client(state, metadata)?;
                 }
                 Err(err) => return Ok(Err(Refusal::new("id_token_invalid", err.to_string()))),
@@ -437,8 +490,7 @@ impl Idp {
             Ok(token) => token,
             Err(err) => return Ok(Err(Refusal::new("logout_token_invalid", err.to_string()))),
         };
-        let registry = state.sso();
-        let metadata = self.metadata(registry, state.clock.now()).await?;
+        let metadata = self.metadata(state, state.clock.now()).await?;
         let client = self.client(state, metadata)?;
         let no_nonce = |nonce: Option<&Nonce>| match nonce {
             None => Ok(()),

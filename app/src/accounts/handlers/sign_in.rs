@@ -111,6 +111,7 @@ pub(super) async fn signin_page(ctx: Ctx, Query(query): Query<NextQuery>) -> Res
                 &ctx.csrf,
                 &safe_next(&query.next),
                 &crate::sso::provider::sign_in_options(&ctx.state),
+                crate::sso::partner::any_approved(&ctx.state).await?,
             ),
         )
         .into_response())
@@ -133,6 +134,7 @@ pub(super) async fn signin_submit(
 ) -> Result<Response> {
     let (input, form): (SignIn, Form) = parse(&body)?;
     let next = safe_next(&input.next);
+    let partner_sso = crate::sso::partner::any_approved(&state).await?;
     match service::check_password(&state, &input.email, &input.password, &ctx.client).await {
         Ok(PasswordStep::SignedIn(signed)) => {
             start_signed_in_session(
@@ -165,6 +167,7 @@ pub(super) async fn signin_submit(
                     csrf,
                     &next,
                     &crate::sso::provider::sign_in_options(&ctx.state),
+                    partner_sso,
                 )
             },
         )),
