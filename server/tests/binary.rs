@@ -360,6 +360,41 @@ fn the_country_database_flag_is_read_and_checked_at_start() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn an_identity_provider_flag_is_checked_at_start() {
+    let dir = data_dir("staff-idp");
+    // A provider without a role mapping would let nobody in: refused, saying why.
+    let (output, _) = gatehouse(
+        &dir,
+        &[
+            "--staff-idp",
+            "id=corp;issuer=https://login.bank.example/;client-id=gatehouse;secret=s",
+            "keys",
+            "list",
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--staff-idp: at least one role."),
+        "{stderr}"
+    );
+    // A complete one starts (discovery waits for the first sign-in).
+    ok(
+        &dir,
+        &[
+            "--staff-idp",
+            "id=corp;issuer=https://login.bank.example/;client-id=gatehouse;secret=s;role.reviewer=gh-reviewers",
+            "--local-staff-passwords=false",
+            "--staff-session-hours",
+            "4",
+            "keys",
+            "list",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// What `gatehouse --data-dir <dir> <args>` shows on a terminal: util-linux
 /// `script` runs it on a pseudo-terminal and records everything drawn.
 fn on_terminal(dir: &Path, args: &str) -> String {

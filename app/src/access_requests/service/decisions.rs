@@ -215,6 +215,18 @@ pub async fn decide(
     }
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
+    // Deactivated meanwhile (by the identity provider, the dormancy job or an admin):
+    // a decision in flight does not go through.
+    let active: Option<String> =
+        sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND status = 'active'")
+            .bind(&reviewer.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if active.is_none() {
+        return Err(Error::Forbidden(
+            "Your account is no longer active: the decision was not recorded.".into(),
+        ));
+    }
     let mut step_up_at = None;
     if let (true, Some(at)) = (form.decision == "approve", form.idp_step_up_at) {
         step_up_at = Some(at);
