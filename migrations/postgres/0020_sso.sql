@@ -41,8 +41,9 @@ CREATE INDEX sso_step_ups_user ON sso_step_ups (user_id);
 
 -- A partner organisation's own OpenID provider: what its admin connected (the
 -- client secret encrypted with the installation's key), waiting for, approved or
--- rejected by a bank admin. updated_at changes with every change (instances
--- rebuild their provider object from it).
+-- rejected (or switched off) by a bank admin. An approved connection is not edited:
+-- the partner removes it and connects again. Instances rebuild their provider
+-- object when `version` moves.
 CREATE TABLE org_idps (
     org_id          TEXT PRIMARY KEY REFERENCES organisations (id),
     issuer          TEXT NOT NULL,
@@ -57,7 +58,9 @@ CREATE TABLE org_idps (
     decided_by      TEXT REFERENCES users (id),
     decided_at      BIGINT,
     decision_reason TEXT,
-    updated_at      BIGINT NOT NULL
+    updated_at      BIGINT NOT NULL,
+    -- Counts every change: the bank's decision names the version it reviewed.
+    version         BIGINT NOT NULL DEFAULT 1
 );
 
 -- Each e-mail domain is vouched for by one organisation's provider at most.

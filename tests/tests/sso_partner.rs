@@ -73,6 +73,7 @@ async fn a_partner_connects_its_provider(backend: Backend) {
     let Some(idp) = Idp::start_tls(json!({
         "mia": member("mia@acme-budgeting.example.com", true),
         "dev": member("dev@acme-budgeting.example.com", true),
+        "boss": member(ADMIN, true),
         "stranger": member("someone@elsewhere.example.org", true),
         "unverified": member("uv@acme-budgeting.example.com", false),
     })) else {
@@ -89,6 +90,11 @@ async fn a_partner_connects_its_provider(backend: Backend) {
     let acme = org_of(&server, "Acme").await;
     idp.register_partner(&server.base, &acme).await;
     let admin = server.demo_partner_user(ADMIN).await;
+    // Connecting a provider decides who signs in as the organisation's members: it
+    // needs the admin's own second factor first.
+    let (status, _) = admin.text("/organisation/sso").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let secret = admin.enrol_totp().await;
     let (status, page) = admin.text("/organisation/sso").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -159,14 +165,28 @@ async fn a_partner_connects_its_provider(backend: Backend) {
     let northwind = server
         .demo_partner_user("admin@northwind-pay.example.com")
         .await;
+    northwind.enrol_totp().await;
     let response = connect(&northwind, &good).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(server.count("SELECT COUNT(*) FROM org_idps").await, 1);
 
     // The partner cannot approve its own connection; the bank admin does.
     let action = format!("/admin/sso/partners/{acme}/decision");
+    let version = || async {
+        sqlx::query_scalar::<_, i64>("SELECT version FROM org_idps WHERE org_id = $1")
+            .bind(&acme)
+            .fetch_one(server.pool())
+            .await
+            .unwrap()
+            .to_string()
+    };
+    let v = version().await;
     let response = admin
-        .submit("/organisation/sso", &action, &[("decision", "approve")])
+        .submit(
+            "/organisation/sso",
+            &action,
+            &[("decision", "approve"), ("version", v.as_str())],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let bank = server.demo_staff("admin@bank.example.com", 0).await;
@@ -175,16 +195,33 @@ async fn a_partner_connects_its_provider(backend: Backend) {
         page.contains("Acme Budgeting") && page.contains("Waiting"),
         "{page}"
     );
+    // A rejection needs a reason; an approval names the version reviewed.
     let response = bank
         .submit(
             "/admin/sso",
             &action,
-            &[("decision", "reject"), ("reason", "")],
+            &[
+                ("decision", "reject"),
+                ("reason", ""),
+                ("version", v.as_str()),
+            ],
         )
         .await;
     assert_location(&response, "/admin/sso");
     let response = bank
-        .submit("/admin/sso", &action, &[("decision", "approve")])
+        .submit(
+            "/admin/sso",
+            &action,
+            &[("decision", "approve"), ("version", "0")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let response = bank
+        .submit(
+            "/admin/sso",
+            &action,
+            &[("decision", "approve"), ("version", v.as_str())],
+        )
         .await;
     assert_location(&response, "/admin/sso");
     let status: String = sqlx::query_scalar("SELECT status FROM org_idps WHERE org_id = $1")
@@ -193,6 +230,30 @@ async fn a_partner_connects_its_provider(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(status, "approved");
+    // Requiring single sign-on ended the members' password sessions, the admin's too.
+    assert_ne!(admin.text("/dashboard").await.0, StatusCode::OK);
+    // The admin comes back through the provider; its "mfa" does not stand in for
+    // the authenticator the admin enrolled, whose code is asked for.
+    let admin = server.client();
+    let response = partner_sign_in(&admin, &idp, ADMIN, "boss").await;
+    assert_location(&response, "/signin/code");
+    let code = crate::common::totp_code(&server.state.clock, &secret, 1);
+    let response = admin
+        .submit("/signin/code", "/signin/code", &[("code", code.as_str())])
+        .await;
+    assert_location(&response, "/dashboard");
+    // Approved, the connection is not edited in place.
+    let token = admin.csrf("/organisation/sso").await;
+    let response = admin
+        .post(
+            "/organisation/sso",
+            &[
+                ("csrf_token", token.as_str()),
+                ("issuer", "https://evil.example"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
 
     // A new member joins just in time with the chosen role.
     let mia = server.client();
@@ -291,5 +352,44 @@ async fn a_partner_connects_its_provider(backend: Backend) {
         )
         .await;
     assert_location(&response, "/signin");
+    sqlx::query("UPDATE organisations SET status = 'active' WHERE id = $1")
+        .bind(&acme)
+        .execute(server.pool())
+        .await
+        .unwrap();
+
+    // The bank switches it off: sessions end, passwords work again.
+    assert_eq!(dev.text("/dashboard").await.0, StatusCode::OK);
+    let v = version().await;
+    let response = bank
+        .submit(
+            "/admin/sso",
+            &action,
+            &[
+                ("decision", "revoke"),
+                ("reason", "Provider compromised."),
+                ("version", v.as_str()),
+            ],
+        )
+        .await;
+    assert_location(&response, "/admin/sso");
+    assert_ne!(dev.text("/dashboard").await.0, StatusCode::OK);
+    let response = server
+        .client()
+        .submit(
+            "/signin",
+            "/sso/partner",
+            &[("sso_email", "dev@acme-budgeting.example.com")],
+        )
+        .await;
+    assert_location(&response, "/signin");
+    let response = server
+        .client()
+        .sign_in(
+            "dev@acme-budgeting.example.com",
+            app::accounts::bootstrap::DEMO_PASSWORD,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 on_both_backends!(a_partner_connects_its_provider);

@@ -131,6 +131,9 @@ pub enum Action {
     ManageSlas,
     /// Set the countries a client may call from, and whether others are refused.
     ManageResidency,
+    /// Connect the organisation's own identity provider (issue 28); needs a second
+    /// factor: it decides who can sign in as the organisation's members.
+    ManageOrgSso,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -159,6 +162,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
             matches!(role, PartnerAdmin | PartnerDeveloper)
         }
         ManageMembers
+        | ManageOrgSso
         | RequestProductionAccess
         | ManageOnboarding
         | ManageCredentials
@@ -189,6 +193,7 @@ pub fn needs_mfa(role: Role, action: Action) -> bool {
             | Action::ManageCredentials
             | Action::CloseOrganisation
             | Action::AcceptAgreements
+            | Action::ManageOrgSso
     ) || (role.is_staff() && !allowed_without_mfa(action))
 }
 

@@ -38,7 +38,8 @@ pub struct OrgIdp {
     pub requested_at: i64,
     pub decided_at: Option<i64>,
     pub decision_reason: Option<String>,
-    pub updated_at: i64,
+    /// Counts every change of the connection.
+    pub version: i64,
 }
 
 /// Where the organisation's provider sends its members back.
@@ -65,7 +66,7 @@ type Row = (
 );
 
 const SELECT: &str = "SELECT p.org_id, o.legal_name, p.issuer, p.client_id, p.domains, p.member_role, p.require_sso, \
-     p.status, u.email, p.requested_at, p.decided_at, p.decision_reason, p.updated_at \
+     p.status, u.email, p.requested_at, p.decided_at, p.decision_reason, p.version \
      FROM org_idps p JOIN organisations o ON o.id = p.org_id JOIN users u ON u.id = p.requested_by";
 
 fn from_row(r: Row) -> OrgIdp {
@@ -87,7 +88,7 @@ fn from_row(r: Row) -> OrgIdp {
         requested_at: r.9,
         decided_at: r.10,
         decision_reason: r.11,
-        updated_at: r.12,
+        version: r.12,
     }
 }
 
@@ -163,6 +164,12 @@ pub async fn connect(
         return Err(Error::Forbidden("The organisation is offboarded.".into()));
     }
     let existing = of_org(state, org_id).await?;
+    if existing.as_ref().is_some_and(|c| c.status == "approved") {
+        return Err(Error::Conflict(
+            "The connection is approved and in use: remove it and connect again to change it (the bank reviews it again)."
+                .into(),
+        ));
+    }
     let mut invalid = Invalid::new();
     let issuer = input.issuer.trim();
     match url::Url::parse(issuer) {
@@ -242,6 +249,33 @@ pub async fn connect(
         query = query.bind(domain);
     }
     let claimed = query.fetch_all(&mut *tx).await?;
+    // A domain where people outside the organisation (another partner's members, the
+    // bank's staff) have accounts is not the organisation's to vouch for.
+    for domain in &domains {
+        let outsiders: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE (org_id IS NULL OR org_id <> $1) AND (email LIKE $2 OR email LIKE $3)",
+        )
+        .bind(org_id)
+        .bind(format!("%@{domain}"))
+        .bind(format!("%.{domain}"))
+        .fetch_one(&mut *tx)
+        .await?;
+        if outsiders > 0 {
+            drop(tx);
+            audit_refused(
+                state,
+                admin,
+                client,
+                org_id,
+                &format!("{domain} has accounts outside the organisation"),
+            )
+            .await?;
+            return Err(Error::Invalid(Invalid::field(
+                "domains",
+                format!("{domain} has Gatehouse accounts outside your organisation: it cannot be vouched for."),
+            )));
+        }
+    }
     if let Some((domain, _)) = claimed.first() {
         drop(tx);
         audit_refused(
@@ -269,7 +303,7 @@ pub async fn connect(
          ON CONFLICT (org_id) DO UPDATE SET issuer = $2, client_id = $3, \
            client_secret = COALESCE($4, org_idps.client_secret), domains = $5, member_role = $6, require_sso = $7, \
            status = 'pending', requested_by = $8, requested_at = $9, decided_by = NULL, decided_at = NULL, \
-           decision_reason = NULL, updated_at = $9",
+           decision_reason = NULL, updated_at = $9, version = org_idps.version + 1",
     )
     .bind(org_id)
     .bind(issuer)
@@ -287,11 +321,24 @@ pub async fn connect(
         .execute(&mut *tx)
         .await?;
     for domain in &domains {
-        sqlx::query("INSERT INTO org_idp_domains (domain, org_id) VALUES ($1, $2)")
+        let inserted = sqlx::query("INSERT INTO org_idp_domains (domain, org_id) VALUES ($1, $2)")
             .bind(domain)
             .bind(org_id)
             .execute(&mut *tx)
-            .await?;
+            .await;
+        if let Err(err) = inserted {
+            // Claimed by another organisation a moment ago.
+            if err
+                .as_database_error()
+                .is_some_and(|e| e.is_unique_violation())
+            {
+                return Err(Error::Invalid(Invalid::field(
+                    "domains",
+                    format!("{domain} is already vouched for by another organisation's provider."),
+                )));
+            }
+            return Err(err.into());
+        }
     }
     audit::record(
         &mut tx,
@@ -383,35 +430,55 @@ pub async fn disconnect(state: &AppState, admin: &AuthUser, client: &ClientInfo)
     Ok(())
 }
 
-/// The bank admin's decision. Approval first checks that the provider can be
-/// discovered (through the outbound policy); a rejection needs a reason and frees
-/// the domains. Only a waiting connection is decided (404 otherwise).
+/// The bank admin's decision on the version they reviewed: approve or reject a
+/// waiting connection, or switch off (`revoke`) an approved one. Approval first
+/// checks that the provider can be discovered (through the outbound policy); a
+/// rejection or a switch-off needs a reason and frees the domains. Approving a
+/// connection that requires single sign-on, and switching one off, end the
+/// organisation's members' sessions (password sessions, or the provider's).
 pub async fn decide(
     state: &AppState,
     admin: &AuthUser,
     client: &ClientInfo,
     org_id: &str,
-    approve: bool,
+    decision: &str,
+    version: i64,
     reason: &str,
 ) -> Result<()> {
-    let Some(conn) = of_org(state, org_id)
-        .await?
-        .filter(|c| c.status == "pending")
-    else {
+    let Some(conn) = of_org(state, org_id).await? else {
         return Err(Error::NotFound);
     };
+    let (from, to) = match decision {
+        "approve" => ("pending", "approved"),
+        "reject" => ("pending", "rejected"),
+        "revoke" => ("approved", "rejected"),
+        _ => {
+            return Err(Error::Invalid(Invalid::field(
+                "decision",
+                "Choose approve, reject or switch off.",
+            )))
+        }
+    };
+    if conn.status != from {
+        return Err(Error::NotFound);
+    }
+    if conn.version != version {
+        return Err(Error::Conflict(
+            "The partner changed the connection after you opened the page: review it again.".into(),
+        ));
+    }
     let reason = reason.trim();
-    if !approve
+    if to == "rejected"
         && (reason.is_empty()
             || reason.chars().count() > 500
-            || reason.chars().any(|c| c.is_control() && c != '\n'))
+            || reason.chars().any(|c| c.is_control()))
     {
         return Err(Error::Invalid(Invalid::field(
             "reason",
             "Say why, in up to 500 characters.",
         )));
     }
-    if approve {
+    if to == "approved" {
         let idp = build(state, &conn).await?;
         if let Err(err) = idp.start(state, false).await {
             return Err(Error::Invalid(Invalid::field(
@@ -421,18 +488,18 @@ pub async fn decide(
         }
     }
     let now = state.clock.now();
-    let status = if approve { "approved" } else { "rejected" };
     let mut tx = state.db.begin().await?;
     let taken = sqlx::query(
         "UPDATE org_idps SET status = $1, decided_by = $2, decided_at = $3, decision_reason = $4, updated_at = $3 \
-         WHERE org_id = $5 AND status = 'pending' AND updated_at = $6",
+         WHERE org_id = $5 AND status = $6 AND version = $7",
     )
-    .bind(status)
+    .bind(to)
     .bind(&admin.id)
     .bind(now)
     .bind((!reason.is_empty()).then_some(reason))
     .bind(org_id)
-    .bind(conn.updated_at)
+    .bind(from)
+    .bind(version)
     .execute(&mut *tx)
     .await?;
     if taken.rows_affected() == 0 {
@@ -440,35 +507,49 @@ pub async fn decide(
             "The partner changed the connection meanwhile: review it again.".into(),
         ));
     }
-    if !approve {
+    if to == "rejected" {
         sqlx::query("DELETE FROM org_idp_domains WHERE org_id = $1")
             .bind(org_id)
             .execute(&mut *tx)
             .await?;
     }
+    if (to == "approved" && conn.require_sso) || decision == "revoke" {
+        sqlx::query(
+            "UPDATE users SET session_epoch = session_epoch + 1, updated_at = $1 WHERE org_id = $2",
+        )
+        .bind(now)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let action = match decision {
+        "approve" => "sso.partner_idp_approved",
+        "reject" => "sso.partner_idp_rejected",
+        _ => "sso.partner_idp_revoked",
+    };
     audit::record(
         &mut tx,
-        Event::new(
-            admin.actor(),
-            if approve {
-                "sso.partner_idp_approved"
-            } else {
-                "sso.partner_idp_rejected"
-            },
-        )
-        .client(client)
-        .org(Some(org_id))
-        .resource("organisation", org_id)
-        .details(json!({ "issuer": conn.issuer, "domains": conn.domains, "reason": reason })),
+        Event::new(admin.actor(), action)
+            .client(client)
+            .org(Some(org_id))
+            .resource("organisation", org_id)
+            .details(json!({ "issuer": conn.issuer, "domains": conn.domains, "version": version, "reason": reason })),
     )
     .await?;
-    let body = if approve {
-        format!("The bank approved single sign-on through {} for {}. Members can now choose \"Sign in with your organisation's single sign-on\" on the sign-in page.", conn.issuer, conn.domains.join(", "))
-    } else {
-        format!(
+    let body = match decision {
+        "approve" => format!(
+            "The bank approved single sign-on through {} for {}. Members can now choose \"Your organisation's single sign-on\" on the sign-in page.",
+            conn.issuer,
+            conn.domains.join(", ")
+        ),
+        "reject" => format!(
             "The bank did not approve single sign-on through {}: {reason}",
             conn.issuer
-        )
+        ),
+        _ => format!(
+            "The bank switched off single sign-on through {}: {reason}\n\nMembers sign in with their Gatehouse passwords (or reset them).",
+            conn.issuer
+        ),
     };
     let partner_admins: Vec<String> = sqlx::query_scalar(
         "SELECT email FROM users WHERE org_id = $1 AND role = 'partner_admin' AND status = 'active' ORDER BY email",
@@ -489,7 +570,7 @@ pub async fn build(state: &AppState, conn: &OrgIdp) -> Result<Arc<Idp>> {
     let registry = state.sso();
     if let Ok(cache) = registry.partners.lock() {
         if let Some((at, idp)) = cache.get(&conn.org_id) {
-            if *at == conn.updated_at {
+            if *at == conn.version {
                 return Ok(idp.clone());
             }
         }
@@ -517,7 +598,7 @@ pub async fn build(state: &AppState, conn: &OrgIdp) -> Result<Arc<Idp>> {
     };
     let idp = Arc::new(Idp::new(config, true));
     if let Ok(mut cache) = registry.partners.lock() {
-        cache.insert(conn.org_id.clone(), (conn.updated_at, idp.clone()));
+        cache.insert(conn.org_id.clone(), (conn.version, idp.clone()));
     }
     Ok(idp)
 }
@@ -608,7 +689,13 @@ async fn decide_member(
     .bind(&conn.org_id)
     .fetch_optional(&state.db.pool)
     .await?;
-    if current != Some(("approved".into(), "active".into())) {
+    let leaving: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM offboardings WHERE org_id = $1 AND status = 'running'",
+    )
+    .bind(&conn.org_id)
+    .fetch_one(&state.db.pool)
+    .await?;
+    if current != Some(("approved".into(), "active".into())) || leaving > 0 {
         return Ok(Err(Refusal::new(
             "provider_not_approved",
             "the organisation's provider is not approved, or the organisation has left",
@@ -647,6 +734,15 @@ async fn decide_member(
                 "the provider's identity already signs in another account",
             )));
         }
+        Some((id, _, _, _, _, _))
+            if linked.is_none() && super::service::has_identity(&mut tx, &id).await? =>
+        {
+            // An e-mail address never moves an account to a second identity.
+            return Ok(Err(Refusal::new(
+                "email_in_use",
+                "the account already signs in through another identity",
+            )));
+        }
         Some((_, _, _, status, _, _)) if status != "active" => {
             return Ok(Err(Refusal::new(
                 "account_deactivated",
@@ -661,6 +757,12 @@ async fn decide_member(
                 "sso.account_linked"
             };
             (id, role, epoch, totp.is_some(), action)
+        }
+        None if linked.is_some() => {
+            return Ok(Err(Refusal::new(
+                "email_in_use",
+                "the provider's identity already signs in another account",
+            )));
         }
         None => {
             let id = ids::new_id(ids::USER);
@@ -716,12 +818,14 @@ async fn decide_member(
     )
     .await?;
     tx.commit().await?;
+    // A partner's provider never stands in for a member's own authenticator: a
+    // member with one enrolled still enters its code.
     Ok(Ok(SignedIn {
         user_id,
         email,
         epoch,
         role,
-        mfa,
+        mfa: mfa && !totp,
         totp_enrolled: totp,
         subject,
         auth_time: claims.auth_time().map(|t| t.timestamp()),

@@ -38,7 +38,7 @@ async fn render(
     form: Option<Form>,
     status: StatusCode,
 ) -> Result<Response> {
-    let admin = ctx.require(Action::ManageMembers)?;
+    let admin = ctx.require(Action::ManageOrgSso)?;
     let org_id = admin.org_id.clone().ok_or(Error::NotFound)?;
     let current = partner::of_org(state, &org_id).await?;
     let form = form.unwrap_or_else(|| match &current {
@@ -63,7 +63,7 @@ async fn connection_submit(
     ctx: Ctx,
     body: Bytes,
 ) -> Result<Response> {
-    let admin = ctx.require(Action::ManageMembers)?;
+    let admin = ctx.require(Action::ManageOrgSso)?;
     let values = fields(&body);
     let get = |name: &str| get_field(&values, name);
     let (issuer, client_id, secret, domains, role) = (
@@ -98,7 +98,7 @@ async fn connection_submit(
 }
 
 async fn remove(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {
-    let admin = ctx.require(Action::ManageMembers)?;
+    let admin = ctx.require(Action::ManageOrgSso)?;
     partner::disconnect(&state, admin, &ctx.client).await?;
     redirect(
         &ctx,
@@ -143,8 +143,17 @@ async fn callback(
     let Some(conn) = partner::of_org(&ctx.state, &org).await? else {
         return Err(Error::NotFound);
     };
+    let key = format!("partner:{org}");
+    if conn.status != "approved" {
+        // Nothing is exchanged with a provider the bank has not approved.
+        let refusal = super::provider::Refusal::new(
+            "provider_not_approved",
+            "the connection is not approved",
+        );
+        return super::handlers::refusal_page(&ctx, &key, refusal).await;
+    }
     let idp = partner::build(&ctx.state, &conn).await?;
-    complete(&ctx, &idp, &format!("partner:{org}"), q, Some(&conn)).await
+    complete(&ctx, &idp, &key, q, Some(&conn)).await
 }
 
 async fn decision(
@@ -155,23 +164,27 @@ async fn decision(
 ) -> Result<Response> {
     let admin = ctx.require(Action::ManageUsers)?;
     let values = fields(&body);
-    let approve = match get_field(&values, "decision").as_str() {
-        "approve" => true,
-        "reject" => false,
-        _ => {
-            return Err(Error::Invalid(crate::platform::error::Invalid::field(
-                "decision",
-                "Choose approve or reject.",
-            )))
-        }
-    };
+    let decision = get_field(&values, "decision");
+    let version: i64 = get_field(&values, "version").parse().unwrap_or(-1);
     let reason = get_field(&values, "reason");
-    match partner::decide(&state, admin, &ctx.client, &org, approve, &reason).await {
+    match partner::decide(
+        &state,
+        admin,
+        &ctx.client,
+        &org,
+        &decision,
+        version,
+        &reason,
+    )
+    .await
+    {
         Ok(()) => {
-            let message = if approve {
-                "Approved: the organisation's members can sign in through its provider."
-            } else {
-                "Rejected: the partner is told why."
+            let message = match decision.as_str() {
+                "approve" => {
+                    "Approved: the organisation's members can sign in through its provider."
+                }
+                "reject" => "Rejected: the partner is told why.",
+                _ => "Switched off: the organisation's members sign in with passwords again.",
             };
             redirect(&ctx, "/admin/sso", message).await
         }
@@ -210,6 +223,7 @@ fn page(
         };
         view! { <p class="notice" id="sso-status">{text}</p> }
     });
+    let approved = current.is_some_and(|c| c.status == "approved");
     let require = form.value("require_sso") == "1";
     let remove = current.is_some().then(|| {
         view! {
@@ -226,6 +240,8 @@ fn page(
         <p>"Register Gatehouse as a confidential web application (authorization code flow) with this redirect URI, and release the email claim with email_verified:"</p>
         <p><code id="partner-redirect-uri">{redirect_uri}</code></p>
         <h2>"The connection"</h2>
+        {approved.then(|| view! { <p>"An approved connection is not edited: remove it and connect again to change it (the bank reviews it again)."</p> })}
+        {(!approved).then(|| view! { <div>
         {error_summary(form)}
         <form method="post" action="/organisation/sso" novalidate>
             {csrf_field(csrf)}
@@ -240,6 +256,7 @@ fn page(
             </div>
             <button type="submit">"Save and ask the bank"</button>
         </form>
+        </div> })}
         {remove}
     }
     .into_any()
@@ -253,17 +270,29 @@ pub fn bank_section(connections: &[partner::OrgIdp], csrf: &str) -> AnyView {
         .map(|c| {
             let action = format!("/admin/sso/partners/{}/decision", c.org_id);
             let reason_id = format!("reason-{}", c.org_id);
-            let decide = (c.status == "pending").then(|| {
-                view! {
+            let version = c.version.to_string();
+            let decide = match c.status.as_str() {
+                "pending" => Some(view! {
                     <form method="post" action=action>
                         {csrf_field(csrf)}
+                        <input type="hidden" name="version" value=version/>
                         <label for=reason_id.clone()>"Reason (required to reject)"</label>
                         <input id=reason_id name="reason" type="text"/>
                         <button type="submit" name="decision" value="approve">"Approve"<span class="visually-hidden">{format!(" {}", c.org_name)}</span></button>
                         <button type="submit" name="decision" value="reject" class="secondary">"Reject"<span class="visually-hidden">{format!(" {}", c.org_name)}</span></button>
                     </form>
-                }
-            });
+                }.into_any()),
+                "approved" => Some(view! {
+                    <form method="post" action=action>
+                        {csrf_field(csrf)}
+                        <input type="hidden" name="version" value=version/>
+                        <label for=reason_id.clone()>"Reason to switch it off"</label>
+                        <input id=reason_id name="reason" type="text"/>
+                        <button type="submit" name="decision" value="revoke" class="secondary">"Switch off"<span class="visually-hidden">{format!(" {}", c.org_name)}</span></button>
+                    </form>
+                }.into_any()),
+                _ => None,
+            };
             let status = match c.status.as_str() {
                 "approved" => "Approved",
                 "rejected" => "Rejected",

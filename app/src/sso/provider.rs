@@ -241,17 +241,22 @@ impl Idp {
                 "{}/.well-known/openid-configuration",
                 issuer.trim_end_matches('/')
             );
-            let doc = self
+            let mut response = self
                 .http(state, &url)
                 .await?
                 .get(&url)
                 .send()
                 .await
                 .and_then(|r| r.error_for_status())
-                .map_err(unreachable)?
-                .bytes()
-                .await
                 .map_err(unreachable)?;
+            // Read with a cap: a provider's document is a few kilobytes.
+            let mut doc = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+                doc.extend_from_slice(&chunk);
+                if doc.len() > 256 * 1024 {
+                    return Err(unreachable("its discovery document is over 256 KB"));
+                }
+            }
             let metadata: CoreProviderMetadata =
                 serde_json::from_slice(&doc).map_err(unreachable)?;
             if self.partner && metadata.issuer().as_str() != self.config.issuer {

@@ -316,7 +316,7 @@ async fn decide(
     }))
 }
 
-async fn has_identity(tx: &mut crate::platform::db::Tx, user_id: &str) -> Result<bool> {
+pub(super) async fn has_identity(tx: &mut crate::platform::db::Tx, user_id: &str) -> Result<bool> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sso_identities WHERE user_id = $1")
         .bind(user_id)
         .fetch_one(&mut **tx)
