@@ -56,6 +56,26 @@ async fn partner_sign_in(
     client.http.get(&back).send().await.unwrap()
 }
 
+/// The bank admin's decision on the connection's version `version`.
+async fn decide(
+    bank: &Client,
+    action: &str,
+    decision: &str,
+    reason: &str,
+    version: &str,
+) -> reqwest::Response {
+    bank.submit(
+        "/admin/sso",
+        action,
+        &[
+            ("decision", decision),
+            ("reason", reason),
+            ("version", version),
+        ],
+    )
+    .await
+}
+
 async fn last_refusal(server: &TestServer) -> String {
     let details: String = sqlx::query_scalar(
         "SELECT details FROM audit_events WHERE action = 'sso.signin_refused' ORDER BY seq DESC LIMIT 1",
@@ -196,33 +216,11 @@ async fn a_partner_connects_its_provider(backend: Backend) {
         "{page}"
     );
     // A rejection needs a reason; an approval names the version reviewed.
-    let response = bank
-        .submit(
-            "/admin/sso",
-            &action,
-            &[
-                ("decision", "reject"),
-                ("reason", ""),
-                ("version", v.as_str()),
-            ],
-        )
-        .await;
+    let response = decide(&bank, &action, "reject", "", &v).await;
     assert_location(&response, "/admin/sso");
-    let response = bank
-        .submit(
-            "/admin/sso",
-            &action,
-            &[("decision", "approve"), ("version", "0")],
-        )
-        .await;
+    let response = decide(&bank, &action, "approve", "", "0").await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
-    let response = bank
-        .submit(
-            "/admin/sso",
-            &action,
-            &[("decision", "approve"), ("version", v.as_str())],
-        )
-        .await;
+    let response = decide(&bank, &action, "approve", "", &v).await;
     assert_location(&response, "/admin/sso");
     let status: String = sqlx::query_scalar("SELECT status FROM org_idps WHERE org_id = $1")
         .bind(&acme)
@@ -361,17 +359,7 @@ async fn a_partner_connects_its_provider(backend: Backend) {
     // The bank switches it off: sessions end, passwords work again.
     assert_eq!(dev.text("/dashboard").await.0, StatusCode::OK);
     let v = version().await;
-    let response = bank
-        .submit(
-            "/admin/sso",
-            &action,
-            &[
-                ("decision", "revoke"),
-                ("reason", "Provider compromised."),
-                ("version", v.as_str()),
-            ],
-        )
-        .await;
+    let response = decide(&bank, &action, "revoke", "Provider compromised.", &v).await;
     assert_location(&response, "/admin/sso");
     assert_ne!(dev.text("/dashboard").await.0, StatusCode::OK);
     let response = server

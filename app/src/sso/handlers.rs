@@ -239,7 +239,9 @@ pub(super) async fn complete(
     }
     let outcome = match partner {
         None => service::sign_in(&ctx.state, &idp.config, &claims, &ctx.client).await?,
-        Some(conn) => super::partner::sign_in(&ctx.state, conn, &claims, &ctx.client).await?,
+        Some(conn) => {
+            super::partner_members::sign_in(&ctx.state, conn, &claims, &ctx.client).await?
+        }
     };
     let signed = match outcome {
         Ok(signed) => signed,

@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod pages;
 pub mod partner;
 pub mod partner_handlers;
+pub mod partner_members;
 pub mod provider;
 pub mod service;
 pub mod staff;

@@ -116,7 +116,7 @@ async fn discover(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Resul
     }
     let values = fields(&body);
     let email = get_field(&values, "sso_email");
-    let Some(conn) = partner::for_email(&state, &email).await? else {
+    let Some(conn) = super::partner_members::for_email(&state, &email).await? else {
         return redirect(
             &ctx,
             "/signin",

@@ -111,7 +111,7 @@ pub(super) async fn signin_page(ctx: Ctx, Query(query): Query<NextQuery>) -> Res
                 &ctx.csrf,
                 &safe_next(&query.next),
                 &crate::sso::provider::sign_in_options(&ctx.state),
-                crate::sso::partner::any_approved(&ctx.state).await?,
+                crate::sso::partner_members::any_approved(&ctx.state).await?,
             ),
         )
         .into_response())
@@ -134,7 +134,7 @@ pub(super) async fn signin_submit(
 ) -> Result<Response> {
     let (input, form): (SignIn, Form) = parse(&body)?;
     let next = safe_next(&input.next);
-    let partner_sso = crate::sso::partner::any_approved(&state).await?;
+    let partner_sso = crate::sso::partner_members::any_approved(&state).await?;
     match service::check_password(&state, &input.email, &input.password, &ctx.client).await {
         Ok(PasswordStep::SignedIn(signed)) => {
             start_signed_in_session(
