@@ -69,3 +69,13 @@ CREATE TABLE org_idp_domains (
     org_id TEXT NOT NULL REFERENCES organisations (id)
 );
 CREATE INDEX org_idp_domains_org ON org_idp_domains (org_id);
+
+-- Back-channel logout tokens already acted on (OpenID Connect Back-Channel Logout
+-- 1.0 §2.6 item 7): a replayed one is refused. Rows go once the token has expired
+-- (a replay then fails its own time checks).
+CREATE TABLE sso_logout_jtis (
+    issuer     TEXT NOT NULL,
+    jti        TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (issuer, jti)
+);

@@ -13,6 +13,7 @@
 //   POST /_test/clients   [client metadata, ...]  replaces the registered clients
 //   POST /_test/accounts  {"<sub>": {claims, acr, amr}, ...}  replaces those accounts
 //   POST /_test/rotate    a new signing key, published first; the old one stays in the JWKS
+//   POST /_test/last-logout-token  the last back-channel logout token it sent
 import http from 'node:http';
 import https from 'node:https';
 import crypto from 'node:crypto';
@@ -25,6 +26,7 @@ config.clients ??= [];
 const accounts = { ...config.accounts };
 const keys = [newKey()];
 let provider;
+let lastLogoutToken;
 
 function newKey() {
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -58,6 +60,9 @@ function build(issuer) {
     // special-use addresses is lifted for its back-channel logout requests.
     fetch: (url, options) => {
       delete options.dispatcher;
+      // The last logout token sent, for the tests' replay (GET /_test/last-logout-token).
+      const token = new URLSearchParams(String(options.body ?? '')).get('logout_token');
+      if (token) lastLogoutToken = token;
       return globalThis.fetch(url, options);
     },
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
@@ -138,6 +143,10 @@ async function control(req, res, url, issuer) {
     provider = build(issuer);
   } else if (url.pathname === '/_test/accounts') {
     Object.assign(accounts, JSON.parse(body));
+  } else if (url.pathname === '/_test/last-logout-token') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ logout_token: lastLogoutToken ?? null }));
+    return;
   } else if (url.pathname === '/_test/rotate') {
     keys.unshift(newKey());
     provider = build(issuer);

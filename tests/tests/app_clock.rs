@@ -18,9 +18,16 @@ fn wall_clock_code(secret: &[u8]) -> String {
 /// A signed-in session ends at its absolute lifetime by the application's clock.
 async fn sessions_end_at_their_absolute_lifetime(server: TestServer) {
     let reviewer = server.demo_staff(REVIEWER, 0).await;
+    let partner = server.demo_partner().await;
     let (status, _) = reviewer.text("/dashboard").await;
     assert_eq!(status, StatusCode::OK);
-    let lifetime = server.state.settings.session_absolute_hours * 3600;
+    // Bank staff have the shorter cap (`--staff-session-hours`, 8 by default).
+    let settings = &server.state.settings;
+    let lifetime = settings
+        .session_absolute_hours
+        .min(settings.staff_session_hours)
+        * 3600;
+    assert!(lifetime < settings.session_absolute_hours * 3600);
     server.state.clock.advance(lifetime - 60);
     let (status, _) = reviewer.text("/dashboard").await;
     assert_eq!(
@@ -32,6 +39,13 @@ async fn sessions_end_at_their_absolute_lifetime(server: TestServer) {
     assert_location(
         &reviewer.get("/dashboard").await,
         "/signin?next=%2Fdashboard",
+    );
+    // A partner's session lives on to the general cap.
+    let (status, _) = partner.text("/dashboard").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a partner's session outlives the staff cap"
     );
     // Signing in again starts a new lifetime at the moved clock.
     let again = server.demo_staff(REVIEWER, 1).await;

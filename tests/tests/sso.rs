@@ -384,6 +384,22 @@ async fn the_provider_s_changes_take_effect(backend: Backend) {
         1
     );
 
+    // The same logout token again (a replay): refused.
+    let token = idp.last_logout_token().await;
+    let replay = reqwest::Client::new()
+        .post(format!("{}/sso/{ID}/backchannel-logout", server.base))
+        .form(&[("logout_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_events WHERE action = 'sso.backchannel_logout'")
+            .await,
+        1
+    );
+
     // Forged and malformed logout tokens: 400, audited, nothing ended.
     let http = reqwest::Client::new();
     let url = format!("{}/sso/{ID}/backchannel-logout", server.base);

@@ -236,6 +236,14 @@ impl Idp {
         self.control("/_test/accounts", accounts).await;
     }
 
+    /// The last back-channel logout token the provider sent.
+    pub async fn last_logout_token(&self) -> String {
+        self.control("/_test/last-logout-token", json!({})).await["logout_token"]
+            .as_str()
+            .expect("a logout token was sent")
+            .to_string()
+    }
+
     /// A new signing key, published first; returns its `kid`.
     pub async fn rotate(&self) -> String {
         self.control("/_test/rotate", json!({})).await["kid"]

@@ -423,9 +423,19 @@ async fn backchannel_logout(
         return Ok((StatusCode::BAD_REQUEST, no_store, axum::Json(body)).into_response());
     }
     match idp.logout_token(&state, &form.logout_token).await? {
-        Ok(claims) => {
+        Ok(claims) if service::first_use_of_logout_token(&state, &claims).await? => {
             service::logged_out(&state, &id, &claims).await?;
             Ok((StatusCode::OK, no_store).into_response())
+        }
+        Ok(_) => {
+            let refusal = Refusal::new(
+                "logout_token_replayed",
+                "this logout token was already used",
+            );
+            let client = crate::platform::context::ClientInfo::default();
+            service::refused(&state, &id, &refusal, None, &client).await?;
+            let body = json!({ "error": "invalid_request", "error_description": refusal.detail });
+            Ok((StatusCode::BAD_REQUEST, no_store, axum::Json(body)).into_response())
         }
         Err(refusal) => {
             let client = crate::platform::context::ClientInfo::default();

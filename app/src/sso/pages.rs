@@ -165,7 +165,7 @@ pub fn admin(state: &AppState, people: &[SsoStaff], partners: AnyView, csrf: &st
             <caption>"Staff who sign in through an identity provider"</caption>
             <thead><tr>
                 <th scope="col">"Person"</th><th scope="col">"Role"</th><th scope="col">"Provider"</th>
-                <th scope="col">"First sign-in"</th><th scope="col">"Last sign-in"</th>
+                <th scope="col">"First signed in"</th><th scope="col">"Last signed in"</th>
                 <th scope="col">"Claims last received"</th><th scope="col">"Status"</th>
             </tr></thead>
             <tbody>{rows}</tbody>

@@ -324,6 +324,31 @@ pub(super) async fn has_identity(tx: &mut crate::platform::db::Tx, user_id: &str
     Ok(n > 0)
 }
 
+/// Whether this logout token is seen for the first time (its `jti` is kept until
+/// the token expires; expired ones are forgotten on the way).
+pub async fn first_use_of_logout_token(state: &AppState, claims: &IdClaims) -> Result<bool> {
+    let now = state.clock.now();
+    let jti = claims
+        .additional_claims()
+        .claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    sqlx::query("DELETE FROM sso_logout_jtis WHERE expires_at < $1")
+        .bind(now)
+        .execute(&state.db.pool)
+        .await?;
+    let first = sqlx::query(
+        "INSERT INTO sso_logout_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (issuer, jti) DO NOTHING",
+    )
+    .bind(claims.issuer().as_str())
+    .bind(jti)
+    .bind(claims.expiration().timestamp().max(now + 300))
+    .execute(&state.db.pool)
+    .await?;
+    Ok(first.rows_affected() == 1)
+}
+
 /// Back-channel logout: ends every Gatehouse session of the person the token names
 /// (by `sub`, or by the provider session `sid`). Returns whom it signed out.
 pub async fn logged_out(
