@@ -24,6 +24,12 @@ pub async fn state(settings: app::Settings) -> Result<AppState> {
         base.settings.geoip_db.as_deref(),
         base.settings.geoip_loopback_as,
     )?);
+    if !base.settings.local_staff_passwords && base.settings.staff_idps.is_empty() {
+        return Err(app::platform::error::Error::Internal(
+            "--local-staff-passwords=false needs at least one --staff-idp: no bank staff could sign in"
+                .into(),
+        ));
+    }
     base.parts.insert(
         app::sso::Registry::new(&base.settings.staff_idps)
             .map_err(app::platform::error::Error::Internal)?,

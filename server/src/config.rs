@@ -271,10 +271,12 @@ pub struct Config {
     /// `key=value` pairs separated by `;`, lists separated by `,`. Keys: `id` (used in
     /// `/sso/<id>/callback`), `label`, `issuer`, `client-id`, one of `secret`,
     /// `secret-file` or `secret-env` (the name of an environment variable),
+    /// or `key-file` (a PEM private key for `private_key_jwt`) with `key-id`,
     /// `scopes` (besides openid; default email,profile), `groups-claim` (default
     /// groups), `role.reviewer`, `role.approver`, `role.admin` (the groups that give
     /// each role), `mfa-acr` and `mfa-amr` (values accepted as a second factor;
-    /// default amr mfa), `tenants` (for Entra's `{tenantid}` issuer). Example:
+    /// default amr mfa), `tenants` (for Entra's `{tenantid}` issuer), `trust-email`
+    /// (true: addresses count as verified without `email_verified`). Example:
     /// `id=corp;issuer=https://login.bank.example/;client-id=gatehouse;secret-env=OIDC_SECRET;role.reviewer=gh-reviewers;role.approver=gh-approvers;role.admin=gh-admins`.
     #[arg(
         long = "staff-idp",

@@ -379,6 +379,14 @@ fn an_identity_provider_flag_is_checked_at_start() {
         stderr.contains("--staff-idp: at least one role."),
         "{stderr}"
     );
+    // Passwords off with no provider would lock every bank staff member out.
+    let (output, _) = gatehouse(&dir, &["--local-staff-passwords=false", "keys", "list"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs at least one --staff-idp"),
+        "{stderr}"
+    );
     // A complete one starts (discovery waits for the first sign-in).
     ok(
         &dir,

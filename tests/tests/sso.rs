@@ -509,7 +509,8 @@ on_both_backends!(dormant_staff_are_deactivated);
 
 /// `private_key_jwt` towards the provider (RFC 7523): Gatehouse signs a client
 /// assertion with the configured P-256 key instead of sending a secret, and the
-/// provider, which knows only the public key, accepts it.
+/// provider, which knows only the public key, accepts it. With local staff
+/// passwords off, a bank staff password is refused and a partner's still works.
 async fn a_private_key_jwt_client_signs_in(backend: Backend) {
     use base64::Engine;
     let Some(idp) = Idp::start(accounts()) else {
@@ -529,12 +530,30 @@ async fn a_private_key_jwt_client_signs_in(backend: Backend) {
     let Some(server) = TestServer::start_with(backend, |s| {
         s.demo = true;
         s.staff_idps = vec![spec];
+        s.local_staff_passwords = false;
     })
     .await
     else {
         return;
     };
     idp.register_with_key(&server.base, jwk).await;
+    // Local staff passwords are off: the demo reviewer's is refused, a partner's works.
+    let response = server
+        .client()
+        .sign_in(
+            "reviewer@bank.example.com",
+            app::accounts::bootstrap::DEMO_PASSWORD,
+        )
+        .await;
+    assert_ne!(response.status(), StatusCode::SEE_OTHER);
+    let response = server
+        .client()
+        .sign_in(
+            "dev@acme-budgeting.example.com",
+            app::accounts::bootstrap::DEMO_PASSWORD,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let rita = server.client();
     let (response, _) = sign_in(&rita, &idp, &idp.browser(), "rita").await;
     assert_location(&response, "/dashboard");
