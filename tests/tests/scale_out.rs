@@ -360,8 +360,10 @@ async fn instances_hear_each_other_start_and_stop_without_waiting_for_a_beat() {
 }
 
 /// Whether `server` counts `live` instances within 2.5 s.
+/// Within 10 s: far below the hour-long beat, so only the NOTIFY hint can explain
+/// it, with room for CI's load (2.5 s once missed under four parallel tests).
 async fn counts_within(server: &TestServer, live: u32) -> bool {
-    for _ in 0..50 {
+    for _ in 0..200 {
         if server.state.limits.live() == live {
             return true;
         }
