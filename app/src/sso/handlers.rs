@@ -422,28 +422,21 @@ async fn backchannel_logout(
             json!({ "error": "invalid_request", "error_description": "logout_token is required" });
         return Ok((StatusCode::BAD_REQUEST, no_store, axum::Json(body)).into_response());
     }
-    match idp.logout_token(&state, &form.logout_token).await? {
+    let refusal = match idp.logout_token(&state, &form.logout_token).await? {
         Ok(claims) if service::first_use_of_logout_token(&state, &claims).await? => {
             service::logged_out(&state, &id, &claims).await?;
-            Ok((StatusCode::OK, no_store).into_response())
+            return Ok((StatusCode::OK, no_store).into_response());
         }
-        Ok(_) => {
-            let refusal = Refusal::new(
-                "logout_token_replayed",
-                "this logout token was already used",
-            );
-            let client = crate::platform::context::ClientInfo::default();
-            service::refused(&state, &id, &refusal, None, &client).await?;
-            let body = json!({ "error": "invalid_request", "error_description": refusal.detail });
-            Ok((StatusCode::BAD_REQUEST, no_store, axum::Json(body)).into_response())
-        }
-        Err(refusal) => {
-            let client = crate::platform::context::ClientInfo::default();
-            service::refused(&state, &id, &refusal, None, &client).await?;
-            let body = json!({ "error": "invalid_request", "error_description": refusal.detail });
-            Ok((StatusCode::BAD_REQUEST, no_store, axum::Json(body)).into_response())
-        }
-    }
+        Ok(_) => Refusal::new(
+            "logout_token_replayed",
+            "this logout token was already used",
+        ),
+        Err(refusal) => refusal,
+    };
+    let client = crate::platform::context::ClientInfo::default();
+    service::refused(&state, &id, &refusal, None, &client).await?;
+    let body = json!({ "error": "invalid_request", "error_description": refusal.detail });
+    Ok((StatusCode::BAD_REQUEST, no_store, axum::Json(body)).into_response())
 }
 
 async fn admin_page(State(state): State<AppState>, ctx: Ctx) -> Result<Response> {

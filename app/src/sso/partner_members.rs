@@ -62,7 +62,8 @@ pub async fn sign_in(
         let recorded = json!({ "iss": claims.issuer().as_str(), "sub": claims.subject().as_str(),
                                "email": claims.email().map(|e| e.as_str()), "email_verified": claims.email_verified(),
                                "org_id": conn.org_id });
-        super::service::refused(state, &conn.org_id, refusal, Some(&recorded), client).await?;
+        let idp = format!("partner:{}", conn.org_id);
+        super::service::refused(state, &idp, refusal, Some(&recorded), client).await?;
     }
     Ok(outcome)
 }
@@ -177,12 +178,7 @@ async fn decide_member(
         }
         None => {
             let id = ids::new_id(ids::USER);
-            let name: String = claims
-                .name()
-                .and_then(|n| n.get(None))
-                .map(|n| n.as_str().trim().chars().take(100).collect::<String>())
-                .filter(|n| !n.is_empty() && !n.chars().any(char::is_control))
-                .unwrap_or_else(|| email.clone());
+            let name = provider::display_name(claims, &email);
             let created = sqlx::query(
                 "INSERT INTO users (id, org_id, email, display_name, role, status, password_hash, \
                  email_verified_at, session_epoch, created_at, updated_at) \

@@ -604,6 +604,17 @@ pub fn recorded_claims(config: &IdpConfig, claims: &IdClaims) -> Value {
     })
 }
 
+/// The name a new account gets: the token's `name` (cut to 100 characters, no
+/// control characters), or else the e-mail address.
+pub fn display_name(claims: &IdClaims, email: &str) -> String {
+    claims
+        .name()
+        .and_then(|n| n.get(None))
+        .map(|n| n.as_str().trim().chars().take(100).collect::<String>())
+        .filter(|n| !n.is_empty() && !n.chars().any(char::is_control))
+        .unwrap_or_else(|| email.to_string())
+}
+
 /// The `amr` values of a token.
 pub fn amr(claims: &IdClaims) -> Vec<String> {
     claims

@@ -116,12 +116,7 @@ async fn decide(
     };
     let issuer = claims.issuer().as_str().to_string();
     let subject = claims.subject().as_str().to_string();
-    let name: String = claims
-        .name()
-        .and_then(|n| n.get(None))
-        .map(|n| n.as_str().trim().chars().take(100).collect::<String>())
-        .filter(|n| !n.is_empty() && !n.chars().any(char::is_control))
-        .unwrap_or_else(|| email.clone());
+    let name = provider::display_name(claims, &email);
     let amr = provider::amr(claims);
     let mfa = config.proves_mfa(claims.auth_context_ref().map(|a| a.as_str()), &amr);
     let now = state.clock.now();
