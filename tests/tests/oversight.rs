@@ -262,6 +262,15 @@ async fn attacks_open_alerts_that_escalate_and_suspend(server: TestServer) {
     // the client's tokens stop at once.
     let (status, _) = developer.text(&format!("/alerts/{auth_id}")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // The later evaluation above replaced the evidence's samples: the page shows
+    // the alert's evidence as it is now.
+    let evidence: String = sqlx::query_scalar("SELECT evidence FROM alerts WHERE id = $1")
+        .bind(&auth_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    let evidence: Value = serde_json::from_str(&evidence).unwrap();
+    let sample = evidence["sample_requests"][0].as_str().unwrap().to_string();
     let page = format!("/alerts/{auth_id}");
     let (status, html) = reviewer.text(&page).await;
     assert_eq!(status, StatusCode::OK);

@@ -405,6 +405,45 @@ impl TestServer {
         panic!("the scheduler's first tick did not finish");
     }
 
+    /// Stops this database's scheduler from starting any job: waits for the first
+    /// tick, then holds every job's lease in the test's name (as a second instance
+    /// would while running it). For tests that must see the database still between
+    /// two of their own steps. `release_job` lets one job run again.
+    pub async fn hold_scheduler(&self) {
+        self.wait_for_first_tick().await;
+        for _ in 0..600 {
+            sqlx::query(
+                "UPDATE scheduler_jobs SET lease_owner = 'test-hold', lease_until = $1 WHERE lease_owner IS NULL",
+            )
+            .bind(i64::MAX / 4)
+            .execute(self.pool())
+            .await
+            .unwrap();
+            let free: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM scheduler_jobs WHERE lease_owner IS NULL OR lease_owner <> 'test-hold'",
+            )
+            .fetch_one(self.pool())
+            .await
+            .unwrap();
+            if free == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("a scheduled job did not finish");
+    }
+
+    /// Lets the scheduler (and `run_job`) run job `name` again after `hold_scheduler`.
+    pub async fn release_job(&self, name: &str) {
+        sqlx::query(
+            "UPDATE scheduler_jobs SET lease_owner = NULL, lease_until = NULL WHERE name = $1 AND lease_owner = 'test-hold'",
+        )
+        .bind(name)
+        .execute(self.pool())
+        .await
+        .unwrap();
+    }
+
     /// Runs scheduler job `name` now, through the composed job list and the
     /// scheduler's lease, as the server's own scheduler does. When that scheduler
     /// holds the lease at the moment (its first tick runs every job), this waits for
