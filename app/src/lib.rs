@@ -19,6 +19,8 @@ pub mod agreements;
 #[cfg(feature = "ssr")]
 pub mod clients;
 #[cfg(feature = "ssr")]
+pub mod directory;
+#[cfg(feature = "ssr")]
 pub mod evidence_packs;
 #[cfg(feature = "ssr")]
 pub mod governance;

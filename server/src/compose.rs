@@ -30,6 +30,8 @@ pub async fn state(settings: app::Settings) -> Result<AppState> {
                 .into(),
         ));
     }
+    base.parts
+        .insert(app::directory::statement::Cache::default());
     base.parts.insert(
         app::sso::Registry::new(&base.settings.staff_idps)
             .map_err(app::platform::error::Error::Internal)?,
@@ -131,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::agreements::handlers::routes())
         .merge(app::slas::handlers::routes())
         .merge(app::sso::handlers::routes())
+        .merge(app::directory::handlers::routes())
         .merge(app::sso::partner_handlers::routes())
         .merge(app::governance::residency::routes())
         .merge(app::oversight::usage_handlers::routes())
@@ -146,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::evidence_packs::handlers::public_routes())
         .merge(app::oauth::api_routes())
         .merge(app::sso::handlers::api_routes())
+        .merge(app::directory::handlers::api_routes())
         .merge(app::sandbox::api::routes(state.clone()));
     app::platform::router::router(state, pages, api)
 }

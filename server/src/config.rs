@@ -644,8 +644,9 @@ pub enum KeysCommand {
         /// to load a new key plus the JWKS cache time (305).
         #[arg(long, default_value_t = 900)]
         activate_after: i64,
-        /// Whose key: the sandbox issuer's or the production issuer's.
-        #[arg(long, default_value = "sandbox", value_parser = ["sandbox", "production"])]
+        /// Whose key: the sandbox issuer's, the production issuer's, or the directory's
+        /// (which signs software statements).
+        #[arg(long, default_value = "sandbox", value_parser = ["sandbox", "production", "directory"])]
         issuer: String,
     },
     /// Retire a signing key at once (for example, a compromised one): it leaves the
@@ -657,14 +658,14 @@ pub enum KeysCommand {
         /// Why, for the audit trail.
         #[arg(long, default_value = "retired by an operator")]
         reason: String,
-        /// sandbox or production.
-        #[arg(long, default_value = "sandbox", value_parser = ["sandbox", "production"])]
+        /// sandbox, production or directory.
+        #[arg(long, default_value = "sandbox", value_parser = ["sandbox", "production", "directory"])]
         issuer: String,
     },
     /// List the signing keys and their state.
     List {
-        /// sandbox or production.
-        #[arg(long, default_value = "sandbox", value_parser = ["sandbox", "production"])]
+        /// sandbox, production or directory.
+        #[arg(long, default_value = "sandbox", value_parser = ["sandbox", "production", "directory"])]
         issuer: String,
     },
 }

@@ -283,11 +283,15 @@ pub async fn keys_list(settings: app::Settings, issuer: &str) -> Result<String, 
         .map_err(|e| e.to_string())?;
     let now = state.clock.now();
     let signing = ring.signing(now).map(|k| k.kid.clone());
-    let retention = state
-        .settings
-        .access_token_seconds
-        .max(state.settings.production_access_token_seconds)
-        + 600;
+    let retention = if issuer == app::directory::statement::KEY_ISSUER {
+        app::directory::statement::RETENTION_SECONDS
+    } else {
+        state
+            .settings
+            .access_token_seconds
+            .max(state.settings.production_access_token_seconds)
+            + 600
+    };
     let published: Vec<String> = ring
         .published(now, retention)
         .iter()

@@ -218,6 +218,13 @@ fn first_start_serves_the_demo_and_every_command_reads_its_database() {
         2,
         "the new key is listed: {keys}"
     );
+    // The directory's key (issue 29) is its own: rotating it leaves the token keys be.
+    ok(&dir, &["keys", "rotate", "--issuer", "directory"]);
+    let directory = ok(&dir, &["keys", "list", "--issuer", "directory"]);
+    assert_eq!(directory.matches("ES256").count(), 1, "{directory}");
+    assert!(directory.contains("published, signs from"), "{directory}");
+    let keys = ok(&dir, &["keys", "list", "--issuer", "sandbox"]);
+    assert_eq!(keys.matches("ES256").count(), 2, "{keys}");
 
     let created = ok(
         &dir,

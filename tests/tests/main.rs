@@ -22,6 +22,7 @@ mod child_server;
 mod conformance;
 mod dashboards;
 mod database_restart;
+mod directory;
 mod evidence_packs;
 mod examples;
 mod gateway;

@@ -95,6 +95,20 @@ impl App {
     }
 }
 
+/// The app's software id in the directory (issue 29): its id under the
+/// directory's own prefix.
+pub fn software_id(app_id: &str) -> String {
+    format!("sw_{}", app_id.strip_prefix("app_").unwrap_or(app_id))
+}
+
+/// The app behind a software id, or None when it is not one.
+pub fn app_of_software(software_id: &str) -> Option<String> {
+    let rest = software_id.strip_prefix("sw_")?;
+    let plain =
+        !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_alphanumeric());
+    plain.then(|| format!("app_{rest}"))
+}
+
 /// A credential. `secret_hash` is the keyed hash of a client secret: never shown,
 /// never serialised.
 #[derive(Clone)]

@@ -134,6 +134,11 @@ pub enum Action {
     /// Connect the organisation's own identity provider (issue 28); needs a second
     /// factor: it decides who can sign in as the organisation's members.
     ManageOrgSso,
+    /// Download software statements for the organisation's software (issue 29);
+    /// needs a second factor: a statement vouches for the software.
+    ManageSoftware,
+    /// Withdraw a partner's software from the directory (bank admin).
+    WithdrawSoftware,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -163,6 +168,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         }
         ManageMembers
         | ManageOrgSso
+        | ManageSoftware
         | RequestProductionAccess
         | ManageOnboarding
         | ManageCredentials
@@ -172,7 +178,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         ViewAgreements | ViewRelationship => true,
         ViewOwnInventory => matches!(role, PartnerAdmin | PartnerDeveloper),
         ViewInventory => matches!(role, Reviewer | Approver | Admin),
-        Suspend | Offboard | ManageReviews | ManageAlertRules => role == Admin,
+        Suspend | Offboard | ManageReviews | ManageAlertRules | WithdrawSoftware => role == Admin,
         ViewOversight | HandleAlerts => role.is_staff(),
         ViewEvidencePacks => role.is_staff(),
         DecideException => role == Approver,
@@ -194,6 +200,7 @@ pub fn needs_mfa(role: Role, action: Action) -> bool {
             | Action::CloseOrganisation
             | Action::AcceptAgreements
             | Action::ManageOrgSso
+            | Action::ManageSoftware
     ) || (role.is_staff() && !allowed_without_mfa(action))
 }
 

@@ -194,6 +194,7 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
                             vec![
                                 ("/sandbox/apps", "Sandbox"),
                                 ("/sandbox/data", "Sandbox data"),
+                                ("/software", "Software statements"),
                             ],
                         ));
                         groups.push((
@@ -239,6 +240,7 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
                                 ("/review/policy", "Risk policy"),
                                 ("/governance/bank/inventory", "Inventory"),
                                 ("/governance/bank/suspensions", "Suspensions"),
+                                ("/admin/software", "Software directory"),
                             ],
                         ));
                         groups.push((
@@ -275,6 +277,7 @@ fn nav_groups(chrome: &Chrome) -> Vec<NavGroup> {
                             vec![
                                 ("/governance/bank/inventory", "Inventory"),
                                 ("/governance/bank/exceptions", "Exceptions"),
+                                ("/admin/software", "Software directory"),
                                 ("/reviews/bank", "Access reviews"),
                                 ("/evidence-packs", "Evidence packs"),
                             ],

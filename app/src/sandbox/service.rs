@@ -644,6 +644,30 @@ pub(crate) async fn revoke_app_rows(
     .bind(app_id)
     .execute(&mut **tx)
     .await?;
+    // The app is a software record in the directory: it is withdrawn with it. (Not
+    // told when the partner is offboarded: its endpoints are disabled with it.)
+    if reason == "offboarded" {
+        return Ok(true);
+    }
+    let (org_id, client_id, environment): (String, String, String) =
+        sqlx::query_as("SELECT org_id, client_id, environment FROM apps WHERE id = $1")
+            .bind(app_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    crate::webhooks::emit(
+        tx,
+        &org_id,
+        "software.withdrawn",
+        json!({
+            "software_id": crate::clients::model::software_id(app_id),
+            "app_id": app_id,
+            "client_id": client_id,
+            "environment": environment,
+            "reason": reason,
+        }),
+        now,
+    )
+    .await?;
     Ok(true)
 }
 

@@ -23,7 +23,7 @@ use crate::platform::error::Result;
 use crate::platform::{ids, time};
 
 /// The events a partner can subscribe to: type and what it means.
-pub const EVENTS: [(&str, &str); 9] = [
+pub const EVENTS: [(&str, &str); 10] = [
     (
         "credential.expiring",
         "A credential expires soon (30, 7 and 1 days before).",
@@ -35,6 +35,10 @@ pub const EVENTS: [(&str, &str); 9] = [
     (
         "credential.revoked",
         "A credential was revoked: by your admins, by the bank, or because it was not used.",
+    ),
+    (
+        "software.withdrawn",
+        "One of your software records was withdrawn (by the bank, in an access review, or revoked or retired by your own team): its client and credentials are revoked.",
     ),
     (
         "client.suspended",
