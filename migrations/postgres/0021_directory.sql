@@ -24,3 +24,12 @@ CREATE INDEX software_statements_app ON software_statements (app_id, issued_at);
 ALTER TABLE signing_keys DROP CONSTRAINT signing_keys_issuer_check;
 ALTER TABLE signing_keys ADD CONSTRAINT signing_keys_issuer_check
     CHECK (issuer IN ('sandbox', 'production', 'directory'));
+
+-- Clients registered with a software statement (RFC 7591): ordinary apps of the
+-- software's organisation, each naming the software (app) it was registered from,
+-- so withdrawing the software, or suspending its client, reaches them too. The
+-- registration access token (RFC 7592) is kept only as a keyed hash.
+ALTER TABLE apps ADD COLUMN registered_from TEXT REFERENCES apps (id);
+ALTER TABLE apps ADD COLUMN registration_token_hash TEXT;
+CREATE INDEX apps_registered_from ON apps (registered_from);
+CREATE UNIQUE INDEX apps_registration_token ON apps (registration_token_hash);

@@ -36,3 +36,12 @@ INSERT INTO signing_keys_new (kid, issuer, alg, private_key, public_jwk, created
     SELECT kid, issuer, alg, private_key, public_jwk, created_at, active_from, retired_at FROM signing_keys;
 DROP TABLE signing_keys;
 ALTER TABLE signing_keys_new RENAME TO signing_keys;
+
+-- Clients registered with a software statement (RFC 7591): ordinary apps of the
+-- software's organisation, each naming the software (app) it was registered from,
+-- so withdrawing the software, or suspending its client, reaches them too. The
+-- registration access token (RFC 7592) is kept only as a keyed hash.
+ALTER TABLE apps ADD COLUMN registered_from TEXT REFERENCES apps (id);
+ALTER TABLE apps ADD COLUMN registration_token_hash TEXT;
+CREATE INDEX apps_registered_from ON apps (registered_from);
+CREATE UNIQUE INDEX apps_registration_token ON apps (registration_token_hash);

@@ -150,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::oauth::api_routes())
         .merge(app::sso::handlers::api_routes())
         .merge(app::directory::handlers::api_routes())
+        .merge(app::directory::registration_handlers::routes())
         .merge(app::sandbox::api::routes(state.clone()));
     app::platform::router::router(state, pages, api)
 }

@@ -51,6 +51,7 @@ mod oversight_patterns;
 mod partner_keys;
 mod pg_cluster;
 mod production;
+mod registration;
 mod residency;
 mod reviews;
 mod rolling_restart;

@@ -16,4 +16,7 @@ pub mod reqlog;
 pub mod paths {
     pub const SANDBOX_API_BASE: &str = "/sandbox/open-banking/v3.1";
     pub const TOKEN: &str = "/oauth/token";
+    /// Dynamic client registration (RFC 7591), served by `directory`; the metadata
+    /// (`oauth`) names it.
+    pub const REGISTER: &str = "/oauth/register";
 }

@@ -2,9 +2,12 @@
 //! software record; a partner admin downloads a short-lived software statement for
 //! one, signed with the directory's own key, to register a client with it; the bank
 //! withdraws software, and the directory publishes what it withdrew as a signed
-//! list. Dynamic client registration (RFC 7591/7592) reads these statements.
+//! list. Partners' software registers its own clients with a statement (RFC 7591)
+//! and manages them with their registration access token (RFC 7592).
 
 pub mod handlers;
 pub mod pages;
+pub mod registration;
+pub mod registration_handlers;
 pub mod software;
 pub mod statement;

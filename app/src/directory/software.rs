@@ -34,6 +34,10 @@ pub struct Software {
     pub jwks: Option<serde_json::Value>,
     pub tls_subject: Option<String>,
     pub tls_thumbprint: Option<String>,
+    /// The newest live credential: its kind, public material and expiry (what a
+    /// client registered from this software authenticates with, and until when).
+    #[serde(skip)]
+    pub credential: Option<(String, Option<String>, i64)>,
     /// Why it was withdrawn (the app's revocation reason code), when it was.
     pub withdrawn_reason: Option<String>,
 }
@@ -77,7 +81,7 @@ async fn load(state: &AppState, org: Option<&str>, id: Option<&str>) -> Result<V
          COALESCE(r.tier, (SELECT MAX(t.tier) FROM tier_approvals t WHERE t.org_id = a.org_id)) AS tier \
          FROM apps a JOIN organisations o ON o.id = a.org_id \
          LEFT JOIN access_requests r ON r.id = a.access_request_id \
-         WHERE ($1 = '' OR a.org_id = $1) AND ($2 = '' OR a.id = $2) \
+         WHERE a.registered_from IS NULL AND ($1 = '' OR a.org_id = $1) AND ($2 = '' OR a.id = $2) \
          ORDER BY a.environment, a.created_at DESC, a.id DESC"
     ))
     .bind(org.unwrap_or_default())
@@ -104,6 +108,7 @@ async fn load(state: &AppState, org: Option<&str>, id: Option<&str>) -> Result<V
             jwks: None,
             tls_subject: None,
             tls_thumbprint: None,
+            credential: None,
         });
     }
     Ok(out)
@@ -124,9 +129,9 @@ pub async fn get(state: &AppState, org: Option<&str>, software_id: &str) -> Resu
         .next()
         .ok_or(Error::NotFound)?;
     let now = state.clock.now();
-    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT kind, material FROM credentials WHERE app_id = $1 AND revoked_at IS NULL \
-         AND expires_at > $2 AND kind <> 'client_secret' ORDER BY created_at, id",
+    let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT kind, material, expires_at FROM credentials WHERE app_id = $1 AND revoked_at IS NULL \
+         AND expires_at > $2 ORDER BY created_at, id",
     )
     .bind(&app_id)
     .bind(now)
@@ -134,7 +139,11 @@ pub async fn get(state: &AppState, org: Option<&str>, software_id: &str) -> Resu
     .await?;
     // The newest live credential (rotation leaves the old one live for its
     // overlap): one form of key only (RFC 7591 §2: `jwks` or `jwks_uri`, not both).
-    if let Some((kind, Some(material))) = rows.into_iter().last() {
+    let Some((kind, material, expires_at)) = rows.into_iter().last() else {
+        return Ok(software);
+    };
+    software.credential = Some((kind.clone(), material.clone(), expires_at));
+    if let Some(material) = material {
         match kind.as_str() {
             "jwks_uri" => software.jwks_uri = Some(material),
             "jwks" => software.jwks = serde_json::from_str(&material).ok(),
@@ -151,7 +160,7 @@ pub async fn get(state: &AppState, org: Option<&str>, software_id: &str) -> Resu
 /// not published), newest withdrawal first: the revoked-software list.
 pub async fn withdrawn(state: &AppState) -> Result<Vec<(String, i64)>> {
     let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
-        "SELECT a.id, a.revoked_at FROM apps a WHERE a.status = 'revoked' \
+        "SELECT a.id, a.revoked_at FROM apps a WHERE a.status = 'revoked' AND a.registered_from IS NULL \
          AND EXISTS (SELECT 1 FROM software_statements s WHERE s.app_id = a.id) \
          ORDER BY a.revoked_at DESC, a.id",
     )

@@ -197,9 +197,11 @@ pub async fn issue(
         || software.jwks.is_some()
         || software.tls_subject.is_some()
         || software.tls_thumbprint.is_some();
-    if !has_key && !crate::clients::model::is_secret_method(&app.auth_method) {
+    if software.credential.is_none()
+        || (!has_key && !crate::clients::model::is_secret_method(&app.auth_method))
+    {
         return Err(Error::Conflict(
-            "This software has no live key or certificate: rotate its credential first, so the statement can say how it authenticates.".into(),
+            "This software has no live credential: rotate its credential first, so the statement can say how it authenticates.".into(),
         ));
     }
     let statement = sign(state, "JWT", &claims(state, &software, &jti, now)).await?;

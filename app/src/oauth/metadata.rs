@@ -45,6 +45,8 @@ fn document(state: &AppState, issuer: Issuer, scopes: Vec<String>) -> serde_json
         "pushed_authorization_request_endpoint": link(super::par::PATH),
         "introspection_endpoint": link(super::introspect::PATH),
         "revocation_endpoint": link(super::revoke::PATH),
+        // RFC 7591: registration with a software statement from the directory.
+        "registration_endpoint": link(crate::clients::paths::REGISTER),
         "jwks_uri": link(JWKS_PATH),
         "service_documentation": state.settings.link(match issuer {
             Issuer::Sandbox => "/sandbox/docs",

@@ -135,12 +135,15 @@ async fn members(state: &AppState, id: &str, org_id: &str, limit: i64) -> Result
     Ok(done)
 }
 
-/// Revokes up to `limit` clients with their credentials and refresh tokens.
+/// Revokes up to `limit` clients with their credentials and refresh tokens: clients
+/// registered with a software statement first, so each is in the evidence on its
+/// own line before its software's revocation would take it along.
 async fn clients(state: &AppState, id: &str, org_id: &str, limit: i64) -> Result<usize> {
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
     let apps: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT id, client_id, name, environment FROM apps WHERE org_id = $1 AND status = 'active' ORDER BY id LIMIT $2",
+        "SELECT id, client_id, name, environment FROM apps WHERE org_id = $1 AND status = 'active' \
+         ORDER BY CASE WHEN registered_from IS NULL THEN 1 ELSE 0 END, id LIMIT $2",
     )
     .bind(org_id)
     .bind(limit)

@@ -59,10 +59,18 @@ pub fn covers<'s>(
     }
 }
 
-/// Every open suspension.
+/// Every open suspension. A suspended client's suspension also covers the clients
+/// registered from it with a software statement (RFC 7591): they are listed as
+/// suspensions of their own with the same id.
 pub async fn open(db: &Db) -> Result<Vec<Suspension>> {
     let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
-        "SELECT id, target_kind, target, origin, reason FROM suspensions WHERE lifted_at IS NULL ORDER BY created_at, id",
+        "SELECT id, target_kind, target, origin, reason FROM ( \
+           SELECT s.id, s.target_kind, s.target, s.origin, s.reason, s.created_at FROM suspensions s WHERE s.lifted_at IS NULL \
+           UNION ALL \
+           SELECT s.id, 'client', a.id, s.origin, s.reason, s.created_at FROM suspensions s \
+             JOIN apps a ON a.registered_from = s.target \
+             WHERE s.lifted_at IS NULL AND s.target_kind = 'client' \
+         ) open_suspensions ORDER BY created_at, id",
     )
     .fetch_all(&db.pool)
     .await?;

@@ -612,13 +612,32 @@ pub async fn revoke_credential(
 }
 
 /// Revokes an active app, its credentials and its refresh tokens at `now`, with the
-/// reason kept on each row (`partner`, `retired`, …). False when it was not active.
+/// reason kept on each row (`partner`, `retired`, …), and with it the clients
+/// registered from it with a software statement (RFC 7591). False when it was not
+/// active.
 pub(crate) async fn revoke_app_rows(
     tx: &mut Tx,
     app_id: &str,
     now: i64,
     reason: &str,
 ) -> Result<bool> {
+    if !revoke_one(tx, app_id, now, reason).await? {
+        return Ok(false);
+    }
+    let registered: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM apps WHERE registered_from = $1 AND status = 'active'")
+            .bind(app_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    for client in registered {
+        revoke_one(tx, &client, now, reason).await?;
+    }
+    software_withdrawn(tx, app_id, now, reason).await?;
+    Ok(true)
+}
+
+/// One app's rows: the app, its credentials, its refresh tokens.
+async fn revoke_one(tx: &mut Tx, app_id: &str, now: i64, reason: &str) -> Result<bool> {
     let revoked = sqlx::query(
         "UPDATE apps SET status = 'revoked', revoked_at = $1, revoked_reason = $2, updated_at = $1 \
          WHERE id = $3 AND status = 'active'",
@@ -644,16 +663,30 @@ pub(crate) async fn revoke_app_rows(
     .bind(app_id)
     .execute(&mut **tx)
     .await?;
-    // The app is a software record in the directory: it is withdrawn with it. (Not
-    // told when the partner is offboarded: its endpoints are disabled with it.)
+    Ok(true)
+}
+
+/// The app is a software record in the directory (a registered client is not): its
+/// partner is told it was withdrawn. Not when the partner is offboarded: its
+/// endpoints are disabled with it.
+async fn software_withdrawn(tx: &mut Tx, app_id: &str, now: i64, reason: &str) -> Result<()> {
     if reason == "offboarded" {
-        return Ok(true);
+        return Ok(());
     }
-    let (org_id, client_id, environment): (String, String, String) =
-        sqlx::query_as("SELECT org_id, client_id, environment FROM apps WHERE id = $1")
-            .bind(app_id)
-            .fetch_one(&mut **tx)
-            .await?;
+    let (org_id, client_id, environment, registered_from): (
+        String,
+        String,
+        String,
+        Option<String>,
+    ) = sqlx::query_as(
+        "SELECT org_id, client_id, environment, registered_from FROM apps WHERE id = $1",
+    )
+    .bind(app_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if registered_from.is_some() {
+        return Ok(());
+    }
     crate::webhooks::emit(
         tx,
         &org_id,
@@ -668,7 +701,7 @@ pub(crate) async fn revoke_app_rows(
         now,
     )
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Revokes the app: it can no longer authenticate, and every token it holds is inactive.

@@ -1,0 +1,752 @@
+//! Dynamic client registration (RFC 7591) with a software statement the directory
+//! signed, and the client configuration endpoint (RFC 7592).
+//!
+//! A registration is the last step for software the bank already approved, never a
+//! way around it: the statement must be the directory's, fresh, used once, for
+//! active, unsuspended software of this issuer, and what the request asks must stay
+//! within it. The client it makes is an ordinary Gatehouse client of the software's
+//! organisation (owner, purpose, rate limit, allow-lists, tier and credential expiry
+//! copied from the software), so the inventory, the sweep, reviews, offboarding and
+//! the kill switch reach it; it names the software it came from, and withdrawing
+//! the software revokes it.
+
+use serde_json::{json, Map, Value};
+
+use super::software::{self, Software};
+use super::statement::{self, STATEMENT_SECONDS};
+use crate::audit::{self, Actor, Event};
+use crate::clients::model::{is_secret_method, App, APP_COLUMNS};
+use crate::oauth::Issuer;
+use crate::platform::context::ClientInfo;
+use crate::platform::error::Error;
+use crate::platform::state::AppState;
+use crate::platform::{crypto, ids};
+
+/// The largest registration request accepted.
+pub const MAX_BODY: usize = 32 * 1024;
+/// Clock skew allowed on a statement's `iat`.
+const SKEW_SECONDS: i64 = 60;
+
+/// A refused request: an RFC 7591 §3.2.2 error code (or RFC 6750's `invalid_token`
+/// for the configuration endpoint) and what was wrong.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub description: String,
+}
+
+impl Refusal {
+    fn new(code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+    fn statement(description: impl Into<String>) -> Self {
+        Self::new("invalid_software_statement", description)
+    }
+    fn unapproved(description: impl Into<String>) -> Self {
+        Self::new("unapproved_software_statement", description)
+    }
+    fn metadata(description: impl Into<String>) -> Self {
+        Self::new("invalid_client_metadata", description)
+    }
+    fn redirect(description: impl Into<String>) -> Self {
+        Self::new("invalid_redirect_uri", description)
+    }
+    pub fn token() -> Self {
+        Self::new(
+            "invalid_token",
+            "The registration access token is missing, wrong, or its client is gone.",
+        )
+    }
+}
+
+/// What a failure is: a refusal to answer as RFC 7591 says, or a fault of ours.
+pub enum Failure {
+    Refused(Refusal),
+    Internal(Error),
+}
+
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Self {
+        Self::Refused(refusal)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self::Internal(error)
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+/// A client just registered (or read, or updated): the app, and what is shown once.
+pub struct Registered {
+    pub app: App,
+    pub software_id: String,
+    pub secret: Option<String>,
+    pub credential_expires_at: i64,
+    pub registration_token: Option<String>,
+    pub statement: Option<String>,
+}
+
+/// The environment an issuer's clients live in.
+fn environment(issuer: Issuer) -> &'static str {
+    match issuer {
+        Issuer::Sandbox => "sandbox",
+        Issuer::Production => "production",
+    }
+}
+
+/// The registration request's JSON object.
+pub fn parse(body: &[u8]) -> Result<Map<String, Value>, Refusal> {
+    if body.len() > MAX_BODY {
+        return Err(Refusal::metadata(format!(
+            "The request is larger than {MAX_BODY} bytes."
+        )));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Refusal::metadata(
+            "The request must be a JSON object of client metadata (RFC 7591 §3.1).",
+        )),
+    }
+}
+
+/// Checks a statement's signature (a current directory key), `typ`, `iss`, times
+/// and `jti`, on the application clock. Its claims.
+async fn verify(state: &AppState, jwt: &str) -> Result<Map<String, Value>, Failure> {
+    let header = jsonwebtoken::decode_header(jwt)
+        .map_err(|_| Refusal::statement("The software statement is not a signed JWT."))?;
+    if header.typ.as_deref() != Some("JWT") {
+        return Err(Refusal::statement("The software statement's typ must be JWT.").into());
+    }
+    let now = state.clock.now();
+    let ring = statement::ring(state).await?;
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| {
+            ring.published(now, statement::RETENTION_SECONDS)
+                .into_iter()
+                .find(|k| k.kid == kid)
+        })
+        .ok_or_else(|| {
+            Refusal::statement("The software statement is not signed by a key of this directory.")
+        })?;
+    let mut validation = jsonwebtoken::Validation::new(key.alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims = ["iss".to_string()].into();
+    validation.set_issuer(&[statement::issuer(state)]);
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(jwt, &key.decoding, &validation)
+        .map_err(|e| Refusal::statement(format!("The software statement does not verify: {e}.")))?
+        .claims;
+    let time = |name: &str| claims.get(name).and_then(Value::as_i64);
+    let (Some(iat), Some(exp)) = (time("iat"), time("exp")) else {
+        return Err(Refusal::statement("The software statement has no iat or exp.").into());
+    };
+    if exp <= now {
+        return Err(
+            Refusal::statement("The software statement has expired: download a new one.").into(),
+        );
+    }
+    if iat > now + SKEW_SECONDS || now - iat > STATEMENT_SECONDS || exp - iat > STATEMENT_SECONDS {
+        return Err(Refusal::statement(format!(
+            "The software statement must be at most {STATEMENT_SECONDS} seconds old."
+        ))
+        .into());
+    }
+    if claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err(Refusal::statement("The software statement has no jti.").into());
+    }
+    Ok(claims)
+}
+
+fn strings(value: Option<&Value>, name: &str) -> Result<Option<Vec<String>>, Refusal> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .filter(|s| !s.chars().any(char::is_control))
+                    .map(str::to_string)
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| Refusal::metadata(format!("{name} must be an array of strings."))),
+        Some(_) => Err(Refusal::metadata(format!(
+            "{name} must be an array of strings."
+        ))),
+    }
+}
+
+fn text<'a>(request: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, Refusal> {
+    match request.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.chars().any(char::is_control) => Ok(Some(s)),
+        Some(_) => Err(Refusal::metadata(format!("{name} must be a string."))),
+    }
+}
+
+/// The client's redirect URIs and scopes: the request's, each within `ceiling`'s,
+/// or the ceiling's when the request names none.
+fn within(
+    request: &Map<String, Value>,
+    uris: &[String],
+    scopes: &[String],
+    grants: &[&str],
+) -> Result<(Vec<String>, Vec<String>), Refusal> {
+    let asked_uris = strings(request.get("redirect_uris"), "redirect_uris")?;
+    let uris = match asked_uris {
+        None => uris.to_vec(),
+        Some(asked) => {
+            if let Some(outside) = asked.iter().find(|u| !uris.contains(u)) {
+                return Err(Refusal::redirect(format!(
+                    "{outside} is not a redirect URI of the software statement."
+                )));
+            }
+            asked
+        }
+    };
+    let scopes = match text(request, "scope")? {
+        None => scopes.to_vec(),
+        Some(asked) => {
+            let asked: Vec<String> = crate::clients::catalogue::split(asked);
+            if let Some(outside) = asked.iter().find(|s| !scopes.contains(s)) {
+                return Err(Refusal::metadata(format!(
+                    "The scope {outside} is outside the software statement's."
+                )));
+            }
+            if asked.is_empty() {
+                return Err(Refusal::metadata("The scope is empty."));
+            }
+            asked
+        }
+    };
+    if let Some(asked) = strings(request.get("grant_types"), "grant_types")? {
+        if let Some(outside) = asked.iter().find(|g| !grants.contains(&g.as_str())) {
+            return Err(Refusal::metadata(format!(
+                "The grant type {outside} is not allowed for this software."
+            )));
+        }
+    }
+    Ok((uris, scopes))
+}
+
+/// The software behind a verified statement, if it may still register here.
+async fn approved(
+    state: &AppState,
+    issuer: Issuer,
+    claims: &Map<String, Value>,
+) -> Result<Software, Failure> {
+    let software_id = claims
+        .get("software_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Refusal::statement("The software statement has no software_id."))?;
+    let software = match software::get(state, None, software_id).await {
+        Ok(software) => software,
+        Err(Error::NotFound) => {
+            return Err(Refusal::unapproved("The directory does not know this software.").into())
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let app = &software.app;
+    if !software.is_active() {
+        return Err(Refusal::unapproved("This software was withdrawn from the directory.").into());
+    }
+    if app.environment != environment(issuer) {
+        return Err(Refusal::unapproved(format!(
+            "This statement is for {} software; register it at the {} issuer.",
+            app.environment, app.environment
+        ))
+        .into());
+    }
+    let open = crate::platform::kill_switch::open(&state.db).await?;
+    if crate::platform::kill_switch::find(
+        &open,
+        &app.id,
+        &app.org_id,
+        &app.environment,
+        app.scopes.iter().map(String::as_str),
+    )
+    .is_some()
+    {
+        return Err(Refusal::unapproved("This software's client is suspended by the bank.").into());
+    }
+    // What the statement says must still hold for the software now (a review may
+    // have narrowed it since the statement was downloaded).
+    let said = |name: &str| claims.get(name).cloned().unwrap_or(Value::Null);
+    let said_scopes = crate::clients::catalogue::split(said("scope").as_str().unwrap_or_default());
+    let said_uris: Vec<String> = serde_json::from_value(said("redirect_uris")).unwrap_or_default();
+    if said_scopes.iter().any(|s| !app.scopes.contains(s))
+        || said_uris.iter().any(|u| !app.redirect_uris.contains(u))
+        || said("token_endpoint_auth_method") != json!(effective_method(&software))
+    {
+        return Err(Refusal::unapproved(
+            "The software changed since this statement was issued: download a new one.",
+        )
+        .into());
+    }
+    Ok(software)
+}
+
+/// The authentication method a statement names for `software`.
+fn effective_method(software: &Software) -> &str {
+    if software.tls_thumbprint.is_some() {
+        "self_signed_tls_client_auth"
+    } else {
+        &software.app.auth_method
+    }
+}
+
+/// Registers a client (RFC 7591 §3). A refused request writes nothing but its audit
+/// event.
+pub async fn register(
+    state: &AppState,
+    issuer: Issuer,
+    body: &[u8],
+    caller: &ClientInfo,
+) -> Result<Registered, Failure> {
+    let result = register_checked(state, issuer, body, caller).await;
+    if let Err(Failure::Refused(refusal)) = &result {
+        refused(
+            state,
+            issuer,
+            caller,
+            refusal,
+            "directory.registration_refused",
+            None,
+        )
+        .await?;
+    }
+    result
+}
+
+async fn refused(
+    state: &AppState,
+    issuer: Issuer,
+    caller: &ClientInfo,
+    refusal: &Refusal,
+    action: &str,
+    client_id: Option<&str>,
+) -> Result<(), Failure> {
+    let mut tx = state.db.begin().await?;
+    audit::record(
+        &mut tx,
+        Event::new(Actor::system("dynamic client registration"), action)
+            .client(caller)
+            .outcome("refused")
+            .details(json!({
+                "issuer": environment(issuer),
+                "error": refusal.code,
+                "description": refusal.description,
+                "client_id": client_id,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn register_checked(
+    state: &AppState,
+    issuer: Issuer,
+    body: &[u8],
+    caller: &ClientInfo,
+) -> Result<Registered, Failure> {
+    let request = parse(body)?;
+    let jwt = text(&request, "software_statement")?.ok_or_else(|| {
+        Refusal::statement(
+            "A software statement from the directory is required (software_statement).",
+        )
+    })?;
+    let claims = verify(state, jwt).await?;
+    let software = approved(state, issuer, &claims).await?;
+    let app = &software.app;
+    let production = issuer == Issuer::Production;
+    let method = effective_method(&software);
+    if production && is_secret_method(method) {
+        return Err(Refusal::metadata(
+            "Production clients authenticate with a key (private_key_jwt) or a certificate, never a client secret.",
+        )
+        .into());
+    }
+    if production && (request.contains_key("jwks") || software.jwks.is_some()) {
+        return Err(Refusal::metadata(
+            "Production clients register a jwks_uri: keys given inline (jwks) are refused.",
+        )
+        .into());
+    }
+    let statement_scopes = crate::clients::catalogue::split(
+        claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    );
+    let statement_uris: Vec<String> =
+        serde_json::from_value(claims.get("redirect_uris").cloned().unwrap_or(Value::Null))
+            .unwrap_or_default();
+    let (uris, scopes) = within(
+        &request,
+        &statement_uris,
+        &statement_scopes,
+        software.grant_types(),
+    )?;
+    let Some((kind, material, expires_at)) = software.credential.clone() else {
+        return Err(Refusal::unapproved("This software has no live credential.").into());
+    };
+
+    let now = state.clock.now();
+    let new_id = ids::new_id(ids::APP);
+    let client_id = ids::new_id(ids::CLIENT);
+    let token = crypto::random_token();
+    let name: String = format!(
+        "{} (registered {})",
+        app.name,
+        &client_id[client_id.len().saturating_sub(6)..]
+    );
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut tx = state.db.begin().await?;
+    let used = sqlx::query(
+        "UPDATE software_statements SET used_at = $1 WHERE jti = $2 AND app_id = $3 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(jti)
+    .bind(&app.id)
+    .execute(&mut *tx)
+    .await?;
+    if used.rows_affected() != 1 {
+        return Err(Refusal::statement(
+            "This software statement was already used: download a new one.",
+        )
+        .into());
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO apps (id, org_id, environment, client_id, name, purpose, owner_id, scopes, redirect_uris, \
+         auth_method, dpop_required, rate_limit_per_minute, status, created_by, created_at, updated_at, \
+         ip_allowlist, access_request_id, allowed_countries, refuse_other_countries, registered_from, registration_token_hash) \
+         SELECT $1, org_id, environment, $2, $3, purpose, owner_id, $4, $5, auth_method, dpop_required, rate_limit_per_minute, \
+         'active', $6, $7, $7, ip_allowlist, access_request_id, allowed_countries, refuse_other_countries, id, $8 \
+         FROM apps WHERE id = $9 AND status = 'active'",
+    )
+    .bind(&new_id)
+    .bind(&client_id)
+    .bind(&name)
+    .bind(scopes.join(" "))
+    .bind(uris.join("\n"))
+    .bind(format!("dcr:{}", software.id))
+    .bind(now)
+    .bind(state.keys.keyed_hash(&token))
+    .bind(&app.id)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() != 1 {
+        return Err(Refusal::unapproved("This software was withdrawn from the directory.").into());
+    }
+    let created_by = format!("dcr:{}", software.id);
+    let (credential_id, secret) = crate::sandbox::service::insert_credential(
+        state,
+        &mut tx,
+        &new_id,
+        &kind,
+        if kind == "client_secret" {
+            None
+        } else {
+            material
+        },
+        &created_by,
+        (now, expires_at),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        Event::new(Actor::system(&created_by), "directory.client_registered")
+            .client(caller)
+            .org(Some(&app.org_id))
+            .resource("app", &new_id)
+            .details(json!({
+                "client_id": client_id,
+                "software_id": software.id,
+                "jti": jti,
+                "environment": app.environment,
+                "scopes": scopes,
+                "redirect_uris": uris,
+                "credential_id": credential_id,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.oauth().cache.changed();
+    let registered = client(state, issuer, &new_id).await?;
+    Ok(Registered {
+        app: registered,
+        software_id: software.id.clone(),
+        secret,
+        credential_expires_at: expires_at,
+        registration_token: Some(token),
+        statement: Some(jwt.to_string()),
+    })
+}
+
+async fn client(state: &AppState, issuer: Issuer, app_id: &str) -> Result<App, Failure> {
+    let row = sqlx::query(&format!(
+        "SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND environment = $2"
+    ))
+    .bind(app_id)
+    .bind(environment(issuer))
+    .fetch_optional(&state.db.pool)
+    .await?;
+    match row {
+        Some(row) => Ok(App::from_row(&row)?),
+        None => Err(Error::NotFound.into()),
+    }
+}
+
+/// The registered, active client of this issuer that `token` (a registration access
+/// token) is for, named `client_id` in the path. Anything else is `invalid_token`.
+async fn authorised(
+    state: &AppState,
+    issuer: Issuer,
+    client_id: &str,
+    token: Option<&str>,
+) -> Result<(App, String, i64), Failure> {
+    let token = token.filter(|t| !t.is_empty()).ok_or_else(Refusal::token)?;
+    let found: Option<(String, String, i64)> = sqlx::query_as(
+        "SELECT a.id, a.registered_from, \
+         COALESCE((SELECT MAX(c.expires_at) FROM credentials c WHERE c.app_id = a.id AND c.revoked_at IS NULL), 0) \
+         FROM apps a WHERE a.client_id = $1 AND a.registration_token_hash = $2 \
+         AND a.status = 'active' AND a.environment = $3",
+    )
+    .bind(client_id)
+    .bind(state.keys.keyed_hash(token))
+    .bind(environment(issuer))
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let (app_id, software_app, expires_at) = found.ok_or_else(Refusal::token)?;
+    Ok((
+        client(state, issuer, &app_id).await?,
+        software_app,
+        expires_at,
+    ))
+}
+
+/// Reads a registered client's configuration (RFC 7592 §2.1). The token is not
+/// rotated on read.
+pub async fn read(
+    state: &AppState,
+    issuer: Issuer,
+    client_id: &str,
+    token: Option<&str>,
+) -> Result<Registered, Failure> {
+    let (app, software_app, expires_at) = authorised(state, issuer, client_id, token).await?;
+    Ok(Registered {
+        app,
+        software_id: crate::clients::model::software_id(&software_app),
+        secret: None,
+        credential_expires_at: expires_at,
+        registration_token: None,
+        statement: None,
+    })
+}
+
+/// Updates a registered client (RFC 7592 §2.2): its redirect URIs and scopes, within
+/// what its software holds now; nothing else may change.
+pub async fn update(
+    state: &AppState,
+    issuer: Issuer,
+    client_id: &str,
+    token: Option<&str>,
+    body: &[u8],
+    caller: &ClientInfo,
+) -> Result<Registered, Failure> {
+    let (app, software_app, expires_at) = authorised(state, issuer, client_id, token).await?;
+    let checked = async {
+        let request = parse(body)?;
+        if text(&request, "client_id")? != Some(client_id) {
+            return Err(Refusal::metadata(
+                "The request must carry this client's client_id.",
+            ));
+        }
+        if text(&request, "client_secret")?.is_some() {
+            return Err(Refusal::metadata(
+                "A client secret cannot be set or changed here: rotate it in the portal.",
+            ));
+        }
+        if let Some(method) = text(&request, "token_endpoint_auth_method")? {
+            if method != app.auth_method && method != "self_signed_tls_client_auth" {
+                return Err(Refusal::metadata(
+                    "The authentication method is the software statement's and cannot change.",
+                ));
+            }
+        }
+        Ok(request)
+    }
+    .await;
+    let request = match checked {
+        Ok(request) => request,
+        Err(refusal) => {
+            refused(
+                state,
+                issuer,
+                caller,
+                &refusal,
+                "directory.registration_update_refused",
+                Some(client_id),
+            )
+            .await?;
+            return Err(refusal.into());
+        }
+    };
+    let software = software::get(
+        state,
+        None,
+        &crate::clients::model::software_id(&software_app),
+    )
+    .await?;
+    let (uris, scopes) = match within(
+        &request,
+        &software.app.redirect_uris,
+        &software.app.scopes,
+        software.grant_types(),
+    ) {
+        Ok(found) => found,
+        Err(refusal) => {
+            refused(
+                state,
+                issuer,
+                caller,
+                &refusal,
+                "directory.registration_update_refused",
+                Some(client_id),
+            )
+            .await?;
+            return Err(refusal.into());
+        }
+    };
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    sqlx::query("UPDATE apps SET redirect_uris = $1, scopes = $2, updated_at = $3 WHERE id = $4 AND status = 'active'")
+        .bind(uris.join("\n"))
+        .bind(scopes.join(" "))
+        .bind(now)
+        .bind(&app.id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        Event::new(
+            Actor::system(&format!("dcr:{}", software.id)),
+            "directory.client_updated",
+        )
+        .client(caller)
+        .org(Some(&app.org_id))
+        .resource("app", &app.id)
+        .details(json!({ "client_id": client_id, "scopes": scopes, "redirect_uris": uris })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.oauth().cache.changed();
+    Ok(Registered {
+        app: client(state, issuer, &app.id).await?,
+        software_id: software.id,
+        secret: None,
+        credential_expires_at: expires_at,
+        registration_token: None,
+        statement: None,
+    })
+}
+
+/// Deletes a registered client (RFC 7592 §2.3): retired as a partner retires one,
+/// its credentials and tokens revoked at once.
+pub async fn delete(
+    state: &AppState,
+    issuer: Issuer,
+    client_id: &str,
+    token: Option<&str>,
+    caller: &ClientInfo,
+) -> Result<(), Failure> {
+    let (app, software_app, _) = authorised(state, issuer, client_id, token).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    crate::sandbox::service::revoke_app_rows(&mut tx, &app.id, now, "retired").await?;
+    audit::record(
+        &mut tx,
+        Event::new(
+            Actor::system(&format!(
+                "dcr:{}",
+                crate::clients::model::software_id(&software_app)
+            )),
+            "directory.client_deleted",
+        )
+        .client(caller)
+        .org(Some(&app.org_id))
+        .resource("app", &app.id)
+        .details(json!({ "client_id": client_id })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.oauth().cache.changed();
+    Ok(())
+}
+
+/// The client's registered metadata (RFC 7591 §3.2.1), with what is shown once.
+pub fn response(state: &AppState, issuer: Issuer, registered: &Registered) -> Value {
+    let app = &registered.app;
+    let mut body = json!({
+        "client_id": app.client_id,
+        "client_id_issued_at": app.created_at,
+        "client_name": app.name,
+        "redirect_uris": app.redirect_uris,
+        "scope": app.scopes.join(" "),
+        "token_endpoint_auth_method": app.auth_method,
+        "grant_types": if app.environment == "production" {
+            json!(["client_credentials"])
+        } else {
+            json!(["authorization_code", "refresh_token", "client_credentials"])
+        },
+        "software_id": registered.software_id,
+        "registration_client_uri": state.settings.link(&issuer.path(&format!(
+            "{}/{}",
+            crate::clients::paths::REGISTER,
+            app.client_id
+        ))),
+    });
+    if let Some(object) = body.as_object_mut() {
+        if app.environment == "sandbox" {
+            object.insert("response_types".into(), json!(["code"]));
+        }
+        if app.dpop_required {
+            object.insert("dpop_bound_access_tokens".into(), json!(true));
+        }
+        if let Some(secret) = &registered.secret {
+            object.insert("client_secret".into(), json!(secret));
+            // RFC 7591 §3.2.1: REQUIRED with a secret.
+            object.insert(
+                "client_secret_expires_at".into(),
+                json!(registered.credential_expires_at),
+            );
+        }
+        if let Some(token) = &registered.registration_token {
+            object.insert("registration_access_token".into(), json!(token));
+        }
+        if let Some(jwt) = &registered.statement {
+            object.insert("software_statement".into(), json!(jwt));
+        }
+    }
+    body
+}
