@@ -75,6 +75,12 @@ pub async fn seed_demo(state: &AppState) -> Result<bool> {
     app::onboarding::demo::seed(state).await?;
     app::access_requests::demo::seed(state, partner_admin, "reviewer@bank.example.com").await?;
     app::webhooks::demo::seed(state, "admin@acme-budgeting.example.com").await?;
+    app::directory::demo::seed(
+        state,
+        "dev@acme-budgeting.example.com",
+        "Acme Budgeting demo app",
+    )
+    .await?;
     // Last: it publishes every tier's agreements and has each demo partner accept them.
     app::agreements::demo::seed(state, "admin@bank.example.com").await?;
     app::slas::demo::seed(state, "reviewer@bank.example.com").await?;

@@ -139,6 +139,12 @@ async fn openid_client_registers_with_a_statement_and_it_is_governed() {
     .unwrap();
     assert_eq!(registered_from, software_app);
     assert_eq!(owner, same_owner);
+    let acme: String = sqlx::query_scalar("SELECT org_id FROM users WHERE email = $1")
+        .bind(ACME_ADMIN)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(org, acme);
     let (status, html) = admin.text("/governance/inventory").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(&client_id), "the inventory lists it");
@@ -156,7 +162,6 @@ async fn openid_client_registers_with_a_statement_and_it_is_governed() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_software_statement", "{body}");
-    let _ = org;
 
     // RFC 7592: read twice with the same token; update within the statement.
     for _ in 0..2 {
@@ -272,7 +277,11 @@ async fn a_registered_client_is_deleted_with_its_token(server: TestServer) {
             .fetch_one(server.pool())
             .await
             .unwrap();
-    assert_ne!(stored.as_deref(), Some(token), "only a hash is stored");
+    assert_eq!(
+        stored,
+        Some(server.state.keys.keyed_hash(token)),
+        "only a hash is stored"
+    );
     let response = reqwest::Client::new()
         .delete(uri)
         .bearer_auth(token)
@@ -312,6 +321,8 @@ async fn registration_refusals(server: TestServer) {
     let admin = acme_admin(&server).await;
     let apps = "SELECT COUNT(*) FROM apps";
     let before = server.count(apps).await;
+    let used = "SELECT COUNT(*) FROM software_statements WHERE used_at IS NOT NULL";
+    let used_before = server.count(used).await;
     let refused =
         "SELECT COUNT(*) FROM audit_events WHERE action = 'directory.registration_refused'";
     let mut expected_refusals = 0;
@@ -482,10 +493,8 @@ async fn registration_refusals(server: TestServer) {
     );
     assert_eq!(server.count(refused).await, expected_refusals);
     assert_eq!(
-        server
-            .count("SELECT COUNT(*) FROM software_statements WHERE used_at IS NOT NULL")
-            .await,
-        0,
+        server.count(used).await,
+        used_before,
         "a refusal uses no statement"
     );
 
@@ -539,3 +548,185 @@ async fn metadata_names_the_registration_endpoint(server: TestServer) {
     }
 }
 both!(metadata_names_the_registration_endpoint);
+
+/// A key-authenticated client registered from a sandbox app (on both databases):
+/// the statement is used once; its configuration is read without rotating the
+/// token and updated within the software (what a PUT leaves out stays); and
+/// revoking the software's key, narrowing the software in a review's stead, or the
+/// bank withdrawing the software reaches the registered client at once.
+async fn registered_clients_follow_their_software(server: TestServer) {
+    use crate::sandbox_helpers::{
+        app_fields, as_refs, assertion_form, register_app, user_id, PartnerKey,
+    };
+    let developer = server.demo_partner().await;
+    let owner = user_id(&server, "dev@acme-budgeting.example.com").await;
+    let key = PartnerKey::new("software-key");
+    let jwks = json!({ "keys": [key.jwk] }).to_string();
+    let mut fields = app_fields("Keyed software", &owner, "private_key_jwt", &jwks);
+    fields.push(("scopes", "payments"));
+    let (software_app, _, _) = register_app(&developer, &fields).await;
+    let software = app::clients::model::software_id(&software_app);
+    let ssa = statement(&developer, &software).await;
+    let (status, body) = register(
+        &server,
+        "/oauth/register",
+        &json!({ "software_statement": ssa, "scope": "accounts payments", "grant_types": ["client_credentials"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(body["jwks"]["keys"][0]["kid"], "software-key", "{body}");
+    assert!(body.get("client_secret").is_none());
+    let client_id = body["client_id"].as_str().unwrap().to_string();
+    let uri = body["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = body["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT registration_token_hash FROM apps WHERE client_id = $1")
+            .bind(&client_id)
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        Some(server.state.keys.keyed_hash(&token)),
+        "only its hash is kept"
+    );
+    // Used once.
+    let (status, body) = register(
+        &server,
+        "/oauth/register",
+        &json!({ "software_statement": ssa }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_software_statement"))
+    );
+
+    // The registered client authenticates with the software's key.
+    let token_status = |scope: &'static str| {
+        let assertion = key.assertion(
+            &server,
+            &client_id,
+            json!({ "aud": format!("{}/oauth/token", server.base) }),
+        );
+        let form = assertion_form(
+            &assertion,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", scope),
+                ("client_id", &client_id),
+            ],
+        );
+        let server = &server;
+        async move {
+            let (status, _, body) =
+                oauth_post(server, "/oauth/token", None, &as_refs(&form), None).await;
+            (status, body)
+        }
+    };
+    let (status, body) = token_status("accounts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // RFC 7592: read twice with the same token, without a token, with a wrong one.
+    for _ in 0..2 {
+        let (status, body) = configure(&uri, reqwest::Method::GET, &token, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["scope"], "accounts payments");
+    }
+    let response = reqwest::get(&uri).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    let (status, body) = configure(&uri, reqwest::Method::GET, "wrong", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
+    // Another client's address with this token: the same 401.
+    let other = format!(
+        "{}/oauth/register/{}",
+        server.base,
+        app::accounts::bootstrap::DEMO_CLIENT_ID
+    );
+    let (status, _) = configure(&other, reqwest::Method::GET, &token, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // PUT: without client_id refused; a narrower scope kept; redirect URIs untouched
+    // when left out; nothing outside the software.
+    let (status, body) = configure(
+        &uri,
+        reqwest::Method::PUT,
+        &token,
+        Some(&json!({ "scope": "accounts" })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_client_metadata"))
+    );
+    let before: String = sqlx::query_scalar("SELECT redirect_uris FROM apps WHERE client_id = $1")
+        .bind(&client_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    let (status, body) = configure(
+        &uri,
+        reqwest::Method::PUT,
+        &token,
+        Some(&json!({ "client_id": client_id, "scope": "accounts" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "accounts");
+    let after: String = sqlx::query_scalar("SELECT redirect_uris FROM apps WHERE client_id = $1")
+        .bind(&client_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    let (status, _) = token_status("payments").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "payments was given up");
+
+    // Revoking the software's key stops the registered client too.
+    let credential: String = sqlx::query_scalar("SELECT id FROM credentials WHERE app_id = $1")
+        .bind(&software_app)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    let response = developer
+        .submit(
+            &format!("/sandbox/apps/{software_app}"),
+            &format!("/sandbox/apps/{software_app}/credentials/{credential}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, body) = token_status("accounts").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // The bank withdraws the software: the registered client is revoked with it.
+    let bank = server.demo_staff("admin@bank.example.com", 0).await;
+    let page = format!("/admin/software/{software}");
+    let response = bank
+        .submit(
+            &page,
+            &format!("{page}/withdraw"),
+            &[("reason", "Key leaked")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let status: String = sqlx::query_scalar("SELECT status FROM apps WHERE client_id = $1")
+        .bind(&client_id)
+        .fetch_one(server.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "revoked");
+    let (status, _) = configure(&uri, reqwest::Method::GET, &token, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+both!(registered_clients_follow_their_software, demo);

@@ -54,8 +54,12 @@ async fn partner_detail(
     let user = ctx.require(Action::ViewOwnInventory)?;
     let org = user.org_id.as_deref().ok_or(Error::NotFound)?;
     let found = software::get(&state, Some(org), &id).await?;
-    let can_download =
-        crate::platform::authz::check(user.role, user.mfa_enabled, Action::ManageSoftware).is_ok();
+    let can_download = crate::platform::authz::check(
+        user.role,
+        user.mfa_enabled,
+        statement::download_action(&found),
+    )
+    .is_ok();
     let body = pages::partner_detail(&state, &found, can_download, &ctx.csrf);
     Ok(ctx.render(&found.app.name, body).into_response())
 }
@@ -66,7 +70,8 @@ async fn download(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let user = ctx.require(Action::ManageSoftware)?;
+    // Partner members; what each software's statement takes is checked in `issue`.
+    let user = ctx.require(Action::UseSandbox)?;
     let jwt = statement::issue(&state, user, &ctx.client, &id).await?;
     let disposition = format!("attachment; filename=\"{id}.jwt\"");
     let mut response = (StatusCode::OK, jwt).into_response();

@@ -144,7 +144,7 @@ pub fn partner_detail(
     let action = format!("/software/{}/statement", software.id);
     let download = match (software.is_active(), can_download) {
         (false, _) => view! { <p id="statement-refused">"This software is withdrawn: the directory no longer issues statements for it and lists it as revoked."</p> }.into_any(),
-        (true, false) => view! { <p>"A partner admin with two-step verification can download statements for it (set it up on "<a href="/account/totp">"Account security"</a>")."</p> }.into_any(),
+        (true, false) => view! { <p>"A partner admin with two-step verification can download statements for production software (set it up on "<a href="/account/totp">"Account security"</a>")."</p> }.into_any(),
         (true, true) => view! {
             <form method="post" action=action>
                 {csrf_field(csrf)}

@@ -26,6 +26,20 @@ use crate::platform::{crypto, ids};
 pub const MAX_BODY: usize = 32 * 1024;
 /// Clock skew allowed on a statement's `iat`.
 const SKEW_SECONDS: i64 = 60;
+/// Active clients one software may have registered at once: each gets the
+/// software's rate limit, so this bounds what registration multiplies it by.
+pub const MAX_REGISTERED: i64 = 3;
+/// Registration requests one address may send a minute.
+pub const REQUESTS_PER_MINUTE: i64 = 30;
+
+/// At most 100 characters of something the caller sent, for a description.
+fn short(text: &str) -> String {
+    let mut out: String = text.chars().take(100).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
 
 /// A refused request: an RFC 7591 §3.2.2 error code (or RFC 6750's `invalid_token`
 /// for the configuration endpoint) and what was wrong.
@@ -33,6 +47,11 @@ const SKEW_SECONDS: i64 = 60;
 pub struct Refusal {
     pub code: &'static str,
     pub description: String,
+    /// For `invalid_token`: no token was presented at all (RFC 6750 §3.1: the
+    /// challenge then carries no error code).
+    pub no_token: bool,
+    /// For `slow_down`: seconds to wait.
+    pub retry_after: Option<u64>,
 }
 
 impl Refusal {
@@ -40,6 +59,8 @@ impl Refusal {
         Self {
             code,
             description: description.into(),
+            no_token: false,
+            retry_after: None,
         }
     }
     fn statement(description: impl Into<String>) -> Self {
@@ -57,8 +78,17 @@ impl Refusal {
     pub fn token() -> Self {
         Self::new(
             "invalid_token",
-            "The registration access token is missing, wrong, or its client is gone.",
+            "The registration access token is wrong, or its client is gone.",
         )
+    }
+    fn no_token() -> Self {
+        Self {
+            no_token: true,
+            ..Self::new(
+                "invalid_token",
+                "A registration access token is required (Authorization: Bearer).",
+            )
+        }
     }
 }
 
@@ -94,6 +124,8 @@ pub struct Registered {
     pub credential_expires_at: i64,
     pub registration_token: Option<String>,
     pub statement: Option<String>,
+    /// The client's live key credential (kind, material), for its metadata.
+    pub key: Option<(String, String)>,
 }
 
 /// The environment an issuer's clients live in.
@@ -200,33 +232,35 @@ fn text<'a>(request: &'a Map<String, Value>, name: &str) -> Result<Option<&'a st
     }
 }
 
-/// The client's redirect URIs and scopes: the request's, each within `ceiling`'s,
-/// or the ceiling's when the request names none.
+/// The client's redirect URIs and scopes: the request's, each within the ceiling
+/// (`uris`, `scopes`), or `defaults` when the request names none.
 fn within(
     request: &Map<String, Value>,
-    uris: &[String],
-    scopes: &[String],
+    (uris, scopes): (&[String], &[String]),
     grants: &[&str],
+    defaults: (&[String], &[String]),
 ) -> Result<(Vec<String>, Vec<String>), Refusal> {
     let asked_uris = strings(request.get("redirect_uris"), "redirect_uris")?;
     let uris = match asked_uris {
-        None => uris.to_vec(),
+        None => defaults.0.to_vec(),
         Some(asked) => {
             if let Some(outside) = asked.iter().find(|u| !uris.contains(u)) {
                 return Err(Refusal::redirect(format!(
-                    "{outside} is not a redirect URI of the software statement."
+                    "{} is not a redirect URI of the software statement.",
+                    short(outside)
                 )));
             }
             asked
         }
     };
     let scopes = match text(request, "scope")? {
-        None => scopes.to_vec(),
+        None => defaults.1.to_vec(),
         Some(asked) => {
             let asked: Vec<String> = crate::clients::catalogue::split(asked);
             if let Some(outside) = asked.iter().find(|s| !scopes.contains(s)) {
                 return Err(Refusal::metadata(format!(
-                    "The scope {outside} is outside the software statement's."
+                    "The scope {} is outside the software statement's.",
+                    short(outside)
                 )));
             }
             if asked.is_empty() {
@@ -238,7 +272,8 @@ fn within(
     if let Some(asked) = strings(request.get("grant_types"), "grant_types")? {
         if let Some(outside) = asked.iter().find(|g| !grants.contains(&g.as_str())) {
             return Err(Refusal::metadata(format!(
-                "The grant type {outside} is not allowed for this software."
+                "The grant type {} is not allowed for this software.",
+                short(outside)
             )));
         }
     }
@@ -319,6 +354,23 @@ pub async fn register(
     body: &[u8],
     caller: &ClientInfo,
 ) -> Result<Registered, Failure> {
+    let now = state.clock.now();
+    let limit = crate::platform::limiter::Limit::per_minute("registration", REQUESTS_PER_MINUTE);
+    let verdict = state
+        .limits
+        .admit(&state.db, &format!("register:{}", caller.ip), limit, now)
+        .await;
+    if !verdict.admitted {
+        // Not audited: a flood would only fill the audit trail.
+        return Err(Refusal {
+            retry_after: verdict.retry_after(),
+            ..Refusal::new(
+                "slow_down",
+                "Too many registration requests from this address: wait a minute.",
+            )
+        }
+        .into());
+    }
     let result = register_checked(state, issuer, body, caller).await;
     if let Err(Failure::Refused(refusal)) = &result {
         refused(
@@ -351,7 +403,7 @@ async fn refused(
             .details(json!({
                 "issuer": environment(issuer),
                 "error": refusal.code,
-                "description": refusal.description,
+                "description": refusal.description.chars().take(300).collect::<String>(),
                 "client_id": client_id,
             })),
     )
@@ -400,13 +452,19 @@ async fn register_checked(
             .unwrap_or_default();
     let (uris, scopes) = within(
         &request,
-        &statement_uris,
-        &statement_scopes,
+        (&statement_uris, &statement_scopes),
         software.grant_types(),
+        (&statement_uris, &statement_scopes),
     )?;
     let Some((kind, material, expires_at)) = software.credential.clone() else {
         return Err(Refusal::unapproved("This software has no live credential.").into());
     };
+    if production && kind == "client_secret" {
+        return Err(Refusal::metadata(
+            "Production clients authenticate with a key (private_key_jwt) or a certificate, never a client secret.",
+        )
+        .into());
+    }
 
     let now = state.clock.now();
     let new_id = ids::new_id(ids::APP);
@@ -422,6 +480,34 @@ async fn register_checked(
         .and_then(Value::as_str)
         .unwrap_or_default();
     let mut tx = state.db.begin().await?;
+    // The software's row first: a withdrawal under way finishes before this goes on
+    // (and is then seen), or waits for it (and then revokes this client too).
+    let locked =
+        sqlx::query("UPDATE apps SET updated_at = updated_at WHERE id = $1 AND status = 'active'")
+            .bind(&app.id)
+            .execute(&mut *tx)
+            .await?;
+    if locked.rows_affected() != 1 {
+        return Err(Refusal::unapproved("This software was withdrawn from the directory.").into());
+    }
+    let (leaving, registered): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM organisations o WHERE o.id = $1 AND (o.status = 'offboarded' \
+           OR EXISTS (SELECT 1 FROM offboardings f WHERE f.org_id = o.id AND f.status = 'running'))), \
+         (SELECT COUNT(*) FROM apps WHERE registered_from = $2 AND status = 'active')",
+    )
+    .bind(&app.org_id)
+    .bind(&app.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if leaving > 0 {
+        return Err(Refusal::unapproved("This organisation is being offboarded.").into());
+    }
+    if registered >= MAX_REGISTERED {
+        return Err(Refusal::unapproved(format!(
+            "This software already has {MAX_REGISTERED} registered clients: delete one (RFC 7592) first."
+        ))
+        .into());
+    }
     let used = sqlx::query(
         "UPDATE software_statements SET used_at = $1 WHERE jti = $2 AND app_id = $3 AND used_at IS NULL",
     )
@@ -500,7 +586,24 @@ async fn register_checked(
         credential_expires_at: expires_at,
         registration_token: Some(token),
         statement: Some(jwt.to_string()),
+        key: key_of(state, &new_id).await?,
     })
+}
+
+/// The newest live key credential of a client: its kind and public material.
+async fn key_of(state: &AppState, app_id: &str) -> Result<Option<(String, String)>, Failure> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT kind, material FROM credentials WHERE app_id = $1 AND revoked_at IS NULL \
+         AND expires_at > $2 AND kind <> 'client_secret' ORDER BY created_at, id",
+    )
+    .bind(app_id)
+    .bind(state.clock.now())
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .last()
+        .and_then(|(kind, material)| Some((kind, material?))))
 }
 
 async fn client(state: &AppState, issuer: Issuer, app_id: &str) -> Result<App, Failure> {
@@ -525,7 +628,9 @@ async fn authorised(
     client_id: &str,
     token: Option<&str>,
 ) -> Result<(App, String, i64), Failure> {
-    let token = token.filter(|t| !t.is_empty()).ok_or_else(Refusal::token)?;
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(Refusal::no_token)?;
     let found: Option<(String, String, i64)> = sqlx::query_as(
         "SELECT a.id, a.registered_from, \
          COALESCE((SELECT MAX(c.expires_at) FROM credentials c WHERE c.app_id = a.id AND c.revoked_at IS NULL), 0) \
@@ -554,6 +659,7 @@ pub async fn read(
     token: Option<&str>,
 ) -> Result<Registered, Failure> {
     let (app, software_app, expires_at) = authorised(state, issuer, client_id, token).await?;
+    let key = key_of(state, &app.id).await?;
     Ok(Registered {
         app,
         software_id: crate::clients::model::software_id(&software_app),
@@ -561,6 +667,7 @@ pub async fn read(
         credential_expires_at: expires_at,
         registration_token: None,
         statement: None,
+        key,
     })
 }
 
@@ -575,6 +682,11 @@ pub async fn update(
     caller: &ClientInfo,
 ) -> Result<Registered, Failure> {
     let (app, software_app, expires_at) = authorised(state, issuer, client_id, token).await?;
+    let key = key_of(state, &app.id).await?;
+    let method = match &key {
+        Some((kind, _)) if kind == "tls_certificate" => "self_signed_tls_client_auth",
+        _ => app.auth_method.as_str(),
+    };
     let checked = async {
         let request = parse(body)?;
         if text(&request, "client_id")? != Some(client_id) {
@@ -587,8 +699,8 @@ pub async fn update(
                 "A client secret cannot be set or changed here: rotate it in the portal.",
             ));
         }
-        if let Some(method) = text(&request, "token_endpoint_auth_method")? {
-            if method != app.auth_method && method != "self_signed_tls_client_auth" {
+        if let Some(asked) = text(&request, "token_endpoint_auth_method")? {
+            if asked != method {
                 return Err(Refusal::metadata(
                     "The authentication method is the software statement's and cannot change.",
                 ));
@@ -618,11 +730,12 @@ pub async fn update(
         &crate::clients::model::software_id(&software_app),
     )
     .await?;
+    // Within what the software holds now; what the request leaves out stays as it is.
     let (uris, scopes) = match within(
         &request,
-        &software.app.redirect_uris,
-        &software.app.scopes,
+        (&software.app.redirect_uris, &software.app.scopes),
         software.grant_types(),
+        (&app.redirect_uris, &app.scopes),
     ) {
         Ok(found) => found,
         Err(refusal) => {
@@ -668,6 +781,7 @@ pub async fn update(
         credential_expires_at: expires_at,
         registration_token: None,
         statement: None,
+        key: key_of(state, &app.id).await?,
     })
 }
 
@@ -732,6 +846,28 @@ pub fn response(state: &AppState, issuer: Issuer, registered: &Registered) -> Va
         }
         if app.dpop_required {
             object.insert("dpop_bound_access_tokens".into(), json!(true));
+        }
+        match &registered.key {
+            Some((kind, uri)) if kind == "jwks_uri" => {
+                object.insert("jwks_uri".into(), json!(uri));
+            }
+            Some((kind, set)) if kind == "jwks" => {
+                if let Ok(set) = serde_json::from_str::<Value>(set) {
+                    object.insert("jwks".into(), set);
+                }
+            }
+            Some((kind, subject)) if kind == "tls_subject" => {
+                // RFC 8705 §2.1.2.
+                object.insert("tls_client_auth_subject_dn".into(), json!(subject));
+            }
+            Some((kind, _)) if kind == "tls_certificate" => {
+                // RFC 8705 §2.2: the registered certificate itself.
+                object.insert(
+                    "token_endpoint_auth_method".into(),
+                    json!("self_signed_tls_client_auth"),
+                );
+            }
+            _ => {}
         }
         if let Some(secret) = &registered.secret {
             object.insert("client_secret".into(), json!(secret));

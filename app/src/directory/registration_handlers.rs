@@ -43,18 +43,29 @@ fn failure(failure: Failure) -> Response {
         Failure::Internal(error) => error.into_response(),
         Failure::Refused(refusal) => {
             let unauthorised = refusal.code == "invalid_token";
-            let status = if unauthorised {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::BAD_REQUEST
+            let status = match refusal.code {
+                "invalid_token" => StatusCode::UNAUTHORIZED,
+                "slow_down" => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::BAD_REQUEST,
             };
             let body = json!({ "error": refusal.code, "error_description": refusal.description });
             let mut response = no_store((status, Json(body)).into_response());
+            let headers = response.headers_mut();
             if unauthorised {
-                response.headers_mut().insert(
+                // RFC 6750 §3.1: no error code when no token was presented.
+                headers.insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                    HeaderValue::from_static(if refusal.no_token {
+                        "Bearer"
+                    } else {
+                        r#"Bearer error="invalid_token""#
+                    }),
                 );
+            }
+            if let Some(seconds) = refusal.retry_after {
+                if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                    headers.insert(header::RETRY_AFTER, value);
+                }
             }
             response
         }

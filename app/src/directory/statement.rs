@@ -158,19 +158,31 @@ pub fn claims(state: &AppState, software: &Software, jti: &str, now: i64) -> Val
     claims
 }
 
-/// A partner admin downloads a statement for one of the organisation's software:
-/// refused for withdrawn or suspended software; recorded (its `jti`, for single use
-/// at registration) and audited. The signed JWT.
+/// What downloading a statement for `software` takes: for sandbox software, what
+/// making a sandbox app takes (any member); for production software, a partner
+/// admin with a second factor.
+pub fn download_action(software: &Software) -> Action {
+    if software.app.environment == "production" {
+        Action::ManageSoftware
+    } else {
+        Action::UseSandbox
+    }
+}
+
+/// A member downloads a statement for one of the organisation's software (see
+/// `download_action`): refused for withdrawn or suspended software, or software
+/// without a live credential; recorded (its `jti`, for single use at registration)
+/// and audited. The signed JWT.
 pub async fn issue(
     state: &AppState,
     user: &AuthUser,
     client: &ClientInfo,
     software_id: &str,
 ) -> Result<String> {
-    crate::platform::authz::check(user.role, user.mfa_enabled, Action::ManageSoftware)
-        .map_err(|denied| Error::Forbidden(denied.to_string()))?;
     let org = user.org_id.as_deref().ok_or(Error::NotFound)?;
     let software = software::get(state, Some(org), software_id).await?;
+    crate::platform::authz::check(user.role, user.mfa_enabled, download_action(&software))
+        .map_err(|denied| Error::Forbidden(denied.to_string()))?;
     if !software.is_active() {
         return Err(Error::Conflict(
             "This software is withdrawn: the directory no longer vouches for it.".into(),

@@ -89,7 +89,7 @@ pub async fn plan(
             let suspended = ctx
                 .suspensions
                 .iter()
-                .any(|s| s.origin == "agreement" && s.target == app.app_id);
+                .any(|s| !s.derived && s.origin == "agreement" && s.target == app.app_id);
             match (overdue.first(), suspended) {
                 (Some(obligation), false) => {
                     let mut action = Action::for_org(

@@ -149,6 +149,7 @@ pub async fn rotate(
             "This credential was rotated or changed meanwhile: it has a successor, rotate that one instead. Reload the page.".into(),
         ));
     }
+    crate::sandbox::service::mirror_to_registered(&mut tx, &old.id).await?;
     let (new_id, secret) = insert_credential(
         state,
         &mut tx,
@@ -223,6 +224,7 @@ pub async fn revoke(
             "This credential was already revoked.".into(),
         ));
     }
+    crate::sandbox::service::mirror_to_registered(&mut tx, &credential.id).await?;
     audit::record(
         &mut tx,
         Event::new(user.actor(), "production_credential.revoked")

@@ -94,7 +94,7 @@ pub async fn plan(
             let suspended = ctx
                 .suspensions
                 .iter()
-                .any(|s| s.origin == "evidence" && s.target == app.app_id);
+                .any(|s| !s.derived && s.origin == "evidence" && s.target == app.app_id);
             let mut lapsed = Vec::new();
             for rule in &tier.evidence {
                 let kind = rule.kind.as_str();

@@ -263,7 +263,7 @@ fn owner_plan(ctx: &Context, row: &Row, done: &HashSet<String>, plan: &mut Vec<A
     let ownerless_suspended = ctx
         .suspensions
         .iter()
-        .any(|s| s.origin == "ownerless" && s.target == row.app_id);
+        .any(|s| !s.derived && s.origin == "ownerless" && s.target == row.app_id);
     match (&row.owner, row.owner_lost_at) {
         (None, None) => {
             let key = format!("owner_missing:{}:{}", row.app_id, row.owner_id);
@@ -357,7 +357,7 @@ async fn exception_plan(
     for suspension in ctx
         .suspensions
         .iter()
-        .filter(|s| s.origin == "exception_lapsed")
+        .filter(|s| !s.derived && s.origin == "exception_lapsed")
     {
         if let Some(row) = clients
             .get(suspension.target.as_str())

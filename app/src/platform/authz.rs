@@ -134,8 +134,8 @@ pub enum Action {
     /// Connect the organisation's own identity provider (issue 28); needs a second
     /// factor: it decides who can sign in as the organisation's members.
     ManageOrgSso,
-    /// Download software statements for the organisation's software (issue 29);
-    /// needs a second factor: a statement vouches for the software.
+    /// Download software statements for the organisation's production software
+    /// (issue 29); needs a second factor: a statement vouches for the software.
     ManageSoftware,
     /// Withdraw a partner's software from the directory (bank admin).
     WithdrawSoftware,

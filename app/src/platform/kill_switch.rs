@@ -18,6 +18,9 @@ pub struct Suspension {
     pub target: String,
     pub origin: String,
     pub reason: String,
+    /// A suspension of the software a registered client came from, listed for the
+    /// client (see `open`); the sweep judges only the software's own.
+    pub derived: bool,
 }
 
 impl Suspension {
@@ -59,30 +62,34 @@ pub fn covers<'s>(
     }
 }
 
-/// Every open suspension. A suspended client's suspension also covers the clients
-/// registered from it with a software statement (RFC 7591): they are listed as
-/// suspensions of their own with the same id.
+/// Every open suspension. A suspended client's suspension also covers the active
+/// clients registered from it with a software statement (RFC 7591): each is listed
+/// as a `derived` suspension of its own with the same id.
 pub async fn open(db: &Db) -> Result<Vec<Suspension>> {
-    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
-        "SELECT id, target_kind, target, origin, reason FROM ( \
-           SELECT s.id, s.target_kind, s.target, s.origin, s.reason, s.created_at FROM suspensions s WHERE s.lifted_at IS NULL \
+    let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
+        "SELECT id, target_kind, target, origin, reason, derived FROM ( \
+           SELECT s.id, s.target_kind, s.target, s.origin, s.reason, s.created_at, 0 AS derived \
+             FROM suspensions s WHERE s.lifted_at IS NULL \
            UNION ALL \
-           SELECT s.id, 'client', a.id, s.origin, s.reason, s.created_at FROM suspensions s \
-             JOIN apps a ON a.registered_from = s.target \
+           SELECT s.id, 'client', a.id, s.origin, s.reason, s.created_at, 1 AS derived FROM suspensions s \
+             JOIN apps a ON a.registered_from = s.target AND a.status = 'active' \
              WHERE s.lifted_at IS NULL AND s.target_kind = 'client' \
-         ) open_suspensions ORDER BY created_at, id",
+         ) open_suspensions ORDER BY created_at, id, derived",
     )
     .fetch_all(&db.pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, target_kind, target, origin, reason)| Suspension {
-            id,
-            target_kind,
-            target,
-            origin,
-            reason,
-        })
+        .map(
+            |(id, target_kind, target, origin, reason, derived)| Suspension {
+                id,
+                target_kind,
+                target,
+                origin,
+                reason,
+                derived: derived != 0,
+            },
+        )
         .collect())
 }
 
@@ -109,6 +116,7 @@ mod tests {
             target: target.into(),
             origin: "manual".into(),
             reason: "test".into(),
+            derived: false,
         }
     }
 

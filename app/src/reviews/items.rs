@@ -79,6 +79,26 @@ async fn narrow(
         .bind(app_id)
         .execute(&mut **tx)
         .await?;
+    // Clients registered from it with a software statement (RFC 7591) lose the
+    // removed scopes too: they never hold more than their software.
+    let registered: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, scopes FROM apps WHERE registered_from = $1 AND status = 'active'",
+    )
+    .bind(app_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id, scopes) in registered {
+        let kept: Vec<&str> = scopes
+            .split_whitespace()
+            .filter(|s| !removed.iter().any(|r| r.as_str() == *s))
+            .collect();
+        sqlx::query("UPDATE apps SET scopes = $1, updated_at = $2 WHERE id = $3")
+            .bind(kept.join(" "))
+            .bind(now)
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 

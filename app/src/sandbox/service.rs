@@ -516,6 +516,18 @@ pub async fn rotate(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    // The copies of its keys that clients registered from it hold (RFC 7591) end
+    // with them; their own secrets are theirs.
+    sqlx::query(
+        "UPDATE credentials SET expires_at = CASE WHEN expires_at > $1 THEN $1 ELSE expires_at END \
+         WHERE app_id IN (SELECT id FROM apps WHERE registered_from = $2) AND kind <> 'client_secret' \
+         AND revoked_at IS NULL AND expires_at > $3",
+    )
+    .bind(until)
+    .bind(&app.id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     let (credential_id, secret) = insert_credential(
         state,
         &mut tx,
@@ -597,6 +609,7 @@ pub async fn revoke_credential(
     if revoked.rows_affected() == 0 {
         return Err(nothing_revoked(&mut tx, Revocable::Credential, credential_id, &app.id).await);
     }
+    mirror_to_registered(&mut tx, credential_id).await?;
     audit::record(
         &mut tx,
         Event::new(actor(user), "sandbox.credential_revoked")
@@ -608,6 +621,47 @@ pub async fn revoke_credential(
     .await?;
     tx.commit().await?;
     state.oauth().cache.changed();
+    Ok(())
+}
+
+/// Clients registered from an app with a software statement (RFC 7591) hold copies
+/// of its key credentials: a revocation, or an expiry shortened by a rotation, of
+/// one of the app's keys reaches the copies (a leaked key stops everywhere). A
+/// client secret is never copied; the sweep's own revocations are not mirrored.
+pub(crate) async fn mirror_to_registered(tx: &mut Tx, credential_id: &str) -> Result<()> {
+    type Source = (
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        i64,
+    );
+    let source: Option<Source> = sqlx::query_as(
+        "SELECT app_id, kind, material, revoked_at, revoked_reason, expires_at FROM credentials WHERE id = $1",
+    )
+    .bind(credential_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((app_id, kind, Some(material), revoked_at, reason, expires_at)) = source else {
+        return Ok(());
+    };
+    if kind == "client_secret" {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE credentials SET revoked_at = COALESCE(revoked_at, $1), revoked_reason = COALESCE(revoked_reason, $2), \
+         expires_at = CASE WHEN expires_at > $3 THEN $3 ELSE expires_at END \
+         WHERE kind = $4 AND material = $5 AND app_id IN (SELECT id FROM apps WHERE registered_from = $6)",
+    )
+    .bind(revoked_at)
+    .bind(reason)
+    .bind(expires_at)
+    .bind(&kind)
+    .bind(&material)
+    .bind(&app_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
