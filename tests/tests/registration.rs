@@ -692,6 +692,25 @@ async fn registered_clients_follow_their_software(server: TestServer) {
     let (status, _) = token_status("payments").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "payments was given up");
 
+    // The countries the bank allows the software apply to its registered client.
+    let bank = server.demo_staff("admin@bank.example.com", 0).await;
+    let residency = format!("/governance/bank/clients/{software_app}/residency");
+    let response = bank
+        .submit(
+            &format!("/governance/bank/clients/{software_app}"),
+            &residency,
+            &[("allowed_countries", "GB IE")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let countries: String =
+        sqlx::query_scalar("SELECT allowed_countries FROM apps WHERE client_id = $1")
+            .bind(&client_id)
+            .fetch_one(server.pool())
+            .await
+            .unwrap();
+    assert_eq!(countries, "GB IE");
+
     // Revoking the software's key stops the registered client too.
     let credential: String = sqlx::query_scalar("SELECT id FROM credentials WHERE app_id = $1")
         .bind(&software_app)
@@ -710,7 +729,6 @@ async fn registered_clients_follow_their_software(server: TestServer) {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
     // The bank withdraws the software: the registered client is revoked with it.
-    let bank = server.demo_staff("admin@bank.example.com", 0).await;
     let page = format!("/admin/software/{software}");
     let response = bank
         .submit(
@@ -726,6 +744,19 @@ async fn registered_clients_follow_their_software(server: TestServer) {
         .await
         .unwrap();
     assert_eq!(status, "revoked");
+    let details: String = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE action = 'directory.software_withdrawn' AND resource_id = $1",
+    )
+    .bind(&software)
+    .fetch_one(server.pool())
+    .await
+    .unwrap();
+    let details: Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(
+        details["registered_clients_revoked"],
+        json!([client_id]),
+        "{details}"
+    );
     let (status, _) = configure(&uri, reqwest::Method::GET, &token, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

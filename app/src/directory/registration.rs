@@ -694,10 +694,22 @@ pub async fn update(
                 "The request must carry this client's client_id.",
             ));
         }
-        if text(&request, "client_secret")?.is_some() {
-            return Err(Refusal::metadata(
-                "A client secret cannot be set or changed here: rotate it in the portal.",
-            ));
+        // RFC 7592 §2.2: a client secret sent back must be the client's own.
+        if let Some(secret) = text(&request, "client_secret")? {
+            let matches: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM credentials WHERE app_id = $1 AND kind = 'client_secret' \
+                 AND secret_hash = $2 AND revoked_at IS NULL",
+            )
+            .bind(&app.id)
+            .bind(state.keys.keyed_hash(secret))
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap_or(0);
+            if matches == 0 {
+                return Err(Refusal::metadata(
+                    "The client_secret is not this client's: a secret cannot be set or changed here (rotate it in the portal).",
+                ));
+            }
         }
         if let Some(asked) = text(&request, "token_endpoint_auth_method")? {
             if asked != method {

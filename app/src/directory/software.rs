@@ -193,6 +193,12 @@ pub async fn withdraw(
     let software = get(state, None, software_id).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
+    let registered: Vec<String> = sqlx::query_scalar(
+        "SELECT client_id FROM apps WHERE registered_from = $1 AND status = 'active' ORDER BY client_id",
+    )
+    .bind(&software.app.id)
+    .fetch_all(&mut *tx)
+    .await?;
     if !crate::sandbox::service::revoke_app_rows(&mut tx, &software.app.id, now, "withdrawn")
         .await?
     {
@@ -211,6 +217,7 @@ pub async fn withdraw(
                 "client_id": software.app.client_id,
                 "environment": software.app.environment,
                 "reason": reason,
+                "registered_clients_revoked": registered,
             })),
     )
     .await?;

@@ -47,8 +47,10 @@ pub async fn set(
         )));
     }
     let mut tx = state.db.begin().await?;
+    // Clients registered from it with a software statement (RFC 7591) follow it.
     sqlx::query(
-        "UPDATE apps SET allowed_countries = $1, refuse_other_countries = $2, updated_at = $3 WHERE id = $4",
+        "UPDATE apps SET allowed_countries = $1, refuse_other_countries = $2, updated_at = $3 \
+         WHERE id = $4 OR registered_from = $4",
     )
     .bind(allowed.join(" "))
     .bind(i64::from(refuse))
