@@ -5,6 +5,7 @@
 //! list. Partners' software registers its own clients with a statement (RFC 7591)
 //! and manages them with their registration access token (RFC 7592).
 
+pub mod configuration;
 pub mod demo;
 pub mod handlers;
 pub mod pages;

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::configuration;
 use super::registration::{self, Failure, Registered};
 use crate::clients::paths::REGISTER;
 use crate::oauth::{Caller, Issuer};
@@ -113,7 +114,7 @@ async fn read(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let result = registration::read(&state, issuer, &client_id, bearer(&headers)).await;
+    let result = configuration::read(&state, issuer, &client_id, bearer(&headers)).await;
     answer(&state, issuer, StatusCode::OK, result)
 }
 
@@ -125,7 +126,7 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = registration::update(
+    let result = configuration::update(
         &state,
         issuer,
         &client_id,
@@ -144,7 +145,7 @@ async fn delete(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match registration::delete(&state, issuer, &client_id, bearer(&headers), &caller.info).await {
+    match configuration::delete(&state, issuer, &client_id, bearer(&headers), &caller.info).await {
         Ok(()) => no_store(StatusCode::NO_CONTENT.into_response()),
         Err(err) => failure(err),
     }

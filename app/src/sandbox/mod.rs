@@ -15,4 +15,6 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod readiness;
 #[cfg(feature = "ssr")]
+pub mod revocation;
+#[cfg(feature = "ssr")]
 pub mod service;
