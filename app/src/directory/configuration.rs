@@ -83,6 +83,12 @@ pub async fn update(
         Some((kind, _)) if kind == "tls_certificate" => "self_signed_tls_client_auth",
         _ => app.auth_method.as_str(),
     };
+    let software = software::get(
+        state,
+        None,
+        &crate::clients::model::software_id(&software_app),
+    )
+    .await?;
     let checked = async {
         let request = parse(body)?;
         if text(&request, "client_id")? != Some(client_id) {
@@ -114,37 +120,16 @@ pub async fn update(
                 ));
             }
         }
-        Ok(request)
+        // Within what the software holds now; what the request leaves out stays.
+        within(
+            &request,
+            (&software.app.redirect_uris, &software.app.scopes),
+            software.grant_types(),
+            (&app.redirect_uris, &app.scopes),
+        )
     }
     .await;
-    let request = match checked {
-        Ok(request) => request,
-        Err(refusal) => {
-            refused(
-                state,
-                issuer,
-                caller,
-                &refusal,
-                "directory.registration_update_refused",
-                Some(client_id),
-            )
-            .await?;
-            return Err(refusal.into());
-        }
-    };
-    let software = software::get(
-        state,
-        None,
-        &crate::clients::model::software_id(&software_app),
-    )
-    .await?;
-    // Within what the software holds now; what the request leaves out stays as it is.
-    let (uris, scopes) = match within(
-        &request,
-        (&software.app.redirect_uris, &software.app.scopes),
-        software.grant_types(),
-        (&app.redirect_uris, &app.scopes),
-    ) {
+    let (uris, scopes) = match checked {
         Ok(found) => found,
         Err(refusal) => {
             refused(
