@@ -226,6 +226,17 @@ fn first_start_serves_the_demo_and_every_command_reads_its_database() {
     let directory = ok(&dir, &["keys", "list", "--issuer", "directory"]);
     assert_eq!(directory.matches("ES256").count(), 2, "{directory}");
     assert!(directory.contains("published, signs from"), "{directory}");
+    let signing = directory
+        .lines()
+        .find(|l| l.ends_with("signing"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a signing directory key")
+        .to_string();
+    let retired = ok(
+        &dir,
+        &["keys", "retire", "--issuer", "directory", "--kid", &signing],
+    );
+    assert!(retired.contains("replaces it"), "{retired}");
     let keys = ok(&dir, &["keys", "list", "--issuer", "sandbox"]);
     assert_eq!(keys.matches("ES256").count(), 2, "{keys}");
 

@@ -510,10 +510,39 @@ async fn registration_refusals(server: TestServer) {
     assert!(body.get("client_secret").is_none(), "{body}");
     assert_eq!(body["token_endpoint_auth_method"], "private_key_jwt");
     assert_eq!(body["grant_types"], json!(["client_credentials"]));
-    assert!(body["registration_client_uri"]
+    let uri = body["registration_client_uri"]
         .as_str()
         .unwrap()
-        .starts_with(&format!("{}/production/oauth/register/", server.base)));
+        .to_string();
+    assert!(uri.starts_with(&format!("{}/production/oauth/register/", server.base)));
+    let token = body["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The production configuration endpoint: read, a narrowing update, and delete.
+    let client_id = body["client_id"].as_str().unwrap().to_string();
+    let (status, read) = configure(&uri, reqwest::Method::GET, &token, None).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["jwks_uri"], "https://fjord.example.com/jwks.json");
+    // The sandbox's configuration path does not serve a production client.
+    let sandbox_uri = format!("{}/oauth/register/{client_id}", server.base);
+    let (status, _) = configure(&sandbox_uri, reqwest::Method::GET, &token, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, updated) = configure(
+        &uri,
+        reqwest::Method::PUT,
+        &token,
+        Some(&json!({ "client_id": client_id, "redirect_uris": [] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    let response = reqwest::Client::new()
+        .delete(&uri)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let material: String = sqlx::query_scalar(
         "SELECT c.material FROM credentials c JOIN apps a ON a.id = c.app_id WHERE a.client_id = $1",
     )

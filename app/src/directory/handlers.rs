@@ -131,7 +131,7 @@ async fn withdraw(
         .await
         .map(|s| {
             format!(
-                "{} is withdrawn: its client is revoked and the directory lists it as revoked.",
+                "{} is withdrawn: its client and the clients registered from it are revoked, and the revoked-software list names it if a statement was ever issued for it.",
                 s.app.name
             )
         });

@@ -1,5 +1,5 @@
 //! Gatehouse as the directory of its partners' software (issue 29): every app is a
-//! software record; a partner admin downloads a short-lived software statement for
+//! software record; a member downloads a short-lived software statement for
 //! one, signed with the directory's own key, to register a client with it; the bank
 //! withdraws software, and the directory publishes what it withdrew as a signed
 //! list. Partners' software registers its own clients with a statement (RFC 7591)

@@ -85,7 +85,7 @@ fn table(list: &[Software], bank: bool, link: impl Fn(&Software) -> String) -> A
 pub fn partner_list(state: &AppState, list: &[Software]) -> AnyView {
     view! {
         <p class="lede">"Gatehouse is the directory for your software: each sandbox app and each approved production client is a software record, and a software statement is the directory's signed word about it."</p>
-        <p>{format!("A software statement (an RFC 7591 signed JWT) says what the directory vouches for: the software's names, redirect URIs, scope ceiling, authentication method and keys, and the organisation and tier behind it. It is good for {} minutes from the moment it is downloaded, and anyone can check its signature with the directory's keys below. Registering a client with it (RFC 7591 dynamic client registration) is not open yet.", STATEMENT_SECONDS / 60)}</p>
+        <p>{format!("A software statement (an RFC 7591 signed JWT) says what the directory vouches for: the software's names, redirect URIs, scope ceiling, authentication method and keys, and the organisation and tier behind it. It is good for {} minutes from the moment it is downloaded, and for one registration: your software registers its own client with it (RFC 7591 dynamic client registration) at the issuer's registration endpoint, {} or {}. Anyone can check its signature with the directory's keys below.", STATEMENT_SECONDS / 60, state.settings.link("/oauth/register"), state.settings.link("/production/oauth/register"))}</p>
         {endpoints(state)}
         {table(list, false, |s| format!("/software/{}", s.id))}
     }
@@ -143,7 +143,7 @@ pub fn partner_detail(
 ) -> AnyView {
     let action = format!("/software/{}/statement", software.id);
     let download = match (software.is_active(), can_download) {
-        (false, _) => view! { <p id="statement-refused">"This software is withdrawn: the directory no longer issues statements for it and lists it as revoked."</p> }.into_any(),
+        (false, _) => view! { <p id="statement-refused">"This software is withdrawn: the directory no longer issues statements for it, the clients registered from it are revoked, and, if it ever issued one, its signed revoked-software list names it."</p> }.into_any(),
         (true, false) => view! { <p>"A partner admin with two-step verification can download statements for production software (set it up on "<a href="/account/totp">"Account security"</a>")."</p> }.into_any(),
         (true, true) => view! {
             <form method="post" action=action>

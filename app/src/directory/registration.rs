@@ -2,7 +2,8 @@
 //! signed, and the client configuration endpoint (RFC 7592).
 //!
 //! A registration is the last step for software the bank already approved, never a
-//! way around it: the statement must be the directory's, fresh, used once, for
+//! way around its approval (each registered client does get the software's rate
+//! limit, so at most `MAX_REGISTERED` of them): the statement must be the directory's, fresh, used once, for
 //! active, unsuspended software of this issuer, and what the request asks must stay
 //! within it. The client it makes is an ordinary Gatehouse client of the software's
 //! organisation (owner, purpose, rate limit, allow-lists, tier and credential expiry
@@ -323,14 +324,23 @@ async fn approved(
     {
         return Err(Refusal::unapproved("This software's client is suspended by the bank.").into());
     }
-    // What the statement says must still hold for the software now (a review may
-    // have narrowed it since the statement was downloaded).
-    let said = |name: &str| claims.get(name).cloned().unwrap_or(Value::Null);
-    let said_scopes = crate::clients::catalogue::split(said("scope").as_str().unwrap_or_default());
-    let said_uris: Vec<String> = serde_json::from_value(said("redirect_uris")).unwrap_or_default();
-    if said_scopes.iter().any(|s| !app.scopes.contains(s))
-        || said_uris.iter().any(|u| !app.redirect_uris.contains(u))
-        || said("token_endpoint_auth_method") != json!(effective_method(&software))
+    // What the statement says must still be what the directory would say now (a
+    // review may have narrowed the software, or its key been rotated, since).
+    let now_says = statement::claims(state, &software, "", 0);
+    let vouched = [
+        "scope",
+        "redirect_uris",
+        "token_endpoint_auth_method",
+        "grant_types",
+        "jwks_uri",
+        "jwks",
+        "tls_client_auth_subject_dn",
+        "gatehouse_tls_certificate_s256",
+        "dpop_bound_access_tokens",
+    ];
+    if vouched
+        .iter()
+        .any(|name| claims.get(*name) != now_says.get(*name))
     {
         return Err(Refusal::unapproved(
             "The software changed since this statement was issued: download a new one.",

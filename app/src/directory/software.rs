@@ -193,12 +193,6 @@ pub async fn withdraw(
     let software = get(state, None, software_id).await?;
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
-    let registered: Vec<String> = sqlx::query_scalar(
-        "SELECT client_id FROM apps WHERE registered_from = $1 AND status = 'active' ORDER BY client_id",
-    )
-    .bind(&software.app.id)
-    .fetch_all(&mut *tx)
-    .await?;
     if !crate::sandbox::service::revoke_app_rows(&mut tx, &software.app.id, now, "withdrawn")
         .await?
     {
@@ -206,6 +200,14 @@ pub async fn withdraw(
             "This software is already withdrawn.".into(),
         ));
     }
+    // The clients revoked with it (its row is locked now: none can be added).
+    let registered: Vec<String> = sqlx::query_scalar(
+        "SELECT client_id FROM apps WHERE registered_from = $1 AND revoked_at = $2 ORDER BY client_id",
+    )
+    .bind(&software.app.id)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
     audit::record(
         &mut tx,
         Event::new(admin.actor(), "directory.software_withdrawn")
@@ -226,7 +228,7 @@ pub async fn withdraw(
         &software.app.org_id,
         "The bank withdrew one of your software records",
         &format!(
-            "The bank withdrew {} ({}, {}).\n\nReason: {reason}\n\nIts client and all its credentials are revoked, and the directory lists it as revoked.\n",
+            "The bank withdrew {} ({}, {}).\n\nReason: {reason}\n\nIts client, the clients registered from it and all their credentials are revoked. If the directory ever issued a statement for it, its signed revoked-software list now names it.\n",
             software.app.name, software.id, software.app.environment
         ),
     )

@@ -330,7 +330,9 @@ struct DocsQuery {
 }
 
 /// The docs, with a signed-in partner's own app in the examples (the one asked for
-/// in `?app=`, if it is theirs, else their newest active sandbox app).
+/// in `?app=`, if it is theirs, else their newest active sandbox app that they made
+/// themselves: a client their software registered with a statement has a secret
+/// nobody on the team was shown).
 async fn docs_page(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -348,9 +350,16 @@ async fn docs_page(
                 .into_iter()
                 .filter(model::App::is_active)
                 .collect();
+            let registered: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM apps WHERE org_id = $1 AND registered_from IS NOT NULL",
+            )
+            .bind(&org)
+            .fetch_all(&state.db.pool)
+            .await?;
             let chosen = apps
                 .iter()
                 .find(|a| a.id == q.app)
+                .or_else(|| apps.iter().find(|a| !registered.contains(&a.id)))
                 .or_else(|| apps.first())
                 .cloned();
             chosen.map(|app| super::docs::Reader {
