@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::registration::{
-    client, environment, key_of, parse, refused, text, within, Failure, Refusal, Registered,
+    client, key_of, parse, refused, text, within, Failure, Refusal, Registered,
 };
 use super::software;
 use crate::audit::{self, Actor, Event};
@@ -35,7 +35,7 @@ async fn authorised(
     )
     .bind(client_id)
     .bind(state.keys.keyed_hash(token))
-    .bind(environment(issuer))
+    .bind(issuer.name())
     .fetch_optional(&state.db.pool)
     .await?;
     let (app_id, software_app, expires_at) = found.ok_or_else(Refusal::token)?;
@@ -79,10 +79,10 @@ pub async fn update(
 ) -> Result<Registered, Failure> {
     let (app, software_app, expires_at) = authorised(state, issuer, client_id, token).await?;
     let key = key_of(state, &app.id).await?;
-    let method = match &key {
-        Some((kind, _)) if kind == "tls_certificate" => "self_signed_tls_client_auth",
-        _ => app.auth_method.as_str(),
-    };
+    let method = super::statement::auth_method(
+        &app.auth_method,
+        key.as_ref().map(|(kind, _)| kind.as_str()),
+    );
     let software = software::get(
         state,
         None,

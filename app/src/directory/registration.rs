@@ -129,14 +129,6 @@ pub struct Registered {
     pub key: Option<(String, String)>,
 }
 
-/// The environment an issuer's clients live in.
-pub(super) fn environment(issuer: Issuer) -> &'static str {
-    match issuer {
-        Issuer::Sandbox => "sandbox",
-        Issuer::Production => "production",
-    }
-}
-
 /// The registration request's JSON object.
 pub fn parse(body: &[u8]) -> Result<Map<String, Value>, Refusal> {
     if body.len() > MAX_BODY {
@@ -305,23 +297,14 @@ async fn approved(
     if !software.is_active() {
         return Err(Refusal::unapproved("This software was withdrawn from the directory.").into());
     }
-    if app.environment != environment(issuer) {
+    if app.environment != issuer.name() {
         return Err(Refusal::unapproved(format!(
             "This statement is for {} software; register it at the {} issuer.",
             app.environment, app.environment
         ))
         .into());
     }
-    let open = crate::platform::kill_switch::open(&state.db).await?;
-    if crate::platform::kill_switch::find(
-        &open,
-        &app.id,
-        &app.org_id,
-        &app.environment,
-        app.scopes.iter().map(String::as_str),
-    )
-    .is_some()
-    {
+    if software.is_suspended(state).await? {
         return Err(Refusal::unapproved("This software's client is suspended by the bank.").into());
     }
     // What the statement says must still be what the directory would say now (a
@@ -352,11 +335,11 @@ async fn approved(
 
 /// The authentication method a statement names for `software`.
 fn effective_method(software: &Software) -> &str {
-    if software.tls_thumbprint.is_some() {
-        "self_signed_tls_client_auth"
-    } else {
-        &software.app.auth_method
-    }
+    let kind = software
+        .tls_thumbprint
+        .is_some()
+        .then_some("tls_certificate");
+    statement::auth_method(&software.app.auth_method, kind)
 }
 
 /// Registers a client (RFC 7591 §3). A refused request writes nothing but its audit
@@ -414,7 +397,7 @@ pub(super) async fn refused(
             .client(caller)
             .outcome("refused")
             .details(json!({
-                "issuer": environment(issuer),
+                "issuer": issuer.name(),
                 "error": refusal.code,
                 "description": refusal.description.chars().take(300).collect::<String>(),
                 "client_id": client_id,
@@ -627,7 +610,7 @@ pub(super) async fn client(state: &AppState, issuer: Issuer, app_id: &str) -> Re
         "SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND environment = $2"
     ))
     .bind(app_id)
-    .bind(environment(issuer))
+    .bind(issuer.name())
     .fetch_optional(&state.db.pool)
     .await?;
     match row {
@@ -646,11 +629,7 @@ pub fn response(state: &AppState, issuer: Issuer, registered: &Registered) -> Va
         "redirect_uris": app.redirect_uris,
         "scope": app.scopes.join(" "),
         "token_endpoint_auth_method": app.auth_method,
-        "grant_types": if app.environment == "production" {
-            json!(["client_credentials"])
-        } else {
-            json!(["authorization_code", "refresh_token", "client_credentials"])
-        },
+        "grant_types": software::grant_types(&app.environment),
         "software_id": registered.software_id,
         "registration_client_uri": state.settings.link(&issuer.path(&format!(
             "{}/{}",
@@ -678,15 +657,13 @@ pub fn response(state: &AppState, issuer: Issuer, registered: &Registered) -> Va
                 // RFC 8705 §2.1.2.
                 object.insert("tls_client_auth_subject_dn".into(), json!(subject));
             }
-            Some((kind, _)) if kind == "tls_certificate" => {
-                // RFC 8705 §2.2: the registered certificate itself.
-                object.insert(
-                    "token_endpoint_auth_method".into(),
-                    json!("self_signed_tls_client_auth"),
-                );
-            }
             _ => {}
         }
+        let kind = registered.key.as_ref().map(|(kind, _)| kind.as_str());
+        object.insert(
+            "token_endpoint_auth_method".into(),
+            json!(statement::auth_method(&app.auth_method, kind)),
+        );
         if let Some(secret) = &registered.secret {
             object.insert("client_secret".into(), json!(secret));
             // RFC 7591 §3.2.1: REQUIRED with a secret.

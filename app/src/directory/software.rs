@@ -60,11 +60,31 @@ impl Software {
     }
 
     pub fn grant_types(&self) -> &'static [&'static str] {
-        if self.app.environment == "production" {
-            &["client_credentials"]
-        } else {
-            &["authorization_code", "refresh_token", "client_credentials"]
-        }
+        grant_types(&self.app.environment)
+    }
+
+    /// Whether an open suspension (the kill switch) covers the software's client.
+    pub async fn is_suspended(&self, state: &AppState) -> Result<bool> {
+        let open = crate::platform::kill_switch::open(&state.db).await?;
+        let app = &self.app;
+        Ok(crate::platform::kill_switch::find(
+            &open,
+            &app.id,
+            &app.org_id,
+            &app.environment,
+            app.scopes.iter().map(String::as_str),
+        )
+        .is_some())
+    }
+}
+
+/// The grant types a client of `environment` may use: the production issuer serves
+/// client credentials only.
+pub fn grant_types(environment: &str) -> &'static [&'static str] {
+    if environment == "production" {
+        &["client_credentials"]
+    } else {
+        &["authorization_code", "refresh_token", "client_credentials"]
     }
 }
 

@@ -104,6 +104,17 @@ async fn sign(state: &AppState, typ: &str, claims: &Value) -> Result<String> {
     jsonwebtoken::encode(&header, claims, &key.encoding).map_err(Error::internal)
 }
 
+/// The token endpoint authentication method (RFC 7591 §2) of a client registered
+/// for `auth_method` whose live key credential is of `key_kind`: a client that
+/// registered its certificate itself authenticates with it (RFC 8705 §2.2).
+pub fn auth_method<'a>(auth_method: &'a str, key_kind: Option<&str>) -> &'a str {
+    if key_kind == Some("tls_certificate") {
+        "self_signed_tls_client_auth"
+    } else {
+        auth_method
+    }
+}
+
 /// What a statement says about `software`: RFC 7591 client metadata (which take
 /// precedence over a registration request's own, §3.1.1), the software id, and who
 /// stands behind it.
@@ -146,7 +157,7 @@ pub fn claims(state: &AppState, software: &Software, jti: &str, now: i64) -> Val
             // client; Gatehouse keeps its SHA-256 thumbprint (a private claim).
             object.insert(
                 "token_endpoint_auth_method".into(),
-                json!("self_signed_tls_client_auth"),
+                json!(auth_method(&app.auth_method, Some("tls_certificate"))),
             );
             object.insert("gatehouse_tls_certificate_s256".into(), json!(thumbprint));
         }
@@ -188,17 +199,8 @@ pub async fn issue(
             "This software is withdrawn: the directory no longer vouches for it.".into(),
         ));
     }
-    let open = crate::platform::kill_switch::open(&state.db).await?;
     let app = &software.app;
-    if crate::platform::kill_switch::find(
-        &open,
-        &app.id,
-        &app.org_id,
-        &app.environment,
-        app.scopes.iter().map(String::as_str),
-    )
-    .is_some()
-    {
+    if software.is_suspended(state).await? {
         return Err(Error::Conflict(
             "This software's client is suspended: no statement is issued until the bank lifts the suspension.".into(),
         ));
